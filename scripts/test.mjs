@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// `npm test`: build (the end-to-end tests run the built CLI as real processes), then run every
+// test file with node:test through tsx. Node 20's `node --test` does not find .ts files by itself,
+// so the files are listed here explicitly; a run that finds no test file fails.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+process.chdir(root);
+
+const build = spawnSync(
+  process.execPath,
+  [path.join("node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
+  { stdio: "inherit" },
+);
+if (build.status !== 0) {
+  console.error("error: the build failed; fix the type errors above");
+  process.exit(build.status ?? 1);
+}
+
+function find(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return find(p);
+    return e.name.endsWith(".test.ts") ? [p] : [];
+  });
+}
+
+const only = process.argv.slice(2);
+const files = (only.length ? only : find("test")).sort();
+if (files.length === 0) {
+  console.error("error: no test files found under test/");
+  process.exit(1);
+}
+const reporter = process.env.CI || !process.stdout.isTTY ? "spec" : "spec";
+const r = spawnSync(
+  process.execPath,
+  [
+    "--import",
+    "tsx",
+    "--test",
+    `--test-reporter=${reporter}`,
+    "--test-concurrency=2",
+    "--test-timeout=120000",
+    ...files,
+  ],
+  { stdio: "inherit", env: { ...process.env, VSM_LOG_LEVEL: process.env.VSM_LOG_LEVEL ?? "warn" } },
+);
+process.exit(r.status ?? 1);

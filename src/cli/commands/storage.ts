@@ -1,0 +1,346 @@
+/**
+ * `util storage attach | list | find`.
+ *
+ * attach scans the directory itself (the files are on this machine), then records the good sectors
+ * through the running daemon (write token from the home) or, when no daemon holds the home, directly
+ * in the home's store under the home lock.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import Table from "cli-table3";
+import type { Command } from "commander";
+import { loadConfigDir } from "../../config/load.js";
+import { SECTOR_MANAGER_CFG } from "../../config/schema.js";
+import type { SectorManagerConfig } from "../../config/types.js";
+import { acquireHomeLock } from "../../daemon/home.js";
+import type { RpcClient } from "../../rpc/client.js";
+import { type BadSector, type ScanResult, scanStoreDir } from "../../sectors/attach.js";
+import type { IndexRecord, IndexType } from "../../sectors/interface.js";
+import { cacheDirPath, sealedFilePath } from "../../sectors/layout.js";
+import { LocalIndexer } from "../../sectors/localIndexer.js";
+import { openLmdbStore } from "../../store/lmdb.js";
+import { SmError, sysCode } from "../../util/errors.js";
+import { action, homeOf, parseMinerArg, parseUintArg } from "../context.js";
+import { daemonClient, requireDaemon } from "../daemonClient.js";
+
+/** Records per write call: well under the server's per-call limit, small enough to report progress. */
+const WRITE_BATCH = 10_000;
+
+interface StoreRow {
+  Name: string;
+  Path: string;
+  ReadOnly: boolean;
+  Strict: boolean;
+  Problem: string;
+  Total: number | null;
+  Free: number | null;
+}
+
+function snippet(name: string, dir: string, strict: boolean, readOnly: boolean): string {
+  return [
+    "[[Common.PersistStores]]",
+    `Name = ${JSON.stringify(name)}`,
+    `Path = ${JSON.stringify(dir)}`,
+    `Strict = ${strict}`,
+    `ReadOnly = ${readOnly}`,
+  ].join("\n");
+}
+
+async function localConfig(home: string): Promise<SectorManagerConfig | undefined> {
+  try {
+    await fs.access(path.join(home, SECTOR_MANAGER_CFG));
+  } catch {
+    return undefined;
+  }
+  return (await loadConfigDir(home)).sectorManager.config;
+}
+
+function groupRecords(scan: ScanResult, name: string): Record<IndexType, IndexRecord[]> {
+  const out: Record<IndexType, IndexRecord[]> = { normal: [], upgrade: [] };
+  for (const s of scan.good)
+    out[s.type].push({ miner: s.miner, number: s.number, sealedFile: name, cacheDir: name });
+  return out;
+}
+
+async function writeOnline(client: RpcClient, recs: Record<IndexType, IndexRecord[]>): Promise<void> {
+  for (const type of ["normal", "upgrade"] as const) {
+    const list = recs[type];
+    for (let i = 0; i < list.length; i += WRITE_BATCH) {
+      const batch = list
+        .slice(i, i + WRITE_BATCH)
+        .map((r) => ({ Miner: r.miner, Number: r.number, SealedFile: r.sealedFile, CacheDir: r.cacheDir }));
+      await client.call("Venus.SectorIndexerStore", [type, batch]);
+    }
+  }
+}
+
+async function writeOffline(
+  home: string,
+  cfg: SectorManagerConfig | undefined,
+  recs: Record<IndexType, IndexRecord[]>,
+): Promise<void> {
+  try {
+    const st = await fs.stat(home);
+    if (!st.isDirectory()) throw new Error("not a directory");
+  } catch {
+    throw new SmError(
+      "HOME_NOT_INITIALIZED",
+      `home ${home} does not exist; run \`vsm --home ${home} daemon init\` first`,
+    );
+  }
+  const lock = await acquireHomeLock(home, "util storage attach");
+  try {
+    const store = await openLmdbStore(cfg?.Common.DB.LMDB.BaseDir || path.join(home, "db"));
+    try {
+      const idx = new LocalIndexer(store);
+      for (const type of ["normal", "upgrade"] as const) {
+        for (let i = 0; i < recs[type].length; i += WRITE_BATCH)
+          await idx.update(type, recs[type].slice(i, i + WRITE_BATCH));
+      }
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+function badLine(b: BadSector): string {
+  const who = b.miner !== undefined ? `sector ${b.miner}-${b.number}` : path.basename(b.file);
+  return `  ${who} (${b.type}): ${b.reason}  [${b.file}]`;
+}
+
+function human(bytes: number | null): string {
+  if (bytes === null) return "-";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+const plainTable = (head: string[]) =>
+  new Table({
+    head,
+    chars: {
+      top: "",
+      "top-mid": "",
+      "top-left": "",
+      "top-right": "",
+      bottom: "",
+      "bottom-mid": "",
+      "bottom-left": "",
+      "bottom-right": "",
+      left: "",
+      "left-mid": "",
+      mid: "",
+      "mid-mid": "",
+      right: "",
+      "right-mid": "",
+      middle: "  ",
+    },
+    style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
+  });
+
+export function registerStorage(util: Command): void {
+  const storage = util.command("storage").description("persist stores and the sector index");
+
+  storage
+    .command("attach")
+    .description(
+      "index the sealed sectors found in a storage directory (sealed/, cache/, update/, update-cache/)",
+    )
+    .argument("<path>", "directory of the persist store")
+    .option("--name <name>", "instance name to record (default: the absolute path)")
+    .option("--strict", "mark the store Strict and check p_aux contents too", false)
+    .option("--read-only", "mark the store ReadOnly in the printed config block", false)
+    .option("-v, --verbose", "list every sector found", false)
+    .option("--json", "print the result as JSON", false)
+    .action(
+      action(async (dirArg: string, opts: Record<string, unknown>, cmd: Command) => {
+        const home = homeOf(cmd);
+        const dir = path.resolve(dirArg);
+        try {
+          if (!(await fs.stat(dir)).isDirectory())
+            throw new SmError("ATTACH_BAD_PATH", `${dir} is not a directory`);
+        } catch (e) {
+          if (e instanceof SmError) throw e;
+          throw new SmError(
+            "ATTACH_BAD_PATH",
+            sysCode(e) === "ENOENT" ? `${dir} does not exist` : `cannot read ${dir}: ${(e as Error).message}`,
+          );
+        }
+        const name = typeof opts.name === "string" && opts.name.trim() !== "" ? opts.name.trim() : dir;
+        const strict = opts.strict === true;
+        const readOnly = opts.readOnly === true;
+
+        const scan = await scanStoreDir(dir, { strict });
+        const recs = groupRecords(scan, name);
+        const client = await daemonClient(home);
+        let configured: { Name: string; Path: string }[];
+        if (client) {
+          configured = await client.call<StoreRow[]>("Venus.StoreList", []);
+          await writeOnline(client, recs);
+        } else {
+          const cfg = await localConfig(home);
+          configured = (cfg?.Common.PersistStores ?? []).map((s) => ({ Name: s.Name, Path: s.Path }));
+          await writeOffline(home, cfg, recs);
+        }
+        const sameName = configured.find((s) => s.Name === name);
+        const block = snippet(name, dir, strict, readOnly);
+        const configNote =
+          sameName && sameName.Path === dir
+            ? `store ${JSON.stringify(name)} is already in [[Common.PersistStores]]`
+            : sameName
+              ? `WARNING: a store named ${JSON.stringify(name)} is configured with path ${sameName.Path}, not ${dir}; the index now points sectors at that name — fix the config or re-attach with another --name`
+              : "add this block to sector-manager.cfg (of every node that reads this index, or share it with --conf-dir), then restart the daemon:";
+
+        if (opts.json === true) {
+          process.stdout.write(
+            `${JSON.stringify(
+              {
+                name,
+                path: dir,
+                via: client ? "daemon" : "offline",
+                attached: { normal: recs.normal.length, upgrade: recs.upgrade.length },
+                sectors: scan.good.map((s) => ({
+                  type: s.type,
+                  miner: s.miner,
+                  number: s.number,
+                  size: s.shape.name,
+                  notes: s.notes,
+                })),
+                bad: scan.bad,
+                configured: Boolean(sameName && sameName.Path === dir),
+                snippet: block,
+              },
+              null,
+              2,
+            )}\n`,
+          );
+          return;
+        }
+        const out: string[] = [];
+        out.push(
+          `scanned ${dir} (${client ? "recorded through the running daemon" : "recorded offline in the home's store"})`,
+        );
+        out.push(
+          `attached ${scan.good.length} sector(s) as instance ${JSON.stringify(name)}: ${recs.normal.length} normal, ${recs.upgrade.length} upgrade`,
+        );
+        if (opts.verbose === true) {
+          for (const s of scan.good)
+            out.push(
+              `  sector ${s.miner}-${s.number} (${s.type}, ${s.shape.name})${s.notes.length ? `: ${s.notes.join("; ")}` : ""}`,
+            );
+        }
+        if (scan.good.length === 0 && scan.bad.length === 0)
+          out.push(`no sector files under ${dir}/sealed or ${dir}/update`);
+        if (scan.bad.length > 0) {
+          out.push(`${scan.bad.length} problem(s), not indexed:`);
+          for (const b of scan.bad) out.push(badLine(b));
+        }
+        out.push("", configNote);
+        if (!(sameName && sameName.Path === dir)) out.push("", block);
+        process.stdout.write(`${out.join("\n")}\n`);
+      }),
+    );
+
+  storage
+    .command("list")
+    .description("list the persist stores of the running daemon with their indexed sectors and free space")
+    .option("--json", "print as JSON", false)
+    .action(
+      action(async (opts: Record<string, unknown>, cmd: Command) => {
+        const client = await requireDaemon(homeOf(cmd));
+        const [stores, counts, info] = await Promise.all([
+          client.call<StoreRow[]>("Venus.StoreList", []),
+          client.call<Record<IndexType, Record<string, number>>>("Venus.SectorIndexerCounts", []),
+          client.call<{ Description: string; ReadOnly: boolean }>("Venus.SectorIndexerInfo", []),
+        ]);
+        if (opts.json === true) {
+          process.stdout.write(`${JSON.stringify({ indexer: info, stores, counts }, null, 2)}\n`);
+          return;
+        }
+        const t = plainTable(["NAME", "PATH", "SECTORS", "UPGRADE", "FREE", "FLAGS", "STATUS"]);
+        for (const s of stores) {
+          const flags = [s.ReadOnly && "read-only", s.Strict && "strict"].filter(Boolean).join(",") || "-";
+          t.push([
+            s.Name,
+            s.Path,
+            String(counts.normal[s.Name] ?? 0),
+            String(counts.upgrade[s.Name] ?? 0),
+            human(s.Free),
+            flags,
+            s.Problem || "ok",
+          ]);
+        }
+        const known = new Set(stores.map((s) => s.Name));
+        const lines = [
+          `sector index: ${info.Description}${info.ReadOnly ? " (read-only)" : ""}`,
+          t.toString(),
+        ];
+        for (const type of ["normal", "upgrade"] as const) {
+          for (const [name, n] of Object.entries(counts[type])) {
+            if (!known.has(name))
+              lines.push(
+                `WARNING: ${n} ${type} sector(s) are indexed in instance ${JSON.stringify(name)}, which is not configured on this node`,
+              );
+          }
+        }
+        if (stores.length === 0)
+          lines.push(
+            "no persist store configured; attach one with `vsm util storage attach --name NAME PATH`",
+          );
+        process.stdout.write(`${lines.join("\n")}\n`);
+      }),
+    );
+
+  storage
+    .command("find")
+    .description("where a sector's files are, according to the running daemon's sector index")
+    .argument("<miner>", "miner actor id (1000, f01000 or t01000)")
+    .argument("<number>", "sector number")
+    .option("--upgrade", "look in the upgrade (snap) index", false)
+    .option("--json", "print as JSON", false)
+    .action(
+      action(async (minerArg: string, numArg: string, opts: Record<string, unknown>, cmd: Command) => {
+        const miner = parseMinerArg(minerArg);
+        const number = parseUintArg(numArg, "sector number");
+        const type: IndexType = opts.upgrade === true ? "upgrade" : "normal";
+        const client = await requireDaemon(homeOf(cmd));
+        const [loc, stores] = await Promise.all([
+          client.call<{ Found: boolean; Instance: { SealedFile: string; CacheDir: string } }>(
+            "Venus.SectorIndexerFind",
+            [type, { Miner: miner, Number: number }],
+          ),
+          client.call<StoreRow[]>("Venus.StoreList", []),
+        ]);
+        const pathOf = (name: string) => stores.find((s) => s.Name === name)?.Path;
+        const sealedStore = pathOf(loc.Instance.SealedFile);
+        const cacheStore = pathOf(loc.Instance.CacheDir);
+        const sealedFile = sealedStore ? sealedFilePath(sealedStore, type, miner, number) : undefined;
+        const cacheDir = cacheStore ? cacheDirPath(cacheStore, type, miner, number) : undefined;
+        if (opts.json === true) {
+          process.stdout.write(
+            `${JSON.stringify({ miner, number, indexType: type, ...loc, Paths: { SealedFile: sealedFile ?? null, CacheDir: cacheDir ?? null } }, null, 2)}\n`,
+          );
+          return;
+        }
+        if (!loc.Found) {
+          process.stdout.write(`sector ${miner}-${number} is not in the ${type} index\n`);
+          return;
+        }
+        const unknown = "(instance not configured on this node)";
+        process.stdout.write(
+          [
+            `sector ${miner}-${number} (${type} index):`,
+            `  sealed file: ${loc.Instance.SealedFile}  ${sealedFile ?? unknown}`,
+            `  cache dir:   ${loc.Instance.CacheDir}  ${cacheDir ?? unknown}`,
+          ].join("\n") + "\n",
+        );
+      }),
+    );
+}

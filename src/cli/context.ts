@@ -1,0 +1,93 @@
+/**
+ * What every command needs from the process: the home, a logger from the global flags and env, and
+ * one way to fail (one line on stderr naming what is wrong and how to mend it, non-zero exit).
+ */
+import type { Command } from "commander";
+import { ConfigError } from "../config/load.js";
+import { resolveHome } from "../daemon/home.js";
+import {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  parseLogFormat,
+  parseLogLevel,
+} from "../log/logger.js";
+import { errorMessage, SmError } from "../util/errors.js";
+
+export interface GlobalOptions {
+  home?: string;
+  logLevel?: string;
+  logFormat?: string;
+}
+
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+export function homeOf(cmd: Command): string {
+  return resolveHome(globals(cmd).home);
+}
+
+export function loggerOf(cmd: Command): Logger {
+  const g = globals(cmd);
+  const env = process.env;
+  const levelText = g.logLevel ?? env.VSM_LOG_LEVEL ?? env.GOLOG_LOG_LEVEL ?? "info";
+  const formatText = g.logFormat ?? env.VSM_LOG_FORMAT ?? env.GOLOG_LOG_FMT ?? "console";
+  const level: LogLevel | undefined = parseLogLevel(levelText);
+  if (!level)
+    throw new SmError(
+      "FLAG_INVALID",
+      `log level ${JSON.stringify(levelText)} is not one of debug, info, warn, error`,
+    );
+  const format: LogFormat | undefined = parseLogFormat(formatText);
+  if (!format)
+    throw new SmError("FLAG_INVALID", `log format ${JSON.stringify(formatText)} is not one of console, json`);
+  return createLogger({ level, format });
+}
+
+/** Print a failure the way every command does and set a non-zero exit code. */
+export function reportFailure(e: unknown): void {
+  if (e instanceof ConfigError && e.problems.length > 1) {
+    process.stderr.write(`error: ${e.problems.length} problems in the config:\n`);
+    for (const p of e.problems) process.stderr.write(`  ${p}\n`);
+  } else if (e instanceof SmError) {
+    process.stderr.write(`error: ${e.message}\n`);
+  } else {
+    process.stderr.write(`error: ${errorMessage(e)}\n`);
+    if (process.env.VSM_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  }
+  process.exitCode = 1;
+}
+
+/** Wrap a command action so that any failure is reported in one place. */
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      reportFailure(e);
+    }
+  };
+}
+
+/** Miner as `1000`, `f01000` or `t01000` → actor id. */
+export function parseMinerArg(v: string): number {
+  const m = /^(?:[ft]0)?(\d{1,19})$/.exec(v.trim());
+  const n = m ? Number(m[1]) : Number.NaN;
+  if (!Number.isSafeInteger(n))
+    throw new SmError(
+      "FLAG_INVALID",
+      `miner ${JSON.stringify(v)} is not an actor id; write 1000, f01000 or t01000`,
+    );
+  return n;
+}
+
+export function parseUintArg(v: string, what: string): number {
+  const n = /^\d{1,19}$/.test(v.trim()) ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n))
+    throw new SmError("FLAG_INVALID", `${what} ${JSON.stringify(v)} is not a non-negative integer`);
+  return n;
+}

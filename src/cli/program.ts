@@ -1,0 +1,30 @@
+/**
+ * venus-sector-manager (alias vsm): the command line. Commands parse flags, call the domains and
+ * print; no business logic lives here.
+ */
+import { Command } from "commander";
+import { VERSION } from "../version.js";
+import { registerDaemon } from "./commands/daemon.js";
+import { registerDemo } from "./commands/demo.js";
+import { registerStorage } from "./commands/storage.js";
+
+const program = new Command();
+program
+  .name("venus-sector-manager")
+  .description("Standalone PoSter node for Filecoin storage providers (TypeScript venus-sector-manager)")
+  .version(VERSION)
+  .option("--home <dir>", "home directory (env VENUS_SECTOR_MANAGER_PATH; default ~/.venus-sector-manager)")
+  .option(
+    "--log-level <level>",
+    "debug, info, warn or error (env VSM_LOG_LEVEL or GOLOG_LOG_LEVEL; default info)",
+  )
+  .option("--log-format <format>", "console or json (env VSM_LOG_FORMAT or GOLOG_LOG_FMT; default console)")
+  .showSuggestionAfterError(true)
+  .enablePositionalOptions(false);
+
+registerDaemon(program);
+const util = program.command("util").description("operator tools");
+registerStorage(util);
+registerDemo(program);
+
+await program.parseAsync(process.argv);

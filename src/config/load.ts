@@ -1,0 +1,210 @@
+/**
+ * Loading the config files of a home (or of `--conf-dir`).
+ *
+ * TOML (smol-toml) → key/line map → schema validation → file-specific rules (store names, miners) →
+ * typed config. Any error is fatal and reported with file, line and key; warnings are returned for the
+ * caller to log.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import { parse, TomlError } from "smol-toml";
+import { SmError, sysCode } from "../util/errors.js";
+import { expandHome } from "../util/paths.js";
+import { scanLines } from "./lines.js";
+import {
+  EXT_PROVER_CFG,
+  extProverSchema,
+  SECTOR_MANAGER_CFG,
+  sectorManagerSchema,
+  type TableSpec,
+} from "./schema.js";
+import type { ExtProverBlock, ExtProverConfig, PersistStoreConfig, SectorManagerConfig } from "./types.js";
+import { lineOf, type Problem, type ValidationContext, validateTable } from "./validate.js";
+
+export class ConfigError extends SmError {
+  override name = "ConfigError";
+  readonly problems: string[];
+  constructor(message: string, problems: string[]) {
+    super("CONFIG_INVALID", message, { problems });
+    this.problems = problems;
+  }
+}
+
+export interface Loaded<T> {
+  config: T;
+  /** One line each, `file:line: key: message`. */
+  warnings: string[];
+}
+
+function fmt(file: string, p: Problem): string {
+  return `${file}${p.line !== undefined ? `:${p.line}` : ""}: ${p.key}: ${p.message}`;
+}
+
+function parseDocument(file: string, src: string, schema: TableSpec) {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parse(src) as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const first = e.message.split("\n")[0] ?? e.message;
+      const msg = `${file}:${e.line}:${e.column}: TOML syntax error: ${first.replace(/^Invalid TOML document: /, "")}`;
+      throw new ConfigError(msg, [msg]);
+    }
+    throw e;
+  }
+  const ctx: ValidationContext = { lines: scanLines(src), errors: [], warnings: [] };
+  const value = validateTable(schema, doc, [], ctx);
+  return { value, ctx };
+}
+
+function finish<T>(file: string, ctx: ValidationContext, config: T): Loaded<T> {
+  if (ctx.errors.length > 0) {
+    const problems = ctx.errors.map((p) => fmt(file, p));
+    const head =
+      problems.length === 1
+        ? problems[0]
+        : `${file}: ${problems.length} problems:\n  ${problems.join("\n  ")}`;
+    throw new ConfigError(head ?? file, problems);
+  }
+  return { config, warnings: ctx.warnings.map((p) => fmt(file, p)) };
+}
+
+/** Parse and validate sector-manager.cfg text. `baseDir` resolves relative store paths. */
+export function parseSectorManagerConfig(
+  file: string,
+  src: string,
+  baseDir: string,
+): Loaded<SectorManagerConfig> {
+  const { value, ctx } = parseDocument(file, src, sectorManagerSchema);
+  const cfg = value as unknown as SectorManagerConfig & {
+    Common: { PersistStores: (PersistStoreConfig & { Name?: string; Path?: string })[] };
+    Miners: { PoSt: { Sender?: string; MaxFeeCap?: bigint } }[];
+  };
+  const err = (p: (string | number)[], message: string) =>
+    ctx.errors.push({
+      key: p
+        .map((s) => (typeof s === "number" ? `[${s}]` : s))
+        .join(".")
+        .replace(/\.\[/g, "["),
+      line: lineOf(ctx.lines, p),
+      message,
+    });
+
+  // Persist stores: Path required, `~` and relative paths resolved, Name defaults to the path, names unique.
+  const names = new Map<string, number>();
+  cfg.Common.PersistStores.forEach((s, i) => {
+    const p = ["Common", "PersistStores", i];
+    if (!s.Path || s.Path.trim() === "") {
+      err([...p, "Path"], "is required: the directory that holds sealed/ and cache/");
+      return;
+    }
+    s.Path = s.Path.trim().startsWith("~") ? expandHome(s.Path) : path.resolve(baseDir, s.Path);
+    if (s.Name === undefined || s.Name.trim() === "") s.Name = s.Path;
+    const prev = names.get(s.Name);
+    if (prev !== undefined)
+      err(
+        [...p, "Name"],
+        `store name ${JSON.stringify(s.Name)} is already used by PersistStores[${prev}]; names must be unique`,
+      );
+    else names.set(s.Name, i);
+  });
+
+  const actors = new Map<number, number>();
+  cfg.Miners.forEach((m, i) => {
+    if (m.Actor !== undefined && m.Actor !== null) {
+      const prev = actors.get(m.Actor);
+      if (prev !== undefined)
+        err(["Miners", i, "Actor"], `miner ${m.Actor} is already configured in Miners[${prev}]`);
+      else actors.set(m.Actor, i);
+    }
+    // damocles: the deprecated Sender joins Senders; MaxFeeCap stands in for an empty GasFeeCap.
+    const post = m.PoSt as unknown as {
+      Sender?: string;
+      Senders: string[];
+      GasFeeCap: bigint;
+      MaxFeeCap?: bigint;
+    };
+    if (post.Sender && !post.Senders.includes(post.Sender)) post.Senders.push(post.Sender);
+    delete post.Sender;
+    if (post.GasFeeCap === 0n && post.MaxFeeCap) post.GasFeeCap = post.MaxFeeCap;
+    delete post.MaxFeeCap;
+  });
+
+  const db = cfg.Common.DB as { Driver: string; LMDB: { BaseDir: string } };
+  if (db.Driver === "badger") db.Driver = "lmdb";
+  if (db.LMDB.BaseDir !== "") db.LMDB.BaseDir = expandHome(db.LMDB.BaseDir);
+  return finish(file, ctx, cfg as SectorManagerConfig);
+}
+
+export function parseExtProverConfig(file: string, src: string): Loaded<ExtProverConfig> {
+  const { value, ctx } = parseDocument(file, src, extProverSchema);
+  const cfg = value as unknown as ExtProverConfig;
+  for (const stage of ["WdPost", "WinPost"] as const) {
+    cfg[stage].forEach((b: ExtProverBlock, i) => {
+      b.line = ctx.lines.get(`${stage.toLowerCase()}[${i}]`);
+      if (b.Bin !== undefined && b.Bin.trim() === "") b.Bin = undefined;
+    });
+  }
+  return finish(file, ctx, cfg);
+}
+
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, "utf8");
+  } catch (e) {
+    if (sysCode(e) === "ENOENT") return undefined;
+    throw new SmError("CONFIG_UNREADABLE", `cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+export interface ConfigDirContents {
+  dir: string;
+  sectorManager: Loaded<SectorManagerConfig>;
+  /** undefined when ext-prover.cfg does not exist. */
+  extProver: Loaded<ExtProverConfig> | undefined;
+  /** Other *.cfg files found in the directory, which this program does not read. */
+  unknownFiles: string[];
+}
+
+/**
+ * Read every config file of `dir` (the home, or `--conf-dir`). sector-manager.cfg must exist;
+ * ext-prover.cfg is optional here (the ext-prover pool decides whether it needs it).
+ */
+export async function loadConfigDir(dir: string): Promise<ConfigDirContents> {
+  let entries: string[];
+  try {
+    entries = await fs.readdir(dir);
+  } catch (e) {
+    const code = sysCode(e);
+    if (code === "ENOENT") {
+      throw new SmError(
+        "CONFIG_DIR_MISSING",
+        `config directory ${dir} does not exist; run \`vsm --home ${dir} daemon init\` or fix --conf-dir`,
+      );
+    }
+    if (code === "ENOTDIR")
+      throw new SmError("CONFIG_DIR_MISSING", `config directory ${dir} is not a directory; fix --conf-dir`);
+    throw new SmError("CONFIG_UNREADABLE", `cannot read config directory ${dir}: ${(e as Error).message}`);
+  }
+  const smFile = path.join(dir, SECTOR_MANAGER_CFG);
+  const smSrc = await readIfExists(smFile);
+  if (smSrc === undefined) {
+    throw new SmError(
+      "CONFIG_MISSING",
+      `${smFile} does not exist; run \`vsm --home ${dir} daemon init\` to create it (or point --conf-dir at a directory that has it)`,
+    );
+  }
+  const sectorManager = parseSectorManagerConfig(smFile, smSrc, dir);
+  const epFile = path.join(dir, EXT_PROVER_CFG);
+  const epSrc = await readIfExists(epFile);
+  const extProver = epSrc === undefined ? undefined : parseExtProverConfig(epFile, epSrc);
+  const unknownFiles = entries
+    .filter((e) => e.endsWith(".cfg") && e !== SECTOR_MANAGER_CFG && e !== EXT_PROVER_CFG)
+    .sort();
+  return { dir, sectorManager, extProver, unknownFiles };
+}
+
+/** Defaults, as an untouched `daemon init` file loads. */
+export function defaultSectorManagerConfig(): SectorManagerConfig {
+  return parseSectorManagerConfig("<defaults>", "", process.cwd()).config;
+}

@@ -1,0 +1,302 @@
+/**
+ * Config schema: the one place where every config key, its type, its default and its documentation
+ * are written. Validation (`validate.ts`), the commented default files (`render.ts`) and `daemon init`
+ * all read from here, so a default can never drift between code and docs.
+ *
+ * Key names and zero-value rules follow damocles / venus-sector-manager so that an operator's existing
+ * `sector-manager.cfg` and `ext-prover.cfg` keep their meaning (reference: damocles-poster.md §3.2, §9.1).
+ */
+
+/** What an explicit `0` means for a key, where damocles gives it a meaning other than zero. */
+export type ZeroRule = { kind: "default"; value: number } | { kind: "unlimited" };
+
+export type FieldSpec =
+  | { kind: "string"; default: string; doc: string; example?: string; oneOf?: readonly string[] }
+  | { kind: "optionalString"; doc: string; example?: string }
+  | { kind: "bool"; default: boolean; doc: string }
+  | {
+      kind: "uint";
+      default: number;
+      doc: string;
+      zero?: ZeroRule;
+      required?: boolean;
+      min?: number;
+      max?: number;
+    }
+  | { kind: "int"; default: number; doc: string; zero?: ZeroRule }
+  | { kind: "float"; default: number; doc: string; min?: number }
+  | { kind: "duration"; default: string; doc: string }
+  | { kind: "fil"; default: string; doc: string }
+  | { kind: "stringArray"; default: readonly string[]; doc: string; example?: readonly string[] }
+  | { kind: "uintArray"; default: readonly number[]; doc: string }
+  /** A table whose keys are the user's (env names, meta keys): case is kept, values must be strings. */
+  | { kind: "stringMap"; doc: string; example?: Record<string, string> }
+  | { kind: "table"; fields: TableSpec; doc?: string }
+  | { kind: "tableArray"; fields: TableSpec; doc: string; example?: readonly Record<string, unknown>[] }
+  /** Sections this product tolerates but does not use (sealing, snap-up, ...): never warned about. */
+  | { kind: "opaque"; doc: string }
+  /** Keys that are known from damocles but deliberately ignored here: warned about once, with why. */
+  | { kind: "ignored"; doc: string };
+
+export type TableSpec = Record<string, FieldSpec>;
+
+const persistStore: TableSpec = {
+  Name: {
+    kind: "optionalString",
+    doc: "Instance name recorded in the sector index. Default: the absolute Path. Must be unique.",
+    example: "store1",
+  },
+  Path: {
+    kind: "optionalString",
+    doc: "Directory holding sealed/, cache/, update/, update-cache/. Required.",
+    example: "/mnt/store1",
+  },
+  ReadOnly: { kind: "bool", default: false, doc: "Never write to this store." },
+  Strict: {
+    kind: "bool",
+    default: false,
+    doc: "Objects opened for reading must be regular files (not symlinks).",
+  },
+  Weight: { kind: "uint", default: 1, zero: { kind: "default", value: 1 }, doc: "Placement weight (0 = 1)." },
+  AllowMiners: {
+    kind: "uintArray",
+    default: [],
+    doc: "Only these miner actor ids may use the store (empty = all).",
+  },
+  DenyMiners: { kind: "uintArray", default: [], doc: "These miner actor ids may not use it (deny wins)." },
+  Meta: { kind: "stringMap", doc: "Free-form key/value pairs passed to plugins and ext provers." },
+  PluginName: { kind: "ignored", doc: "objstore plugins are not supported by this implementation" },
+  Plugin: { kind: "ignored", doc: "objstore plugins are not supported by this implementation" },
+};
+
+const minerPoSt: TableSpec = {
+  Enabled: { kind: "bool", default: true, doc: "Run WindowPoSt for this miner." },
+  Sender: { kind: "optionalString", doc: "Deprecated: merged into Senders." },
+  Senders: {
+    kind: "stringArray",
+    default: [],
+    doc: "Addresses allowed to send PoSt messages; the valid one (owner/worker/control) with the highest balance is used.",
+    example: ["f3abc..."],
+  },
+  StrictCheck: {
+    kind: "bool",
+    default: true,
+    doc: "Full sector check before proving (sizes and a one-challenge vanilla proof) instead of existence only.",
+  },
+  Parallel: {
+    kind: "bool",
+    default: false,
+    doc: "Prove the partition batches of one deadline concurrently.",
+  },
+  GasOverEstimation: { kind: "float", default: 1.2, min: 0, doc: "Gas limit multiplier." },
+  GasOverPremium: { kind: "float", default: 0, min: 0, doc: "Gas premium multiplier (0 = none)." },
+  GasFeeCap: { kind: "fil", default: "5 nanoFIL", doc: "Fee cap set on PoSt messages." },
+  MaxFeeCap: { kind: "fil", default: "", doc: "Deprecated: used when GasFeeCap is empty or zero." },
+  Confidence: { kind: "uint", default: 10, doc: "Confirmations to wait for a submitted message." },
+  SubmitConfidence: {
+    kind: "uint",
+    default: 4,
+    zero: { kind: "default", value: 4 },
+    doc: "Earliest submission epoch = deadline Open + this (0 = 4, as damocles).",
+  },
+  ChallengeConfidence: {
+    kind: "uint",
+    default: 10,
+    zero: { kind: "default", value: 10 },
+    doc: "Proving starts at the deadline's Challenge epoch + this (0 = 10, as damocles). WARNING: a large value eats into the proving window.",
+  },
+  MaxRecoverSectorLimit: {
+    kind: "uint",
+    default: 0,
+    zero: { kind: "unlimited" },
+    doc: "Most sectors declared recovered per deadline (0 = unlimited).",
+  },
+  MaxPartitionsPerPoStMessage: {
+    kind: "uint",
+    default: 0,
+    zero: { kind: "unlimited" },
+    doc: "Partitions per SubmitWindowedPoSt message (0 = the network maximum, 3 since nv21).",
+  },
+  MaxPartitionsPerRecoveryMessage: {
+    kind: "uint",
+    default: 0,
+    zero: { kind: "unlimited" },
+    doc: "Partitions per DeclareFaultsRecovered message (0 = all in one message).",
+  },
+};
+
+export const sectorManagerSchema: TableSpec = {
+  Common: {
+    kind: "table",
+    fields: {
+      API: {
+        kind: "table",
+        doc: "Chain and messager endpoints.",
+        fields: {
+          Gateway: {
+            kind: "stringArray",
+            default: [],
+            doc: "Gateway endpoints (`token:multiaddr` or multiaddr); Chain and Messager fall back to the first.",
+          },
+          Chain: {
+            kind: "string",
+            default: "",
+            doc: "Lotus/Venus full node endpoint: a multiaddr, `token:multiaddr` or an http(s)/ws(s) URL.",
+            example: "/ip4/127.0.0.1/tcp/1234",
+          },
+          Messager: {
+            kind: "string",
+            default: "",
+            doc: "venus-messager endpoint; empty = send messages through the chain node (MpoolPushMessage).",
+          },
+          Market: { kind: "string", default: "", doc: "Market endpoint (unused by the PoSter)." },
+          Token: { kind: "string", default: "", doc: "Bearer token for Chain/Messager (never logged)." },
+          ChainEventInterval: {
+            kind: "duration",
+            default: "1m0s",
+            doc: "Polling interval for chain events.",
+          },
+        },
+      },
+      RPC: {
+        kind: "table",
+        doc: "This node's own JSON-RPC API (/rpc/v0).",
+        fields: {
+          AnonymousRead: {
+            kind: "bool",
+            default: true,
+            doc: "Allow read-only methods without a token (proxy nodes and damocles proxies call SectorIndexerFind without one). Writes always need a token.",
+          },
+        },
+      },
+      PersistStores: {
+        kind: "tableArray",
+        fields: persistStore,
+        doc: "Storage instances holding sealed sectors (`util storage attach` prints the block to add).",
+        example: [{ Name: "store1", Path: "/mnt/store1", ReadOnly: false, Strict: false }],
+      },
+      ScanPersistStores: {
+        kind: "ignored",
+        doc: "sectorstore.json scanning is not supported yet; list stores under [[Common.PersistStores]]",
+      },
+      Proving: {
+        kind: "table",
+        doc: "Sector checks before proving.",
+        fields: {
+          ParallelCheckLimit: {
+            kind: "int",
+            default: 128,
+            zero: { kind: "unlimited" },
+            doc: "Sectors checked at once (0 or negative = unlimited).",
+          },
+          SingleCheckTimeout: {
+            kind: "duration",
+            default: "10m0s",
+            doc: "Time limit for checking one sector.",
+          },
+          PartitionCheckTimeout: {
+            kind: "duration",
+            default: "20m0s",
+            doc: "Time limit for checking one partition; sectors not checked by then count as bad.",
+          },
+          WorkerProver: { kind: "opaque", doc: "damocles worker-prover settings (not used)." },
+        },
+      },
+      DB: {
+        kind: "table",
+        doc: "Metadata store.",
+        fields: {
+          Driver: {
+            kind: "string",
+            default: "lmdb",
+            oneOf: ["lmdb", "badger"],
+            doc: 'Embedded store. "badger" (damocles\' name) is accepted and means the embedded LMDB store.',
+          },
+          LMDB: {
+            kind: "table",
+            fields: {
+              BaseDir: {
+                kind: "string",
+                default: "",
+                doc: "Directory of the LMDB files; empty = <home>/db.",
+              },
+            },
+          },
+          Badger: { kind: "opaque", doc: "damocles badger settings (not used)." },
+          Mongo: { kind: "opaque", doc: "damocles mongo settings (not supported)." },
+          Plugin: { kind: "opaque", doc: "damocles plugin settings (not supported)." },
+        },
+      },
+      MongoKVStore: { kind: "opaque", doc: "legacy damocles setting (not supported)." },
+      Plugins: { kind: "opaque", doc: "damocles plugins (not supported)." },
+    },
+  },
+  Miners: {
+    kind: "tableArray",
+    doc: "One block per miner actor this node serves.",
+    example: [{ Actor: 1000 }],
+    fields: {
+      Actor: {
+        kind: "uint",
+        default: 0,
+        required: true,
+        min: 1,
+        doc: "Miner actor id (1000 for f01000). Required.",
+      },
+      PoSt: { kind: "table", fields: minerPoSt, doc: "WindowPoSt." },
+      Proof: {
+        kind: "table",
+        doc: "WinningPoSt.",
+        fields: { Enabled: { kind: "bool", default: false, doc: "Serve WinningPoSt for this miner." } },
+      },
+      Sector: { kind: "opaque", doc: "sealing" },
+      SnapUp: { kind: "opaque", doc: "sealing" },
+      Commitment: { kind: "opaque", doc: "sealing" },
+      Sealing: { kind: "opaque", doc: "sealing" },
+    },
+  },
+};
+
+const extProverBlock: TableSpec = {
+  Bin: {
+    kind: "optionalString",
+    doc: "Processor binary. Unset: this program's own `wdpost` / `winpost` processor (Args ignored).",
+    example: "venus-sector-manager",
+  },
+  Args: {
+    kind: "stringArray",
+    default: [],
+    doc: "Arguments, passed verbatim when Bin is set.",
+    example: ["wdpost"],
+  },
+  Envs: {
+    kind: "stringMap",
+    doc: "Environment overrides for this child (CUDA_VISIBLE_DEVICES, TMPDIR, ...).",
+  },
+  Concurrent: {
+    kind: "uint",
+    default: 1,
+    zero: { kind: "default", value: 1 },
+    doc: "Requests in flight at once on this child (0 = 1).",
+  },
+  Weight: {
+    kind: "uint",
+    default: 1,
+    zero: { kind: "default", value: 1 },
+    doc: "Share of work among children with a free slot (0 = 1).",
+  },
+  ReadyTimeoutSecs: {
+    kind: "uint",
+    default: 5,
+    zero: { kind: "default", value: 5 },
+    doc: "Seconds the child has to print its ready line (0 = 5).",
+  },
+};
+
+export const extProverSchema: TableSpec = {
+  WdPost: { kind: "tableArray", fields: extProverBlock, doc: "WindowPoSt processor children, one per GPU." },
+  WinPost: { kind: "tableArray", fields: extProverBlock, doc: "WinningPoSt processor children." },
+};
+
+export const SECTOR_MANAGER_CFG = "sector-manager.cfg";
+export const EXT_PROVER_CFG = "ext-prover.cfg";

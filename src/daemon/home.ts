@@ -1,0 +1,232 @@
+/**
+ * The home directory of a node: config files (unless `--conf-dir`), the metadata store, the API
+ * secret and admin token, and while a daemon runs, its lock and API address files.
+ *
+ *   <home>/sector-manager.cfg, ext-prover.cfg   config (daemon init writes commented defaults)
+ *   <home>/db/                                  LMDB metadata store
+ *   <home>/auth.secret                          JWT signing secret (0600)
+ *   <home>/token                                admin API token (0600)
+ *   <home>/daemon.lock                          held by the running daemon (or an offline attach)
+ *   <home>/api                                  host:port the running daemon answers on
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { renderExtProverDefault, renderSectorManagerDefault } from "../config/render.js";
+import { EXT_PROVER_CFG, SECTOR_MANAGER_CFG } from "../config/schema.js";
+import { newSecret, signToken } from "../rpc/auth.js";
+import { SmError, sysCode } from "../util/errors.js";
+import { expandHome } from "../util/paths.js";
+
+export const DEFAULT_HOME = "~/.venus-sector-manager";
+export const HOME_ENV_VARS = ["VENUS_SECTOR_MANAGER_PATH", "VSM_PATH"] as const;
+
+export function resolveHome(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = HOME_ENV_VARS.map((k) => env[k]).find((v) => v !== undefined && v !== "");
+  return expandHome(flag ?? fromEnv ?? DEFAULT_HOME);
+}
+
+export function homePaths(home: string) {
+  return {
+    home,
+    sectorManagerCfg: path.join(home, SECTOR_MANAGER_CFG),
+    extProverCfg: path.join(home, EXT_PROVER_CFG),
+    db: path.join(home, "db"),
+    secret: path.join(home, "auth.secret"),
+    token: path.join(home, "token"),
+    lock: path.join(home, "daemon.lock"),
+    api: path.join(home, "api"),
+  };
+}
+
+async function readOptional(p: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(p, "utf8");
+  } catch (e) {
+    if (sysCode(e) === "ENOENT") return undefined;
+    throw new SmError("HOME_UNREADABLE", `cannot read ${p}: ${(e as Error).message}`);
+  }
+}
+
+export interface InitReport {
+  created: string[];
+  kept: string[];
+}
+
+/** `daemon init`: create the home and whatever of its files is missing; never overwrite. */
+export async function initHome(home: string): Promise<InitReport> {
+  const p = homePaths(home);
+  try {
+    await fs.mkdir(home, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new SmError("HOME_UNWRITABLE", `cannot create home directory ${home}: ${(e as Error).message}`);
+  }
+  const report: InitReport = { created: [], kept: [] };
+  const writeNew = async (file: string, content: string | Buffer, mode: number): Promise<boolean> => {
+    try {
+      await fs.writeFile(file, content, { flag: "wx", mode });
+      report.created.push(file);
+      return true;
+    } catch (e) {
+      if (sysCode(e) === "EEXIST") {
+        report.kept.push(file);
+        return false;
+      }
+      throw new SmError("HOME_UNWRITABLE", `cannot write ${file}: ${(e as Error).message}`);
+    }
+  };
+  await writeNew(p.sectorManagerCfg, renderSectorManagerDefault(), 0o644);
+  await writeNew(p.extProverCfg, renderExtProverDefault(), 0o644);
+  const secretCreated = await writeNew(p.secret, `${newSecret().toString("hex")}\n`, 0o600);
+  const secret = await readSecret(home);
+  if (secretCreated) {
+    // A new secret invalidates any old token: write a fresh one.
+    await fs.writeFile(p.token, `${signToken(secret, "admin")}\n`, { mode: 0o600 });
+    report.created.push(p.token);
+  } else {
+    await writeNew(p.token, `${signToken(secret, "admin")}\n`, 0o600);
+  }
+  return report;
+}
+
+export async function readSecret(home: string): Promise<Buffer> {
+  const p = homePaths(home).secret;
+  const raw = await readOptional(p);
+  if (raw === undefined) {
+    throw new SmError("HOME_NOT_INITIALIZED", `${p} does not exist; run \`vsm --home ${home} daemon init\``);
+  }
+  const hex = raw.trim();
+  if (!/^[0-9a-f]{64}$/i.test(hex))
+    throw new SmError(
+      "HOME_CORRUPT",
+      `${p} is not a 64-hex-digit secret; delete it and ${homePaths(home).token}, then run daemon init`,
+    );
+  return Buffer.from(hex, "hex");
+}
+
+export async function readToken(home: string): Promise<string | undefined> {
+  return (await readOptional(homePaths(home).token))?.trim() || undefined;
+}
+
+/** The address a local client should use for a listen address (wildcards become loopback). */
+export function dialableHost(host: string): string {
+  if (host === "" || host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::" || host === "[::]") return "::1";
+  return host;
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export async function writeApiFile(home: string, host: string, port: number): Promise<string> {
+  const addr = formatHostPort(dialableHost(host), port);
+  await fs.writeFile(homePaths(home).api, `${addr}\n`, { mode: 0o644 });
+  return addr;
+}
+
+export async function readApiFile(home: string): Promise<string | undefined> {
+  return (await readOptional(homePaths(home).api))?.trim() || undefined;
+}
+
+export async function removeApiFile(home: string, expected: string): Promise<void> {
+  if ((await readApiFile(home)) === expected) await fs.rm(homePaths(home).api, { force: true });
+}
+
+// --- lock ---
+
+interface LockInfo {
+  pid: number;
+  purpose: string;
+  startedAt: string;
+  host: string;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return sysCode(e) === "EPERM";
+  }
+  return true;
+}
+
+/** On Linux, a pid reused by an unrelated program does not count as the lock holder. */
+async function looksLikeUs(pid: number): Promise<boolean> {
+  try {
+    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, "utf8");
+    return /node|vsm|venus-sector-manager|tsx/.test(cmd);
+  } catch {
+    return true;
+  }
+}
+
+export interface HomeLock {
+  info: LockInfo;
+  release(): Promise<void>;
+}
+
+export async function readLock(home: string): Promise<LockInfo | undefined> {
+  const raw = await readOptional(homePaths(home).lock);
+  if (raw === undefined) return undefined;
+  try {
+    const v = JSON.parse(raw) as LockInfo;
+    return typeof v.pid === "number" ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The live holder of the home's lock, if any. */
+export async function lockHolder(home: string): Promise<LockInfo | undefined> {
+  const info = await readLock(home);
+  if (!info) return undefined;
+  if (info.host !== os.hostname()) return info;
+  if (info.pid === process.pid) return info;
+  return pidAlive(info.pid) && (await looksLikeUs(info.pid)) ? info : undefined;
+}
+
+/**
+ * Take the home for this process. A second `daemon run` (or an offline attach while a daemon runs) on
+ * the same home is refused with who holds it; a lock left by a crashed process is taken over.
+ */
+export async function acquireHomeLock(home: string, purpose: string): Promise<HomeLock> {
+  const file = homePaths(home).lock;
+  const info: LockInfo = {
+    pid: process.pid,
+    purpose,
+    startedAt: new Date().toISOString(),
+    host: os.hostname(),
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await fs.writeFile(file, JSON.stringify(info), { flag: "wx", mode: 0o644 });
+      let released = false;
+      return {
+        info,
+        async release() {
+          if (released) return;
+          released = true;
+          const cur = await readLock(home);
+          if (cur?.pid === process.pid) await fs.rm(file, { force: true });
+        },
+      };
+    } catch (e) {
+      if (sysCode(e) !== "EEXIST")
+        throw new SmError("HOME_UNWRITABLE", `cannot create ${file}: ${(e as Error).message}`);
+    }
+    const holder = await lockHolder(home);
+    if (holder) {
+      throw new SmError(
+        "HOME_LOCKED",
+        `home ${home} is in use by another process (pid ${holder.pid}, ${holder.purpose}, since ${holder.startedAt}${holder.host !== os.hostname() ? ` on host ${holder.host}` : ""}); stop it first or use a different --home`,
+        { pid: holder.pid },
+      );
+    }
+    // Stale: remove it only if it is still the same stale file (another process may have just taken it).
+    const stale = await readLock(home);
+    const again = await readLock(home);
+    if (stale?.pid === again?.pid) await fs.rm(file, { force: true });
+  }
+  throw new SmError("HOME_LOCKED", `could not take the lock ${file}; remove it if no daemon is running`);
+}

@@ -1,0 +1,260 @@
+/**
+ * Composition root of `daemon run`: the only place that knows which implementations are wired
+ * together. Built in this order, torn down in reverse:
+ *
+ *   config (home or --conf-dir) → home lock → metadata store → persist stores → sector indexer
+ *   (local, or the source's over RPC with --proxy) → metrics → RPC server → <home>/api
+ *
+ * The lock is taken before the store is opened so a second daemon on the same home stops with a clear
+ * message instead of two writers. The API file is written last, so a client that finds it can call.
+ */
+import path from "node:path";
+import { loadConfigDir } from "../config/load.js";
+import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
+import type { Logger } from "../log/logger.js";
+import { createMetrics, type Metrics } from "../metrics/metrics.js";
+import { signToken, verifyToken } from "../rpc/auth.js";
+import { RpcClient } from "../rpc/client.js";
+import { createDispatcher } from "../rpc/dispatch.js";
+import { InvalidParamsError } from "../rpc/errors.js";
+import { arity, type MethodTable, PERMISSIONS, type Permission, stringParam } from "../rpc/method.js";
+import { type RpcServer, startRpcServer } from "../rpc/server.js";
+import type { SectorIndexer } from "../sectors/interface.js";
+import { LocalIndexer } from "../sectors/localIndexer.js";
+import { ProxyIndexer } from "../sectors/proxyIndexer.js";
+import { sectorIndexerMethods } from "../sectors/rpcApi.js";
+import { PersistStores } from "../sectors/stores.js";
+import type { KVStore } from "../store/interface.js";
+import { openLmdbStore } from "../store/lmdb.js";
+import { errorMessage, SmError } from "../util/errors.js";
+import { API_VERSION, VERSION } from "../version.js";
+import type { HostPort } from "./flags.js";
+import {
+  acquireHomeLock,
+  formatHostPort,
+  type HomeLock,
+  readSecret,
+  removeApiFile,
+  writeApiFile,
+} from "./home.js";
+
+export interface DaemonFlags {
+  listen: HostPort;
+  miner: boolean;
+  poster: boolean;
+  proxy: HostPort | undefined;
+  proxyIndexerOff: boolean;
+  /** Directory the *.cfg files are read from; the home when not given. */
+  confDir: string | undefined;
+  extProver: boolean;
+  /** Token for the source node, when it refuses anonymous reads. */
+  proxyToken: string | undefined;
+}
+
+export interface RunningNode {
+  /** host:port clients on this machine can dial. */
+  readonly api: string;
+  readonly indexer: SectorIndexer;
+  readonly config: SectorManagerConfig;
+  close(): Promise<void>;
+}
+
+function modulesText(flags: DaemonFlags): string {
+  const m = [flags.miner && "miner", flags.poster && "poster", flags.extProver && "ext-prover"].filter(
+    Boolean,
+  );
+  return m.length ? m.join(",") : "none";
+}
+
+function checkExtProver(cfg: ExtProverConfig | undefined, dir: string, log: Logger): void {
+  const file = path.join(dir, "ext-prover.cfg");
+  if (!cfg) {
+    throw new SmError(
+      "EXT_PROVER_CONFIG_MISSING",
+      `--ext-prover needs ${file}; run \`vsm daemon init\` to create the default, or copy one from an initialised home`,
+    );
+  }
+  if (cfg.WdPost.length === 0 && cfg.WinPost.length === 0) {
+    throw new SmError(
+      "EXT_PROVER_NO_BLOCKS",
+      `--ext-prover is set but ${file} has no [[WdPost]] or [[WinPost]] block; add one block per prover child (see the seed's example)`,
+    );
+  }
+  log.warn("ext-prover pool is not built yet; the configuration was checked and no child is started", {
+    wdpost: cfg.WdPost.length,
+    winpost: cfg.WinPost.length,
+  });
+}
+
+export async function startNode(
+  home: string,
+  flags: DaemonFlags,
+  deps: { logger: Logger },
+): Promise<RunningNode> {
+  const log = deps.logger.named("daemon");
+  const confDir = flags.confDir ?? home;
+
+  const loaded = await loadConfigDir(confDir);
+  const cfglog = deps.logger.named("config");
+  for (const w of loaded.sectorManager.warnings) cfglog.warn(w);
+  for (const w of loaded.extProver?.warnings ?? []) cfglog.warn(w);
+  for (const f of loaded.unknownFiles)
+    cfglog.warn("config file not read by this program", { file: path.join(confDir, f) });
+  const config = loaded.sectorManager.config;
+  if (flags.confDir) log.info("using config files from --conf-dir", { dir: confDir });
+  if (flags.extProver) checkExtProver(loaded.extProver?.config, confDir, log);
+  if (flags.proxyIndexerOff && !flags.proxy)
+    log.warn("--proxy-sector-indexer-off has no effect without --proxy");
+
+  const secret = await readSecret(home);
+  const cleanups: (() => Promise<void>)[] = [];
+  const teardown = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        log.error("shutdown step failed", { err: errorMessage(e) });
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    const lock: HomeLock = await acquireHomeLock(home, "daemon run");
+    cleanups.push(() => lock.release());
+
+    const dbDir = config.Common.DB.LMDB.BaseDir || path.join(home, "db");
+    const store: KVStore = await openLmdbStore(dbDir);
+    cleanups.push(() => store.close());
+
+    const stores = new PersistStores(config.Common.PersistStores);
+    for (const s of await stores.status()) {
+      if (s.problem)
+        log.warn("persist store is unusable; its sectors will be reported missing until it is back", {
+          name: s.name,
+          path: s.path,
+          problem: s.problem,
+        });
+    }
+
+    let indexer: SectorIndexer;
+    if (flags.proxy && !flags.proxyIndexerOff) {
+      const source = formatHostPort(flags.proxy.host, flags.proxy.port);
+      const client = new RpcClient({
+        url: `http://${source}/rpc/v0`,
+        token: flags.proxyToken,
+        timeoutMs: 30_000,
+        peerName: `source node ${source}`,
+      });
+      indexer = new ProxyIndexer(client, source, deps.logger.named("sector-indexer"));
+      try {
+        const info = await client.call<{ Version?: string }>("Venus.Version", [], { timeoutMs: 3000 });
+        log.info("source node reachable", { source, version: info?.Version ?? "unknown" });
+      } catch (e) {
+        log.warn("source node not reachable yet; sector lookups fail until it is, the node keeps running", {
+          source,
+          err: errorMessage(e),
+        });
+      }
+    } else {
+      indexer = new LocalIndexer(store);
+    }
+
+    const metrics: Metrics = createMetrics();
+    metrics.info.set(
+      {
+        version: VERSION,
+        modules: modulesText(flags),
+        indexer: flags.proxy && !flags.proxyIndexerOff ? "proxy" : "local",
+      },
+      1,
+    );
+
+    const methods: MethodTable = {
+      ...sectorIndexerMethods({ indexer, stores }),
+      ...nodeMethods(secret, flags),
+    };
+    const server: RpcServer = await startRpcServer({
+      listen: flags.listen,
+      dispatcher: createDispatcher(methods, { logger: deps.logger.named("rpc"), metrics }),
+      secret,
+      anonymousRead: config.Common.RPC.AnonymousRead,
+      logger: deps.logger.named("rpc"),
+      metrics,
+      health: () => ({ version: VERSION, indexer: indexer.description }),
+    });
+    cleanups.push(() => server.close());
+    const api = await writeApiFile(home, flags.listen.host, server.address.port);
+    cleanups.push(() => removeApiFile(home, api));
+
+    const listenText = formatHostPort(flags.listen.host || "0.0.0.0", server.address.port);
+    if (flags.listen.host === "" || flags.listen.host === "0.0.0.0" || flags.listen.host === "::") {
+      log.warn(
+        "listening on every network interface; writes need a token, reads are open unless [Common.RPC] AnonymousRead = false",
+        { listen: listenText },
+      );
+    }
+    if (flags.miner)
+      log.warn("--miner: the WinningPoSt service is not built yet; this node serves its sector index");
+    if (flags.poster)
+      log.warn(
+        "--poster: the WindowPoSt scheduler is not built yet; no deadline will be proven by this node",
+      );
+    log.info("node ready", {
+      listen: listenText,
+      api,
+      home,
+      confDir,
+      indexer: indexer.description,
+      modules: modulesText(flags),
+      stores: config.Common.PersistStores.length,
+      miners: config.Miners.length,
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      api,
+      indexer,
+      config,
+      close() {
+        closing ??= teardown().then(() => log.info("node stopped"));
+        return closing;
+      },
+    };
+  } catch (e) {
+    await teardown();
+    throw e;
+  }
+}
+
+function nodeMethods(secret: Buffer, flags: DaemonFlags): MethodTable {
+  return {
+    "Venus.Version": {
+      perm: "read",
+      doc: "() → {Version, APIVersion, Modules}",
+      async handler(params) {
+        arity(params, 0);
+        return { Version: VERSION, APIVersion: API_VERSION, Modules: modulesText(flags) };
+      },
+    },
+    "Venus.AuthVerify": {
+      perm: "read",
+      doc: "(token) → the permissions it grants",
+      async handler(params) {
+        arity(params, 1);
+        return [...verifyToken(secret, stringParam(params[0], "token"))];
+      },
+    },
+    "Venus.AuthNew": {
+      perm: "admin",
+      doc: "(permission) → a new token granting it and every lower permission (read < write < sign < admin)",
+      async handler(params) {
+        arity(params, 1);
+        const p = stringParam(params[0], "permission");
+        if (!(PERMISSIONS as readonly string[]).includes(p))
+          throw new InvalidParamsError(`permission must be one of ${PERMISSIONS.join(", ")}`);
+        return signToken(secret, p as Permission);
+      },
+    },
+  };
+}

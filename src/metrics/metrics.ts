@@ -1,0 +1,40 @@
+/**
+ * Prometheus metrics of a node, served at `/metrics`. One creator builds the whole set; components
+ * receive `Metrics | undefined`. Names carry a unit suffix; times are in seconds.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+export function createMetrics(opts: { defaults?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaults ?? true) collectDefaultMetrics({ register: registry, prefix: "vsm_" });
+  return {
+    registry,
+    info: new Gauge({
+      name: "vsm_info",
+      help: "Node information (always 1)",
+      labelNames: ["version", "modules", "indexer"] as const,
+      registers: [registry],
+    }),
+    rpcRequests: new Counter({
+      name: "vsm_rpc_requests_total",
+      help: "JSON-RPC requests served, by method and result (ok, error, denied, invalid_params, internal, not_found)",
+      labelNames: ["method", "result"] as const,
+      registers: [registry],
+    }),
+    rpcDuration: new Histogram({
+      name: "vsm_rpc_request_duration_seconds",
+      help: "Time to answer a JSON-RPC request",
+      labelNames: ["method"] as const,
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    indexLookups: new Counter({
+      name: "vsm_sector_index_lookups_total",
+      help: "Sector location lookups by indexer (local, proxy) and result (found, missing, error)",
+      labelNames: ["indexer", "result"] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,66 @@
+/**
+ * JSON-RPC method definitions: each method is declared once with its permission, its parameter
+ * checks and its handler. The server dispatches from this table; `Venus.` is the namespace, as in
+ * damocles (go-jsonrpc namespace `Venus`, positional params, PascalCase struct keys).
+ */
+import { InvalidParamsError } from "./errors.js";
+
+/** Permissions in increasing power; a token allowing one level allows the ones below it. */
+export const PERMISSIONS = ["read", "write", "sign", "admin"] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export interface MethodContext {
+  /** Permissions of the caller's token (read only when anonymous and anonymous reads are allowed). */
+  perms: ReadonlySet<Permission>;
+  /** Aborted when the client goes away or the server shuts down. */
+  signal: AbortSignal;
+  /** Remote address, for logs. */
+  remote: string;
+}
+
+export interface MethodDef {
+  perm: Permission;
+  /** One line, shown in docs and `Venus.Methods`-style listings. */
+  doc: string;
+  handler(params: readonly unknown[], ctx: MethodContext): Promise<unknown>;
+}
+
+export type MethodTable = Record<string, MethodDef>;
+
+// Parameter checks: each throws InvalidParamsError naming the parameter and what is expected.
+
+export function arity(params: readonly unknown[], min: number, max = min): void {
+  if (params.length < min || params.length > max) {
+    const want = min === max ? `${min}` : `${min} to ${max}`;
+    throw new InvalidParamsError(`expected ${want} positional parameter(s), got ${params.length}`);
+  }
+}
+
+export function uintParam(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new InvalidParamsError(
+      `${what} must be a non-negative integer, got ${JSON.stringify(v) ?? String(v)}`,
+    );
+  }
+  return v;
+}
+
+export function stringParam(v: unknown, what: string): string {
+  if (typeof v !== "string")
+    throw new InvalidParamsError(`${what} must be a string, got ${JSON.stringify(v) ?? String(v)}`);
+  return v;
+}
+
+export function objectParam(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new InvalidParamsError(`${what} must be an object, got ${JSON.stringify(v) ?? String(v)}`);
+  }
+  return v as Record<string, unknown>;
+}
+
+export function arrayParam(v: unknown, what: string, maxLength: number): unknown[] {
+  if (!Array.isArray(v)) throw new InvalidParamsError(`${what} must be an array`);
+  if (v.length > maxLength)
+    throw new InvalidParamsError(`${what} has ${v.length} entries; at most ${maxLength} per call`);
+  return v;
+}

@@ -1,0 +1,255 @@
+/**
+ * The node's HTTP server: JSON-RPC at `/rpc/v0` (HTTP POST and WebSocket), `/healthcheck`, `/metrics`.
+ *
+ * Authentication: `Authorization: Bearer <token>` (or `?token=` on a WebSocket upgrade, which browsers
+ * and some clients need). No token: read permission if `anonymousRead`, nothing otherwise. A token that
+ * is present but invalid is refused outright (HTTP 401), so a typo is not silently downgraded to
+ * anonymous.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
+import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/metrics.js";
+import { errorMessage, SmError } from "../util/errors.js";
+import { verifyToken } from "./auth.js";
+import type { Dispatcher, JsonRpcResponse } from "./dispatch.js";
+import { rpcCodeFor } from "./errors.js";
+import type { MethodContext, Permission } from "./method.js";
+
+/** Largest request body or WebSocket message: a batched lookup of 100k sectors is ~4 MiB. */
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface RpcServerOptions {
+  listen: ListenAddress;
+  dispatcher: Dispatcher;
+  secret: Buffer;
+  anonymousRead: boolean;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Extra fields for /healthcheck. */
+  health?: () => Record<string, unknown>;
+}
+
+export interface RpcServer {
+  readonly address: ListenAddress;
+  close(): Promise<void>;
+}
+
+const NO_PERMS: ReadonlySet<Permission> = new Set();
+const READ_ONLY: ReadonlySet<Permission> = new Set(["read"]);
+
+function tokenFrom(req: http.IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  if (h) {
+    const m = /^Bearer\s+(.+)$/i.exec(h.trim());
+    return m ? m[1] : h.trim();
+  }
+  const url = new URL(req.url ?? "/", "http://x");
+  return url.searchParams.get("token") ?? undefined;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer> {
+  const log = opts.logger;
+  const shutdown = new AbortController();
+
+  const authenticate = (req: http.IncomingMessage): ReadonlySet<Permission> | SmError => {
+    const token = tokenFrom(req);
+    if (token === undefined || token === "") return opts.anonymousRead ? READ_ONLY : NO_PERMS;
+    try {
+      return verifyToken(opts.secret, token);
+    } catch (e) {
+      return e instanceof SmError ? e : new SmError("RPC_UNAUTHENTICATED", errorMessage(e));
+    }
+  };
+
+  const unauthorized = (e: SmError): JsonRpcResponse => ({
+    jsonrpc: "2.0",
+    id: null,
+    error: { code: rpcCodeFor(e.code), message: e.message, data: { code: e.code } },
+  });
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === "/healthcheck" && (req.method === "GET" || req.method === "HEAD")) {
+      sendJson(res, 200, { ok: true, ...(opts.health?.() ?? {}) });
+      return;
+    }
+    if (url.pathname === "/metrics" && req.method === "GET") {
+      if (!opts.metrics) {
+        res.writeHead(404).end();
+        return;
+      }
+      opts.metrics.registry
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { "content-type": opts.metrics?.registry.contentType ?? "text/plain" });
+          res.end(text);
+        })
+        .catch((e) => {
+          res.writeHead(500).end(errorMessage(e));
+        });
+      return;
+    }
+    if (url.pathname !== "/rpc/v0") {
+      res
+        .writeHead(404, { "content-type": "text/plain" })
+        .end("not found: the JSON-RPC endpoint is /rpc/v0\n");
+      return;
+    }
+    if (req.method !== "POST") {
+      res
+        .writeHead(405, { allow: "POST", "content-type": "text/plain" })
+        .end("use POST (or a WebSocket upgrade) on /rpc/v0\n");
+      return;
+    }
+    const perms = authenticate(req);
+    if (perms instanceof SmError) {
+      req.resume();
+      sendJson(res, 401, unauthorized(perms));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    req.on("data", (c: Buffer) => {
+      if (tooBig) return;
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        tooBig = true;
+        chunks.length = 0;
+        sendJson(res, 413, {
+          jsonrpc: "2.0",
+          id: null,
+          error: {
+            code: -32600,
+            message: `request body over ${MAX_BODY_BYTES} bytes; split the call into smaller batches`,
+          },
+        });
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("error", () => {});
+    req.on("end", () => {
+      if (tooBig) return;
+      const callAbort = new AbortController();
+      res.on("close", () => callAbort.abort());
+      const ctx: MethodContext = {
+        perms,
+        signal: AbortSignal.any([shutdown.signal, callAbort.signal]),
+        remote: req.socket.remoteAddress ?? "?",
+      };
+      opts.dispatcher
+        .handleText(Buffer.concat(chunks).toString("utf8"), ctx)
+        .then((out) => {
+          if (res.writableEnded || res.destroyed) return;
+          if (out === undefined) res.writeHead(204).end();
+          else sendJson(res, 200, out);
+        })
+        .catch((e) => {
+          log.error("rpc dispatch failed", { err: errorMessage(e) });
+          if (!res.writableEnded)
+            sendJson(res, 500, {
+              jsonrpc: "2.0",
+              id: null,
+              error: { code: -32603, message: "internal error" },
+            });
+        });
+    });
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 120_000;
+  server.keepAliveTimeout = 60_000;
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
+  server.on("upgrade", (req, socket, head) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    socket.on("error", () => {});
+    if (url.pathname !== "/rpc/v0") {
+      socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
+      return;
+    }
+    const perms = authenticate(req);
+    if (perms instanceof SmError) {
+      socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\n\r\n${perms.message}\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const connAbort = new AbortController();
+      const ctx: MethodContext = {
+        perms,
+        signal: AbortSignal.any([shutdown.signal, connAbort.signal]),
+        remote: req.socket.remoteAddress ?? "?",
+      };
+      ws.on("message", (data, isBinary) => {
+        const text = isBinary ? Buffer.from(data as Buffer).toString("utf8") : data.toString();
+        opts.dispatcher
+          .handleText(text, ctx)
+          .then((out) => {
+            if (out !== undefined && ws.readyState === ws.OPEN) ws.send(JSON.stringify(out));
+          })
+          .catch((e) => log.error("rpc ws dispatch failed", { err: errorMessage(e) }));
+      });
+      ws.on("close", () => connAbort.abort());
+      ws.on("error", (e) => log.debug("rpc ws connection error", { err: e.message }));
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once("error", onError);
+    server.listen(opts.listen.port, opts.listen.host === "" ? undefined : opts.listen.host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  }).catch((e) => {
+    const code = (e as { code?: string }).code;
+    const where = `${opts.listen.host || "*"}:${opts.listen.port}`;
+    if (code === "EADDRINUSE")
+      throw new SmError(
+        "RPC_LISTEN_FAILED",
+        `cannot listen on ${where}: the address is already in use; stop the other process or choose another --listen`,
+      );
+    if (code === "EADDRNOTAVAIL")
+      throw new SmError(
+        "RPC_LISTEN_FAILED",
+        `cannot listen on ${where}: no such local address; fix --listen`,
+      );
+    if (code === "EACCES")
+      throw new SmError(
+        "RPC_LISTEN_FAILED",
+        `cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose another --listen`,
+      );
+    throw new SmError("RPC_LISTEN_FAILED", `cannot listen on ${where}: ${errorMessage(e)}`);
+  });
+  const addr = server.address() as AddressInfo;
+  server.on("error", (e) => log.error("rpc server error", { err: e.message }));
+
+  let closed: Promise<void> | undefined;
+  return {
+    address: { host: opts.listen.host, port: addr.port },
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        shutdown.abort();
+        for (const ws of wss.clients) ws.terminate();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+  };
+}

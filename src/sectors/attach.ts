@@ -1,0 +1,198 @@
+/**
+ * `util storage attach`: find the sealed sectors in a directory and check that each has what PoSt
+ * needs, before anything is written to the index.
+ *
+ * For the normal layout (sealed/ + cache/) and the upgrade layout (update/ + update-cache/), each
+ * `s-t0<miner>-<num>` file is checked:
+ * - the sealed (or update) file is a regular file whose size is a known sector size;
+ * - its cache dir exists with `p_aux` (64 bytes) and every tree-r-last file the size needs, each of
+ *   exactly the size the LevelCacheStore layout gives (a truncated copy is caught here, not at proving
+ *   time);
+ * - `t_aux` is noted when missing (builds with fixed rows-to-discard do not write it; PoSt never reads it).
+ * With `strict`, the two commitments in p_aux must also be canonical field elements.
+ *
+ * Stat calls run with bounded parallelism so a store of 100k sectors on HDDs neither serialises nor
+ * opens 100k descriptors at once.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import {
+  KNOWN_SIZES_TEXT,
+  P_AUX_BYTES,
+  type SectorShape,
+  shapeBySize,
+  treeRLastFileBytes,
+  treeRLastFileNames,
+} from "../proofs/sectorShapes.js";
+import { mapLimit } from "../util/concurrency.js";
+import { sysCode } from "../util/errors.js";
+import type { IndexType } from "./interface.js";
+import { cacheDirName, parseSectorFileName, sealedDirName } from "./layout.js";
+
+/** BLS12-381 scalar field modulus: 32-byte commitments must be below it. */
+const FR_MODULUS = 0x73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001n;
+
+export interface ScannedSector {
+  type: IndexType;
+  miner: number;
+  number: number;
+  shape: SectorShape;
+  sealedFile: string;
+  cacheDir: string;
+  /** Non-fatal observations (t_aux missing, ...). */
+  notes: string[];
+}
+
+export interface BadSector {
+  type: IndexType;
+  /** The file or directory the problem is about. */
+  file: string;
+  miner: number | undefined;
+  number: number | undefined;
+  reason: string;
+}
+
+export interface ScanResult {
+  root: string;
+  good: ScannedSector[];
+  bad: BadSector[];
+}
+
+export interface ScanOptions {
+  strict?: boolean;
+  /** Parallel file checks (default 32). */
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+async function statOrUndefined(p: string) {
+  try {
+    return await fs.stat(p);
+  } catch (e) {
+    if (sysCode(e) === "ENOENT" || sysCode(e) === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
+async function listDir(p: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(p)).sort();
+  } catch (e) {
+    if (sysCode(e) === "ENOENT") return [];
+    throw e;
+  }
+}
+
+function leU256(b: Uint8Array): bigint {
+  let v = 0n;
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i] ?? 0);
+  return v;
+}
+
+/** Check one sector's files; a reason string when bad. */
+async function checkSector(
+  type: IndexType,
+  sealedFile: string,
+  cacheDir: string,
+  strict: boolean,
+): Promise<{ shape: SectorShape; notes: string[] } | string> {
+  const st = await statOrUndefined(sealedFile);
+  if (!st) return "sealed file disappeared during the scan";
+  if (!st.isFile()) return "not a regular file";
+  const shape = shapeBySize(st.size);
+  if (!shape) return `sealed file is ${st.size} bytes, not a known sector size (${KNOWN_SIZES_TEXT})`;
+  const cst = await statOrUndefined(cacheDir);
+  if (!cst) return `cache dir ${cacheDirName(type)}/${path.basename(cacheDir)} is missing`;
+  if (!cst.isDirectory()) return `cache ${cacheDir} is not a directory`;
+  const notes: string[] = [];
+  const paux = path.join(cacheDir, "p_aux");
+  const pst = await statOrUndefined(paux);
+  if (!pst) return "p_aux is missing from the cache dir";
+  if (pst.size !== P_AUX_BYTES) return `p_aux is ${pst.size} bytes, expected ${P_AUX_BYTES}`;
+  const expected = treeRLastFileBytes(shape);
+  for (const name of treeRLastFileNames(shape)) {
+    const tst = await statOrUndefined(path.join(cacheDir, name));
+    if (!tst)
+      return `${name} is missing from the cache dir (a ${shape.name} sector needs ${treeRLastFileNames(shape).length} tree-r-last file(s))`;
+    if (tst.size !== expected)
+      return `${name} is ${tst.size} bytes, expected ${expected} for a ${shape.name} sector`;
+  }
+  if (!(await statOrUndefined(path.join(cacheDir, "t_aux"))))
+    notes.push("t_aux missing (not needed for PoSt)");
+  if (strict) {
+    const buf = await fs.readFile(paux);
+    if (leU256(buf.subarray(0, 32)) >= FR_MODULUS) return "p_aux comm_c is not a valid field element";
+    if (leU256(buf.subarray(32, 64)) >= FR_MODULUS) return "p_aux comm_r_last is not a valid field element";
+  }
+  return { shape, notes };
+}
+
+export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
+  const good: ScannedSector[] = [];
+  const bad: BadSector[] = [];
+  for (const type of ["normal", "upgrade"] as const) {
+    const sealedDir = path.join(root, sealedDirName(type));
+    const cacheRoot = path.join(root, cacheDirName(type));
+    const names = await listDir(sealedDir);
+    const seen = new Set<string>();
+    const candidates: { name: string; miner: number; number: number }[] = [];
+    for (const name of names) {
+      const id = parseSectorFileName(name);
+      if (!id) {
+        bad.push({
+          type,
+          file: path.join(sealedDir, name),
+          miner: undefined,
+          number: undefined,
+          reason: "not a sector file name (expected s-t0<miner>-<number>)",
+        });
+        continue;
+      }
+      seen.add(name);
+      candidates.push({ name, ...id });
+    }
+    const results = await mapLimit(candidates, opts.concurrency ?? 32, async (c) => {
+      opts.signal?.throwIfAborted();
+      const sealedFile = path.join(sealedDir, c.name);
+      const cacheDir = path.join(cacheRoot, c.name);
+      try {
+        return {
+          c,
+          sealedFile,
+          cacheDir,
+          r: await checkSector(type, sealedFile, cacheDir, opts.strict ?? false),
+        };
+      } catch (e) {
+        return { c, sealedFile, cacheDir, r: `unreadable: ${(e as Error).message}` };
+      }
+    });
+    for (const { c, sealedFile, cacheDir, r } of results) {
+      if (typeof r === "string")
+        bad.push({ type, file: sealedFile, miner: c.miner, number: c.number, reason: r });
+      else
+        good.push({
+          type,
+          miner: c.miner,
+          number: c.number,
+          shape: r.shape,
+          sealedFile,
+          cacheDir,
+          notes: r.notes,
+        });
+    }
+    // A cache dir whose sealed file is gone is worth telling the operator about.
+    for (const name of await listDir(cacheRoot)) {
+      const id = parseSectorFileName(name);
+      if (id && !seen.has(name)) {
+        bad.push({
+          type,
+          file: path.join(cacheRoot, name),
+          miner: id.miner,
+          number: id.number,
+          reason: `cache dir without a ${sealedDirName(type)} file`,
+        });
+      }
+    }
+  }
+  return { root, good, bad };
+}
