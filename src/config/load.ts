@@ -59,14 +59,17 @@ function parseDocument(file: string, src: string, schema: TableSpec) {
 
 function finish<T>(file: string, ctx: ValidationContext, config: T): Loaded<T> {
   if (ctx.errors.length > 0) {
-    const problems = ctx.errors.map((p) => fmt(file, p));
+    // In file order, so the operator can fix them top to bottom.
+    const sorted = [...ctx.errors].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    const problems = sorted.map((p) => fmt(file, p));
     const head =
       problems.length === 1
         ? problems[0]
         : `${file}: ${problems.length} problems:\n  ${problems.join("\n  ")}`;
     throw new ConfigError(head ?? file, problems);
   }
-  return { config, warnings: ctx.warnings.map((p) => fmt(file, p)) };
+  const warnings = [...ctx.warnings].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  return { config, warnings: warnings.map((p) => fmt(file, p)) };
 }
 
 /** Parse and validate sector-manager.cfg text. `baseDir` resolves relative store paths. */

@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { shapeByName, treeRLastFileBytes, treeRLastFileNames } from "../../../src/proofs/sectorShapes.js";
+import { scanStoreDir } from "../../../src/sectors/attach.js";
+import { cacheDirPath, sealedFilePath } from "../../../src/sectors/layout.js";
+import { writeLayoutOnlySector } from "../../../src/sectors/layoutOnlySector.js";
+import { tempDir } from "../../helpers/tmp.js";
+
+const k2 = shapeByName("2KiB")!;
+const m8 = shapeByName("8MiB")!;
+
+describe("tree-r-last sizes (LevelCacheStore formula)", () => {
+  test("match the sizes in reference/post-proofs.md §1.6", () => {
+    assert.equal(treeRLastFileBytes(k2), 32);
+    assert.equal(treeRLastFileBytes(m8), 18_720);
+    assert.equal(treeRLastFileBytes(shapeByName("512MiB")!), 1_198_368);
+    assert.equal(treeRLastFileBytes(shapeByName("32GiB")!), 9_586_976);
+    assert.equal(treeRLastFileBytes(shapeByName("64GiB")!), 9_586_976);
+    assert.deepEqual(treeRLastFileNames(k2), ["sc-02-data-tree-r-last.dat"]);
+    assert.equal(treeRLastFileNames(shapeByName("32GiB")!).length, 8);
+    assert.equal(treeRLastFileNames(shapeByName("64GiB")!)[15], "sc-02-data-tree-r-last-15.dat");
+  });
+});
+
+describe("scanStoreDir", () => {
+  let dir = "";
+  let cleanup = async () => {};
+  const M = 1000;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    // good: 1, 2 (2KiB), 3 (8MiB), upgrade 4
+    await writeLayoutOnlySector(dir, "normal", M, 1, k2);
+    await writeLayoutOnlySector(dir, "normal", M, 2, k2);
+    await writeLayoutOnlySector(dir, "normal", M, 3, m8);
+    await writeLayoutOnlySector(dir, "upgrade", M, 4, k2);
+    // 10: sealed file of a wrong size
+    await writeLayoutOnlySector(dir, "normal", M, 10, k2);
+    await fs.appendFile(sealedFilePath(dir, "normal", M, 10), "x");
+    // 11: no cache dir
+    await writeLayoutOnlySector(dir, "normal", M, 11, k2);
+    await fs.rm(cacheDirPath(dir, "normal", M, 11), { recursive: true });
+    // 12: no p_aux
+    await writeLayoutOnlySector(dir, "normal", M, 12, k2);
+    await fs.rm(path.join(cacheDirPath(dir, "normal", M, 12), "p_aux"));
+    // 13: tree-r-last missing; 14: truncated
+    await writeLayoutOnlySector(dir, "normal", M, 13, m8);
+    await fs.rm(path.join(cacheDirPath(dir, "normal", M, 13), "sc-02-data-tree-r-last.dat"));
+    await writeLayoutOnlySector(dir, "normal", M, 14, m8);
+    await fs.truncate(path.join(cacheDirPath(dir, "normal", M, 14), "sc-02-data-tree-r-last.dat"), 1000);
+    // 15: t_aux missing is fine, noted
+    await writeLayoutOnlySector(dir, "normal", M, 15, k2);
+    await fs.rm(path.join(cacheDirPath(dir, "normal", M, 15), "t_aux"));
+    // 16: p_aux holding a value above the field modulus (caught by --strict only)
+    await writeLayoutOnlySector(dir, "normal", M, 16, k2);
+    await fs.writeFile(path.join(cacheDirPath(dir, "normal", M, 16), "p_aux"), Buffer.alloc(64, 0xff));
+    // junk: a file that is not a sector, and a cache dir whose sealed file is gone
+    await fs.writeFile(path.join(dir, "sealed", "README"), "not a sector");
+    await fs.mkdir(cacheDirPath(dir, "normal", M, 20), { recursive: true });
+  });
+  after(() => cleanup());
+
+  test("indexes good sectors and reports each bad one with its reason", async () => {
+    const r = await scanStoreDir(dir);
+    const good = r.good.map((s) => `${s.type}:${s.number}:${s.shape.name}`).sort();
+    assert.deepEqual(good, [
+      "normal:15:2KiB",
+      "normal:16:2KiB",
+      "normal:1:2KiB",
+      "normal:2:2KiB",
+      "normal:3:8MiB",
+      "upgrade:4:2KiB",
+    ]);
+    const s15 = r.good.find((s) => s.number === 15);
+    assert.deepEqual(s15?.notes, ["t_aux missing (not needed for PoSt)"]);
+    const reasons = new Map(
+      r.bad.map((b) => [b.number === undefined ? path.basename(b.file) : b.number, b.reason]),
+    );
+    const expected: [number | string, RegExp][] = [
+      [10, /sealed file is 2049 bytes, not a known sector size \(2KiB, 8MiB, 512MiB, 32GiB, 64GiB\)/],
+      [11, /cache dir cache\/s-t01000-11 is missing/],
+      [12, /p_aux is missing/],
+      [13, /sc-02-data-tree-r-last\.dat is missing/],
+      [14, /sc-02-data-tree-r-last\.dat is 1000 bytes, expected 18720 for a 8MiB sector/],
+      [20, /cache dir without a sealed file/],
+      ["README", /not a sector file name/],
+    ];
+    assert.equal(r.bad.length, expected.length, JSON.stringify(r.bad, null, 1));
+    for (const [k, re] of expected) assert.match(reasons.get(k) ?? "(none)", re, `sector ${k}`);
+  });
+
+  test("strict mode also rejects p_aux values that are not field elements", async () => {
+    const r = await scanStoreDir(dir, { strict: true });
+    assert.ok(!r.good.some((s) => s.number === 16));
+    assert.match(
+      r.bad.find((b) => b.number === 16)?.reason ?? "",
+      /p_aux comm_c is not a valid field element/,
+    );
+  });
+
+  test("an empty or missing layout finds nothing", async () => {
+    const t = await tempDir();
+    try {
+      const r = await scanStoreDir(t.dir);
+      assert.deepEqual(r.good, []);
+      assert.deepEqual(r.bad, []);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
