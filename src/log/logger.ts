@@ -133,7 +133,8 @@ class LoggerImpl implements Logger {
     let line: string;
     if (this.opts.format === "json") {
       const obj: Record<string, unknown> = { level, ts, logger: this.subsystem, caller, msg };
-      for (const [k, v] of Object.entries(all)) obj[k] = v instanceof Error ? v.message : v;
+      // A field named like a built-in key is kept under "_<name>" rather than overwriting it.
+      for (const [k, v] of Object.entries(all)) obj[k in obj ? `_${k}` : k] = v instanceof Error ? v.message : v;
       line = jsonValue(obj);
     } else {
       line = `${ts}\t${level.toUpperCase()}\t${this.subsystem}\t${caller}\t${msg}`;

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import { open, type RootDatabase } from "lmdb";
 import { SmError } from "../util/errors.js";
 import type { KVEntry, KVStore, KVTxn, ScanOptions } from "./interface.js";
-import { prefixEnd, startsWith } from "./keys.js";
+import { compareBytes, prefixEnd, startsWith } from "./keys.js";
 import { checkVersion } from "./version.js";
 
 function bytes(v: unknown): Uint8Array | undefined {
@@ -39,8 +39,10 @@ class LmdbStore implements KVStore {
 
   async *scan(prefix: Uint8Array, opts: ScanOptions = {}): AsyncIterable<KVEntry> {
     const end = prefixEnd(prefix);
+    // A start key below the prefix would land on other prefixes' keys first; clamp it.
+    const start = opts.start && compareBytes(opts.start, prefix) > 0 ? opts.start : prefix;
     const range = this.db.getRange({
-      start: Buffer.from(opts.start ?? prefix),
+      start: Buffer.from(start),
       ...(end ? { end: Buffer.from(end) } : {}),
       ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     });
@@ -62,7 +64,9 @@ class LmdbStore implements KVStore {
         db.remove(Buffer.from(k));
       },
     };
-    return db.transaction(() => fn(tx));
+    // childTransaction, not transaction: lmdb-js only rolls back a callback that throws inside a child
+    // transaction (it is still committed with the surrounding batch, durably, before this resolves).
+    return db.childTransaction(() => fn(tx)) as Promise<T>;
   }
 
   async close(): Promise<void> {
