@@ -134,7 +134,8 @@ class LoggerImpl implements Logger {
     if (this.opts.format === "json") {
       const obj: Record<string, unknown> = { level, ts, logger: this.subsystem, caller, msg };
       // A field named like a built-in key is kept under "_<name>" rather than overwriting it.
-      for (const [k, v] of Object.entries(all)) obj[k in obj ? `_${k}` : k] = v instanceof Error ? v.message : v;
+      for (const [k, v] of Object.entries(all))
+        obj[k in obj ? `_${k}` : k] = v instanceof Error ? v.message : v;
       line = jsonValue(obj);
     } else {
       line = `${ts}\t${level.toUpperCase()}\t${this.subsystem}\t${caller}\t${msg}`;
