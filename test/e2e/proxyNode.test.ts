@@ -32,7 +32,8 @@ describe("source node + proxy PoSter node (real processes)", () => {
   let posterApi = "";
 
   const daemon = async (home: string, args: string[]) => {
-    const p = startCli(["--home", home, "daemon", "run", ...args]);
+    // The test runner quiets logs (VSM_LOG_LEVEL=warn); these daemons must print their info lines.
+    const p = startCli(["--home", home, "daemon", "run", ...args], { env: { ...process.env, VSM_LOG_LEVEL: "info" } });
     procs.push(p);
     await p.waitForLine(READY, 20_000);
     return p;
