@@ -19,6 +19,26 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 
+// Lint and format are part of the test: main stays clean.
+const lint = spawnSync(
+  process.execPath,
+  [
+    path.join("node_modules", "@biomejs", "biome", "bin", "biome"),
+    "check",
+    "src",
+    "test",
+    "bench",
+    "scripts",
+  ],
+  {
+    stdio: "inherit",
+  },
+);
+if (lint.status !== 0) {
+  console.error("error: biome check failed; run `npm run format` and fix what remains");
+  process.exit(lint.status ?? 1);
+}
+
 function find(dir) {
   if (!fs.existsSync(dir)) return [];
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -34,14 +54,13 @@ if (files.length === 0) {
   console.error("error: no test files found under test/");
   process.exit(1);
 }
-const reporter = process.env.CI || !process.stdout.isTTY ? "spec" : "spec";
 const r = spawnSync(
   process.execPath,
   [
     "--import",
     "tsx",
     "--test",
-    `--test-reporter=${reporter}`,
+    "--test-reporter=spec",
     "--test-concurrency=2",
     "--test-timeout=120000",
     ...files,

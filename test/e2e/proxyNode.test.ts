@@ -33,7 +33,9 @@ describe("source node + proxy PoSter node (real processes)", () => {
 
   const daemon = async (home: string, args: string[]) => {
     // The test runner quiets logs (VSM_LOG_LEVEL=warn); these daemons must print their info lines.
-    const p = startCli(["--home", home, "daemon", "run", ...args], { env: { ...process.env, VSM_LOG_LEVEL: "info" } });
+    const p = startCli(["--home", home, "daemon", "run", ...args], {
+      env: { ...process.env, VSM_LOG_LEVEL: "info" },
+    });
     procs.push(p);
     await p.waitForLine(READY, 20_000);
     return p;
