@@ -12,7 +12,7 @@ import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
 import { shapeByName } from "../../src/proofs/sectorShapes.js";
 import { RpcClient } from "../../src/rpc/client.js";
 import { writeLayoutOnlySector } from "../../src/sectors/layoutOnlySector.js";
-import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { type Proc, runCli, startCli, startProcess } from "../../src/util/childProcess.js";
 import { SmError } from "../../src/util/errors.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -329,10 +329,21 @@ describe("CLI bad input: one clear line and a non-zero exit", () => {
 
 describe("npm run demo", () => {
   test("runs the seed's scenario end to end and leaves nothing running", async () => {
-    const r = await runCli(["demo"], { timeoutMs: 90_000 });
+    // Through npm itself, so the package.json script is what is tested (npm_execpath is set under npm test).
+    const npm = process.env.npm_execpath;
+    const p = npm
+      ? startProcess(process.execPath, [npm, "run", "-s", "demo"])
+      : startProcess("npm", ["run", "-s", "demo"]);
+    const killer = setTimeout(() => p.kill("SIGKILL"), 90_000);
+    const exit = await p.exited;
+    clearTimeout(killer);
+    const r = { code: exit.code, output: p.lines.join("\n") };
     assert.equal(r.code, 0, r.output);
     assert.match(r.output, /identical answers: yes/);
     assert.match(r.output, /proxy lookup of sector 1 after the restart: found/);
     assert.match(r.output, /demo finished in/);
+    const pids = [...r.output.matchAll(/node ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 3, "source, poster, restarted source");
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `daemon pid ${pid} is gone`);
   });
 });
