@@ -16,16 +16,10 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
-import {
-  KNOWN_SIZES_TEXT,
-  P_AUX_BYTES,
-  type SectorShape,
-  shapeBySize,
-  treeRLastFileBytes,
-  treeRLastFileNames,
-} from "../proofs/sectorShapes.js";
+import type { SectorShape } from "../proofs/sectorShapes.js";
 import { mapLimit } from "../util/concurrency.js";
 import { sysCode } from "../util/errors.js";
+import { checkSectorFiles } from "./fileCheck.js";
 import type { IndexType } from "./interface.js";
 import { cacheDirName, parseSectorFileName, sealedDirName } from "./layout.js";
 
@@ -65,15 +59,6 @@ export interface ScanOptions {
   signal?: AbortSignal;
 }
 
-async function statOrUndefined(p: string) {
-  try {
-    return await fs.stat(p);
-  } catch (e) {
-    if (sysCode(e) === "ENOENT" || sysCode(e) === "ENOTDIR") return undefined;
-    throw e;
-  }
-}
-
 async function listDir(p: string): Promise<string[]> {
   try {
     return (await fs.readdir(p)).sort();
@@ -91,40 +76,16 @@ function leU256(b: Uint8Array): bigint {
 
 /** Check one sector's files; a reason string when bad. */
 async function checkSector(
-  type: IndexType,
   sealedFile: string,
   cacheDir: string,
   strict: boolean,
 ): Promise<{ shape: SectorShape; notes: string[] } | string> {
-  const st = await statOrUndefined(sealedFile);
-  if (!st) return "sealed file disappeared during the scan";
-  if (!st.isFile()) return "not a regular file";
-  const shape = shapeBySize(st.size);
-  if (!shape) return `sealed file is ${st.size} bytes, not a known sector size (${KNOWN_SIZES_TEXT})`;
-  const cst = await statOrUndefined(cacheDir);
-  if (!cst) return `cache dir ${cacheDirName(type)}/${path.basename(cacheDir)} is missing`;
-  if (!cst.isDirectory()) return `cache ${cacheDir} is not a directory`;
-  const notes: string[] = [];
-  const paux = path.join(cacheDir, "p_aux");
-  const pst = await statOrUndefined(paux);
-  if (!pst) return "p_aux is missing from the cache dir";
-  if (pst.size !== P_AUX_BYTES) return `p_aux is ${pst.size} bytes, expected ${P_AUX_BYTES}`;
-  const expected = treeRLastFileBytes(shape);
-  for (const name of treeRLastFileNames(shape)) {
-    const tst = await statOrUndefined(path.join(cacheDir, name));
-    if (!tst)
-      return `${name} is missing from the cache dir (a ${shape.name} sector needs ${treeRLastFileNames(shape).length} tree-r-last file(s))`;
-    if (tst.size !== expected)
-      return `${name} is ${tst.size} bytes, expected ${expected} for a ${shape.name} sector`;
-  }
-  if (!(await statOrUndefined(path.join(cacheDir, "t_aux"))))
-    notes.push("t_aux missing (not needed for PoSt)");
-  if (strict) {
-    const buf = await fs.readFile(paux);
-    if (leU256(buf.subarray(0, 32)) >= FR_MODULUS) return "p_aux comm_c is not a valid field element";
-    if (leU256(buf.subarray(32, 64)) >= FR_MODULUS) return "p_aux comm_r_last is not a valid field element";
-  }
-  return { shape, notes };
+  const r = await checkSectorFiles(sealedFile, cacheDir);
+  if (typeof r === "string" || !strict) return r;
+  const buf = await fs.readFile(path.join(cacheDir, "p_aux"));
+  if (leU256(buf.subarray(0, 32)) >= FR_MODULUS) return "p_aux comm_c is not a valid field element";
+  if (leU256(buf.subarray(32, 64)) >= FR_MODULUS) return "p_aux comm_r_last is not a valid field element";
+  return r;
 }
 
 export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
@@ -160,7 +121,7 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
           c,
           sealedFile,
           cacheDir,
-          r: await checkSector(type, sealedFile, cacheDir, opts.strict ?? false),
+          r: await checkSector(sealedFile, cacheDir, opts.strict ?? false),
         };
       } catch (e) {
         return { c, sealedFile, cacheDir, r: `unreadable: ${(e as Error).message}` };

@@ -1,0 +1,250 @@
+/**
+ * The ext-prover stdio protocol, as damocles' manager and its `vc-processors` speak it
+ * (reference/damocles-poster.md §1.3–§1.6, §9.2). Both our `wdpost`/`winpost` processor and the
+ * ext-prover supervisor use these definitions, so either side can be swapped for damocles'.
+ *
+ * - Newline-delimited JSON in both directions, one object per line.
+ * - The child's first stdout line is exactly `<stage> processor ready`.
+ * - Request `{"id": u64, "task": <task>}`; response `{"id": u64, "err_msg": string|null, "output": <output>|null}`.
+ * - window_post / winning_post task: `{"miner_id", "proof_type", "replicas": [{"sector_id", "comm_r":
+ *   [32 ints], "cache_dir", "sealed_file"}], "seed": [32 ints]}`; output `{"proofs": [base64 with
+ *   padding], "faults": [sector numbers]}` (winning: `{"proofs": [...]}`).
+ */
+import { SmError } from "../util/errors.js";
+
+export type Stage = "window_post" | "winning_post";
+export const STAGES: readonly Stage[] = ["window_post", "winning_post"];
+
+export function readyLine(stage: Stage): string {
+  return `${stage} processor ready`;
+}
+
+/** Request lines longer than this are refused rather than buffered (a 2349-sector request is ~1 MiB). */
+export const MAX_REQUEST_LINE_BYTES = 64 * 1024 * 1024;
+/**
+ * Response lines longer than this are refused. A GPU processor answers 192 bytes per partition, but
+ * vanilla proofs of a full 32 GiB partition are ~58 MB (~78 MB as base64), three partitions per batch.
+ */
+export const MAX_RESPONSE_LINE_BYTES = 512 * 1024 * 1024;
+
+export interface Replica {
+  sectorId: number;
+  commR: Uint8Array;
+  cacheDir: string;
+  sealedFile: string;
+}
+
+export interface PoStTask {
+  minerId: number;
+  proofType: string;
+  replicas: Replica[];
+  seed: Uint8Array;
+}
+
+export interface PoStOutput {
+  proofs: Uint8Array[];
+  faults: number[];
+}
+
+export interface Request {
+  id: number;
+  task: PoStTask;
+}
+
+export interface Response {
+  id: number;
+  errMsg: string | null;
+  output: PoStOutput | null;
+}
+
+export class ProtocolError extends SmError {
+  override name = "ProtocolError";
+  constructor(message: string) {
+    super("EXT_PROTOCOL", message);
+  }
+}
+
+function u64(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new ProtocolError(`${what} must be a non-negative integer, got ${JSON.stringify(v) ?? String(v)}`);
+  }
+  return v;
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== "string") throw new ProtocolError(`${what} must be a string`);
+  return v;
+}
+
+/** `[32]byte` travels as a JSON array of 32 integers (Go arrays are not base64). */
+export function bytes32FromJson(v: unknown, what: string): Uint8Array {
+  if (!Array.isArray(v) || v.length !== 32)
+    throw new ProtocolError(`${what} must be an array of 32 integers`);
+  const out = new Uint8Array(32);
+  v.forEach((x, i) => {
+    if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x > 255)
+      throw new ProtocolError(`${what}[${i}] must be an integer 0..255`);
+    out[i] = x;
+  });
+  return out;
+}
+
+export function bytes32ToJson(b: Uint8Array): number[] {
+  return Array.from(b);
+}
+
+function obj(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new ProtocolError(`${what} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+export function taskFromJson(v: unknown): PoStTask {
+  const t = obj(v, "task");
+  const replicas = t.replicas;
+  if (!Array.isArray(replicas)) throw new ProtocolError("task.replicas must be an array");
+  return {
+    minerId: u64(t.miner_id, "task.miner_id"),
+    proofType: str(t.proof_type, "task.proof_type"),
+    replicas: replicas.map((r, i) => {
+      const o = obj(r, `task.replicas[${i}]`);
+      return {
+        sectorId: u64(o.sector_id, `task.replicas[${i}].sector_id`),
+        commR: bytes32FromJson(o.comm_r, `task.replicas[${i}].comm_r`),
+        cacheDir: str(o.cache_dir, `task.replicas[${i}].cache_dir`),
+        sealedFile: str(o.sealed_file, `task.replicas[${i}].sealed_file`),
+      };
+    }),
+    seed: bytes32FromJson(t.seed, "task.seed"),
+  };
+}
+
+export function taskToJson(t: PoStTask): Record<string, unknown> {
+  return {
+    miner_id: t.minerId,
+    proof_type: t.proofType,
+    replicas: t.replicas.map((r) => ({
+      sector_id: r.sectorId,
+      comm_r: bytes32ToJson(r.commR),
+      cache_dir: r.cacheDir,
+      sealed_file: r.sealedFile,
+    })),
+    seed: bytes32ToJson(t.seed),
+  };
+}
+
+/** Parse one request line; throws ProtocolError naming what is wrong. */
+export function parseRequestLine(line: string): Request {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new ProtocolError(`request line is not JSON: ${line.slice(0, 80)}`);
+  }
+  const o = obj(v, "request");
+  return { id: u64(o.id, "request.id"), task: taskFromJson(o.task) };
+}
+
+export function encodeRequest(r: Request): string {
+  return JSON.stringify({ id: r.id, task: taskToJson(r.task) });
+}
+
+export function encodeResponse(stage: Stage, r: Response): string {
+  let output: Record<string, unknown> | null = null;
+  if (r.output) {
+    const proofs = r.output.proofs.map((p) => Buffer.from(p).toString("base64"));
+    output = stage === "window_post" ? { proofs, faults: r.output.faults } : { proofs };
+  }
+  return JSON.stringify({ id: r.id, err_msg: r.errMsg, output });
+}
+
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Parse one response line from a child; throws ProtocolError for anything that is not a response. */
+export function parseResponseLine(line: string): Response {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new ProtocolError(`response line is not JSON: ${line.slice(0, 80)}`);
+  }
+  const o = obj(v, "response");
+  const id = u64(o.id, "response.id");
+  const errMsg = o.err_msg === null || o.err_msg === undefined ? null : str(o.err_msg, "response.err_msg");
+  if (o.output === null || o.output === undefined) return { id, errMsg, output: null };
+  const out = obj(o.output, "response.output");
+  const proofsRaw = out.proofs ?? [];
+  if (!Array.isArray(proofsRaw)) throw new ProtocolError("response.output.proofs must be an array");
+  const proofs = proofsRaw.map((p, i) => {
+    const s = str(p, `response.output.proofs[${i}]`);
+    if (!B64.test(s) || s.length % 4 !== 0)
+      throw new ProtocolError(`response.output.proofs[${i}] is not padded base64`);
+    return new Uint8Array(Buffer.from(s, "base64"));
+  });
+  const faultsRaw = out.faults ?? [];
+  if (!Array.isArray(faultsRaw)) throw new ProtocolError("response.output.faults must be an array");
+  const faults = faultsRaw.map((f, i) => u64(f, `response.output.faults[${i}]`));
+  return { id, errMsg, output: { proofs, faults } };
+}
+
+/**
+ * Split a byte stream into lines without unbounded buffering: a line longer than `maxBytes` is
+ * reported through `onOverflow` and skipped up to its newline.
+ */
+export class LineSplitter {
+  private parts: Buffer[] = [];
+  private size = 0;
+  private skipping = false;
+
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly onOverflow: (bytes: number) => void,
+    private readonly maxBytes: number,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl < 0) {
+        this.append(chunk.subarray(start));
+        return;
+      }
+      this.append(chunk.subarray(start, nl));
+      this.flush();
+      start = nl + 1;
+    }
+  }
+
+  private append(b: Buffer): void {
+    if (b.length === 0) return;
+    if (this.skipping) {
+      this.size += b.length;
+      return;
+    }
+    this.size += b.length;
+    if (this.size > this.maxBytes) {
+      this.skipping = true;
+      this.parts = [];
+      return;
+    }
+    this.parts.push(b);
+  }
+
+  private flush(): void {
+    if (this.skipping) this.onOverflow(this.size);
+    else {
+      let line = Buffer.concat(this.parts).toString("utf8");
+      if (line.endsWith("\r")) line = line.slice(0, -1);
+      this.onLine(line);
+    }
+    this.parts = [];
+    this.size = 0;
+    this.skipping = false;
+  }
+
+  /** Whatever is buffered without a final newline (at EOF). */
+  end(): void {
+    if (this.size > 0 || this.parts.length > 0) this.flush();
+  }
+}

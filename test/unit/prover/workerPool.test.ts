@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { nullLogger } from "../../../src/log/logger.js";
+import { poseidonHashBytes } from "../../../src/proofs/poseidon.js";
+import { WorkerPool } from "../../../src/prover/workerPool.js";
+import { AbortedError, SmError } from "../../../src/util/errors.js";
+
+describe("WorkerPool", () => {
+  const pool = new WorkerPool({ size: 2, logger: nullLogger });
+  after(() => pool.close());
+
+  test("hashes in worker threads with the same result as the main thread", async () => {
+    const row = new Uint8Array(16 * 32);
+    for (let i = 0; i < row.length; i += 32) row[i] = i / 32 + 1;
+    const out = await pool.run("hashRow", [8, row]);
+    assert.equal(out.length, 64);
+    const children = Array.from({ length: 8 }, (_, i) => row.subarray(32 * i, 32 * (i + 1)));
+    assert.deepEqual(out.subarray(0, 32), poseidonHashBytes(children));
+  });
+
+  test("many tasks run in parallel and all complete", async () => {
+    const rows = Array.from({ length: 12 }, (_, k) => new Uint8Array(8 * 32).fill(k));
+    const outs = await Promise.all(rows.map((r) => pool.run("hashRow", [8, r])));
+    outs.forEach((o, k) => assert.equal(o.length, 32, `task ${k}`));
+    assert.equal(pool.load, 0);
+  });
+
+  test("errors come back as SmErrors; an aborted task rejects at once", async () => {
+    await assert.rejects(
+      pool.run("hashRow", [8, new Uint8Array(33)]),
+      (e: unknown) => e instanceof SmError && /not a whole number/.test(e.message),
+    );
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(pool.run("hashRow", [8, new Uint8Array(256)], { signal: ac.signal }), AbortedError);
+    const ac2 = new AbortController();
+    const p = pool.run("hashRow", [8, new Uint8Array(256 * 64)], { signal: ac2.signal });
+    ac2.abort();
+    await assert.rejects(p, AbortedError);
+  });
+
+  test("a closed pool refuses work", async () => {
+    const p2 = new WorkerPool({ size: 1, logger: nullLogger });
+    await p2.close();
+    await assert.rejects(p2.run("hashRow", [8, new Uint8Array(256)]), /shut down/);
+  });
+});
