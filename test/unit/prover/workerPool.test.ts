@@ -21,7 +21,7 @@ describe("WorkerPool", () => {
   test("many tasks run in parallel and all complete", async () => {
     const rows = Array.from({ length: 12 }, (_, k) => new Uint8Array(8 * 32).fill(k));
     const outs = await Promise.all(rows.map((r) => pool.run("hashRow", [8, r])));
-    outs.forEach((o, k) => assert.equal(o.length, 32, `task ${k}`));
+    for (const [k, o] of outs.entries()) assert.equal(o.length, 32, `task ${k}`);
     assert.equal(pool.load, 0);
   });
 
