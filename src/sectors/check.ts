@@ -1,0 +1,142 @@
+/**
+ * Sector checks before proving (and for `util sealer proving check`, `attach --strict`).
+ *
+ * Non-strict: the sector is in the index, its storage instance is configured, and its files exist
+ * with the right sizes (fileCheck.ts). Strict: additionally a one-challenge vanilla proof over the
+ * real data verifies (the `strictProbe`), which catches unreadable or corrupted replicas and caches.
+ *
+ * Bounds, from `[Common.Proving]`: at most ParallelCheckLimit sectors at once; one sector may take
+ * SingleCheckTimeout; the whole call PartitionCheckTimeout, after which unchecked sectors count as bad.
+ * Every bad sector comes back with a one-line reason. When the sector index itself cannot be reached
+ * (a proxy whose source is down) the call throws instead of declaring every sector bad: skipping a
+ * whole partition is the caller's decision, not a side effect of an outage.
+ */
+import type { SectorManagerConfig } from "../config/types.js";
+import { formatGoDuration } from "../config/units.js";
+import type { SectorShape } from "../proofs/sectorShapes.js";
+import { mapLimit } from "../util/concurrency.js";
+import { errorMessage } from "../util/errors.js";
+import { withTimeout } from "../util/time.js";
+import { checkSectorFiles } from "./fileCheck.js";
+import type { IndexType, SectorIndexer, SectorLocation } from "./interface.js";
+import type { PersistStores } from "./stores.js";
+
+export interface CheckTarget {
+  miner: number;
+  number: number;
+  /** Snap-upgraded: look in the upgrade index and update/, update-cache/. */
+  upgrade: boolean;
+  /** The size the chain says the sector has; any known size when absent. */
+  shape?: SectorShape;
+  /** On-chain comm_r, for the strict probe. */
+  commR?: Uint8Array;
+}
+
+export interface CheckOutcome {
+  miner: number;
+  number: number;
+  ok: boolean;
+  reason: string | undefined;
+  sealedFile: string | undefined;
+  cacheDir: string | undefined;
+}
+
+export interface ProbeInput {
+  target: CheckTarget;
+  shape: SectorShape;
+  sealedFile: string;
+  cacheDir: string;
+}
+
+/** Throws with the reason when the sector's data does not prove. */
+export type StrictProbe = (input: ProbeInput, signal: AbortSignal) => Promise<void>;
+
+export interface CheckDeps {
+  indexer: SectorIndexer;
+  stores: PersistStores;
+  proving: SectorManagerConfig["Common"]["Proving"];
+  strictProbe?: StrictProbe;
+}
+
+export async function checkSectors(
+  targets: readonly CheckTarget[],
+  deps: CheckDeps,
+  opts: { strict: boolean; signal?: AbortSignal },
+): Promise<CheckOutcome[]> {
+  const { proving } = deps;
+  const partition = AbortSignal.timeout(proving.PartitionCheckTimeoutMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, partition]) : partition;
+
+  // One batched index lookup per index type.
+  const locations = new Map<CheckTarget, SectorLocation>();
+  for (const type of ["normal", "upgrade"] as IndexType[]) {
+    const group = targets.filter((t) => (type === "upgrade") === t.upgrade);
+    if (group.length === 0) continue;
+    const found = await deps.indexer.findMany(type, group, { signal: opts.signal });
+    group.forEach((t, i) => {
+      const l = found[i];
+      if (l) locations.set(t, l);
+    });
+  }
+
+  const bad = (
+    t: CheckTarget,
+    reason: string,
+    paths?: { sealedFile: string; cacheDir: string },
+  ): CheckOutcome => ({
+    miner: t.miner,
+    number: t.number,
+    ok: false,
+    reason,
+    sealedFile: paths?.sealedFile,
+    cacheDir: paths?.cacheDir,
+  });
+
+  const checkOne = async (t: CheckTarget, sectorSignal: AbortSignal): Promise<CheckOutcome> => {
+    const loc = locations.get(t);
+    if (!loc?.found) return bad(t, `not in the ${t.upgrade ? "upgrade" : "normal"} sector index`);
+    let paths: { sealedFile: string; cacheDir: string };
+    try {
+      paths = deps.stores.resolve(t.upgrade ? "upgrade" : "normal", t, loc.instance);
+    } catch (e) {
+      return bad(t, errorMessage(e));
+    }
+    const files = await checkSectorFiles(paths.sealedFile, paths.cacheDir, t.shape);
+    if (typeof files === "string") return bad(t, files, paths);
+    if (opts.strict) {
+      if (!deps.strictProbe)
+        return bad(t, "strict check requested but no vanilla prover is available", paths);
+      try {
+        await deps.strictProbe({ target: t, shape: files.shape, ...paths }, sectorSignal);
+      } catch (e) {
+        return bad(t, `vanilla proof check failed: ${errorMessage(e)}`, paths);
+      }
+    }
+    return { miner: t.miner, number: t.number, ok: true, reason: undefined, ...paths };
+  };
+
+  const singleText = `check did not finish within SingleCheckTimeout (${formatGoDuration(proving.SingleCheckTimeoutMs)})`;
+  const partitionText = `not checked within PartitionCheckTimeout (${formatGoDuration(proving.PartitionCheckTimeoutMs)})`;
+  /** Which limit stopped a sector, when one did. */
+  const stoppedBy = (sectorSignal: AbortSignal): string | undefined => {
+    if (opts.signal?.aborted) return "check aborted";
+    if (partition.aborted) return partitionText;
+    if (sectorSignal.aborted) return singleText;
+    return undefined;
+  };
+
+  const limit = proving.ParallelCheckLimit ?? targets.length;
+  return mapLimit(targets, Math.max(1, limit), async (t) => {
+    if (signal.aborted) return bad(t, opts.signal?.aborted ? "check aborted" : partitionText);
+    // The probe is told to stop at the sector's time limit, so a slow proof frees its slot; only
+    // uninterruptible I/O (a stat on a hung mount) can outlive it, and PartitionCheckTimeout bounds that.
+    const sectorSignal = AbortSignal.any([signal, AbortSignal.timeout(proving.SingleCheckTimeoutMs)]);
+    try {
+      const out = await withTimeout(checkOne(t, sectorSignal), proving.SingleCheckTimeoutMs, singleText);
+      const stop = out.ok ? undefined : stoppedBy(sectorSignal);
+      return stop ? { ...out, reason: stop } : out;
+    } catch (e) {
+      return bad(t, stoppedBy(sectorSignal) ?? errorMessage(e));
+    }
+  });
+}
