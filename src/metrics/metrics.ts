@@ -34,6 +34,31 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       labelNames: ["indexer", "result"] as const,
       registers: [registry],
     }),
+    extProverRequests: new Counter({
+      name: "vsm_ext_prover_requests_total",
+      help: "Requests answered by ext-prover children, by stage, block and result (ok, error, abandoned)",
+      labelNames: ["stage", "block", "result"] as const,
+      registers: [registry],
+    }),
+    extProverInFlight: new Gauge({
+      name: "vsm_ext_prover_in_flight",
+      help: "Requests occupying a child's slots (abandoned ones included until the child answers)",
+      labelNames: ["stage", "block"] as const,
+      registers: [registry],
+    }),
+    extProverRestarts: new Counter({
+      name: "vsm_ext_prover_child_exits_total",
+      help: "ext-prover children that exited (each is respawned with backoff unless removed)",
+      labelNames: ["stage", "block"] as const,
+      registers: [registry],
+    }),
+    extProverDuration: new Histogram({
+      name: "vsm_ext_prover_request_duration_seconds",
+      help: "Time from sending a request to a child until its answer",
+      labelNames: ["stage", "block"] as const,
+      buckets: [0.001, 0.01, 0.1, 1, 10, 60, 300, 900, 1800],
+      registers: [registry],
+    }),
   };
 }
 

@@ -51,6 +51,12 @@ export class TimeoutError extends SmError {
   }
 }
 
+/** The error to reject with when `signal` fires: its reason if that is one of ours, else an AbortedError. */
+export function abortError(signal: AbortSignal | undefined, message: string): SmError {
+  const r: unknown = signal?.reason;
+  return r instanceof SmError ? r : new AbortedError(message);
+}
+
 /** Message of any thrown value, for logs and one-line CLI errors. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;

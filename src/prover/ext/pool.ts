@@ -1,0 +1,344 @@
+/**
+ * The ext-prover pool of one stage (WindowPoSt or WinningPoSt): the children of its ext-prover.cfg
+ * blocks, and the requests waiting for them.
+ *
+ * - Dispatch: a request goes to a ready child with a free slot (fewer than `Concurrent` requests in
+ *   flight), chosen at random in proportion to `Weight` among those (the intended choice; damocles'
+ *   off-by-one never picks the last child). When every slot is busy, requests wait in a queue ordered
+ *   by `priority` (the close epoch of the deadline they serve: earliest first), not first come first
+ *   served, so a deadline about to close is not stuck behind one that has hours left.
+ * - Failure: a child that exits fails its in-flight requests at once (the caller may retry; the pool
+ *   has other children) and is respawned with exponential backoff (1 s … 60 s; reset after a minute of
+ *   good health). A child that never becomes ready is retried the same way and reported.
+ * - Reload: blocks are identified by position; a new block spawns, a removed block drains its
+ *   in-flight work and stops, a changed block drains and then restarts with its new settings.
+ * - Pools are per stage, so WinningPoSt work never waits behind WindowPoSt work.
+ */
+import type { Logger } from "../../log/logger.js";
+import type { Metrics } from "../../metrics/metrics.js";
+import { AbortedError, abortError, errorMessage, SmError } from "../../util/errors.js";
+import { PriorityQueue } from "../../util/priorityQueue.js";
+import { weightedIndex } from "../../util/random.js";
+import type { PoStOutput, PoStTask, Stage } from "../protocol.js";
+import { type ChildSpec, type ChildState, ExtChild } from "./child.js";
+
+const BACKOFF_INITIAL_MS = 1000;
+const BACKOFF_MAX_MS = 60_000;
+/** A child that stayed ready this long before exiting is respawned without backoff growth. */
+const HEALTHY_MS = 60_000;
+
+export interface PoolDeps {
+  logger: Logger;
+  metrics?: Metrics;
+  /** For weighted choice; seeded in tests. */
+  random?: () => number;
+  backoffInitialMs?: number;
+}
+
+export interface SubmitOptions {
+  /** Lower runs first: the chain epoch at which the deadline this work serves closes. */
+  priority: number;
+  signal?: AbortSignal;
+}
+
+export interface ChildStatus {
+  stage: Stage;
+  block: string;
+  index: number;
+  pid: number;
+  state: ChildState | "backoff" | "retired";
+  bin: string;
+  args: string[];
+  envs: Record<string, string>;
+  concurrent: number;
+  weight: number;
+  inFlight: number;
+  done: number;
+  failed: number;
+  restarts: number;
+  avgMs: number | null;
+  /** The most recent failure of this block (kept after a successful restart, so the cause stays visible). */
+  lastError: string | null;
+}
+
+interface Entry {
+  spec: ChildSpec;
+  child: ExtChild | undefined;
+  restarts: number;
+  backoffMs: number;
+  timer: NodeJS.Timeout | undefined;
+  readySince: number;
+  lastError: string | null;
+  retired: boolean;
+  /** Totals of earlier incarnations, so status survives restarts. */
+  done: number;
+  failed: number;
+  totalMs: number;
+}
+
+interface Waiter {
+  task: PoStTask;
+  resolve: (o: PoStOutput) => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  settled: boolean;
+}
+
+function sameSpec(a: ChildSpec, b: ChildSpec): boolean {
+  const key = (s: ChildSpec) =>
+    JSON.stringify([s.bin, s.args, Object.entries(s.envs).sort(), s.concurrent, s.weight, s.readyTimeoutMs]);
+  return key(a) === key(b);
+}
+
+export class ExtProverPool {
+  private entries: Entry[] = [];
+  private readonly draining = new Set<Promise<void>>();
+  private readonly queue = new PriorityQueue<Waiter>();
+  private readonly random: () => number;
+  private readonly log: Logger;
+  private closed = false;
+
+  constructor(
+    readonly stage: Stage,
+    specs: readonly ChildSpec[],
+    private readonly deps: PoolDeps,
+  ) {
+    this.random = deps.random ?? Math.random;
+    this.log = deps.logger.named("ext-prover", { stage });
+    this.entries = specs.map((s) => this.newEntry(s));
+  }
+
+  private newEntry(spec: ChildSpec): Entry {
+    return {
+      spec,
+      child: undefined,
+      restarts: 0,
+      backoffMs: this.deps.backoffInitialMs ?? BACKOFF_INITIAL_MS,
+      timer: undefined,
+      readySince: 0,
+      lastError: null,
+      retired: false,
+      done: 0,
+      failed: 0,
+      totalMs: 0,
+    };
+  }
+
+  /** Start every child; resolves when at least one is ready, throws when none could be. */
+  async start(): Promise<void> {
+    const results = await Promise.allSettled(this.entries.map((e) => this.spawn(e)));
+    const ready = results.filter((r) => r.status === "fulfilled").length;
+    if (ready === 0 && this.entries.length > 0) {
+      const reasons = results
+        .map((r) => (r.status === "rejected" ? errorMessage(r.reason) : ""))
+        .filter(Boolean);
+      throw new SmError(
+        "EXT_PROVER_NONE_READY",
+        `no ${this.stage} ext-prover child became ready: ${reasons.join("; ")}; fix ext-prover.cfg (Bin, Args, ReadyTimeoutSecs)`,
+      );
+    }
+    if (ready < this.entries.length)
+      this.log.warn("some ext-prover children are not ready; retrying them in the background", {
+        ready,
+        total: this.entries.length,
+      });
+  }
+
+  private async spawn(e: Entry): Promise<void> {
+    if (this.closed || e.retired) return;
+    const child = new ExtChild(e.spec, this.log);
+    e.child = child;
+    child.on("slot", () => {
+      this.gauge(child);
+      this.dispatch();
+    });
+    child.on("exit", (why: string, was: ChildState) => this.onChildExit(e, child, why, was));
+    try {
+      await child.start();
+      e.readySince = Date.now();
+      this.dispatch();
+    } catch (err) {
+      e.lastError = errorMessage(err);
+      this.log.error("ext-prover child not ready", {
+        block: child.label,
+        err: e.lastError,
+        retry_in_ms: e.backoffMs,
+      });
+      throw err;
+    }
+  }
+
+  /** The in-flight gauge follows the child's real slots (abandoned requests included). */
+  private gauge(child: ExtChild): void {
+    this.deps.metrics?.extProverInFlight.set({ stage: this.stage, block: child.label }, child.busy);
+  }
+
+  private onChildExit(e: Entry, child: ExtChild, why: string, was: ChildState): void {
+    this.gauge(child);
+    e.done += child.done;
+    e.failed += child.failed;
+    e.totalMs += child.totalMs;
+    this.deps.metrics?.extProverRestarts.inc({ stage: this.stage, block: child.label });
+    if (e.child === child) e.child = undefined;
+    if (this.closed || e.retired || was === "draining") return;
+    if (was !== "starting") e.lastError = why;
+    if (was === "ready" && Date.now() - e.readySince > HEALTHY_MS)
+      e.backoffMs = this.deps.backoffInitialMs ?? BACKOFF_INITIAL_MS;
+    const delay = e.backoffMs;
+    e.backoffMs = Math.min(BACKOFF_MAX_MS, e.backoffMs * 2);
+    e.timer = setTimeout(() => {
+      e.timer = undefined;
+      e.restarts++;
+      this.spawn(e).catch(() => {});
+    }, delay);
+    e.timer.unref();
+    this.dispatch();
+  }
+
+  /** Run one task on a child; waits (earliest priority first) when every slot is busy. */
+  submit(task: PoStTask, opts: SubmitOptions): Promise<PoStOutput> {
+    if (this.closed)
+      return Promise.reject(
+        new SmError("EXT_PROVER_CLOSED", `the ${this.stage} ext-prover pool is shut down`),
+      );
+    if (opts.signal?.aborted) return Promise.reject(new AbortedError("request aborted before it was queued"));
+    return new Promise<PoStOutput>((resolve, reject) => {
+      const w: Waiter = { task, resolve, reject, signal: opts.signal, settled: false };
+      if (opts.signal) {
+        opts.signal.addEventListener(
+          "abort",
+          () => {
+            if (w.settled) return;
+            w.settled = true;
+            reject(abortError(opts.signal, "request aborted while queued"));
+          },
+          { once: true },
+        );
+      }
+      this.queue.push(opts.priority, w);
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    for (;;) {
+      while (this.queue.size > 0 && this.queue.peek()?.settled) this.queue.pop();
+      if (this.queue.size === 0) return;
+      const free = this.entries.map((e) => e.child).filter((c): c is ExtChild => !!c && c.hasFreeSlot());
+      if (free.length === 0) return;
+      const child =
+        free[
+          weightedIndex(
+            free.map((c) => c.spec.weight),
+            this.random,
+          )
+        ];
+      const w = this.queue.pop();
+      if (!child || !w) return;
+      w.settled = true;
+      const end = this.deps.metrics?.extProverDuration.startTimer({ stage: this.stage, block: child.label });
+      child.call(w.task, w.signal).then(
+        (out) => {
+          end?.();
+          this.deps.metrics?.extProverRequests.inc({ stage: this.stage, block: child.label, result: "ok" });
+          w.resolve(out);
+        },
+        (err) => {
+          this.deps.metrics?.extProverRequests.inc({
+            stage: this.stage,
+            block: child.label,
+            result: err instanceof AbortedError ? "abandoned" : "error",
+          });
+          w.reject(err);
+        },
+      );
+      this.gauge(child);
+    }
+  }
+
+  /** Apply a new block list (ext-prover.cfg edited + SIGHUP). */
+  async reload(specs: readonly ChildSpec[]): Promise<{ added: number; removed: number; changed: number }> {
+    const counts = { added: 0, removed: 0, changed: 0 };
+    const next: Entry[] = [];
+    const n = Math.max(specs.length, this.entries.length);
+    for (let i = 0; i < n; i++) {
+      const old = this.entries[i];
+      const spec = specs[i];
+      if (old && spec && sameSpec(old.spec, spec)) {
+        next.push(old);
+        continue;
+      }
+      if (old) this.retire(old);
+      if (spec) {
+        const e = this.newEntry(spec);
+        next.push(e);
+        if (old) {
+          counts.changed++;
+          // The new settings start once the old child has finished its work.
+          const wait = old.child ? old.child.drain() : Promise.resolve();
+          void wait.then(() => this.spawn(e).catch(() => {}));
+        } else {
+          counts.added++;
+          void this.spawn(e).catch(() => {});
+        }
+      } else counts.removed++;
+    }
+    this.entries = next;
+    this.log.info("ext-prover.cfg reloaded", counts);
+    return counts;
+  }
+
+  private retire(e: Entry): void {
+    e.retired = true;
+    if (e.timer) clearTimeout(e.timer);
+    const c = e.child;
+    if (!c) return;
+    const p = c.drain().finally(() => this.draining.delete(p));
+    this.draining.add(p);
+  }
+
+  status(): ChildStatus[] {
+    return this.entries.map((e) => {
+      const c = e.child;
+      const done = e.done + (c?.done ?? 0);
+      const total = e.totalMs + (c?.totalMs ?? 0);
+      return {
+        stage: this.stage,
+        block: `${this.stage === "window_post" ? "WdPost" : "WinPost"}[${e.spec.index}]`,
+        index: e.spec.index,
+        pid: c?.pid ?? -1,
+        state: c ? c.state : e.timer ? "backoff" : e.retired ? "retired" : "exited",
+        bin: e.spec.bin,
+        args: e.spec.args,
+        envs: e.spec.envs,
+        concurrent: e.spec.concurrent,
+        weight: e.spec.weight,
+        inFlight: c?.busy ?? 0,
+        done,
+        failed: e.failed + (c?.failed ?? 0),
+        restarts: e.restarts,
+        avgMs: done > 0 ? Math.round(total / done) : null,
+        lastError: e.lastError,
+      };
+    });
+  }
+
+  /** Ready children (for health and the daemon's start check). */
+  get readyCount(): number {
+    return this.entries.filter((e) => e.child?.state === "ready").length;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (let w = this.queue.pop(); w; w = this.queue.pop()) {
+      if (!w.settled) {
+        w.settled = true;
+        w.reject(new SmError("EXT_PROVER_CLOSED", `the ${this.stage} ext-prover pool is shut down`));
+      }
+    }
+    for (const e of this.entries) if (e.timer) clearTimeout(e.timer);
+    await Promise.all(this.entries.map((e) => e.child?.stop(3000)));
+    await Promise.all([...this.draining]);
+  }
+}

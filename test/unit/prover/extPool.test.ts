@@ -1,0 +1,294 @@
+/**
+ * The ext-prover pool with real child processes: test/fixtures/testProcessor.mjs speaks the protocol
+ * and misbehaves on request (slow, crash, garbage, never ready, out of order, ...).
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
+import type { ChildSpec } from "../../../src/prover/ext/child.js";
+import { ExtProverPool } from "../../../src/prover/ext/pool.js";
+import type { PoStTask } from "../../../src/prover/protocol.js";
+import { AbortedError, SmError } from "../../../src/util/errors.js";
+import { seededRandom } from "../../../src/util/random.js";
+
+const FIXTURE = fileURLToPath(new URL("../../fixtures/testProcessor.mjs", import.meta.url));
+
+function spec(
+  index: number,
+  mode: string,
+  extra: Partial<ChildSpec> = {},
+  env: Record<string, string> = {},
+): ChildSpec {
+  return {
+    stage: "window_post",
+    index,
+    bin: process.execPath,
+    args: [FIXTURE, "window_post"],
+    envs: { MODE: mode, ...env },
+    concurrent: 1,
+    weight: 1,
+    readyTimeoutMs: 5000,
+    ...extra,
+  };
+}
+
+const task = (...sectors: number[]): PoStTask => ({
+  minerId: 1000,
+  proofType: "StackedDrgWindow2KiBV1_2",
+  replicas: sectors.map((s) => ({
+    sectorId: s,
+    commR: new Uint8Array(32),
+    cacheDir: "/c",
+    sealedFile: "/s",
+  })),
+  seed: new Uint8Array(32),
+});
+
+const text = (b: Uint8Array | undefined) => Buffer.from(b ?? new Uint8Array()).toString();
+
+async function withPool<T>(
+  specs: ChildSpec[],
+  fn: (pool: ExtProverPool) => Promise<T>,
+  deps: Partial<ConstructorParameters<typeof ExtProverPool>[2]> = {},
+): Promise<T> {
+  const pool = new ExtProverPool("window_post", specs, {
+    logger: nullLogger,
+    backoffInitialMs: 100,
+    ...deps,
+  });
+  try {
+    await pool.start();
+    return await fn(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+describe("ExtProverPool", () => {
+  test("the seed's log lines appear for every child; requests are answered", async () => {
+    const { logger, lines } = memoryLogger("info");
+    await withPool(
+      [spec(0, "echo"), spec(1, "echo")],
+      async (pool) => {
+        const out = await pool.submit(task(5, 6), { priority: 100 });
+        assert.deepEqual(
+          out.proofs.map((p) => text(p).split(":")[1]),
+          ["5", "6"],
+        );
+        const pids = pool.status().map((s) => s.pid);
+        for (const pid of pids) {
+          const mine = lines
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+            .filter((o) => o.pid === pid);
+          for (const [msg, extra] of [
+            ["response loop start", { loop: "resp" }],
+            ["request loop start", { loop: "req" }],
+            ["ready", { proc: "wdpost" }],
+          ] as const) {
+            const hit = mine.find((o) => o.msg === msg);
+            assert.ok(hit, `${msg} for pid ${pid}`);
+            assert.equal(hit.ppid, process.pid);
+            for (const [k, v] of Object.entries(extra)) assert.equal(hit[k], v, `${msg}.${k}`);
+          }
+          assert.ok(
+            mine.some((o) => String(o.msg).startsWith(`test processor ${pid}`)),
+            "child stderr relayed, tagged with its pid",
+          );
+        }
+      },
+      { logger },
+    );
+  });
+
+  test("the seed's 8 blocks each get their own CUDA_VISIBLE_DEVICES and TMPDIR", async () => {
+    const specs = Array.from({ length: 8 }, (_, i) =>
+      spec(i, "env", { concurrent: 1 }, { CUDA_VISIBLE_DEVICES: String(i), TMPDIR: `/tmp/ext-prover${i}/` }),
+    );
+    await withPool(specs, async (pool) => {
+      assert.equal(pool.readyCount, 8);
+      const outs = await Promise.all(Array.from({ length: 8 }, () => pool.submit(task(1), { priority: 1 })));
+      const seen = outs.map(
+        (o) => JSON.parse(text(o.proofs[0])) as { CUDA_VISIBLE_DEVICES: string; TMPDIR: string },
+      );
+      assert.deepEqual(
+        seen.map((s) => s.CUDA_VISIBLE_DEVICES).sort(),
+        ["0", "1", "2", "3", "4", "5", "6", "7"],
+        "one request per child, each its own GPU",
+      );
+      for (const s of seen) assert.equal(s.TMPDIR, `/tmp/ext-prover${s.CUDA_VISIBLE_DEVICES}/`);
+      assert.deepEqual(
+        pool.status().map((s) => s.envs.CUDA_VISIBLE_DEVICES),
+        ["0", "1", "2", "3", "4", "5", "6", "7"],
+      );
+    });
+  });
+
+  test("weighted choice follows Weight among children with a free slot (fixed seed)", async () => {
+    const weights = [1, 2, 3];
+    const specs = weights.map((w, i) => spec(i, "echo", { concurrent: 1000, weight: w }));
+    await withPool(
+      specs,
+      async (pool) => {
+        const pidToBlock = new Map(pool.status().map((s) => [s.pid, s.index]));
+        const counts = [0, 0, 0];
+        const N = 1200;
+        const outs = await Promise.all(
+          Array.from({ length: N }, (_, i) => pool.submit(task(i), { priority: 1 })),
+        );
+        for (const o of outs) {
+          const idx = pidToBlock.get(Number(text(o.proofs[0]).split(":")[0])) ?? -1;
+          counts[idx] = (counts[idx] ?? 0) + 1;
+        }
+        weights.forEach((w, i) => {
+          const expected = (N * w) / 6;
+          assert.ok(
+            Math.abs((counts[i] ?? 0) - expected) < expected * 0.15,
+            `block ${i} (weight ${w}): ${counts[i]} of ${N}, expected ≈ ${expected}`,
+          );
+        });
+        assert.ok((counts[2] ?? 0) > 0, "the last child is chosen (damocles' off-by-one never picks it)");
+      },
+      { random: seededRandom(42) },
+    );
+  });
+
+  test("when every slot is busy, waiting requests go earliest deadline first", async () => {
+    await withPool([spec(0, "slow", {}, { SLOW_MS: "150" })], async (pool) => {
+      const order: string[] = [];
+      const go = (name: string, priority: number) =>
+        pool.submit(task(1), { priority }).then(() => order.push(name));
+      const first = go("first (busy)", 500);
+      await sleep(20);
+      const rest = [
+        go("close 900", 900),
+        go("close 300", 300),
+        go("close 600", 600),
+        go("close 300 later", 300),
+      ];
+      await Promise.all([first, ...rest]);
+      assert.deepEqual(order, ["first (busy)", "close 300", "close 300 later", "close 600", "close 900"]);
+    });
+  });
+
+  test("a child that crashes fails its in-flight request at once and is respawned", async () => {
+    await withPool([spec(0, "crash", {}, { CRASH_AT: "2" })], async (pool) => {
+      await pool.submit(task(1), { priority: 1 });
+      const pid = pool.status()[0]?.pid;
+      const t0 = Date.now();
+      await assert.rejects(
+        pool.submit(task(2), { priority: 1 }),
+        (e: unknown) =>
+          e instanceof SmError &&
+          e.code === "EXT_PROVER_CHILD_EXITED" &&
+          /exited with code 3/.test(e.message),
+      );
+      assert.ok(Date.now() - t0 < 2000, "failed at once, not at a deadline");
+      for (let i = 0; i < 50 && pool.readyCount === 0; i++) await sleep(50);
+      const st = pool.status()[0];
+      assert.equal(st?.state, "ready");
+      assert.notEqual(st?.pid, pid);
+      assert.equal(st?.restarts, 1);
+      assert.match(st?.lastError ?? "", /exited with code 3/);
+      const again = await pool.submit(task(3), { priority: 1 });
+      assert.equal(text(again.proofs[0]).split(":")[1], "3");
+    });
+  });
+
+  test("a child that is never ready is reported; the pool starts if another child is ready; none ready is an error", async () => {
+    await withPool([spec(0, "never-ready", { readyTimeoutMs: 300 }), spec(1, "echo")], async (pool) => {
+      const st = pool.status();
+      assert.match(st[0]?.lastError ?? "", /did not print "window_post processor ready" within 0\.3 s/);
+      assert.equal(st[1]?.state, "ready");
+      assert.equal((await pool.submit(task(1), { priority: 1 })).proofs.length, 1);
+    });
+    const pool = new ExtProverPool("window_post", [spec(0, "wrong-ready", { readyTimeoutMs: 2000 })], {
+      logger: nullLogger,
+      backoffInitialMs: 60_000,
+    });
+    await assert.rejects(
+      pool.start(),
+      (e: unknown) =>
+        e instanceof SmError &&
+        e.code === "EXT_PROVER_NONE_READY" &&
+        /printed "hello there" instead of "window_post processor ready"/.test(e.message),
+    );
+    await pool.close();
+  });
+
+  test("garbage lines and over-long lines are skipped; answers still reach their callers", async () => {
+    await withPool([spec(0, "garbage"), spec(1, "huge", { maxLineBytes: 1024 * 1024 })], async (pool) => {
+      const outs = await Promise.all([1, 2, 3, 4, 5, 6].map((s) => pool.submit(task(s), { priority: 1 })));
+      assert.deepEqual(
+        outs.map((o) => text(o.proofs[0]).split(":")[1]),
+        ["1", "2", "3", "4", "5", "6"],
+      );
+    });
+  });
+
+  test("answers out of order are routed by id", async () => {
+    await withPool([spec(0, "reorder", { concurrent: 2 })], async (pool) => {
+      const outs = await Promise.all([1, 2, 3, 4].map((s) => pool.submit(task(s), { priority: 1 })));
+      assert.deepEqual(
+        outs.map((o) => text(o.proofs[0]).split(":")[1]),
+        ["1", "2", "3", "4"],
+        "each answer reaches its own caller",
+      );
+    });
+  });
+
+  test("an abandoned request keeps its slot until the child answers (no oversubscription)", async () => {
+    await withPool([spec(0, "slow", {}, { SLOW_MS: "400" })], async (pool) => {
+      const ac = new AbortController();
+      const abandoned = pool.submit(task(1), { priority: 1, signal: ac.signal });
+      await sleep(50);
+      ac.abort();
+      await assert.rejects(abandoned, AbortedError);
+      assert.equal(pool.status()[0]?.inFlight, 1, "the slot is still taken");
+      const t0 = Date.now();
+      await pool.submit(task(2), { priority: 1 });
+      assert.ok(
+        Date.now() - t0 >= 600,
+        `the next request waited for the abandoned one (${Date.now() - t0} ms)`,
+      );
+      const queued = new AbortController();
+      const p = pool.submit(task(3), { priority: 1, signal: queued.signal });
+      queued.abort();
+      await assert.rejects(p, AbortedError);
+    });
+  });
+
+  test("a child's err_msg fails the request with the child's text", async () => {
+    await withPool([spec(0, "fail")], async (pool) => {
+      await assert.rejects(
+        pool.submit(task(1), { priority: 1 }),
+        (e: unknown) =>
+          e instanceof SmError &&
+          e.code === "EXT_PROVER_TASK_FAILED" &&
+          /cannot prove for miner 1000/.test(e.message),
+      );
+      assert.equal(pool.status()[0]?.failed, 1);
+    });
+  });
+
+  test("reload: unchanged blocks keep running, changed ones restart after draining, new ones spawn, removed ones stop", async () => {
+    await withPool([spec(0, "echo"), spec(1, "slow", {}, { SLOW_MS: "300" })], async (pool) => {
+      const [p0, p1] = pool.status().map((s) => s.pid);
+      const inflight = pool.submit(task(9), { priority: 1 });
+      await sleep(30);
+      const r = await pool.reload([spec(0, "echo"), spec(1, "echo", { weight: 5 }), spec(2, "echo")]);
+      assert.deepEqual(r, { added: 1, removed: 0, changed: 1 });
+      await inflight; // the changed block finished its work before restarting
+      for (let i = 0; i < 60 && pool.readyCount < 3; i++) await sleep(50);
+      const st = pool.status();
+      assert.equal(st[0]?.pid, p0, "unchanged block kept");
+      assert.notEqual(st[1]?.pid, p1, "changed block restarted");
+      assert.equal(st[1]?.weight, 5);
+      assert.equal(st[2]?.state, "ready");
+      const r2 = await pool.reload([spec(0, "echo")]);
+      assert.deepEqual(r2, { added: 0, removed: 2, changed: 0 });
+      assert.equal(pool.status().length, 1);
+    });
+  });
+});
