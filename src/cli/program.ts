@@ -6,6 +6,8 @@ import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { registerDaemon } from "./commands/daemon.js";
 import { registerDemo } from "./commands/demo.js";
+import { registerDevnet } from "./commands/devnet.js";
+import { registerProcessors } from "./commands/processor.js";
 import { registerStorage } from "./commands/storage.js";
 
 const program = new Command();
@@ -26,5 +28,7 @@ registerDaemon(program);
 const util = program.command("util").description("operator tools");
 registerStorage(util);
 registerDemo(program);
+registerProcessors(program);
+registerDevnet(program);
 
 await program.parseAsync(process.argv);

@@ -10,15 +10,16 @@
  *   4. the source is killed: the proxy reports clear errors and keeps running; the source comes back
  *      on the same port and the proxy recovers by itself.
  *
- * The sectors are layout-only (real names, layout and sizes; random contents), see layoutOnlySector.ts.
+ * The sectors are synthetic (`devnet seal`): real layout and a real TreeRLast over random data, with
+ * PoRep sealing skipped; `attach --strict` proves one challenge of each from its files.
  * Proving (WindowPoSt on a devnet chain, ext-prover children) joins this demo as later modules land.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { shapeByName } from "../proofs/sectorShapes.js";
+import { writeSyntheticSector } from "../proofs/syntheticSector.js";
 import { RpcClient } from "../rpc/client.js";
-import { writeLayoutOnlySector } from "../sectors/layoutOnlySector.js";
 import { type Proc, runCli, startCli } from "../util/childProcess.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { homePaths, readApiFile } from "./home.js";
@@ -72,10 +73,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
     step(
       1,
-      `synthetic store: ${count} layout-only 2KiB sectors of miner f0${MINER} (real layout and sizes, random contents)`,
+      `synthetic store: ${count} 2KiB sectors of miner f0${MINER} (real layout and TreeRLast over random data; PoRep sealing skipped)`,
     );
-    for (let n = 1; n <= count; n++) await writeLayoutOnlySector(storeDir, "normal", MINER, n, shape);
-    const broken = await writeLayoutOnlySector(storeDir, "normal", MINER, 99, shape);
+    for (let n = 1; n <= count; n++) await writeSyntheticSector({ storeDir, miner: MINER, number: n, shape });
+    const broken = await writeSyntheticSector({ storeDir, miner: MINER, number: 99, shape });
     await fs.truncate(path.join(broken.cacheDir, "sc-02-data-tree-r-last.dat"), 0);
     say(`   ${count} good sectors in ${storeDir}, plus sector 99 with a truncated tree-r-last file`);
 
@@ -92,8 +93,11 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     if (!sourceApi) throw new SmError("DEMO_FAILED", "source node wrote no api file");
     say(`   source node answers on ${sourceApi}`);
 
-    step(4, "attach the store on the source (it is running, so attach goes through its API)");
-    await vsm(["--home", sourceHome, "util", "storage", "attach", "--name", "store1", storeDir]);
+    step(
+      4,
+      "attach the store on the source: strict check (one vanilla proof per sector), recorded through its API",
+    );
+    await vsm(["--home", sourceHome, "util", "storage", "attach", "--strict", "--name", "store1", storeDir]);
 
     step(5, "initialise and start the standalone PoSter node in proxy mode, sharing the source's config");
     await vsm(["--home", posterHome, "daemon", "init"]);
@@ -120,7 +124,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     await vsm(["--home", posterHome, "util", "storage", "find", `f0${MINER}`, "3"]);
 
     step(7, "a sector attached on the source is visible through the proxy at once");
-    await writeLayoutOnlySector(storeDir, "normal", MINER, count + 1, shape);
+    await writeSyntheticSector({ storeDir, miner: MINER, number: count + 1, shape });
     await vsm(["--home", sourceHome, "util", "storage", "attach", "--name", "store1", storeDir]);
     const fresh = await prx.call<{ Found: boolean }>("Venus.SectorIndexerFind", [
       "normal",

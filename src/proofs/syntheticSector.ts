@@ -3,7 +3,7 @@
  * tree-r-last cache files over it, a p_aux holding a random comm_c and the real comm_r_last, and
  * comm_r = Poseidon-2(comm_c, comm_r_last). Vanilla proofs over them verify exactly as over a
  * sealed sector; only the PoRep relation (comm_c, comm_d, the labels) is fake, which PoSt never
- * looks at. Supersedes src/sectors/layoutOnlySector.ts for anything that proves.
+ * looks at. (test/helpers/layoutOnlySector.ts writes size-only fixtures for fast tests.)
  *
  * Cost is the tree build: ~16 s for 8 MiB on one core; 512 MiB takes ~17 min; 32/64 GiB are
  * out of reach this way (tests use sparse replicas instead).

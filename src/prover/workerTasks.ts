@@ -1,8 +1,20 @@
 /**
  * Functions that run inside the prover's worker threads. Arguments and results must survive
- * structured cloning (Uint8Array, bigint, plain objects). Errors are sent back as SmError JSON.
+ * structured cloning (Uint8Array, bigint, plain objects); errors go back as SmError JSON (code kept).
  */
-import { poseidonHashBytes } from "../proofs/poseidon.js";
+import { randomFillSync } from "node:crypto";
+import { decodeFallbackPoStSectorProof, encodeFallbackPoStSectorProof } from "../proofs/bincode.js";
+import { frFromBytesLE, frToBytesLE, poseidonHash, poseidonHashBytes } from "../proofs/poseidon.js";
+import type { SectorShape } from "../proofs/sectorShapes.js";
+import { type SyntheticSectorOptions, writeSyntheticSector } from "../proofs/syntheticSector.js";
+import {
+  type ProveSectorOptions,
+  proveSector,
+  readPAux,
+  type SectorChallengeInput,
+  type VerifyResult,
+  verifySector,
+} from "../proofs/vanilla.js";
 
 /** Hash consecutive groups of `arity` 32-byte nodes: one tree row from the row below it. */
 async function hashRow(arity: number, nodes: Uint8Array): Promise<Uint8Array> {
@@ -18,8 +30,79 @@ async function hashRow(arity: number, nodes: Uint8Array): Promise<Uint8Array> {
   return out;
 }
 
+/** One sector's vanilla proof, serialised as bincode `FallbackPoStSectorProof` (what a SNARK prover takes). */
+async function proveSectorBytes(opts: ProveSectorOptions): Promise<Uint8Array> {
+  const proof = await proveSector(opts);
+  return encodeFallbackPoStSectorProof({
+    sectorId: BigInt(opts.sectorNumber),
+    commR: opts.commR,
+    vanillaProof: { sectors: [proof] },
+  });
+}
+
+/** Decode and verify one serialised sector proof against the expected sector and comm_r. */
+async function verifySectorBytes(
+  opts: SectorChallengeInput & { commR: Uint8Array; proofBytes: Uint8Array },
+): Promise<VerifyResult> {
+  let decoded: ReturnType<typeof decodeFallbackPoStSectorProof>;
+  try {
+    decoded = decodeFallbackPoStSectorProof(opts.proofBytes);
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
+  if (decoded.sectorId !== BigInt(opts.sectorNumber))
+    return { ok: false, reason: `proof is for sector ${decoded.sectorId}, not ${opts.sectorNumber}` };
+  if (Buffer.compare(Buffer.from(decoded.commR), Buffer.from(opts.commR)) !== 0)
+    return { ok: false, reason: "proof carries a different comm_r" };
+  const sectors = decoded.vanillaProof.sectors;
+  if (sectors.length !== 1 || !sectors[0])
+    return { ok: false, reason: `proof holds ${sectors.length} sector proofs, expected 1` };
+  return verifySector({ ...opts, proof: sectors[0] });
+}
+
+export interface ProbeOptions {
+  shape: SectorShape;
+  sectorNumber: number;
+  sealedFile: string;
+  cacheDir: string;
+  /** The on-chain comm_r; when unknown (attach), the one p_aux implies. */
+  commR?: Uint8Array;
+}
+
+/**
+ * The strict sector check: one random challenge proven from the real files and verified. Catches an
+ * unreadable or altered replica segment or cache, and (with the chain's comm_r) a wrong p_aux.
+ */
+async function probeSector(opts: ProbeOptions): Promise<VerifyResult> {
+  let commR = opts.commR;
+  if (!commR) {
+    const aux = await readPAux(opts.cacheDir, opts.sectorNumber);
+    commR = frToBytesLE(poseidonHash(2, [frFromBytesLE(aux.commC), frFromBytesLE(aux.commRLast)]));
+  }
+  const randomness = randomFillSync(new Uint8Array(32));
+  randomness[31] = (randomness[31] ?? 0) & 0x3f;
+  const input = {
+    shape: opts.shape,
+    sectorNumber: opts.sectorNumber,
+    randomness,
+    apiVersion: "V1_2_0" as const,
+    sectorIndex: 0,
+    challengeCount: 1,
+  };
+  const proof = await proveSector({ ...input, commR, sealedFile: opts.sealedFile, cacheDir: opts.cacheDir });
+  return verifySector({ ...input, commR, proof });
+}
+
+async function writeSynthetic(opts: Omit<SyntheticSectorOptions, "random">) {
+  return writeSyntheticSector(opts);
+}
+
 export const workerTasks = {
   hashRow,
+  proveSectorBytes,
+  verifySectorBytes,
+  probeSector,
+  writeSynthetic,
 };
 
 export type WorkerTasks = typeof workerTasks;

@@ -9,7 +9,9 @@
  *   exactly the size the LevelCacheStore layout gives (a truncated copy is caught here, not at proving
  *   time);
  * - `t_aux` is noted when missing (builds with fixed rows-to-discard do not write it; PoSt never reads it).
- * With `strict`, the two commitments in p_aux must also be canonical field elements.
+ * With `strict`, the two commitments in p_aux must also be canonical field elements, and when a
+ * `probe` is given (the CLI passes the prover pool's), each sector must prove one random challenge
+ * from its real data (the same check the PoSter runs with StrictCheck).
  *
  * Stat calls run with bounded parallelism so a store of 100k sectors on HDDs neither serialises nor
  * opens 100k descriptors at once.
@@ -19,6 +21,7 @@ import path from "node:path";
 import type { SectorShape } from "../proofs/sectorShapes.js";
 import { mapLimit } from "../util/concurrency.js";
 import { sysCode } from "../util/errors.js";
+import type { StrictProbe } from "./check.js";
 import { checkSectorFiles } from "./fileCheck.js";
 import type { IndexType } from "./interface.js";
 import { cacheDirName, parseSectorFileName, sealedDirName } from "./layout.js";
@@ -54,6 +57,8 @@ export interface ScanResult {
 
 export interface ScanOptions {
   strict?: boolean;
+  /** The strict vanilla-proof check, run on sectors that pass the file checks when `strict` is set. */
+  probe?: StrictProbe;
   /** Parallel file checks (default 32). */
   concurrency?: number;
   signal?: AbortSignal;
@@ -127,7 +132,21 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
         return { c, sealedFile, cacheDir, r: `unreadable: ${(e as Error).message}` };
       }
     });
-    for (const { c, sealedFile, cacheDir, r } of results) {
+    const probe = opts.strict ? opts.probe : undefined;
+    const probed = await mapLimit(results, opts.concurrency ?? 32, async (x) => {
+      if (typeof x.r === "string" || !probe) return x.r;
+      try {
+        const signal = opts.signal ?? new AbortController().signal;
+        const target = { miner: x.c.miner, number: x.c.number, upgrade: type === "upgrade" };
+        await probe({ target, shape: x.r.shape, sealedFile: x.sealedFile, cacheDir: x.cacheDir }, signal);
+        return x.r;
+      } catch (e) {
+        return `vanilla proof check failed: ${(e as Error).message}`;
+      }
+    });
+    results.forEach(({ c, sealedFile, cacheDir }, i) => {
+      const r = probed[i];
+      if (r === undefined) return;
       if (typeof r === "string")
         bad.push({ type, file: sealedFile, miner: c.miner, number: c.number, reason: r });
       else
@@ -140,7 +159,7 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
           cacheDir,
           notes: r.notes,
         });
-    }
+    });
     // A cache dir whose sealed file is gone is worth telling the operator about.
     for (const name of await listDir(cacheRoot)) {
       const id = parseSectorFileName(name);

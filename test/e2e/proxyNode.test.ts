@@ -10,8 +10,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
 import { shapeByName } from "../../src/proofs/sectorShapes.js";
+import { writeSyntheticSector } from "../../src/proofs/syntheticSector.js";
 import { RpcClient } from "../../src/rpc/client.js";
-import { writeLayoutOnlySector } from "../../src/sectors/layoutOnlySector.js";
 import { type Proc, runCli, startCli, startProcess } from "../../src/util/childProcess.js";
 import { SmError } from "../../src/util/errors.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -47,8 +47,9 @@ describe("source node + proxy PoSter node (real processes)", () => {
     sourceHome = path.join(root, ".venus-sector-manager");
     posterHome = path.join(root, ".venus-individual-poster");
     storeDir = path.join(root, "store1");
-    for (let n = 1; n <= SECTORS; n++) await writeLayoutOnlySector(storeDir, "normal", MINER, n, k2);
-    await writeLayoutOnlySector(storeDir, "upgrade", MINER, 5, k2);
+    for (let n = 1; n <= SECTORS; n++)
+      await writeSyntheticSector({ storeDir, miner: MINER, number: n, shape: k2 });
+    await writeSyntheticSector({ storeDir, miner: MINER, number: 5, shape: k2, type: "upgrade" });
   });
 
   after(async () => {
@@ -149,7 +150,7 @@ describe("source node + proxy PoSter node (real processes)", () => {
         .Found,
       false,
     );
-    await writeLayoutOnlySector(storeDir, "normal", MINER, n, k2);
+    await writeSyntheticSector({ storeDir, miner: MINER, number: n, shape: k2 });
     assert.equal(
       (await runCli(["--home", sourceHome, "util", "storage", "attach", "--name", "store1", storeDir])).code,
       0,
@@ -226,7 +227,7 @@ describe("source node + proxy PoSter node (real processes)", () => {
   });
 
   test("attach works offline when no daemon holds the home", async () => {
-    await writeLayoutOnlySector(storeDir, "normal", MINER, 100, k2);
+    await writeSyntheticSector({ storeDir, miner: MINER, number: 100, shape: k2 });
     const r = await runCli([
       "--home",
       sourceHome,

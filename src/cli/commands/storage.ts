@@ -13,6 +13,8 @@ import { loadConfigDir } from "../../config/load.js";
 import { SECTOR_MANAGER_CFG } from "../../config/schema.js";
 import type { SectorManagerConfig } from "../../config/types.js";
 import { acquireHomeLock } from "../../daemon/home.js";
+import { createStrictProbe } from "../../prover/strictProbe.js";
+import { WorkerPool } from "../../prover/workerPool.js";
 import type { RpcClient } from "../../rpc/client.js";
 import { type BadSector, type ScanResult, scanStoreDir } from "../../sectors/attach.js";
 import type { IndexRecord, IndexType } from "../../sectors/interface.js";
@@ -20,7 +22,7 @@ import { cacheDirPath, sealedFilePath } from "../../sectors/layout.js";
 import { LocalIndexer } from "../../sectors/localIndexer.js";
 import { openLmdbStore } from "../../store/lmdb.js";
 import { SmError, sysCode } from "../../util/errors.js";
-import { action, homeOf, parseMinerArg, parseUintArg } from "../context.js";
+import { action, homeOf, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
 import { daemonClient, requireDaemon } from "../daemonClient.js";
 
 /** Records per write call: well under the server's per-call limit, small enough to report progress. */
@@ -155,7 +157,11 @@ export function registerStorage(util: Command): void {
     )
     .argument("<path>", "directory of the persist store")
     .option("--name <name>", "instance name to record (default: the absolute path)")
-    .option("--strict", "mark the store Strict and check p_aux contents too", false)
+    .option(
+      "--strict",
+      "also prove one random challenge per sector from its data (and mark the store Strict)",
+      false,
+    )
     .option("--read-only", "mark the store ReadOnly in the printed config block", false)
     .option("-v, --verbose", "list every sector found", false)
     .option("--json", "print the result as JSON", false)
@@ -177,7 +183,16 @@ export function registerStorage(util: Command): void {
         const strict = opts.strict === true;
         const readOnly = opts.readOnly === true;
 
-        const scan = await scanStoreDir(dir, { strict });
+        let scan: ScanResult;
+        if (strict) {
+          // The strict check proves one random challenge per sector, in worker threads.
+          const pool = new WorkerPool({ logger: loggerOf(cmd) });
+          try {
+            scan = await scanStoreDir(dir, { strict, probe: createStrictProbe(pool) });
+          } finally {
+            await pool.close();
+          }
+        } else scan = await scanStoreDir(dir, { strict });
         const recs = groupRecords(scan, name);
         const client = await daemonClient(home);
         let configured: { Name: string; Path: string }[];

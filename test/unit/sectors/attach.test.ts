@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { nullLogger } from "../../../src/log/logger.js";
 import { shapeByName, treeRLastFileBytes, treeRLastFileNames } from "../../../src/proofs/sectorShapes.js";
+import { writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
+import { createStrictProbe } from "../../../src/prover/strictProbe.js";
+import { WorkerPool } from "../../../src/prover/workerPool.js";
 import { scanStoreDir } from "../../../src/sectors/attach.js";
 import { cacheDirPath, sealedFilePath } from "../../../src/sectors/layout.js";
-import { writeLayoutOnlySector } from "../../../src/sectors/layoutOnlySector.js";
+import { writeLayoutOnlySector } from "../../helpers/layoutOnlySector.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const k2 = shapeByName("2KiB")!;
@@ -107,6 +111,31 @@ describe("scanStoreDir", () => {
       assert.deepEqual(r.good, []);
       assert.deepEqual(r.bad, []);
     } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe("scanStoreDir --strict with the vanilla probe", () => {
+  test("a corrupted replica passes the size checks but fails the one-challenge proof", async () => {
+    const t = await tempDir();
+    const pool = new WorkerPool({ size: 2, logger: nullLogger });
+    try {
+      for (const n of [1, 2, 3])
+        await writeSyntheticSector({ storeDir: t.dir, miner: 1000, number: n, shape: k2 });
+      const sealed = sealedFilePath(t.dir, "normal", 1000, 2);
+      const data = await fs.readFile(sealed);
+      data[100] = (data[100] ?? 0) ^ 0x01; // a low byte: the node stays a field element
+      await fs.writeFile(sealed, data);
+      const loose = await scanStoreDir(t.dir, { strict: false });
+      assert.equal(loose.good.length, 3, "sizes are all right");
+      const strict = await scanStoreDir(t.dir, { strict: true, probe: createStrictProbe(pool) });
+      assert.deepEqual(strict.good.map((s) => s.number).sort(), [1, 3]);
+      assert.equal(strict.bad.length, 1);
+      assert.equal(strict.bad[0]?.number, 2);
+      assert.match(strict.bad[0]?.reason ?? "", /^vanilla proof check failed: .*sector 2/);
+    } finally {
+      await pool.close();
       await t.cleanup();
     }
   });

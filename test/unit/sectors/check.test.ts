@@ -8,11 +8,11 @@ import { shapeByName } from "../../../src/proofs/sectorShapes.js";
 import { RpcClient } from "../../../src/rpc/client.js";
 import { type CheckTarget, checkSectors } from "../../../src/sectors/check.js";
 import { cacheDirPath, sealedFilePath } from "../../../src/sectors/layout.js";
-import { writeLayoutOnlySector } from "../../../src/sectors/layoutOnlySector.js";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { ProxyIndexer } from "../../../src/sectors/proxyIndexer.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
 import { MemoryStore } from "../../../src/store/memory.js";
+import { writeLayoutOnlySector } from "../../helpers/layoutOnlySector.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const k2 = shapeByName("2KiB")!;

@@ -1,9 +1,10 @@
 /**
  * Layout-only sector files: real names, real directory layout and exact file sizes (sealed file of the
  * sector size, p_aux of 64 bytes, tree-r-last files of the LevelCacheStore size), with random contents
- * in which every 32-byte node is a valid field element. They pass `util storage attach` and existence
- * and size checks; they are NOT sealed and their tree-r-last files are not a Merkle tree over the data,
- * so no vanilla proof over them verifies. Used by the demo and tests of the sector index.
+ * in which every 32-byte node is a valid field element. Fast fixtures for the attach and check tests:
+ * they pass existence and size checks, but they are NOT sealed and their tree-r-last files are not a
+ * Merkle tree over the data, so no vanilla proof over them verifies. Anything that proves uses
+ * src/proofs/syntheticSector.ts instead.
  */
 import { randomFillSync } from "node:crypto";
 import fs from "node:fs/promises";
@@ -13,9 +14,9 @@ import {
   type SectorShape,
   treeRLastFileBytes,
   treeRLastFileNames,
-} from "../proofs/sectorShapes.js";
-import type { IndexType } from "./interface.js";
-import { cacheDirPath, sealedFilePath } from "./layout.js";
+} from "../../src/proofs/sectorShapes.js";
+import type { IndexType } from "../../src/sectors/interface.js";
+import { cacheDirPath, sealedFilePath } from "../../src/sectors/layout.js";
 
 const CHUNK = 1 << 20;
 

@@ -1,0 +1,53 @@
+/**
+ * `venus-sector-manager wdpost` / `winpost`: the built-in ext-prover processors. A supervisor (ours
+ * with `--ext-prover`, or damocles-manager) starts them and speaks the stdio protocol; logs go to
+ * stderr, which the supervisor relays.
+ */
+import os from "node:os";
+import type { Command } from "commander";
+import { runProcessor } from "../../prover/processor.js";
+import type { Stage } from "../../prover/protocol.js";
+import { createVanillaProver } from "../../prover/vanillaProver.js";
+import { WorkerPool } from "../../prover/workerPool.js";
+import { action, loggerOf, parseUintArg } from "../context.js";
+
+function register(program: Command, name: string, stage: Stage, what: string): void {
+  program
+    .command(name)
+    .description(`${what} processor child (ext-prover stdio protocol; vanilla proofs, no SNARK)`)
+    .option("--threads <n>", "hashing threads (env VSM_PROVER_THREADS; default: all cores)")
+    .action(
+      action(async (opts: Record<string, unknown>, cmd: Command) => {
+        const log = loggerOf(cmd).named("processor-cmd");
+        const raw = (opts.threads as string | undefined) ?? process.env.VSM_PROVER_THREADS;
+        const size =
+          raw !== undefined ? Math.max(1, parseUintArg(raw, "--threads")) : os.availableParallelism();
+        const pool = new WorkerPool({ size, logger: log });
+        log.info("processor starting", {
+          proc: name,
+          stage,
+          threads: size,
+          cuda_visible_devices: process.env.CUDA_VISIBLE_DEVICES ?? null,
+          tmpdir: process.env.TMPDIR ?? null,
+        });
+        try {
+          await runProcessor({
+            stage,
+            input: process.stdin,
+            output: process.stdout,
+            logger: log,
+            prove: createVanillaProver(stage, pool, log),
+          });
+        } finally {
+          await pool.close();
+        }
+        // In-flight work was aborted at EOF; do not wait for it.
+        process.exit(0);
+      }),
+    );
+}
+
+export function registerProcessors(program: Command): void {
+  register(program, "wdpost", "window_post", "WindowPoSt");
+  register(program, "winpost", "winning_post", "WinningPoSt");
+}
