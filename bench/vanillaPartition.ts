@@ -1,0 +1,114 @@
+/**
+ * Issue 3 benchmark: the CPU cost of the vanilla proofs of one full 32 GiB partition
+ * (2349 sectors × 10 challenges), against native neptune/rust-fil-proofs.
+ *
+ * Measured directly: proveSector (partial rebuild of 73 nodes per challenge, path assembly, the
+ * prover's own re-verification, comm_r check) on real 32 GiB-shaped sectors: sparse replicas whose
+ * challenged 16 KiB segments hold random data and real 9.1 MiB tree-r-last files (see
+ * test/unit/proofs/sparseSector.ts). One thread, so the figure is per core; then extrapolated to 2349
+ * sectors. Replica reads come from the page cache here: this measures compute, not disks.
+ *
+ * Baseline: native ≈ 68 core-seconds per partition (1.95 M arity-8 hashes at ≈ 35 µs, reference/
+ * post-proofs.md §4.1–§4.2). Goal for issue 3: within 10× per core.
+ *
+ * Run: node --import tsx bench/vanillaPartition.ts [--sectors 4]
+ */
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { poseidonHash } from "../src/proofs/poseidon.js";
+import { shapeByName } from "../src/proofs/sectorShapes.js";
+import { seededRandom } from "../src/proofs/syntheticSector.js";
+import { treeGeometry } from "../src/proofs/treeRLast.js";
+import { proveSector, sectorChallenges, verifySector } from "../src/proofs/vanilla.js";
+import { tempDir } from "../test/helpers/tmp.js";
+import { writeSparseSector } from "../test/unit/proofs/sparseSector.js";
+
+const SECTORS_PER_PARTITION = 2349;
+const NATIVE_CORE_SECONDS = 68;
+const NATIVE_HASH_US = 35;
+const arg = process.argv.indexOf("--sectors");
+const SAMPLE = arg > 0 ? Number(process.argv[arg + 1]) : 4;
+
+async function main() {
+  const shape = shapeByName("32GiB")!;
+  const geom = treeGeometry(shape);
+  const t = await tempDir("vsm-bench-vanilla-");
+  try {
+    // Per-hash cost on this machine, same run.
+    const el = Array.from({ length: 8 }, (_, i) => BigInt(i + 1) * 0x1234567890abcdefn);
+    poseidonHash(8, el);
+    let n = 0;
+    const h0 = performance.now();
+    while (performance.now() - h0 < 1500) {
+      el[0] = poseidonHash(8, el);
+      n++;
+    }
+    const hashUs = ((performance.now() - h0) * 1000) / n;
+
+    const randomness = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 3) & 0xff);
+    randomness[31] = (randomness[31] ?? 0) & 0x3f;
+    let proveMs = 0;
+    let verifyMs = 0;
+    for (let s = 0; s < SAMPLE; s++) {
+      const sectorNumber = 1000 + s;
+      const input = {
+        shape,
+        sectorNumber,
+        randomness,
+        apiVersion: "V1_2_0" as const,
+        sectorIndex: s,
+        challengeCount: 10,
+      };
+      const segments = sectorChallenges(input).map((c) => Math.floor(c / geom.segmentLeaves));
+      const sector = await writeSparseSector(`${t.dir}/s${s}`, shape, segments, seededRandom(s));
+      const p0 = performance.now();
+      const proof = await proveSector({
+        ...input,
+        commR: sector.commR,
+        sealedFile: sector.sealedFile,
+        cacheDir: sector.cacheDir,
+      });
+      const p1 = performance.now();
+      const v = await verifySector({ ...input, commR: sector.commR, proof });
+      const p2 = performance.now();
+      if (!v.ok) throw new Error(`proof of sector ${sectorNumber} does not verify: ${v.reason}`);
+      if (s > 0 || SAMPLE === 1) {
+        // the first sector warms up the JIT and constant tables
+        proveMs += p1 - p0;
+        verifyMs += p2 - p1;
+      }
+    }
+    const measured = SAMPLE > 1 ? SAMPLE - 1 : 1;
+    const perSectorMs = proveMs / measured;
+    const coreSeconds = (perSectorMs * SECTORS_PER_PARTITION) / 1000;
+    const cores = os.availableParallelism();
+    const ratio = coreSeconds / NATIVE_CORE_SECONDS;
+    console.log(
+      `Vanilla proofs of one 32 GiB partition (${SECTORS_PER_PARTITION} sectors × 10 challenges), Node ${process.version}`,
+    );
+    console.log(
+      `  Poseidon arity 8, this machine  : ${hashUs.toFixed(0)} µs/hash (native ≈ ${NATIVE_HASH_US} µs: ${(hashUs / NATIVE_HASH_US).toFixed(1)}×)`,
+    );
+    console.log(
+      `  prove one sector (measured, ${measured} sectors, 1 thread): ${perSectorMs.toFixed(0)} ms  (${(perSectorMs / 10).toFixed(1)} ms per challenge)`,
+    );
+    console.log(`  verify one sector               : ${(verifyMs / measured).toFixed(0)} ms`);
+    console.log(
+      `  partition, extrapolated         : ${coreSeconds.toFixed(0)} core-seconds = ${perSectorMs.toFixed(0)} ms × ${SECTORS_PER_PARTITION}`,
+    );
+    console.log(
+      `                                    ≈ ${(coreSeconds / cores / 60).toFixed(1)} min on this machine's ${cores} cores, ${(coreSeconds / 16 / 60).toFixed(1)} min on 16`,
+    );
+    console.log(`  native baseline                 : ≈ ${NATIVE_CORE_SECONDS} core-seconds`);
+    console.log(
+      `  ratio to native, per core       : ${ratio.toFixed(1)}×  (goal ≤ 10×: ${ratio <= 10 ? "met" : "NOT met"})`,
+    );
+    console.log(
+      JSON.stringify({ bench: "vanillaPartition", hashUs, perSectorMs, coreSeconds, ratioToNative: ratio }),
+    );
+  } finally {
+    await t.cleanup();
+  }
+}
+
+await main();
