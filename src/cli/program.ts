@@ -8,6 +8,7 @@ import { registerDaemon } from "./commands/daemon.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerDevnet } from "./commands/devnet.js";
 import { registerProcessors } from "./commands/processor.js";
+import { registerProving } from "./commands/proving.js";
 import { registerStorage } from "./commands/storage.js";
 
 const program = new Command();
@@ -27,6 +28,7 @@ program
 registerDaemon(program);
 const util = program.command("util").description("operator tools");
 registerStorage(util);
+registerProving(util);
 registerDemo(program);
 registerProcessors(program);
 registerDevnet(program);

@@ -13,6 +13,7 @@ import { loadConfigDir } from "../config/load.js";
 import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { createMetrics, type Metrics } from "../metrics/metrics.js";
+import { ExtProvers } from "../prover/ext/index.js";
 import { signToken, verifyToken } from "../rpc/auth.js";
 import { RpcClient } from "../rpc/client.js";
 import { createDispatcher } from "../rpc/dispatch.js";
@@ -56,6 +57,8 @@ export interface RunningNode {
   readonly api: string;
   readonly indexer: SectorIndexer;
   readonly config: SectorManagerConfig;
+  /** Re-read ext-prover.cfg and apply it (SIGHUP); throws when the file is invalid (children kept). */
+  reloadExtProver(): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -66,7 +69,7 @@ function modulesText(flags: DaemonFlags): string {
   return m.length ? m.join(",") : "none";
 }
 
-function checkExtProver(cfg: ExtProverConfig | undefined, dir: string, log: Logger): void {
+function checkExtProver(cfg: ExtProverConfig | undefined, dir: string, log: Logger): ExtProverConfig {
   const file = path.join(dir, "ext-prover.cfg");
   if (!cfg) {
     throw new SmError(
@@ -80,10 +83,8 @@ function checkExtProver(cfg: ExtProverConfig | undefined, dir: string, log: Logg
       `--ext-prover is set but ${file} has no [[WdPost]] or [[WinPost]] block; add one block per prover child (see the seed's example)`,
     );
   }
-  log.warn("ext-prover pool is not built yet; the configuration was checked and no child is started", {
-    wdpost: cfg.WdPost.length,
-    winpost: cfg.WinPost.length,
-  });
+  log.info("starting ext-prover children", { wdpost: cfg.WdPost.length, winpost: cfg.WinPost.length });
+  return cfg;
 }
 
 export async function startNode(
@@ -102,7 +103,7 @@ export async function startNode(
     cfglog.warn("config file not read by this program", { file: path.join(confDir, f) });
   const config = loaded.sectorManager.config;
   if (flags.confDir) log.info("using config files from --conf-dir", { dir: confDir });
-  if (flags.extProver) checkExtProver(loaded.extProver?.config, confDir, log);
+  const extCfg = flags.extProver ? checkExtProver(loaded.extProver?.config, confDir, log) : undefined;
   if (flags.proxyIndexerOff && !flags.proxy)
     log.warn("--proxy-sector-indexer-off has no effect without --proxy");
 
@@ -161,6 +162,28 @@ export async function startNode(
     }
 
     const metrics: Metrics = createMetrics();
+    let ext: ExtProvers | undefined;
+    if (extCfg) {
+      ext = await ExtProvers.start(extCfg, { logger: deps.logger, metrics });
+      const started = ext;
+      cleanups.push(() => started.close());
+    }
+    const reloadExtProver = async () => {
+      if (!ext)
+        throw new SmError(
+          "EXT_PROVER_OFF",
+          "this node runs without --ext-prover; there is nothing to reload",
+        );
+      const again = await loadConfigDir(confDir);
+      const cfg = again.extProver?.config;
+      if (!cfg)
+        throw new SmError(
+          "EXT_PROVER_CONFIG_MISSING",
+          `${path.join(confDir, "ext-prover.cfg")} is gone; the running children were kept`,
+        );
+      for (const w of again.extProver?.warnings ?? []) cfglog.warn(w);
+      return ext.reload(cfg);
+    };
     metrics.info.set(
       {
         version: VERSION,
@@ -173,6 +196,7 @@ export async function startNode(
     const methods: MethodTable = {
       ...sectorIndexerMethods({ indexer, stores }),
       ...nodeMethods(secret, flags),
+      ...extProverMethods(() => ext, reloadExtProver),
     };
     const server: RpcServer = await startRpcServer({
       listen: flags.listen,
@@ -216,6 +240,7 @@ export async function startNode(
       api,
       indexer,
       config,
+      reloadExtProver,
       close() {
         closing ??= teardown().then(() => log.info("node stopped"));
         return closing;
@@ -254,6 +279,27 @@ function nodeMethods(secret: Buffer, flags: DaemonFlags): MethodTable {
         if (!(PERMISSIONS as readonly string[]).includes(p))
           throw new InvalidParamsError(`permission must be one of ${PERMISSIONS.join(", ")}`);
         return signToken(secret, p as Permission);
+      },
+    },
+  };
+}
+
+function extProverMethods(get: () => ExtProvers | undefined, reload: () => Promise<unknown>): MethodTable {
+  return {
+    "Venus.ExtProverStatus": {
+      perm: "read",
+      doc: "() → every ext-prover child: stage, block, pid, state, env overrides, in flight, done, failed, restarts, average time",
+      async handler(params) {
+        arity(params, 0);
+        return get()?.status() ?? [];
+      },
+    },
+    "Venus.ExtProverReload": {
+      perm: "admin",
+      doc: "() → re-read ext-prover.cfg and apply it: {window_post: {added, removed, changed}, winning_post: {...}}",
+      async handler(params) {
+        arity(params, 0);
+        return reload();
       },
     },
   };

@@ -74,6 +74,16 @@ export function registerDaemon(program: Command): void {
           };
           process.on("SIGINT", onSignal);
           process.on("SIGTERM", onSignal);
+          process.on("SIGHUP", () => {
+            log.info("SIGHUP: reloading ext-prover.cfg");
+            running.reloadExtProver().then(
+              (r) => log.info("ext-prover.cfg applied", { result: r }),
+              (e) =>
+                log.error("ext-prover.cfg not applied; the running children are kept", {
+                  err: errorMessage(e),
+                }),
+            );
+          });
         });
       } catch (e) {
         await node?.close();

@@ -7,7 +7,6 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
-import Table from "cli-table3";
 import type { Command } from "commander";
 import { loadConfigDir } from "../../config/load.js";
 import { SECTOR_MANAGER_CFG } from "../../config/schema.js";
@@ -24,6 +23,7 @@ import { openLmdbStore } from "../../store/lmdb.js";
 import { SmError, sysCode } from "../../util/errors.js";
 import { action, homeOf, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
 import { daemonClient, requireDaemon } from "../daemonClient.js";
+import { human, plainTable } from "../format.js";
 
 /** Records per write call: well under the server's per-call limit, small enough to report progress. */
 const WRITE_BATCH = 10_000;
@@ -111,41 +111,6 @@ function badLine(b: BadSector): string {
   const who = b.miner !== undefined ? `sector ${b.miner}-${b.number}` : path.basename(b.file);
   return `  ${who} (${b.type}): ${b.reason}  [${b.file}]`;
 }
-
-function human(bytes: number | null): string {
-  if (bytes === null) return "-";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-const plainTable = (head: string[]) =>
-  new Table({
-    head,
-    chars: {
-      top: "",
-      "top-mid": "",
-      "top-left": "",
-      "top-right": "",
-      bottom: "",
-      "bottom-mid": "",
-      "bottom-left": "",
-      "bottom-right": "",
-      left: "",
-      "left-mid": "",
-      mid: "",
-      "mid-mid": "",
-      right: "",
-      "right-mid": "",
-      middle: "  ",
-    },
-    style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
-  });
 
 export function registerStorage(util: Command): void {
   const storage = util.command("storage").description("persist stores and the sector index");

@@ -52,6 +52,19 @@ interface InFlight {
   started: number;
 }
 
+/**
+ * A child's stderr line into our log, tagged with its pid and block. A line in our own console format
+ * (timestamp, LEVEL, rest) keeps the child's level and drops its timestamp; anything else (a Rust
+ * processor's tracing output) is logged at info as it is.
+ */
+function relayStderr(log: Logger, raw: string): void {
+  const line = raw.length > 4000 ? `${raw.slice(0, 4000)}…` : raw;
+  if (line.trim() === "") return;
+  const m = /^\S+\t(DEBUG|INFO|WARN|ERROR)\t(.*)$/.exec(line);
+  const level = (m?.[1]?.toLowerCase() ?? "info") as "debug" | "info" | "warn" | "error";
+  log[level](m?.[2] ?? line);
+}
+
 export class ExtChild extends EventEmitter {
   readonly spec: ChildSpec;
   state: ChildState = "starting";
@@ -145,9 +158,7 @@ export class ExtChild extends EventEmitter {
       );
       proc.stdout?.on("data", (c: Buffer) => stdout.push(c));
       const stderr = new LineSplitter(
-        (line) => {
-          if (line.trim() !== "") log.info(line.length > 2000 ? `${line.slice(0, 2000)}…` : line);
-        },
+        (line) => relayStderr(log, line),
         () => {},
         1024 * 1024,
       );

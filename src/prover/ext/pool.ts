@@ -104,7 +104,7 @@ export class ExtProverPool {
     private readonly deps: PoolDeps,
   ) {
     this.random = deps.random ?? Math.random;
-    this.log = deps.logger.named("ext-prover", { stage });
+    this.log = deps.logger.named("ext-prover");
     this.entries = specs.map((s) => this.newEntry(s));
   }
 
@@ -160,6 +160,7 @@ export class ExtProverPool {
     } catch (err) {
       e.lastError = errorMessage(err);
       this.log.error("ext-prover child not ready", {
+        stage: this.stage,
         block: child.label,
         err: e.lastError,
         retry_in_ms: e.backoffMs,
@@ -202,6 +203,14 @@ export class ExtProverPool {
         new SmError("EXT_PROVER_CLOSED", `the ${this.stage} ext-prover pool is shut down`),
       );
     if (opts.signal?.aborted) return Promise.reject(new AbortedError("request aborted before it was queued"));
+    if (this.entries.length === 0) {
+      return Promise.reject(
+        new SmError(
+          "EXT_PROVER_NO_CHILDREN",
+          `ext-prover.cfg has no ${this.stage === "window_post" ? "[[WdPost]]" : "[[WinPost]]"} block`,
+        ),
+      );
+    }
     return new Promise<PoStOutput>((resolve, reject) => {
       const w: Waiter = { task, resolve, reject, signal: opts.signal, settled: false };
       if (opts.signal) {
@@ -284,7 +293,7 @@ export class ExtProverPool {
       } else counts.removed++;
     }
     this.entries = next;
-    this.log.info("ext-prover.cfg reloaded", counts);
+    this.log.info("ext-prover.cfg reloaded", { stage: this.stage, ...counts });
     return counts;
   }
 
