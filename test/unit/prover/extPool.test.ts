@@ -7,11 +7,17 @@ import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
+import { createMetrics } from "../../../src/metrics/metrics.js";
+import { decodeFallbackPoStSectorProof } from "../../../src/proofs/bincode.js";
+import { shapeByName } from "../../../src/proofs/sectorShapes.js";
+import { writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
 import type { ChildSpec } from "../../../src/prover/ext/child.js";
 import { ExtProverPool } from "../../../src/prover/ext/pool.js";
+import { specFromBlock } from "../../../src/prover/ext/specs.js";
 import type { PoStTask } from "../../../src/prover/protocol.js";
 import { AbortedError, SmError } from "../../../src/util/errors.js";
 import { seededRandom } from "../../../src/util/random.js";
+import { tempDir } from "../../helpers/tmp.js";
 
 const FIXTURE = fileURLToPath(new URL("../../fixtures/testProcessor.mjs", import.meta.url));
 
@@ -290,5 +296,90 @@ describe("ExtProverPool", () => {
       assert.deepEqual(r2, { added: 0, removed: 2, changed: 0 });
       assert.equal(pool.status().length, 1);
     });
+  });
+
+  test("metrics count requests per block and result", async () => {
+    const metrics = createMetrics({ defaults: false });
+    await withPool(
+      [spec(0, "echo"), spec(1, "fail")],
+      async (pool) => {
+        await Promise.allSettled(Array.from({ length: 6 }, (_, i) => pool.submit(task(i), { priority: 1 })));
+        const text = await metrics.registry.metrics();
+        const count = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+        const ok = count(
+          /vsm_ext_prover_requests_total\{stage="window_post",block="WdPost\[0\]",result="ok"\} (\d+)/,
+        );
+        const err = count(
+          /vsm_ext_prover_requests_total\{stage="window_post",block="WdPost\[1\]",result="error"\} (\d+)/,
+        );
+        assert.equal(ok + err, 6, text);
+        assert.match(text, /vsm_ext_prover_in_flight\{stage="window_post",block="WdPost\[0\]"\} 0/);
+      },
+      { metrics, random: seededRandom(7) },
+    );
+  });
+
+  test("WinningPoSt has its own pool: it never waits behind WindowPoSt work", async () => {
+    const wd = new ExtProverPool("window_post", [spec(0, "slow", {}, { SLOW_MS: "2000" })], {
+      logger: nullLogger,
+    });
+    const win = new ExtProverPool(
+      "winning_post",
+      [{ ...spec(0, "echo"), stage: "winning_post", args: [FIXTURE, "winning_post"] }],
+      { logger: nullLogger },
+    );
+    try {
+      await Promise.all([wd.start(), win.start()]);
+      const busy = [wd.submit(task(1), { priority: 1 }), wd.submit(task(2), { priority: 1 })];
+      const t0 = Date.now();
+      await win.submit(task(9), { priority: 1 });
+      assert.ok(
+        Date.now() - t0 < 1000,
+        `winning answered in ${Date.now() - t0} ms while WindowPoSt was busy`,
+      );
+      await Promise.all(busy);
+    } finally {
+      await Promise.all([wd.close(), win.close()]);
+    }
+  });
+
+  test("our own wdpost child (no Bin) proves real synthetic sectors through the pool", async () => {
+    const t = await tempDir("vsm-pool-wdpost-");
+    try {
+      const k2 = shapeByName("2KiB")!;
+      const s1 = await writeSyntheticSector({ storeDir: t.dir, miner: 1000, number: 1, shape: k2 });
+      const s2 = await writeSyntheticSector({ storeDir: t.dir, miner: 1000, number: 2, shape: k2 });
+      const own = specFromBlock("window_post", 0, {
+        Bin: undefined,
+        Args: [],
+        Envs: { VSM_PROVER_THREADS: "1" },
+        Concurrent: 2,
+        Weight: 1,
+        ReadyTimeoutSecs: 20,
+        line: 1,
+      });
+      await withPool([own], async (pool) => {
+        const seed = new Uint8Array(32).fill(7);
+        const out = await pool.submit(
+          {
+            minerId: 1000,
+            proofType: "StackedDrgWindow2KiBV1_2",
+            replicas: [
+              { sectorId: 1, commR: s1.commR, cacheDir: s1.cacheDir, sealedFile: s1.sealedFile },
+              { sectorId: 2, commR: s2.commR, cacheDir: s2.cacheDir, sealedFile: s2.sealedFile },
+            ],
+            seed,
+          },
+          { priority: 1 },
+        );
+        assert.deepEqual(out.faults, []);
+        assert.deepEqual(
+          out.proofs.map((p) => decodeFallbackPoStSectorProof(p).sectorId),
+          [1n, 2n],
+        );
+      });
+    } finally {
+      await t.cleanup();
+    }
   });
 });
