@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BitField, BitFieldError, type BitFieldErrorCode, type Run } from "../../../src/chain/bitfield.js";
+import { seededRandom } from "../../../src/util/random.js";
 
 const GOLDEN_RLE_BASE64 =
   "IPxAwszl2MHhHiPTAi7NAz6DFiY6XDCOAAXMJA6WFUigKkAEkg6UwEiR7gUomFWQoKRQmBRABFkKIgB0sEBmMPlmkFHHcHRASH/w" +
@@ -150,18 +151,6 @@ function refDecode(bytes: Uint8Array): number[] {
     value = !value;
   }
   return out;
-}
-
-/** mulberry32: small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Clustered random set like go-bitfield's golden generator: random starts, runs continue with prob p. */
@@ -534,7 +523,7 @@ describe("RLE+ malformed input", () => {
   }
 
   it("always writes encodings that strict mode accepts and re-encodes identically", () => {
-    const rand = prng(7);
+    const rand = seededRandom(7);
     for (let t = 0; t < 200; t++) {
       const nums = randomSet(rand, 1 + Math.floor(rand() * 300), 5000, rand());
       const bytes = BitField.fromNumbers(nums).encode();
@@ -545,7 +534,7 @@ describe("RLE+ malformed input", () => {
 
 describe("round trips over random sets (fixed seeds)", () => {
   it("encode/decode/JSON agree with the reference encoder and the input", () => {
-    const rand = prng(20240601);
+    const rand = seededRandom(20240601);
     for (let t = 0; t < 300; t++) {
       const mod = [64, 1000, 1 << 20, 2 ** 40][t % 4]!;
       const nums = randomSet(rand, Math.floor(rand() * 500), mod, rand() * 0.95);
@@ -577,7 +566,7 @@ describe("set operations", () => {
   };
 
   it("union, intersect and subtract match naive set arithmetic", () => {
-    const rand = prng(99);
+    const rand = seededRandom(99);
     for (let t = 0; t < 300; t++) {
       const mod = t % 2 ? 200 : 5000;
       const a = randomSet(rand, Math.floor(rand() * 150), mod, rand());
@@ -861,7 +850,7 @@ describe("large sets", () => {
   });
 
   it("round-trips 500,000 scattered numbers (every other one, shuffled)", () => {
-    const rand = prng(5);
+    const rand = seededRandom(5);
     const nums = Array.from({ length: 500_000 }, (_, i) => 2 * i + 7);
     for (let i = nums.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
