@@ -215,6 +215,7 @@ export async function acquireHomeLock(home: string, purpose: string): Promise<Ho
       if (sysCode(e) !== "EEXIST")
         throw new SmError("HOME_UNWRITABLE", `cannot create ${file}: ${(e as Error).message}`);
     }
+    const seen = await readLock(home);
     const holder = await lockHolder(home);
     if (holder) {
       throw new SmError(
@@ -223,10 +224,12 @@ export async function acquireHomeLock(home: string, purpose: string): Promise<Ho
         { pid: holder.pid },
       );
     }
-    // Stale: remove it only if it is still the same stale file (another process may have just taken it).
-    const stale = await readLock(home);
-    const again = await readLock(home);
-    if (stale?.pid === again?.pid) await fs.rm(file, { force: true });
+    // Stale (its process is gone): remove it only if it is still that same record, so a lock another
+    // process has just taken in the meantime is not deleted.
+    const now = await readLock(home);
+    if (now === undefined || (seen && now.pid === seen.pid && now.startedAt === seen.startedAt)) {
+      await fs.rm(file, { force: true });
+    }
   }
   throw new SmError("HOME_LOCKED", `could not take the lock ${file}; remove it if no daemon is running`);
 }
