@@ -16,6 +16,7 @@
  */
 
 import { blake2b } from "@noble/hashes/blake2.js";
+import { base32Encode, base32Decode as decodeBase32 } from "../util/base32.js";
 import { SmError } from "../util/errors.js";
 
 export const Protocol = {
@@ -90,56 +91,14 @@ function decodeUvarint(bytes: Uint8Array, what: string): { value: bigint; length
   return fail("ADDRESS_INVALID_PAYLOAD", `${what}: truncated varint`);
 }
 
-// --- base32, RFC 4648 lower-case alphabet, no padding ---
-
-const B32 = "abcdefghijklmnopqrstuvwxyz234567";
-const B32_INDEX = new Map<string, number>([...B32].map((c, i) => [c, i]));
-
-function base32Encode(bytes: Uint8Array): string {
-  let out = "";
-  let acc = 0;
-  let bits = 0;
-  for (const b of bytes) {
-    acc = ((acc << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      out += B32[(acc >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
-  return out;
-}
+// --- base32: the shared RFC 4648 lower-case codec, errors re-raised as AddressErrors ---
 
 function base32Decode(s: string): Uint8Array {
-  // Unpadded lengths 1, 3 and 6 mod 8 leave a whole unused character: never produced by an encoder.
-  if ([1, 3, 6].includes(s.length % 8)) {
-    fail("ADDRESS_INVALID_ENCODING", `base32 payload has an impossible length ${s.length}`);
+  try {
+    return decodeBase32(s, { code: "ADDRESS_INVALID_ENCODING", what: "base32 payload" });
+  } catch (e) {
+    return fail("ADDRESS_INVALID_ENCODING", e instanceof Error ? e.message : String(e));
   }
-  const out = new Uint8Array(Math.floor((s.length * 5) / 8));
-  let acc = 0;
-  let bits = 0;
-  let k = 0;
-  for (let i = 0; i < s.length; i++) {
-    const v = B32_INDEX.get(s[i]!);
-    if (v === undefined) {
-      fail(
-        "ADDRESS_INVALID_ENCODING",
-        `invalid base32 character ${JSON.stringify(s[i])} at payload offset ${i}`,
-      );
-    }
-    acc = ((acc << 5) | v) & 0xffff;
-    bits += 5;
-    if (bits >= 8) {
-      out[k++] = (acc >>> (bits - 8)) & 0xff;
-      bits -= 8;
-    }
-  }
-  // Leftover bits must be zero, otherwise two strings would name the same bytes.
-  if ((acc & ((1 << bits) - 1)) !== 0) {
-    fail("ADDRESS_INVALID_ENCODING", "base32 payload is not canonical (non-zero trailing bits)");
-  }
-  return out;
 }
 
 // --- hashing ---

@@ -10,9 +10,11 @@
  *    0xb401. (0xb402 is poseidon-bls12_381-a2-fc1-sc, which go-fil-commcid does not use.)
  *    Every sealed CID therefore starts "bagboea4b5abc";
  *  - unsealed (comm_d): codec 0xf101, multihash sha2-256-trunc254-padded 0x1012 ("baga6ea4sea…").
- * `multiformats` is not a dependency; the varint and base32 below are the few lines needed.
+ * `multiformats` is not a dependency; varint and base32 come from the shared src/util helpers.
  */
+import { base32Decode, base32Encode } from "../util/base32.js";
 import { SmError } from "../util/errors.js";
+import { decodeUvarint, encodeUvarint } from "../util/varint.js";
 
 export const CID_VERSION_1 = 1;
 export const FIL_COMMITMENT_UNSEALED = 0xf101;
@@ -20,52 +22,10 @@ export const FIL_COMMITMENT_SEALED = 0xf102;
 export const SHA2_256_TRUNC254_PADDED = 0x1012;
 export const POSEIDON_BLS12_381_A2_FC1 = 0xb401;
 
-const B32 = "abcdefghijklmnopqrstuvwxyz234567";
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
+const BAD = { code: "PROOF_BAD_INPUT" } as const;
 
 /** RFC 4648 base32, lower case, no padding (multibase 'b' without the prefix). */
-export function base32Lower(bytes: Uint8Array): string {
-  let out = "";
-  let acc = 0;
-  let bits = 0;
-  for (const b of bytes) {
-    acc = ((acc << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      out += B32[(acc >> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
-  return out;
-}
-
-function base32LowerDecode(s: string): Uint8Array {
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const ch of s) {
-    const v = B32.indexOf(ch);
-    if (v < 0) throw new SmError("PROOF_BAD_INPUT", `not a base32 character: ${JSON.stringify(ch)}`);
-    acc = ((acc << 5) | v) & 0xffff;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((acc >> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Uint8Array.from(out);
-}
+export const base32Lower: (bytes: Uint8Array) => string = base32Encode;
 
 /** CIDv1 string of a 32-byte commitment under `codec` and multihash `hashCode`. */
 export function commitmentToCid(commitment: Uint8Array, codec: number, hashCode: number): string {
@@ -73,10 +33,10 @@ export function commitmentToCid(commitment: Uint8Array, codec: number, hashCode:
     throw new SmError("PROOF_BAD_INPUT", "a commitment must be 32 bytes");
   }
   const bytes = Uint8Array.from([
-    ...varint(CID_VERSION_1),
-    ...varint(codec),
-    ...varint(hashCode),
-    ...varint(commitment.length),
+    ...encodeUvarint(CID_VERSION_1, BAD),
+    ...encodeUvarint(codec, BAD),
+    ...encodeUvarint(hashCode, BAD),
+    ...encodeUvarint(commitment.length, BAD),
     ...commitment,
   ]);
   return `b${base32Lower(bytes)}`;
@@ -96,19 +56,12 @@ export function unsealedCid(commD: Uint8Array): string {
 export function cidToCommitment(cid: string): { codec: number; hashCode: number; commitment: Uint8Array } {
   if (!cid.startsWith("b"))
     throw new SmError("PROOF_BAD_INPUT", `${cid}: only base32 ('b…') CIDs are supported`);
-  const bytes = base32LowerDecode(cid.slice(1));
+  const bytes = base32Decode(cid.slice(1), { ...BAD, what: cid });
   let pos = 0;
   const readVarint = (): number => {
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < 9; i++) {
-      const b = bytes[pos++];
-      if (b === undefined) throw new SmError("PROOF_BAD_INPUT", `${cid}: truncated varint`);
-      v += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) return v;
-      mul *= 128;
-    }
-    throw new SmError("PROOF_BAD_INPUT", `${cid}: varint too long`);
+    const { value, next } = decodeUvarint(bytes, pos, { ...BAD, what: cid });
+    pos = next;
+    return value;
   };
   if (readVarint() !== CID_VERSION_1) throw new SmError("PROOF_BAD_INPUT", `${cid}: not a CIDv1`);
   const codec = readVarint();
