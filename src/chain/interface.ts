@@ -98,7 +98,10 @@ export interface OutgoingMessage {
 }
 
 export interface PushedMessage {
-  /** CID to wait for (the signed message's CID as the node reports it). */
+  /**
+   * What to wait for: the signed message's CID as the node reports it (MpoolPushMessage), or the
+   * message id when a venus-messager is configured (it signs and may replace the message later).
+   */
   cid: string;
 }
 

@@ -1,0 +1,368 @@
+/**
+ * The chain port over a Lotus/Venus full node (`Filecoin.*` at /rpc/v1) and, optionally,
+ * venus-messager (`Message.*` at /rpc/v0) for messages — damocles-poster.md §4.6, §4.8.
+ *
+ * Every result is decoded by shapes.ts, so a malformed answer is a CHAIN_BAD_RESPONSE naming the
+ * method and field. `chainNotify` survives connection loss: it resubscribes with backoff, and every
+ * subscription starts with a "current" batch (Lotus guarantees it; if a node does not, one is made
+ * from ChainHead), so the consumer learns the head it missed.
+ *
+ * Messages: without a messager, `Filecoin.MpoolPushMessage` (the node picks nonce and gas and signs)
+ * and `Filecoin.StateWaitMsg`; with one, `Message.PushMessageWithId(id, msg, spec)` and
+ * `Message.WaitMessage(id, confidence)`. venus-messager fills and signs later, so the value
+ * `pushMessage` returns there is the messager's message id, not a CID; `waitMessage` sends any
+ * string that is not a CID to the messager and CIDs to StateWaitMsg.
+ */
+import { randomUUID } from "node:crypto";
+import type { SectorManagerConfig } from "../../config/types.js";
+import type { Logger } from "../../log/logger.js";
+import { nullLogger } from "../../log/logger.js";
+import { abortError, errorMessage, SmError } from "../../util/errors.js";
+import type { BitField } from "../bitfield.js";
+import type {
+  Actor,
+  CallOptions,
+  ChainPort,
+  DeadlineInfo,
+  HeadChange,
+  MessageReceipt,
+  MinerInfo,
+  OutgoingMessage,
+  Partition,
+  PushedMessage,
+  SectorOnChainInfo,
+  TipSet,
+  TipSetKey,
+} from "../interface.js";
+import { cidStringProblem, Json } from "./decode.js";
+import type { ApiEndpoint } from "./endpoint.js";
+import { resolveApiEndpoints } from "./endpoint.js";
+import { LotusRpc, type RpcCallOptions } from "./rpc.js";
+import {
+  base64,
+  decodeActor,
+  decodeDeadlineInfo,
+  decodeHeadChanges,
+  decodeMessagerMessage,
+  decodeMinerInfo,
+  decodeMsgLookup,
+  decodePartition,
+  decodeSectorInfo,
+  decodeTipSet,
+  encodeMessage,
+  encodeTipSetKey,
+  MessagerState,
+} from "./shapes.js";
+
+/** venus-messager SendSpec (`venus-shared/types/messager/spec.go`, JSON keys in lower camel case). */
+export interface MessagerSendSpec {
+  gasOverEstimation: number;
+  gasOverPremium: number;
+  /** attoFIL; 0 = the messager's default. */
+  maxFee: bigint;
+  /** 0 = never expires. */
+  expireEpoch?: number;
+}
+
+/** damocles `defaultFeeConfig` (modules/config.go): GasOverEstimation 1.2, GasOverPremium 0. */
+export const DEFAULT_SEND_SPEC: MessagerSendSpec = { gasOverEstimation: 1.2, gasOverPremium: 0, maxFee: 0n };
+
+/** venus' X-VENUS-API-NAMESPACE values (venus-shared api/chain/v1 and api/messager client_gen.go). */
+export const CHAIN_NAMESPACE = "v1.FullNode";
+export const MESSAGER_NAMESPACE = "messager.IMessager";
+
+export interface LotusChainClientOptions {
+  chain: ApiEndpoint;
+  /** venus-messager; null/absent: messages go through the chain node. */
+  messager?: ApiEndpoint | null;
+  logger?: Logger;
+  /** Per-call limit for reads (default 60 s). Waits for messages have none. */
+  timeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Reconnect / resubscribe backoff (default 0.5 s doubling to 30 s). */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  pingIntervalMs?: number;
+  /** MpoolPushMessage MaxFee, total attoFIL per message; 0 (default) = the node's DefaultMaxFee. */
+  maxFee?: bigint;
+  /** Messager send spec, fixed or per message (e.g. from the miner's [Miners.PoSt] config). */
+  sendSpec?: MessagerSendSpec | ((msg: OutgoingMessage) => MessagerSendSpec);
+  /** Messager message id; must be unique per message and not a CID (default: a random UUID). */
+  messageId?: (msg: OutgoingMessage) => string;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+export class LotusChainClient implements ChainPort {
+  readonly chainRpc: LotusRpc;
+  readonly messagerRpc: LotusRpc | null;
+  private readonly log: Logger;
+  private readonly backoffMinMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly maxFee: bigint;
+  private readonly sendSpec: (msg: OutgoingMessage) => MessagerSendSpec;
+  private readonly messageId: (msg: OutgoingMessage) => string;
+
+  constructor(opts: LotusChainClientOptions) {
+    this.log = opts.logger ?? nullLogger;
+    this.backoffMinMs = opts.backoffMinMs ?? 500;
+    this.backoffMaxMs = opts.backoffMaxMs ?? 30_000;
+    const common = {
+      logger: this.log,
+      timeoutMs: opts.timeoutMs,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      backoffMinMs: opts.backoffMinMs,
+      backoffMaxMs: opts.backoffMaxMs,
+      pingIntervalMs: opts.pingIntervalMs,
+    };
+    this.chainRpc = new LotusRpc({
+      ...common,
+      endpoint: opts.chain,
+      label: "chain node",
+      headers: { "X-VENUS-API-NAMESPACE": CHAIN_NAMESPACE },
+    });
+    this.messagerRpc =
+      opts.messager == null
+        ? null
+        : new LotusRpc({
+            ...common,
+            endpoint: opts.messager,
+            label: "venus-messager",
+            headers: { "X-VENUS-API-NAMESPACE": MESSAGER_NAMESPACE },
+          });
+    this.maxFee = opts.maxFee ?? 0n;
+    const spec = opts.sendSpec ?? DEFAULT_SEND_SPEC;
+    this.sendSpec = typeof spec === "function" ? spec : () => spec;
+    this.messageId = opts.messageId ?? (() => randomUUID());
+  }
+
+  /** From `[Common.API]` (Chain/Messager falling back to Gateway[0], Token as default token). */
+  static fromConfig(
+    api: Pick<SectorManagerConfig["Common"]["API"], "Gateway" | "Chain" | "Messager" | "Token">,
+    opts: Omit<LotusChainClientOptions, "chain" | "messager"> = {},
+  ): LotusChainClient {
+    const { chain, messager } = resolveApiEndpoints(api);
+    return new LotusChainClient({ ...opts, chain, messager });
+  }
+
+  close(): void {
+    this.chainRpc.close();
+    this.messagerRpc?.close();
+  }
+
+  private async call(method: string, params: readonly unknown[], opts?: RpcCallOptions): Promise<Json> {
+    return new Json(method, await this.chainRpc.call(method, params, opts ?? {}));
+  }
+
+  async networkName(opts?: CallOptions): Promise<string> {
+    const j = await this.call("Filecoin.StateNetworkName", [], opts);
+    const name = j.str();
+    if (name === "") j.fail("is empty");
+    return name;
+  }
+
+  async chainHead(opts?: CallOptions): Promise<TipSet> {
+    return decodeTipSet(await this.call("Filecoin.ChainHead", [], opts));
+  }
+
+  async *chainNotify(opts: CallOptions = {}): AsyncIterable<HeadChange[]> {
+    const { signal } = opts;
+    const method = "Filecoin.ChainNotify";
+    let backoff = this.backoffMinMs;
+    let attempt = 0;
+    // Ends when the signal aborts or the client is closed; every other failure is retried.
+    const stopped = (): boolean => signal?.aborted === true || this.chainRpc.isClosed;
+    while (!stopped()) {
+      if (attempt++ > 0) {
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, this.backoffMaxMs);
+        if (stopped()) return;
+      }
+      let first = true;
+      try {
+        const ch = await this.chainRpc.subscribe(method, [], { signal });
+        try {
+          for await (const raw of ch) {
+            const batch = decodeHeadChanges(new Json(method, raw));
+            if (first) {
+              first = false;
+              backoff = this.backoffMinMs;
+              const only = batch[0];
+              if (batch.length !== 1 || only?.type !== "current") {
+                this.log.warn(
+                  "ChainNotify did not start with a single 'current' change; using ChainHead",
+                  {},
+                );
+                yield [{ type: "current", tipset: await this.chainHead({ signal }) }];
+              }
+            }
+            if (batch.length > 0) yield batch;
+          }
+        } finally {
+          ch.close();
+        }
+        if (stopped()) return;
+        this.log.warn("chain node closed the ChainNotify channel; resubscribing", { retryInMs: backoff });
+      } catch (e) {
+        if (stopped()) return;
+        this.log.warn("chain head subscription failed; resubscribing", {
+          error: errorMessage(e),
+          code: e instanceof SmError ? e.code : undefined,
+          retryInMs: backoff,
+        });
+      }
+    }
+  }
+
+  async stateNetworkVersion(tsk: TipSetKey, opts?: CallOptions): Promise<number> {
+    return (await this.call("Filecoin.StateNetworkVersion", [encodeTipSetKey(tsk)], opts)).uint();
+  }
+
+  async stateMinerInfo(miner: string, tsk: TipSetKey, opts?: CallOptions): Promise<MinerInfo> {
+    return decodeMinerInfo(await this.call("Filecoin.StateMinerInfo", [miner, encodeTipSetKey(tsk)], opts));
+  }
+
+  async stateMinerProvingDeadline(miner: string, tsk: TipSetKey, opts?: CallOptions): Promise<DeadlineInfo> {
+    const j = await this.call("Filecoin.StateMinerProvingDeadline", [miner, encodeTipSetKey(tsk)], opts);
+    return decodeDeadlineInfo(j);
+  }
+
+  async stateMinerPartitions(
+    miner: string,
+    deadline: number,
+    tsk: TipSetKey,
+    opts?: CallOptions,
+  ): Promise<Partition[]> {
+    const j = await this.call("Filecoin.StateMinerPartitions", [miner, deadline, encodeTipSetKey(tsk)], opts);
+    return j.array(true).map(decodePartition);
+  }
+
+  async stateMinerSectors(
+    miner: string,
+    sectors: BitField | null,
+    tsk: TipSetKey,
+    opts?: CallOptions,
+  ): Promise<SectorOnChainInfo[]> {
+    const filter = sectors === null ? null : sectors.toLotusJSON();
+    const j = await this.call("Filecoin.StateMinerSectors", [miner, filter, encodeTipSetKey(tsk)], opts);
+    return j.array(true).map(decodeSectorInfo);
+  }
+
+  async stateSectorGetInfo(
+    miner: string,
+    sector: number,
+    tsk: TipSetKey,
+    opts?: CallOptions,
+  ): Promise<SectorOnChainInfo | null> {
+    const j = await this.call("Filecoin.StateSectorGetInfo", [miner, sector, encodeTipSetKey(tsk)], opts);
+    return j.isNull() ? null : decodeSectorInfo(j);
+  }
+
+  private async randomness(
+    method: string,
+    tag: number,
+    epoch: number,
+    entropy: Uint8Array,
+    tsk: TipSetKey,
+    opts?: CallOptions,
+  ): Promise<Uint8Array> {
+    const j = await this.call(method, [tag, epoch, base64(entropy), encodeTipSetKey(tsk)], opts);
+    const r = j.bytes();
+    // Lotus draws randomness as a blake2b-256 digest (chain/rand DrawRandomnessFromBase): always 32 bytes.
+    if (r.length !== 32) j.fail(`is ${r.length} bytes, expected 32`);
+    return r;
+  }
+
+  stateGetRandomnessFromBeacon(
+    tag: number,
+    epoch: number,
+    entropy: Uint8Array,
+    tsk: TipSetKey,
+    opts?: CallOptions,
+  ): Promise<Uint8Array> {
+    return this.randomness("Filecoin.StateGetRandomnessFromBeacon", tag, epoch, entropy, tsk, opts);
+  }
+
+  stateGetRandomnessFromTickets(
+    tag: number,
+    epoch: number,
+    entropy: Uint8Array,
+    tsk: TipSetKey,
+    opts?: CallOptions,
+  ): Promise<Uint8Array> {
+    return this.randomness("Filecoin.StateGetRandomnessFromTickets", tag, epoch, entropy, tsk, opts);
+  }
+
+  async stateGetActor(address: string, tsk: TipSetKey, opts?: CallOptions): Promise<Actor> {
+    const j = await this.call("Filecoin.StateGetActor", [address, encodeTipSetKey(tsk)], opts);
+    if (j.isNull()) j.fail("is null (actor not found)");
+    return decodeActor(j);
+  }
+
+  async stateLookupID(address: string, tsk: TipSetKey, opts?: CallOptions): Promise<string> {
+    return (await this.call("Filecoin.StateLookupID", [address, encodeTipSetKey(tsk)], opts)).address(true);
+  }
+
+  async pushMessage(msg: OutgoingMessage, opts: CallOptions = {}): Promise<PushedMessage> {
+    if (msg.value < 0n || msg.maxFeeCap < 0n) {
+      throw new SmError("CHAIN_INVALID_MESSAGE", "message value and fee cap must not be negative", {
+        to: msg.to,
+        method: msg.method,
+      });
+    }
+    const wire = encodeMessage(msg);
+    if (this.messagerRpc !== null) {
+      const id = this.messageId(msg);
+      const s = this.sendSpec(msg);
+      const spec = {
+        expireEpoch: s.expireEpoch ?? 0,
+        gasOverEstimation: s.gasOverEstimation,
+        maxFee: s.maxFee.toString(),
+        gasOverPremium: s.gasOverPremium,
+      };
+      const method = "Message.PushMessageWithId";
+      const j = new Json(method, await this.messagerRpc.call(method, [id, wire, spec], opts));
+      const uid = j.str();
+      if (uid === "") j.fail("is an empty message id");
+      return { cid: uid };
+    }
+    const j = await this.call("Filecoin.MpoolPushMessage", [wire, { MaxFee: this.maxFee.toString() }], opts);
+    return { cid: j.get("CID").cid() };
+  }
+
+  async waitMessage(cid: string, confidence: number, opts: CallOptions = {}): Promise<MessageReceipt> {
+    const { signal } = opts;
+    if (this.messagerRpc !== null && cidStringProblem(cid) !== null) {
+      const method = "Message.WaitMessage";
+      const raw = await this.messagerRpc.call(method, [cid, confidence], { signal, timeoutMs: 0 });
+      const out = decodeMessagerMessage(new Json(method, raw));
+      if (out.kind === "receipt") return out.receipt;
+      const what = out.state === MessagerState.NonceConflictMsg ? "lost a nonce conflict" : "failed";
+      throw new SmError(
+        "CHAIN_MESSAGE_FAILED",
+        `venus-messager: message ${cid} ${what}${out.error === "" ? "" : `: ${out.error}`}`,
+        { id: cid, state: out.state, signedCid: out.signedCid },
+      );
+    }
+    if (cidStringProblem(cid) !== null) {
+      throw new SmError("CHAIN_INVALID_MESSAGE", `cannot wait for ${JSON.stringify(cid)}: not a message CID`);
+    }
+    if (signal?.aborted) throw abortError(signal, "waitMessage aborted");
+    // LookbackNoLimit (-1) and allowReplaced=true: a fee-bumped replacement counts as the message.
+    const j = await this.call("Filecoin.StateWaitMsg", [{ "/": cid }, confidence, -1, true], {
+      signal,
+      timeoutMs: 0,
+    });
+    return decodeMsgLookup(j);
+  }
+}
