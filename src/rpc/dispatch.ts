@@ -15,7 +15,7 @@ import {
   RPC_PARSE_ERROR,
   rpcCodeFor,
 } from "./errors.js";
-import type { MethodContext, MethodTable } from "./method.js";
+import { ChannelResult, type MethodContext, type MethodTable } from "./method.js";
 
 type Id = string | number | null;
 
@@ -83,6 +83,11 @@ export function createDispatcher(
         `${name}: params must be a positional array (named params are not supported)`,
       );
 
+    if (name === "xrpc.cancel") {
+      // go-jsonrpc's cancellation notification: stop the request's channel, if it opened one.
+      ctx.cancelRequest?.(params[0]);
+      return undefined;
+    }
     const def = Object.hasOwn(methods, name) ? methods[name] : undefined;
     if (!def) {
       deps.metrics?.rpcRequests.inc({ method: "unknown", result: "not_found" });
@@ -102,7 +107,17 @@ export function createDispatcher(
     } else {
       try {
         const value = await def.handler(params, ctx);
-        response = { jsonrpc: "2.0", id, result: value === undefined ? null : value };
+        if (value instanceof ChannelResult) {
+          if (!ctx.openChannel) {
+            throw new SmError(
+              "RPC_NEEDS_WEBSOCKET",
+              `${name} returns a channel: call it over a WebSocket connection to /rpc/v0 (or /rpc/v1)`,
+            );
+          }
+          response = { jsonrpc: "2.0", id, result: ctx.openChannel(id, value) };
+        } else {
+          response = { jsonrpc: "2.0", id, result: value === undefined ? null : value };
+        }
       } catch (e) {
         if (e instanceof SmError) {
           result = e.code === "RPC_INVALID_PARAMS" ? "invalid_params" : "error";

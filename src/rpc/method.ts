@@ -9,6 +9,16 @@ import { InvalidParamsError } from "./errors.js";
 export const PERMISSIONS = ["read", "write", "sign", "admin"] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
+/**
+ * A method result that streams values to the caller, as go-jsonrpc channels do (Lotus `ChainNotify`):
+ * over a WebSocket the caller receives a channel id, then `xrpc.ch.val [id, value]` notifications, and
+ * `xrpc.ch.close [id]` when `run` returns, throws, or the channel is cancelled (the caller's
+ * `xrpc.cancel [requestId]`, the socket closing, or the server shutting down: `signal` aborts).
+ */
+export class ChannelResult {
+  constructor(readonly run: (send: (value: unknown) => void, signal: AbortSignal) => Promise<void>) {}
+}
+
 export interface MethodContext {
   /** Permissions of the caller's token (read only when anonymous and anonymous reads are allowed). */
   perms: ReadonlySet<Permission>;
@@ -16,6 +26,10 @@ export interface MethodContext {
   signal: AbortSignal;
   /** Remote address, for logs. */
   remote: string;
+  /** Present on WebSocket connections: start a channel for the request `requestId`, returning its id. */
+  openChannel?: (requestId: string | number | null, channel: ChannelResult) => number;
+  /** Present on WebSocket connections: `xrpc.cancel` of a request (stops its channel). */
+  cancelRequest?: (requestId: unknown) => void;
 }
 
 export interface MethodDef {

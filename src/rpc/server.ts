@@ -189,10 +189,41 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connAbort = new AbortController();
+      const connSignal = AbortSignal.any([shutdown.signal, connAbort.signal]);
+      const channels = new Map<number, { requestId: unknown; stop: AbortController }>();
+      let nextChannel = 1;
+      const sendJson = (o: unknown) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(o));
+      };
       const ctx: MethodContext = {
         perms,
-        signal: AbortSignal.any([shutdown.signal, connAbort.signal]),
+        signal: connSignal,
         remote: req.socket.remoteAddress ?? "?",
+        openChannel(requestId, channel) {
+          const id = nextChannel++;
+          const stop = new AbortController();
+          const signal = AbortSignal.any([connSignal, stop.signal]);
+          channels.set(id, { requestId, stop });
+          // Start after the response carrying the channel id has been written.
+          setImmediate(() => {
+            channel
+              .run(
+                (value) => sendJson({ jsonrpc: "2.0", method: "xrpc.ch.val", params: [id, value] }),
+                signal,
+              )
+              .catch((e) => {
+                if (!signal.aborted) log.warn("rpc channel failed", { channel: id, err: errorMessage(e) });
+              })
+              .finally(() => {
+                channels.delete(id);
+                sendJson({ jsonrpc: "2.0", method: "xrpc.ch.close", params: [id] });
+              });
+          });
+          return id;
+        },
+        cancelRequest(requestId) {
+          for (const c of channels.values()) if (c.requestId === requestId) c.stop.abort();
+        },
       };
       ws.on("message", (data, isBinary) => {
         const text = isBinary ? Buffer.from(data as Buffer).toString("utf8") : data.toString();
