@@ -1,0 +1,68 @@
+/**
+ * THE DEVNET WINDOWPOST PROOF FORMAT ("vanilla bundle").
+ *
+ * Mainnet proofs are Groth16 SNARKs over the vanilla proofs; the devnet has no SNARK verifier, so the
+ * PoSter submits the vanilla proofs themselves. A SubmitWindowedPoSt message to the devnet carries
+ * exactly ONE PoStProof whose PoStProof type equals the miner's WindowPoStProofType and whose
+ * ProofBytes are:
+ *
+ *   u32 LE N, then N × ( u32 LE length L, L bytes of a bincode FallbackPoStSectorProof )
+ *
+ * (src/proofs/bincode.ts, the rust-fil-proofs vanilla format). There is one entry per proven sector,
+ * in this order: partitions in the order the message lists them, and inside a partition ascending
+ * sector number. The proven sectors of a partition are all its sectors except the message's Skipped
+ * sectors and except faulty sectors that are not declared recovering (builtin-actors
+ * record_proven_sectors proves the same set; it substitutes ignored sectors in the SNARK, the bundle
+ * leaves them out).
+ *
+ * Each entry is checked: its sector id is the expected sector, its comm_r equals the on-chain
+ * comm_r, and `verifySector` accepts it with the shape and ApiVersion of the miner's proof type,
+ * challenge count 10, sectorIndex = the entry's position in the bundle (only V1_0_0 uses it), and
+ * randomness = beacon randomness (WindowedPoStChallengeSeed, the deadline's Challenge epoch, CBOR of
+ * the miner address) with byte 31 masked (& 0x3f). A missing, extra, out-of-order or failing entry
+ * rejects the whole message.
+ */
+import { SmError } from "../../util/errors.js";
+
+/** Upper bound on one bundle: 3 partitions × 2349 sectors of ~11 KiB each is ~80 MiB; be generous. */
+export const MAX_BUNDLE_BYTES = 256 << 20;
+
+export function encodeVanillaBundle(entries: readonly Uint8Array[]): Uint8Array {
+  let total = 4;
+  for (const e of entries) total += 4 + e.length;
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, entries.length, true);
+  let off = 4;
+  for (const e of entries) {
+    dv.setUint32(off, e.length, true);
+    out.set(e, off + 4);
+    off += 4 + e.length;
+  }
+  return out;
+}
+
+/** Splits a bundle; throws DEVNET_BAD_BUNDLE on a truncated or over-long one (no partial result). */
+export function decodeVanillaBundle(bytes: Uint8Array): Uint8Array[] {
+  const fail = (m: string): never => {
+    throw new SmError("DEVNET_BAD_BUNDLE", `malformed vanilla bundle: ${m}`);
+  };
+  if (!(bytes instanceof Uint8Array)) fail("not bytes");
+  if (bytes.length > MAX_BUNDLE_BYTES) fail(`${bytes.length} bytes is more than ${MAX_BUNDLE_BYTES}`);
+  if (bytes.length < 4) fail("shorter than the 4-byte count");
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = dv.getUint32(0, true);
+  // Every entry needs at least its 4-byte length, so a count beyond that is a lie.
+  if (n > (bytes.length - 4) / 4) fail(`count ${n} cannot fit in ${bytes.length} bytes`);
+  const out: Uint8Array[] = [];
+  let off = 4;
+  for (let i = 0; i < n; i++) {
+    if (off + 4 > bytes.length) fail(`entry ${i}: truncated length`);
+    const len = dv.getUint32(off, true);
+    if (off + 4 + len > bytes.length) fail(`entry ${i}: length ${len} runs past the end`);
+    out.push(bytes.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  if (off !== bytes.length) fail(`${bytes.length - off} trailing bytes`);
+  return out;
+}

@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { assignDeadlines, fillPartitions } from "../../../../src/chain/devnet/assignment.js";
+import { decodeVanillaBundle, encodeVanillaBundle } from "../../../../src/chain/devnet/bundle.js";
+import { beaconRandomness, minerEntropy, ticketRandomness } from "../../../../src/chain/devnet/randomness.js";
+import { ChainState } from "../../../../src/chain/devnet/state.js";
+import { sealedCid } from "../../../../src/proofs/commCid.js";
+
+const SMALL = {
+  wPoStPeriodDeadlines: 4,
+  wPoStChallengeWindow: 10,
+  wPoStChallengeLookback: 4,
+  faultDeclarationCutoff: 6,
+  postedPartitionsMax: 3,
+};
+const MINER = "f01000";
+
+function commR(n: number): Uint8Array {
+  const b = new Uint8Array(32);
+  b[0] = n + 1;
+  return b;
+}
+
+function sectors(nums: number[]) {
+  return nums.map((n) => ({ number: n, sealProof: 5, sealedCid: sealedCid(commR(n)) }));
+}
+
+function chain(): ChainState {
+  const s = new ChainState({ seed: new Uint8Array(32).fill(7), policy: SMALL });
+  s.addMiner({
+    address: MINER,
+    owner: "f0100",
+    worker: "f0101",
+    windowPoStProofType: 10,
+    provingPeriodOffset: 0,
+  });
+  return s;
+}
+
+function layout(s: ChainState): number[][][] {
+  return [0, 1, 2, 3].map((d) => s.partitions(MINER, d).map((p) => p.allSectors.toNumbers()));
+}
+
+describe("onboarding layout", () => {
+  test("7 sectors at epoch 0 go to deadlines 2 and 3, partitions of 2", () => {
+    const s = chain();
+    const loc = s.onboard(MINER, sectors([7, 1, 2, 3, 4, 5, 6]));
+    // Hand-run of the comparator: 1,2 → d2; 3,4 → d3 (d2 would need a 2nd partition); 5,6 → d2 (tie, lower index, then
+    // filling its open partition); 7 → d3.
+    assert.deepEqual(layout(s), [
+      [],
+      [],
+      [
+        [1, 2],
+        [5, 6],
+      ],
+      [[3, 4], [7]],
+    ]);
+    assert.deepEqual(loc[6], { sector: 7, deadline: 3, partition: 1 });
+    for (const l of loc) {
+      assert.ok(
+        l.deadline !== 0 && l.deadline !== 1,
+        `sector ${l.sector} must avoid the current/next deadline`,
+      );
+    }
+  });
+
+  test("a later onboarding fills the last partition before opening one", () => {
+    const s = chain();
+    s.onboard(MINER, sectors([1, 2, 3]));
+    assert.deepEqual(layout(s), [[], [], [[1, 2]], [[3]]]);
+    s.advanceTo(10); // current deadline 1, next 2 → mutable 3 and 0
+    s.onboard(MINER, sectors([4]));
+    assert.deepEqual(layout(s), [[], [], [[1, 2]], [[3, 4]]]);
+    s.onboard(MINER, sectors([5, 6, 7]));
+    assert.deepEqual(layout(s), [[[5, 6], [7]], [], [[1, 2]], [[3, 4]]]);
+  });
+
+  test("onboarding is deterministic", () => {
+    const a = chain();
+    const b = chain();
+    const nums = Array.from({ length: 25 }, (_, i) => 100 + ((i * 7) % 25));
+    a.onboard(MINER, sectors(nums));
+    b.onboard(MINER, sectors([...nums].reverse()));
+    assert.deepEqual(layout(a), layout(b));
+  });
+
+  test("two miners with different offsets close their deadlines in epoch order", () => {
+    const s = chain();
+    s.addMiner({
+      address: "f01001",
+      owner: "f0100",
+      worker: "f0101",
+      windowPoStProofType: 10,
+      provingPeriodOffset: 5,
+    });
+    const recs = s.advanceTo(40);
+    const closes = recs.map((r) => `${r.miner}@${r.close}`);
+    assert.deepEqual(closes, [
+      "f01001@5",
+      "f01000@10",
+      "f01001@15",
+      "f01000@20",
+      "f01001@25",
+      "f01000@30",
+      "f01001@35",
+      "f01000@40",
+    ]);
+    assert.equal(s.epoch, 40);
+    assert.throws(() => s.advanceTo(39), /cannot move the chain/);
+  });
+
+  test("bad sectors are refused", () => {
+    const s = chain();
+    s.onboard(MINER, sectors([1]));
+    assert.throws(() => s.onboard(MINER, sectors([1])), /already exists/);
+    assert.throws(
+      () => s.onboard(MINER, [{ number: 2, sealProof: 8, sealedCid: sealedCid(commR(2)) }]),
+      /does not match/,
+    );
+    assert.throws(() => s.onboard("f09999", sectors([3])), /not a miner/);
+  });
+
+  test("32 GiB partitions hold 2349 sectors, filled before spreading", () => {
+    const s = new ChainState({ seed: new Uint8Array(32), policy: SMALL });
+    s.addMiner({
+      address: "f02000",
+      owner: "f0100",
+      worker: "f0101",
+      windowPoStProofType: 13,
+      provingPeriodOffset: 0,
+    });
+    const nums = Array.from({ length: 2350 }, (_, i) => i);
+    s.onboard(
+      "f02000",
+      nums.map((n) => ({ number: n, sealProof: 8, sealedCid: sealedCid(commR(n % 200)) })),
+    );
+    const counts = [0, 1, 2, 3].map((d) => s.partitions("f02000", d).map((p) => p.allSectors.count()));
+    // The comparator fills deadline 2's open partition to 2349 before deadline 3 gets a sector.
+    assert.deepEqual(counts, [[], [], [2349], [1]]);
+    assert.equal(s.minerInfo("f02000").windowPoStPartitionSectors, 2349);
+  });
+
+  test("assignDeadlines / fillPartitions directly", () => {
+    const m = assignDeadlines(
+      [
+        { index: 0, liveSectors: 3, totalSectors: 3 },
+        { index: 5, liveSectors: 0, totalSectors: 0 },
+      ],
+      4,
+      [9],
+    );
+    // Deadline 0's partition has room (3 of 4) and fills without a new partition.
+    assert.deepEqual([...m.entries()], [[0, [9]]]);
+    assert.deepEqual(fillPartitions(1, 2, [4, 5, 6, 7]), { intoLast: [4], newPartitions: [[5, 6], [7]] });
+    assert.deepEqual(fillPartitions(undefined, 2, [4]), { intoLast: [], newPartitions: [[4]] });
+  });
+});
+
+describe("vanilla bundle framing", () => {
+  test("round trip", () => {
+    const entries = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(300).fill(9)];
+    const back = decodeVanillaBundle(encodeVanillaBundle(entries));
+    assert.equal(back.length, 3);
+    for (let i = 0; i < 3; i++) assert.deepEqual(back[i], entries[i], `entry ${i}`);
+  });
+
+  test("malformed bundles", () => {
+    const good = encodeVanillaBundle([new Uint8Array([1, 2, 3])]);
+    const cases: Array<[string, Uint8Array]> = [
+      ["empty", new Uint8Array(0)],
+      ["truncated", good.subarray(0, good.length - 1)],
+      ["trailing", Uint8Array.from([...good, 0])],
+      ["huge count", Uint8Array.from([255, 255, 255, 255])],
+    ];
+    for (const [name, b] of cases) {
+      assert.throws(() => decodeVanillaBundle(b), /malformed vanilla bundle/, name);
+    }
+  });
+});
+
+describe("devnet randomness", () => {
+  test("deterministic and separated by domain, tag, epoch and entropy", () => {
+    const seed = new Uint8Array(32).fill(3);
+    const e = minerEntropy(MINER);
+    // CBOR byte string header 0x42 + ID address bytes 00 e8 07.
+    assert.deepEqual([...e], [0x43, 0x00, 0xe8, 0x07]);
+    const base = beaconRandomness(seed, 4, 100, e);
+    assert.equal(base.length, 32);
+    assert.deepEqual(beaconRandomness(seed, 4, 100, e), base);
+    const others = [
+      ticketRandomness(seed, 4, 100, e),
+      beaconRandomness(seed, 5, 100, e),
+      beaconRandomness(seed, 4, 101, e),
+      beaconRandomness(seed, 4, 100, new Uint8Array(0)),
+      beaconRandomness(new Uint8Array(32), 4, 100, e),
+    ];
+    for (const [i, o] of others.entries()) assert.notDeepEqual(o, base, `variant ${i} must differ`);
+  });
+});
