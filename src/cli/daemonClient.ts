@@ -25,12 +25,16 @@ export async function daemonClient(home: string): Promise<RpcClient | undefined>
   });
 }
 
-export async function requireDaemon(home: string): Promise<RpcClient> {
+export async function requireDaemon(
+  home: string,
+  what = "daemon",
+  start = `vsm --home ${home} daemon run`,
+): Promise<RpcClient> {
   const c = await daemonClient(home);
   if (!c) {
     throw new SmError(
       "DAEMON_NOT_RUNNING",
-      `no daemon is running for home ${home}; start it with \`vsm --home ${home} daemon run\` (or pass the right --home)`,
+      `no ${what} is running for home ${home}; start it with \`${start}\` (or pass the right --home)`,
     );
   }
   return c;

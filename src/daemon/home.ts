@@ -77,14 +77,42 @@ export async function initHome(home: string): Promise<InitReport> {
   };
   await writeNew(p.sectorManagerCfg, renderSectorManagerDefault(), 0o644);
   await writeNew(p.extProverCfg, renderExtProverDefault(), 0o644);
-  const secretCreated = await writeNew(p.secret, `${newSecret().toString("hex")}\n`, 0o600);
+  await ensureAuth(home, writeNew, report);
+  return report;
+}
+
+/**
+ * The API secret and admin token of a home (a node's or a devnet's): created when missing; a new secret
+ * invalidates any old token, so the token is rewritten with it.
+ */
+export async function ensureAuth(
+  home: string,
+  writeNew?: (file: string, content: string, mode: number) => Promise<boolean>,
+  report: InitReport = { created: [], kept: [] },
+): Promise<InitReport> {
+  const p = homePaths(home);
+  const write =
+    writeNew ??
+    (async (file: string, content: string, mode: number) => {
+      try {
+        await fs.writeFile(file, content, { flag: "wx", mode });
+        report.created.push(file);
+        return true;
+      } catch (e) {
+        if (sysCode(e) === "EEXIST") {
+          report.kept.push(file);
+          return false;
+        }
+        throw new SmError("HOME_UNWRITABLE", `cannot write ${file}: ${(e as Error).message}`);
+      }
+    });
+  const secretCreated = await write(p.secret, `${newSecret().toString("hex")}\n`, 0o600);
   const secret = await readSecret(home);
   if (secretCreated) {
-    // A new secret invalidates any old token: write a fresh one.
     await fs.writeFile(p.token, `${signToken(secret, "admin")}\n`, { mode: 0o600 });
     report.created.push(p.token);
   } else {
-    await writeNew(p.token, `${signToken(secret, "admin")}\n`, 0o600);
+    await write(p.token, `${signToken(secret, "admin")}\n`, 0o600);
   }
   return report;
 }

@@ -97,8 +97,14 @@ async function writeSynthetic(opts: Omit<SyntheticSectorOptions, "random">) {
   return writeSyntheticSector(opts);
 }
 
+/** Verify one sector proof object (the devnet's judgement of submitted bundles). */
+async function verifySectorProof(opts: Parameters<typeof verifySector>[0]): Promise<VerifyResult> {
+  return verifySector(opts);
+}
+
 export const workerTasks = {
   hashRow,
+  verifySectorProof,
   proveSectorBytes,
   verifySectorBytes,
   probeSector,

@@ -34,6 +34,8 @@ export interface RpcServerOptions {
   metrics?: Metrics;
   /** Extra fields for /healthcheck. */
   health?: () => Record<string, unknown>;
+  /** JSON-RPC paths (default ["/rpc/v0"]; the devnet serves Lotus's "/rpc/v1"). */
+  paths?: readonly string[];
 }
 
 export interface RpcServer {
@@ -62,6 +64,8 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 
 export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer> {
   const log = opts.logger;
+  const paths = new Set(opts.paths ?? ["/rpc/v0"]);
+  const pathList = [...paths].join(" or ");
   const shutdown = new AbortController();
 
   const authenticate = (req: http.IncomingMessage): ReadonlySet<Permission> | SmError => {
@@ -178,7 +182,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
   server.on("upgrade", (req, socket, head) => {
     const url = new URL(req.url ?? "/", "http://x");
     socket.on("error", () => {});
-    if (url.pathname !== "/rpc/v0") {
+    if (!paths.has(url.pathname)) {
       socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
       return;
     }

@@ -5,13 +5,33 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
+import { type DevnetPolicy, MAINNET_POLICY, validatePolicy } from "../../chain/devnet/policy.js";
+import { parseGoDuration } from "../../config/units.js";
+import { startDevnet } from "../../daemon/devnetRun.js";
+import { parseListen } from "../../daemon/flags.js";
 import { sealedCid } from "../../proofs/commCid.js";
 import { KNOWN_SIZES_TEXT, shapeByName } from "../../proofs/sectorShapes.js";
 import { WorkerPool } from "../../prover/workerPool.js";
 import type { IndexType } from "../../sectors/interface.js";
 import { parseSectorFileName, sealedDirName, sealedFilePath } from "../../sectors/layout.js";
 import { SmError, sysCode } from "../../util/errors.js";
-import { action, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
+import { expandHome } from "../../util/paths.js";
+import { action, globals, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
+import { requireDaemon } from "../daemonClient.js";
+import { plainTable } from "../format.js";
+
+/** The devnet's own home: --home when given, else VSM_DEVNET_PATH, else ~/.vsm-devnet. */
+export function devnetHome(cmd: Command, flag?: unknown): string {
+  const explicit = typeof flag === "string" && flag !== "" ? flag : globals(cmd).home;
+  return expandHome(explicit ?? process.env.VSM_DEVNET_PATH ?? "~/.vsm-devnet");
+}
+
+const requireDevnet = (home: string) => requireDaemon(home, "devnet", `vsm --home ${home} devnet run`);
+
+/** RegisteredSealProof V1_1 id of a sector size (StackedDrg2KiBV1_1 = 5, …). */
+function sealProofV11(size: number): number {
+  return 5 + [2048, 8 << 20, 512 << 20, 32 * 2 ** 30, 64 * 2 ** 30].indexOf(size);
+}
 
 /** Sizes whose tree can be built here in reasonable time (512 MiB is ~2.4 M hashes, minutes per core). */
 const SEALABLE = ["2KiB", "8MiB", "512MiB"];
@@ -47,6 +67,12 @@ export function registerDevnet(program: Command): void {
     .option("--start <n>", "first sector number (default: after the highest one of this miner in the store)")
     .option("--upgrade", "write snap-upgraded sectors (update/, update-cache/)", false)
     .option("--threads <n>", "parallel sectors (default: all cores)")
+    .option(
+      "--onboard",
+      "also add the sectors to the miner on the running devnet (assigned to deadlines and partitions)",
+      false,
+    )
+    .option("--devnet-home <dir>", "home of the running devnet for --onboard (default ~/.vsm-devnet)")
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const log = loggerOf(cmd).named("devnet");
@@ -87,6 +113,10 @@ export function registerDevnet(program: Command): void {
           opts.threads !== undefined
             ? Math.max(1, parseUintArg(String(opts.threads), "--threads"))
             : os.availableParallelism();
+        // Check the devnet before spending time on trees.
+        const devnet =
+          opts.onboard === true ? await requireDevnet(devnetHome(cmd, opts.devnetHome)) : undefined;
+        const onboard: { Number: number; SealProof: number; SealedCID: string }[] = [];
         const pool = new WorkerPool({ size: threads, perWorker: 1, logger: log });
         log.info("writing synthetic sectors (PoRep sealing skipped)", {
           miner,
@@ -101,6 +131,11 @@ export function registerDevnet(program: Command): void {
             Array.from({ length: count }, async (_, i) => {
               const number = start + i;
               const s = await pool.run("writeSynthetic", [{ storeDir: store, miner, number, shape, type }]);
+              onboard.push({
+                Number: number,
+                SealProof: sealProofV11(shape.sectorSize),
+                SealedCID: sealedCid(s.commR),
+              });
               process.stdout.write(
                 `${JSON.stringify({
                   miner,
@@ -118,6 +153,175 @@ export function registerDevnet(program: Command): void {
         } finally {
           await pool.close();
         }
+        if (devnet) {
+          onboard.sort((a, b) => a.Number - b.Number);
+          const placed = await devnet.call<{ Number: number; Deadline: number; Partition: number }[]>(
+            "Devnet.OnboardSectors",
+            [`f0${miner}`, onboard],
+          );
+          for (const p of placed)
+            log.info("onboarded", {
+              miner: `f0${miner}`,
+              sector: p.Number,
+              deadline: p.Deadline,
+              partition: p.Partition,
+            });
+        }
+      }),
+    );
+
+  devnet
+    .command("run")
+    .description(
+      "run the embedded devnet chain: Lotus's JSON-RPC API (subset) at /rpc/v1, a block every --block-time, WindowPoSt judged from vanilla proofs; its state survives restarts (in its home, default ~/.vsm-devnet)",
+    )
+    .option("--listen <[host]:port>", "API address", "127.0.0.1:1234")
+    .option("--block-time <duration>", "time between blocks (Go duration)", "1s")
+    .option(
+      "--deadlines <n>",
+      `deadlines per proving period, for a new chain (mainnet ${MAINNET_POLICY.wPoStPeriodDeadlines})`,
+    )
+    .option(
+      "--window <epochs>",
+      `challenge window per deadline, for a new chain (mainnet ${MAINNET_POLICY.wPoStChallengeWindow})`,
+    )
+    .option(
+      "--lookback <epochs>",
+      `challenge lookback, for a new chain (mainnet ${MAINNET_POLICY.wPoStChallengeLookback})`,
+    )
+    .option(
+      "--cutoff <epochs>",
+      `fault declaration cutoff, for a new chain (mainnet ${MAINNET_POLICY.faultDeclarationCutoff})`,
+    )
+    .action(
+      action(async (opts: Record<string, unknown>, cmd: Command) => {
+        const log = loggerOf(cmd);
+        const blockTimeMs = parseGoDuration(String(opts.blockTime));
+        if (blockTimeMs === undefined || blockTimeMs < 10)
+          throw new SmError(
+            "FLAG_INVALID",
+            `--block-time ${JSON.stringify(opts.blockTime)}: give a Go duration of at least 10ms, e.g. 200ms or 30s`,
+          );
+        let policy: DevnetPolicy | undefined;
+        if (
+          opts.deadlines !== undefined ||
+          opts.window !== undefined ||
+          opts.lookback !== undefined ||
+          opts.cutoff !== undefined
+        ) {
+          const num = (v: unknown, what: string, dflt: number) =>
+            v === undefined ? dflt : parseUintArg(String(v), what);
+          policy = {
+            ...MAINNET_POLICY,
+            wPoStPeriodDeadlines: num(opts.deadlines, "--deadlines", MAINNET_POLICY.wPoStPeriodDeadlines),
+            wPoStChallengeWindow: num(opts.window, "--window", MAINNET_POLICY.wPoStChallengeWindow),
+            wPoStChallengeLookback: num(opts.lookback, "--lookback", MAINNET_POLICY.wPoStChallengeLookback),
+            faultDeclarationCutoff: num(opts.cutoff, "--cutoff", MAINNET_POLICY.faultDeclarationCutoff),
+          };
+          validatePolicy(policy);
+        }
+        const running = await startDevnet({
+          home: devnetHome(cmd),
+          listen: parseListen(String(opts.listen)),
+          blockTimeMs,
+          policy,
+          logger: log,
+        });
+        process.stdout.write(
+          `devnet API: http://${running.api}/rpc/v1\nfor sector-manager.cfg:\n[Common.API]\nChain = "${running.chainConfig}"\n`,
+        );
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            running.close().then(resolve, resolve);
+          };
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+        });
+      }),
+    );
+
+  devnet
+    .command("status")
+    .description("the running devnet: epoch, miners, and what it judged for the latest deadlines")
+    .option("--records <n>", "deadline records to show", "12")
+    .option("--json", "print as JSON", false)
+    .action(
+      action(async (opts: Record<string, unknown>, cmd: Command) => {
+        const client = await requireDevnet(devnetHome(cmd));
+        const st = await client.call<{
+          Epoch: number;
+          BlockTimeMs: number;
+          Miners: {
+            Address: string;
+            Sectors: number;
+            Faulty: number;
+            Recovering: number;
+            CurrentDeadline: number;
+          }[];
+        }>("Devnet.Status", []);
+        const records = await client.call<
+          {
+            miner: string;
+            index: number;
+            open: number;
+            close: number;
+            partitions: number;
+            proven: number[];
+            missed: number[];
+            newFaults: number[];
+            recovered: number[];
+            rejections: string[];
+          }[]
+        >("Devnet.Records", [null, parseUintArg(String(opts.records), "--records")]);
+        if (opts.json === true) {
+          process.stdout.write(`${JSON.stringify({ status: st, records }, null, 2)}\n`);
+          return;
+        }
+        const lines = [`epoch ${st.Epoch} (block time ${st.BlockTimeMs} ms)`];
+        const mt = plainTable(["MINER", "SECTORS", "FAULTY", "RECOVERING", "DEADLINE"]);
+        for (const m of st.Miners)
+          mt.push([
+            m.Address,
+            String(m.Sectors),
+            String(m.Faulty),
+            String(m.Recovering),
+            String(m.CurrentDeadline),
+          ]);
+        lines.push(
+          st.Miners.length
+            ? mt.toString()
+            : "no miners yet (onboard sectors with `vsm devnet seal --onboard`)",
+        );
+        if (records.length) {
+          const rt = plainTable([
+            "MINER",
+            "DEADLINE",
+            "OPEN",
+            "CLOSE",
+            "PARTITIONS",
+            "PROVEN",
+            "MISSED",
+            "NEW FAULTS",
+            "RECOVERED",
+            "REJECTED",
+          ]);
+          for (const r of records) {
+            rt.push([
+              r.miner,
+              String(r.index),
+              String(r.open),
+              String(r.close),
+              String(r.partitions),
+              r.proven.join(",") || "-",
+              r.missed.join(",") || "-",
+              String(r.newFaults.length),
+              String(r.recovered.length),
+              r.rejections.length ? r.rejections.join("; ") : "-",
+            ]);
+          }
+          lines.push("", rt.toString());
+        }
+        process.stdout.write(`${lines.join("\n")}\n`);
       }),
     );
 }

@@ -1,0 +1,410 @@
+/**
+ * The devnet's JSON-RPC surface: the subset of Lotus's `Filecoin.*` v1 API that a PoSter uses, with
+ * Lotus's JSON encodings (so the Lotus client, and Lotus-speaking tools, work against it), plus a few
+ * `Devnet.*` methods to onboard sectors and read what the chain judged.
+ *
+ * Simplification, on purpose: state queries answer at the current head whatever tipset key is given
+ * (the devnet keeps no history of states). Randomness is answered for any past epoch.
+ */
+
+import { InvalidParamsError } from "../../rpc/errors.js";
+import {
+  arity,
+  ChannelResult,
+  type MethodTable,
+  objectParam,
+  stringParam,
+  uintParam,
+} from "../../rpc/method.js";
+import { SmError } from "../../util/errors.js";
+import { Address } from "../address.js";
+import { BitField } from "../bitfield.js";
+import type { HeadChange, TipSet } from "../interface.js";
+import {
+  encodeActor,
+  encodeDeadlineInfo,
+  encodeHeadChanges,
+  encodeMinerInfo,
+  encodeMsgLookup,
+  encodePartition,
+  encodeSectorInfo,
+  encodeTipSet,
+} from "../lotus/encode.js";
+import { base64 } from "../lotus/shapes.js";
+import { messageFromLotusJSON, messageToLotusJSON } from "../message.js";
+import { sealProofSectorSize } from "./miner.js";
+import { DEVNET_NETWORK_NAME, type DevnetNode } from "./node.js";
+
+/** Network version the devnet claims (nv21+: 3 partitions per PoSt message). */
+export const DEVNET_NETWORK_VERSION = 23;
+/** Every account the devnet knows holds this much: sender selection needs a balance. */
+const ACCOUNT_BALANCE = 1000n * 10n ** 18n;
+const ACCOUNT_CODE = "bafk2bzaceaawtqlpqlhtzrsctxtgmhzkvqrgf5vqsbuxcmxayy3znd4rlb3fa";
+const MINER_CODE = "bafk2bzacebz4na3nzkcjtdfhm3zomc7xewsa4esfbxxpgoghtzwejl6kvsxra";
+
+function bytesParam(v: unknown, what: string): Uint8Array {
+  if (v === null || v === undefined) return new Uint8Array();
+  const s = stringParam(v, what);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0)
+    throw new InvalidParamsError(`${what} must be padded base64`);
+  return new Uint8Array(Buffer.from(s, "base64"));
+}
+
+function addressParam(v: unknown, what: string): string {
+  try {
+    return Address.fromString(stringParam(v, what)).toString("f");
+  } catch (e) {
+    throw new InvalidParamsError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+function epochParam(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v))
+    throw new InvalidParamsError(`${what} must be an integer epoch`);
+  return v;
+}
+
+/** Window PoSt proof (V1_1) for a sector's seal proof: window V1_1 ids are 10 + size index. */
+export function windowProofForSeal(sealProof: number): number {
+  const size = sealProofSectorSize(sealProof);
+  return 10 + [2048, 8 << 20, 512 << 20, 32 * 2 ** 30, 64 * 2 ** 30].indexOf(size);
+}
+
+export function devnetMethods(node: DevnetNode): MethodTable {
+  const s = node.state;
+  const miner = (v: unknown) => {
+    const a = addressParam(v, "miner");
+    try {
+      s.miner(a);
+    } catch {
+      throw new SmError("DEVNET_UNKNOWN_ACTOR", `actor ${a} is not a miner on this devnet`);
+    }
+    return a;
+  };
+  const accounts = () => {
+    const out = new Set<string>();
+    for (const m of s.toJSON().miners) {
+      const info = s.minerInfo(m.address);
+      for (const a of [info.owner, info.worker, ...info.controlAddresses]) out.add(a);
+    }
+    return out;
+  };
+
+  return {
+    "Filecoin.Version": {
+      perm: "read",
+      doc: "devnet version",
+      async handler() {
+        return {
+          Version: "vsm-devnet",
+          APIVersion: 0x020300,
+          BlockDelay: Math.max(1, Math.round(node.blockTimeMs / 1000)),
+        };
+      },
+    },
+    "Filecoin.ChainHead": {
+      perm: "read",
+      doc: "() → the head tipset",
+      async handler(params) {
+        arity(params, 0);
+        return encodeTipSet(node.head());
+      },
+    },
+    "Filecoin.ChainNotify": {
+      perm: "read",
+      doc: "() → channel of head changes: first [current], then [apply] per block",
+      async handler(params) {
+        arity(params, 0);
+        return new ChannelResult(async (send, signal) => {
+          send(encodeHeadChanges([{ type: "current", tipset: node.head() }]));
+          await new Promise<void>((resolve) => {
+            const onBlock = (ts: TipSet) =>
+              send(encodeHeadChanges([{ type: "apply", tipset: ts } satisfies HeadChange]));
+            node.on("block", onBlock);
+            signal.addEventListener(
+              "abort",
+              () => {
+                node.off("block", onBlock);
+                resolve();
+              },
+              { once: true },
+            );
+          });
+        });
+      },
+    },
+    "Filecoin.StateNetworkName": {
+      perm: "read",
+      doc: "() → network name",
+      async handler() {
+        return DEVNET_NETWORK_NAME;
+      },
+    },
+    "Filecoin.StateNetworkVersion": {
+      perm: "read",
+      doc: "(tsk) → network version",
+      async handler() {
+        return DEVNET_NETWORK_VERSION;
+      },
+    },
+    "Filecoin.StateMinerInfo": {
+      perm: "read",
+      doc: "(miner, tsk) → MinerInfo",
+      async handler(params) {
+        arity(params, 1, 2);
+        return encodeMinerInfo(s.minerInfo(miner(params[0])));
+      },
+    },
+    "Filecoin.StateMinerProvingDeadline": {
+      perm: "read",
+      doc: "(miner, tsk) → dline.Info at the head",
+      async handler(params) {
+        arity(params, 1, 2);
+        return encodeDeadlineInfo(s.provingDeadline(miner(params[0])));
+      },
+    },
+    "Filecoin.StateMinerPartitions": {
+      perm: "read",
+      doc: "(miner, deadline, tsk) → partitions",
+      async handler(params) {
+        arity(params, 2, 3);
+        const m = miner(params[0]);
+        const dl = uintParam(params[1], "deadline");
+        if (dl >= s.policy.wPoStPeriodDeadlines)
+          throw new InvalidParamsError(
+            `deadline ${dl} out of range (0..${s.policy.wPoStPeriodDeadlines - 1})`,
+          );
+        return s.partitions(m, dl).map(encodePartition);
+      },
+    },
+    "Filecoin.StateMinerSectors": {
+      perm: "read",
+      doc: "(miner, bitfield|null, tsk) → sector infos",
+      async handler(params) {
+        arity(params, 2, 3);
+        const m = miner(params[0]);
+        let filter: BitField | null = null;
+        if (params[1] !== null && params[1] !== undefined) {
+          try {
+            filter = BitField.fromLotusJSON(params[1]);
+          } catch (e) {
+            throw new InvalidParamsError(`sectors: ${(e as Error).message}`);
+          }
+        }
+        return s.sectors(m, filter).map(encodeSectorInfo);
+      },
+    },
+    "Filecoin.StateSectorGetInfo": {
+      perm: "read",
+      doc: "(miner, sector, tsk) → sector info or null",
+      async handler(params) {
+        arity(params, 2, 3);
+        const info = s.sectorInfo(miner(params[0]), uintParam(params[1], "sector"));
+        return info ? encodeSectorInfo(info) : null;
+      },
+    },
+    "Filecoin.StateGetRandomnessFromBeacon": {
+      perm: "read",
+      doc: "(tag, epoch, entropy, tsk) → 32 bytes",
+      async handler(params) {
+        arity(params, 3, 4);
+        const epoch = epochParam(params[1], "randEpoch");
+        if (epoch > s.epoch)
+          throw new SmError(
+            "DEVNET_FUTURE_EPOCH",
+            `randomness for epoch ${epoch} does not exist yet (head ${s.epoch})`,
+          );
+        return base64(
+          s.beacon(uintParam(params[0], "personalization"), epoch, bytesParam(params[2], "entropy")),
+        );
+      },
+    },
+    "Filecoin.StateGetRandomnessFromTickets": {
+      perm: "read",
+      doc: "(tag, epoch, entropy, tsk) → 32 bytes",
+      async handler(params) {
+        arity(params, 3, 4);
+        const epoch = epochParam(params[1], "randEpoch");
+        if (epoch > s.epoch)
+          throw new SmError(
+            "DEVNET_FUTURE_EPOCH",
+            `randomness for epoch ${epoch} does not exist yet (head ${s.epoch})`,
+          );
+        return base64(
+          s.tickets(uintParam(params[0], "personalization"), epoch, bytesParam(params[2], "entropy")),
+        );
+      },
+    },
+    "Filecoin.StateGetActor": {
+      perm: "read",
+      doc: "(address, tsk) → actor",
+      async handler(params) {
+        arity(params, 1, 2);
+        const a = addressParam(params[0], "address");
+        if (accounts().has(a)) return encodeActor({ code: ACCOUNT_CODE, nonce: 0, balance: ACCOUNT_BALANCE });
+        try {
+          s.miner(a);
+          return encodeActor({ code: MINER_CODE, nonce: 0, balance: 0n });
+        } catch {
+          throw new SmError("DEVNET_UNKNOWN_ACTOR", `actor ${a} not found`);
+        }
+      },
+    },
+    "Filecoin.StateLookupID": {
+      perm: "read",
+      doc: "(address, tsk) → ID address (devnet actors have only ID addresses)",
+      async handler(params) {
+        arity(params, 1, 2);
+        const a = addressParam(params[0], "address");
+        if (!/^f0\d+$/.test(a))
+          throw new SmError(
+            "DEVNET_UNKNOWN_ACTOR",
+            `${a} has no actor on this devnet (devnet accounts are ID addresses)`,
+          );
+        return a;
+      },
+    },
+    "Filecoin.MpoolPushMessage": {
+      perm: "sign",
+      doc: "(message, spec) → signed message; executed in the next block",
+      async handler(params) {
+        arity(params, 1, 2);
+        let msg: ReturnType<typeof messageFromLotusJSON>;
+        try {
+          msg = messageFromLotusJSON(params[0]);
+        } catch (e) {
+          throw new InvalidParamsError(`message: ${(e as Error).message}`);
+        }
+        if (!accounts().has(msg.from.toString("f")))
+          throw new SmError(
+            "DEVNET_UNKNOWN_ACTOR",
+            `sender ${msg.from.toString("f")} has no key on this devnet`,
+          );
+        const { cid, msg: filled } = node.push(msg);
+        return {
+          Message: messageToLotusJSON(filled),
+          Signature: { Type: 1, Data: base64(new Uint8Array(65)) },
+          CID: { "/": cid },
+        };
+      },
+    },
+    "Filecoin.StateWaitMsg": {
+      perm: "read",
+      doc: "(cid, confidence, limit, allowReplaced) → MsgLookup once executed with `confidence` blocks on top",
+      async handler(params, ctx) {
+        arity(params, 2, 4);
+        const c = objectParam(params[0], "cid")["/"];
+        const cid = stringParam(c, "cid./");
+        const confidence = uintParam(params[1], "confidence");
+        for (;;) {
+          const ex = node.findExecuted(cid);
+          if (ex && s.epoch >= ex.height + confidence) {
+            return encodeMsgLookup(
+              cid,
+              { exitCode: ex.exitCode, return: new Uint8Array(), gasUsed: 1_000_000, height: ex.height },
+              node.tipset(ex.height),
+            );
+          }
+          if (!ex && !node.isPending(cid))
+            throw new SmError("DEVNET_UNKNOWN_MESSAGE", `message ${cid} is not known to this devnet`);
+          await new Promise<void>((resolve, reject) => {
+            const done = () => {
+              node.off("block", done);
+              ctx.signal.removeEventListener("abort", abort);
+              resolve();
+            };
+            const abort = () => {
+              node.off("block", done);
+              reject(new SmError("ABORTED", "StateWaitMsg cancelled"));
+            };
+            node.once("block", done);
+            ctx.signal.addEventListener("abort", abort, { once: true });
+          });
+        }
+      },
+    },
+    "Devnet.OnboardSectors": {
+      perm: "admin",
+      doc: "(miner, [{Number, SealProof, SealedCID}]) → deadline/partition of each; creates the miner on first use",
+      async handler(params) {
+        arity(params, 2);
+        const m = addressParam(params[0], "miner");
+        if (!Array.isArray(params[1]) || params[1].length === 0)
+          throw new InvalidParamsError("sectors must be a non-empty array");
+        const sectors = params[1].map((v, i) => {
+          const o = objectParam(v, `sectors[${i}]`);
+          return {
+            number: uintParam(o.Number, `sectors[${i}].Number`),
+            sealProof: uintParam(o.SealProof, `sectors[${i}].SealProof`),
+            sealedCid: stringParam(o.SealedCID, `sectors[${i}].SealedCID`),
+          };
+        });
+        let exists = true;
+        try {
+          s.miner(m);
+        } catch {
+          exists = false;
+        }
+        if (!exists) {
+          const id = Number(m.slice(2));
+          s.addMiner({
+            address: m,
+            owner: `f0${id}1`,
+            worker: `f0${id}2`,
+            windowPoStProofType: windowProofForSeal(sectors[0]?.sealProof ?? 5),
+            provingPeriodOffset: id % (s.policy.wPoStPeriodDeadlines * s.policy.wPoStChallengeWindow),
+          });
+        }
+        return s
+          .onboard(m, sectors)
+          .map((l) => ({ Number: l.sector, Deadline: l.deadline, Partition: l.partition }));
+      },
+    },
+    "Devnet.Records": {
+      perm: "read",
+      doc: "(miner|null, limit) → the latest deadline records (proven, missed, faults, recoveries, rejections)",
+      async handler(params) {
+        arity(params, 0, 2);
+        const m =
+          params[0] === null || params[0] === undefined ? undefined : addressParam(params[0], "miner");
+        const limit = params[1] === undefined ? 100 : uintParam(params[1], "limit");
+        return node.records.filter((r) => !m || r.miner === m).slice(-limit);
+      },
+    },
+    "Devnet.Messages": {
+      perm: "read",
+      doc: "(limit) → the latest executed messages with exit codes and errors",
+      async handler(params) {
+        arity(params, 0, 1);
+        return node.executed.slice(-(params[0] === undefined ? 100 : uintParam(params[0], "limit")));
+      },
+    },
+    "Devnet.Status": {
+      perm: "read",
+      doc: "() → epoch, block time, policy and per-miner counts",
+      async handler() {
+        return {
+          Epoch: s.epoch,
+          BlockTimeMs: node.blockTimeMs,
+          Policy: s.policy,
+          Miners: s.toJSON().miners.map((mj) => {
+            const parts = s.provingDeadline(mj.address);
+            const all = Array.from({ length: s.policy.wPoStPeriodDeadlines }, (_, i) =>
+              s.partitions(mj.address, i),
+            ).flat();
+            const count = (k: "allSectors" | "faultySectors" | "recoveringSectors") =>
+              all.reduce((n, p) => n + p[k].count(), 0);
+            return {
+              Address: mj.address,
+              Sectors: count("allSectors"),
+              Faulty: count("faultySectors"),
+              Recovering: count("recoveringSectors"),
+              CurrentDeadline: parts.index,
+              Info: encodeMinerInfo(s.minerInfo(mj.address)),
+            };
+          }),
+        };
+      },
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Composition root of `vsm devnet run`: the devnet chain in its own home (lock, API secret and admin
+ * token, snapshot, api file), served over JSON-RPC at /rpc/v1 (Lotus's path) and /rpc/v0.
+ */
+import fs from "node:fs/promises";
+import { devnetMethods } from "../chain/devnet/api.js";
+import { DevnetNode } from "../chain/devnet/node.js";
+import type { DevnetPolicy } from "../chain/devnet/policy.js";
+import type { Logger } from "../log/logger.js";
+import { createDispatcher } from "../rpc/dispatch.js";
+import { startRpcServer } from "../rpc/server.js";
+import { SmError } from "../util/errors.js";
+import type { HostPort } from "./flags.js";
+import {
+  acquireHomeLock,
+  ensureAuth,
+  formatHostPort,
+  readSecret,
+  readToken,
+  removeApiFile,
+  writeApiFile,
+} from "./home.js";
+
+export interface DevnetRunOptions {
+  home: string;
+  listen: HostPort;
+  blockTimeMs: number;
+  policy?: DevnetPolicy;
+  logger: Logger;
+}
+
+export interface RunningDevnet {
+  readonly api: string;
+  readonly node: DevnetNode;
+  /** `[Common.API] Chain` value a node on this machine uses: "<token>:/ip4/…/tcp/…/http". */
+  readonly chainConfig: string;
+  close(): Promise<void>;
+}
+
+export async function startDevnet(opts: DevnetRunOptions): Promise<RunningDevnet> {
+  const log = opts.logger.named("devnet");
+  try {
+    await fs.mkdir(opts.home, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new SmError("HOME_UNWRITABLE", `cannot create devnet home ${opts.home}: ${(e as Error).message}`);
+  }
+  await ensureAuth(opts.home);
+  const lock = await acquireHomeLock(opts.home, "devnet run");
+  const cleanups: (() => Promise<void>)[] = [() => lock.release()];
+  const teardown = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  try {
+    const node = await DevnetNode.open({
+      home: opts.home,
+      blockTimeMs: opts.blockTimeMs,
+      policy: opts.policy,
+      logger: log,
+    });
+    cleanups.push(() => node.close());
+    const server = await startRpcServer({
+      listen: opts.listen,
+      paths: ["/rpc/v1", "/rpc/v0"],
+      dispatcher: createDispatcher(devnetMethods(node), { logger: log }),
+      secret: await readSecret(opts.home),
+      anonymousRead: true,
+      logger: log,
+      health: () => ({ network: "vsm-devnet", epoch: node.state.epoch }),
+    });
+    cleanups.push(() => server.close());
+    const api = await writeApiFile(opts.home, opts.listen.host, server.address.port);
+    cleanups.push(() => removeApiFile(opts.home, api));
+    node.start();
+    const [host, port] = [api.slice(0, api.lastIndexOf(":")), api.slice(api.lastIndexOf(":") + 1)];
+    const ip = host.startsWith("[") ? `/ip6/${host.slice(1, -1)}` : `/ip4/${host}`;
+    const chainConfig = `${(await readToken(opts.home)) ?? ""}:${ip}/tcp/${port}/http`;
+    log.info("devnet ready", {
+      listen: formatHostPort(opts.listen.host || "0.0.0.0", server.address.port),
+      epoch: node.state.epoch,
+      block_time_ms: opts.blockTimeMs,
+      deadlines: node.state.policy.wPoStPeriodDeadlines,
+      challenge_window: node.state.policy.wPoStChallengeWindow,
+      home: opts.home,
+    });
+    let closing: Promise<void> | undefined;
+    return {
+      api,
+      node,
+      chainConfig,
+      close() {
+        closing ??= teardown().then(() => log.info("devnet stopped", { epoch: node.state.epoch }));
+        return closing;
+      },
+    };
+  } catch (e) {
+    await teardown();
+    throw e;
+  }
+}
