@@ -106,16 +106,16 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
         });
       return;
     }
-    if (url.pathname !== "/rpc/v0") {
+    if (!paths.has(url.pathname)) {
       res
         .writeHead(404, { "content-type": "text/plain" })
-        .end("not found: the JSON-RPC endpoint is /rpc/v0\n");
+        .end(`not found: the JSON-RPC endpoint is ${pathList}\n`);
       return;
     }
     if (req.method !== "POST") {
       res
         .writeHead(405, { allow: "POST", "content-type": "text/plain" })
-        .end("use POST (or a WebSocket upgrade) on /rpc/v0\n");
+        .end(`use POST (or a WebSocket upgrade) on ${url.pathname}\n`);
       return;
     }
     const perms = authenticate(req);

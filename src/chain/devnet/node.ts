@@ -70,6 +70,8 @@ export class DevnetNode extends EventEmitter {
   readonly executed: ExecutedMessage[];
   readonly records: DeadlineRecord[];
   private readonly mpool: { cid: string; msg: Message }[] = [];
+  /** Messages of the block being produced: no longer in the pool, not yet executed. */
+  private readonly executing = new Set<string>();
   private readonly nonces = new Map<string, number>();
   private readonly pool: WorkerPool;
   private timer: NodeJS.Timeout | undefined;
@@ -170,7 +172,11 @@ export class DevnetNode extends EventEmitter {
     // The node keeps the records (bounded); the state's own list is drained so snapshots stay small.
     const closed = this.state.takeRecords();
     const batch = this.mpool.splice(0, this.mpool.length);
-    for (const m of batch) this.executed.push(await this.execute(m.cid, m.msg, height));
+    for (const m of batch) this.executing.add(m.cid);
+    for (const m of batch) {
+      this.executed.push(await this.execute(m.cid, m.msg, height));
+      this.executing.delete(m.cid);
+    }
     for (const r of closed) {
       this.records.push(r);
       this.opts.logger.info("deadline closed", {
@@ -272,7 +278,7 @@ export class DevnetNode extends EventEmitter {
   }
 
   isPending(cid: string): boolean {
-    return this.mpool.some((m) => m.cid === cid);
+    return this.executing.has(cid) || this.mpool.some((m) => m.cid === cid);
   }
 
   private save(): Promise<void> {
