@@ -34,6 +34,8 @@ import type {
   TipSet,
   TipSetKey,
 } from "../interface.js";
+import { MinerMethod } from "../message.js";
+import { assertSubmittableProofs } from "../proofGuard.js";
 import { cidStringProblem, Json } from "./decode.js";
 import type { ApiEndpoint } from "./endpoint.js";
 import { resolveApiEndpoints } from "./endpoint.js";
@@ -163,6 +165,8 @@ export class LotusChainClient implements ChainPort {
   private async call(method: string, params: readonly unknown[], opts?: RpcCallOptions): Promise<Json> {
     return new Json(method, await this.chainRpc.call(method, params, opts ?? {}));
   }
+
+  private network: string | undefined;
 
   async networkName(opts?: CallOptions): Promise<string> {
     const j = await this.call("Filecoin.StateNetworkName", [], opts);
@@ -319,6 +323,11 @@ export class LotusChainClient implements ChainPort {
         to: msg.to,
         method: msg.method,
       });
+    }
+    // Only the devnet takes vanilla proofs; never send them anywhere else (proofGuard.ts).
+    if (msg.method === MinerMethod.SubmitWindowedPoSt) {
+      this.network ??= await this.networkName(opts);
+      assertSubmittableProofs(this.network, msg.method, msg.params);
     }
     const wire = encodeMessage(msg);
     if (this.messagerRpc !== null) {

@@ -148,7 +148,7 @@ describe("reads decode the recorded Lotus answers", () => {
     const pushed = await client.pushMessage({
       from: "f01000",
       to: "f01234",
-      method: 5,
+      method: 11,
       params: Uint8Array.of(0x82, 0x01, 0x02),
       value: 0n,
       maxFeeCap: 5_000_000_000n,
@@ -166,7 +166,7 @@ describe("reads decode the recorded Lotus answers", () => {
         GasLimit: 0,
         GasFeeCap: "5000000000",
         GasPremium: "0",
-        Method: 5,
+        Method: 11,
         Params: "ggEC",
       },
       { MaxFee: "0" },
@@ -204,7 +204,7 @@ describe("venus-messager path", () => {
       }),
       sendSpec: (m) => ({
         gasOverEstimation: 1.25,
-        gasOverPremium: m.method === 5 ? 0.5 : 0,
+        gasOverPremium: m.method === 11 ? 0.5 : 0,
         maxFee: 10n ** 18n,
       }),
       ...FAST,
@@ -216,7 +216,14 @@ describe("venus-messager path", () => {
     await messager.close();
   });
 
-  const msg = { from: "f01000", to: "f01234", method: 5, params: Uint8Array.of(1), value: 0n, maxFeeCap: 7n };
+  const msg = {
+    from: "f01000",
+    to: "f01234",
+    method: 11,
+    params: Uint8Array.of(1),
+    value: 0n,
+    maxFeeCap: 7n,
+  };
 
   test("PushMessageWithId(id, msg, spec) with the namespace header; WaitMessage(id, confidence)", async () => {
     const a = await client.pushMessage(msg);
