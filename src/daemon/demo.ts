@@ -12,7 +12,8 @@
  *
  * The sectors are synthetic (`devnet seal`): real layout and a real TreeRLast over random data, with
  * PoRep sealing skipped; `attach --strict` proves one challenge of each from its files.
- * Proving (WindowPoSt on a devnet chain, ext-prover children) joins this demo as later modules land.
+ * The PoSter runs the seed's ext-prover children (one [[WdPost]] block per GPU); WindowPoSt proving on
+ * the devnet joins this demo with the scheduler.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -99,18 +100,37 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     );
     await vsm(["--home", sourceHome, "util", "storage", "attach", "--strict", "--name", "store1", storeDir]);
 
-    step(5, "initialise and start the standalone PoSter node in proxy mode, sharing the source's config");
+    step(
+      5,
+      "the seed's deployment practice: one [[WdPost]] block per GPU in ext-prover.cfg (two here), shared through --conf-dir",
+    );
+    const gpus = [0, 1].map(
+      (i) =>
+        `[[WdPost]]\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "${i}"\nTMPDIR = "${path.join(root, `ext-prover${i}`)}/"\n`,
+    );
+    await fs.writeFile(homePaths(sourceHome).extProverCfg, gpus.join("\n"));
+    for (const l of gpus.join("\n").trimEnd().split("\n")) say(`     ${l}`);
+
+    step(
+      6,
+      "initialise and start the standalone PoSter node: proxy mode, the source's config, ext-prover children",
+    );
     await vsm(["--home", posterHome, "daemon", "init"]);
     const poster = await daemon(posterHome, [
       `--proxy=${sourceApi}`,
       "--listen=127.0.0.1:0",
       `--conf-dir=${sourceHome}`,
       "--poster",
+      "--ext-prover",
     ]);
     const posterApi = await readApiFile(posterHome);
     if (!posterApi) throw new SmError("DEMO_FAILED", "poster node wrote no api file");
+    for (const l of poster.lines.filter((x) => /response loop start|request loop start|\tready\t/.test(x))) {
+      say(`     ${l.split("\t").slice(1).join(" ")}`);
+    }
+    await vsm(["--home", posterHome, "util", "sealer", "proving", "provers"]);
 
-    step(6, "the proxy answers exactly as the source (one batched call for all sectors)");
+    step(7, "the proxy answers exactly as the source (one batched call for all sectors)");
     const src = new RpcClient({ url: `http://${sourceApi}/rpc/v0`, peerName: "source" });
     const prx = new RpcClient({ url: `http://${posterApi}/rpc/v0`, peerName: "poster" });
     const refs = Array.from({ length: count + 1 }, (_, i) => ({ Miner: MINER, Number: i + 1 }));
@@ -123,7 +143,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     if (!same) throw new SmError("DEMO_FAILED", "the proxy's answers differ from the source's");
     await vsm(["--home", posterHome, "util", "storage", "find", `f0${MINER}`, "3"]);
 
-    step(7, "a sector attached on the source is visible through the proxy at once");
+    step(8, "a sector attached on the source is visible through the proxy at once");
     await writeSyntheticSector({ storeDir, miner: MINER, number: count + 1, shape });
     await vsm(["--home", sourceHome, "util", "storage", "attach", "--name", "store1", storeDir]);
     const fresh = await prx.call<{ Found: boolean }>("Venus.SectorIndexerFind", [
@@ -133,13 +153,13 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say(`   proxy lookup of sector ${count + 1}: ${fresh.Found ? "found" : "NOT FOUND"}`);
     if (!fresh.Found) throw new SmError("DEMO_FAILED", "the new sector is not visible through the proxy");
 
-    step(8, "writes through the proxy are refused (its index is the source's, read-only)");
+    step(9, "writes through the proxy are refused (its index is the source's, read-only)");
     const r = await runCli(["--home", posterHome, "util", "storage", "attach", "--name", "store1", storeDir]);
     say(`   $ vsm --home ${posterHome} util storage attach --name store1 ${storeDir}`);
     say(`     ${r.lines.filter((l) => l.startsWith("error")).join(" ") || "(no error?)"} (exit ${r.code})`);
     if (r.code === 0) throw new SmError("DEMO_FAILED", "the proxy accepted a write");
 
-    step(9, "the source node dies: the proxy reports it clearly and keeps running");
+    step(10, "the source node dies: the proxy reports it clearly and keeps running");
     const source = procs[0];
     source?.kill("SIGKILL");
     await source?.exited;
@@ -155,7 +175,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `   proxy /healthcheck: HTTP ${health}; proxy process alive: ${poster.child.exitCode === null ? "yes" : "no"}`,
     );
 
-    step(10, "the source comes back on the same address; the proxy recovers by itself");
+    step(11, "the source comes back on the same address; the proxy recovers by itself");
     await daemon(sourceHome, ["--miner", `--listen=${sourceApi}`]);
     const back = await prx.call<{ Found: boolean }>("Venus.SectorIndexerFind", [
       "normal",
@@ -164,7 +184,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say(`   proxy lookup of sector 1 after the restart: ${back.Found ? "found" : "NOT FOUND"}`);
     if (!back.Found) throw new SmError("DEMO_FAILED", "the proxy did not recover");
 
-    step(11, "shut both nodes down (SIGTERM)");
+    step(12, "shut both nodes down (SIGTERM)");
     for (const p of procs) {
       const res = await p.stop();
       if (p.child.exitCode !== null || res.signal)
@@ -174,7 +194,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `\ndemo finished in ${((Date.now() - t0) / 1000).toFixed(1)} s: proxy node mode and --conf-dir work as the seed describes.`,
     );
     say(
-      "Not in this demo yet: WindowPoSt proving on a devnet chain and ext-prover children (later milestones).",
+      "Not in this demo yet: the PoSter proving deadlines on the devnet chain (the WindowPoSt scheduler is the next milestone).",
     );
   } finally {
     await Promise.all(procs.map((p) => p.stop(2000)));
