@@ -9,11 +9,18 @@
  * message instead of two writers. The API file is written last, so a client that finds it can call.
  */
 import path from "node:path";
+import { LotusChainClient } from "../chain/lotus/client.js";
+import { VANILLA_NETWORKS } from "../chain/proofGuard.js";
 import { loadConfigDir } from "../config/load.js";
 import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { createMetrics, type Metrics } from "../metrics/metrics.js";
+import { Poster } from "../poster/poster.js";
+import type { ProveFn } from "../poster/runner.js";
 import { ExtProvers } from "../prover/ext/index.js";
+import { createStrictProbe } from "../prover/strictProbe.js";
+import { createVanillaProver } from "../prover/vanillaProver.js";
+import { WorkerPool } from "../prover/workerPool.js";
 import { signToken, verifyToken } from "../rpc/auth.js";
 import { RpcClient } from "../rpc/client.js";
 import { createDispatcher } from "../rpc/dispatch.js";
@@ -161,6 +168,7 @@ export async function startNode(
       indexer = new LocalIndexer(store);
     }
 
+    const posterStop = new AbortController();
     const metrics: Metrics = createMetrics();
     let ext: ExtProvers | undefined;
     if (extCfg) {
@@ -220,10 +228,19 @@ export async function startNode(
     }
     if (flags.miner)
       log.warn("--miner: the WinningPoSt service is not built yet; this node serves its sector index");
-    if (flags.poster)
-      log.warn(
-        "--poster: the WindowPoSt scheduler is not built yet; no deadline will be proven by this node",
-      );
+    if (flags.poster) {
+      const poster = await startPoster(config, {
+        indexer,
+        stores,
+        ext,
+        logger: deps.logger,
+        shutdown: posterStop.signal,
+      });
+      cleanups.push(async () => {
+        posterStop.abort();
+        await poster;
+      });
+    }
     log.info("node ready", {
       listen: listenText,
       api,
@@ -303,4 +320,78 @@ function extProverMethods(get: () => ExtProvers | undefined, reload: () => Promi
       },
     },
   };
+}
+
+/**
+ * `--poster`: the WindowPoSt loop for every [[Miners]] with PoSt.Enabled, against [Common.API] Chain.
+ * Proofs go to the ext-prover WdPost children when --ext-prover is on, else to the built-in prover in
+ * worker threads. The proof format follows the network: vanilla bundles on the devnet, SNARKs elsewhere
+ * (the chain client refuses to send vanilla proofs to a real network).
+ */
+async function startPoster(
+  config: SectorManagerConfig,
+  deps: {
+    indexer: SectorIndexer;
+    stores: PersistStores;
+    ext: ExtProvers | undefined;
+    logger: Logger;
+    shutdown: AbortSignal;
+  },
+): Promise<Promise<void>> {
+  const log = deps.logger.named("poster");
+  const miners = config.Miners.filter((m) => m.PoSt.Enabled);
+  if (miners.length === 0) {
+    log.warn("--poster: no [[Miners]] block with PoSt enabled; nothing to prove");
+    return Promise.resolve();
+  }
+  const api = config.Common.API;
+  if (!api.Chain && api.Gateway.length === 0) {
+    throw new SmError(
+      "POSTER_NO_CHAIN",
+      "--poster needs a chain node: set [Common.API] Chain (a Lotus/Venus endpoint, or the line `vsm devnet run` prints)",
+    );
+  }
+  const chain = LotusChainClient.fromConfig(api, { logger: deps.logger.named("chain") });
+  const pool = new WorkerPool({ logger: log });
+  const wd = deps.ext?.pool("window_post");
+  const local = createVanillaProver("window_post", pool, log);
+  const prove: ProveFn = wd ? (task, o) => wd.submit(task, o) : (task, o) => local(task, o.signal);
+  log.info("prover", {
+    kind: wd ? "ext-prover WdPost children" : "built-in vanilla prover (worker threads)",
+  });
+  const run = (async () => {
+    let network: string | undefined;
+    for (let delay = 500; !network && !deps.shutdown.aborted; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        network = await chain.networkName({ signal: deps.shutdown });
+      } catch (e) {
+        log.warn("chain node not reachable yet; retrying", { err: errorMessage(e), retry_ms: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    if (!network) return;
+    const format = VANILLA_NETWORKS.has(network) ? "vanilla-bundle" : "snark";
+    log.info("chain", { network, proof_format: format });
+    const poster = new Poster(
+      {
+        chain,
+        indexer: deps.indexer,
+        stores: deps.stores,
+        proving: config.Common.Proving,
+        prove,
+        strictProbe: createStrictProbe(pool),
+        format,
+        networkMaxPartitions: 3,
+        logger: log,
+      },
+      miners,
+    );
+    await poster.run(deps.shutdown).catch((e) => {
+      if (!deps.shutdown.aborted) log.error("poster stopped", { err: errorMessage(e) });
+    });
+  })().finally(async () => {
+    await chain.close();
+    await pool.close();
+  });
+  return run;
 }

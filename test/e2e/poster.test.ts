@@ -1,0 +1,161 @@
+/**
+ * The seed's deployment practice with proving, as real processes on loopback: the devnet chain, a
+ * source node (`--miner`) with synthetic sectors attached, and a standalone PoSter node (`--proxy`,
+ * `--conf-dir`, `--poster`, `--ext-prover` with two [[WdPost]] children) proving deadline after
+ * deadline. The devnet judges every proof; a deleted sector file is skipped and becomes faulty.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
+import { RpcClient } from "../../src/rpc/client.js";
+import { sealedFilePath } from "../../src/sectors/layout.js";
+import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { tempDir } from "../helpers/tmp.js";
+
+interface Rec {
+  index: number;
+  open: number;
+  partitions: number;
+  proven: number[];
+  missed: number[];
+  newFaults: number[];
+  rejections: string[];
+}
+
+describe("devnet + source node + standalone PoSter with ext-prover children", () => {
+  let dir = "";
+  let cleanup = async () => {};
+  const procs: Proc[] = [];
+  let devnet: RpcClient;
+  let store = "";
+  const env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
+  const start = async (args: string[], ready: RegExp) => {
+    const p = startCli(args, { env });
+    procs.push(p);
+    await p.waitForLine(ready, 30_000);
+    return p;
+  };
+  const records = () => devnet.call<Rec[]>("Devnet.Records", ["f01000", 200]);
+  const epoch = async () => (await devnet.call<{ Epoch: number }>("Devnet.Status", [])).Epoch;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir("vsm-poster-"));
+    const dnHome = path.join(dir, "devnet");
+    const src = path.join(dir, ".venus-sector-manager");
+    const poster = path.join(dir, ".venus-individual-poster");
+    store = path.join(dir, "store1");
+    const dn = await start(
+      [
+        "--home",
+        dnHome,
+        "devnet",
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--block-time",
+        "150ms",
+        "--deadlines",
+        "4",
+        "--window",
+        "12",
+        "--lookback",
+        "4",
+        "--cutoff",
+        "6",
+      ],
+      /devnet ready/,
+    );
+    const chainLine = await dn.waitForLine(/^Chain = /, 10_000);
+    devnet = new RpcClient({
+      url: `http://${await readApiFile(dnHome)}/rpc/v1`,
+      token: await readToken(dnHome),
+    });
+    const seal = await runCli(
+      [
+        "devnet",
+        "seal",
+        "--miner",
+        "1000",
+        "--store",
+        store,
+        "--count",
+        "6",
+        "--onboard",
+        "--devnet-home",
+        dnHome,
+        "--threads",
+        "2",
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(seal.code, 0, seal.output);
+
+    assert.equal((await runCli(["--home", src, "daemon", "init"])).code, 0);
+    const cfg = homePaths(src).sectorManagerCfg;
+    await fs.writeFile(
+      cfg,
+      `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', chainLine)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nChallengeConfidence = 1\nSubmitConfidence = 1\nConfidence = 1\n`,
+    );
+    await fs.writeFile(
+      homePaths(src).extProverCfg,
+      '[[WdPost]]\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "0"\n\n[[WdPost]]\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "1"\n',
+    );
+    await start(["--home", src, "daemon", "run", "--miner", "--listen=127.0.0.1:0"], /node ready/);
+    const attach = await runCli(["--home", src, "util", "storage", "attach", "--name", "store1", store]);
+    assert.equal(attach.code, 0, attach.output);
+    assert.equal((await runCli(["--home", poster, "daemon", "init"])).code, 0);
+    await start(
+      [
+        "--home",
+        poster,
+        "daemon",
+        "run",
+        `--proxy=${await readApiFile(src)}`,
+        "--listen=127.0.0.1:0",
+        `--conf-dir=${src}`,
+        "--poster",
+        "--ext-prover",
+      ],
+      /poster started/,
+    );
+  });
+  after(async () => {
+    await Promise.all(procs.reverse().map((p) => p.stop(5000)));
+    await cleanup();
+  });
+
+  test("a full proving period: every deadline with sectors proven, no faults, no rejections", async () => {
+    const from = await epoch();
+    // One proving period is 4 × 12 epochs; wait until every deadline has closed once after `from`.
+    let mine: Rec[] = [];
+    for (let i = 0; i < 400; i++) {
+      mine = (await records()).filter((r) => r.open > from && r.partitions > 0);
+      if (new Set(mine.map((r) => r.index)).size >= 2 && mine.length >= 3) break;
+      await sleep(250);
+    }
+    assert.ok(mine.length >= 3, `deadlines judged: ${JSON.stringify(mine)}`);
+    for (const r of mine) {
+      assert.deepEqual(r.missed, [], `deadline ${r.index} at ${r.open}: ${JSON.stringify(r)}`);
+      assert.equal(r.proven.length, r.partitions, `deadline ${r.index} at ${r.open}`);
+      assert.deepEqual(r.newFaults, [], `deadline ${r.index} at ${r.open}`);
+      assert.deepEqual(r.rejections, [], `deadline ${r.index} at ${r.open}`);
+    }
+  });
+
+  test("a deleted sector file is skipped in the proof and becomes faulty; its partition is still proven", async () => {
+    await fs.rm(sealedFilePath(store, "normal", 1000, 1));
+    const from = await epoch();
+    let hit: Rec | undefined;
+    for (let i = 0; i < 400 && !hit; i++) {
+      hit = (await records()).find((r) => r.open > from + 12 && r.newFaults.includes(1));
+      if (!hit) await sleep(250);
+    }
+    assert.ok(hit, "sector 1 became faulty");
+    assert.deepEqual(hit.newFaults, [1], "only the deleted sector");
+    assert.deepEqual(hit.missed, [], "its partition was proven without it (Skipped), not missed");
+    assert.deepEqual(hit.rejections, []);
+  });
+});
