@@ -8,6 +8,7 @@ import type { DeadlineInfo, HeadChange } from "../chain/interface.js";
 import { HEAD } from "../chain/interface.js";
 import type { MinerConfig } from "../config/types.js";
 import { AbortedError, errorMessage } from "../util/errors.js";
+import { declareRecoveries } from "./recoveries.js";
 import { type RunnerDeps, type RunResult, runDeadline } from "./runner.js";
 import { type DeadlineAction, DeadlineTracker } from "./timing.js";
 
@@ -81,6 +82,17 @@ export class Poster {
         allow = r;
       });
       log.info("proving deadline", { challenge: a.di.challenge, close: a.di.close, at: a.tipset.height });
+      // Recoveries for deadline + 2 run beside the proof of this one.
+      void declareRecoveries(
+        m,
+        a.di,
+        a.tipset.height,
+        this.deps,
+        AbortSignal.any([signal, stop.signal]),
+      ).catch((e) => {
+        if (!stop.signal.aborted && !signal.aborted)
+          log.error("recovery declaration failed", { err: errorMessage(e) });
+      });
       const run: Run = { stop, pushed: false, allow, done: Promise.resolve(undefined) };
       const done = runDeadline(m, a.di, a.tipset.key, this.deps, {
         signal: AbortSignal.any([signal, stop.signal]),

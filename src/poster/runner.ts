@@ -71,6 +71,41 @@ export interface RunResult {
 
 const MAX_FAULT_ROUNDS = 5;
 
+/** Failures that may pass: a node or the proxy's source restarting, a timeout. */
+const TRANSIENT = new Set(["CHAIN_UNREACHABLE", "SECTORS_SOURCE_UNAVAILABLE", "RPC_UNREACHABLE", "TIMEOUT"]);
+
+/**
+ * Retry `fn` while it fails transiently, with backoff (0.5 s doubling to 5 s), until `signal` aborts:
+ * a source node or chain node restarting mid-deadline must not cost the deadline.
+ */
+export async function retryTransient<T>(
+  what: string,
+  fn: () => Promise<T>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<T> {
+  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (signal.aborted || !(e instanceof SmError) || !TRANSIENT.has(e.code)) throw e;
+      log.warn(`${what} failed; retrying`, { err: e.message, retry_ms: delay });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        signal.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+      signal.throwIfAborted();
+    }
+  }
+}
+
 /** The configured sender (owner/worker/control) with the highest balance; the worker when none is configured. */
 export async function selectSender(
   chain: ChainPort,
@@ -112,9 +147,12 @@ export async function runDeadline(
   const miner = `f0${minerCfg.Actor}`;
   const log = deps.logger.with({ miner, deadline: di.index, open: di.open, close: di.close });
   const result: RunResult = { proven: [], messages: [], skipped: [] };
-  const info = await chain.stateMinerInfo(miner, tsk, { signal });
+  const retry = <T>(what: string, fn: () => Promise<T>) => retryTransient(what, fn, signal, log);
+  const info = await retry("reading miner info", () => chain.stateMinerInfo(miner, tsk, { signal }));
   const proofType = parseChainPoStProof(info.windowPoStProofType);
-  const partitions = await chain.stateMinerPartitions(miner, di.index, tsk, { signal });
+  const partitions = await retry("reading partitions", () =>
+    chain.stateMinerPartitions(miner, di.index, tsk, { signal }),
+  );
   if (partitions.length === 0) return result;
 
   // Sectors to check: everything any partition expects proven.
@@ -122,18 +160,25 @@ export async function runDeadline(
   for (const p of partitions)
     wanted = wanted.union(p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors));
   const infos = new Map(
-    (await chain.stateMinerSectors(miner, wanted, tsk, { signal })).map((s) => [s.sectorNumber, s]),
+    (await retry("reading sectors", () => chain.stateMinerSectors(miner, wanted, tsk, { signal }))).map(
+      (s) => [s.sectorNumber, s],
+    ),
   );
-  const checks = await checkSectors(
-    [...infos.values()].map((s) => ({
-      miner: minerCfg.Actor,
-      number: s.sectorNumber,
-      upgrade: s.sectorKeyCid !== null,
-      shape: proofType.shape,
-      commR: cidToCommitment(s.sealedCid).commitment,
-    })),
-    { indexer: deps.indexer, stores: deps.stores, proving: deps.proving, strictProbe: deps.strictProbe },
-    { strict: minerCfg.PoSt.StrictCheck, signal },
+  const targets = [...infos.values()].map((s) => ({
+    miner: minerCfg.Actor,
+    number: s.sectorNumber,
+    upgrade: s.sectorKeyCid !== null,
+    shape: proofType.shape,
+    commR: cidToCommitment(s.sealedCid).commitment,
+  }));
+  const checkDeps = {
+    indexer: deps.indexer,
+    stores: deps.stores,
+    proving: deps.proving,
+    strictProbe: deps.strictProbe,
+  };
+  const checks = await retry("checking sectors", () =>
+    checkSectors(targets, checkDeps, { strict: minerCfg.PoSt.StrictCheck, signal }),
   );
   const good = new Map<number, CheckOutcome>();
   for (const c of checks) {
@@ -144,12 +189,10 @@ export async function runDeadline(
 
   const plan = partitionPlan(partitions, (n) => good.has(n));
   const entropy = cborAddressBytes(Address.fromString(miner).toBytes());
-  const seed = await chain.stateGetRandomnessFromBeacon(
-    RANDOMNESS_TAG.WindowedPoStChallengeSeed,
-    di.challenge,
-    entropy,
-    tsk,
-    { signal },
+  const seed = await retry("reading randomness", () =>
+    chain.stateGetRandomnessFromBeacon(RANDOMNESS_TAG.WindowedPoStChallengeSeed, di.challenge, entropy, tsk, {
+      signal,
+    }),
   );
   seed[31] = (seed[31] ?? 0) & 0x3f;
   const apiName = apiPoStProofName(info.windowPoStProofType);
@@ -176,12 +219,14 @@ export async function runDeadline(
             "POSTER_NO_SENDER",
             `no usable sender for ${miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
           );
-        const chainCommitRand = await chain.stateGetRandomnessFromTickets(
-          RANDOMNESS_TAG.PoStChainCommit,
-          di.challenge,
-          new Uint8Array(0),
-          HEAD,
-          { signal },
+        const chainCommitRand = await retry("reading commit randomness", () =>
+          chain.stateGetRandomnessFromTickets(
+            RANDOMNESS_TAG.PoStChainCommit,
+            di.challenge,
+            new Uint8Array(0),
+            HEAD,
+            { signal },
+          ),
         );
         const params = buildSubmitParams(
           {
@@ -207,7 +252,9 @@ export async function runDeadline(
         const parts = group.map((g) => g.index);
         pushedResolve();
         log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
-        const receipt = await chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal });
+        const receipt = await retry("waiting for the message", () =>
+          chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
+        );
         result.messages.push({ partitions: parts, cid: pushed.cid, exitCode: receipt.exitCode });
         if (receipt.exitCode === 0) {
           result.proven.push(...parts);

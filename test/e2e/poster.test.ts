@@ -22,6 +22,7 @@ interface Rec {
   proven: number[];
   missed: number[];
   newFaults: number[];
+  recovered: number[];
   rejections: string[];
 }
 
@@ -145,7 +146,9 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     }
   });
 
+  let saved: Buffer | undefined;
   test("a deleted sector file is skipped in the proof and becomes faulty; its partition is still proven", async () => {
+    saved = await fs.readFile(sealedFilePath(store, "normal", 1000, 1));
     await fs.rm(sealedFilePath(store, "normal", 1000, 1));
     const from = await epoch();
     let hit: Rec | undefined;
@@ -157,5 +160,23 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     assert.deepEqual(hit.newFaults, [1], "only the deleted sector");
     assert.deepEqual(hit.missed, [], "its partition was proven without it (Skipped), not missed");
     assert.deepEqual(hit.rejections, []);
+  });
+
+  test("after the file is repaired, the sector is declared recovered and proven again", async () => {
+    assert.ok(saved);
+    await fs.writeFile(sealedFilePath(store, "normal", 1000, 1), saved);
+    const from = await epoch();
+    let hit: Rec | undefined;
+    for (let i = 0; i < 600 && !hit; i++) {
+      hit = (await records()).find((r) => r.open > from && r.recovered.includes(1));
+      if (!hit) await sleep(250);
+    }
+    assert.ok(hit, "sector 1 recovered");
+    assert.deepEqual(hit.missed, []);
+    const status = await devnet.call<{ Miners: { Faulty: number; Recovering: number }[] }>(
+      "Devnet.Status",
+      [],
+    );
+    assert.equal(status.Miners[0]?.Faulty, 0, "no faulty sector left");
   });
 });

@@ -1,0 +1,87 @@
+/**
+ * Fault recovery for the deadline two ahead (as Lotus, Curio and damocles do): its faulty sectors that
+ * pass the sector check again are declared recovered before its FaultCutoff, so the next proof of that
+ * deadline proves them and they become active. Honours MaxRecoverSectorLimit and
+ * MaxPartitionsPerRecoveryMessage (recovery.ts plans; this file does the I/O).
+ */
+import { BitField } from "../chain/bitfield.js";
+import { type DeadlineInfo, HEAD } from "../chain/interface.js";
+import { MinerMethod } from "../chain/message.js";
+import { encodeDeclareFaultsRecoveredParams } from "../chain/params.js";
+import type { MinerConfig } from "../config/types.js";
+import { cidToCommitment } from "../proofs/commCid.js";
+import { parseChainPoStProof } from "../proofs/proofTypes.js";
+import { checkSectors } from "../sectors/check.js";
+import { planRecoveries, recoveryCandidates, recoveryTargetDeadline, shouldDeclareNow } from "./recovery.js";
+import { type RunnerDeps, retryTransient, selectSender } from "./runner.js";
+
+export async function declareRecoveries(
+  minerCfg: MinerConfig,
+  current: DeadlineInfo,
+  head: number,
+  deps: RunnerDeps,
+  signal: AbortSignal,
+): Promise<number> {
+  const { chain } = deps;
+  const miner = `f0${minerCfg.Actor}`;
+  const target = recoveryTargetDeadline(current);
+  const log = deps.logger.with({ miner, recovery_deadline: target.index, fault_cutoff: target.faultCutoff });
+  if (!shouldDeclareNow(target, head)) return 0;
+  const retry = <T>(what: string, fn: () => Promise<T>) => retryTransient(what, fn, signal, log);
+  const partitions = await retry("reading partitions", () =>
+    chain.stateMinerPartitions(miner, target.index, HEAD, { signal }),
+  );
+  const candidates = recoveryCandidates(partitions);
+  if (candidates.length === 0) return 0;
+  const info = await retry("reading miner info", () => chain.stateMinerInfo(miner, HEAD, { signal }));
+  const shape = parseChainPoStProof(info.windowPoStProofType).shape;
+  const all = BitField.unionAll(candidates.map((c) => c.sectors));
+  const sectors = await retry("reading sectors", () => chain.stateMinerSectors(miner, all, HEAD, { signal }));
+  const checks = await retry("checking faulty sectors", () =>
+    checkSectors(
+      sectors.map((s) => ({
+        miner: minerCfg.Actor,
+        number: s.sectorNumber,
+        upgrade: s.sectorKeyCid !== null,
+        shape,
+        commR: cidToCommitment(s.sealedCid).commitment,
+      })),
+      { indexer: deps.indexer, stores: deps.stores, proving: deps.proving, strictProbe: deps.strictProbe },
+      { strict: minerCfg.PoSt.StrictCheck, signal },
+    ),
+  );
+  const good = new Set(checks.filter((c) => c.ok).map((c) => c.number));
+  const plan = planRecoveries(partitions, target.index, (n) => good.has(n), minerCfg.PoSt);
+  if (plan.messages.length === 0) return 0;
+  const sender = await selectSender(chain, info, minerCfg.PoSt.Senders, signal);
+  if (!sender) {
+    log.warn("no usable sender; recoveries not declared");
+    return 0;
+  }
+  for (const params of plan.messages) {
+    const pushed = await chain.pushMessage(
+      {
+        from: sender,
+        to: miner,
+        method: MinerMethod.DeclareFaultsRecovered,
+        params: encodeDeclareFaultsRecoveredParams(params),
+        value: 0n,
+        maxFeeCap: minerCfg.PoSt.GasFeeCap,
+      },
+      { signal },
+    );
+    const receipt = await retry("waiting for the recovery message", () =>
+      chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
+    );
+    const sectorsDeclared = params.recoveries.reduce((n, r) => n + r.sectors.count(), 0);
+    if (receipt.exitCode === 0)
+      log.info("faults declared recovered", {
+        sectors: sectorsDeclared,
+        cid: pushed.cid,
+        limited: plan.limited,
+      });
+    else
+      log.error("DeclareFaultsRecovered failed on chain", { exit_code: receipt.exitCode, cid: pushed.cid });
+  }
+  return plan.declared;
+}
