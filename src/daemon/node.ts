@@ -238,7 +238,7 @@ export async function startNode(
       });
       cleanups.push(async () => {
         posterStop.abort();
-        await poster;
+        await poster.done;
       });
     }
     log.info("node ready", {
@@ -337,12 +337,12 @@ async function startPoster(
     logger: Logger;
     shutdown: AbortSignal;
   },
-): Promise<Promise<void>> {
+): Promise<{ done: Promise<void> }> {
   const log = deps.logger.named("poster");
   const miners = config.Miners.filter((m) => m.PoSt.Enabled);
   if (miners.length === 0) {
     log.warn("--poster: no [[Miners]] block with PoSt enabled; nothing to prove");
-    return Promise.resolve();
+    return { done: Promise.resolve() };
   }
   const api = config.Common.API;
   if (!api.Chain && api.Gateway.length === 0) {
@@ -393,5 +393,7 @@ async function startPoster(
     await chain.close();
     await pool.close();
   });
-  return run;
+  // A handle, not the promise itself: an async function returning a promise would make its caller
+  // wait for the whole run.
+  return { done: run };
 }

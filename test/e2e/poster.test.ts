@@ -120,7 +120,7 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
         "--poster",
         "--ext-prover",
       ],
-      /poster started/,
+      /node ready/,
     );
   });
   after(async () => {

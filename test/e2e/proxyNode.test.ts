@@ -66,7 +66,7 @@ describe("source node + proxy PoSter node (real processes)", () => {
     }
     await fs.appendFile(
       homePaths(sourceHome).sectorManagerCfg,
-      `\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(storeDir)}\n\n[[Miners]]\nActor = ${MINER}\n`,
+      `\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(storeDir)}\n\n[[Miners]]\nActor = ${MINER}\n[Miners.PoSt]\nEnabled = false\n`,
     );
     const again = await runCli(["--home", sourceHome, "daemon", "init"]);
     assert.equal(again.code, 0);
@@ -335,7 +335,7 @@ describe("npm run demo", () => {
     const p = npm
       ? startProcess(process.execPath, [npm, "run", "-s", "demo"])
       : startProcess("npm", ["run", "-s", "demo"]);
-    const killer = setTimeout(() => p.kill("SIGKILL"), 90_000);
+    const killer = setTimeout(() => p.kill("SIGKILL"), 180_000);
     const exit = await p.exited;
     clearTimeout(killer);
     const r = { code: exit.code, output: p.lines.join("\n") };
@@ -343,8 +343,10 @@ describe("npm run demo", () => {
     assert.match(r.output, /identical answers: yes/);
     assert.match(r.output, /proxy lookup of sector 1 after the restart: found/);
     assert.match(r.output, /demo finished in/);
-    const pids = [...r.output.matchAll(/node ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-    assert.equal(pids.length, 3, "source, poster, restarted source");
+    const pids = [...r.output.matchAll(/ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 4, "devnet, source, poster, restarted source");
+    assert.match(r.output, /new faults \[1\]/, "the injected fault is judged");
+    assert.match(r.output, /recovered \[1\]/, "and recovered");
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `daemon pid ${pid} is gone`);
   });
 });
