@@ -13,8 +13,9 @@ export function human(bytes: number | null): string {
   return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
-export const plainTable = (head: string[]) =>
-  new Table({
+/** A Lotus-style table: columns separated by two spaces, no borders, no trailing blanks. */
+export function plainTable(head: string[]): Table.Table {
+  const t = new Table({
     head,
     chars: {
       top: "",
@@ -35,3 +36,11 @@ export const plainTable = (head: string[]) =>
     },
     style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
   });
+  const render = t.toString.bind(t);
+  t.toString = () =>
+    render()
+      .split("\n")
+      .map((l) => l.trimEnd())
+      .join("\n");
+  return t;
+}

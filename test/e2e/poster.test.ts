@@ -32,6 +32,7 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
   const procs: Proc[] = [];
   let devnet: RpcClient;
   let store = "";
+  let srcHome = "";
   const env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
   const start = async (args: string[], ready: RegExp) => {
     const p = startCli(args, { env });
@@ -46,6 +47,7 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     ({ dir, cleanup } = await tempDir("vsm-poster-"));
     const dnHome = path.join(dir, "devnet");
     const src = path.join(dir, ".venus-sector-manager");
+    srcHome = src;
     const poster = path.join(dir, ".venus-individual-poster");
     store = path.join(dir, "store1");
     const dn = await start(
@@ -160,6 +162,17 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     assert.deepEqual(hit.newFaults, [1], "only the deleted sector");
     assert.deepEqual(hit.missed, [], "its partition was proven without it (Skipped), not missed");
     assert.deepEqual(hit.rejections, []);
+    // The operator's view, in lotus-miner's vocabulary, read from the chain of the source's config.
+    const faults = await runCli(["--home", srcHome, "util", "sealer", "proving", "faults"]);
+    assert.equal(faults.code, 0, faults.output);
+    assert.match(faults.output, new RegExp(`^${hit.index}\\s+\\d+\\s+1\\s+no$`, "m"), faults.output);
+    const info = await runCli(["--home", srcHome, "util", "sealer", "proving", "info"]);
+    assert.match(info.output, /Faulty sectors:\s+1$/m, info.output);
+    assert.match(info.output, /Sectors:\s+6 /m);
+    const deadlines = await runCli(["--home", srcHome, "util", "sealer", "proving", "deadlines"]);
+    assert.match(deadlines.output, /DEADLINE\s+OPEN\s+PARTITIONS\s+SECTORS\s+FAULTY/);
+    const one = await runCli(["--home", srcHome, "util", "sealer", "proving", "deadline", String(hit.index)]);
+    assert.match(one.output, /\s1$/m, one.output);
   });
 
   test("after the file is repaired, the sector is declared recovered and proven again", async () => {

@@ -1,11 +1,13 @@
 /**
- * `util sealer proving ...` in lotus-miner's vocabulary. For now: `provers`, the ext-prover children.
+ * `util sealer proving ...` in lotus-miner's vocabulary: `provers` (the ext-prover children) here;
+ * info, deadlines, deadline and faults (read from the chain) in provingChain.ts.
  */
 import type { Command } from "commander";
 import type { ChildStatus } from "../../prover/ext/pool.js";
 import { action, homeOf } from "../context.js";
 import { requireDaemon } from "../daemonClient.js";
 import { plainTable } from "../format.js";
+import { registerProvingChain } from "./provingChain.js";
 
 export function registerProving(util: Command): void {
   const proving = util
@@ -13,6 +15,7 @@ export function registerProving(util: Command): void {
     .description("sealer and proving tools")
     .command("proving")
     .description("WindowPoSt proving");
+  registerProvingChain(proving);
   proving
     .command("provers")
     .description(
