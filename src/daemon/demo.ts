@@ -18,6 +18,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { DeadlineRecord } from "../chain/devnet/miner.js";
 import { shapeByName } from "../proofs/sectorShapes.js";
 import { writeSyntheticSector } from "../proofs/syntheticSector.js";
 import { RpcClient } from "../rpc/client.js";
@@ -35,17 +36,6 @@ export interface DemoOptions {
 
 const MINER = 1000;
 
-interface DemoRecord {
-  index: number;
-  open: number;
-  close: number;
-  partitions: number;
-  proven: number[];
-  missed: number[];
-  newFaults: number[];
-  recovered: number[];
-  rejections: string[];
-}
 const READY = /node ready/;
 
 export async function runDemo(opts: DemoOptions): Promise<void> {
@@ -252,12 +242,12 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
     const seen = new Set<string>();
     const watch = async (
-      until: (r: DemoRecord) => boolean,
+      until: (r: DeadlineRecord) => boolean,
       maxMs: number,
-    ): Promise<DemoRecord | undefined> => {
+    ): Promise<DeadlineRecord | undefined> => {
       const t = Date.now();
       while (Date.now() - t < maxMs) {
-        for (const r of await devnet.call<DemoRecord[]>("Devnet.Records", [`f0${MINER}`, 50])) {
+        for (const r of await devnet.call<DeadlineRecord[]>("Devnet.Records", [`f0${MINER}`, 50])) {
           const key = `${r.index}@${r.open}`;
           if (r.partitions === 0 || seen.has(key)) continue;
           seen.add(key);

@@ -62,19 +62,8 @@ export async function initHome(home: string): Promise<InitReport> {
     throw new SmError("HOME_UNWRITABLE", `cannot create home directory ${home}: ${(e as Error).message}`);
   }
   const report: InitReport = { created: [], kept: [] };
-  const writeNew = async (file: string, content: string | Buffer, mode: number): Promise<boolean> => {
-    try {
-      await fs.writeFile(file, content, { flag: "wx", mode });
-      report.created.push(file);
-      return true;
-    } catch (e) {
-      if (sysCode(e) === "EEXIST") {
-        report.kept.push(file);
-        return false;
-      }
-      throw new SmError("HOME_UNWRITABLE", `cannot write ${file}: ${(e as Error).message}`);
-    }
-  };
+  const writeNew = (file: string, content: string, mode: number) =>
+    writeIfMissing(file, content, mode, report);
   await writeNew(p.sectorManagerCfg, renderSectorManagerDefault(), 0o644);
   await writeNew(p.extProverCfg, renderExtProverDefault(), 0o644);
   await ensureAuth(home, writeNew, report);
@@ -93,19 +82,7 @@ export async function ensureAuth(
   const p = homePaths(home);
   const write =
     writeNew ??
-    (async (file: string, content: string, mode: number) => {
-      try {
-        await fs.writeFile(file, content, { flag: "wx", mode });
-        report.created.push(file);
-        return true;
-      } catch (e) {
-        if (sysCode(e) === "EEXIST") {
-          report.kept.push(file);
-          return false;
-        }
-        throw new SmError("HOME_UNWRITABLE", `cannot write ${file}: ${(e as Error).message}`);
-      }
-    });
+    ((file: string, content: string, mode: number) => writeIfMissing(file, content, mode, report));
   const secretCreated = await write(p.secret, `${newSecret().toString("hex")}\n`, 0o600);
   const secret = await readSecret(home);
   if (secretCreated) {
@@ -115,6 +92,26 @@ export async function ensureAuth(
     await write(p.token, `${signToken(secret, "admin")}\n`, 0o600);
   }
   return report;
+}
+
+/** Create `file` unless it exists (never overwrite); note which in `report`. */
+async function writeIfMissing(
+  file: string,
+  content: string,
+  mode: number,
+  report: InitReport,
+): Promise<boolean> {
+  try {
+    await fs.writeFile(file, content, { flag: "wx", mode });
+    report.created.push(file);
+    return true;
+  } catch (e) {
+    if (sysCode(e) === "EEXIST") {
+      report.kept.push(file);
+      return false;
+    }
+    throw new SmError("HOME_UNWRITABLE", `cannot write ${file}: ${(e as Error).message}`);
+  }
 }
 
 export async function readSecret(home: string): Promise<Buffer> {

@@ -21,6 +21,7 @@
  * - a resubscription "current" head that is lower than the last head (or a sibling at the same
  *   height) is treated as a revert to that height, because ChainNotify gives no revert entries then.
  */
+import { type DeadlinePolicy, newDeadlineInfo } from "../chain/dline.js";
 import type { DeadlineInfo, HeadChange, TipSet } from "../chain/interface.js";
 
 /** Confidence epochs of `[Miners.PoSt]` (damocles `modules/config.go`, `MinerPoStConfig`). */
@@ -58,59 +59,7 @@ export function resolveTimingConfig(partial: Partial<TimingConfig> = {}): Timing
   };
 }
 
-/** The four policy constants dline.Info carries (plus the deadline count). */
-export type DeadlinePolicy = Pick<
-  DeadlineInfo,
-  | "wPoStPeriodDeadlines"
-  | "wPoStProvingPeriod"
-  | "wPoStChallengeWindow"
-  | "wPoStChallengeLookback"
-  | "faultDeclarationCutoff"
->;
-
-/** Mainnet/calibnet values (field-anchors.md §0; builtin-actors miner policy). */
-export const MAINNET_POLICY: Readonly<DeadlinePolicy> = Object.freeze({
-  wPoStPeriodDeadlines: 48,
-  wPoStProvingPeriod: 2880,
-  wPoStChallengeWindow: 60,
-  wPoStChallengeLookback: 20,
-  faultDeclarationCutoff: 70,
-});
-
-/**
- * go-state-types `dline.NewInfo`. For an index past the last deadline it returns, like Go, the
- * "no-duty" deadline right after the period: Open = Close = Challenge = PeriodStart + ProvingPeriod
- * and FaultCutoff = 0.
- */
-export function newDeadlineInfo(
-  periodStart: number,
-  index: number,
-  currentEpoch: number,
-  policy: DeadlinePolicy,
-): DeadlineInfo {
-  const base = {
-    currentEpoch,
-    periodStart,
-    index,
-    wPoStPeriodDeadlines: policy.wPoStPeriodDeadlines,
-    wPoStProvingPeriod: policy.wPoStProvingPeriod,
-    wPoStChallengeWindow: policy.wPoStChallengeWindow,
-    wPoStChallengeLookback: policy.wPoStChallengeLookback,
-    faultDeclarationCutoff: policy.faultDeclarationCutoff,
-  };
-  if (index < policy.wPoStPeriodDeadlines) {
-    const open = periodStart + index * policy.wPoStChallengeWindow;
-    return {
-      ...base,
-      open,
-      close: open + policy.wPoStChallengeWindow,
-      challenge: open - policy.wPoStChallengeLookback,
-      faultCutoff: open - policy.faultDeclarationCutoff,
-    };
-  }
-  const afterLast = periodStart + policy.wPoStProvingPeriod;
-  return { ...base, open: afterLast, close: afterLast, challenge: afterLast, faultCutoff: 0 };
-}
+export { type DeadlinePolicy, MAINNET_POLICY, newDeadlineInfo } from "../chain/dline.js";
 
 /**
  * The deadline after `di` (damocles `deadline.go` nextDeadline, same as lotus' wdpost NextDeadline):

@@ -72,6 +72,24 @@ export function windowProofForSeal(sealProof: number): number {
 
 export function devnetMethods(node: DevnetNode): MethodTable {
   const s = node.state;
+  /** StateGetRandomnessFrom{Beacon,Tickets}(tag, epoch, entropy, tsk) → 32 bytes, for any past epoch. */
+  const randomnessMethod = (
+    what: string,
+    draw: (tag: number, epoch: number, entropy: Uint8Array) => Uint8Array,
+  ): MethodTable[string] => ({
+    perm: "read",
+    doc: `(tag, epoch, entropy, tsk) → 32 bytes of ${what} randomness`,
+    async handler(params) {
+      arity(params, 3, 4);
+      const epoch = epochParam(params[1], "randEpoch");
+      if (epoch > s.epoch)
+        throw new SmError(
+          "DEVNET_FUTURE_EPOCH",
+          `randomness for epoch ${epoch} does not exist yet (head ${s.epoch})`,
+        );
+      return base64(draw(uintParam(params[0], "personalization"), epoch, bytesParam(params[2], "entropy")));
+    },
+  });
   const miner = (v: unknown) => {
     const a = addressParam(v, "miner");
     try {
@@ -203,38 +221,12 @@ export function devnetMethods(node: DevnetNode): MethodTable {
         return info ? encodeSectorInfo(info) : null;
       },
     },
-    "Filecoin.StateGetRandomnessFromBeacon": {
-      perm: "read",
-      doc: "(tag, epoch, entropy, tsk) → 32 bytes",
-      async handler(params) {
-        arity(params, 3, 4);
-        const epoch = epochParam(params[1], "randEpoch");
-        if (epoch > s.epoch)
-          throw new SmError(
-            "DEVNET_FUTURE_EPOCH",
-            `randomness for epoch ${epoch} does not exist yet (head ${s.epoch})`,
-          );
-        return base64(
-          s.beacon(uintParam(params[0], "personalization"), epoch, bytesParam(params[2], "entropy")),
-        );
-      },
-    },
-    "Filecoin.StateGetRandomnessFromTickets": {
-      perm: "read",
-      doc: "(tag, epoch, entropy, tsk) → 32 bytes",
-      async handler(params) {
-        arity(params, 3, 4);
-        const epoch = epochParam(params[1], "randEpoch");
-        if (epoch > s.epoch)
-          throw new SmError(
-            "DEVNET_FUTURE_EPOCH",
-            `randomness for epoch ${epoch} does not exist yet (head ${s.epoch})`,
-          );
-        return base64(
-          s.tickets(uintParam(params[0], "personalization"), epoch, bytesParam(params[2], "entropy")),
-        );
-      },
-    },
+    "Filecoin.StateGetRandomnessFromBeacon": randomnessMethod("beacon", (tag, epoch, entropy) =>
+      s.beacon(tag, epoch, entropy),
+    ),
+    "Filecoin.StateGetRandomnessFromTickets": randomnessMethod("tickets", (tag, epoch, entropy) =>
+      s.tickets(tag, epoch, entropy),
+    ),
     "Filecoin.StateGetActor": {
       perm: "read",
       doc: "(address, tsk) → actor",

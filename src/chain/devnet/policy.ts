@@ -10,6 +10,7 @@
  * (current_proving_period_start, current_deadline_index); `nextNotElapsed` mirrors `dline.Info.NextNotElapsed`.
  */
 import { SmError } from "../../util/errors.js";
+import { newDeadlineInfo } from "../dline.js";
 import type { DeadlineInfo } from "../interface.js";
 
 export interface DevnetPolicy {
@@ -89,29 +90,7 @@ export function deadlineInfo(
   currentEpoch: number,
   p: DevnetPolicy,
 ): DeadlineInfo {
-  const period = provingPeriod(p);
-  const common = {
-    currentEpoch,
-    periodStart,
-    index,
-    wPoStPeriodDeadlines: p.wPoStPeriodDeadlines,
-    wPoStProvingPeriod: period,
-    wPoStChallengeWindow: p.wPoStChallengeWindow,
-    wPoStChallengeLookback: p.wPoStChallengeLookback,
-    faultDeclarationCutoff: p.faultDeclarationCutoff,
-  };
-  if (index < p.wPoStPeriodDeadlines) {
-    const open = periodStart + index * p.wPoStChallengeWindow;
-    return {
-      ...common,
-      open,
-      close: open + p.wPoStChallengeWindow,
-      challenge: open - p.wPoStChallengeLookback,
-      faultCutoff: open - p.faultDeclarationCutoff,
-    };
-  }
-  const after = periodStart + period;
-  return { ...common, open: after, close: after, challenge: after, faultCutoff: 0 };
+  return newDeadlineInfo(periodStart, index, currentEpoch, { ...p, wPoStProvingPeriod: provingPeriod(p) });
 }
 
 /** builtin-actors current_proving_period_start: the last epoch ≤ `epoch` congruent to `offset`. */

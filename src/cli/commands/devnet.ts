@@ -5,6 +5,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
+import type { DeadlineRecord } from "../../chain/devnet/miner.js";
 import { type DevnetPolicy, MAINNET_POLICY, validatePolicy } from "../../chain/devnet/policy.js";
 import { parseGoDuration } from "../../config/units.js";
 import { startDevnet } from "../../daemon/devnetRun.js";
@@ -259,20 +260,10 @@ export function registerDevnet(program: Command): void {
             CurrentDeadline: number;
           }[];
         }>("Devnet.Status", []);
-        const records = await client.call<
-          {
-            miner: string;
-            index: number;
-            open: number;
-            close: number;
-            partitions: number;
-            proven: number[];
-            missed: number[];
-            newFaults: number[];
-            recovered: number[];
-            rejections: string[];
-          }[]
-        >("Devnet.Records", [null, parseUintArg(String(opts.records), "--records")]);
+        const records = await client.call<DeadlineRecord[]>("Devnet.Records", [
+          null,
+          parseUintArg(String(opts.records), "--records"),
+        ]);
         if (opts.json === true) {
           process.stdout.write(`${JSON.stringify({ status: st, records }, null, 2)}\n`);
           return;
