@@ -66,9 +66,10 @@ describe("vsm wdpost / winpost through the raw protocol", () => {
     try {
       await waitFor(() => out.length > 0, "ready line");
       assert.equal(out[0], "window_post processor ready");
-      assert.ok(
-        err.some((l) => /\tready\t\{"pid": \d+, "ppid": \d+, "proc": "wdpost"\}/.test(l)),
-        err.join("\n"),
+      // stdout's ready line comes first; the log line on stderr may trail it.
+      await waitFor(
+        () => err.some((l) => /\tready\t\{"pid": \d+, "ppid": \d+, "proc": "wdpost"\}/.test(l)),
+        "ready log line",
       );
 
       const task = (reps: unknown[], extra: Record<string, unknown> = {}) => ({
@@ -122,8 +123,8 @@ describe("vsm wdpost / winpost through the raw protocol", () => {
       assert.equal(r4.err_msg, null);
       assert.deepEqual(r4.output, { proofs: [], faults: [2, 3] });
       await fs.writeFile(tree, orig);
-      assert.ok(
-        err.some((l) => /sector cannot be proven; reported as a fault.*"sector": 2/.test(l)),
+      await waitFor(
+        () => err.some((l) => /sector cannot be proven; reported as a fault.*"sector": 2/.test(l)),
         "the reason is logged",
       );
 
