@@ -76,13 +76,14 @@ describe("daemon run --ext-prover with the seed's 8 [[WdPost]] blocks", () => {
           `block ${i}: ${re}\n${mine.join("\n")}`,
         );
       }
-      // The child itself, relayed with its pid and block: what it sees in its environment.
+      // The child itself, relayed with its pid and block: what it sees in its environment. Its stderr
+      // travels on another pipe than its ready line, so the relay may trail "node ready" a little.
+      const env = new RegExp(
+        `processor starting.*"cuda_visible_devices": "${i}", "tmpdir": "/tmp/ext-prover${i}/".*"pid": ${row.pid}`,
+      );
+      for (let k = 0; k < 100 && !daemon.lines.some((l) => env.test(l)); k++) await sleep(50);
       assert.ok(
-        mine.some((l) =>
-          new RegExp(
-            `processor starting.*"cuda_visible_devices": "${i}", "tmpdir": "/tmp/ext-prover${i}/"`,
-          ).test(l),
-        ),
+        daemon.lines.some((l) => env.test(l)),
         `block ${i} child environment\n${mine.join("\n")}`,
       );
     }
