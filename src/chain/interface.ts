@@ -56,6 +56,13 @@ export interface Partition {
   activeSectors: BitField;
 }
 
+/** Lotus api.Deadline: what StateMinerDeadlines says of each deadline of the current proving period. */
+export interface DeadlineState {
+  /** Partitions already proven in this deadline's current window (the actor's PartitionsPoSted). */
+  postSubmissions: BitField;
+  disputableProofCount: number;
+}
+
 export interface SectorOnChainInfo {
   sectorNumber: number;
   /** RegisteredSealProof id. */
@@ -135,6 +142,8 @@ export interface ChainPort {
     tsk: TipSetKey,
     opts?: CallOptions,
   ): Promise<Partition[]>;
+  /** Every deadline of the miner, in index order; PostSubmissions tells which partitions are proven. */
+  stateMinerDeadlines(miner: string, tsk: TipSetKey, opts?: CallOptions): Promise<DeadlineState[]>;
   /** On-chain infos of the sectors in `sectors` (all of the miner's when null). */
   stateMinerSectors(
     miner: string,

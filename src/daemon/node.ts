@@ -16,6 +16,7 @@ import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { createMetrics, type Metrics } from "../metrics/metrics.js";
 import { Poster } from "../poster/poster.js";
+import { ProofStore } from "../poster/proofStore.js";
 import type { ProveFn } from "../poster/runner.js";
 import { ExtProvers } from "../prover/ext/index.js";
 import { createStrictProbe } from "../prover/strictProbe.js";
@@ -230,6 +231,7 @@ export async function startNode(
       log.warn("--miner: the WinningPoSt service is not built yet; this node serves its sector index");
     if (flags.poster) {
       const poster = await startPoster(config, {
+        kv: store,
         indexer,
         stores,
         ext,
@@ -331,6 +333,7 @@ function extProverMethods(get: () => ExtProvers | undefined, reload: () => Promi
 async function startPoster(
   config: SectorManagerConfig,
   deps: {
+    kv: KVStore;
     indexer: SectorIndexer;
     stores: PersistStores;
     ext: ExtProvers | undefined;
@@ -382,6 +385,7 @@ async function startPoster(
         strictProbe: createStrictProbe(pool),
         format,
         networkMaxPartitions: 3,
+        proofs: new ProofStore(deps.kv, log),
         logger: log,
       },
       miners,

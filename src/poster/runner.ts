@@ -10,6 +10,8 @@
  *
  * The signal aborts everything when the deadline closes or a reorg reverts below its challenge epoch.
  */
+
+import { performance } from "node:perf_hooks";
 import { Address } from "../chain/address.js";
 import { BitField } from "../chain/bitfield.js";
 import {
@@ -32,6 +34,7 @@ import { type CheckOutcome, checkSectors, type StrictProbe } from "../sectors/ch
 import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
 import { errorMessage, SmError } from "../util/errors.js";
+import { untilAborted } from "../util/time.js";
 import {
   buildSubmitParams,
   MessageGrouper,
@@ -40,6 +43,7 @@ import {
   partitionPlan,
   postPartitionsPerMessage,
 } from "./batch.js";
+import { type ProofStore, reusable, type SavedProof } from "./proofStore.js";
 
 /** Runs one prover task; `priority` is the deadline's Close epoch (earliest first). */
 export type ProveFn = (
@@ -57,12 +61,28 @@ export interface RunnerDeps {
   format: ProofFormat;
   /** Partitions per message the network allows (3 since nv21; the devnet's policy may say less). */
   networkMaxPartitions: number;
+  /** Where finished partition proofs are kept until Close (absent: nothing survives a restart). */
+  proofs?: ProofStore;
   logger: Logger;
 }
 
+/** What became of one partition in a run. */
+export interface PartitionOutcome {
+  index: number;
+  /** proved now; reused from the proof store; already proven on chain (nothing to do); nothing provable. */
+  source: "proved" | "stored" | "on-chain" | "none";
+  sectors: number;
+  skipped: number;
+  /** Time spent proving it (prover calls), 0 for stored / on-chain. */
+  ms: number;
+}
+
 export interface RunResult {
-  /** Partitions sent in messages that executed with exit code 0. */
+  /** Partitions sent in messages that executed with exit code 0, and partitions already proven on chain. */
   proven: number[];
+  partitions: PartitionOutcome[];
+  /** Dry run: the messages that would have been sent (partitions, params size in bytes). */
+  dryRun?: { partitions: number[]; paramsBytes: number }[];
   /** Messages sent, with their exit codes. */
   messages: { partitions: number[]; cid: string; exitCode: number }[];
   /** Sectors skipped, with why. */
@@ -141,12 +161,18 @@ export async function runDeadline(
     submitAllowed: () => Promise<void>;
     /** Called once every message of the deadline has been pushed (only confirmations remain). */
     onAllPushed?: () => void;
+    /**
+     * `proving compute`: check and prove every partition and build the messages, but send nothing,
+     * store nothing and ignore what the chain already has.
+     */
+    dryRun?: boolean;
   },
 ): Promise<RunResult> {
   const { chain, signal } = { chain: deps.chain, signal: opts.signal };
   const miner = `f0${minerCfg.Actor}`;
   const log = deps.logger.with({ miner, deadline: di.index, open: di.open, close: di.close });
-  const result: RunResult = { proven: [], messages: [], skipped: [] };
+  const result: RunResult = { proven: [], partitions: [], messages: [], skipped: [] };
+  if (opts.dryRun) result.dryRun = [];
   const retry = <T>(what: string, fn: () => Promise<T>) => retryTransient(what, fn, signal, log);
   const info = await retry("reading miner info", () => chain.stateMinerInfo(miner, tsk, { signal }));
   const proofType = parseChainPoStProof(info.windowPoStProofType);
@@ -155,14 +181,76 @@ export async function runDeadline(
   );
   if (partitions.length === 0) return result;
 
-  // Sectors to check: everything any partition expects proven.
+  const entropy = cborAddressBytes(Address.fromString(miner).toBytes());
+  const seed = await retry("reading randomness", () =>
+    chain.stateGetRandomnessFromBeacon(RANDOMNESS_TAG.WindowedPoStChallengeSeed, di.challenge, entropy, tsk, {
+      signal,
+    }),
+  );
+  seed[31] = (seed[31] ?? 0) & 0x3f;
+  const apiName = apiPoStProofName(info.windowPoStProofType);
+  const dlKey = { actor: minerCfg.Actor, open: di.open };
+  const store = opts.dryRun ? undefined : deps.proofs;
+
+  // What is already done: partitions proven on chain (a restart after a message landed) and proofs
+  // finished before a restart (same challenge, same sectors).
+  const postedNow = async (): Promise<BitField> =>
+    opts.dryRun
+      ? BitField.empty()
+      : ((await retry("reading deadline state", () => chain.stateMinerDeadlines(miner, HEAD, { signal })))[
+          di.index
+        ]?.postSubmissions ?? BitField.empty());
+  const posted = await postedNow();
+  // Records of deadlines that have closed are of no use any more (the one before this may still be open).
+  await store
+    ?.prune(minerCfg.Actor, di.open - di.wPoStChallengeWindow)
+    .catch((e) => log.warn("cannot prune stored proofs", { err: errorMessage(e) }));
+  const saved = store
+    ? await store.load(dlKey).catch((e) => {
+        log.warn("cannot read stored proofs; proving every partition", { err: errorMessage(e) });
+        return new Map<number, SavedProof>();
+      })
+    : new Map<number, SavedProof>();
+  const reused: ProvenPartition[] = [];
+  const todo = new Set<number>();
+  partitions.forEach((p, index) => {
+    const toProve = p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors);
+    if (posted.has(index)) {
+      result.proven.push(index);
+      result.partitions.push({ index, source: "on-chain", sectors: toProve.count(), skipped: 0, ms: 0 });
+      return;
+    }
+    const s = saved.get(index);
+    if (s && reusable(s, { seed, proofType: apiName, format: deps.format, toProve })) {
+      reused.push(s.partition);
+      result.partitions.push({
+        index,
+        source: "stored",
+        sectors: s.partition.proven.count(),
+        skipped: s.partition.skipped.count(),
+        ms: 0,
+      });
+      return;
+    }
+    todo.add(index);
+  });
+  if (posted.count() > 0) log.info("partitions already proven on chain", { partitions: posted.toNumbers() });
+  if (reused.length > 0)
+    log.info("reusing partition proofs finished before a restart", {
+      partitions: reused.map((p) => p.index),
+    });
+
+  // Sectors to check: everything the partitions still to prove expect proven.
   let wanted = BitField.empty();
-  for (const p of partitions)
-    wanted = wanted.union(p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors));
+  partitions.forEach((p, index) => {
+    if (todo.has(index))
+      wanted = wanted.union(p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors));
+  });
   const infos = new Map(
-    (await retry("reading sectors", () => chain.stateMinerSectors(miner, wanted, tsk, { signal }))).map(
-      (s) => [s.sectorNumber, s],
-    ),
+    (wanted.isEmpty()
+      ? []
+      : await retry("reading sectors", () => chain.stateMinerSectors(miner, wanted, tsk, { signal }))
+    ).map((s) => [s.sectorNumber, s]),
   );
   const targets = [...infos.values()].map((s) => ({
     miner: minerCfg.Actor,
@@ -177,9 +265,12 @@ export async function runDeadline(
     proving: deps.proving,
     strictProbe: deps.strictProbe,
   };
-  const checks = await retry("checking sectors", () =>
-    checkSectors(targets, checkDeps, { strict: minerCfg.PoSt.StrictCheck, signal }),
-  );
+  const checks =
+    targets.length === 0
+      ? []
+      : await retry("checking sectors", () =>
+          checkSectors(targets, checkDeps, { strict: minerCfg.PoSt.StrictCheck, signal }),
+        );
   const good = new Map<number, CheckOutcome>();
   for (const c of checks) {
     if (c.ok) good.set(c.number, c);
@@ -187,22 +278,55 @@ export async function runDeadline(
   }
   for (const s of result.skipped) log.warn("sector skipped", { sector: s.sector, reason: s.reason });
 
-  const plan = partitionPlan(partitions, (n) => good.has(n));
-  const entropy = cborAddressBytes(Address.fromString(miner).toBytes());
-  const seed = await retry("reading randomness", () =>
-    chain.stateGetRandomnessFromBeacon(RANDOMNESS_TAG.WindowedPoStChallengeSeed, di.challenge, entropy, tsk, {
-      signal,
-    }),
-  );
-  seed[31] = (seed[31] ?? 0) & 0x3f;
-  const apiName = apiPoStProofName(info.windowPoStProofType);
+  const fullPlan = partitionPlan(partitions, (n) => good.has(n));
+  const plan = fullPlan.partitions.filter((p) => todo.has(p.index));
+  for (const p of fullPlan.omitted)
+    if (todo.has(p.index))
+      result.partitions.push({
+        index: p.index,
+        source: "none",
+        sectors: 0,
+        skipped: p.skipped.count(),
+        ms: 0,
+      });
   const grouper = new MessageGrouper<ProvenPartition>(
     postPartitionsPerMessage(minerCfg.PoSt.MaxPartitionsPerPoStMessage, deps.networkMaxPartitions),
   );
   const sends: Promise<void>[] = [];
   const pushes: Promise<unknown>[] = [];
 
-  const send = (group: readonly ProvenPartition[]) => {
+  const buildParams = async (group: readonly ProvenPartition[]) => {
+    const chainCommitRand = await retry("reading commit randomness", () =>
+      chain.stateGetRandomnessFromTickets(
+        RANDOMNESS_TAG.PoStChainCommit,
+        di.challenge,
+        new Uint8Array(0),
+        HEAD,
+        { signal },
+      ),
+    );
+    return buildSubmitParams(
+      {
+        deadline: di.index,
+        partitions: group,
+        proofType: info.windowPoStProofType,
+        chainCommitEpoch: di.challenge,
+        chainCommitRand,
+      },
+      deps.format,
+    );
+  };
+
+  const send = (all: readonly ProvenPartition[]) => {
+    if (opts.dryRun) {
+      sends.push(
+        buildParams(all).then((params) => {
+          const bytes = encodeSubmitWindowedPoStParams(params).length;
+          result.dryRun?.push({ partitions: all.map((g) => g.index), paramsBytes: bytes });
+        }),
+      );
+      return;
+    }
     let pushedResolve: () => void = () => {};
     pushes.push(
       new Promise<void>((r) => {
@@ -211,33 +335,34 @@ export async function runDeadline(
     );
     sends.push(
       (async () => {
-        await opts.submitAllowed();
-        signal.throwIfAborted();
+        await untilAborted(
+          opts.submitAllowed(),
+          signal,
+          "deadline run stopped before submission was allowed",
+        );
+        // A message sent before a restart may have landed since: the actor would refuse a partition
+        // proven twice, so leave those out (they count as proven).
+        const onChain = await postedNow();
+        const group = all.filter((g) => !onChain.has(g.index));
+        const landed = all.filter((g) => onChain.has(g.index)).map((g) => g.index);
+        if (landed.length > 0) {
+          result.proven.push(...landed);
+          log.info("partitions proven on chain meanwhile; left out of the message", { partitions: landed });
+        }
+        if (group.length === 0) return;
+        const resent = group.filter((g) => saved.get(g.index)?.sentCid).map((g) => g.index);
+        if (resent.length > 0)
+          log.warn("a message sent before the restart has not landed; sending these partitions again", {
+            partitions: resent,
+            earlier: [...new Set(resent.map((i) => saved.get(i)?.sentCid))],
+          });
         const sender = await selectSender(chain, info, minerCfg.PoSt.Senders, signal);
         if (!sender)
           throw new SmError(
             "POSTER_NO_SENDER",
             `no usable sender for ${miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
           );
-        const chainCommitRand = await retry("reading commit randomness", () =>
-          chain.stateGetRandomnessFromTickets(
-            RANDOMNESS_TAG.PoStChainCommit,
-            di.challenge,
-            new Uint8Array(0),
-            HEAD,
-            { signal },
-          ),
-        );
-        const params = buildSubmitParams(
-          {
-            deadline: di.index,
-            partitions: group,
-            proofType: info.windowPoStProofType,
-            chainCommitEpoch: di.challenge,
-            chainCommitRand,
-          },
-          deps.format,
-        );
+        const params = await buildParams(group);
         const pushed = await chain.pushMessage(
           {
             from: sender,
@@ -252,6 +377,9 @@ export async function runDeadline(
         const parts = group.map((g) => g.index);
         pushedResolve();
         log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
+        await store
+          ?.markSent(dlKey, parts, pushed.cid)
+          .catch((e) => log.warn("cannot record the sent message", { err: errorMessage(e) }));
         const receipt = await retry("waiting for the message", () =>
           chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
         );
@@ -273,9 +401,16 @@ export async function runDeadline(
     );
   };
 
-  const provePartition = async (p: (typeof plan.partitions)[number]) => {
+  const finished = (partition: ProvenPartition) => {
+    const group = grouper.add(partition);
+    if (group) send(group);
+  };
+  for (const p of reused) finished(p);
+
+  const provePartition = async (p: (typeof plan)[number]) => {
     let skipped = p.skipped;
     let proven = p.proven;
+    const started = performance.now();
     for (let round = 0; round < MAX_FAULT_ROUNDS && !proven.isEmpty(); round++) {
       const numbers = proven.toNumbers();
       const replicas = numbers.map((n) => {
@@ -316,16 +451,32 @@ export async function runDeadline(
               proven,
               sectorProofs: new Map(numbers.map((n, i) => [n, out.proofs[i] ?? new Uint8Array()])),
             };
-      const group = grouper.add(partition);
-      if (group) send(group);
+      const ms = Math.round(performance.now() - started);
+      result.partitions.push({
+        index: p.index,
+        source: "proved",
+        sectors: proven.count(),
+        skipped: skipped.count(),
+        ms,
+      });
+      await store
+        ?.save(dlKey, { seed, proofType: apiName, format: deps.format, partition, provenAt: di.currentEpoch })
+        .catch((e) =>
+          log.warn("cannot store the partition proof; a restart would prove it again", {
+            partition: p.index,
+            err: errorMessage(e),
+          }),
+        );
+      finished(partition);
       return;
     }
+    result.partitions.push({ index: p.index, source: "none", sectors: 0, skipped: skipped.count(), ms: 0 });
     log.warn("partition has nothing provable; left out (its sectors become faulty at Close)", {
       partition: p.index,
     });
   };
 
-  const proving = await Promise.allSettled(plan.partitions.map(provePartition));
+  const proving = await Promise.allSettled(plan.map(provePartition));
   for (const r of proving)
     if (r.status === "rejected" && !signal.aborted)
       log.error("partition proving failed", { err: errorMessage(r.reason) });
@@ -336,6 +487,9 @@ export async function runDeadline(
   const sent = await Promise.allSettled(sends);
   for (const r of sent)
     if (r.status === "rejected" && !signal.aborted)
-      log.error("window post submission failed", { err: errorMessage(r.reason) });
+      log.error(opts.dryRun ? "building the message failed" : "window post submission failed", {
+        err: errorMessage(r.reason),
+      });
+  result.partitions.sort((a, b) => a.index - b.index);
   return result;
 }

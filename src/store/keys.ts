@@ -9,6 +9,8 @@ export enum Bucket {
   SectorIndexNormal = 0x01,
   /** Sector index, snap-upgraded sectors (update/, update-cache/). */
   SectorIndexUpgrade = 0x02,
+  /** Finished WindowPoSt partition proofs: (miner, deadline open, partition) → record (poster/proofStore.ts). */
+  PoStProofs = 0x03,
 }
 
 /** Bucket byte followed by big-endian u64 parts, so scans come back in numeric order. */

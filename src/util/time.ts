@@ -1,4 +1,4 @@
-import { TimeoutError } from "./errors.js";
+import { abortError, TimeoutError } from "./errors.js";
 
 /**
  * Settle with `p`, or reject with a TimeoutError after `ms`. The underlying work is not cancelled
@@ -10,4 +10,18 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
     timer = setTimeout(() => reject(new TimeoutError(message)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Settle with `p`, or reject when `signal` aborts (with `abortError`). For waits on promises that may
+ * never settle once the work is cancelled, such as "submission is allowed" for a deadline that closed.
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal, message: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal, message));
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortError(signal, message));
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }

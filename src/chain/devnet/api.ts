@@ -23,6 +23,7 @@ import type { HeadChange, TipSet } from "../interface.js";
 import {
   encodeActor,
   encodeDeadlineInfo,
+  encodeDeadlineState,
   encodeHeadChanges,
   encodeMinerInfo,
   encodeMsgLookup,
@@ -193,6 +194,14 @@ export function devnetMethods(node: DevnetNode): MethodTable {
             `deadline ${dl} out of range (0..${s.policy.wPoStPeriodDeadlines - 1})`,
           );
         return s.partitions(m, dl).map(encodePartition);
+      },
+    },
+    "Filecoin.StateMinerDeadlines": {
+      perm: "read",
+      doc: "(miner, tsk) → per deadline {PostSubmissions, DisputableProofCount}",
+      async handler(params) {
+        arity(params, 1, 2);
+        return s.deadlineStates(miner(params[0])).map(encodeDeadlineState);
       },
     },
     "Filecoin.StateMinerSectors": {

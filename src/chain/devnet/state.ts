@@ -13,7 +13,7 @@ import { parseChainPoStProof } from "../../proofs/proofTypes.js";
 import { SmError } from "../../util/errors.js";
 import { Address } from "../address.js";
 import { BitField } from "../bitfield.js";
-import type { DeadlineInfo, MinerInfo, Partition, SectorOnChainInfo } from "../interface.js";
+import type { DeadlineInfo, DeadlineState, MinerInfo, Partition, SectorOnChainInfo } from "../interface.js";
 import { RANDOMNESS_TAG } from "../interface.js";
 import type { DeclareFaultsRecoveredParams, SubmitWindowedPoStParams } from "../params.js";
 import { checkRecoveries, planPoSt } from "./checks.js";
@@ -222,6 +222,14 @@ export class ChainState {
 
   partitions(minerAddr: string, deadline: number): Partition[] {
     return partitionsOf(this.miner(minerAddr), deadline);
+  }
+
+  /** Per deadline, the partitions proven in its current window (cleared when the deadline ends). */
+  deadlineStates(minerAddr: string): DeadlineState[] {
+    return this.miner(minerAddr).deadlines.map((dl) => ({
+      postSubmissions: dl.proven,
+      disputableProofCount: 0,
+    }));
   }
 
   sectors(minerAddr: string, filter: BitField | null): SectorOnChainInfo[] {

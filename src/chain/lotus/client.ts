@@ -24,6 +24,7 @@ import type {
   CallOptions,
   ChainPort,
   DeadlineInfo,
+  DeadlineState,
   HeadChange,
   MessageReceipt,
   MinerInfo,
@@ -44,6 +45,7 @@ import {
   base64,
   decodeActor,
   decodeDeadlineInfo,
+  decodeDeadlineState,
   decodeHeadChanges,
   decodeMessagerMessage,
   decodeMinerInfo,
@@ -249,6 +251,11 @@ export class LotusChainClient implements ChainPort {
   ): Promise<Partition[]> {
     const j = await this.call("Filecoin.StateMinerPartitions", [miner, deadline, encodeTipSetKey(tsk)], opts);
     return j.array(true).map(decodePartition);
+  }
+
+  async stateMinerDeadlines(miner: string, tsk: TipSetKey, opts?: CallOptions): Promise<DeadlineState[]> {
+    const j = await this.call("Filecoin.StateMinerDeadlines", [miner, encodeTipSetKey(tsk)], opts);
+    return j.array(true).map(decodeDeadlineState);
   }
 
   async stateMinerSectors(

@@ -6,6 +6,7 @@
  */
 import type {
   DeadlineInfo,
+  DeadlineState,
   HeadChange,
   MessageReceipt,
   MinerInfo,
@@ -52,6 +53,10 @@ export function encodeDeadlineInfo(d: DeadlineInfo): Record<string, unknown> {
     WPoStChallengeLookback: d.wPoStChallengeLookback,
     FaultDeclarationCutoff: d.faultDeclarationCutoff,
   };
+}
+
+export function encodeDeadlineState(d: DeadlineState): Record<string, unknown> {
+  return { PostSubmissions: d.postSubmissions.toLotusJSON(), DisputableProofCount: d.disputableProofCount };
 }
 
 export function encodePartition(p: Partition): Record<string, unknown> {

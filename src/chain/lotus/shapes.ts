@@ -8,6 +8,7 @@
 import type {
   Actor,
   DeadlineInfo,
+  DeadlineState,
   HeadChange,
   HeadChangeType,
   MessageReceipt,
@@ -97,6 +98,14 @@ export function decodePartition(j: Json): Partition {
     recoveringSectors: j.get("RecoveringSectors").bitfield(),
     liveSectors: j.get("LiveSectors").bitfield(),
     activeSectors: j.get("ActiveSectors").bitfield(),
+  };
+}
+
+/** api.Deadline: PostSubmissions (bitfield runs), DisputableProofCount; DailyFee (nv25+) is not needed. */
+export function decodeDeadlineState(j: Json): DeadlineState {
+  return {
+    postSubmissions: j.get("PostSubmissions").bitfield(),
+    disputableProofCount: j.get("DisputableProofCount").uint(),
   };
 }
 

@@ -81,6 +81,14 @@ describe("reads decode the recorded Lotus answers", () => {
     assert.deepEqual(fake.requests.at(-1)!.params, ["f01234", 42, [{ "/": TSK[0] }]]);
   });
 
+  test("stateMinerDeadlines: PostSubmissions runs become a BitField; DailyFee is ignored", async () => {
+    const dls = await client.stateMinerDeadlines("f01234", TSK);
+    assert.equal(dls.length, 1);
+    assert.deepEqual(dls[0]!.postSubmissions.toNumbers(), [5]);
+    assert.equal(dls[0]!.disputableProofCount, 42);
+    assert.deepEqual(fake.requests.at(-1)!.params, ["f01234", [{ "/": TSK[0] }]]);
+  });
+
   test("stateMinerSectors / stateSectorGetInfo", async () => {
     const want = {
       sectorNumber: 9,

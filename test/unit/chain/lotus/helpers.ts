@@ -46,6 +46,7 @@ export function recorded(over: Record<string, Handler> = {}): Record<string, Han
     "Filecoin.StateMinerInfo": () => R.STATE_MINER_INFO,
     "Filecoin.StateMinerProvingDeadline": () => R.STATE_MINER_PROVING_DEADLINE,
     "Filecoin.StateMinerPartitions": () => R.STATE_MINER_PARTITIONS,
+    "Filecoin.StateMinerDeadlines": () => R.STATE_MINER_DEADLINES,
     "Filecoin.StateMinerSectors": () => R.STATE_MINER_SECTORS,
     "Filecoin.StateSectorGetInfo": () => R.STATE_SECTOR_GET_INFO,
     "Filecoin.StateGetRandomnessFromBeacon": () => RAND32,

@@ -89,6 +89,13 @@ describe("malformed answers are CHAIN_BAD_RESPONSE naming method and field", () 
       "[0].LiveSectors",
     ],
     [
+      "PostSubmissions that is not a run array",
+      "Filecoin.StateMinerDeadlines",
+      [{ ...R.STATE_MINER_DEADLINES[0], PostSubmissions: "AQ==" }],
+      (c) => c.stateMinerDeadlines("f01234", HEAD),
+      "[0].PostSubmissions",
+    ],
+    [
       "partitions as an object",
       "Filecoin.StateMinerPartitions",
       {},

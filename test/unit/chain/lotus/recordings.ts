@@ -224,6 +224,15 @@ export const STATE_MINER_PARTITIONS = [
   },
 ] as const;
 
+/** LOTUS_DOC ### StateMinerDeadlines, Response */
+export const STATE_MINER_DEADLINES = [
+  {
+    PostSubmissions: [5, 1],
+    DisputableProofCount: 42,
+    DailyFee: "0",
+  },
+] as const;
+
 /** LOTUS_DOC ### StateMinerSectors, Response */
 export const STATE_MINER_SECTORS = [
   {

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { BitField } from "../../../src/chain/bitfield.js";
+import { nullLogger } from "../../../src/log/logger.js";
+import {
+  decodeSavedProof,
+  encodeSavedProof,
+  ProofStore,
+  reusable,
+  type SavedProof,
+} from "../../../src/poster/proofStore.js";
+import { Bucket, u64Key } from "../../../src/store/keys.js";
+import { MemoryStore } from "../../../src/store/memory.js";
+
+const seed = new Uint8Array(32).fill(7);
+const dl = { actor: 1000, open: 500 };
+
+function vanilla(index: number, proven: number[], skipped: number[] = []): SavedProof {
+  return {
+    seed,
+    proofType: "StackedDrgWindow2KiBV1_2",
+    format: "vanilla-bundle",
+    provenAt: 490,
+    partition: {
+      index,
+      proven: BitField.fromNumbers(proven),
+      skipped: BitField.fromNumbers(skipped),
+      sectorProofs: new Map(proven.map((n) => [n, Uint8Array.of(n, 1, 2, 3)])),
+    },
+  };
+}
+
+describe("proof store records", () => {
+  test("vanilla and snark records round-trip", () => {
+    const v = decodeSavedProof(2, encodeSavedProof(vanilla(2, [1, 2, 9], [3])));
+    assert.equal(v.partition.index, 2);
+    assert.deepEqual(v.partition.proven.toNumbers(), [1, 2, 9]);
+    assert.deepEqual(v.partition.skipped.toNumbers(), [3]);
+    assert.deepEqual(v.partition.sectorProofs?.get(9), Uint8Array.of(9, 1, 2, 3));
+    assert.deepEqual(v.seed, seed);
+    assert.equal(v.sentCid, undefined);
+
+    const snark = new Uint8Array(192).fill(5);
+    const s: SavedProof = {
+      seed,
+      proofType: "StackedDrgWindow32GiBV1_2",
+      format: "snark",
+      provenAt: 1,
+      sentCid: "bafy2bzaceexample",
+      partition: {
+        index: 0,
+        proven: BitField.fromNumbers([4]),
+        skipped: BitField.empty(),
+        snarkProof: snark,
+      },
+    };
+    const back = decodeSavedProof(0, encodeSavedProof(s));
+    assert.deepEqual(back.partition.snarkProof, snark);
+    assert.equal(back.sentCid, "bafy2bzaceexample");
+  });
+
+  const enc = (doc: unknown) => new TextEncoder().encode(JSON.stringify(doc));
+  const good = JSON.parse(new TextDecoder().decode(encodeSavedProof(vanilla(0, [1, 2]))));
+  for (const [what, doc, msg] of [
+    ["not JSON", "{", /JSON/],
+    ["a newer version", { ...good, v: 2 }, /version 2/],
+    ["a short seed", { ...good, seed: "00" }, /seed/],
+    ["an unknown format", { ...good, format: "zk" }, /format zk/],
+    ["a proven set that is not base64", { ...good, proven: "!!" }, /proven is not base64/],
+    ["sector proofs that do not match the proven set", { ...good, sectors: [[1, "AQ=="]] }, /do not match/],
+    ["no sector proofs", { ...good, sectors: undefined }, /missing/],
+  ] as const) {
+    test(`a record with ${what} is refused`, () => {
+      const bytes = typeof doc === "string" ? new TextEncoder().encode(doc) : enc(doc);
+      assert.throws(() => decodeSavedProof(0, bytes), msg);
+    });
+  }
+
+  test("reusable only for the same seed, proof type, format and sector set", () => {
+    const rec = vanilla(0, [1, 2], [3]);
+    const want = {
+      seed,
+      proofType: rec.proofType,
+      format: rec.format,
+      toProve: BitField.fromNumbers([1, 2, 3]),
+    };
+    assert.equal(reusable(rec, want), true);
+    assert.equal(reusable(rec, { ...want, seed: new Uint8Array(32) }), false, "another challenge");
+    assert.equal(reusable(rec, { ...want, proofType: "StackedDrgWindow2KiBV1" }), false);
+    assert.equal(reusable(rec, { ...want, format: "snark" }), false);
+    assert.equal(
+      reusable(rec, { ...want, toProve: BitField.fromNumbers([1, 2]) }),
+      false,
+      "sector 3 was declared faulty",
+    );
+    assert.equal(
+      reusable(rec, { ...want, toProve: BitField.fromNumbers([1, 2, 3, 4]) }),
+      false,
+      "a new sector",
+    );
+  });
+});
+
+describe("ProofStore on a KV store", () => {
+  test("save, load by deadline, mark sent, prune closed deadlines", async () => {
+    const kv = new MemoryStore();
+    const ps = new ProofStore(kv, nullLogger);
+    await ps.save(dl, vanilla(0, [1, 2]));
+    await ps.save(dl, vanilla(1, [3, 4]));
+    await ps.save({ actor: 1000, open: 440 }, vanilla(0, [5]));
+    await ps.save({ actor: 1001, open: 100 }, vanilla(0, [6]));
+    const got = await ps.load(dl);
+    assert.deepEqual([...got.keys()], [0, 1]);
+    assert.deepEqual(got.get(1)?.partition.proven.toNumbers(), [3, 4]);
+
+    await ps.markSent(dl, [1, 7], "bafy2bzacesent");
+    const again = await ps.load(dl);
+    assert.equal(again.get(1)?.sentCid, "bafy2bzacesent");
+    assert.equal(again.get(0)?.sentCid, undefined);
+    assert.equal(again.has(7), false, "marking a partition with no record creates nothing");
+
+    assert.equal(await ps.prune(1000, 500), 1, "only miner 1000's deadline that opened at 440");
+    assert.equal((await ps.load({ actor: 1000, open: 440 })).size, 0);
+    assert.equal((await ps.load(dl)).size, 2);
+    assert.equal((await ps.load({ actor: 1001, open: 100 })).size, 1, "other miners untouched");
+  });
+
+  test("an unreadable record is dropped with a warning, the others load", async () => {
+    const kv = new MemoryStore();
+    const lines: string[] = [];
+    const { createLogger } = await import("../../../src/log/logger.js");
+    const log = createLogger({ level: "warn", format: "console", sink: (l) => lines.push(l) });
+    const ps = new ProofStore(kv, log);
+    await ps.save(dl, vanilla(0, [1, 2]));
+    await kv.put(u64Key(Bucket.PoStProofs, dl.actor, dl.open, 1), new TextEncoder().encode("garbage"));
+    const got = await ps.load(dl);
+    assert.deepEqual([...got.keys()], [0]);
+    assert.match(lines.join(""), /stored partition proof is unreadable; it will be proven again/);
+    assert.equal(await kv.get(u64Key(Bucket.PoStProofs, dl.actor, dl.open, 1)), undefined, "deleted");
+  });
+});

@@ -1,0 +1,228 @@
+/**
+ * A PoSter restarted in the middle of a deadline submits what it had already proven: runDeadline against
+ * a real devnet served on loopback (blocks produced by hand, so the test controls time), real synthetic
+ * 2 KiB sectors, the real built-in prover in worker threads, and the proof store on a real KV store.
+ *
+ * Run 1 proves every partition and is stopped before it may submit (the "kill"). Run 2, with a fresh
+ * prover, must prove nothing, send the stored proofs and have the devnet accept them. Run 3 finds the
+ * partitions proven on chain and sends nothing.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
+import { LotusChainClient } from "../../../src/chain/lotus/client.js";
+import { parseSectorManagerConfig } from "../../../src/config/load.js";
+import type { SectorManagerConfig } from "../../../src/config/types.js";
+import { type RunningDevnet, startDevnet } from "../../../src/daemon/devnetRun.js";
+import { readToken } from "../../../src/daemon/home.js";
+import { createLogger, nullLogger } from "../../../src/log/logger.js";
+import { ProofStore } from "../../../src/poster/proofStore.js";
+import { type ProveFn, type RunnerDeps, runDeadline } from "../../../src/poster/runner.js";
+import { shapeByName } from "../../../src/proofs/sectorShapes.js";
+import { sealedCid, writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
+import { createStrictProbe } from "../../../src/prover/strictProbe.js";
+import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
+import { WorkerPool } from "../../../src/prover/workerPool.js";
+import { RpcClient } from "../../../src/rpc/client.js";
+import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
+import { PersistStores } from "../../../src/sectors/stores.js";
+import { MemoryStore } from "../../../src/store/memory.js";
+import { tempDir } from "../../helpers/tmp.js";
+
+/** RegisteredSealProof StackedDrg2KiBV1_1 (go-state-types abi). */
+const SEAL_PROOF_2KIB_V1_1 = 5;
+const SECTORS = 8; // 2 KiB window PoSt partitions hold 2 sectors: several partitions per deadline
+
+describe("runDeadline across a restart mid-deadline", () => {
+  let cleanup = async () => {};
+  let devnet: RunningDevnet;
+  let chain: LotusChainClient;
+  let pool: WorkerPool;
+  let config: SectorManagerConfig;
+  let deps: Omit<RunnerDeps, "prove">;
+  let di: DeadlineInfo;
+  let tsk: TipSetKey;
+  /** Partitions of that deadline, and their indexes. */
+  let parts: number[] = [];
+  const kv = new MemoryStore();
+
+  before(async () => {
+    let dir: string;
+    ({ dir, cleanup } = await tempDir("vsm-restart-"));
+    devnet = await startDevnet({
+      home: path.join(dir, "devnet"),
+      listen: { host: "127.0.0.1", port: 0 },
+      blockTimeMs: 3_600_000, // blocks are produced by the test
+      policy: {
+        wPoStPeriodDeadlines: 4,
+        wPoStChallengeWindow: 12,
+        wPoStChallengeLookback: 4,
+        faultDeclarationCutoff: 6,
+        postedPartitionsMax: 3,
+      },
+      logger: nullLogger,
+    });
+    const store = path.join(dir, "store1");
+    const shape = shapeByName("2KiB")!;
+    const onboard = [];
+    const records = [];
+    for (let n = 1; n <= SECTORS; n++) {
+      const s = await writeSyntheticSector({ storeDir: store, miner: 1000, number: n, shape });
+      onboard.push({ Number: n, SealProof: SEAL_PROOF_2KIB_V1_1, SealedCID: sealedCid(s.commR) });
+      records.push({ miner: 1000, number: n, sealedFile: "store1", cacheDir: "store1" });
+    }
+    const admin = new RpcClient({
+      url: `http://${devnet.api}/rpc/v1`,
+      token: await readToken(path.join(dir, "devnet")),
+    });
+    await admin.call("Devnet.OnboardSectors", ["f01000", onboard]);
+    config = parseSectorManagerConfig(
+      "sector-manager.cfg",
+      `[Common.API]\nChain = ${JSON.stringify(devnet.chainConfig)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nConfidence = 1\n`,
+      dir,
+    ).config;
+    const indexer = new LocalIndexer(new MemoryStore());
+    await indexer.update("normal", records);
+    chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
+    pool = new WorkerPool({ size: 2, logger: nullLogger });
+    deps = {
+      chain,
+      indexer,
+      stores: new PersistStores(config.Common.PersistStores),
+      proving: config.Common.Proving,
+      format: "vanilla-bundle",
+      networkMaxPartitions: 3,
+      strictProbe: createStrictProbe(pool),
+      proofs: new ProofStore(kv, nullLogger),
+      logger: process.env.DEBUG_RESTART ? createLogger({ level: "debug", format: "console" }) : nullLogger,
+    };
+    // Advance to the deadline that holds the sectors.
+    for (let i = 0; i < 200; i++) {
+      const cur = await chain.stateMinerProvingDeadline("f01000", []);
+      const ps = await chain.stateMinerPartitions("f01000", cur.index, []);
+      if (ps.length > 1) {
+        parts = ps.map((_, i) => i);
+        di = cur;
+        tsk = (await chain.chainHead()).key;
+        return;
+      }
+      await devnet.node.produceBlock();
+    }
+    throw new Error("the sectors' deadline never came");
+  });
+  after(async () => {
+    chain?.close();
+    await pool?.close();
+    await devnet?.close();
+    await cleanup();
+  });
+
+  const counting = () => {
+    const local = createVanillaProver("window_post", pool, nullLogger);
+    const calls: number[][] = [];
+    const prove: ProveFn = (task, o) => {
+      calls.push(task.replicas.map((r) => r.sectorId));
+      return local(task, o.signal);
+    };
+    return { prove, calls };
+  };
+
+  test("run 1 proves every partition, stores the proofs, and is stopped before it may submit", async () => {
+    const { prove, calls } = counting();
+    const stop = new AbortController();
+    const run = runDeadline(
+      config.Miners[0]!,
+      di,
+      tsk,
+      { ...deps, prove },
+      {
+        signal: stop.signal,
+        submitAllowed: () => new Promise<void>(() => {}), // the kill comes before SubmitConfidence
+      },
+    );
+    const proofs = deps.proofs!;
+    for (let i = 0; i < 600 && (await proofs.load({ actor: 1000, open: di.open })).size < 3; i++)
+      await sleep(50);
+    stop.abort();
+    const r = await run.catch(() => undefined);
+    assert.equal(calls.length, parts.length, "every partition proven once");
+    assert.equal((await proofs.load({ actor: 1000, open: di.open })).size, parts.length);
+    assert.deepEqual(r?.messages ?? [], [], "nothing was sent");
+  });
+
+  test("run 2 after the restart proves nothing and lands the stored proofs", async () => {
+    const { prove, calls } = counting();
+    let done = false;
+    const producing = (async () => {
+      // Blocks keep coming while run 2 waits for its message, and stop with it (the deadline stays open).
+      while (!done) {
+        await sleep(100);
+        await devnet.node.produceBlock();
+      }
+    })();
+    const r = await runDeadline(
+      config.Miners[0]!,
+      di,
+      tsk,
+      { ...deps, prove },
+      {
+        signal: AbortSignal.timeout(30_000),
+        submitAllowed: async () => {},
+      },
+    ).finally(() => {
+      done = true;
+    });
+    await producing;
+    const head = await chain.chainHead();
+    assert.ok(head.height < di.close, `the deadline is still open (head ${head.height}, close ${di.close})`);
+    assert.equal(calls.length, 0, "no partition proven again");
+    assert.deepEqual(
+      r.partitions.map((p) => [p.index, p.source, p.sectors]),
+      parts.map((i) => [i, "stored", 2]),
+    );
+    assert.equal(r.messages.length, Math.ceil(parts.length / 3));
+    assert.equal(r.messages[0]!.exitCode, 0, "the devnet verified and accepted the stored proofs");
+    assert.deepEqual([...r.proven].sort(), parts);
+  });
+
+  test("run 3 finds every partition proven on chain and sends nothing", async () => {
+    const { prove, calls } = counting();
+    const r = await runDeadline(
+      config.Miners[0]!,
+      di,
+      tsk,
+      { ...deps, prove },
+      {
+        signal: AbortSignal.timeout(10_000),
+        submitAllowed: async () => {},
+      },
+    );
+    assert.equal(calls.length, 0);
+    assert.equal(r.messages.length, 0);
+    assert.deepEqual(
+      r.partitions.map((p) => p.source),
+      parts.map(() => "on-chain"),
+    );
+  });
+
+  test("a dry run (proving compute) proves everything again and sends nothing", async () => {
+    const { prove, calls } = counting();
+    const r = await runDeadline(
+      config.Miners[0]!,
+      di,
+      tsk,
+      { ...deps, prove },
+      {
+        signal: AbortSignal.timeout(30_000),
+        submitAllowed: async () => {},
+        dryRun: true,
+      },
+    );
+    assert.equal(calls.length, parts.length);
+    assert.equal(r.messages.length, 0);
+    assert.deepEqual(r.dryRun?.flatMap((m) => m.partitions).sort(), parts);
+    assert.ok((r.dryRun?.[0]?.paramsBytes ?? 0) > 1000, "the message carries the vanilla bundle");
+  });
+});
