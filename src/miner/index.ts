@@ -66,12 +66,19 @@ export function startMiner(
     metrics: deps.metrics,
   });
 
+  const methods = winningPoStMethods(service);
+  const close = async () => {
+    await pool?.close();
+  };
   const enabled = miners.filter((m) => m.Proof.Enabled).map((m) => `f0${m.Actor}`);
-  if (enabled.length === 0)
-    log.warn(
-      "--miner: no [[Miners]] block has [Miners.Proof] Enabled = true; Venus.ComputeProof will refuse every miner",
+  if (enabled.length === 0) {
+    // Nothing to prove for (e.g. a source that only serves its index): no threads, no proof warnings.
+    log.info(
+      "--miner: no [[Miners]] block has [Miners.Proof] Enabled = true; Venus.ComputeProof refuses every miner",
       { config: deps.configFile },
     );
+    return { service, methods, close };
+  }
   const kind = service.proverKind();
   // The threads start now, not on the first win, so that win does not pay for their start-up.
   if (kind === "builtin") makeBuiltin();
@@ -89,11 +96,5 @@ export function startMiner(
       { builtin_children: ownChildren.map((c) => c.block) },
     );
 
-  return {
-    service,
-    methods: winningPoStMethods(service),
-    async close() {
-      await pool?.close();
-    },
-  };
+  return { service, methods, close };
 }
