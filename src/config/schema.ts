@@ -247,7 +247,13 @@ export const sectorManagerSchema: TableSpec = {
       Proof: {
         kind: "table",
         doc: "WinningPoSt.",
-        fields: { Enabled: { kind: "bool", default: false, doc: "Serve WinningPoSt for this miner." } },
+        fields: {
+          Enabled: {
+            kind: "bool",
+            default: false,
+            doc: "Compute WinningPoSt for this miner (Venus.ComputeProof on a `daemon run --miner` node).",
+          },
+        },
       },
       Sector: { kind: "opaque", doc: "sealing" },
       SnapUp: { kind: "opaque", doc: "sealing" },

@@ -3,7 +3,8 @@
  * together. Built in this order, torn down in reverse:
  *
  *   config (home or --conf-dir) → home lock → metadata store → persist stores → sector indexer
- *   (local, or the source's over RPC with --proxy) → metrics → RPC server → <home>/api
+ *   (local, or the source's over RPC with --proxy) → metrics → ext-prover children → WinningPoSt
+ *   (--miner) → RPC server → <home>/api
  *
  * The lock is taken before the store is opened so a second daemon on the same home stops with a clear
  * message instead of two writers. The API file is written last, so a client that finds it can call.
@@ -15,6 +16,7 @@ import { loadConfigDir } from "../config/load.js";
 import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { createMetrics, type Metrics } from "../metrics/metrics.js";
+import { startMiner } from "../miner/index.js";
 import { Poster } from "../poster/poster.js";
 import { ProofStore } from "../poster/proofStore.js";
 import type { ProveFn } from "../poster/runner.js";
@@ -42,6 +44,7 @@ import {
   acquireHomeLock,
   formatHostPort,
   type HomeLock,
+  homePaths,
   readSecret,
   removeApiFile,
   writeApiFile,
@@ -202,10 +205,23 @@ export async function startNode(
       1,
     );
 
+    // --miner: WinningPoSt (Venus.ComputeProof) through the [[WinPost]] children or the built-in prover.
+    const miner = flags.miner
+      ? startMiner(config.Miners, {
+          indexer,
+          stores,
+          ext: () => ext,
+          configFile: homePaths(confDir).sectorManagerCfg,
+          logger: deps.logger,
+          metrics,
+        })
+      : undefined;
+    if (miner) cleanups.push(() => miner.close());
     const methods: MethodTable = {
       ...sectorIndexerMethods({ indexer, stores }),
       ...nodeMethods(secret, flags),
       ...extProverMethods(() => ext, reloadExtProver),
+      ...miner?.methods,
     };
     const server: RpcServer = await startRpcServer({
       listen: flags.listen,
@@ -227,8 +243,6 @@ export async function startNode(
         { listen: listenText },
       );
     }
-    if (flags.miner)
-      log.warn("--miner: the WinningPoSt service is not built yet; this node serves its sector index");
     if (flags.poster) {
       const poster = await startPoster(config, {
         kv: store,

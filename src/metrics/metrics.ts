@@ -59,6 +59,19 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       buckets: [0.001, 0.01, 0.1, 1, 10, 60, 300, 900, 1800],
       registers: [registry],
     }),
+    winningPostRequests: new Counter({
+      name: "vsm_winning_post_requests_total",
+      help: "WinningPoSt requests (Venus.ComputeProof) by miner and result (ok, refused, not_found, unprovable, timeout, aborted, error); refused ones carry no miner",
+      labelNames: ["miner", "result"] as const,
+      registers: [registry],
+    }),
+    winningPostDuration: new Histogram({
+      name: "vsm_winning_post_duration_seconds",
+      help: "Time to compute a WinningPoSt that succeeded, by miner and prover (ext, builtin); the budget is 25 s",
+      labelNames: ["miner", "prover"] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 25],
+      registers: [registry],
+    }),
   };
 }
 

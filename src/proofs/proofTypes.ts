@@ -11,6 +11,8 @@
  * `StackedDrgWindow<size>V1_1` to the API's `StackedDrgWindow<size>V1_2` (rust/src/proofs/types.rs:
  * "WindowPoStV1_1 here -> Proofs api_version WindowPoStV1_2"); winning and window V1 keep their names.
  */
+
+import { SmError } from "../util/errors.js";
 import { WINDOW_POST_CHALLENGE_COUNT, WINNING_POST_CHALLENGE_COUNT } from "./challenges.js";
 import { PROOF_ERROR_CODES, proofError } from "./proofErrors.js";
 import { SECTOR_SHAPES, type SectorShape, shapeByName } from "./sectorShapes.js";
@@ -102,4 +104,34 @@ export function chainPoStProofId(apiName: string): number {
 /** Parse a chain id straight to the API-level description. */
 export function parseChainPoStProof(chainId: number): ParsedPoStProofType {
   return parsePoStProofType(apiPoStProofName(chainId));
+}
+
+/**
+ * go-state-types `abi.RegisteredSealProof`: 0..4 `StackedDrg<size>V1`, 5..9 `…V1_1`, 10..14
+ * `…V1_1_Feat_SyntheticPoRep`, 15..19 `…V1_2_Feat_NiPoRep`, each group in size order 2KiB, 8MiB,
+ * 512MiB, 32GiB, 64GiB (abi/sector.go, `SealProofInfos`).
+ */
+export const SEAL_PROOF_IDS = 20;
+
+/** The sector shape of a `RegisteredSealProof` id, or undefined when the id is unknown. */
+export function sealProofShape(sealProof: number): SectorShape | undefined {
+  if (!Number.isSafeInteger(sealProof) || sealProof < 0 || sealProof >= SEAL_PROOF_IDS) return undefined;
+  return SECTOR_SHAPES[sealProof % SECTOR_SHAPES.length];
+}
+
+/**
+ * `RegisteredSealProof.RegisteredWinningPoStProof()`: every seal proof of a size maps to that size's
+ * `StackedDrgWinning<size>V1` (chain ids 0..4, the same name in the proofs API). Unknown ids throw
+ * PROOF_UNKNOWN_TYPE, as go-state-types returns "unsupported proof type".
+ */
+export function winningPoStProofOfSeal(sealProof: number): number {
+  const shape = sealProofShape(sealProof);
+  if (!shape) {
+    throw new SmError(
+      PROOF_ERROR_CODES.unknownType,
+      `unknown RegisteredSealProof ${sealProof} (known: 0..${SEAL_PROOF_IDS - 1})`,
+      { sealProof },
+    );
+  }
+  return CHAIN_POST_PROOF_IDS[`StackedDrgWinning${shape.name}V1`]!;
 }

@@ -3,13 +3,16 @@
  * TypeScript, one bincode `FallbackPoStSectorProof` per sector, in the order of the task's replicas.
  * No SNARK: these proofs are what a native GPU prover would take as input, and what the devnet checks.
  *
- * As damocles' builtin processor does, sectors that cannot be proven come back in `faults` with an
- * empty proof list (the parent retries without them); the reason for each is logged on stderr.
+ * WindowPoSt: as damocles' builtin processor does, sectors that cannot be proven come back in `faults`
+ * with an empty proof list (the parent retries without them); the reason for each is logged on stderr.
+ * WinningPoSt has no faults: its output is `{"proofs"}` only and its one sector cannot be skipped, so
+ * an unprovable sector fails the request with the sector and the reason, as rust-fil-proofs'
+ * `generate_winning_post` fails the whole call.
  * Problems with the task itself (unknown proof type, a seed whose top bits are set, a window proof type
  * sent to the winning processor) fail the request with a message.
  */
 import type { Logger } from "../log/logger.js";
-import { isCanonicalFrBytes } from "../proofs/challenges.js";
+import { isCanonicalFrBytes, WINNING_POST_SECTOR_COUNT } from "../proofs/challenges.js";
 import { PROOF_ERROR_CODES } from "../proofs/proofErrors.js";
 import { parsePoStProofType } from "../proofs/proofTypes.js";
 import { errorMessage, SmError } from "../util/errors.js";
@@ -44,6 +47,13 @@ export function createVanillaProver(stage: Stage, pool: WorkerPool, logger: Logg
         "seed is not a canonical field element: the parent must mask it (seed[31] &= 0x3f) before sending, as damocles and lotus do",
       );
     }
+    if (stage === "winning_post" && task.replicas.length !== WINNING_POST_SECTOR_COUNT) {
+      // rust-fil-proofs `generate_winning_post`: "invalid amount of replicas".
+      throw new SmError(
+        PROOF_ERROR_CODES.badInput,
+        `invalid amount of replicas: WinningPoSt proves exactly ${WINNING_POST_SECTOR_COUNT} sector (the challenged one), got ${task.replicas.length}`,
+      );
+    }
     // Rust keys replicas by sector id, so duplicates (substitutes for skipped sectors) collapse.
     const seen = new Set<number>();
     const replicas = task.replicas.filter((r) => !seen.has(r.sectorId) && seen.add(r.sectorId));
@@ -69,7 +79,7 @@ export function createVanillaProver(stage: Stage, pool: WorkerPool, logger: Logg
           );
           return { sector: r.sectorId, bytes };
         } catch (e) {
-          if (e instanceof SmError && FAULT_CODES.has(e.code)) {
+          if (e instanceof SmError && FAULT_CODES.has(e.code) && stage === "window_post") {
             log.warn("sector cannot be proven; reported as a fault", {
               miner: task.minerId,
               sector: r.sectorId,

@@ -1,0 +1,100 @@
+/**
+ * The `--miner` module: the WinningPoSt service and its RPC method. `daemon run` wires it with
+ * `startMiner` and adds `methods` to the node's table.
+ *
+ * Provers: the `[[WinPost]]` ext-prover pool when ext-prover.cfg has blocks (looked up per call, so a
+ * reload that adds or removes blocks takes effect), else a small worker-thread pool of its own. It is
+ * separate from the PoSter's pool on purpose: a WinningPoSt has seconds, and must not queue behind a
+ * WindowPoSt partition's hashing.
+ */
+import os from "node:os";
+import type { MinerConfig } from "../config/types.js";
+import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/metrics.js";
+import type { ExtProvers } from "../prover/ext/index.js";
+import type { StageProver } from "../prover/processor.js";
+import { createVanillaProver } from "../prover/vanillaProver.js";
+import { WorkerPool } from "../prover/workerPool.js";
+import type { MethodTable } from "../rpc/method.js";
+import type { SectorIndexer } from "../sectors/interface.js";
+import type { PersistStores } from "../sectors/stores.js";
+import { cliEntry } from "../util/childProcess.js";
+import { winningPoStMethods } from "./rpcApi.js";
+import { WinningPoSt } from "./winningPost.js";
+
+export { WINNING_POST_TIMEOUT_MS, WinningPoSt } from "./winningPost.js";
+
+/**
+ * Worker threads of the built-in WinningPoSt prover. One call proves one sector in one thread, so
+ * more threads only help when several miners win the same round.
+ */
+const BUILTIN_THREADS = 2;
+
+export interface MinerModule {
+  service: WinningPoSt;
+  methods: MethodTable;
+  close(): Promise<void>;
+}
+
+export function startMiner(
+  miners: readonly MinerConfig[],
+  deps: {
+    indexer: SectorIndexer;
+    stores: PersistStores;
+    ext: () => ExtProvers | undefined;
+    configFile: string;
+    logger: Logger;
+    metrics?: Metrics;
+  },
+): MinerModule {
+  const log = deps.logger.named("miner");
+  let pool: WorkerPool | undefined;
+  let builtin: StageProver | undefined;
+  const makeBuiltin = (): StageProver => {
+    pool ??= new WorkerPool({ size: Math.min(BUILTIN_THREADS, os.availableParallelism()), logger: log });
+    builtin ??= createVanillaProver("winning_post", pool, log);
+    return builtin;
+  };
+  const service = new WinningPoSt({
+    miners,
+    indexer: deps.indexer,
+    stores: deps.stores,
+    extPool: () => deps.ext()?.pool("winning_post"),
+    builtin: makeBuiltin,
+    configFile: deps.configFile,
+    logger: log,
+    metrics: deps.metrics,
+  });
+
+  const methods = winningPoStMethods(service);
+  const close = async () => {
+    await pool?.close();
+  };
+  const enabled = miners.filter((m) => m.Proof.Enabled).map((m) => `f0${m.Actor}`);
+  if (enabled.length === 0) {
+    // Nothing to prove for (e.g. a source that only serves its index): no threads, no proof warnings.
+    log.info(
+      "--miner: no [[Miners]] block has [Miners.Proof] Enabled = true; Venus.ComputeProof refuses every miner",
+      { config: deps.configFile },
+    );
+    return { service, methods, close };
+  }
+  const kind = service.proverKind();
+  // The threads start now, not on the first win, so that win does not pay for their start-up.
+  if (kind === "builtin") makeBuiltin();
+  log.info("WinningPoSt service ready (Venus.ComputeProof)", {
+    miners: enabled,
+    prover: kind === "ext" ? "ext-prover [[WinPost]] children" : "built-in vanilla prover (worker threads)",
+  });
+  // Honesty about the output: our own provers compute vanilla proofs, which no real network accepts.
+  const ownChildren = (deps.ext()?.status() ?? []).filter(
+    (c) => c.stage === "winning_post" && c.args[0] === cliEntry(),
+  );
+  if (kind === "builtin" || ownChildren.length > 0)
+    log.warn(
+      "WinningPoSt proofs from the built-in prover and from [[WinPost]] blocks without Bin are vanilla proofs, not SNARKs: only the vsm devnet accepts them; for a real network set Bin in each [[WinPost]] block of ext-prover.cfg to a SNARK-capable winning_post processor",
+      { builtin_children: ownChildren.map((c) => c.block) },
+    );
+
+  return { service, methods, close };
+}
