@@ -372,7 +372,9 @@ async function startPoster(
   const pool = new WorkerPool({ logger: log });
   const wd = deps.ext?.pool("window_post");
   const local = createVanillaProver("window_post", pool, log);
-  const prove: ProveFn = wd ? (task, o) => wd.submit(task, o) : (task, o) => local(task, o.signal);
+  const prove: ProveFn = wd
+    ? (task, o) => wd.submit(task, o)
+    : (task, o) => local(task, o.signal, o.priority);
   log.info("prover", {
     kind: wd ? "ext-prover WdPost children" : "built-in vanilla prover (worker threads)",
   });

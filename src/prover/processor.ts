@@ -22,7 +22,8 @@ import {
 } from "./protocol.js";
 
 /** Proves one task; sectors that cannot be proven come back in `faults`, task errors are thrown. */
-export type StageProver = (task: PoStTask, signal: AbortSignal) => Promise<PoStOutput>;
+/** Proves one task; `priority` (lower first) orders its hashing work among other tasks in the same pool. */
+export type StageProver = (task: PoStTask, signal: AbortSignal, priority?: number) => Promise<PoStOutput>;
 
 export interface ProcessorDeps {
   stage: Stage;

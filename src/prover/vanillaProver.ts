@@ -32,7 +32,7 @@ const FAULT_CODES = new Set<string>([
 
 export function createVanillaProver(stage: Stage, pool: WorkerPool, logger: Logger): StageProver {
   const log = logger.named("vanilla-prover");
-  return async (task, signal): Promise<PoStOutput> => {
+  return async (task, signal, priority): Promise<PoStOutput> => {
     const type = parsePoStProofType(task.proofType);
     const wanted = stage === "window_post" ? "window" : "winning";
     if (type.kind !== wanted) {
@@ -75,7 +75,7 @@ export function createVanillaProver(stage: Stage, pool: WorkerPool, logger: Logg
                 cacheDir: r.cacheDir,
               },
             ],
-            { signal },
+            { signal, priority },
           );
           return { sector: r.sectorId, bytes };
         } catch (e) {

@@ -12,6 +12,7 @@ import os from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../log/logger.js";
 import { AbortedError, SmError } from "../util/errors.js";
+import { PriorityQueue } from "../util/priorityQueue.js";
 import type { TaskName, WorkerTasks } from "./workerTasks.js";
 
 type Args<K extends TaskName> = Parameters<WorkerTasks[K]>;
@@ -58,7 +59,8 @@ export class WorkerPool {
   readonly size: number;
   private readonly perWorker: number;
   private readonly slots: Slot[] = [];
-  private readonly queue: Pending[] = [];
+  /** Waiting tasks, lowest priority value first (a deadline's Close epoch: earliest Close first). */
+  private readonly queue = new PriorityQueue<Pending>();
   private nextId = 1;
   private closed = false;
 
@@ -109,12 +111,12 @@ export class WorkerPool {
   }
 
   private pump(): void {
-    while (this.queue.length > 0) {
+    while (this.queue.size > 0) {
       let best: Slot | undefined;
       for (const s of this.slots)
         if (s.running.size < this.perWorker && (!best || s.running.size < best.running.size)) best = s;
       if (!best) return;
-      const p = this.queue.shift();
+      const p = this.queue.pop();
       if (!p || p.settled) continue;
       best.running.set(p.id, p);
       best.worker.ref();
@@ -124,7 +126,16 @@ export class WorkerPool {
     for (const s of this.slots) if (s.running.size === 0) s.worker.unref();
   }
 
-  run<K extends TaskName>(name: K, args: Args<K>, opts: { signal?: AbortSignal } = {}): Promise<Result<K>> {
+  /**
+   * Run a task in a worker thread. `priority`: lower runs first (the PoSter passes the deadline's Close
+   * epoch, so work for the deadline that closes first is never stuck behind later work); equal
+   * priorities, and tasks without one, run in the order they came.
+   */
+  run<K extends TaskName>(
+    name: K,
+    args: Args<K>,
+    opts: { signal?: AbortSignal; priority?: number } = {},
+  ): Promise<Result<K>> {
     if (this.closed) return Promise.reject(new SmError("PROVER_POOL_CLOSED", "the prover pool is shut down"));
     if (opts.signal?.aborted) return Promise.reject(new AbortedError(`${name} aborted before it started`));
     return new Promise<Result<K>>((resolve, reject) => {
@@ -142,22 +153,21 @@ export class WorkerPool {
         p.onAbort = () => this.settle(p, false, new AbortedError(`${name} aborted`));
         opts.signal.addEventListener("abort", p.onAbort, { once: true });
       }
-      this.queue.push(p);
+      this.queue.push(opts.priority ?? Number.MAX_SAFE_INTEGER, p);
       this.pump();
     });
   }
 
   /** Tasks queued plus running. */
   get load(): number {
-    return this.queue.length + this.slots.reduce((n, s) => n + s.running.size, 0);
+    return this.queue.size + this.slots.reduce((n, s) => n + s.running.size, 0);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.queue)
+    for (let p = this.queue.pop(); p; p = this.queue.pop())
       this.settle(p, false, new SmError("PROVER_POOL_CLOSED", "the prover pool is shut down"));
-    this.queue.length = 0;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

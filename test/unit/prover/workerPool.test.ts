@@ -39,6 +39,29 @@ describe("WorkerPool", () => {
     await assert.rejects(p, AbortedError);
   });
 
+  test("waiting tasks start lowest priority first (earliest Close), FIFO among equals", async () => {
+    const one = new WorkerPool({ size: 1, perWorker: 1, logger: nullLogger });
+    try {
+      const order: string[] = [];
+      const track = (name: string, priority?: number) =>
+        one.run("hashRow", [8, new Uint8Array(256)], { priority }).then(() => order.push(name));
+      // Occupies the only slot while the others queue up.
+      const busy = one.run("hashRow", [8, new Uint8Array(256 * 512)]);
+      const all = [
+        track("none"),
+        track("close 300", 300),
+        track("close 100 a", 100),
+        track("close 200", 200),
+        track("close 100 b", 100),
+      ];
+      await busy;
+      await Promise.all(all);
+      assert.deepEqual(order, ["close 100 a", "close 100 b", "close 200", "close 300", "none"]);
+    } finally {
+      await one.close();
+    }
+  });
+
   test("a closed pool refuses work", async () => {
     const p2 = new WorkerPool({ size: 1, logger: nullLogger });
     await p2.close();
