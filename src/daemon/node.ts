@@ -10,20 +10,17 @@
  * message instead of two writers. The API file is written last, so a client that finds it can call.
  */
 import path from "node:path";
-import { LotusChainClient } from "../chain/lotus/client.js";
-import { VANILLA_NETWORKS } from "../chain/proofGuard.js";
 import { loadConfigDir } from "../config/load.js";
 import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { createMetrics, type Metrics } from "../metrics/metrics.js";
 import { startMiner } from "../miner/index.js";
+import type { ProofFormat } from "../poster/batch.js";
 import { Poster } from "../poster/poster.js";
 import { ProofStore } from "../poster/proofStore.js";
-import type { ProveFn } from "../poster/runner.js";
+import { provingMethods } from "../poster/provingApi.js";
+import { PostRuntime } from "../poster/runtime.js";
 import { ExtProvers } from "../prover/ext/index.js";
-import { createStrictProbe } from "../prover/strictProbe.js";
-import { createVanillaProver } from "../prover/vanillaProver.js";
-import { WorkerPool } from "../prover/workerPool.js";
 import { signToken, verifyToken } from "../rpc/auth.js";
 import { RpcClient } from "../rpc/client.js";
 import { createDispatcher } from "../rpc/dispatch.js";
@@ -217,11 +214,15 @@ export async function startNode(
         })
       : undefined;
     if (miner) cleanups.push(() => miner.close());
+    // Chain client and WindowPoSt prover, shared by --poster and the proving check / compute methods.
+    const runtime = new PostRuntime(config.Common.API, () => ext, deps.logger);
+    cleanups.push(() => runtime.close());
     const methods: MethodTable = {
       ...sectorIndexerMethods({ indexer, stores }),
       ...nodeMethods(secret, flags),
       ...extProverMethods(() => ext, reloadExtProver),
       ...miner?.methods,
+      ...provingMethods({ config, indexer, stores, runtime, logger: deps.logger }),
     };
     const server: RpcServer = await startRpcServer({
       listen: flags.listen,
@@ -248,7 +249,7 @@ export async function startNode(
         kv: store,
         indexer,
         stores,
-        ext,
+        runtime,
         logger: deps.logger,
         shutdown: posterStop.signal,
       });
@@ -350,7 +351,7 @@ async function startPoster(
     kv: KVStore;
     indexer: SectorIndexer;
     stores: PersistStores;
-    ext: ExtProvers | undefined;
+    runtime: PostRuntime;
     logger: Logger;
     shutdown: AbortSignal;
   },
@@ -361,44 +362,30 @@ async function startPoster(
     log.warn("--poster: no [[Miners]] block with PoSt enabled; nothing to prove");
     return { done: Promise.resolve() };
   }
-  const api = config.Common.API;
-  if (!api.Chain && api.Gateway.length === 0) {
-    throw new SmError(
-      "POSTER_NO_CHAIN",
-      "--poster needs a chain node: set [Common.API] Chain (a Lotus/Venus endpoint, or the line `vsm devnet run` prints)",
-    );
-  }
-  const chain = LotusChainClient.fromConfig(api, { logger: deps.logger.named("chain") });
-  const pool = new WorkerPool({ logger: log });
-  const wd = deps.ext?.pool("window_post");
-  const local = createVanillaProver("window_post", pool, log);
-  const prove: ProveFn = wd
-    ? (task, o) => wd.submit(task, o)
-    : (task, o) => local(task, o.signal, o.priority);
-  log.info("prover", {
-    kind: wd ? "ext-prover WdPost children" : "built-in vanilla prover (worker threads)",
-  });
+  const chain = deps.runtime.chain("--poster");
+  log.info("prover", { kind: deps.runtime.prover().kind });
   const run = (async () => {
-    let network: string | undefined;
-    for (let delay = 500; !network && !deps.shutdown.aborted; delay = Math.min(delay * 2, 30_000)) {
+    let format: ProofFormat | undefined;
+    for (let delay = 500; !format && !deps.shutdown.aborted; delay = Math.min(delay * 2, 30_000)) {
       try {
-        network = await chain.networkName({ signal: deps.shutdown });
+        const n = await deps.runtime.proofFormat(deps.shutdown);
+        format = n.format;
+        log.info("chain", { network: n.network, proof_format: n.format });
       } catch (e) {
         log.warn("chain node not reachable yet; retrying", { err: errorMessage(e), retry_ms: delay });
         await new Promise((r) => setTimeout(r, delay));
       }
     }
-    if (!network) return;
-    const format = VANILLA_NETWORKS.has(network) ? "vanilla-bundle" : "snark";
-    log.info("chain", { network, proof_format: format });
+    if (!format) return;
     const poster = new Poster(
       {
         chain,
         indexer: deps.indexer,
         stores: deps.stores,
         proving: config.Common.Proving,
-        prove,
-        strictProbe: createStrictProbe(pool),
+        // Looked up per task, so an ext-prover reload that adds or drops [[WdPost]] blocks applies.
+        prove: (task, o) => deps.runtime.prover().prove(task, o),
+        strictProbe: (input, signal) => deps.runtime.prover().strictProbe(input, signal),
         format,
         networkMaxPartitions: 3,
         proofs: new ProofStore(deps.kv, log),
@@ -409,10 +396,7 @@ async function startPoster(
     await poster.run(deps.shutdown).catch((e) => {
       if (!deps.shutdown.aborted) log.error("poster stopped", { err: errorMessage(e) });
     });
-  })().finally(async () => {
-    await chain.close();
-    await pool.close();
-  });
+  })();
   // A handle, not the promise itself: an async function returning a promise would make its caller
   // wait for the whole run.
   return { done: run };

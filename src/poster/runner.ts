@@ -20,6 +20,7 @@ import {
   HEAD,
   type MinerInfo,
   RANDOMNESS_TAG,
+  type SectorOnChainInfo,
   type TipSetKey,
 } from "../chain/interface.js";
 import { cborAddressBytes } from "../chain/lotus/shapes.js";
@@ -29,8 +30,9 @@ import type { MinerConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { cidToCommitment } from "../proofs/commCid.js";
 import { apiPoStProofName, parseChainPoStProof } from "../proofs/proofTypes.js";
+import type { SectorShape } from "../proofs/sectorShapes.js";
 import type { PoStOutput, PoStTask } from "../prover/protocol.js";
-import { type CheckOutcome, checkSectors, type StrictProbe } from "../sectors/check.js";
+import { type CheckOutcome, type CheckTarget, checkSectors, type StrictProbe } from "../sectors/check.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
 import { errorMessage, SmError } from "../util/errors.js";
@@ -151,6 +153,21 @@ export async function selectSender(
   return best?.addr;
 }
 
+/** What the sector check needs of each on-chain sector: where to look (normal or upgrade index), size, comm_r. */
+export function sectorCheckTargets(
+  actor: number,
+  sectors: Iterable<SectorOnChainInfo>,
+  shape: SectorShape,
+): CheckTarget[] {
+  return [...sectors].map((s) => ({
+    miner: actor,
+    number: s.sectorNumber,
+    upgrade: s.sectorKeyCid !== null,
+    shape,
+    commR: cidToCommitment(s.sealedCid).commitment,
+  }));
+}
+
 export async function runDeadline(
   minerCfg: MinerConfig,
   di: DeadlineInfo,
@@ -252,13 +269,7 @@ export async function runDeadline(
       : await retry("reading sectors", () => chain.stateMinerSectors(miner, wanted, tsk, { signal }))
     ).map((s) => [s.sectorNumber, s]),
   );
-  const targets = [...infos.values()].map((s) => ({
-    miner: minerCfg.Actor,
-    number: s.sectorNumber,
-    upgrade: s.sectorKeyCid !== null,
-    shape: proofType.shape,
-    commR: cidToCommitment(s.sealedCid).commitment,
-  }));
+  const targets = sectorCheckTargets(minerCfg.Actor, infos.values(), proofType.shape);
   const checkDeps = {
     indexer: deps.indexer,
     stores: deps.stores,

@@ -33,6 +33,7 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
   let devnet: RpcClient;
   let store = "";
   let srcHome = "";
+  let posterHome = "";
   const env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
   const start = async (args: string[], ready: RegExp) => {
     const p = startCli(args, { env });
@@ -49,6 +50,7 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     const src = path.join(dir, ".venus-sector-manager");
     srcHome = src;
     const poster = path.join(dir, ".venus-individual-poster");
+    posterHome = poster;
     store = path.join(dir, "store1");
     const dn = await start(
       [
@@ -173,6 +175,19 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     assert.match(deadlines.output, /DEADLINE\s+OPEN\s+PARTITIONS\s+SECTORS\s+FAULTY/);
     const one = await runCli(["--home", srcHome, "util", "sealer", "proving", "deadline", String(hit.index)]);
     assert.match(one.output, /\s1$/m, one.output);
+    // `proving check` runs on the PoSter node, through its proxy index, as its proofs would.
+    const check = await runCli(
+      ["--home", posterHome, "util", "sealer", "proving", "check", "--only-bad", String(hit.index)],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(check.code, 1, `a bad sector makes the command fail: ${check.output}`);
+    assert.match(
+      check.output,
+      new RegExp(`^${hit.index}\\s+\\d+\\s+1\\s+bad \\(.*sealed.*\\)$`, "m"),
+      check.output,
+    );
+    assert.doesNotMatch(check.output, /\sgood$/m, "--only-bad lists bad sectors only");
+    assert.match(check.output, /1 bad \(files and sizes only/);
   });
 
   test("after the file is repaired, the sector is declared recovered and proven again", async () => {
@@ -191,5 +206,41 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
       [],
     );
     assert.equal(status.Miners[0]?.Faulty, 0, "no faulty sector left");
+  });
+
+  test("proving check --slow and proving compute on the PoSter node: every sector good, every partition proven, nothing sent", async () => {
+    const recs = await records();
+    const index = recs.find((r) => r.partitions > 0)?.index ?? 0;
+    const check = await runCli(
+      ["--home", posterHome, "util", "sealer", "proving", "check", "--slow", String(index)],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(check.code, 0, check.output);
+    assert.match(check.output, /0 bad \(strict check\)/, check.output);
+    assert.match(check.output, /\sgood$/m);
+    const compute = await runCli(
+      ["--home", posterHome, "util", "sealer", "proving", "compute", String(index), "--json"],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(compute.code, 0, compute.output);
+    const r = JSON.parse(compute.output) as {
+      Deadline: number;
+      Format: string;
+      Prover: string;
+      Partitions: { Source: string; Sectors: number }[];
+      Messages: { Partitions: number[]; ParamsBytes: number }[];
+    };
+    assert.equal(r.Deadline, index);
+    assert.equal(r.Format, "vanilla-bundle");
+    assert.match(r.Prover, /ext-prover/);
+    assert.ok(r.Partitions.length > 0);
+    for (const p of r.Partitions) assert.equal(p.Source, "proved");
+    assert.deepEqual(
+      r.Messages.flatMap((m) => m.Partitions).sort(),
+      r.Partitions.map((_, i) => i),
+    );
+    const bad = await runCli(["--home", posterHome, "util", "sealer", "proving", "compute", "99"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.output, /deadline 99 out of range \(0\.\.3\)/);
   });
 });

@@ -3,8 +3,9 @@
  * info, deadlines, deadline and faults (read from the chain) in provingChain.ts.
  */
 import type { Command } from "commander";
+import type { ProvingCheckResult, ProvingComputeResult } from "../../poster/provingApi.js";
 import type { ChildStatus } from "../../prover/ext/pool.js";
-import { action, homeOf } from "../context.js";
+import { action, homeOf, parseMinerArg, parseUintArg } from "../context.js";
 import { requireDaemon } from "../daemonClient.js";
 import { plainTable } from "../format.js";
 import { registerProvingChain } from "./provingChain.js";
@@ -16,6 +17,7 @@ export function registerProving(util: Command): void {
     .command("proving")
     .description("WindowPoSt proving");
   registerProvingChain(proving);
+  registerCheckCompute(proving);
   proving
     .command("provers")
     .description(
@@ -76,6 +78,105 @@ export function registerProving(util: Command): void {
           ]);
         }
         process.stdout.write(`${t.toString()}\n`);
+      }),
+    );
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+/** `check N` and `compute N`: run by the daemon, with its index, stores and provers (see provingApi.ts). */
+function registerCheckCompute(proving: Command): void {
+  proving
+    .command("check")
+    .description(
+      "check every live sector of deadline N as the PoSter would: files and sizes, or with --slow one vanilla proof per sector (run by the daemon)",
+    )
+    .argument("<deadline>", "deadline index")
+    .option("--miner <actor>", "miner (default: the daemon's only [[Miners]])")
+    .option("--slow", "strict check: prove one random challenge of each sector", false)
+    .option("--only-bad", "list bad sectors only", false)
+    .option("--json", "print as JSON", false)
+    .action(
+      action(async (deadline: string, opts: Record<string, unknown>, cmd: Command) => {
+        const index = parseUintArg(deadline, "deadline");
+        const miner = typeof opts.miner === "string" ? `f0${parseMinerArg(opts.miner)}` : null;
+        const client = await requireDaemon(homeOf(cmd));
+        const r = await client.call<ProvingCheckResult>(
+          "Venus.ProvingCheck",
+          [miner, index, { Slow: opts.slow === true }],
+          { timeoutMs: 3_600_000 },
+        );
+        if (opts.json === true) {
+          process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+          return;
+        }
+        const t = plainTable(["DEADLINE", "PARTITION", "SECTOR", "STATUS"]);
+        let total = 0;
+        let bad = 0;
+        for (const p of r.Partitions)
+          for (const s of p.Sectors) {
+            total++;
+            if (!s.Good) bad++;
+            if (s.Good && opts.onlyBad === true) continue;
+            t.push([
+              String(r.Deadline),
+              String(p.Index),
+              String(s.Sector),
+              s.Good ? "good" : `bad (${s.Reason})`,
+            ]);
+          }
+        if (t.length > 0) process.stdout.write(`${t.toString()}\n`);
+        process.stdout.write(
+          `${r.Miner} deadline ${r.Deadline}: ${r.Partitions.length} partitions, ${total} sectors, ${bad} bad (${r.Slow ? "strict check" : "files and sizes only; --slow proves each sector"})\n`,
+        );
+        if (bad > 0) process.exitCode = 1;
+      }),
+    );
+
+  proving
+    .command("compute")
+    .description(
+      "dry run of deadline N's WindowPoSt (its latest challenged occurrence): check and prove every partition and build the messages, sending nothing (run by the daemon and its provers)",
+    )
+    .argument("<deadline>", "deadline index")
+    .option("--miner <actor>", "miner (default: the daemon's only [[Miners]])")
+    .option("--json", "print as JSON", false)
+    .action(
+      action(async (deadline: string, opts: Record<string, unknown>, cmd: Command) => {
+        const index = parseUintArg(deadline, "deadline");
+        const miner = typeof opts.miner === "string" ? `f0${parseMinerArg(opts.miner)}` : null;
+        const client = await requireDaemon(homeOf(cmd));
+        const r = await client.call<ProvingComputeResult>("Venus.ProvingCompute", [miner, index], {
+          timeoutMs: 3_600_000,
+        });
+        if (opts.json === true) {
+          process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+          return;
+        }
+        const out = [
+          `${r.Miner} deadline ${r.Deadline}: challenge ${r.Challenge}, open ${r.Open}, close ${r.Close}`,
+          `network ${r.Network}, proof format ${r.Format}, prover: ${r.Prover}`,
+        ];
+        const t = plainTable(["PARTITION", "SECTORS", "SKIPPED", "RESULT", "TIME"]);
+        for (const p of r.Partitions)
+          t.push([
+            String(p.Index),
+            String(p.Sectors),
+            String(p.Skipped),
+            p.Source === "proved" ? "proven" : "nothing provable",
+            p.Source === "proved" ? secs(p.Ms) : "-",
+          ]);
+        if (r.Partitions.length === 0) out.push("no partitions in this deadline");
+        else out.push(t.toString());
+        for (const m of r.Messages)
+          out.push(
+            `message (not sent): partitions ${m.Partitions.join(",")}, ${m.ParamsBytes} bytes of SubmitWindowedPoSt params`,
+          );
+        for (const s of r.Skipped) out.push(`skipped sector ${s.Sector}: ${s.Reason}`);
+        out.push(`total ${secs(r.Ms)}`);
+        process.stdout.write(`${out.join("\n")}\n`);
+        const provable = r.Partitions.filter((p) => p.Source === "proved").length;
+        if (r.Partitions.length > 0 && provable < r.Partitions.length) process.exitCode = 1;
       }),
     );
 }

@@ -209,11 +209,17 @@ describe("runDeadline across a restart mid-deadline", () => {
 
   test("a dry run (proving compute) proves everything again and sends nothing", async () => {
     const { prove, calls } = counting();
+    let pushed = 0;
+    const spy = Object.create(chain) as LotusChainClient;
+    spy.pushMessage = (...a) => {
+      pushed++;
+      return chain.pushMessage(...a);
+    };
     const r = await runDeadline(
       config.Miners[0]!,
       di,
       tsk,
-      { ...deps, prove },
+      { ...deps, chain: spy, prove },
       {
         signal: AbortSignal.timeout(30_000),
         submitAllowed: async () => {},
@@ -221,6 +227,7 @@ describe("runDeadline across a restart mid-deadline", () => {
       },
     );
     assert.equal(calls.length, parts.length);
+    assert.equal(pushed, 0, "nothing pushed");
     assert.equal(r.messages.length, 0);
     assert.deepEqual(r.dryRun?.flatMap((m) => m.partitions).sort(), parts);
     assert.ok((r.dryRun?.[0]?.paramsBytes ?? 0) > 1000, "the message carries the vanilla bundle");
