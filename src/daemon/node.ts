@@ -250,6 +250,7 @@ export async function startNode(
         indexer,
         stores,
         runtime,
+        metrics,
         logger: deps.logger,
         shutdown: posterStop.signal,
       });
@@ -352,6 +353,7 @@ async function startPoster(
     indexer: SectorIndexer;
     stores: PersistStores;
     runtime: PostRuntime;
+    metrics: Metrics;
     logger: Logger;
     shutdown: AbortSignal;
   },
@@ -389,6 +391,7 @@ async function startPoster(
         format,
         networkMaxPartitions: 3,
         proofs: new ProofStore(deps.kv, log),
+        metrics: deps.metrics,
         logger: log,
       },
       miners,

@@ -72,6 +72,43 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 25],
       registers: [registry],
     }),
+    wdpostDeadlines: new Counter({
+      name: "vsm_wdpost_deadlines_total",
+      help: "WindowPoSt deadline runs by miner and result: proven (every partition with sectors proven), partial (some left out or failed), aborted (closed or reorged before all messages were sent), failed (the run itself failed)",
+      labelNames: ["miner", "result"] as const,
+      registers: [registry],
+    }),
+    wdpostPartitions: new Counter({
+      name: "vsm_wdpost_partitions_total",
+      help: "WindowPoSt partitions by miner and source: proved, stored (reused after a restart), on_chain (already proven), none (nothing provable)",
+      labelNames: ["miner", "source"] as const,
+      registers: [registry],
+    }),
+    wdpostPartitionDuration: new Histogram({
+      name: "vsm_wdpost_partition_prove_seconds",
+      help: "Time to prove one WindowPoSt partition (all prover calls, fault retries included)",
+      labelNames: ["miner"] as const,
+      buckets: [0.1, 1, 10, 30, 60, 120, 300, 600, 900, 1200, 1800],
+      registers: [registry],
+    }),
+    wdpostSkippedSectors: new Counter({
+      name: "vsm_wdpost_skipped_sectors_total",
+      help: "Sectors left out of WindowPoSt proofs (Skipped): failed checks or reported faulty by the prover",
+      labelNames: ["miner"] as const,
+      registers: [registry],
+    }),
+    wdpostMessages: new Counter({
+      name: "vsm_wdpost_messages_total",
+      help: "SubmitWindowedPoSt messages by miner and on-chain result (ok, failed: non-zero exit code)",
+      labelNames: ["miner", "result"] as const,
+      registers: [registry],
+    }),
+    wdpostCloseMargin: new Gauge({
+      name: "vsm_wdpost_close_margin_epochs",
+      help: "Epochs left before Close when the last message of the miner's latest proven deadline executed; a shrinking margin warns before a deadline is missed",
+      labelNames: ["miner"] as const,
+      registers: [registry],
+    }),
   };
 }
 

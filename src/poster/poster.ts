@@ -9,7 +9,7 @@ import { HEAD } from "../chain/interface.js";
 import type { MinerConfig } from "../config/types.js";
 import { AbortedError, errorMessage } from "../util/errors.js";
 import { declareRecoveries } from "./recoveries.js";
-import { type RunnerDeps, type RunResult, runDeadline } from "./runner.js";
+import { deadlineOutcome, type RunnerDeps, type RunResult, runDeadline } from "./runner.js";
 import { type DeadlineAction, DeadlineTracker } from "./timing.js";
 
 interface Run {
@@ -71,6 +71,22 @@ export class Poster {
     );
   }
 
+  /** Prometheus figures of one finished deadline run. */
+  private record(miner: string, di: DeadlineInfo, r: RunResult, outcome: "proven" | "partial"): void {
+    const m = this.deps.metrics;
+    if (!m) return;
+    m.wdpostDeadlines.inc({ miner, result: outcome });
+    for (const p of r.partitions) {
+      m.wdpostPartitions.inc({ miner, source: p.source === "on-chain" ? "on_chain" : p.source });
+      if (p.source === "proved") m.wdpostPartitionDuration.observe({ miner }, p.ms / 1000);
+    }
+    if (r.skipped.length > 0) m.wdpostSkippedSectors.inc({ miner }, r.skipped.length);
+    for (const msg of r.messages)
+      m.wdpostMessages.inc({ miner, result: msg.exitCode === 0 ? "ok" : "failed" });
+    const last = Math.max(...r.messages.filter((x) => x.exitCode === 0).map((x) => x.height));
+    if (outcome === "proven" && Number.isFinite(last)) m.wdpostCloseMargin.set({ miner }, di.close - last);
+  }
+
   private apply(m: MinerConfig, a: DeadlineAction, signal: AbortSignal): void {
     const key = `${a.miner}@${a.di.open}`;
     const log = this.deps.logger.with({ miner: a.miner, deadline: a.di.index, open: a.di.open });
@@ -102,16 +118,21 @@ export class Poster {
         },
       }).then(
         (r) => {
-          log.info("deadline done", {
+          const outcome = deadlineOutcome(r);
+          (outcome === "proven" ? log.info : log.warn).call(log, "deadline done", {
+            result: outcome,
             proven: r.proven,
+            partitions: r.partitions.length,
             messages: r.messages.length,
             skipped: r.skipped.length,
           });
+          this.record(a.miner, a.di, r, outcome);
           return r;
         },
         (e) => {
-          if (!stop.signal.aborted && !signal.aborted)
-            log.error("deadline run failed", { err: errorMessage(e) });
+          const aborted = stop.signal.aborted || signal.aborted;
+          if (!aborted) log.error("deadline run failed", { err: errorMessage(e) });
+          this.deps.metrics?.wdpostDeadlines.inc({ miner: a.miner, result: aborted ? "aborted" : "failed" });
           return undefined;
         },
       );

@@ -28,6 +28,7 @@ import { MinerMethod } from "../chain/message.js";
 import { encodeSubmitWindowedPoStParams } from "../chain/params.js";
 import type { MinerConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { cidToCommitment } from "../proofs/commCid.js";
 import { apiPoStProofName, parseChainPoStProof } from "../proofs/proofTypes.js";
 import type { SectorShape } from "../proofs/sectorShapes.js";
@@ -65,6 +66,8 @@ export interface RunnerDeps {
   networkMaxPartitions: number;
   /** Where finished partition proofs are kept until Close (absent: nothing survives a restart). */
   proofs?: ProofStore;
+  /** Prometheus metrics of the node (the Poster records each finished deadline run). */
+  metrics?: Metrics;
   logger: Logger;
 }
 
@@ -85,8 +88,8 @@ export interface RunResult {
   partitions: PartitionOutcome[];
   /** Dry run: the messages that would have been sent (partitions, params size in bytes). */
   dryRun?: { partitions: number[]; paramsBytes: number }[];
-  /** Messages sent, with their exit codes. */
-  messages: { partitions: number[]; cid: string; exitCode: number }[];
+  /** Messages sent, with their exit codes and the height that executed them. */
+  messages: { partitions: number[]; cid: string; exitCode: number; height: number }[];
   /** Sectors skipped, with why. */
   skipped: { sector: number; reason: string }[];
 }
@@ -151,6 +154,15 @@ export async function selectSender(
     if (a && (!best || a.balance > best.balance)) best = { addr: c, balance: a.balance };
   }
   return best?.addr;
+}
+
+/**
+ * "proven" when every partition that has sectors to prove was proven on chain (by this run's messages,
+ * or already before it); "partial" when any was left out, failed to prove, or its message failed.
+ */
+export function deadlineOutcome(r: RunResult): "proven" | "partial" {
+  const proven = new Set(r.proven);
+  return r.partitions.every((p) => proven.has(p.index)) ? "proven" : "partial";
 }
 
 /** What the sector check needs of each on-chain sector: where to look (normal or upgrade index), size, comm_r. */
@@ -394,7 +406,12 @@ export async function runDeadline(
         const receipt = await retry("waiting for the message", () =>
           chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
         );
-        result.messages.push({ partitions: parts, cid: pushed.cid, exitCode: receipt.exitCode });
+        result.messages.push({
+          partitions: parts,
+          cid: pushed.cid,
+          exitCode: receipt.exitCode,
+          height: receipt.height,
+        });
         if (receipt.exitCode === 0) {
           result.proven.push(...parts);
           log.info("window post message succeeded", {

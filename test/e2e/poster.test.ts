@@ -148,6 +148,14 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
       assert.deepEqual(r.newFaults, [], `deadline ${r.index} at ${r.open}`);
       assert.deepEqual(r.rejections, [], `deadline ${r.index} at ${r.open}`);
     }
+    // The PoSter's Prometheus view of the same deadlines.
+    const metrics = await (await fetch(`http://${await readApiFile(posterHome)}/metrics`)).text();
+    const value = (re: RegExp) => Number(metrics.match(re)?.[1] ?? "0");
+    assert.ok(value(/^vsm_wdpost_deadlines_total\{miner="f01000",result="proven"\} (\d+)$/m) >= 2, metrics);
+    assert.ok(value(/^vsm_wdpost_partitions_total\{miner="f01000",source="proved"\} (\d+)$/m) >= 2);
+    assert.ok(value(/^vsm_wdpost_messages_total\{miner="f01000",result="ok"\} (\d+)$/m) >= 2);
+    assert.ok(value(/^vsm_wdpost_partition_prove_seconds_count\{miner="f01000"\} (\d+)$/m) >= 2);
+    assert.ok(value(/^vsm_wdpost_close_margin_epochs\{miner="f01000"\} (\d+)$/m) > 0, "proven before Close");
   });
 
   let saved: Buffer | undefined;
