@@ -291,6 +291,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
     step(15, "shut everything down (SIGTERM)");
     for (const p of [...procs].reverse()) {
+      // The source killed in step 10 is already gone; only the processes running now are reported.
+      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
       const res = await p.stop();
       if (p.child.exitCode !== null || res.signal)
         say(`   pid ${p.pid} exited (${res.signal ?? `code ${res.code}`})`);
