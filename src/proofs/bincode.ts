@@ -2,7 +2,8 @@
  * bincode 1 encoding of `FallbackPoStSectorProof`, the vanilla-proof hand-off format of
  * rust-filecoin-proofs-api (`src/post.rs`: `generate_single_vanilla_proof` serializes with
  * `bincode::serialize`; `generate_window_post_with_vanilla` / `generate_winning_post_with_vanilla`
- * deserialize with `bincode::deserialize`; bincode = "1.1.2" in its Cargo.toml).
+ * deserialize with `bincode::deserialize`; bincode = "1.1.2" in its Cargo.toml, resolved to 1.3.3
+ * by rust-fil-proofs' Cargo.lock).
  *
  * bincode 1 default layout (`bincode::serialize`, fixint little-endian): u32/u64 as 4/8 LE bytes,
  * usize as u64, `Vec<T>` as a u64 length then the elements, fixed arrays `[u8; 32]` raw (no
@@ -10,12 +11,15 @@
  * content, enums as a u32 variant index then the variant's fields; `#[serde(skip)]` fields and
  * PhantomData are absent.
  *
- * Types and field order, from the Rust sources:
+ * Types and field order, from the Rust sources (rust-fil-proofs 87348a7; `H::Domain` is
+ * PoseidonDomain for every PoSt tree, `DefaultTreeHasher = PoseidonHasher` in
+ * filecoin-proofs/src/constants.rs):
  *   FallbackPoStSectorProof {            // filecoin-proofs/src/types/mod.rs
  *     sector_id: SectorId(u64),          //   u64 LE (storage-proofs-core/src/sector.rs, newtype)
- *     comm_r: PoseidonDomain,            //   32 raw bytes (newtype over blstrs Scalar Repr [u8;32])
- *     vanilla_proof: Proof {             // storage-proofs-post/src/fallback/vanilla.rs
- *       sectors: Vec<SectorProof>,       //   u64 count
+ *     comm_r: PoseidonDomain,            //   32 raw bytes (filecoin-hashers/src/poseidon.rs: newtype
+ *                                        //   over blstrs Scalar's Repr, `[u8; 32]` in blstrs 0.7.1)
+ *     vanilla_proof: Proof {             // VanillaProof<Tree> = fallback::Proof (types/mod.rs),
+ *       sectors: Vec<SectorProof>,       //   storage-proofs-post/src/fallback/vanilla.rs; u64 count
  *     },
  *   }
  *   SectorProof {                        // fallback/vanilla.rs
@@ -32,12 +36,28 @@
  *   InclusionPath { path: Vec<PathElement> }           // u64 count
  *   PathElement { hashes: Vec<Domain>, index: usize }  // u64 count, 32 bytes each, then u64
  *                                                      // (`_arity: PhantomData` is #[serde(skip)])
+ * No type on this path has a hand-written Serialize impl or a serde attribute other than `bound`
+ * and that `skip` (rust-fil-proofs has none outside its tooling).
  * A 32 GiB inclusion proof is 4 + (8 + 9·240) + (8 + 240) + 64 = 2,484 bytes.
  *
- * NOT YET VERIFIED against a Rust-produced blob: the layout above is derived from the sources
- * (rust-fil-proofs 87348a7) and serde/bincode 1 rules, and only round-trips through this module.
- * Byte compatibility with the Rust deserializer must be confirmed with a blob from
- * `generate_single_vanilla_proof` before the native prover relies on it.
+ * VERIFIED (`npm run check:bincode-rust`, scripts/bincode-rust-check.ts; not part of `npm test`):
+ * the declarations above were re-checked against rust-fil-proofs commit
+ * 87348a749d80447d00c595af834a8ed73c09e4d9 (these files are unchanged since tag
+ * filecoin-proofs-v19.0.0, the version rust-filecoin-proofs-api 19.0.0 depends on), and
+ * tools/bincode-check mirrors them in Rust (same field names, order, types, the ProofData enum,
+ * the skipped PhantomData, the SectorId and PoseidonDomain newtypes) and runs the real bincode
+ * 1.3.3 with serde derive (Debian's packaged crates). Blobs this module encodes from real 2 KiB,
+ * 8 MiB, 32 GiB (Sub) and 64 GiB (Top) proofs deserialize there, re-serialize to the same bytes
+ * and hold the same value in every named field; blobs Rust serializes (all three variants, path
+ * lengths 0 to 9, sector id u64::MAX, an index above 2^32, 0 to 3 sectors, mixed variants) decode
+ * here to the same fields and re-encode byte-exactly; both sides reject the same truncated
+ * prefixes and ProofData variant 3; bincode accepts a trailing byte, this module only with
+ * `allowTrailing`.
+ *
+ * NOT VERIFIED: a blob from rust-fil-proofs' own `generate_single_vanilla_proof` (rust-fil-proofs
+ * cannot be built here), so the match rests on the mirror being faithful to the sources; and
+ * nothing here says whether Rust's verifier or SNARK prover accepts the proofs inside (that is
+ * vanilla.ts's business, not the layout's).
  *
  * Decoding never trusts a length: every read is bounds-checked and a count is rejected when the
  * remaining bytes cannot hold it, so garbage yields PROOF_DECODE, never a RangeError or a huge
