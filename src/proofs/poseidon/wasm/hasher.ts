@@ -1,0 +1,110 @@
+/**
+ * Run-time side of the WebAssembly Poseidon: one instance per arity and per thread, created on
+ * first use (module generation ≈ tens of ms for arity 8, compiled synchronously; each worker thread
+ * builds its own, as module-level state is per thread), and a batched byte API.
+ *
+ * Data crosses the JS/WASM boundary as bytes only: callers pass whole rows of 32-byte little-endian
+ * nodes and get 32-byte digests back, so a tree row costs one call per chunk, not one per hash, and
+ * no BigInt is created on the way.
+ */
+import { getPoseidonConstants } from "../constants.js";
+import { buildPoseidonWasm, type PoseidonWasmBuild } from "./module.js";
+
+/** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmExports {
+  readonly memory: WasmMemory;
+  hash(inPtr: number, outPtr: number, count: number): number;
+}
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports?: object) => { readonly exports: unknown };
+};
+
+const NODE = 32;
+/** Groups hashed per call: bounds the I/O area in linear memory (arity 8: 256 KiB in, 32 KiB out). */
+const CHUNK_GROUPS = 1024;
+
+/** A WebAssembly Poseidon instance for one arity. */
+export class PoseidonWasm {
+  readonly arity: number;
+  readonly build: PoseidonWasmBuild;
+  private readonly exports: WasmExports;
+  private bytes: Uint8Array;
+  private readonly inPtr: number;
+  private readonly outPtr: number;
+
+  constructor(arity: number) {
+    const c = getPoseidonConstants(arity);
+    this.arity = c.arity;
+    this.build = buildPoseidonWasm(c);
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(this.build.bytes), {});
+    this.exports = instance.exports as WasmExports;
+    this.inPtr = this.build.ioBase;
+    this.outPtr = this.inPtr + CHUNK_GROUPS * this.arity * NODE;
+    const needed = this.outPtr + CHUNK_GROUPS * NODE;
+    const have = this.exports.memory.buffer.byteLength;
+    if (needed > have) this.exports.memory.grow(Math.ceil((needed - have) / 65536));
+    this.bytes = new Uint8Array(this.exports.memory.buffer);
+    this.bytes.set(this.build.memoryImage, 0);
+  }
+
+  /**
+   * Hash consecutive groups of `arity` nodes: `input` holds count·arity·32 bytes, `output`
+   * receives count·32 bytes. Returns −1 when every node was canonical, otherwise the index
+   * (group·arity + child) of the first node ≥ r; digests of the groups before it are written,
+   * the rest of `output` is unspecified. Throws RangeError on lengths that do not match.
+   */
+  hashInto(input: Uint8Array, output: Uint8Array): number {
+    const groupBytes = this.arity * NODE;
+    if (input.length % groupBytes !== 0) {
+      throw new RangeError(
+        `Poseidon arity ${this.arity}: input of ${input.length} bytes is not a whole number of ${groupBytes}-byte groups`,
+      );
+    }
+    const count = input.length / groupBytes;
+    if (output.length !== count * NODE) {
+      throw new RangeError(
+        `Poseidon arity ${this.arity}: output must be ${count * NODE} bytes for ${count} groups, got ${output.length}`,
+      );
+    }
+    const mem = this.bytes;
+    for (let g = 0; g < count; g += CHUNK_GROUPS) {
+      const n = Math.min(CHUNK_GROUPS, count - g);
+      mem.set(input.subarray(g * groupBytes, (g + n) * groupBytes), this.inPtr);
+      const bad = this.exports.hash(this.inPtr, this.outPtr, n);
+      const done = bad < 0 ? n : Math.floor(bad / this.arity);
+      output.set(mem.subarray(this.outPtr, this.outPtr + done * NODE), g * NODE);
+      if (bad >= 0) return g * this.arity + bad;
+    }
+    return -1;
+  }
+
+  /**
+   * Hash one group given as separate 32-byte nodes (lengths must already be checked). Returns
+   * −1 or the index of the first non-canonical child; the digest goes to `output` (32 bytes).
+   */
+  hashChildrenInto(children: readonly Uint8Array[], output: Uint8Array): number {
+    const mem = this.bytes;
+    for (let i = 0; i < this.arity; i++) mem.set(children[i]!, this.inPtr + i * NODE);
+    const bad = this.exports.hash(this.inPtr, this.outPtr, 1);
+    if (bad >= 0) return bad;
+    output.set(mem.subarray(this.outPtr, this.outPtr + NODE));
+    return -1;
+  }
+}
+
+const instances = new Map<number, PoseidonWasm>();
+
+/** This thread's WebAssembly Poseidon for `arity` (built on first use; throws on unsupported arity). */
+export function poseidonWasm(arity: number): PoseidonWasm {
+  let w = instances.get(arity);
+  if (w === undefined) {
+    w = new PoseidonWasm(arity);
+    instances.set(arity, w);
+  }
+  return w;
+}

@@ -1,0 +1,466 @@
+/**
+ * Code generation for BLS12-381 Fr arithmetic in 9 limbs of 29 bits, each held in a WebAssembly
+ * i64, with Montgomery multiplication (R = 2^261).
+ *
+ * Why 29-bit limbs: WebAssembly has no 64×64→128 multiply, so a limb product must fit in 64 bits.
+ * With 29-bit limbs a product is < 2^58 and a column can sum dozens of them before an i64
+ * overflows, so carries are propagated once per column instead of once per product (32-bit limbs
+ * would need a split after every product). 9 × 29 = 261 bits leaves 6 bits of headroom above the
+ * 255-bit modulus, which is what allows the lazy reductions used by the permutation: values are
+ * kept below 2^261, not below r. This is the approach described by G. Mitscha-Baude for the 2022
+ * ZPrize WebAssembly MSM ("Montgomery multiplication in WebAssembly with 29-bit limbs"); the code
+ * here is independent.
+ *
+ * Multiplication is product scanning with interleaved reduction (Koç, Acar, Kaliski, "Analyzing
+ * and comparing Montgomery multiplication algorithms", IEEE Micro 1996: the FIPS method): column c
+ * of a·b and of m·r is summed in one accumulator, the reduction digit m_c is taken from it while
+ * c < 9, and columns 9..17 are the result. The low limb of r is 1, so m_c = −acc mod 2^29 needs no
+ * multiplication. A sum of several products Σ a_k·b_k is reduced once (lazy reduction); an addend
+ * v can be folded in as v·R at columns ≥ 9.
+ *
+ * Overflow is not assumed away: every emitter tracks, as BigInt, the largest value each i64
+ * accumulator can hold given per-limb bounds of its operands, and splits the accumulator (moves its
+ * high part to a side carry) before it could exceed 2^64 − 1. Value bounds (that a result stays
+ * below 2^261) are checked by the schedule in module.ts.
+ */
+import { FR_MODULUS } from "../field.js";
+import { type FuncBuilder, I64, OP } from "./emitter.js";
+
+export const LIMBS = 9;
+export const LIMB_BITS = 29;
+export const MASK = (1n << 29n) - 1n;
+/** Montgomery radix R = 2^(29·9). */
+export const R = 1n << 261n;
+/** Largest value a 9-limb vector can represent. */
+export const VALUE_LIMIT = R - 1n;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Bytes per limb vector in linear memory (9 × i64). */
+export const VEC_BYTES = LIMBS * 8;
+
+export function toLimbs(x: bigint): bigint[] {
+  if (x < 0n || x > VALUE_LIMIT) throw new RangeError("toLimbs: value out of range");
+  const out: bigint[] = [];
+  for (let i = 0; i < LIMBS; i++) out.push((x >> BigInt(LIMB_BITS * i)) & MASK);
+  return out;
+}
+
+export function fromLimbs(limbs: readonly bigint[]): bigint {
+  let x = 0n;
+  for (let i = limbs.length - 1; i >= 0; i--) x = (x << BigInt(LIMB_BITS)) + limbs[i]!;
+  return x;
+}
+
+/** r in limbs; limb 0 is 1, which the reduction relies on. */
+export const P_LIMBS = toLimbs(FR_MODULUS);
+if (P_LIMBS[0] !== 1n) throw new Error("limbs: the reduction assumes r ≡ 1 mod 2^29");
+
+/** Limb bounds of a normalised vector whose value is at most `value`. */
+export function normalisedLimbBounds(value: bigint): bigint[] {
+  const b: bigint[] = [];
+  for (let i = 0; i < LIMBS; i++) {
+    const top = value >> BigInt(LIMB_BITS * i);
+    b.push(top < MASK ? top : MASK);
+  }
+  return b;
+}
+
+/** Limb bounds of any vector with normalised limbs (< 2^29 each). */
+export const NORMALISED = normalisedLimbBounds(VALUE_LIMIT);
+
+/** A limb vector the emitters can read: pushes limb i on the stack, with a bound per limb. */
+export interface Operand {
+  push(f: FuncBuilder, i: number): void;
+  readonly limbMax: readonly bigint[];
+}
+
+/** Vector in linear memory at (i32 local `base`) + `offset`. */
+export function memOperand(base: number, offset: number, limbMax: readonly bigint[] = NORMALISED): Operand {
+  return { push: (f, i) => void f.get(base).load64(offset + 8 * i), limbMax };
+}
+
+/** Vector held in nine i64 locals. */
+export function localOperand(locals: readonly number[], limbMax: readonly bigint[] = NORMALISED): Operand {
+  return { push: (f, i) => void f.get(locals[i]!), limbMax };
+}
+
+/** Load an operand into fresh locals (once), so that later reads are register/stack accesses. */
+export function preload(f: FuncBuilder, src: Operand): Operand {
+  const locals: number[] = [];
+  for (let i = 0; i < LIMBS; i++) {
+    const l = f.local(I64);
+    src.push(f, i);
+    f.set(l);
+    locals.push(l);
+  }
+  return localOperand(locals, src.limbMax);
+}
+
+/** Where results go: `write(f, i, pushValue)` must store limb i, calling pushValue once. */
+export interface Sink {
+  write(f: FuncBuilder, i: number, pushValue: () => void): void;
+}
+
+export function memSink(base: number, offset: number): Sink {
+  return {
+    write: (f, i, pushValue) => {
+      f.get(base);
+      pushValue();
+      f.store64(offset + 8 * i);
+    },
+  };
+}
+
+/** Results into fresh locals; `locals` is filled by the emitter. */
+export function localSink(f: FuncBuilder): Sink & { locals: number[] } {
+  const locals: number[] = [];
+  for (let i = 0; i < LIMBS; i++) locals.push(f.local(I64));
+  return {
+    locals,
+    write: (fb, i, pushValue) => {
+      pushValue();
+      fb.set(locals[i]!);
+    },
+  };
+}
+
+/**
+ * A column accumulator with overflow bookkeeping: `acc` holds the column sum, `hi` (allocated on
+ * demand) the part moved out in units of 2^29 when `acc` could otherwise overflow.
+ */
+class Column {
+  readonly acc: number;
+  private hi = -1;
+  private hiUsed = false;
+  /** Upper bound of the value in `acc`. */
+  accMax = 0n;
+  private hiMax = 0n;
+
+  constructor(private readonly f: FuncBuilder) {
+    this.acc = f.local(I64);
+    f.i64(0n).set(this.acc);
+  }
+
+  /** Make room for adding a value up to `max`; emits a split when needed. */
+  reserve(max: bigint): void {
+    if (this.accMax + max <= U64_MAX) return;
+    if (MASK + max > U64_MAX) throw new Error("limbs: a single term does not fit in an i64");
+    const f = this.f;
+    if (this.hi < 0) this.hi = f.local(I64);
+    // hi += acc >> 29 ; acc &= mask  (the column value acc + hi·2^29 is unchanged)
+    if (this.hiUsed) f.get(this.hi);
+    f.get(this.acc).i64(29n).op(OP.i64ShrU);
+    if (this.hiUsed) f.op(OP.i64Add);
+    f.set(this.hi);
+    f.get(this.acc).i64(MASK).op(OP.i64And).set(this.acc);
+    this.hiMax += this.accMax >> 29n;
+    if (this.hiMax > U64_MAX) throw new Error("limbs: side carry overflow");
+    this.hiUsed = true;
+    this.accMax = MASK;
+  }
+
+  /** acc += (value pushed by `push`), which is at most `max`. */
+  add(max: bigint, push: () => void): void {
+    this.reserve(max);
+    const f = this.f;
+    f.get(this.acc);
+    push();
+    f.op(OP.i64Add).set(this.acc);
+    this.accMax += max;
+  }
+
+  /** acc += x·y for two pushed values. */
+  addProduct(max: bigint, pushX: () => void, pushY: () => void): void {
+    this.add(max, () => {
+      pushX();
+      pushY();
+      this.f.op(OP.i64Mul);
+    });
+  }
+
+  /** Move to the next column: acc ← (acc >> 29) + hi; hi ← 0. */
+  shift(): void {
+    const f = this.f;
+    f.get(this.acc).i64(29n).op(OP.i64ShrU);
+    let max = this.accMax >> 29n;
+    if (this.hiUsed) {
+      f.get(this.hi).op(OP.i64Add);
+      max += this.hiMax;
+      this.hiUsed = false;
+      this.hiMax = 0n;
+    }
+    f.set(this.acc);
+    this.accMax = max;
+  }
+
+  /** Emit `(0 − acc) & mask` into a new local: the reduction digit for this column. */
+  digit(): number {
+    const f = this.f;
+    const m = f.local(I64);
+    f.i64(0n).get(this.acc).op(OP.i64Sub).i64(MASK).op(OP.i64And).set(m);
+    return m;
+  }
+}
+
+/** One product term of a Montgomery sum; `square` when a and b are the same operand. */
+export interface Term {
+  readonly a: Operand;
+  readonly b: Operand;
+  readonly square?: boolean;
+}
+
+/**
+ * out ← (Σ a_k·b_k + m·r) / R (+ addend), m chosen so the division is exact: the Montgomery
+ * product of a sum of products, reduced once. The result is ≡ (Σ a_k·b_k)·R⁻¹ + addend mod r, its
+ * value is below (Σ A_k·B_k)/R + r + addend (A, B the operands' values), and its limbs are
+ * normalised (the top limb too, provided the caller has checked that value < 2^261).
+ */
+export function emitMontSum(f: FuncBuilder, terms: readonly Term[], out: Sink, addend?: Operand): void {
+  const n = LIMBS;
+  const col = new Column(f);
+  const m: number[] = [];
+  for (let c = 0; c <= 2 * n - 2; c++) {
+    const lo = Math.max(0, c - n + 1);
+    const hi = Math.min(c, n - 1);
+    for (const t of terms) {
+      if (t.square) {
+        // Σ over i < j of a_i·a_j, doubled, plus the diagonal a_{c/2}².
+        const pairs: Array<[number, number]> = [];
+        for (let i = lo; i <= hi; i++) if (i < c - i) pairs.push([i, c - i]);
+        if (pairs.length > 0) {
+          let crossMax = 0n;
+          for (const [i, j] of pairs) crossMax += t.a.limbMax[i]! * t.a.limbMax[j]!;
+          if (crossMax * 2n > U64_MAX) throw new Error("limbs: squaring column overflow");
+          col.add(crossMax * 2n, () => {
+            pairs.forEach(([i, j], k) => {
+              t.a.push(f, i);
+              t.a.push(f, j);
+              f.op(OP.i64Mul);
+              if (k > 0) f.op(OP.i64Add);
+            });
+            f.i64(1n).op(OP.i64Shl);
+          });
+        }
+        if (c % 2 === 0) {
+          const i = c / 2;
+          const bound = t.a.limbMax[i]! * t.a.limbMax[i]!;
+          col.addProduct(
+            bound,
+            () => t.a.push(f, i),
+            () => t.a.push(f, i),
+          );
+        }
+      } else {
+        for (let i = lo; i <= hi; i++) {
+          const bound = t.a.limbMax[i]! * t.b.limbMax[c - i]!;
+          if (bound === 0n) continue;
+          col.addProduct(
+            bound,
+            () => t.a.push(f, i),
+            () => t.b.push(f, c - i),
+          );
+        }
+      }
+    }
+    // Reduction digits of earlier columns times r's limbs (r_0 = 1 is handled with the digit).
+    for (let i = lo; i <= Math.min(c - 1, n - 1); i++) {
+      const p = P_LIMBS[c - i]!;
+      if (p === 0n) continue;
+      col.addProduct(
+        MASK * p,
+        () => f.get(m[i]!),
+        () => f.i64(p),
+      );
+    }
+    if (c < n) {
+      const d = col.digit();
+      m.push(d);
+      col.add(MASK, () => f.get(d));
+      col.shift();
+    } else {
+      if (addend !== undefined) col.add(addend.limbMax[c - n]!, () => addend.push(f, c - n));
+      out.write(f, c - n, () => f.get(col.acc).i64(MASK).op(OP.i64And));
+      col.shift();
+    }
+  }
+  if (addend !== undefined) col.add(addend.limbMax[n - 1]!, () => addend.push(f, n - 1));
+  out.write(f, n - 1, () => f.get(col.acc));
+}
+
+/** Value bound of emitMontSum's result, given value bounds of the operands. */
+export function montSumBound(products: ReadonlyArray<readonly [bigint, bigint]>, addend = 0n): bigint {
+  let s = 0n;
+  for (const [a, b] of products) s += a * b;
+  return (s + (R - 1n) * FR_MODULUS) / R + addend;
+}
+
+/**
+ * out ← (Σ_j coeff_j·u_j + m·r) / 2^(29·k): a linear combination with small non-negative integer
+ * coefficients (immediates), then k steps of Montgomery reduction, which divide by 2^(29k) mod r
+ * and bring the value back below 2^(261 + 29·k − 29·k)… in practice to about r. Used for the
+ * full-round MDS layer, where the Cauchy matrix times lcm(t .. 3t − 2) is a matrix of small
+ * integers (constants.ts), so that a row costs 9 limb products per element instead of 81.
+ */
+export function emitIntRow(
+  f: FuncBuilder,
+  coeffs: readonly bigint[],
+  us: readonly Operand[],
+  k: number,
+  out: Sink,
+): void {
+  const n = LIMBS;
+  const col = new Column(f);
+  const m: number[] = [];
+  const lastCol = n - 1 + k;
+  for (let c = 0; c < lastCol; c++) {
+    if (c < n) {
+      for (let j = 0; j < us.length; j++) {
+        const cj = coeffs[j]!;
+        if (cj === 0n) continue;
+        const bound = cj * us[j]!.limbMax[c]!;
+        col.addProduct(
+          bound,
+          () => us[j]!.push(f, c),
+          () => f.i64(cj),
+        );
+      }
+    }
+    for (let i = 0; i < m.length; i++) {
+      if (c - i < 1 || c - i > n - 1) continue;
+      const p = P_LIMBS[c - i]!;
+      if (p === 0n) continue;
+      col.addProduct(
+        MASK * p,
+        () => f.get(m[i]!),
+        () => f.i64(p),
+      );
+    }
+    if (c < k) {
+      const d = col.digit();
+      m.push(d);
+      col.add(MASK, () => f.get(d));
+    } else {
+      out.write(f, c - k, () => f.get(col.acc).i64(MASK).op(OP.i64And));
+    }
+    col.shift();
+  }
+  out.write(f, n - 1, () => f.get(col.acc));
+}
+
+/** Value bound of emitIntRow's result. */
+export function intRowBound(coeffs: readonly bigint[], values: readonly bigint[], k: number): bigint {
+  let s = 0n;
+  for (let j = 0; j < coeffs.length; j++) s += coeffs[j]! * values[j]!;
+  const d = 1n << BigInt(29 * k);
+  return (s + (d - 1n) * FR_MODULUS) / d;
+}
+
+/** out_i ← a_i + b_i, limb by limb, no carries (limb bounds add up). */
+export function addOperands(f: FuncBuilder, a: Operand, b: Operand): Operand {
+  const locals: number[] = [];
+  const max: bigint[] = [];
+  for (let i = 0; i < LIMBS; i++) {
+    const l = f.local(I64);
+    a.push(f, i);
+    b.push(f, i);
+    f.op(OP.i64Add).set(l);
+    locals.push(l);
+    max.push(a.limbMax[i]! + b.limbMax[i]!);
+  }
+  return localOperand(locals, max);
+}
+
+/** Little-endian 64-bit words of r. */
+export const P_WORDS = [0, 1, 2, 3].map((w) => (FR_MODULUS >> BigInt(64 * w)) & U64_MAX);
+
+/**
+ * Read a 32-byte little-endian node at (i32 local `base`) + `offset` into four i64 locals; leaves
+ * on the stack an i32 that is 1 when the value is below r (canonical), else 0.
+ */
+export function emitLoadWords(f: FuncBuilder, base: number, offset: number): { words: number[] } {
+  const words: number[] = [];
+  for (let w = 0; w < 4; w++) {
+    const l = f.local(I64);
+    f.get(base)
+      .load64(offset + 8 * w)
+      .set(l);
+    words.push(l);
+  }
+  // lt = w3 < p3 | (w3 == p3 & (w2 < p2 | (w2 == p2 & (w1 < p1 | (w1 == p1 & w0 < p0)))))
+  const lt = (w: number) => f.get(words[w]!).i64(P_WORDS[w]!).op(OP.i64LtU);
+  const eq = (w: number) => f.get(words[w]!).i64(P_WORDS[w]!).op(OP.i64Eq);
+  lt(3);
+  eq(3);
+  lt(2);
+  eq(2);
+  lt(1);
+  eq(1);
+  lt(0);
+  f.op(OP.i32And).op(OP.i32Or).op(OP.i32And).op(OP.i32Or).op(OP.i32And).op(OP.i32Or);
+  return { words };
+}
+
+/** Split four 64-bit words (locals) into 29-bit limbs written to `out`. */
+export function emitWordsToLimbs(f: FuncBuilder, words: readonly number[], out: Sink): void {
+  for (let l = 0; l < LIMBS; l++) {
+    const bit = LIMB_BITS * l;
+    const q = bit >> 6;
+    const sh = bit & 63;
+    out.write(f, l, () => {
+      f.get(words[q]!);
+      if (sh > 0) f.i64(BigInt(sh)).op(OP.i64ShrU);
+      if (sh + LIMB_BITS > 64 && q + 1 < 4) {
+        f.get(words[q + 1]!)
+          .i64(BigInt(64 - sh))
+          .op(OP.i64Shl)
+          .op(OP.i64Or);
+      }
+      if (!(q === 3 && sh + LIMB_BITS >= 64)) f.i64(MASK).op(OP.i64And);
+    });
+  }
+}
+
+/**
+ * Store a normalised vector whose value is below 2r as its canonical 32-byte little-endian
+ * encoding at (i32 local `base`) + `offset`: subtract r when the value is ≥ r (branch-free
+ * select), then pack the limbs into four 64-bit words.
+ */
+export function emitStoreCanonical(f: FuncBuilder, src: Operand, base: number, offset: number): void {
+  const y = preload(f, src);
+  const d: number[] = [];
+  const borrow = f.local(I64);
+  f.i64(0n).set(borrow);
+  for (let i = 0; i < LIMBS; i++) {
+    const l = f.local(I64);
+    // t = y_i − r_i − borrow (as a two's-complement i64); borrow = t >>> 63; d_i = t & mask
+    y.push(f, i);
+    f.i64(P_LIMBS[i]!).op(OP.i64Sub).get(borrow).op(OP.i64Sub).tee(l);
+    f.i64(63n).op(OP.i64ShrU).set(borrow);
+    f.get(l).i64(MASK).op(OP.i64And).set(l);
+    d.push(l);
+  }
+  const chosen: number[] = [];
+  for (let i = 0; i < LIMBS; i++) {
+    const l = f.local(I64);
+    // select(d_i, y_i, y ≥ r): no borrow out of the top limb means y − r ≥ 0.
+    f.get(d[i]!);
+    y.push(f, i);
+    f.get(borrow).op(OP.i64Eqz).op(OP.select).set(l);
+    chosen.push(l);
+  }
+  for (let w = 0; w < 4; w++) {
+    f.get(base);
+    let first = true;
+    for (let l = 0; l < LIMBS; l++) {
+      const lo = LIMB_BITS * l;
+      if (lo >= 64 * (w + 1) || lo + LIMB_BITS <= 64 * w) continue;
+      f.get(chosen[l]!);
+      const s = lo - 64 * w;
+      if (s > 0) f.i64(BigInt(s)).op(OP.i64Shl);
+      else if (s < 0) f.i64(BigInt(-s)).op(OP.i64ShrU);
+      if (!first) f.op(OP.i64Or);
+      first = false;
+    }
+    f.store64(offset + 8 * w);
+  }
+}

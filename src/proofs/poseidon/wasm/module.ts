@@ -1,0 +1,428 @@
+/**
+ * Generates the WebAssembly module that hashes with neptune's Poseidon for one arity: the same
+ * fast form as the BigInt `poseidonHashFast` (constants.ts: compressed partial-round constants,
+ * sparse partial-round matrices, integer full-round matrix), in 29-bit-limb Montgomery arithmetic
+ * (limbs.ts), with state, scratch and every constant in linear memory.
+ *
+ * Scale bookkeeping. Montgomery multiplication returns a·b·R⁻¹, and the integer MDS layer and its
+ * partial reduction multiply by L·2^(−29k) (L = lcm(t .. 3t − 2)). Rather than converting values
+ * into and out of Montgomery form, every stored vector V is only known to satisfy V ≡ λ·s (mod r)
+ * for the true state s and a scalar λ known at generation time, as in constants.ts. Inputs enter
+ * with λ = 1 (the raw canonical value); round constants are stored pre-multiplied by λ; S-boxes
+ * turn λ into λ⁵·R⁻⁴; the dense matrices (pre-sparse round, partial rounds, and the full rounds of
+ * arities whose integer matrix is too large) carry a factor that resets λ to 1; the last round
+ * multiplies by one constant that leaves λ = 1, so the output is the plain canonical value.
+ *
+ * Reduction discipline: values are kept below 2^261 (the 9-limb capacity), not below r, and
+ * reduced only where needed: a product of sums is reduced once (lazy reduction, limbs.ts), the
+ * partial rounds' tail elements grow by about r per round and are never reduced inside the
+ * partial rounds. `simulateBounds` follows the whole schedule with worst-case values and refuses
+ * to generate a module in which any stored value could reach 2^261, or the output 2r; where the
+ * tails would be too large for the next full round it inserts one Montgomery multiplication by
+ * R mod r (value-preserving, bound-reducing) per element.
+ *
+ * Exported function: hash(inPtr, outPtr, count) → i32. It reads `count` groups of `arity` 32-byte
+ * little-endian nodes at inPtr, checks every node is canonical (< r), and writes one 32-byte
+ * canonical digest per group at outPtr. Returns −1, or the index (group·arity + child) of the
+ * first non-canonical node; groups before that one are hashed.
+ */
+import type { PoseidonConstants } from "../constants.js";
+import { FR_MODULUS, frInv } from "../field.js";
+import { FuncBuilder, I32, ModuleBuilder, OP } from "./emitter.js";
+import {
+  addOperands,
+  emitIntRow,
+  emitLoadWords,
+  emitMontSum,
+  emitStoreCanonical,
+  emitWordsToLimbs,
+  intRowBound,
+  LIMBS,
+  localOperand,
+  localSink,
+  MASK,
+  memOperand,
+  memSink,
+  montSumBound,
+  normalisedLimbBounds,
+  preload,
+  R,
+  type Term,
+  toLimbs,
+  VALUE_LIMIT,
+  VEC_BYTES,
+} from "./limbs.js";
+
+const P = FR_MODULUS;
+const U64_MAX = (1n << 64n) - 1n;
+/** Limb bounds of a reduced constant (< r). */
+const CONST_LIMBS = normalisedLimbBounds(P - 1n);
+
+const mod = (x: bigint) => ((x % P) + P) % P;
+const mulMod = (...xs: bigint[]) => xs.reduce((a, b) => (a * b) % P, 1n);
+const pow = (x: bigint, e: number) => {
+  let r = 1n;
+  for (let i = 0; i < e; i++) r = (r * x) % P;
+  return r;
+};
+const R_MOD = R % P;
+const R_INV = frInv(R_MOD);
+
+export interface PoseidonWasmBuild {
+  readonly arity: number;
+  /** The module bytes. */
+  readonly bytes: Uint8Array;
+  /** Initial contents of linear memory [0, constants.length): constants and zeroed state. */
+  readonly memoryImage: Uint8Array;
+  /** First byte of linear memory free for input/output buffers (64-byte aligned). */
+  readonly ioBase: number;
+  /** Full-round MDS layer: small-integer matrix with k-limb partial reduction, or dense Montgomery. */
+  readonly mdsMode: "integer" | "dense";
+  /** Whether the schedule reduces the state once after the partial rounds. */
+  readonly rescaleAfterPartial: boolean;
+}
+
+/** Linear-memory layout, in bytes. Vectors are 72 bytes (9 little-endian i64 limbs). */
+class Layout {
+  private next = 0;
+  readonly image: bigint[][] = []; // [address / 8, limb values…]
+  vec(count = 1): number {
+    const at = this.next;
+    this.next += count * VEC_BYTES;
+    return at;
+  }
+  /** Allocate vectors holding `values` (each < 2^261), returning the address of the first. */
+  consts(values: readonly bigint[]): number {
+    const at = this.vec(values.length);
+    values.forEach((v, i) => {
+      this.image.push([BigInt(at + i * VEC_BYTES), ...toLimbs(v)]);
+    });
+    return at;
+  }
+  get size(): number {
+    return this.next;
+  }
+}
+
+/** Worst-case value after x ← v + c, x2 ← x², x4 ← x2², x5 ← x4·x (all Montgomery). */
+function sboxBound(v: bigint, c = P - 1n): bigint {
+  const x = v + c;
+  const x2 = montSumBound([[x, x]]);
+  const x4 = montSumBound([[x2, x2]]);
+  const x5 = montSumBound([[x4, x]]);
+  for (const b of [x2, x4, x5]) fits(b, "S-box");
+  return x5;
+}
+
+function fits(b: bigint, where: string): bigint {
+  if (b > VALUE_LIMIT) throw new Error(`Poseidon wasm: ${where} could exceed 2^261; schedule not safe`);
+  return b;
+}
+
+interface Plan {
+  readonly t: number;
+  readonly half: number;
+  readonly mdsMode: "integer" | "dense";
+  /** Integer matrix N (flat t*t) and its reduction limbs k. */
+  readonly n: readonly bigint[];
+  readonly k: number;
+}
+
+/**
+ * Follow the schedule with worst-case values (BigInt upper bounds) and check that every stored
+ * vector stays below 2^261 and the output below 2r. Returns whether the post-partial rescale is
+ * needed; throws when even that is not enough.
+ */
+function simulateBounds(c: PoseidonConstants, plan: Plan, rescale: boolean): void {
+  const { t, half, k, n } = plan;
+  const full = (s: bigint[], last: boolean): bigint[] => {
+    const u = s.map((v) => sboxBound(v));
+    if (last) {
+      const y = fits(
+        plan.mdsMode === "integer"
+          ? montSumBound([[fits(intRowBound(n.slice(t, 2 * t), u, k), "last row"), P - 1n]])
+          : montSumBound(u.map((x) => [P - 1n, x] as const)),
+        "output",
+      );
+      if (y >= 2n * P) throw new Error("Poseidon wasm: output could reach 2r");
+      return [y];
+    }
+    return s.map((_, i) =>
+      fits(
+        plan.mdsMode === "integer"
+          ? intRowBound(n.slice(i * t, (i + 1) * t), u, k)
+          : montSumBound(u.map((x) => [P - 1n, x] as const)),
+        "full-round matrix",
+      ),
+    );
+  };
+  let s: bigint[] = [(1n << BigInt(c.arity)) - 1n, ...new Array<bigint>(t - 1).fill(P - 1n)];
+  for (let r = 0; r < half - 1; r++) s = full(s, false);
+  const u = s.map((v) => sboxBound(v));
+  s = s.map(() => fits(montSumBound(u.map((x) => [P - 1n, x] as const)), "pre-sparse matrix"));
+  for (let j = 0; j < c.roundsPartial; j++) {
+    const x5 = sboxBound(s[0]!);
+    const s0 = fits(
+      montSumBound([[P - 1n, x5], ...s.slice(1).map((x) => [P - 1n, x] as const)]),
+      "partial round",
+    );
+    s = [s0, ...s.slice(1).map((x) => fits(montSumBound([[P - 1n, x5]], x), "partial-round tail"))];
+  }
+  if (rescale) s = s.map((x) => fits(montSumBound([[x, P - 1n]]), "rescale"));
+  for (let r = half; r < c.roundsFull - 1; r++) s = full(s, false);
+  full(s, true);
+}
+
+/** Build the module for one arity. */
+export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
+  const t = c.width;
+  const arity = c.arity;
+  const half = c.roundsFull / 2;
+  const tm1 = t - 1;
+
+  // ---- Choose the full-round matrix form. ----
+  const nInt = c.mdsInteger;
+  const nMax = nInt.reduce((a, b) => (b > a ? b : a), 0n);
+  const integerOk = nMax * MASK <= U64_MAX >> 1n;
+  let k = 1;
+  if (integerOk) {
+    // Fewest reduction limbs that bring a row back to about r.
+    const rowMax = nInt.slice(0, t).reduce((a, b) => a + b, 0n) * (1n << 256n);
+    while (rowMax >> BigInt(29 * k) > 1n << 250n) k++;
+  }
+  const plan: Plan = { t, half, mdsMode: integerOk ? "integer" : "dense", n: nInt, k };
+  let rescale = false;
+  try {
+    simulateBounds(c, plan, false);
+  } catch {
+    rescale = true;
+    simulateBounds(c, plan, true);
+  }
+
+  // ---- Constants with their scale factors (see the file comment). ----
+  const lay = new Layout();
+  const S = lay.vec(t);
+  const U = lay.vec(t);
+  const X5 = lay.vec();
+  const Y = lay.vec();
+  const Z = lay.vec();
+  const rcAddr: number[] = [];
+  let lambda = 1n;
+  const bigL = c.mdsIntegerScale;
+  const intScale = mulMod(bigL, frInv(mod(1n << BigInt(29 * k))));
+  const sboxScale = (l: bigint) => mulMod(pow(l, 5), pow(R_INV, 4));
+  let preSparse = 0;
+  let denseMds = 0;
+  let lastRow = 0;
+  let outScale = 0;
+  for (let fr = 0; fr < c.roundsFull; fr++) {
+    if (fr === half) lambda = 1n; // the partial rounds leave scale 1 behind
+    const rc = c.fullRoundConstantsUnscaled.slice(fr * t, (fr + 1) * t).map((x) => mulMod(x, lambda));
+    rcAddr.push(lay.consts(rc));
+    const lu = sboxScale(lambda);
+    const toOne = mulMod(R_MOD, frInv(lu)); // dense-matrix factor that leaves scale 1
+    if (fr === half - 1) {
+      preSparse = lay.consts(c.preSparseMdsUnscaled.map((x) => mulMod(x, toOne)));
+      lambda = 1n;
+    } else if (fr === c.roundsFull - 1) {
+      if (plan.mdsMode === "integer") {
+        outScale = lay.consts([mulMod(R_MOD, frInv(mulMod(lu, intScale)))]);
+      } else {
+        lastRow = lay.consts(c.mds[1]!.map((x) => mulMod(x, toOne)));
+      }
+    } else if (plan.mdsMode === "integer") {
+      lambda = mulMod(lu, intScale);
+    } else {
+      // Dense rounds always start at scale 1, so one matrix serves them all.
+      if (denseMds === 0) denseMds = lay.consts(c.mds.flat().map((x) => mulMod(x, toOne)));
+      lambda = 1n;
+    }
+  }
+  // Partial rounds at scale 1: x5 has scale R⁻⁴; new s0 = R⁻¹·(K0·x5 + Σ K_k·s_k); tails
+  // s_k + R⁻¹·W_k·x5.
+  const R5 = pow(R_MOD, 5);
+  const pcAddr = lay.consts(c.partialRoundConstants.map(mod));
+  const vRows: bigint[] = [];
+  for (let j = 0; j < c.roundsPartial; j++) {
+    vRows.push(mulMod(c.sparseM00[j]!, R5));
+    for (let q = 0; q < tm1; q++) vRows.push(mulMod(c.sparseV[j * tm1 + q]!, R_MOD));
+  }
+  const vAddr = lay.consts(vRows);
+  const wAddr = lay.consts(c.sparseW.map((x) => mulMod(x, R5)));
+  const rescaleAddr = rescale ? lay.consts([R_MOD]) : 0;
+  const tagLimbs = toLimbs(c.domainTag);
+  const ioBase = Math.ceil(lay.size / 64) * 64;
+
+  // ---- Functions. ----
+  const mb = new ModuleBuilder();
+  const vec = (i: number) => i * VEC_BYTES;
+
+  // mul(out, a, b): out ← a·b·R⁻¹ (a normalised vector, b a reduced constant).
+  const fMul = new FuncBuilder([I32, I32, I32], []);
+  emitMontSum(fMul, [{ a: memOperand(1, 0), b: memOperand(2, 0, CONST_LIMBS) }], memSink(0, 0));
+  const MUL = mb.add(fMul);
+
+  // sbox(out, v, c): out ← (v + c)^5 in Montgomery form; all intermediates stay in locals.
+  const fSbox = new FuncBuilder([I32, I32, I32], []);
+  {
+    const x = addOperands(fSbox, memOperand(1, 0), memOperand(2, 0, CONST_LIMBS));
+    const x2 = localSink(fSbox);
+    emitMontSum(fSbox, [{ a: x, b: x, square: true }], x2);
+    const x2o = localOperand(x2.locals);
+    const x4 = localSink(fSbox);
+    emitMontSum(fSbox, [{ a: x2o, b: x2o, square: true }], x4);
+    emitMontSum(fSbox, [{ a: localOperand(x4.locals), b: x }], memSink(0, 0));
+  }
+  const SBOX = mb.add(fSbox);
+
+  // dense(out, kRow, u0, uBase): out ← R⁻¹·(K_0·u0 + Σ_{j≥1} K_j·u_j), u_j at uBase + 72j.
+  const fDense = new FuncBuilder([I32, I32, I32, I32], []);
+  {
+    const terms: Term[] = [{ a: memOperand(1, 0, CONST_LIMBS), b: memOperand(2, 0) }];
+    for (let j = 1; j < t; j++)
+      terms.push({ a: memOperand(1, vec(j), CONST_LIMBS), b: memOperand(3, vec(j)) });
+    emitMontSum(fDense, terms, memSink(0, 0));
+  }
+  const DENSE = mb.add(fDense);
+
+  // tails(sBase, wRow, x5): s_k ← s_k + R⁻¹·W_k·x5 for k = 1 .. t − 1 (a loop; x5 in locals).
+  const fTails = new FuncBuilder([I32, I32, I32], []);
+  {
+    const x5 = preload(fTails, memOperand(2, 0));
+    const s = fTails.local(I32);
+    const end = fTails.local(I32);
+    fTails.get(0).i32(VEC_BYTES).op(OP.i32Add).set(s);
+    fTails
+      .get(0)
+      .i32(t * VEC_BYTES)
+      .op(OP.i32Add)
+      .set(end);
+    fTails.loop();
+    emitMontSum(fTails, [{ a: memOperand(1, 0, CONST_LIMBS), b: x5 }], memSink(s, 0), memOperand(s, 0));
+    fTails.get(s).i32(VEC_BYTES).op(OP.i32Add).set(s);
+    fTails.get(1).i32(VEC_BYTES).op(OP.i32Add).set(1);
+    fTails.get(s).get(end).op(OP.i32Ne).brIf(0);
+    fTails.end();
+  }
+  const TAILS = mb.add(fTails);
+
+  // Integer MDS: mds(outBase, uBase) for all rows, mdsRow1(out, uBase) for the last round.
+  let MDS = -1;
+  let MDS1 = -1;
+  if (plan.mdsMode === "integer") {
+    const us = () => Array.from({ length: t }, (_, j) => memOperand(1, vec(j)));
+    const fMds = new FuncBuilder([I32, I32], []);
+    for (let i = 0; i < t; i++) emitIntRow(fMds, nInt.slice(i * t, (i + 1) * t), us(), k, memSink(0, vec(i)));
+    MDS = mb.add(fMds);
+    const fRow1 = new FuncBuilder([I32, I32], []);
+    emitIntRow(fRow1, nInt.slice(t, 2 * t), us(), k, memSink(0, 0));
+    MDS1 = mb.add(fRow1);
+  }
+
+  // permute(): the whole schedule on the state at S; result (scale 1, < 2r) at Z.
+  const fPerm = new FuncBuilder([], []);
+  {
+    const f = fPerm;
+    const call = (fn: number, ...args: number[]) => {
+      for (const a of args) f.i32(a);
+      f.call(fn);
+    };
+    const sboxes = (fr: number) => {
+      for (let i = 0; i < t; i++) call(SBOX, U + vec(i), S + vec(i), rcAddr[fr]! + vec(i));
+    };
+    const fullRound = (fr: number) => {
+      sboxes(fr);
+      if (plan.mdsMode === "integer") call(MDS, S, U);
+      else for (let i = 0; i < t; i++) call(DENSE, S + vec(i), denseMds + vec(i * t), U, U);
+    };
+    for (let fr = 0; fr < half - 1; fr++) fullRound(fr);
+    sboxes(half - 1);
+    for (let i = 0; i < t; i++) call(DENSE, S + vec(i), preSparse + vec(i * t), U, U);
+
+    // Partial rounds: a loop over three pointers into the per-round constant tables.
+    const pc = f.local(I32);
+    const vr = f.local(I32);
+    const wr = f.local(I32);
+    f.i32(pcAddr).set(pc).i32(vAddr).set(vr).i32(wAddr).set(wr);
+    f.loop();
+    f.i32(X5).i32(S).get(pc).call(SBOX);
+    f.i32(S).get(vr).i32(X5).i32(S).call(DENSE);
+    f.i32(S).get(wr).i32(X5).call(TAILS);
+    f.get(pc).i32(VEC_BYTES).op(OP.i32Add).set(pc);
+    f.get(vr)
+      .i32(t * VEC_BYTES)
+      .op(OP.i32Add)
+      .set(vr);
+    f.get(wr)
+      .i32(tm1 * VEC_BYTES)
+      .op(OP.i32Add)
+      .set(wr);
+    f.get(pc)
+      .i32(pcAddr + c.roundsPartial * VEC_BYTES)
+      .op(OP.i32Ne)
+      .brIf(0);
+    f.end();
+    if (rescale) for (let i = 0; i < t; i++) call(MUL, S + vec(i), S + vec(i), rescaleAddr);
+
+    for (let fr = half; fr < c.roundsFull - 1; fr++) fullRound(fr);
+    sboxes(c.roundsFull - 1);
+    if (plan.mdsMode === "integer") {
+      call(MDS1, Y, U);
+      call(MUL, Z, Y, outScale);
+    } else {
+      call(DENSE, Z, lastRow, U, U);
+    }
+  }
+  const PERM = mb.add(fPerm);
+
+  // hash(inPtr, outPtr, count) → −1 or index of the first non-canonical node.
+  const fHash = new FuncBuilder([I32, I32, I32], [I32]);
+  {
+    const f = fHash;
+    const g = f.local(I32);
+    const zero = f.local(I32); // never written: base register for absolute addresses
+    f.block().loop();
+    f.get(g).get(2).op(OP.i32GeU).brIf(1);
+    for (let i = 0; i < LIMBS; i++)
+      f.i32(0)
+        .i64(tagLimbs[i]!)
+        .store64(S + 8 * i);
+    for (let q = 0; q < arity; q++) {
+      const { words } = emitLoadWords(f, 0, 32 * q);
+      f.op(OP.i32Eqz).if();
+      f.get(g).i32(arity).op(OP.i32Mul).i32(q).op(OP.i32Add).op(OP.return);
+      f.end();
+      emitWordsToLimbs(f, words, memSink(zero, S + vec(q + 1)));
+    }
+    f.call(PERM);
+    emitStoreCanonical(f, memOperand(zero, Z), 1, 0);
+    f.get(0)
+      .i32(arity * 32)
+      .op(OP.i32Add)
+      .set(0);
+    f.get(1).i32(32).op(OP.i32Add).set(1);
+    f.get(g).i32(1).op(OP.i32Add).set(g);
+    f.br(0);
+    f.end().end();
+    f.i32(-1);
+  }
+  const HASH = mb.add(fHash);
+  mb.exportFunc("hash", HASH);
+
+  const pages = Math.ceil((ioBase + 64 * 1024) / 65536);
+  mb.memory(pages);
+
+  const image = new Uint8Array(lay.size);
+  const dv = new DataView(image.buffer);
+  for (const [at, ...limbs] of lay.image) {
+    for (let i = 0; i < limbs.length; i++) dv.setBigUint64(Number(at) + 8 * i, limbs[i]!, true);
+  }
+  return {
+    arity,
+    bytes: mb.encode(),
+    memoryImage: image,
+    ioBase,
+    mdsMode: plan.mdsMode,
+    rescaleAfterPartial: rescale,
+  };
+}
