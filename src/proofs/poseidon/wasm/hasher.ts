@@ -8,6 +8,7 @@
  * no BigInt is created on the way.
  */
 import { getPoseidonConstants } from "../constants.js";
+import { FR_MODULUS } from "../field.js";
 import { buildPoseidonWasm, type PoseidonWasmBuild } from "./module.js";
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
@@ -33,7 +34,8 @@ export class PoseidonWasm {
   readonly arity: number;
   readonly build: PoseidonWasmBuild;
   private readonly exports: WasmExports;
-  private bytes: Uint8Array;
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
   private readonly inPtr: number;
   private readonly outPtr: number;
 
@@ -41,14 +43,15 @@ export class PoseidonWasm {
     const c = getPoseidonConstants(arity);
     this.arity = c.arity;
     this.build = buildPoseidonWasm(c);
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(this.build.bytes), {});
-    this.exports = instance.exports as WasmExports;
+    this.exports = instantiateWasm(this.build.bytes) as WasmExports;
     this.inPtr = this.build.ioBase;
     this.outPtr = this.inPtr + CHUNK_GROUPS * this.arity * NODE;
     const needed = this.outPtr + CHUNK_GROUPS * NODE;
     const have = this.exports.memory.buffer.byteLength;
     if (needed > have) this.exports.memory.grow(Math.ceil((needed - have) / 65536));
+    // Nothing grows the memory after this point, so these views stay valid.
     this.bytes = new Uint8Array(this.exports.memory.buffer);
+    this.view = new DataView(this.exports.memory.buffer);
     this.bytes.set(this.build.memoryImage, 0);
   }
 
@@ -95,6 +98,46 @@ export class PoseidonWasm {
     output.set(mem.subarray(this.outPtr, this.outPtr + NODE));
     return -1;
   }
+
+  /**
+   * Hash `arity` field elements given as BigInts, each in [0, r) (RangeError otherwise). The
+   * values are written straight into linear memory as little-endian words: no byte arrays.
+   */
+  hashElements(elements: readonly bigint[]): bigint {
+    if (elements.length !== this.arity) {
+      throw new RangeError(
+        `Poseidon arity ${this.arity}: expected ${this.arity} elements, got ${elements.length}`,
+      );
+    }
+    const v = this.view;
+    for (let i = 0; i < this.arity; i++) {
+      const x = elements[i]!;
+      if (!(x >= 0n && x < FR_MODULUS)) {
+        throw new RangeError(
+          `Poseidon arity ${this.arity}: element ${i} is not a canonical Fr value in [0, r)`,
+        );
+      }
+      const at = this.inPtr + i * NODE;
+      v.setBigUint64(at, BigInt.asUintN(64, x), true);
+      v.setBigUint64(at + 8, BigInt.asUintN(64, x >> 64n), true);
+      v.setBigUint64(at + 16, BigInt.asUintN(64, x >> 128n), true);
+      v.setBigUint64(at + 24, x >> 192n, true);
+    }
+    if (this.exports.hash(this.inPtr, this.outPtr, 1) >= 0)
+      throw new Error("Poseidon wasm: rejected a checked input");
+    const o = this.outPtr;
+    return (
+      v.getBigUint64(o, true) |
+      (v.getBigUint64(o + 8, true) << 64n) |
+      (v.getBigUint64(o + 16, true) << 128n) |
+      (v.getBigUint64(o + 24, true) << 192n)
+    );
+  }
+}
+
+/** Instantiate module bytes with no imports (also used by tests of the code generator). */
+export function instantiateWasm(bytes: Uint8Array): unknown {
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
 }
 
 const instances = new Map<number, PoseidonWasm>();
