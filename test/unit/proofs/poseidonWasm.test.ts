@@ -158,7 +158,7 @@ describe("poseidon wasm: equals the BigInt implementation", () => {
     for (const arity of POSEIDON_ARITIES) {
       const b = buildPoseidonWasm(getPoseidonConstants(arity));
       assert.equal(b.mdsMode, arity <= 8 ? "integer" : "dense", `arity ${arity}`);
-      assert.ok(b.bytes.length < 200_000, `arity ${arity}: module of ${b.bytes.length} bytes`);
+      assert.ok(b.bytes.length < 300_000, `arity ${arity}: module of ${b.bytes.length} bytes`);
     }
   });
 });
