@@ -62,30 +62,71 @@ export const OP = {
 /** Block type "no result" for block/loop/if. */
 const VOID = 0x40;
 
-function uleb(out: number[], v: number): void {
+/** A growable byte buffer (number[] pushes were the slowest part of encoding ~100 KiB modules). */
+class Bytes {
+  private buf = new Uint8Array(1024);
+  length = 0;
+  push(...bytes: number[]): void {
+    for (const b of bytes) this.byte(b);
+  }
+  byte(b: number): void {
+    if (this.length === this.buf.length) {
+      const next = new Uint8Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.length++] = b;
+  }
+  append(other: Bytes | Uint8Array): void {
+    const src = other instanceof Bytes ? other.view() : other;
+    while (this.length + src.length > this.buf.length) {
+      const next = new Uint8Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf.set(src, this.length);
+    this.length += src.length;
+  }
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+function uleb(out: Bytes, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`uleb: ${v}`);
   do {
     let b = v % 128;
     v = Math.floor(v / 128);
     if (v > 0) b |= 0x80;
-    out.push(b);
+    out.byte(b);
   } while (v > 0);
 }
 
-function sleb(out: number[], v: bigint): void {
+function sleb(out: Bytes, v: bigint): void {
+  if (v >= -(1n << 31n) && v < 1n << 31n) {
+    // The common case (limb-sized constants), in Number arithmetic.
+    let n = Number(v);
+    for (;;) {
+      const b = n & 0x7f;
+      n = Math.floor(n / 128);
+      const done = (n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0);
+      out.byte(done ? b : b | 0x80);
+      if (done) return;
+    }
+  }
   for (;;) {
     const b = Number(v & 0x7fn);
     v >>= 7n; // arithmetic shift for BigInt
     const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
-    out.push(done ? b : b | 0x80);
+    out.byte(done ? b : b | 0x80);
     if (done) return;
   }
 }
 
-function name(out: number[], s: string): void {
+function name(out: Bytes, s: string): void {
   const bytes = new TextEncoder().encode(s);
   uleb(out, bytes.length);
-  for (const b of bytes) out.push(b);
+  out.append(bytes);
 }
 
 /**
@@ -94,7 +135,7 @@ function name(out: number[], s: string): void {
  * machine's instruction sequence.
  */
 export class FuncBuilder {
-  private readonly code: number[] = [];
+  private readonly code = new Bytes();
   private readonly localTypes: ValType[] = [];
 
   constructor(
@@ -109,81 +150,86 @@ export class FuncBuilder {
   }
 
   op(code: number): this {
-    this.code.push(code);
+    this.code.byte(code);
     return this;
   }
   get(i: number): this {
-    this.code.push(OP.localGet);
+    this.code.byte(OP.localGet);
     uleb(this.code, i);
     return this;
   }
   set(i: number): this {
-    this.code.push(OP.localSet);
+    this.code.byte(OP.localSet);
     uleb(this.code, i);
     return this;
   }
   tee(i: number): this {
-    this.code.push(OP.localTee);
+    this.code.byte(OP.localTee);
     uleb(this.code, i);
     return this;
   }
   i32(v: number): this {
-    this.code.push(OP.i32Const);
+    this.code.byte(OP.i32Const);
     sleb(this.code, BigInt(v | 0));
     return this;
   }
   i64(v: bigint): this {
     if (v < -(1n << 63n) || v >= 1n << 64n) throw new RangeError(`i64 constant out of range: ${v}`);
-    this.code.push(OP.i64Const);
+    this.code.byte(OP.i64Const);
     sleb(this.code, BigInt.asIntN(64, v));
     return this;
   }
   /** i64.load with a constant byte offset (natural 8-byte alignment hint). */
   load64(offset: number): this {
-    this.code.push(OP.i64Load, 3);
+    this.code.byte(OP.i64Load);
+    this.code.byte(3);
     uleb(this.code, offset);
     return this;
   }
   store64(offset: number): this {
-    this.code.push(OP.i64Store, 3);
+    this.code.byte(OP.i64Store);
+    this.code.byte(3);
     uleb(this.code, offset);
     return this;
   }
   call(fn: number): this {
-    this.code.push(OP.call);
+    this.code.byte(OP.call);
     uleb(this.code, fn);
     return this;
   }
   block(): this {
-    this.code.push(OP.block, VOID);
+    this.code.byte(OP.block);
+    this.code.byte(VOID);
     return this;
   }
   loop(): this {
-    this.code.push(OP.loop, VOID);
+    this.code.byte(OP.loop);
+    this.code.byte(VOID);
     return this;
   }
   if(): this {
-    this.code.push(OP.if, VOID);
+    this.code.byte(OP.if);
+    this.code.byte(VOID);
     return this;
   }
   end(): this {
-    this.code.push(OP.end);
+    this.code.byte(OP.end);
     return this;
   }
   br(depth: number): this {
-    this.code.push(OP.br);
+    this.code.byte(OP.br);
     uleb(this.code, depth);
     return this;
   }
   brIf(depth: number): this {
-    this.code.push(OP.brIf);
+    this.code.byte(OP.brIf);
     uleb(this.code, depth);
     return this;
   }
 
   /** Function body bytes: local declarations (run-length by type), code, final `end`. */
-  encode(): number[] {
-    const body: number[] = [];
+  encode(): Bytes {
+    const body = new Bytes();
     const runs: Array<[number, ValType]> = [];
     for (const t of this.localTypes) {
       const last = runs[runs.length - 1];
@@ -193,10 +239,10 @@ export class FuncBuilder {
     uleb(body, runs.length);
     for (const [n, t] of runs) {
       uleb(body, n);
-      body.push(t);
+      body.byte(t);
     }
-    for (const b of this.code) body.push(b);
-    body.push(OP.end);
+    body.append(this.code);
+    body.byte(OP.end);
     return body;
   }
 
@@ -229,11 +275,12 @@ export class ModuleBuilder {
   }
 
   encode(): Uint8Array {
-    const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-    const section = (id: number, content: number[]) => {
-      out.push(id);
+    const out = new Bytes();
+    out.push(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
+    const section = (id: number, content: Bytes) => {
+      out.byte(id);
       uleb(out, content.length);
-      for (const b of content) out.push(b);
+      out.append(content);
     };
 
     // Type section: one signature per distinct (params, results).
@@ -247,11 +294,11 @@ export class ModuleBuilder {
       }
       return i;
     });
-    const types: number[] = [];
+    const types = new Bytes();
     uleb(types, sigs.length);
     for (const key of sigs) {
       const [ps, rs] = key.split(":").map((s) => (s === "" ? [] : s.split(",").map(Number)));
-      types.push(0x60);
+      types.byte(0x60);
       uleb(types, ps!.length);
       types.push(...ps!);
       uleb(types, rs!.length);
@@ -259,34 +306,34 @@ export class ModuleBuilder {
     }
     section(1, types);
 
-    const fsec: number[] = [];
+    const fsec = new Bytes();
     uleb(fsec, this.funcs.length);
     for (const s of sigOf) uleb(fsec, s);
     section(3, fsec);
 
-    const mem: number[] = [];
+    const mem = new Bytes();
     uleb(mem, 1);
-    mem.push(0x00); // limits: min only, so the runtime may grow it
+    mem.byte(0x00); // limits: min only, so the runtime may grow it
     uleb(mem, this.memoryPages);
     section(5, mem);
 
-    const exp: number[] = [];
+    const exp = new Bytes();
     uleb(exp, this.exports.length);
     for (const e of this.exports) {
       name(exp, e.name);
-      exp.push(e.kind);
+      exp.byte(e.kind);
       uleb(exp, e.index);
     }
     section(7, exp);
 
-    const code: number[] = [];
+    const code = new Bytes();
     uleb(code, this.funcs.length);
     for (const f of this.funcs) {
       const body = f.encode();
       uleb(code, body.length);
-      for (const b of body) code.push(b);
+      code.append(body);
     }
     section(10, code);
-    return Uint8Array.from(out);
+    return out.view().slice();
   }
 }
