@@ -10,6 +10,8 @@ import { getPoseidonConstants } from "../../../src/proofs/poseidon/constants.js"
 import { FuncBuilder, I32, ModuleBuilder } from "../../../src/proofs/poseidon/wasm/emitter.js";
 import { instantiateWasm, poseidonWasm } from "../../../src/proofs/poseidon/wasm/hasher.js";
 import {
+  type Arith,
+  ConstPool,
   emitIntRow,
   emitMontSum,
   fromLimbs,
@@ -21,6 +23,8 @@ import {
   montSumBound,
   NORMALISED,
   R,
+  SCALAR,
+  simdArith,
   type Term,
   VEC_BYTES,
 } from "../../../src/proofs/poseidon/wasm/limbs.js";
@@ -154,6 +158,43 @@ describe("poseidon wasm: equals the BigInt implementation", () => {
     }
   });
 
+  it("two-lane batches equal the scalar module: odd counts, each lane, every arity from 8", () => {
+    for (const arity of [8, 11, 36]) {
+      const w = poseidonWasm(arity);
+      assert.equal(w.pairedBatches, true, `arity ${arity} batches run in two lanes on this machine`);
+      for (const count of [2, 3, 5, arity === 8 ? 257 : 4]) {
+        const input = toBytes(makeGroups(arity, count - 2, 1000 + count));
+        const paired = new Uint8Array(count * 32);
+        const scalar = new Uint8Array(count * 32);
+        assert.equal(w.hashInto(input, paired), -1);
+        assert.equal(w.hashIntoScalar(input, scalar), -1);
+        assert.deepEqual(paired, scalar, `arity ${arity}, ${count} groups`);
+      }
+    }
+    assert.equal(poseidonWasm(2).pairedBatches, false, "arity 2 stays scalar");
+  });
+
+  it("two-lane batches report a bad node in either lane and hash every group before it", () => {
+    const w = poseidonWasm(8);
+    const groups = makeGroups(8, 5, 4242); // 7 groups: pairs (0,1) (2,3) (4,5) and (6)
+    const bad = new Uint8Array(32).fill(0xff);
+    for (const g of [0, 1, 2, 5, 6]) {
+      for (const child of [0, 7]) {
+        const input = toBytes(groups);
+        input.set(bad, (g * 8 + child) * 32);
+        const out = new Uint8Array(7 * 32);
+        assert.equal(w.hashInto(input, out), g * 8 + child, `group ${g}, child ${child}`);
+        for (let k = 0; k < g; k++) {
+          assert.equal(
+            frFromBytesLE(out.subarray(k * 32, k * 32 + 32)),
+            poseidonHashBigInt(8, groups[k]!),
+            `group ${k} before a bad node in group ${g}`,
+          );
+        }
+      }
+    }
+  });
+
   it("every arity uses the integer full-round matrix where its entries fit an i64 product", () => {
     for (const arity of POSEIDON_ARITIES) {
       const b = buildPoseidonWasm(getPoseidonConstants(arity));
@@ -272,131 +313,175 @@ describe("poseidon wasm: bad input", () => {
   });
 });
 
-describe("poseidon wasm: limb arithmetic on worst-case operands", () => {
-  type Mem = { memory: { buffer: ArrayBuffer }; f: (out: number, a: number, b: number) => void };
+const R_INV = (() => {
+  // R⁻¹ mod r by Fermat (test-only, slow is fine).
+  let result = 1n;
+  let base = R % P;
+  let e = P - 2n;
+  while (e > 0n) {
+    if (e & 1n) result = (result * base) % P;
+    base = (base * base) % P;
+    e >>= 1n;
+  }
+  return result;
+})();
 
-  /** A module whose f(out, a, b) is one generator primitive; operands at a + 72k and b + 72k. */
-  function compile(emit: (f: FuncBuilder) => void): Mem {
+/**
+ * One generator primitive compiled as f(out, a, b), operands at a + 72k and b + 72k, for the
+ * scalar arithmetic or the two-lane one (lane values written and read separately, so that the
+ * two lanes hold different numbers and are checked independently).
+ */
+class Harness {
+  readonly m: { memory: { buffer: ArrayBuffer }; f: (out: number, a: number, b: number) => void };
+  constructor(
+    readonly lanes: 1 | 2,
+    emit: (f: FuncBuilder, ar: Arith) => void,
+  ) {
+    const pool = new ConstPool(60_000, 64);
+    const ar = lanes === 2 ? simdArith(pool) : SCALAR;
     const mb = new ModuleBuilder();
     const f = new FuncBuilder([I32, I32, I32], []);
-    emit(f);
+    emit(f, ar);
     mb.exportFunc("f", mb.add(f));
     mb.memory(2);
-    return instantiateWasm(mb.encode()) as Mem;
+    this.m = instantiateWasm(mb.encode()) as Harness["m"];
+    new Uint8Array(this.m.memory.buffer).set(pool.image(), pool.base);
   }
-
-  function write(m: Mem, at: number, limbs: readonly bigint[]) {
-    const dv = new DataView(m.memory.buffer);
-    limbs.forEach((l, i) => {
-      dv.setBigUint64(at + 8 * i, l, true);
-    });
-  }
-  function read(m: Mem, at: number): bigint[] {
-    const dv = new DataView(m.memory.buffer);
-    return Array.from({ length: LIMBS }, (_, i) => dv.getBigUint64(at + 8 * i, true));
-  }
-
-  const R_INV = (() => {
-    // R⁻¹ mod r by Fermat (test-only, slow is fine).
-    let result = 1n;
-    let base = R % P;
-    let e = P - 2n;
-    while (e > 0n) {
-      if (e & 1n) result = (result * base) % P;
-      base = (base * base) % P;
-      e >>= 1n;
+  write(at: number, lane: number, limbs: readonly bigint[]): void {
+    const dv = new DataView(this.m.memory.buffer);
+    for (const [i, l] of limbs.entries()) {
+      if (this.lanes === 1) dv.setBigUint64(at + 8 * i, l, true);
+      else dv.setUint32(at + 8 * i + 4 * lane, Number(l), true);
     }
-    return result;
-  })();
+  }
+  read(at: number, lane: number): bigint[] {
+    const dv = new DataView(this.m.memory.buffer);
+    return Array.from({ length: LIMBS }, (_, i) =>
+      this.lanes === 1
+        ? dv.getBigUint64(at + 8 * i, true)
+        : BigInt(dv.getUint32(at + 8 * i + 4 * lane, true)),
+    );
+  }
+}
 
-  const patterns = (next: () => bigint): bigint[][] => [
-    new Array<bigint>(LIMBS).fill(MASK), // every limb at its maximum: 2^261 − 1
-    Array.from({ length: LIMBS }, () => next() & MASK),
-    Array.from({ length: LIMBS }, (_, i) => (i % 2 === 0 ? MASK : 0n)),
-    new Array<bigint>(LIMBS).fill(0n),
-  ];
+for (const lanes of [1, 2] as const) {
+  const kind = lanes === 1 ? "scalar" : "two-lane SIMD";
+  describe(`poseidon wasm: ${kind} limb arithmetic on worst-case operands`, () => {
+    const patterns = (next: () => bigint): bigint[][] => [
+      new Array<bigint>(LIMBS).fill(MASK), // every limb at its maximum: 2^261 − 1
+      Array.from({ length: LIMBS }, () => next() & MASK),
+      Array.from({ length: LIMBS }, (_, i) => (i % 2 === 0 ? MASK : 0n)),
+      new Array<bigint>(LIMBS).fill(0n),
+    ];
+    // Two-lane limbs are stored as u32, so results must fit 9 limbs: there the second factor
+    // keeps its low 8 limbs at the maximum but has a small top limb (value < 2^256).
+    const capTop = (x: bigint[]) => (lanes === 1 ? x : [...x.slice(0, 8), x[8]! >> 5n]);
 
-  for (const terms of [1, 3, 9, 20]) {
-    it(`Montgomery sum of ${terms} products of 9-limb values up to 2^261 − 1`, () => {
-      const m = compile((f) => {
-        const ts: Term[] = [];
-        for (let k = 0; k < terms; k++) {
-          ts.push({
-            a: memOperand(1, k * VEC_BYTES, NORMALISED),
-            b: memOperand(2, k * VEC_BYTES, NORMALISED),
+    for (const terms of [1, 3, 9, 20]) {
+      it(`Montgomery sum of ${terms} products with every limb up to 2^29 − 1`, () => {
+        const h = new Harness(lanes, (f, ar) => {
+          const ts: Term[] = [];
+          for (let k = 0; k < terms; k++) {
+            ts.push({
+              a: memOperand(1, k * VEC_BYTES, NORMALISED, ar),
+              b: memOperand(2, k * VEC_BYTES, NORMALISED, ar),
+            });
+          }
+          emitMontSum(f, ar, ts, memSink(0, 0, ar), memOperand(0, 0, NORMALISED, ar));
+        });
+        const next = rng64(terms);
+        for (let rep = 0; rep < 12; rep++) {
+          const cases = Array.from({ length: lanes }, (_, lane) => {
+            const pats = patterns(next);
+            const as = Array.from({ length: terms }, (_, k) => pats[(rep + k + lane) % pats.length]!);
+            const bs = Array.from({ length: terms }, (_, k) =>
+              capTop(pats[(rep + 2 * k + 1) % pats.length]!),
+            );
+            const addend = lanes === 1 ? pats[(rep + 1) % 2]! : capTop(pats[(rep + lane) % 2]!);
+            return { as, bs, addend };
           });
+          for (const [lane, c] of cases.entries()) {
+            for (const [k, a] of c.as.entries()) h.write(4096 + k * VEC_BYTES, lane, a);
+            for (const [k, b] of c.bs.entries()) h.write(16384 + k * VEC_BYTES, lane, b);
+            h.write(0, lane, c.addend);
+          }
+          h.m.f(0, 4096, 16384);
+          for (const [lane, c] of cases.entries()) {
+            const got = fromLimbs(h.read(0, lane));
+            let sum = 0n;
+            const prods: Array<[bigint, bigint]> = [];
+            for (let k = 0; k < terms; k++) {
+              const a = fromLimbs(c.as[k]!);
+              const b = fromLimbs(c.bs[k]!);
+              sum += a * b;
+              prods.push([a, b]);
+            }
+            const add = fromLimbs(c.addend);
+            const where = `terms ${terms}, rep ${rep}, lane ${lane}`;
+            assert.equal(got % P, ((((sum % P) * R_INV + add) % P) + P) % P, where);
+            assert.ok(got <= montSumBound(prods, add), `bound, ${where}`);
+            // Every limb but the top one is normalised.
+            for (const [i, l] of h.read(0, lane).entries())
+              if (i < LIMBS - 1) assert.ok(l <= MASK, `limb ${i}`);
+          }
         }
-        emitMontSum(f, ts, memSink(0, 0), memOperand(0, 0));
       });
-      const next = rng64(terms);
-      for (let rep = 0; rep < 12; rep++) {
-        const pats = patterns(next);
-        const as = Array.from({ length: terms }, (_, k) => pats[(rep + k) % pats.length]!);
-        const bs = Array.from({ length: terms }, (_, k) => pats[(rep + 2 * k + 1) % pats.length]!);
-        const addend = pats[(rep + 1) % 2]!; // all-max or random
-        for (const [k, a] of as.entries()) write(m, 4096 + k * VEC_BYTES, a);
-        for (const [k, b] of bs.entries()) write(m, 16384 + k * VEC_BYTES, b);
-        write(m, 0, addend);
-        m.f(0, 4096, 16384);
-        const got = fromLimbs(read(m, 0));
-        let sum = 0n;
-        const prods: Array<[bigint, bigint]> = [];
-        for (let k = 0; k < terms; k++) {
-          const a = fromLimbs(as[k]!);
-          const b = fromLimbs(bs[k]!);
-          sum += a * b;
-          prods.push([a, b]);
+    }
+
+    it("Montgomery squaring with limbs up to 2^30 (an unnormalised sum)", () => {
+      const bound = new Array<bigint>(LIMBS).fill(2n * MASK);
+      const h = new Harness(lanes, (f, ar) => {
+        const a = memOperand(1, 0, bound, ar);
+        emitMontSum(f, ar, [{ a, b: a, square: true }], memSink(0, 0, ar));
+      });
+      const next = rng64(77);
+      for (let rep = 0; rep < 20; rep++) {
+        const xs = Array.from({ length: lanes }, (_, lane) =>
+          rep === 0 && lane === 0 ? bound : Array.from({ length: LIMBS }, () => next() % (2n * MASK + 1n)),
+        );
+        // Two lanes: keep x² / R below 2^261 (x below about 2^261).
+        if (lanes === 2) for (const x of xs) x[8] = x[8]! % MASK;
+        for (const [lane, x] of xs.entries()) h.write(4096, lane, x);
+        h.m.f(0, 4096, 0);
+        for (const [lane, a] of xs.entries()) {
+          const x = fromLimbs(a);
+          const got = fromLimbs(h.read(0, lane));
+          assert.equal(got % P, (((x * x) % P) * R_INV) % P, `rep ${rep}, lane ${lane}`);
+          assert.ok(got <= montSumBound([[x, x]]));
         }
-        const add = fromLimbs(addend);
-        assert.equal(got % P, ((((sum % P) * R_INV + add) % P) + P) % P, `terms ${terms}, rep ${rep}`);
-        assert.ok(got <= montSumBound(prods, add), `bound, terms ${terms}, rep ${rep}`);
-        // Every limb but the top one is normalised.
-        for (const [i, l] of read(m, 0).entries()) if (i < LIMBS - 1) assert.ok(l <= MASK, `limb ${i}`);
       }
     });
-  }
 
-  it("Montgomery squaring with limbs up to 2^30 (an unnormalised sum)", () => {
-    const bound = new Array<bigint>(LIMBS).fill(2n * MASK);
-    const m = compile((f) => {
-      const a = memOperand(1, 0, bound);
-      emitMontSum(f, [{ a, b: a, square: true }], memSink(0, 0));
+    it("integer row with 2^32-sized coefficients and 2-limb reduction", () => {
+      const coeffs = [0xffffffffn, 0xfffffffen, 1n, 0n, 0x80000000n, 12345n, 0xffffffffn, 7n, 0xfedcba98n];
+      const h = new Harness(lanes, (f, ar) => {
+        const us = coeffs.map((_, j) => memOperand(1, j * VEC_BYTES, NORMALISED, ar));
+        emitIntRow(f, ar, coeffs, us, 2, memSink(0, 0, ar));
+      });
+      const next = rng64(3);
+      const inv58 = (() => {
+        let inv = 1n;
+        for (let i = 0; i < 58; i++) inv = inv % 2n === 0n ? inv / 2n : (inv + P) / 2n;
+        return inv; // 2^-58 mod r
+      })();
+      for (let rep = 0; rep < 12; rep++) {
+        const cases = Array.from({ length: lanes }, (_, lane) => {
+          const pats = patterns(next);
+          return coeffs.map((_, j) => pats[(rep + j + lane) % pats.length]!);
+        });
+        for (const [lane, us] of cases.entries()) {
+          for (const [j, u] of us.entries()) h.write(4096 + j * VEC_BYTES, lane, u);
+        }
+        h.m.f(0, 4096, 0);
+        for (const [lane, us] of cases.entries()) {
+          const vals = us.map(fromLimbs);
+          let sum = 0n;
+          for (let j = 0; j < coeffs.length; j++) sum += coeffs[j]! * vals[j]!;
+          const got = fromLimbs(h.read(0, lane));
+          assert.equal(got % P, ((sum % P) * inv58) % P, `rep ${rep}, lane ${lane}`);
+          assert.ok(got <= intRowBound(coeffs, vals, 2));
+        }
+      }
     });
-    const next = rng64(77);
-    for (let rep = 0; rep < 20; rep++) {
-      const a = rep === 0 ? bound : Array.from({ length: LIMBS }, () => next() % (2n * MASK + 1n));
-      write(m, 4096, a);
-      m.f(0, 4096, 0);
-      const x = fromLimbs(a);
-      const got = fromLimbs(read(m, 0));
-      assert.equal(got % P, (((x * x) % P) * R_INV) % P, `rep ${rep}`);
-      assert.ok(got <= montSumBound([[x, x]]));
-    }
   });
-
-  it("integer row with 2^32-sized coefficients and 2-limb reduction", () => {
-    const coeffs = [0xffffffffn, 0xfffffffen, 1n, 0n, 0x80000000n, 12345n, 0xffffffffn, 7n, 0xfedcba98n];
-    const m = compile((f) => {
-      const us = coeffs.map((_, j) => memOperand(1, j * VEC_BYTES, NORMALISED));
-      emitIntRow(f, coeffs, us, 2, memSink(0, 0));
-    });
-    const next = rng64(3);
-    const inv58 = (() => {
-      let inv = 1n;
-      for (let i = 0; i < 58; i++) inv = inv % 2n === 0n ? inv / 2n : (inv + P) / 2n;
-      return inv; // 2^-58 mod r
-    })();
-    for (let rep = 0; rep < 12; rep++) {
-      const pats = patterns(next);
-      const us = coeffs.map((_, j) => pats[(rep + j) % pats.length]!);
-      for (const [j, u] of us.entries()) write(m, 4096 + j * VEC_BYTES, u);
-      m.f(0, 4096, 0);
-      const vals = us.map(fromLimbs);
-      let sum = 0n;
-      for (let j = 0; j < coeffs.length; j++) sum += coeffs[j]! * vals[j]!;
-      const got = fromLimbs(read(m, 0));
-      assert.equal(got % P, ((sum % P) * inv58) % P, `rep ${rep}`);
-      assert.ok(got <= intRowBound(coeffs, vals, 2));
-    }
-  });
-});
+}

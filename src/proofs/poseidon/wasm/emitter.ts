@@ -13,7 +13,9 @@
 
 export const I32 = 0x7f;
 export const I64 = 0x7e;
-export type ValType = typeof I32 | typeof I64;
+/** 128-bit SIMD vector (WebAssembly fixed-width SIMD, shipped in V8 9.1 / Node 16.4). */
+export const V128 = 0x7b;
+export type ValType = typeof I32 | typeof I64 | typeof V128;
 
 /** Opcodes used by the generator (spec §5.4). */
 export const OP = {
@@ -33,8 +35,10 @@ export const OP = {
   localTee: 0x22,
   i32Load: 0x28,
   i64Load: 0x29,
+  i64Load32U: 0x35,
   i32Store: 0x36,
   i64Store: 0x37,
+  i64Store32: 0x3e,
   i32Const: 0x41,
   i64Const: 0x42,
   i32Eqz: 0x45,
@@ -57,6 +61,23 @@ export const OP = {
   i64Or: 0x84,
   i64Shl: 0x86,
   i64ShrU: 0x88,
+} as const;
+
+/** SIMD opcodes, encoded as 0xfd then the LEB128 number (SIMD proposal, final opcode table). */
+export const SIMD = {
+  v128Load: 0x00,
+  v128Store: 0x0b,
+  i8x16Shuffle: 0x0d,
+  i64x2Splat: 0x12,
+  v128And: 0x4e,
+  v128Store64Lane: 0x5b,
+  v128Load64Zero: 0x5d,
+  i32x4Add: 0xae,
+  i64x2Neg: 0xc1,
+  i64x2Shl: 0xcb,
+  i64x2ShrU: 0xcd,
+  i64x2Add: 0xce,
+  i64x2ExtmulLowI32x4U: 0xde,
 } as const;
 
 /** Block type "no result" for block/loop/if. */
@@ -189,6 +210,29 @@ export class FuncBuilder {
   store64(offset: number): this {
     this.code.byte(OP.i64Store);
     this.code.byte(3);
+    uleb(this.code, offset);
+    return this;
+  }
+  /** A SIMD instruction without immediates (or with raw immediate bytes, e.g. a shuffle mask). */
+  simd(op: number, ...immediates: number[]): this {
+    this.code.byte(0xfd);
+    uleb(this.code, op);
+    for (const b of immediates) this.code.byte(b);
+    return this;
+  }
+  /** A SIMD memory instruction: memarg (alignment exponent, offset), then a lane index if any. */
+  simdMem(op: number, align: number, offset: number, lane?: number): this {
+    this.code.byte(0xfd);
+    uleb(this.code, op);
+    this.code.byte(align);
+    uleb(this.code, offset);
+    if (lane !== undefined) this.code.byte(lane);
+    return this;
+  }
+  /** Scalar load/store with a constant offset: `op` is e.g. OP.i64Load32U, `align` its exponent. */
+  mem(op: number, align: number, offset: number): this {
+    this.code.byte(op);
+    this.code.byte(align);
     uleb(this.code, offset);
     return this;
   }

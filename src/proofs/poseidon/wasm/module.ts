@@ -37,6 +37,7 @@ import { FR_MODULUS, frInv } from "../field.js";
 import { FuncBuilder, I32, ModuleBuilder, OP } from "./emitter.js";
 import {
   addOperands,
+  ConstPool,
   emitIntRow,
   emitLoadWords,
   emitMontSum,
@@ -45,15 +46,20 @@ import {
   type Fence,
   intRowBound,
   LIMBS,
+  laneOperand,
+  laneSink,
   localOperand,
   localSink,
   MASK,
   memOperand,
   memSink,
   montSumBound,
+  NORMALISED,
   normalisedLimbBounds,
   preload,
   R,
+  SCALAR,
+  simdArith,
   type Term,
   toLimbs,
   VALUE_LIMIT,
@@ -202,8 +208,12 @@ function simulateBounds(c: PoseidonConstants, plan: Plan, rescale: boolean): voi
   full(s, true);
 }
 
-/** Build the module for one arity. */
-export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
+/**
+ * Build the module for one arity. `lanes` = 2 builds the two-lane SIMD variant (limbs.ts,
+ * simdArith): the same schedule on two groups at once, `hash` taking the groups in pairs (an odd
+ * last group is computed in both lanes and written once).
+ */
+export function buildPoseidonWasm(c: PoseidonConstants, lanes: 1 | 2 = 1): PoseidonWasmBuild {
   const t = c.width;
   const arity = c.arity;
   const half = c.roundsFull / 2;
@@ -236,6 +246,9 @@ export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
   const Y = lay.vec();
   const Z = lay.vec();
   const SCRATCH = lay.vec(); // written by fence stores only (limbs.ts, Fence)
+  const POOL_ENTRIES = 256;
+  const pool = new ConstPool(lay.vec(Math.ceil((POOL_ENTRIES * 16) / VEC_BYTES)), POOL_ENTRIES);
+  const ar = lanes === 2 ? simdArith(pool) : SCALAR;
   const fenceFor = (f: FuncBuilder): Fence => {
     const base = f.local(I32);
     f.i32(SCRATCH).set(base);
@@ -310,19 +323,24 @@ export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
 
   // mul(out, a, b): out ← a·b·R⁻¹ (a normalised vector, b a reduced constant).
   const fMul = new FuncBuilder([I32, I32, I32], []);
-  emitMontSum(fMul, [{ a: memOperand(1, 0), b: memOperand(2, 0, CONST_LIMBS) }], memSink(0, 0));
+  emitMontSum(
+    fMul,
+    ar,
+    [{ a: memOperand(1, 0, NORMALISED, ar), b: memOperand(2, 0, CONST_LIMBS, ar) }],
+    memSink(0, 0, ar),
+  );
   const MUL = mb.add(fMul);
 
   // sbox(out, v, c): out ← (v + c)^5 in Montgomery form; all intermediates stay in locals.
   const fSbox = new FuncBuilder([I32, I32, I32], []);
   {
-    const x = addOperands(fSbox, memOperand(1, 0), memOperand(2, 0, CONST_LIMBS));
-    const x2 = localSink(fSbox);
-    emitMontSum(fSbox, [{ a: x, b: x, square: true }], x2);
+    const x = addOperands(fSbox, ar, memOperand(1, 0, NORMALISED, ar), memOperand(2, 0, CONST_LIMBS, ar));
+    const x2 = localSink(fSbox, ar);
+    emitMontSum(fSbox, ar, [{ a: x, b: x, square: true }], x2);
     const x2o = localOperand(x2.locals);
-    const x4 = localSink(fSbox);
-    emitMontSum(fSbox, [{ a: x2o, b: x2o, square: true }], x4);
-    emitMontSum(fSbox, [{ a: localOperand(x4.locals), b: x }], memSink(0, 0));
+    const x4 = localSink(fSbox, ar);
+    emitMontSum(fSbox, ar, [{ a: x2o, b: x2o, square: true }], x4);
+    emitMontSum(fSbox, ar, [{ a: localOperand(x4.locals), b: x }], memSink(0, 0, ar));
   }
   const SBOX = mb.add(fSbox);
 
@@ -335,12 +353,12 @@ export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
   const denseB: number[] = [];
   for (let b = 0; b < plan.block; b++) {
     const fd = new FuncBuilder([I32, I32, I32, I32, I32], []);
-    const terms: Term[] = [{ a: memOperand(1, 0, CONST_LIMBS), b: memOperand(2, 0) }];
+    const terms: Term[] = [{ a: memOperand(1, 0, CONST_LIMBS, ar), b: memOperand(2, 0, NORMALISED, ar) }];
     for (let j = 1; j < t; j++)
-      terms.push({ a: memOperand(1, vec(j), CONST_LIMBS), b: memOperand(3, vec(j)) });
+      terms.push({ a: memOperand(1, vec(j), CONST_LIMBS, ar), b: memOperand(3, vec(j), NORMALISED, ar) });
     for (let q = 0; q < b; q++)
-      terms.push({ a: memOperand(1, vec(t + q), CONST_LIMBS), b: memOperand(4, vec(q)) });
-    emitMontSum(fd, terms, memSink(0, 0), undefined, fenceFor(fd));
+      terms.push({ a: memOperand(1, vec(t + q), CONST_LIMBS, ar), b: memOperand(4, vec(q), NORMALISED, ar) });
+    emitMontSum(fd, ar, terms, memSink(0, 0, ar), undefined, fenceFor(fd));
     denseB.push(mb.add(fd));
   }
   const DENSE = denseB[0]!;
@@ -350,7 +368,7 @@ export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
   const tailsFor = new Map<number, number>();
   for (const size of new Set(sizes)) {
     const ft = new FuncBuilder([I32, I32, I32], []);
-    const xs = Array.from({ length: size }, (_, q) => preload(ft, memOperand(2, vec(q))));
+    const xs = Array.from({ length: size }, (_, q) => preload(ft, memOperand(2, vec(q), NORMALISED, ar), ar));
     const sp = ft.local(I32);
     const end = ft.local(I32);
     ft.get(0).i32(VEC_BYTES).op(OP.i32Add).set(sp);
@@ -359,8 +377,8 @@ export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
       .op(OP.i32Add)
       .set(end);
     ft.loop();
-    const terms: Term[] = xs.map((x, q) => ({ a: memOperand(1, vec(q), CONST_LIMBS), b: x }));
-    emitMontSum(ft, terms, memSink(sp, 0), memOperand(sp, 0));
+    const terms: Term[] = xs.map((x, q) => ({ a: memOperand(1, vec(q), CONST_LIMBS, ar), b: x }));
+    emitMontSum(ft, ar, terms, memSink(sp, 0, ar), memOperand(sp, 0, NORMALISED, ar));
     ft.get(sp).i32(VEC_BYTES).op(OP.i32Add).set(sp);
     ft.get(1)
       .i32(size * VEC_BYTES)
@@ -375,12 +393,14 @@ export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
   let MDS = -1;
   let MDS1 = -1;
   if (plan.mdsMode === "integer") {
-    const us = () => Array.from({ length: t }, (_, j) => memOperand(1, vec(j)));
+    const us = () => Array.from({ length: t }, (_, j) => memOperand(1, vec(j), NORMALISED, ar));
     const fMds = new FuncBuilder([I32, I32], []);
-    for (let i = 0; i < t; i++) emitIntRow(fMds, nInt.slice(i * t, (i + 1) * t), us(), k, memSink(0, vec(i)));
+    for (let i = 0; i < t; i++) {
+      emitIntRow(fMds, ar, nInt.slice(i * t, (i + 1) * t), us(), k, memSink(0, vec(i), ar));
+    }
     MDS = mb.add(fMds);
     const fRow1 = new FuncBuilder([I32, I32], []);
-    emitIntRow(fRow1, nInt.slice(t, 2 * t), us(), k, memSink(0, 0));
+    emitIntRow(fRow1, ar, nInt.slice(t, 2 * t), us(), k, memSink(0, 0, ar));
     MDS1 = mb.add(fRow1);
   }
 
@@ -453,33 +473,61 @@ export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
   }
   const PERM = mb.add(fPerm);
 
-  // hash(inPtr, outPtr, count) → −1 or index of the first non-canonical node.
+  // hash(inPtr, outPtr, count) → −1 or index of the first non-canonical node. Two-lane: groups
+  // g and g + 1 go to lanes 0 and 1; for an odd last group lane 1 repeats it and is not written.
   const fHash = new FuncBuilder([I32, I32, I32], [I32]);
   {
     const f = fHash;
     const g = f.local(I32);
     const zero = f.local(I32); // never written: base register for absolute addresses
+    const in1 = f.local(I32);
+    const groupBytes = arity * 32;
     f.block().loop();
     f.get(g).get(2).op(OP.i32GeU).brIf(1);
-    for (let i = 0; i < LIMBS; i++)
-      f.i32(0)
-        .i64(tagLimbs[i]!)
-        .store64(S + 8 * i);
-    for (let q = 0; q < arity; q++) {
-      const { words } = emitLoadWords(f, 0, 32 * q);
-      f.op(OP.i32Eqz).if();
-      f.get(g).i32(arity).op(OP.i32Mul).i32(q).op(OP.i32Add).op(OP.return);
-      f.end();
-      emitWordsToLimbs(f, words, memSink(zero, S + vec(q + 1)));
+    for (let lane = 0; lane < lanes; lane++) {
+      for (let i = 0; i < LIMBS; i++) {
+        f.get(zero).i64(tagLimbs[i]!);
+        if (lanes === 2) f.mem(OP.i64Store32, 2, S + 8 * i + 4 * lane);
+        else f.store64(S + 8 * i);
+      }
+    }
+    if (lanes === 2) {
+      // in1 = g + 1 < count ? inPtr + groupBytes : inPtr
+      f.get(0).i32(groupBytes).op(OP.i32Add).get(0);
+      f.get(g).i32(1).op(OP.i32Add).get(2).op(OP.i32LtU).op(OP.select).set(in1);
+    }
+    for (let lane = 0; lane < lanes; lane++) {
+      const base = lane === 0 ? 0 : in1;
+      for (let q = 0; q < arity; q++) {
+        const { words } = emitLoadWords(f, base, 32 * q);
+        f.op(OP.i32Eqz).if();
+        f.get(g).i32(lane).op(OP.i32Add).i32(arity).op(OP.i32Mul).i32(q).op(OP.i32Add).op(OP.return);
+        f.end();
+        emitWordsToLimbs(
+          f,
+          words,
+          lanes === 2 ? laneSink(zero, S + vec(q + 1), lane) : memSink(zero, S + vec(q + 1)),
+        );
+      }
     }
     f.call(PERM);
-    emitStoreCanonical(f, memOperand(zero, Z), 1, 0);
+    if (lanes === 2) {
+      emitStoreCanonical(f, laneOperand(zero, Z, 0), 1, 0);
+      f.get(g).i32(1).op(OP.i32Add).get(2).op(OP.i32LtU).if();
+      emitStoreCanonical(f, laneOperand(zero, Z, 1), 1, 32);
+      f.end();
+    } else {
+      emitStoreCanonical(f, memOperand(zero, Z), 1, 0);
+    }
     f.get(0)
-      .i32(arity * 32)
+      .i32(lanes * groupBytes)
       .op(OP.i32Add)
       .set(0);
-    f.get(1).i32(32).op(OP.i32Add).set(1);
-    f.get(g).i32(1).op(OP.i32Add).set(g);
+    f.get(1)
+      .i32(lanes * 32)
+      .op(OP.i32Add)
+      .set(1);
+    f.get(g).i32(lanes).op(OP.i32Add).set(g);
     f.br(0);
     f.end().end();
     f.i32(-1);
@@ -493,8 +541,18 @@ export function buildPoseidonWasm(c: PoseidonConstants): PoseidonWasmBuild {
   const image = new Uint8Array(lay.size);
   const dv = new DataView(image.buffer);
   for (const [at, ...limbs] of lay.image) {
-    for (let i = 0; i < limbs.length; i++) dv.setBigUint64(Number(at) + 8 * i, limbs[i]!, true);
+    for (let i = 0; i < limbs.length; i++) {
+      const a = Number(at) + 8 * i;
+      if (lanes === 2) {
+        // The same constant in both lanes.
+        dv.setUint32(a, Number(limbs[i]!), true);
+        dv.setUint32(a + 4, Number(limbs[i]!), true);
+      } else {
+        dv.setBigUint64(a, limbs[i]!, true);
+      }
+    }
   }
+  image.set(pool.image(), pool.base);
   return {
     arity,
     bytes: mb.encode(),
