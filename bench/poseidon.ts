@@ -7,7 +7,8 @@
  *  - BigInt: `poseidonHashBigInt` (src/proofs/poseidon/permutation.ts), the oracle;
  *  - WASM, one hash per call: `poseidonHash` with BigInt in and out (conversion included);
  *  - WASM, batched bytes: `poseidonHashMany` over a 512-group row of 32-byte nodes, which is how
- *    tree rows are hashed (one call into WebAssembly per row slice).
+ *    tree rows are hashed (one call into WebAssembly per row slice); for arity 8 this runs the
+ *    two-lane SIMD module, two groups at a time (src/proofs/poseidon/wasm/hasher.ts).
  *
  * Reference point: native neptune takes ~35 µs per arity-8 hash on one core
  * (/work/shared/reference/post-proofs.md §4.1, interpolated from lurk-lab/neptune PR #236).
@@ -30,7 +31,7 @@ const t0 = performance.now();
 getPoseidonConstants(8);
 const setupMs = performance.now() - t0;
 const t1 = performance.now();
-poseidonWasm(8);
+const paired = poseidonWasm(8).pairedBatches; // builds the scalar and the two-lane module
 const wasmSetupMs = performance.now() - t1;
 
 // Guard against benchmarking a wrong implementation: neptune's arity-8 test vector, both paths.
@@ -102,7 +103,8 @@ console.log(
   `Poseidon arity 8 (BLS12-381 Fr, neptune Standard/MerkleTree), 1 thread, Node ${process.version}`,
 );
 console.log(
-  `  set-up             : constants ${setupMs.toFixed(1)} ms, WebAssembly module ${wasmSetupMs.toFixed(1)} ms`,
+  `  set-up             : constants ${setupMs.toFixed(1)} ms, WebAssembly modules ${wasmSetupMs.toFixed(1)} ms ` +
+    `(batches ${paired ? "in two SIMD lanes" : "scalar: no SIMD"})`,
 );
 console.log(`  BigInt             : ${fmt(bigintUs)}  ${vsNative(bigintUs)}`);
 console.log(`  WASM, single calls : ${fmt(wasmSingleUs)}  ${vsNative(wasmSingleUs)}`);

@@ -27,6 +27,10 @@
  * tails would be too large for the next full round it inserts one Montgomery multiplication by
  * R mod r (value-preserving, bound-reducing) per element.
  *
+ * The same builder emits a two-lane SIMD variant (`lanes` = 2, limbs.ts `simdArith`): every vector
+ * slot holds the limbs of two independent states, and the hash function fills the lanes from two
+ * consecutive groups. Scale factors and bounds are per lane, hence unchanged.
+ *
  * Exported function: hash(inPtr, outPtr, count) → i32. It reads `count` groups of `arity` 32-byte
  * little-endian nodes at inPtr, checks every node is canonical (< r), and writes one 32-byte
  * canonical digest per group at outPtr. Returns −1, or the index (group·arity + child) of the
