@@ -1,7 +1,7 @@
 /**
- * Run-time side of the WebAssembly Poseidon: one instance per arity and per thread, created on
- * first use (module generation ≈ tens of ms for arity 8, compiled synchronously; each worker thread
- * builds its own, as module-level state is per thread), and a batched byte API.
+ * Run-time side of the WebAssembly Poseidon: one PoseidonWasm per arity and per thread, created on
+ * first use (generating and compiling a module takes 15–45 ms for arity 8, synchronously, once;
+ * each worker thread builds its own, as module-level state is per thread), and a batched byte API.
  *
  * Data crosses the JS/WASM boundary as bytes only: callers pass whole rows of 32-byte little-endian
  * nodes and get 32-byte digests back, so a tree row costs one call per chunk, not one per hash, and
