@@ -15,7 +15,8 @@
  *
  * Three implementations compute the same function:
  *  - WebAssembly (poseidon/wasm/): 29-bit-limb Montgomery arithmetic, generated at run time; what
- *    every public hash function here and in nodes.ts uses (≈ 4× faster than BigInt for arity 8);
+ *    every public hash function here and in nodes.ts uses (arity 8: ≈ 6× faster than BigInt, 7× in
+ *    batches, which run two groups at a time in SIMD lanes);
  *  - `poseidonHashFast` (poseidon/permutation.ts): BigInt, same algebraic form; the oracle the
  *    WebAssembly path is tested against (`poseidonHashBigInt`);
  *  - `poseidonHashReference`: BigInt, textbook round structure.
@@ -59,7 +60,7 @@ export function poseidonHash(arity: number, elements: readonly bigint[]): bigint
 
 /**
  * Same result as `poseidonHash`, computed in BigInt with the same sparse/integer-matrix form
- * (permutation.ts). About 4× slower than the WebAssembly path for arity 8; kept as its oracle.
+ * (permutation.ts). About 6× slower than the WebAssembly path for arity 8; kept as its oracle.
  */
 export function poseidonHashBigInt(arity: number, elements: readonly bigint[]): bigint {
   const c = getPoseidonConstants(arity);
