@@ -1,7 +1,7 @@
 /**
  * Single-thread throughput of neptune-compatible Poseidon, arity 8 (the tree-r-last node hash),
  * BigInt against WebAssembly in the same run; arity 2 (comm_r, 64 GiB top level) for reference.
- * Run: node --import tsx bench/poseidon.ts [seconds per measurement]
+ * Run: node --import tsx bench/poseidon.ts [seconds per method]
  *
  * Three ways to hash are timed:
  *  - BigInt: `poseidonHashBigInt` (src/proofs/poseidon/permutation.ts), the oracle;
@@ -41,20 +41,42 @@ if (poseidonHash(8, vectorInput) !== VECTOR || poseidonHashBigInt(8, vectorInput
   throw new Error("poseidon arity 8 does not match neptune's test vector; refusing to benchmark");
 }
 
-/** Run `step` (which does `perStep` hashes) for the time budget after a warm-up; µs per hash. */
-function measure(perStep: number, step: () => void): number {
-  const warm = performance.now() + Math.min(500, seconds * 200);
-  while (performance.now() < warm) step(); // lets the JIT / wasm tier-up settle before timing
-  let count = 0;
-  const start = performance.now();
-  const deadline = start + seconds * 1000;
-  let now = start;
-  while (now < deadline) {
-    step();
-    count += perStep;
-    now = performance.now();
+interface Method {
+  readonly perStep: number;
+  readonly step: () => void;
+  readonly samples: number[];
+}
+const method = (perStep: number, step: () => void): Method => ({ perStep, step, samples: [] });
+
+/**
+ * Time the methods in interleaved windows of ~150 ms each (after a warm-up that lets the JIT and
+ * the wasm tier-up settle), for `seconds` per method in total, and report each method's median
+ * µs/hash: on a shared machine a burst of other load then hits every method alike instead of
+ * whichever happened to run during it.
+ */
+function measureAll(methods: readonly Method[]): number[] {
+  for (const m of methods) {
+    const warm = performance.now() + Math.min(500, seconds * 200);
+    while (performance.now() < warm) m.step();
   }
-  return ((now - start) * 1000) / count;
+  const rounds = Math.max(3, Math.round((seconds * 1000) / 150));
+  for (let r = 0; r < rounds; r++) {
+    for (const m of methods) {
+      let count = 0;
+      const start = performance.now();
+      let now = start;
+      while (now - start < 150) {
+        m.step();
+        count += m.perStep;
+        now = performance.now();
+      }
+      m.samples.push(((now - start) * 1000) / count);
+    }
+  }
+  return methods.map((m) => {
+    const sorted = [...m.samples].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
+  });
 }
 
 // Chained single hashes (each output feeds the next input) so no work can be skipped.
@@ -87,12 +109,14 @@ function batched(arity: number, groups: number): { step: () => void; perStep: nu
   };
 }
 
-const bigintUs = measure(20, chained(poseidonHashBigInt));
-const wasmSingleUs = measure(20, chained(poseidonHash));
 const b8 = batched(8, 512);
-const wasmBatchUs = measure(b8.perStep, b8.step);
 const b2 = batched(2, 2048);
-const wasm2Us = measure(b2.perStep, b2.step);
+const [bigintUs, wasmSingleUs, wasmBatchUs, wasm2Us] = measureAll([
+  method(20, chained(poseidonHashBigInt)),
+  method(20, chained(poseidonHash)),
+  method(b8.perStep, b8.step),
+  method(b2.perStep, b2.step),
+]) as [number, number, number, number];
 
 const fmt = (us: number) =>
   `${Math.round(1e6 / us).toLocaleString("en-US")} hashes/s (${us.toFixed(1)} µs/hash)`;
