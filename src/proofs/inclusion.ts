@@ -17,14 +17,14 @@
 import type { FileHandle } from "node:fs/promises";
 import { fileSize, openForRead, type ReadContext, readExactly, sizeError } from "./fileRead.js";
 import { checkInclusionProof, type MerkleProof, type PathElement } from "./merkleProof.js";
-import { encodeNode, hashRow, NODE_BYTES } from "./nodes.js";
+import { bytesEqual, encodeNode, hashRowBytes, NODE_BYTES } from "./nodes.js";
 import { PROOF_ERROR_CODES, proofError } from "./proofErrors.js";
 import type { SectorShape } from "./sectorShapes.js";
 import {
   cachedNode,
+  checkSegment,
   checkTreeRLastFiles,
   commRLastFromRoots,
-  decodeSegment,
   readRowGroup,
   rootByteOffset,
   rowByteOffset,
@@ -173,17 +173,22 @@ export class SectorTreeReader {
       ...cachedRows.map((r) => this.group(t, r, Math.floor(leaf / 8 ** r))),
     ]);
 
-    // Partial tree: rows 0..c over the segment; rows[c] is a single node.
-    const rows: bigint[][] = [decodeSegment(segment, 0, geom.segmentLeaves, replicaPos, replicaCtx)];
-    for (let r = 1; r <= c; r++) rows.push(hashRow(rows[r - 1]!));
-    const rebuilt = rows[c]![0]!;
+    // Partial tree: rows 0..c over the segment, as node bytes; rows[c] is a single node.
+    checkSegment(segment, 0, geom.segmentLeaves, replicaPos, replicaCtx);
+    const rows: Uint8Array[] = [segment];
+    for (let r = 1; r <= c; r++) rows.push(hashRowBytes(rows[r - 1]!));
+    const rebuilt = rows[c]!;
     const fileCtx = this.files[t]!.ctx;
     const jc = Math.floor(leaf / 8 ** c);
-    const cached =
-      c === top
-        ? this.roots[t]!
-        : cachedNode(groups[0]!.buf, (jc % 8) * NODE_BYTES, groups[0]!.at + (jc % 8) * NODE_BYTES, fileCtx);
-    if (cached !== rebuilt) {
+    let cached: Uint8Array;
+    if (c === top) {
+      cached = encodeNode(this.roots[t]!);
+    } else {
+      const off = (jc % 8) * NODE_BYTES;
+      cachedNode(groups[0]!.buf, off, groups[0]!.at + off, fileCtx); // range check, names the offset
+      cached = groups[0]!.buf.subarray(off, off + NODE_BYTES);
+    }
+    if (!bytesEqual(cached, rebuilt)) {
       const at = c === top ? rootByteOffset(geom) : rowByteOffset(geom, c, jc);
       throw proofError(
         PROOF_ERROR_CODES.corrupt,
@@ -202,7 +207,10 @@ export class SectorTreeReader {
       const hashes: Uint8Array[] = [];
       if (r < c) {
         const local = j - index - Math.floor(segStart / 8 ** r);
-        for (let k = 0; k < 8; k++) if (k !== index) hashes.push(encodeNode(rows[r]![local + k]!));
+        for (let k = 0; k < 8; k++) {
+          if (k !== index)
+            hashes.push(rows[r]!.slice((local + k) * NODE_BYTES, (local + k + 1) * NODE_BYTES));
+        }
       } else {
         const g = groups[r - c]!;
         for (let k = 0; k < 8; k++) {

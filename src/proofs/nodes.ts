@@ -7,12 +7,13 @@
  * comm_r = H(comm_c, comm_r_last). rust-fil-proofs picks the constants by the number of children
  * (`filecoin-hashers/src/poseidon.rs`, `multi_node` / `hash2`), which is what `hashFr` does.
  *
- * These helpers skip the per-call validation of `poseidonHash` because the hot loops (tree build,
- * partial rebuild) decode and range-check every node once, when it is read.
+ * All hashing runs in WebAssembly (poseidon/wasm/). The hot loops (tree build, partial rebuild) work
+ * on rows of node bytes (`hashRowBytes`), which never become BigInts; they range-check every node
+ * when it is read, so that a bad node is reported with its file and offset, and the WebAssembly
+ * code checks again (a non-canonical node there is a programming error, reported as bad input).
  */
-import { getPoseidonConstants } from "./poseidon/constants.js";
 import { FR_MODULUS, frToBytesLE } from "./poseidon/field.js";
-import { poseidonHashFast } from "./poseidon/permutation.js";
+import { poseidonWasm } from "./poseidon/wasm/hasher.js";
 import { PROOF_ERROR_CODES, proofError } from "./proofErrors.js";
 
 export const NODE_BYTES = 32;
@@ -47,7 +48,7 @@ export function encodeNode(x: bigint): Uint8Array {
  * children (2 or 8 in tree-r-last). Inputs are trusted to be in [0, r).
  */
 export function hashFr(children: readonly bigint[]): bigint {
-  return poseidonHashFast(getPoseidonConstants(children.length), children);
+  return poseidonWasm(children.length).hashElements(children);
 }
 
 /**
@@ -55,14 +56,9 @@ export function hashFr(children: readonly bigint[]): bigint {
  * untrusted source may carry such bytes; the verifier turns that into "invalid").
  */
 export function hashNodes(children: readonly Uint8Array[]): Uint8Array | undefined {
-  const els: bigint[] = [];
-  for (const c of children) {
-    if (c.length !== NODE_BYTES) return undefined;
-    const x = decodeNode(c, 0);
-    if (x === undefined) return undefined;
-    els.push(x);
-  }
-  return encodeNode(hashFr(els));
+  for (const c of children) if (c.length !== NODE_BYTES) return undefined;
+  const out = new Uint8Array(NODE_BYTES);
+  return poseidonWasm(children.length).hashChildrenInto(children, out) < 0 ? out : undefined;
 }
 
 /** comm_r = Poseidon arity 2 (tag 3) over (comm_c, comm_r_last); undefined if either is non-canonical. */
@@ -80,13 +76,31 @@ export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 }
 
-/** Hash a row of field elements into its parent row (width / 8 nodes), all in memory. */
+/** Hash a row of field elements into its parent row (width / arity nodes), all in memory. */
 export function hashRow(row: readonly bigint[], arity = 8): bigint[] {
-  const out: bigint[] = new Array<bigint>(row.length / arity);
-  const kids: bigint[] = new Array<bigint>(arity);
-  for (let i = 0, o = 0; i < row.length; i += arity, o++) {
-    for (let k = 0; k < arity; k++) kids[k] = row[i + k]!;
-    out[o] = hashFr(kids);
-  }
+  const bytes = new Uint8Array(row.length * NODE_BYTES);
+  for (let i = 0; i < row.length; i++)
+    frToBytesLE(row[i]!, bytes.subarray(i * NODE_BYTES, (i + 1) * NODE_BYTES));
+  const parents = hashRowBytes(bytes, arity);
+  const out: bigint[] = new Array<bigint>(parents.length / NODE_BYTES);
+  for (let o = 0; o < out.length; o++) out[o] = decodeNode(parents, o * NODE_BYTES)!;
   return out;
+}
+
+/**
+ * Hash a row of 32-byte nodes into its parent row (row.length / arity bytes), in WebAssembly.
+ * The nodes must already have been range-checked: a node ≥ r, or a row that is not a whole number
+ * of groups, is a PROOF_BAD_INPUT programming error here.
+ */
+export function hashRowBytes(row: Uint8Array, arity = 8, out?: Uint8Array): Uint8Array {
+  const groupBytes = arity * NODE_BYTES;
+  if (row.length % groupBytes !== 0) {
+    throw badInput(
+      `hashRowBytes: a row of ${row.length} bytes is not a whole number of ${arity}-node groups`,
+    );
+  }
+  const parents = out ?? new Uint8Array(row.length / arity);
+  const bad = poseidonWasm(arity).hashInto(row, parents);
+  if (bad >= 0) throw badInput(`hashRowBytes: node ${bad} of the row is not a canonical field element`);
+  return parents;
 }

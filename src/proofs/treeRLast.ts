@@ -19,7 +19,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { fileSize, openForRead, type ReadContext, readExactly, sizeError } from "./fileRead.js";
-import { badInput, decodeNode, encodeNode, hashFr, hashRow, NODE_BYTES } from "./nodes.js";
+import { badInput, decodeNode, encodeNode, hashFr, hashRow, hashRowBytes, NODE_BYTES } from "./nodes.js";
 import { PROOF_ERROR_CODES, proofError } from "./proofErrors.js";
 import {
   rowsToDiscard,
@@ -255,17 +255,20 @@ export async function buildTreeRLast(opts: BuildTreeRLastOptions): Promise<TreeR
   const roots: bigint[] = [];
   try {
     for (let t = 0; t < shape.treeFiles; t++) {
-      const lowest = new Array<bigint>(geom.rowWidths[geom.cacheBaseRow]!);
+      const width = geom.rowWidths[geom.cacheBaseRow]!;
+      const lowest = new Uint8Array(width * NODE_BYTES);
       const treeStart = t * geom.leavesPerTree * NODE_BYTES;
-      for (let seg = 0; seg < lowest.length; seg += segsPerChunk) {
-        const n = Math.min(segsPerChunk, lowest.length - seg);
+      for (let seg = 0; seg < width; seg += segsPerChunk) {
+        const n = Math.min(segsPerChunk, width - seg);
         const buf = chunk.subarray(0, n * geom.segmentBytes);
         const pos = treeStart + seg * geom.segmentBytes;
         await readExactly(fh, buf, pos, replica);
         for (let k = 0; k < n; k++) {
-          const leaves = decodeSegment(buf, k * geom.segmentBytes, geom.segmentLeaves, pos, replica);
-          lowest[seg + k] = hashUp(leaves, geom.cacheBaseRow)[0]!;
-          // One segment is ~73 hashes (~30 ms): let timers and I/O of a daemon run in between.
+          const at = k * geom.segmentBytes;
+          checkSegment(buf, at, geom.segmentLeaves, pos, replica);
+          const top = hashUpBytes(buf.subarray(at, at + geom.segmentBytes), geom.cacheBaseRow);
+          lowest.set(top, (seg + k) * NODE_BYTES);
+          // One segment is ~73 hashes (~7 ms): let timers and I/O of a daemon run in between.
           await yieldToLoop();
         }
       }
@@ -293,18 +296,41 @@ export function decodeSegment(
   for (let i = 0; i < count; i++) {
     const at = offset + i * NODE_BYTES;
     const x = decodeNode(buf, at);
-    if (x === undefined) {
-      throw proofError(
-        PROOF_ERROR_CODES.corrupt,
-        ctx.sector,
-        `${ctx.what} ${ctx.file} holds a node that is not a BLS12-381 field element at byte ${filePos + at}; ` +
-          "the replica is corrupt",
-        { file: ctx.file, offset: filePos + at },
-      );
-    }
+    if (x === undefined) throw corruptReplicaNode(ctx, filePos + at);
     out[i] = x;
   }
   return out;
+}
+
+/**
+ * Range-check `count` leaves at `offset` of `buf` without decoding them, with the same error as
+ * `decodeSegment` for the first non-canonical one. r's top byte is 0x73, so a node whose last
+ * (most significant) byte is below 0x73 is canonical; only the others need the full comparison.
+ */
+export function checkSegment(
+  buf: Uint8Array,
+  offset: number,
+  count: number,
+  filePos: number,
+  ctx: ReadContext,
+): void {
+  if (offset < 0 || offset + count * NODE_BYTES > buf.length)
+    throw badInput("checkSegment: range out of buffer");
+  for (let i = 0, at = offset; i < count; i++, at += NODE_BYTES) {
+    if (buf[at + NODE_BYTES - 1]! >= 0x73 && decodeNode(buf, at) === undefined) {
+      throw corruptReplicaNode(ctx, filePos + at);
+    }
+  }
+}
+
+function corruptReplicaNode(ctx: ReadContext, fileOffset: number) {
+  return proofError(
+    PROOF_ERROR_CODES.corrupt,
+    ctx.sector,
+    `${ctx.what} ${ctx.file} holds a node that is not a BLS12-381 field element at byte ${fileOffset}; ` +
+      "the replica is corrupt",
+    { file: ctx.file, offset: fileOffset },
+  );
 }
 
 /** Hash a row up `levels` times with arity 8; returns the top row reached. */
@@ -314,32 +340,44 @@ export function hashUp(row: readonly bigint[], levels: number): bigint[] {
   return cur;
 }
 
+/** `hashUp` on node bytes (already range-checked): returns the bytes of the top row reached. */
+export function hashUpBytes(row: Uint8Array, levels: number): Uint8Array {
+  let cur = row;
+  for (let l = 0; l < levels; l++) cur = hashRowBytes(cur);
+  return cur;
+}
+
 /**
- * Compute the rows above the lowest kept one and write the cache file (rows in order, lowest
- * first). Returns the root. Also used by tests that build the rows of a sparse replica.
+ * Compute the rows above the lowest kept one (node bytes, range-checked) and write the cache file
+ * (rows in order, lowest first). Returns the root.
  */
-export async function writeCacheFile(file: string, geom: TreeGeometry, lowest: readonly bigint[]) {
-  if (lowest.length !== geom.rowWidths[geom.cacheBaseRow]) throw badInput("lowest kept row has wrong width");
+export async function writeCacheFile(file: string, geom: TreeGeometry, lowest: Uint8Array): Promise<bigint> {
+  if (lowest.length !== geom.rowWidths[geom.cacheBaseRow]! * NODE_BYTES) {
+    throw badInput("lowest kept row has wrong width");
+  }
   const out = new Uint8Array(geom.fileBytes);
-  let row = lowest as bigint[];
+  let row = lowest;
   for (let r = geom.cacheBaseRow; r < geom.rowWidths.length; r++) {
-    if (r > geom.cacheBaseRow) row = await hashRowYielding(row);
     const base = geom.rowNodeOffsets[r]! * NODE_BYTES;
-    for (let i = 0; i < row.length; i++) encodeInto(row[i]!, out, base + i * NODE_BYTES);
+    if (r > geom.cacheBaseRow) {
+      row = await hashRowYielding(row, out.subarray(base, base + geom.rowWidths[r]! * NODE_BYTES));
+    } else {
+      out.set(row, base);
+    }
   }
   const tmp = `${file}.tmp-${process.pid}`;
   await fs.writeFile(tmp, out);
   await fs.rename(tmp, file);
-  return row[0]!;
+  return decodeNode(row, 0)!;
 }
 
-/** `hashRow` in slices of 64 parents with an event-loop turn between slices. */
-async function hashRowYielding(row: readonly bigint[]): Promise<bigint[]> {
-  const out: bigint[] = [];
-  const slice = 64 * 8;
+/** `hashRowBytes` into `out`, in slices of 64 parents with an event-loop turn between slices. */
+async function hashRowYielding(row: Uint8Array, out: Uint8Array): Promise<Uint8Array> {
+  const slice = 64 * 8 * NODE_BYTES;
   for (let i = 0; i < row.length; i += slice) {
-    for (const x of hashRow(row.slice(i, i + slice))) out.push(x);
-    if (i + slice < row.length) await yieldToLoop();
+    const end = Math.min(row.length, i + slice);
+    hashRowBytes(row.subarray(i, end), 8, out.subarray(i / 8, end / 8));
+    if (end < row.length) await yieldToLoop();
   }
   return out;
 }

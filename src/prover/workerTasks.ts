@@ -4,7 +4,13 @@
  */
 import { randomFillSync } from "node:crypto";
 import { decodeFallbackPoStSectorProof, encodeFallbackPoStSectorProof } from "../proofs/bincode.js";
-import { frFromBytesLE, frToBytesLE, poseidonHash, poseidonHashBytes } from "../proofs/poseidon.js";
+import {
+  frFromBytesLE,
+  frToBytesLE,
+  poseidonHash,
+  poseidonHashBytes,
+  poseidonHashGroupsInto,
+} from "../proofs/poseidon.js";
 import type { SectorShape } from "../proofs/sectorShapes.js";
 import { type SyntheticSectorOptions, writeSyntheticSector } from "../proofs/syntheticSector.js";
 import {
@@ -16,16 +22,23 @@ import {
   verifySector,
 } from "../proofs/vanilla.js";
 
-/** Hash consecutive groups of `arity` 32-byte nodes: one tree row from the row below it. */
+/**
+ * Hash consecutive groups of `arity` 32-byte nodes: one tree row from the row below it, in one
+ * pass through the WebAssembly Poseidon. A non-canonical node gets the same error as
+ * `poseidonHashBytes` on its group ("Poseidon child i: not a canonical …").
+ */
 async function hashRow(arity: number, nodes: Uint8Array): Promise<Uint8Array> {
   const groupBytes = arity * 32;
   if (nodes.length % groupBytes !== 0)
     throw new Error(`row of ${nodes.length} bytes is not a whole number of ${arity}-node groups`);
   const out = new Uint8Array(nodes.length / arity);
-  const children: Uint8Array[] = new Array(arity);
-  for (let g = 0, o = 0; g < nodes.length; g += groupBytes, o += 32) {
-    for (let i = 0; i < arity; i++) children[i] = nodes.subarray(g + 32 * i, g + 32 * (i + 1));
-    out.set(poseidonHashBytes(children), o);
+  if (nodes.length === 0) return out;
+  const bad = poseidonHashGroupsInto(arity, nodes, out);
+  if (bad >= 0) {
+    const start = Math.floor(bad / arity) * groupBytes;
+    poseidonHashBytes(
+      Array.from({ length: arity }, (_, i) => nodes.subarray(start + 32 * i, start + 32 * (i + 1))),
+    );
   }
   return out;
 }

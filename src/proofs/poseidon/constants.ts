@@ -75,6 +75,15 @@ export interface PoseidonConstants {
   readonly sparseW: readonly bigint[];
   /** Factor that turns row 1 of N applied in the last round into the true output. */
   readonly outputScale: bigint;
+
+  // ---- The same fast form before any scaling, for implementations that track their own scale
+  // factors (the WebAssembly permutation, wasm/module.ts). ----
+  /** c_r per full round (t each), with the partial rounds' carry folded into round R_F/2. */
+  readonly fullRoundConstantsUnscaled: readonly bigint[];
+  /** diag(1, M̂^R_P)·M, flat t*t: the true matrix of the last first-half full round. */
+  readonly preSparseMdsUnscaled: readonly bigint[];
+  /** L = lcm(t .. 3t − 2), so that mdsInteger = L·M. */
+  readonly mdsIntegerScale: bigint;
 }
 
 const cache = new Map<PoseidonArity, PoseidonConstants>();
@@ -215,6 +224,9 @@ function buildConstants(arity: PoseidonArity): PoseidonConstants {
     sparseV,
     sparseW,
     outputScale,
+    fullRoundConstantsUnscaled: fullRoundConstants,
+    preSparseMdsUnscaled: preSparse.flat(),
+    mdsIntegerScale: bigL,
   };
 }
 

@@ -10,7 +10,9 @@ import {
   POSEIDON_ARITIES,
   POSEIDON_PARTIAL_ROUNDS,
   poseidonHash,
+  poseidonHashBigInt,
   poseidonHashBytes,
+  poseidonHashMany,
   poseidonHashReference,
   poseidonPermute,
 } from "../../../src/proofs/poseidon.js";
@@ -81,7 +83,10 @@ describe("poseidon: neptune test vectors", () => {
   for (const [arity, expected] of NEPTUNE_VECTORS) {
     it(`arity ${arity}: fast, reference and bytes paths match neptune`, () => {
       const preimage = Array.from({ length: arity }, (_, i) => BigInt(i));
-      assert.equal(poseidonHash(arity, preimage), expected, `fast path, arity ${arity}`);
+      assert.equal(poseidonHash(arity, preimage), expected, `WebAssembly path, arity ${arity}`);
+      assert.equal(poseidonHashBigInt(arity, preimage), expected, `BigInt fast path, arity ${arity}`);
+      const batch = poseidonHashMany(arity, Buffer.concat(preimage.map(bytesOf)));
+      assert.equal(frFromBytesLE(batch), expected, `batched bytes path, arity ${arity}`);
       assert.equal(poseidonHashReference(arity, preimage), expected, `reference path, arity ${arity}`);
       const out = poseidonHashBytes(preimage.map(bytesOf));
       assert.equal(out.length, 32);
@@ -174,13 +179,18 @@ describe("poseidon: parameters", () => {
 });
 
 describe("poseidon: implementations agree", () => {
-  it("fast (sparse, integer-MDS) path equals the plain permutation on random inputs", () => {
+  it("WebAssembly and BigInt sparse paths equal the plain permutation on random inputs", () => {
     const rng = makeRng(1);
     for (const arity of POSEIDON_ARITIES) {
       const cases = arity <= 11 ? 12 : 3;
       for (let k = 0; k < cases; k++) {
         const xs = Array.from({ length: arity }, () => rng());
         assert.equal(poseidonHash(arity, xs), poseidonHashReference(arity, xs), `arity ${arity}, case ${k}`);
+        assert.equal(
+          poseidonHashBigInt(arity, xs),
+          poseidonHashReference(arity, xs),
+          `BigInt, arity ${arity}`,
+        );
       }
       // Extremes: all r − 1, and all zero.
       const hi = new Array<bigint>(arity).fill(P - 1n);

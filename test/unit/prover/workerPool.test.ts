@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { nullLogger } from "../../../src/log/logger.js";
-import { poseidonHashBytes } from "../../../src/proofs/poseidon.js";
+import { frFromBytesLE, poseidonHashBigInt, poseidonHashBytes } from "../../../src/proofs/poseidon.js";
 import { WorkerPool } from "../../../src/prover/workerPool.js";
 import { AbortedError, SmError } from "../../../src/util/errors.js";
 
@@ -16,6 +16,15 @@ describe("WorkerPool", () => {
     assert.equal(out.length, 64);
     const children = Array.from({ length: 8 }, (_, i) => row.subarray(32 * i, 32 * (i + 1)));
     assert.deepEqual(out.subarray(0, 32), poseidonHashBytes(children));
+    // The worker's own WebAssembly instance against the BigInt implementation, both groups.
+    for (let g = 0; g < 2; g++) {
+      const kids = Array.from({ length: 8 }, (_, i) => BigInt(8 * g + i + 1));
+      assert.equal(
+        frFromBytesLE(out.subarray(32 * g, 32 * g + 32)),
+        poseidonHashBigInt(8, kids),
+        `group ${g}`,
+      );
+    }
   });
 
   test("many tasks run in parallel and all complete", async () => {
@@ -29,6 +38,13 @@ describe("WorkerPool", () => {
     await assert.rejects(
       pool.run("hashRow", [8, new Uint8Array(33)]),
       (e: unknown) => e instanceof SmError && /not a whole number/.test(e.message),
+    );
+    const bad = new Uint8Array(16 * 32);
+    bad.fill(0xff, 11 * 32, 12 * 32); // group 1, child 3
+    await assert.rejects(
+      pool.run("hashRow", [8, bad]),
+      (e: unknown) =>
+        e instanceof SmError && /Poseidon child 3: not a canonical BLS12-381 Fr/.test(e.message),
     );
     const ac = new AbortController();
     ac.abort();
