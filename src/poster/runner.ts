@@ -478,6 +478,13 @@ export async function runDeadline(
             err: errorMessage(e),
           }),
         );
+      // After the store: from this line on, a restart reuses the proof instead of proving again.
+      log.info("partition proven", {
+        partition: p.index,
+        sectors: proven.count(),
+        skipped: skipped.count(),
+        ms,
+      });
       finished(partition);
       return;
     }
