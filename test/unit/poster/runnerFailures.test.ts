@@ -1,6 +1,7 @@
 /**
  * runDeadline through the failures a deadline must survive: a prover call that fails because its
- * ext-prover child died (tried again) and a prover failure that cannot pass (not tried again). Against a real
+ * ext-prover child died (tried again), a prover failure that cannot pass (not tried again), a message
+ * the chain node lost (sent again) and a push that never reached the node (sent again). Against a real
  * devnet served on loopback with blocks produced by the test, real synthetic 2 KiB sectors and the real
  * built-in prover; the failures are injected by wrapping the prover and the chain client.
  */
@@ -8,6 +9,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { encodeCbor } from "../../../src/chain/cbor.js";
+import { dagCborCid } from "../../../src/chain/cid.js";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { parseSectorManagerConfig } from "../../../src/config/load.js";
@@ -53,7 +56,7 @@ describe("isRetryableProverFailure", () => {
   });
 });
 
-describe("runDeadline through prover failures", () => {
+describe("runDeadline through prover and chain failures", () => {
   let cleanup = async () => {};
   let devnet: RunningDevnet;
   let chain: LotusChainClient;
@@ -211,6 +214,55 @@ describe("runDeadline through prover failures", () => {
     assert.equal(r.messages[0]?.exitCode, 0, "the devnet verified the proofs");
     assert.equal(lines().filter((l) => l.msg === "proving the partition failed; retrying").length, 2);
     assert.ok(!lines().some((l) => l.level === "error"), JSON.stringify(lines()));
+  });
+
+  test("a message the chain node lost is sent again", async () => {
+    const d = await nextDeadline();
+    const { prove } = prover(() => undefined);
+    const { logger, lines } = recorder();
+    // The first push "succeeds" without reaching the chain, as when the node restarts and forgets its
+    // pool: the wait for that CID then fails, and the runner must send the partitions again.
+    let pushes = 0;
+    const heights: number[] = [];
+    const c = producingChain();
+    const real = c.pushMessage.bind(c);
+    c.pushMessage = async (...a) => {
+      heights.push((await chain.chainHead()).height);
+      if (++pushes === 1) {
+        blocksWanted = 3; // the chain goes on without the message
+        return { cid: dagCborCid(encodeCbor(["lost message", d.di.open])).toString() };
+      }
+      return real(...a);
+    };
+    const r = await run(d, { prove, logger, chain: c });
+    assert.equal(pushes, 2);
+    assert.ok(
+      (heights[1] ?? 0) - (heights[0] ?? 0) >= 2,
+      `sent again only once the chain moved on without it: ${heights}`,
+    );
+    assert.deepEqual([...r.proven].sort(), [0, 1], JSON.stringify(lines()));
+    assert.equal(r.messages.length, 1);
+    assert.equal(r.messages[0]?.exitCode, 0);
+    assert.ok(
+      lines().some((l) => l.msg === "lost track of the window post message; sending its partitions again"),
+    );
+  });
+
+  test("a push that fails because the chain node is unreachable is tried again", async () => {
+    const d = await nextDeadline();
+    const { prove } = prover(() => undefined);
+    const { logger, lines } = recorder();
+    let pushes = 0;
+    const c = producingChain();
+    const real = c.pushMessage.bind(c);
+    c.pushMessage = async (...a) => {
+      if (++pushes === 1) throw new SmError("CHAIN_UNREACHABLE", "connection to chain node lost");
+      return real(...a);
+    };
+    const r = await run(d, { prove, logger, chain: c });
+    assert.equal(pushes, 2);
+    assert.deepEqual([...r.proven].sort(), [0, 1], JSON.stringify(lines()));
+    assert.ok(lines().some((l) => l.msg === "sending the window post message failed; retrying"));
   });
 
   // Last: the partition left out makes its sectors faulty on chain.
