@@ -96,39 +96,74 @@ export interface RunResult {
 
 const MAX_FAULT_ROUNDS = 5;
 
+/**
+ * Epochs after its push at which a message whose wait failed is presumed lost and sent again: the
+ * block after the push would normally include it, and the one after that shows its effect.
+ */
+const LOST_AFTER_EPOCHS = 2;
+
 /** Failures that may pass: a node or the proxy's source restarting, a timeout. */
 const TRANSIENT = new Set(["CHAIN_UNREACHABLE", "SECTORS_SOURCE_UNAVAILABLE", "RPC_UNREACHABLE", "TIMEOUT"]);
 
+const isTransient = (e: unknown): boolean => e instanceof SmError && TRANSIENT.has(e.code);
+
 /**
- * Retry `fn` while it fails transiently, with backoff (0.5 s doubling to 5 s), until `signal` aborts:
- * a source node or chain node restarting mid-deadline must not cost the deadline.
+ * Prover failures that fail the same way however often they are tried: a task the prover cannot take
+ * (unknown proof type, unmasked seed), a bug on our side, a prover shutting down with the node.
+ */
+const PROVER_PERMANENT = new Set([
+  "PROOF_UNKNOWN_TYPE",
+  "PROOF_BAD_RANDOMNESS",
+  "POSTER_INTERNAL",
+  "EXT_PROVER_CLOSED",
+  "PROVER_POOL_CLOSED",
+]);
+
+/**
+ * Whether a failed prover call is worth another try. Sector faults never get here (the prover returns
+ * them in `faults`), so a rejection is about the prover: a child that died with the task in flight
+ * (EXT_PROVER_CHILD_EXITED), a worker thread that died, a task failure reported by a child (a GPU
+ * error, an out-of-memory kill, and a damocles processor's error text carries no code to tell them
+ * apart), a timeout. Trying again costs prover time; not trying costs the partition.
+ */
+export const isRetryableProverFailure = (e: unknown): boolean =>
+  e instanceof SmError && !PROVER_PERMANENT.has(e.code);
+
+/**
+ * Retry `fn` while it fails with an error `retryable` accepts (default: transient, as a node or the
+ * proxy's source restarting), with backoff (0.5 s doubling to 5 s), until `signal` aborts: a source
+ * node, chain node or prover failing mid-deadline must not cost the deadline.
  */
 export async function retryTransient<T>(
   what: string,
   fn: () => Promise<T>,
   signal: AbortSignal,
   log: Logger,
+  retryable: (e: unknown) => boolean = isTransient,
 ): Promise<T> {
   for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
     try {
       return await fn();
     } catch (e) {
-      if (signal.aborted || !(e instanceof SmError) || !TRANSIENT.has(e.code)) throw e;
-      log.warn(`${what} failed; retrying`, { err: e.message, retry_ms: delay });
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, delay);
-        signal.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
-      });
-      signal.throwIfAborted();
+      if (signal.aborted || !retryable(e)) throw e;
+      log.warn(`${what} failed; retrying`, { err: errorMessage(e), retry_ms: delay });
+      await pause(delay, signal);
     }
   }
+}
+
+/** Wait `ms`, or less when `signal` aborts; then throw if it has. */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+  signal.throwIfAborted();
 }
 
 /** The configured sender (owner/worker/control) with the highest balance; the worker when none is configured. */
@@ -363,68 +398,115 @@ export async function runDeadline(
           signal,
           "deadline run stopped before submission was allowed",
         );
-        // A message sent before a restart may have landed since: the actor would refuse a partition
-        // proven twice, so leave those out (they count as proven).
-        const onChain = await postedNow();
-        const group = all.filter((g) => !onChain.has(g.index));
-        const landed = all.filter((g) => onChain.has(g.index)).map((g) => g.index);
-        if (landed.length > 0) {
-          result.proven.push(...landed);
-          log.info("partitions proven on chain meanwhile; left out of the message", { partitions: landed });
-        }
-        if (group.length === 0) return;
-        const resent = group.filter((g) => saved.get(g.index)?.sentCid).map((g) => g.index);
-        if (resent.length > 0)
-          log.warn("a message sent before the restart has not landed; sending these partitions again", {
-            partitions: resent,
-            earlier: [...new Set(resent.map((i) => saved.get(i)?.sentCid))],
-          });
-        const sender = await selectSender(chain, info, minerCfg.PoSt.Senders, signal);
-        if (!sender)
-          throw new SmError(
-            "POSTER_NO_SENDER",
-            `no usable sender for ${miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
-          );
-        const params = await buildParams(group);
-        const pushed = await chain.pushMessage(
-          {
-            from: sender,
-            to: miner,
-            method: MinerMethod.SubmitWindowedPoSt,
-            params: encodeSubmitWindowedPoStParams(params),
-            value: 0n,
-            maxFeeCap: minerCfg.PoSt.GasFeeCap,
-          },
-          { signal },
-        );
-        const parts = group.map((g) => g.index);
-        pushedResolve();
-        log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
-        await store
-          ?.markSent(dlKey, parts, pushed.cid)
-          .catch((e) => log.warn("cannot record the sent message", { err: errorMessage(e) }));
-        const receipt = await retry("waiting for the message", () =>
-          chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
-        );
-        result.messages.push({
-          partitions: parts,
-          cid: pushed.cid,
-          exitCode: receipt.exitCode,
-          height: receipt.height,
-        });
-        if (receipt.exitCode === 0) {
-          result.proven.push(...parts);
-          log.info("window post message succeeded", {
+        let pending = all;
+        // Messages that carried these partitions and have not landed (yet): one pushed before a
+        // restart (recorded with the stored proofs), or one this run lost track of.
+        let earlier = [
+          ...new Set(all.map((g) => saved.get(g.index)?.sentCid).filter((c) => c !== undefined)),
+        ];
+        for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+          // An earlier message may have landed meanwhile: the actor would refuse a partition proven
+          // twice, so leave those out (they count as proven).
+          const onChain = await postedNow();
+          const landed = pending.filter((g) => onChain.has(g.index)).map((g) => g.index);
+          pending = pending.filter((g) => !onChain.has(g.index));
+          if (landed.length > 0) {
+            result.proven.push(...landed);
+            log.info("partitions proven on chain meanwhile; left out of the message", { partitions: landed });
+          }
+          if (pending.length === 0) return;
+          if (earlier.length > 0)
+            log.warn("an earlier message of these partitions has not landed; sending them again", {
+              partitions: pending.map((g) => g.index),
+              earlier,
+            });
+          const sender = await selectSender(chain, info, minerCfg.PoSt.Senders, signal);
+          if (!sender)
+            throw new SmError(
+              "POSTER_NO_SENDER",
+              `no usable sender for ${miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
+            );
+          const params = await buildParams(pending);
+          const parts = pending.map((g) => g.index);
+          const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
+          let pushed: { cid: string };
+          try {
+            pushed = await chain.pushMessage(
+              {
+                from: sender,
+                to: miner,
+                method: MinerMethod.SubmitWindowedPoSt,
+                params: encodeSubmitWindowedPoStParams(params),
+                value: 0n,
+                maxFeeCap: minerCfg.PoSt.GasFeeCap,
+              },
+              { signal },
+            );
+          } catch (e) {
+            // The node is unreachable: the message was not sent, or was and the answer was lost. Not
+            // replayed blindly: the next round looks at the chain first.
+            if (signal.aborted || !isTransient(e)) throw e;
+            log.warn("sending the window post message failed; retrying", {
+              partitions: parts,
+              err: errorMessage(e),
+              retry_ms: delay,
+            });
+            await pause(delay, signal);
+            continue;
+          }
+          pushedResolve();
+          log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
+          await store
+            ?.markSent(dlKey, parts, pushed.cid)
+            .catch((e) => log.warn("cannot record the sent message", { err: errorMessage(e) }));
+          let receipt: { exitCode: number; height: number };
+          try {
+            receipt = await retry("waiting for the message", () =>
+              chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
+            );
+          } catch (e) {
+            if (signal.aborted) throw e;
+            // The node no longer knows the message: its pool was lost in a restart, the message was
+            // dropped or replaced, or the messager gave up on it. Lotus' submit handler goes back to
+            // its start state and submits again on a later head; so do we, for whichever partitions
+            // have not landed once the chain is LOST_AFTER_EPOCHS past the push (a message normally
+            // lands in the next block), so a node that keeps failing the wait gets one message per
+            // that many epochs, not one per backoff step.
+            log.warn("lost track of the window post message; sending its partitions again", {
+              partitions: parts,
+              cid: pushed.cid,
+              err: errorMessage(e),
+              after_height: pushedAt + LOST_AFTER_EPOCHS,
+            });
+            earlier = [pushed.cid];
+            for (let poll = 500; ; poll = Math.min(poll * 2, 5000)) {
+              const head = await retry("reading the head", () => chain.chainHead({ signal }));
+              if (head.height >= pushedAt + LOST_AFTER_EPOCHS) break;
+              await pause(poll, signal);
+            }
+            continue;
+          }
+          result.messages.push({
             partitions: parts,
             cid: pushed.cid,
+            exitCode: receipt.exitCode,
             height: receipt.height,
           });
-        } else
-          log.error("window post message failed on chain", {
-            partitions: parts,
-            cid: pushed.cid,
-            exit_code: receipt.exitCode,
-          });
+          if (receipt.exitCode === 0) {
+            result.proven.push(...parts);
+            log.info("window post message succeeded", {
+              partitions: parts,
+              cid: pushed.cid,
+              height: receipt.height,
+            });
+          } else
+            log.error("window post message failed on chain", {
+              partitions: parts,
+              cid: pushed.cid,
+              exit_code: receipt.exitCode,
+            });
+          return;
+        }
       })().finally(() => pushedResolve()),
     );
   };
@@ -453,9 +535,19 @@ export async function runDeadline(
           sealedFile: c.sealedFile,
         };
       });
-      const out = await deps.prove(
-        { minerId: minerCfg.Actor, proofType: apiName, replicas, seed },
-        { priority: di.close, signal },
+      // A failed call (a child killed with this partition in flight) is tried again, on whichever
+      // prover is free first, until the deadline's signal aborts: leaving the partition out would make
+      // all its sectors faulty.
+      const out = await retryTransient(
+        "proving the partition",
+        () =>
+          deps.prove(
+            { minerId: minerCfg.Actor, proofType: apiName, replicas, seed },
+            { priority: di.close, signal },
+          ),
+        signal,
+        log.with({ partition: p.index }),
+        isRetryableProverFailure,
       );
       if (out.faults.length > 0) {
         // The prover could not prove these: skip them and prove the rest (one more pass).
@@ -495,6 +587,13 @@ export async function runDeadline(
             err: errorMessage(e),
           }),
         );
+      // After the store: from this line on, a restart reuses the proof instead of proving again.
+      log.info("partition proven", {
+        partition: p.index,
+        sectors: proven.count(),
+        skipped: skipped.count(),
+        ms,
+      });
       finished(partition);
       return;
     }

@@ -143,7 +143,7 @@ describe("runDeadline across a restart mid-deadline", () => {
       },
     );
     const proofs = deps.proofs!;
-    for (let i = 0; i < 600 && (await proofs.load({ actor: 1000, open: di.open })).size < 3; i++)
+    for (let i = 0; i < 600 && (await proofs.load({ actor: 1000, open: di.open })).size < parts.length; i++)
       await sleep(50);
     stop.abort();
     const r = await run.catch(() => undefined);

@@ -1,0 +1,283 @@
+/**
+ * runDeadline through the failures a deadline must survive: a prover call that fails because its
+ * ext-prover child died (tried again), a prover failure that cannot pass (not tried again), a message
+ * the chain node lost (sent again) and a push that never reached the node (sent again). Against a real
+ * devnet served on loopback with blocks produced by the test, real synthetic 2 KiB sectors and the real
+ * built-in prover; the failures are injected by wrapping the prover and the chain client.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { encodeCbor } from "../../../src/chain/cbor.js";
+import { dagCborCid } from "../../../src/chain/cid.js";
+import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
+import { LotusChainClient } from "../../../src/chain/lotus/client.js";
+import { parseSectorManagerConfig } from "../../../src/config/load.js";
+import type { SectorManagerConfig } from "../../../src/config/types.js";
+import { type RunningDevnet, startDevnet } from "../../../src/daemon/devnetRun.js";
+import { readToken } from "../../../src/daemon/home.js";
+import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
+import {
+  isRetryableProverFailure,
+  type ProveFn,
+  type RunnerDeps,
+  runDeadline,
+} from "../../../src/poster/runner.js";
+import { shapeByName } from "../../../src/proofs/sectorShapes.js";
+import { sealedCid, writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
+import { createStrictProbe } from "../../../src/prover/strictProbe.js";
+import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
+import { WorkerPool } from "../../../src/prover/workerPool.js";
+import { RpcClient } from "../../../src/rpc/client.js";
+import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
+import { PersistStores } from "../../../src/sectors/stores.js";
+import { MemoryStore } from "../../../src/store/memory.js";
+import { SmError } from "../../../src/util/errors.js";
+import { tempDir } from "../../helpers/tmp.js";
+
+/** RegisteredSealProof StackedDrg2KiBV1_1 (go-state-types abi). */
+const SEAL_PROOF_2KIB_V1_1 = 5;
+/** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
+const SECTORS = 8;
+
+describe("isRetryableProverFailure", () => {
+  test("a dead child, a dead worker, a failed task and a timeout are tried again; a bad task and shutdown are not", () => {
+    for (const code of ["EXT_PROVER_CHILD_EXITED", "PROVER_WORKER_DIED", "EXT_PROVER_TASK_FAILED", "TIMEOUT"])
+      assert.equal(isRetryableProverFailure(new SmError(code, "x")), true, code);
+    for (const code of [
+      "PROOF_UNKNOWN_TYPE",
+      "PROOF_BAD_RANDOMNESS",
+      "EXT_PROVER_CLOSED",
+      "PROVER_POOL_CLOSED",
+    ])
+      assert.equal(isRetryableProverFailure(new SmError(code, "x")), false, code);
+    assert.equal(isRetryableProverFailure(new TypeError("a bug")), false, "not one of ours: a bug");
+  });
+});
+
+describe("runDeadline through prover and chain failures", () => {
+  let cleanup = async () => {};
+  let devnet: RunningDevnet;
+  let chain: LotusChainClient;
+  let pool: WorkerPool;
+  let config: SectorManagerConfig;
+  let deps: Omit<RunnerDeps, "prove" | "chain" | "logger">;
+  let lastOpen = -1;
+  /** Blocks still to produce for a pushed message (inclusion, then confidence). */
+  let blocksWanted = 0;
+  let producing: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  before(async () => {
+    let dir: string;
+    ({ dir, cleanup } = await tempDir("vsm-runner-failures-"));
+    devnet = await startDevnet({
+      home: path.join(dir, "devnet"),
+      listen: { host: "127.0.0.1", port: 0 },
+      blockTimeMs: 3_600_000, // blocks are produced by the test
+      policy: {
+        wPoStPeriodDeadlines: 4,
+        wPoStChallengeWindow: 12,
+        wPoStChallengeLookback: 4,
+        faultDeclarationCutoff: 6,
+        postedPartitionsMax: 3,
+      },
+      logger: nullLogger,
+    });
+    const store = path.join(dir, "store1");
+    const shape = shapeByName("2KiB")!;
+    const onboard = [];
+    const records = [];
+    for (let n = 1; n <= SECTORS; n++) {
+      const s = await writeSyntheticSector({ storeDir: store, miner: 1000, number: n, shape });
+      onboard.push({ Number: n, SealProof: SEAL_PROOF_2KIB_V1_1, SealedCID: sealedCid(s.commR) });
+      records.push({ miner: 1000, number: n, sealedFile: "store1", cacheDir: "store1" });
+    }
+    const admin = new RpcClient({
+      url: `http://${devnet.api}/rpc/v1`,
+      token: await readToken(path.join(dir, "devnet")),
+    });
+    await admin.call("Devnet.OnboardSectors", ["f01000", onboard]);
+    config = parseSectorManagerConfig(
+      "sector-manager.cfg",
+      `[Common.API]\nChain = ${JSON.stringify(devnet.chainConfig)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nConfidence = 1\n`,
+      dir,
+    ).config;
+    const indexer = new LocalIndexer(new MemoryStore());
+    await indexer.update("normal", records);
+    chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
+    pool = new WorkerPool({ size: 2, logger: nullLogger });
+    deps = {
+      indexer,
+      stores: new PersistStores(config.Common.PersistStores),
+      proving: config.Common.Proving,
+      format: "vanilla-bundle",
+      networkMaxPartitions: 3,
+      strictProbe: createStrictProbe(pool),
+    };
+    // Blocks come only when a message waits for them, so a retry's backoff costs no epochs.
+    producing = (async () => {
+      while (!stopped) {
+        if (blocksWanted > 0) {
+          blocksWanted--;
+          await devnet.node.produceBlock();
+        }
+        await sleep(30);
+      }
+    })();
+  });
+  after(async () => {
+    stopped = true;
+    await producing;
+    chain?.close();
+    await pool?.close();
+    await devnet?.close();
+    await cleanup();
+  });
+
+  /**
+   * Advance to the next deadline with 2 partitions. Deadlines are taken in turn, none skipped, so every
+   * sector stays proven (a deadline left unproven would make its sectors faulty for the next test).
+   */
+  const nextDeadline = async (): Promise<{ di: DeadlineInfo; tsk: TipSetKey }> => {
+    for (let i = 0; i < 200; i++) {
+      const di = await chain.stateMinerProvingDeadline("f01000", []);
+      if (di.open > lastOpen && (await chain.stateMinerPartitions("f01000", di.index, [])).length === 2) {
+        lastOpen = di.open;
+        return { di, tsk: (await chain.chainHead()).key };
+      }
+      await devnet.node.produceBlock();
+    }
+    throw new Error("no deadline with 2 partitions came");
+  };
+
+  /** Warnings and errors of a run, so a test can see what the runner did about a failure. */
+  const recorder = () => {
+    const { logger, lines: raw } = memoryLogger("warn");
+    const lines = () => raw.map((l) => JSON.parse(l) as { level: string; msg: string });
+    return { logger, lines };
+  };
+
+  /** The built-in prover, with `fail(call, task)` deciding which calls fail instead. */
+  const prover = (fail: (n: number, partitionFirstSector: number) => Error | undefined) => {
+    const local = createVanillaProver("window_post", pool, nullLogger);
+    const calls: number[] = [];
+    const prove: ProveFn = async (task, o) => {
+      const first = task.replicas[0]?.sectorId ?? -1;
+      calls.push(first);
+      const e = fail(calls.length, first);
+      if (e) throw e;
+      return local(task, o.signal);
+    };
+    return { prove, calls };
+  };
+
+  /** The chain client with every pushed message given its blocks. */
+  const producingChain = (): LotusChainClient => {
+    const c = Object.create(chain) as LotusChainClient;
+    c.pushMessage = async (...a) => {
+      const r = await chain.pushMessage(...a);
+      blocksWanted = 3;
+      return r;
+    };
+    return c;
+  };
+
+  const run = (
+    d: { di: DeadlineInfo; tsk: TipSetKey },
+    over: Partial<RunnerDeps> & Pick<RunnerDeps, "prove" | "logger">,
+  ) =>
+    runDeadline(
+      config.Miners[0]!,
+      d.di,
+      d.tsk,
+      { chain: producingChain(), ...deps, ...over },
+      { signal: AbortSignal.timeout(30_000), submitAllowed: async () => {} },
+    );
+
+  test("a prover call that fails because its child died is tried again; the deadline is proven", async () => {
+    const d = await nextDeadline();
+    const died = new SmError("EXT_PROVER_CHILD_EXITED", "WdPost[0] (pid 1) killed by SIGKILL");
+    // The first call of each partition fails, as when the child proving both is killed.
+    const seen = new Set<number>();
+    const { prove, calls } = prover((_, first) => {
+      if (seen.has(first)) return undefined;
+      seen.add(first);
+      return died;
+    });
+    const { logger, lines } = recorder();
+    const r = await run(d, { prove, logger });
+    assert.equal(calls.length, 4, "each partition: one failed call, one good one");
+    assert.deepEqual([...r.proven].sort(), [0, 1], JSON.stringify(lines()));
+    assert.equal(r.messages.length, 1);
+    assert.equal(r.messages[0]?.exitCode, 0, "the devnet verified the proofs");
+    assert.equal(lines().filter((l) => l.msg === "proving the partition failed; retrying").length, 2);
+    assert.ok(!lines().some((l) => l.level === "error"), JSON.stringify(lines()));
+  });
+
+  test("a message the chain node lost is sent again", async () => {
+    const d = await nextDeadline();
+    const { prove } = prover(() => undefined);
+    const { logger, lines } = recorder();
+    // The first push "succeeds" without reaching the chain, as when the node restarts and forgets its
+    // pool: the wait for that CID then fails, and the runner must send the partitions again.
+    let pushes = 0;
+    const heights: number[] = [];
+    const c = producingChain();
+    const real = c.pushMessage.bind(c);
+    c.pushMessage = async (...a) => {
+      heights.push((await chain.chainHead()).height);
+      if (++pushes === 1) {
+        blocksWanted = 3; // the chain goes on without the message
+        return { cid: dagCborCid(encodeCbor(["lost message", d.di.open])).toString() };
+      }
+      return real(...a);
+    };
+    const r = await run(d, { prove, logger, chain: c });
+    assert.equal(pushes, 2);
+    assert.ok(
+      (heights[1] ?? 0) - (heights[0] ?? 0) >= 2,
+      `sent again only once the chain moved on without it: ${heights}`,
+    );
+    assert.deepEqual([...r.proven].sort(), [0, 1], JSON.stringify(lines()));
+    assert.equal(r.messages.length, 1);
+    assert.equal(r.messages[0]?.exitCode, 0);
+    assert.ok(
+      lines().some((l) => l.msg === "lost track of the window post message; sending its partitions again"),
+    );
+  });
+
+  test("a push that fails because the chain node is unreachable is tried again", async () => {
+    const d = await nextDeadline();
+    const { prove } = prover(() => undefined);
+    const { logger, lines } = recorder();
+    let pushes = 0;
+    const c = producingChain();
+    const real = c.pushMessage.bind(c);
+    c.pushMessage = async (...a) => {
+      if (++pushes === 1) throw new SmError("CHAIN_UNREACHABLE", "connection to chain node lost");
+      return real(...a);
+    };
+    const r = await run(d, { prove, logger, chain: c });
+    assert.equal(pushes, 2);
+    assert.deepEqual([...r.proven].sort(), [0, 1], JSON.stringify(lines()));
+    assert.ok(lines().some((l) => l.msg === "sending the window post message failed; retrying"));
+  });
+
+  // Last: the partition left out makes its sectors faulty on chain.
+  test("a prover failure that cannot pass is not tried again: that partition is left out, the rest is sent", async () => {
+    const d = await nextDeadline();
+    const firstOfPartition1 = (
+      await chain.stateMinerPartitions("f01000", d.di.index, [])
+    )[1]?.allSectors.toNumbers()[0];
+    const { prove, calls } = prover((_, first) =>
+      first === firstOfPartition1 ? new SmError("PROOF_BAD_RANDOMNESS", "seed not masked") : undefined,
+    );
+    const { logger, lines } = recorder();
+    const r = await run(d, { prove, logger });
+    assert.equal(calls.filter((c) => c === firstOfPartition1).length, 1, "one call, no retry");
+    assert.deepEqual(r.proven, [0]);
+    assert.ok(lines().some((l) => l.level === "error" && l.msg === "partition proving failed"));
+  });
+});
