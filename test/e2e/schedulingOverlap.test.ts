@@ -23,13 +23,12 @@
  * at once takes the ordering away from the PoSter.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo } from "../../src/chain/interface.js";
 import { MinerMethod } from "../../src/chain/message.js";
-import { delayedWdPostBlocks, PosterStack } from "../helpers/posterStack.js";
+import { delayedWdPostBlocks, PosterStack, readTimeline, type Served } from "../helpers/posterStack.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const BLOCK_MS = 200;
@@ -40,23 +39,6 @@ const PROVERS = 2;
 /** A closes first but its PoSter starts proving last. */
 const A = { actor: 1001, deadline: 0, partitions: 2, challengeConfidence: POLICY.window + 1 };
 const B = { actor: 1000, deadline: 1, partitions: 14, challengeConfidence: 1 };
-
-interface Served {
-  miner: number;
-  sectors: number[];
-  received: number;
-  started: number;
-  answered: number;
-  ok: boolean;
-}
-
-async function timeline(file: string): Promise<Served[]> {
-  const text = await fs.readFile(file, "utf8").catch(() => "");
-  return text
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Served);
-}
 
 /** When each miner's SubmitWindowedPoSt messages of these deadlines executed, against their Close. */
 async function landed(stack: PosterStack, a: DeadlineInfo, b: DeadlineInfo): Promise<string> {
@@ -143,7 +125,7 @@ describe("two miners with overlapping windows on 2 provers: earliest Close first
     const budget = (b.close - (await stack.epoch())) * BLOCK_MS * 4 + 30_000;
     const recA = await stack.waitForRecord(A.actor, a.open, budget);
     const recB = await stack.waitForRecord(B.actor, b.open, budget);
-    const log = await timeline(served);
+    const log = await readTimeline(served);
     const detail = `order served: ${order(log)}; A ${JSON.stringify(recA)}; B ${JSON.stringify(recB)}`;
     assert.equal(recA.partitions, A.partitions, detail);
     assert.equal(recB.partitions, B.partitions, detail);
@@ -177,7 +159,7 @@ describe("two miners with overlapping windows on 2 provers: earliest Close first
     const budget = (b2 + POLICY.window - (await stack.epoch())) * BLOCK_MS * 4 + 30_000;
     const recA = await stack.waitForRecord(A.actor, a2, budget);
     const recB = await stack.waitForRecord(B.actor, b2, budget);
-    const log = await timeline(servedFcfs);
+    const log = await readTimeline(servedFcfs);
     const detail = `order served: ${order(log)}; A ${JSON.stringify(recA)}; B ${JSON.stringify(recB)}`;
     t.diagnostic(
       await landed(

@@ -71,12 +71,40 @@ export function delayedWdPostBlocks(
   return Array.from({ length: count }, (_, i) => block(i)).join("\n");
 }
 
-/** Milliseconds since the epoch of a log line's timestamp (console format), or undefined. */
-export function lineTime(line: string): number | undefined {
-  const ts = /^(\d{4}-\d\d-\d\dT\S+)\t/.exec(line)?.[1];
-  if (!ts) return undefined;
-  const t = Date.parse(ts);
-  return Number.isNaN(t) ? undefined : t;
+/** A console log line: time (ms since the epoch), message and fields; undefined for other lines. */
+export function parseLogLine(
+  line: string,
+): { t: number; msg: string; fields: Record<string, unknown> } | undefined {
+  // `<ts>\tLEVEL\tsubsystem\tcaller\tmessage[\t{fields}]` (src/log/logger.ts)
+  const parts = line.split("\t");
+  const t = Date.parse(parts[0] ?? "");
+  if (Number.isNaN(t) || parts.length < 5) return undefined;
+  let fields: Record<string, unknown> = {};
+  try {
+    if (parts[5]) fields = JSON.parse(parts[5]) as Record<string, unknown>;
+  } catch {
+    // a relayed child line whose fields are not JSON: keep the message
+  }
+  return { t, msg: parts[4] ?? "", fields };
+}
+
+/** One request as the delayed processor served it (its TIMELINE file; times in ms since the epoch). */
+export interface Served {
+  pid: number;
+  miner: number;
+  sectors: number[];
+  received: number;
+  started: number;
+  answered: number;
+  ok: boolean;
+}
+
+export async function readTimeline(file: string): Promise<Served[]> {
+  const text = await fs.readFile(file, "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Served);
 }
 
 export class PosterStack {
