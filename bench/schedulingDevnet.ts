@@ -1,6 +1,6 @@
 /**
  * Issue 6 benchmark, full path: one deadline of N partitions proven by a standalone PoSter on the devnet
- * with K ext-prover children of fixed proving time T (test/fixtures/delayedProcessor.mjs: the real
+ * with K ext-prover children of fixed proving time T (test/fixtures/fixedTimeProcessor.mjs: the real
  * wdpost processor behind a fixed delay, so the devnet verifies real proofs).
  *
  * Measured per deadline, from the moment proving may start — the head reaching Challenge +
@@ -27,7 +27,12 @@ import type { DeadlineInfo } from "../src/chain/interface.js";
 import { LotusChainClient } from "../src/chain/lotus/client.js";
 import { MinerMethod } from "../src/chain/message.js";
 import { nullLogger } from "../src/log/logger.js";
-import { delayedWdPostBlocks, PosterStack, parseLogLine, readTimeline } from "../test/helpers/posterStack.js";
+import {
+  fixedTimeWdPostBlocks,
+  PosterStack,
+  parseLogLine,
+  readTimeline,
+} from "../test/helpers/posterStack.js";
 import { tempDir } from "../test/helpers/tmp.js";
 
 const arg = (name: string, dflt: number) => {
@@ -128,7 +133,7 @@ async function main() {
     blockTimeMs: BLOCK_MS,
     policy: POLICY,
     miners: [{ actor: MINER, challengeConfidence: CHALLENGE_CONFIDENCE, submitConfidence: 1 }],
-    extProverCfg: delayedWdPostBlocks(K, { delayMs: T, timeline }),
+    extProverCfg: fixedTimeWdPostBlocks(K, { delayMs: T, timeline }),
     onPosterLine: (l) => {
       const p = parseLogLine(l);
       if (p) lines.push(p);

@@ -3,7 +3,7 @@
  * ordering proves all on time where first-come-first-served would not", on the real path: a devnet
  * process, a source node, and a standalone PoSter with both miners in [[Miners]] and two [[WdPost]]
  * children that answer with real proofs (checked by the devnet) after a fixed 1 s each
- * (test/fixtures/delayedProcessor.mjs).
+ * (test/fixtures/fixedTimeProcessor.mjs).
  *
  * Geometry. Policy: 3 deadlines of 35 epochs, lookback 20, 200 ms blocks. The devnet gives f0<id> the
  * proving-period offset id mod 105, so deadline 0 of f01001 (A, 2 partitions) opens 34 epochs before
@@ -28,7 +28,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo } from "../../src/chain/interface.js";
 import { MinerMethod } from "../../src/chain/message.js";
-import { delayedWdPostBlocks, PosterStack, readTimeline, type Served } from "../helpers/posterStack.js";
+import { fixedTimeWdPostBlocks, PosterStack, readTimeline, type Served } from "../helpers/posterStack.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const BLOCK_MS = 200;
@@ -85,7 +85,7 @@ describe("two miners with overlapping windows on 2 provers: earliest Close first
         { actor: B.actor, challengeConfidence: B.challengeConfidence, submitConfidence: 1 },
         { actor: A.actor, challengeConfidence: A.challengeConfidence, submitConfidence: 1 },
       ],
-      extProverCfg: delayedWdPostBlocks(PROVERS, { delayMs: PROVE_MS, timeline: served }),
+      extProverCfg: fixedTimeWdPostBlocks(PROVERS, { delayMs: PROVE_MS, timeline: served }),
     });
     await stack.startAll();
   });
@@ -141,7 +141,7 @@ describe("two miners with overlapping windows on 2 provers: earliest Close first
   test("first come first served on the same two provers: A misses its Close, B is proven", async (t) => {
     assert.ok(a && b, "set up by the previous tests");
     await stack.writeExtProverCfg(
-      delayedWdPostBlocks(1, { delayMs: PROVE_MS, slots: PROVERS, concurrent: 16, timeline: servedFcfs }),
+      fixedTimeWdPostBlocks(1, { delayMs: PROVE_MS, slots: PROVERS, concurrent: 16, timeline: servedFcfs }),
     );
     await stack.reloadProvers();
     for (let i = 0; ; i++) {

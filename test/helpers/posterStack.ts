@@ -20,7 +20,9 @@ import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
 import { RpcClient } from "../../src/rpc/client.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
 
-export const DELAYED_PROCESSOR = fileURLToPath(new URL("../fixtures/delayedProcessor.mjs", import.meta.url));
+export const FIXED_TIME_PROCESSOR = fileURLToPath(
+  new URL("../fixtures/fixedTimeProcessor.mjs", import.meta.url),
+);
 
 export interface StackPolicy {
   deadlines: number;
@@ -46,8 +48,8 @@ export interface StackOptions {
   onPosterLine?: (line: string) => void;
 }
 
-/** `[[WdPost]]` blocks running the delayed processor fixture (real proofs, fixed proving time). */
-export function delayedWdPostBlocks(
+/** `[[WdPost]]` blocks running the fixed-time processor fixture (real proofs, fixed proving time). */
+export function fixedTimeWdPostBlocks(
   count: number,
   o: { delayMs: number; slots?: number; concurrent?: number; timeline?: string },
 ): string {
@@ -55,7 +57,7 @@ export function delayedWdPostBlocks(
     [
       "[[WdPost]]",
       `Bin = ${JSON.stringify(process.execPath)}`,
-      `Args = [${JSON.stringify(DELAYED_PROCESSOR)}, "window_post"]`,
+      `Args = [${JSON.stringify(FIXED_TIME_PROCESSOR)}, "window_post"]`,
       `Concurrent = ${o.concurrent ?? 1}`,
       // The fixture starts a real processor behind it: two node start-ups on a busy machine.
       "ReadyTimeoutSecs = 60",
@@ -88,7 +90,7 @@ export function parseLogLine(
   return { t, msg: parts[4] ?? "", fields };
 }
 
-/** One request as the delayed processor served it (its TIMELINE file; times in ms since the epoch). */
+/** One request as the fixed-time processor served it (its TIMELINE file; times in ms since the epoch). */
 export interface Served {
   pid: number;
   miner: number;
