@@ -76,10 +76,21 @@ export interface PartitionPlanResult {
 }
 
 /**
- * Per partition: toProve = (live − faulty) ∪ recovering; skipped = toProve − good; proven =
+ * One partition: toProve = (live − faulty) ∪ recovering; skipped = toProve − good; proven =
  * toProve − skipped. `good` is only asked about sectors in toProve, so faulty-and-not-recovering
  * sectors never land in Skipped (the actor would count them as new faults otherwise).
- * `partitions[i]` is partition index i, as StateMinerPartitions returns them.
+ */
+export function planPartition(p: Partition, index: number, good: (sector: number) => boolean): PartitionPlan {
+  const toProve = p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors);
+  const bad: number[] = [];
+  for (const s of toProve) if (!good(s)) bad.push(s);
+  const skipped = BitField.fromNumbers(bad);
+  return { index, toProve, skipped, proven: toProve.subtract(skipped) };
+}
+
+/**
+ * Every partition planned (`planPartition`); `partitions[i]` is partition index i, as
+ * StateMinerPartitions returns them.
  */
 export function partitionPlan(
   partitions: readonly Partition[],
@@ -88,12 +99,8 @@ export function partitionPlan(
   const planned: PartitionPlan[] = [];
   const omitted: PartitionPlan[] = [];
   partitions.forEach((p, index) => {
-    const toProve = p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors);
-    const bad: number[] = [];
-    for (const s of toProve) if (!good(s)) bad.push(s);
-    const skipped = BitField.fromNumbers(bad);
-    const proven = toProve.subtract(skipped);
-    (proven.isEmpty() ? omitted : planned).push({ index, toProve, skipped, proven });
+    const plan = planPartition(p, index, good);
+    (plan.proven.isEmpty() ? omitted : planned).push(plan);
   });
   return { partitions: planned, omitted };
 }

@@ -2,8 +2,9 @@
  * One deadline of one miner, proven and submitted (what damocles' runner and Curio's compute +
  * submit tasks do), on the start tipset the tracker froze:
  *
- *   partitions and sectors at the start tipset → sector checks (strict per StrictCheck) → a plan per
- *   partition (skipped = bad sectors) → each partition proven on its own (no batch barrier), earliest
+ *   partitions and sectors at the start tipset → per partition, in index order: its sectors checked
+ *   (strict per StrictCheck), its plan (skipped = bad sectors), and its proof started at once while
+ *   the next partition is checked → each partition proven on its own (no batch barrier), earliest
  *   Close first across miners through the prover's priority → sectors the prover reports as faults are
  *   added to Skipped and the partition is proven again → finished partitions grouped into messages of
  *   min(3, MaxPartitionsPerPoStMessage) → each message sent once submission is allowed.
@@ -19,6 +20,7 @@ import {
   type DeadlineInfo,
   HEAD,
   type MinerInfo,
+  type Partition,
   RANDOMNESS_TAG,
   type SectorOnChainInfo,
   type TipSetKey,
@@ -41,9 +43,10 @@ import { untilAborted } from "../util/time.js";
 import {
   buildSubmitParams,
   MessageGrouper,
+  type PartitionPlan,
   type ProofFormat,
   type ProvenPartition,
-  partitionPlan,
+  planPartition,
   postPartitionsPerMessage,
 } from "./batch.js";
 import { type ProofStore, reusable, type SavedProof } from "./proofStore.js";
@@ -316,37 +319,36 @@ export async function runDeadline(
       : await retry("reading sectors", () => chain.stateMinerSectors(miner, wanted, tsk, { signal }))
     ).map((s) => [s.sectorNumber, s]),
   );
-  const targets = sectorCheckTargets(minerCfg.Actor, infos.values(), proofType.shape);
   const checkDeps = {
     indexer: deps.indexer,
     stores: deps.stores,
     proving: deps.proving,
     strictProbe: deps.strictProbe,
   };
-  const checks =
-    targets.length === 0
-      ? []
-      : await retry("checking sectors", () =>
-          checkSectors(targets, checkDeps, { strict: minerCfg.PoSt.StrictCheck, signal }),
-        );
   const good = new Map<number, CheckOutcome>();
-  for (const c of checks) {
-    if (c.ok) good.set(c.number, c);
-    else result.skipped.push({ sector: c.number, reason: c.reason ?? "check failed" });
-  }
-  for (const s of result.skipped) log.warn("sector skipped", { sector: s.sector, reason: s.reason });
-
-  const fullPlan = partitionPlan(partitions, (n) => good.has(n));
-  const plan = fullPlan.partitions.filter((p) => todo.has(p.index));
-  for (const p of fullPlan.omitted)
-    if (todo.has(p.index))
-      result.partitions.push({
-        index: p.index,
-        source: "none",
-        sectors: 0,
-        skipped: p.skipped.count(),
-        ms: 0,
-      });
+  /** Check the sectors of one partition and plan its proof (skipped = the bad ones). */
+  const checkPartition = async (index: number): Promise<PartitionPlan> => {
+    const p = partitions[index] as Partition;
+    const toProve = p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors);
+    const onChain = toProve.toNumbers().flatMap((n) => infos.get(n) ?? []);
+    const targets = sectorCheckTargets(minerCfg.Actor, onChain, proofType.shape);
+    const checks =
+      targets.length === 0
+        ? []
+        : await retry("checking sectors", () =>
+            checkSectors(targets, checkDeps, { strict: minerCfg.PoSt.StrictCheck, signal }),
+          );
+    for (const c of checks) {
+      if (c.ok) {
+        good.set(c.number, c);
+        continue;
+      }
+      const reason = c.reason ?? "check failed";
+      result.skipped.push({ sector: c.number, reason });
+      log.warn("sector skipped", { partition: index, sector: c.number, reason });
+    }
+    return planPartition(p, index, (n) => good.has(n));
+  };
   const grouper = new MessageGrouper<ProvenPartition>(
     postPartitionsPerMessage(minerCfg.PoSt.MaxPartitionsPerPoStMessage, deps.networkMaxPartitions),
   );
@@ -517,7 +519,7 @@ export async function runDeadline(
   };
   for (const p of reused) finished(p);
 
-  const provePartition = async (p: (typeof plan)[number]) => {
+  const provePartition = async (p: PartitionPlan) => {
     let skipped = p.skipped;
     let proven = p.proven;
     const started = performance.now();
@@ -603,7 +605,50 @@ export async function runDeadline(
     });
   };
 
-  const proving = await Promise.allSettled(plan.map(provePartition));
+  // Each partition goes to the prover as soon as its own sectors are checked, so proving starts after
+  // one partition's check, not after every sector of the deadline (a strict check is a vanilla proof
+  // per sector: minutes for a deadline of full 32 GiB partitions). Partitions are checked in index
+  // order, several at once while their sectors fit in ParallelCheckLimit (small partitions), else one
+  // at a time; each check has its own PartitionCheckTimeout, as the name says and as Lotus bounds it.
+  const limit = deps.proving.ParallelCheckLimit ?? Number.POSITIVE_INFINITY;
+  const checking = new Set<Promise<void>>();
+  let checkingSectors = 0;
+  const proofs: Promise<void>[] = [];
+  for (const index of [...todo].sort((x, y) => x - y)) {
+    const p = partitions[index] as Partition;
+    const size = p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors).count();
+    while (checking.size > 0 && checkingSectors + size > limit) await Promise.race(checking);
+    if (signal.aborted) break;
+    checkingSectors += size;
+    const check: Promise<void> = checkPartition(index)
+      .then(
+        (plan) => {
+          if (plan.proven.isEmpty())
+            result.partitions.push({
+              index,
+              source: "none",
+              sectors: 0,
+              skipped: plan.skipped.count(),
+              ms: 0,
+            });
+          else proofs.push(provePartition(plan));
+        },
+        (e) => {
+          if (!signal.aborted)
+            log.error("checking the partition's sectors failed; partition left out", {
+              partition: index,
+              err: errorMessage(e),
+            });
+        },
+      )
+      .finally(() => {
+        checkingSectors -= size;
+        checking.delete(check);
+      });
+    checking.add(check);
+  }
+  await Promise.all(checking);
+  const proving = await Promise.allSettled(proofs);
   for (const r of proving)
     if (r.status === "rejected" && !signal.aborted)
       log.error("partition proving failed", { err: errorMessage(r.reason) });

@@ -1,0 +1,181 @@
+/**
+ * Sector checks are per partition and pipelined with proving: a partition goes to the prover as soon as
+ * its own sectors are checked, and PartitionCheckTimeout bounds each partition's check, not the whole
+ * deadline's. runDeadline against a devnet served on loopback (blocks produced by hand), real synthetic
+ * 2 KiB sectors in a real store, and a strict probe and prover that only record when they run (a dry
+ * run: nothing is sent, so the proofs need not verify).
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
+import { LotusChainClient } from "../../../src/chain/lotus/client.js";
+import { parseSectorManagerConfig } from "../../../src/config/load.js";
+import type { SectorManagerConfig } from "../../../src/config/types.js";
+import { type RunningDevnet, startDevnet } from "../../../src/daemon/devnetRun.js";
+import { readToken } from "../../../src/daemon/home.js";
+import { nullLogger } from "../../../src/log/logger.js";
+import { type ProveFn, type RunnerDeps, runDeadline } from "../../../src/poster/runner.js";
+import { shapeByName } from "../../../src/proofs/sectorShapes.js";
+import { sealedCid, writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
+import { RpcClient } from "../../../src/rpc/client.js";
+import type { StrictProbe } from "../../../src/sectors/check.js";
+import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
+import { PersistStores } from "../../../src/sectors/stores.js";
+import { MemoryStore } from "../../../src/store/memory.js";
+import { tempDir } from "../../helpers/tmp.js";
+
+/** RegisteredSealProof StackedDrg2KiBV1_1 (go-state-types abi). */
+const SEAL_PROOF_2KIB_V1_1 = 5;
+/** 2 KiB partitions hold 2 sectors: 4 partitions. */
+const SECTORS = 8;
+const PROBE_MS = 40;
+
+describe("runDeadline: sector checks per partition, pipelined with proving", () => {
+  let cleanup = async () => {};
+  let devnet: RunningDevnet;
+  let chain: LotusChainClient;
+  let store = "";
+  let dir = "";
+  let deps: Omit<RunnerDeps, "prove" | "strictProbe" | "proving">;
+  let di: DeadlineInfo;
+  let tsk: TipSetKey;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir("vsm-checkpipe-"));
+    devnet = await startDevnet({
+      home: path.join(dir, "devnet"),
+      listen: { host: "127.0.0.1", port: 0 },
+      blockTimeMs: 3_600_000, // blocks are produced by the test
+      // 3 deadlines: only one is mutable at onboarding, so every sector lands in the same deadline.
+      policy: {
+        wPoStPeriodDeadlines: 3,
+        wPoStChallengeWindow: 12,
+        wPoStChallengeLookback: 4,
+        faultDeclarationCutoff: 6,
+        postedPartitionsMax: 3,
+      },
+      logger: nullLogger,
+    });
+    store = path.join(dir, "store1");
+    const shape = shapeByName("2KiB");
+    assert.ok(shape);
+    const onboard = [];
+    const records = [];
+    for (let n = 1; n <= SECTORS; n++) {
+      const s = await writeSyntheticSector({ storeDir: store, miner: 1000, number: n, shape });
+      onboard.push({ Number: n, SealProof: SEAL_PROOF_2KIB_V1_1, SealedCID: sealedCid(s.commR) });
+      records.push({ miner: 1000, number: n, sealedFile: "store1", cacheDir: "store1" });
+    }
+    const admin = new RpcClient({
+      url: `http://${devnet.api}/rpc/v1`,
+      token: await readToken(path.join(dir, "devnet")),
+    });
+    await admin.call("Devnet.OnboardSectors", ["f01000", onboard]);
+    const indexer = new LocalIndexer(new MemoryStore());
+    await indexer.update("normal", records);
+    chain = LotusChainClient.fromConfig(config("").Common.API, { logger: nullLogger });
+    deps = {
+      chain,
+      indexer,
+      stores: new PersistStores(config("").Common.PersistStores),
+      format: "vanilla-bundle",
+      networkMaxPartitions: 3,
+      logger: nullLogger,
+    };
+    for (let i = 0; i < 100; i++) {
+      const cur = await chain.stateMinerProvingDeadline("f01000", []);
+      if ((await chain.stateMinerPartitions("f01000", cur.index, [])).length === SECTORS / 2) {
+        di = cur;
+        tsk = (await chain.chainHead()).key;
+        return;
+      }
+      await devnet.node.produceBlock();
+    }
+    throw new Error("the sectors' deadline never came");
+  });
+  after(async () => {
+    chain?.close();
+    await devnet?.close();
+    await cleanup();
+  });
+
+  function config(proving: string): SectorManagerConfig {
+    return parseSectorManagerConfig(
+      "sector-manager.cfg",
+      `[Common.API]\nChain = ${JSON.stringify(devnet.chainConfig)}\n[Common.Proving]\n${proving}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nStrictCheck = true\n`,
+      dir,
+    ).config;
+  }
+
+  /** A strict probe that takes PROBE_MS per sector and a prover that answers at once; both log when. */
+  function recording() {
+    const t0 = performance.now();
+    const probes: { sector: number; at: number }[] = [];
+    const proofs: { sectors: number[]; at: number }[] = [];
+    const concurrency = { now: 0, max: 0 };
+    const strictProbe: StrictProbe = async (input) => {
+      probes.push({ sector: input.target.number, at: performance.now() - t0 });
+      concurrency.max = Math.max(concurrency.max, ++concurrency.now);
+      await sleep(PROBE_MS);
+      concurrency.now--;
+    };
+    const prove: ProveFn = async (task) => {
+      proofs.push({ sectors: task.replicas.map((r) => r.sectorId), at: performance.now() - t0 });
+      return { proofs: task.replicas.map(() => new Uint8Array(32)), faults: [] };
+    };
+    return { probes, proofs, concurrency, strictProbe, prove };
+  }
+
+  const run = (cfg: SectorManagerConfig, r: ReturnType<typeof recording>) =>
+    runDeadline(
+      cfg.Miners[0]!,
+      di,
+      tsk,
+      { ...deps, proving: cfg.Common.Proving, strictProbe: r.strictProbe, prove: r.prove },
+      { signal: AbortSignal.timeout(30_000), submitAllowed: async () => {}, dryRun: true },
+    );
+
+  test("the first partition is proven while the later partitions' sectors are still being checked", async () => {
+    // ParallelCheckLimit = one partition's sectors: partitions are checked one after another.
+    const rec = recording();
+    const r = await run(config("ParallelCheckLimit = 2"), rec);
+    assert.equal(r.partitions.length, SECTORS / 2);
+    assert.ok(
+      r.partitions.every((p) => p.source === "proved"),
+      JSON.stringify(r.partitions),
+    );
+    assert.deepEqual(r.skipped, []);
+    const firstProof = Math.min(...rec.proofs.map((p) => p.at));
+    const lastProbe = Math.max(...rec.probes.map((p) => p.at));
+    assert.ok(
+      firstProof < lastProbe,
+      `first proof at ${firstProof.toFixed(0)} ms, last sector check started at ${lastProbe.toFixed(0)} ms`,
+    );
+    // In partition order: partition 0 (sectors 1, 2) first.
+    assert.deepEqual(rec.proofs[0]?.sectors, [1, 2]);
+  });
+
+  test("PartitionCheckTimeout bounds each partition's check, not the whole deadline's", async () => {
+    // One sector at a time: 2 × 40 ms per partition fits in 150 ms, 8 × 40 ms for the deadline does not.
+    const rec = recording();
+    const r = await run(config('ParallelCheckLimit = 1\nPartitionCheckTimeout = "150ms"'), rec);
+    assert.deepEqual(r.skipped, [], "no sector counted bad for want of time");
+    assert.ok(
+      r.partitions.every((p) => p.source === "proved" && p.skipped === 0),
+      JSON.stringify(r.partitions),
+    );
+    assert.equal(rec.probes.length, SECTORS);
+  });
+
+  test("small partitions are checked together while their sectors fit in ParallelCheckLimit", async () => {
+    const rec = recording();
+    const r = await run(config("ParallelCheckLimit = 4"), rec);
+    assert.deepEqual(r.skipped, []);
+    assert.equal(rec.concurrency.max, 4, "two partitions of 2 sectors at once, never more");
+    const unlimited = recording();
+    await run(config("ParallelCheckLimit = 0"), unlimited);
+    assert.equal(unlimited.concurrency.max, SECTORS, "0 = unlimited: every partition at once");
+  });
+});
