@@ -631,7 +631,15 @@ export async function runDeadline(
               skipped: plan.skipped.count(),
               ms: 0,
             });
-          else proofs.push(provePartition(plan));
+          // The handler is attached now, not when all checks are done: a partition that fails early
+          // must not surface as an unhandled rejection while others are still being checked.
+          else
+            proofs.push(
+              provePartition(plan).catch((e) => {
+                if (!signal.aborted)
+                  log.error("partition proving failed", { partition: index, err: errorMessage(e) });
+              }),
+            );
         },
         (e) => {
           if (!signal.aborted)
@@ -648,10 +656,7 @@ export async function runDeadline(
     checking.add(check);
   }
   await Promise.all(checking);
-  const proving = await Promise.allSettled(proofs);
-  for (const r of proving)
-    if (r.status === "rejected" && !signal.aborted)
-      log.error("partition proving failed", { err: errorMessage(r.reason) });
+  await Promise.all(proofs);
   const rest = grouper.finish();
   if (rest) send(rest);
   await Promise.all(pushes);
