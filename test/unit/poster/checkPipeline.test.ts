@@ -6,28 +6,20 @@
  * run: nothing is sent, so the proofs need not verify).
  */
 import assert from "node:assert/strict";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
-import { type RunningDevnet, startDevnet } from "../../../src/daemon/devnetRun.js";
-import { readToken } from "../../../src/daemon/home.js";
+import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { type ProveFn, type RunnerDeps, runDeadline } from "../../../src/poster/runner.js";
-import { shapeByName } from "../../../src/proofs/sectorShapes.js";
-import { sealedCid, writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
-import { RpcClient } from "../../../src/rpc/client.js";
 import type { StrictProbe } from "../../../src/sectors/check.js";
-import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
-import { MemoryStore } from "../../../src/store/memory.js";
+import { type ManualDevnet, manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
 import { tempDir } from "../../helpers/tmp.js";
 
-/** RegisteredSealProof StackedDrg2KiBV1_1 (go-state-types abi). */
-const SEAL_PROOF_2KIB_V1_1 = 5;
 /** 2 KiB partitions hold 2 sectors: 4 partitions. */
 const SECTORS = 8;
 const PROBE_MS = 40;
@@ -36,7 +28,7 @@ describe("runDeadline: sector checks per partition, pipelined with proving", () 
   let cleanup = async () => {};
   let devnet: RunningDevnet;
   let chain: LotusChainClient;
-  let store = "";
+  let manual: ManualDevnet;
   let dir = "";
   let deps: Omit<RunnerDeps, "prove" | "strictProbe" | "proving">;
   let di: DeadlineInfo;
@@ -44,37 +36,16 @@ describe("runDeadline: sector checks per partition, pipelined with proving", () 
 
   before(async () => {
     ({ dir, cleanup } = await tempDir("vsm-checkpipe-"));
-    devnet = await startDevnet({
-      home: path.join(dir, "devnet"),
-      listen: { host: "127.0.0.1", port: 0 },
-      blockTimeMs: 3_600_000, // blocks are produced by the test
-      // 3 deadlines: only one is mutable at onboarding, so every sector lands in the same deadline.
-      policy: {
-        wPoStPeriodDeadlines: 3,
-        wPoStChallengeWindow: 12,
-        wPoStChallengeLookback: 4,
-        faultDeclarationCutoff: 6,
-        postedPartitionsMax: 3,
-      },
-      logger: nullLogger,
+    // 3 deadlines: only one is mutable at onboarding, so every sector lands in the same deadline.
+    manual = await startManualDevnet(dir, SECTORS, {
+      wPoStPeriodDeadlines: 3,
+      wPoStChallengeWindow: 12,
+      wPoStChallengeLookback: 4,
+      faultDeclarationCutoff: 6,
+      postedPartitionsMax: 3,
     });
-    store = path.join(dir, "store1");
-    const shape = shapeByName("2KiB");
-    assert.ok(shape);
-    const onboard = [];
-    const records = [];
-    for (let n = 1; n <= SECTORS; n++) {
-      const s = await writeSyntheticSector({ storeDir: store, miner: 1000, number: n, shape });
-      onboard.push({ Number: n, SealProof: SEAL_PROOF_2KIB_V1_1, SealedCID: sealedCid(s.commR) });
-      records.push({ miner: 1000, number: n, sealedFile: "store1", cacheDir: "store1" });
-    }
-    const admin = new RpcClient({
-      url: `http://${devnet.api}/rpc/v1`,
-      token: await readToken(path.join(dir, "devnet")),
-    });
-    await admin.call("Devnet.OnboardSectors", ["f01000", onboard]);
-    const indexer = new LocalIndexer(new MemoryStore());
-    await indexer.update("normal", records);
+    devnet = manual.devnet;
+    const indexer = manual.indexer;
     chain = LotusChainClient.fromConfig(config("").Common.API, { logger: nullLogger });
     deps = {
       chain,
@@ -104,7 +75,7 @@ describe("runDeadline: sector checks per partition, pipelined with proving", () 
   function config(proving: string): SectorManagerConfig {
     return parseSectorManagerConfig(
       "sector-manager.cfg",
-      `[Common.API]\nChain = ${JSON.stringify(devnet.chainConfig)}\n[Common.Proving]\n${proving}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nStrictCheck = true\n`,
+      manualDevnetConfig(manual, { proving, post: "StrictCheck = true" }),
       dir,
     ).config;
   }

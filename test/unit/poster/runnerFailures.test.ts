@@ -6,7 +6,6 @@
  * built-in prover; the failures are injected by wrapping the prover and the chain client.
  */
 import assert from "node:assert/strict";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { encodeCbor } from "../../../src/chain/cbor.js";
@@ -15,8 +14,7 @@ import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
-import { type RunningDevnet, startDevnet } from "../../../src/daemon/devnetRun.js";
-import { readToken } from "../../../src/daemon/home.js";
+import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
 import {
   isRetryableProverFailure,
@@ -24,20 +22,14 @@ import {
   type RunnerDeps,
   runDeadline,
 } from "../../../src/poster/runner.js";
-import { shapeByName } from "../../../src/proofs/sectorShapes.js";
-import { sealedCid, writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
 import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
 import { WorkerPool } from "../../../src/prover/workerPool.js";
-import { RpcClient } from "../../../src/rpc/client.js";
-import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
-import { MemoryStore } from "../../../src/store/memory.js";
 import { SmError } from "../../../src/util/errors.js";
+import { manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
 import { tempDir } from "../../helpers/tmp.js";
 
-/** RegisteredSealProof StackedDrg2KiBV1_1 (go-state-types abi). */
-const SEAL_PROOF_2KIB_V1_1 = 5;
 /** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
 const SECTORS = 8;
 
@@ -72,40 +64,14 @@ describe("runDeadline through prover and chain failures", () => {
   before(async () => {
     let dir: string;
     ({ dir, cleanup } = await tempDir("vsm-runner-failures-"));
-    devnet = await startDevnet({
-      home: path.join(dir, "devnet"),
-      listen: { host: "127.0.0.1", port: 0 },
-      blockTimeMs: 3_600_000, // blocks are produced by the test
-      policy: {
-        wPoStPeriodDeadlines: 4,
-        wPoStChallengeWindow: 12,
-        wPoStChallengeLookback: 4,
-        faultDeclarationCutoff: 6,
-        postedPartitionsMax: 3,
-      },
-      logger: nullLogger,
-    });
-    const store = path.join(dir, "store1");
-    const shape = shapeByName("2KiB")!;
-    const onboard = [];
-    const records = [];
-    for (let n = 1; n <= SECTORS; n++) {
-      const s = await writeSyntheticSector({ storeDir: store, miner: 1000, number: n, shape });
-      onboard.push({ Number: n, SealProof: SEAL_PROOF_2KIB_V1_1, SealedCID: sealedCid(s.commR) });
-      records.push({ miner: 1000, number: n, sealedFile: "store1", cacheDir: "store1" });
-    }
-    const admin = new RpcClient({
-      url: `http://${devnet.api}/rpc/v1`,
-      token: await readToken(path.join(dir, "devnet")),
-    });
-    await admin.call("Devnet.OnboardSectors", ["f01000", onboard]);
+    const m = await startManualDevnet(dir, SECTORS);
+    devnet = m.devnet;
     config = parseSectorManagerConfig(
       "sector-manager.cfg",
-      `[Common.API]\nChain = ${JSON.stringify(devnet.chainConfig)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nConfidence = 1\n`,
+      manualDevnetConfig(m, { post: "Confidence = 1" }),
       dir,
     ).config;
-    const indexer = new LocalIndexer(new MemoryStore());
-    await indexer.update("normal", records);
+    const indexer = m.indexer;
     chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
     pool = new WorkerPool({ size: 2, logger: nullLogger });
     deps = {
