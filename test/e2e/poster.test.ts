@@ -159,25 +159,42 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
   });
 
   let saved: Buffer | undefined;
-  test("a deleted sector file is skipped in the proof and becomes faulty; its partition is still proven", async () => {
+  let original3: Buffer | undefined;
+  test("a deleted and a corrupted sector file are skipped in the proof and become faulty; their partitions are still proven", async () => {
     saved = await fs.readFile(sealedFilePath(store, "normal", 1000, 1));
     await fs.rm(sealedFilePath(store, "normal", 1000, 1));
+    // Sector 3 (another deadline, see the onboarding rules) keeps its size but not its data: every
+    // byte's low bit flipped, every node still a valid field element, so only a proof can tell.
+    original3 = await fs.readFile(sealedFilePath(store, "normal", 1000, 3));
+    await fs.writeFile(
+      sealedFilePath(store, "normal", 1000, 3),
+      original3.map((b) => b ^ 1),
+    );
     const from = await epoch();
     let hit: Rec | undefined;
-    for (let i = 0; i < 400 && !hit; i++) {
-      hit = (await records()).find((r) => r.open > from + 12 && r.newFaults.includes(1));
-      if (!hit) await sleep(250);
+    let hit3: Rec | undefined;
+    for (let i = 0; i < 400 && !(hit && hit3); i++) {
+      const recs = (await records()).filter((r) => r.open > from + 12);
+      hit = recs.find((r) => r.newFaults.includes(1));
+      hit3 = recs.find((r) => r.newFaults.includes(3));
+      if (!(hit && hit3)) await sleep(250);
     }
     assert.ok(hit, "sector 1 became faulty");
-    assert.deepEqual(hit.newFaults, [1], "only the deleted sector");
-    assert.deepEqual(hit.missed, [], "its partition was proven without it (Skipped), not missed");
-    assert.deepEqual(hit.rejections, []);
+    assert.ok(hit3, "sector 3 (corrupted) became faulty");
+    for (const [r, n] of [
+      [hit, 1],
+      [hit3, 3],
+    ] as const) {
+      assert.deepEqual(r.newFaults, [n], `only sector ${n} in deadline ${r.index}`);
+      assert.deepEqual(r.missed, [], "its partition was proven without it (Skipped), not missed");
+      assert.deepEqual(r.rejections, []);
+    }
     // The operator's view, in lotus-miner's vocabulary, read from the chain of the source's config.
     const faults = await runCli(["--home", srcHome, "util", "sealer", "proving", "faults"]);
     assert.equal(faults.code, 0, faults.output);
     assert.match(faults.output, new RegExp(`^${hit.index}\\s+\\d+\\s+1\\s+no$`, "m"), faults.output);
     const info = await runCli(["--home", srcHome, "util", "sealer", "proving", "info"]);
-    assert.match(info.output, /Faulty sectors:\s+1$/m, info.output);
+    assert.match(info.output, /Faulty sectors:\s+2$/m, info.output);
     assert.match(info.output, /Sectors:\s+6 /m);
     const deadlines = await runCli(["--home", srcHome, "util", "sealer", "proving", "deadlines"]);
     assert.match(deadlines.output, /DEADLINE\s+OPEN\s+PARTITIONS\s+SECTORS\s+FAULTY/);
@@ -196,19 +213,48 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     );
     assert.doesNotMatch(check.output, /\sgood$/m, "--only-bad lists bad sectors only");
     assert.match(check.output, /1 bad \(files and sizes only/);
+    // The corrupted sector has the right files and sizes: only the strict check (--slow) finds it.
+    const fast = await runCli(
+      ["--home", posterHome, "util", "sealer", "proving", "check", "--only-bad", String(hit3.index)],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(fast.code, 0, fast.output);
+    const slow = await runCli(
+      [
+        "--home",
+        posterHome,
+        "util",
+        "sealer",
+        "proving",
+        "check",
+        "--slow",
+        "--only-bad",
+        String(hit3.index),
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(slow.code, 1, slow.output);
+    assert.match(slow.output, new RegExp(`^${hit3.index}\\s+\\d+\\s+3\\s+bad \\(.+\\)$`, "m"), slow.output);
+    assert.match(slow.output, /1 bad \(strict check\)/);
   });
 
-  test("after the file is repaired, the sector is declared recovered and proven again", async () => {
-    assert.ok(saved);
+  test("after the files are repaired, the sectors are declared recovered and proven again", async () => {
+    assert.ok(saved && original3);
     await fs.writeFile(sealedFilePath(store, "normal", 1000, 1), saved);
+    await fs.writeFile(sealedFilePath(store, "normal", 1000, 3), original3);
     const from = await epoch();
     let hit: Rec | undefined;
-    for (let i = 0; i < 600 && !hit; i++) {
-      hit = (await records()).find((r) => r.open > from && r.recovered.includes(1));
-      if (!hit) await sleep(250);
+    let hit3: Rec | undefined;
+    for (let i = 0; i < 600 && !(hit && hit3); i++) {
+      const recs = (await records()).filter((r) => r.open > from);
+      hit = recs.find((r) => r.recovered.includes(1));
+      hit3 = recs.find((r) => r.recovered.includes(3));
+      if (!(hit && hit3)) await sleep(250);
     }
     assert.ok(hit, "sector 1 recovered");
+    assert.ok(hit3, "sector 3 recovered");
     assert.deepEqual(hit.missed, []);
+    assert.deepEqual(hit3.missed, []);
     const status = await devnet.call<{ Miners: { Faulty: number; Recovering: number }[] }>(
       "Devnet.Status",
       [],
