@@ -365,6 +365,7 @@ async function startPoster(
     return { done: Promise.resolve() };
   }
   const chain = deps.runtime.chain("--poster");
+  deps.runtime.warmUp();
   log.info("prover", { kind: deps.runtime.prover().kind });
   const run = (async () => {
     let format: ProofFormat | undefined;

@@ -71,6 +71,19 @@ export class PostRuntime {
     };
   }
 
+  /**
+   * Get the built-in worker threads ready before the first deadline: each compiles the Poseidon
+   * WebAssembly modules (arity 8 and 2) on first use, a few hundred milliseconds that would otherwise
+   * land on the first strict sector check. Failures are ignored: the real work reports its own.
+   */
+  warmUp(): void {
+    const pool = this.workerPool();
+    for (let i = 0; i < pool.size; i++) {
+      void pool.run("hashRow", [8, new Uint8Array(8 * 32 * 2)]).catch(() => {});
+      void pool.run("hashRow", [2, new Uint8Array(2 * 32 * 2)]).catch(() => {});
+    }
+  }
+
   /** The network's name (asked once) and the proof format it takes: vanilla bundles only on the devnet. */
   async proofFormat(signal?: AbortSignal): Promise<{ network: string; format: ProofFormat }> {
     this.network ??= await this.chain().networkName({ signal });
