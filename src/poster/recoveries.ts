@@ -13,7 +13,9 @@ import { cidToCommitment } from "../proofs/commCid.js";
 import { parseChainPoStProof } from "../proofs/proofTypes.js";
 import { checkSectors } from "../sectors/check.js";
 import { planRecoveries, recoveryCandidates, recoveryTargetDeadline, shouldDeclareNow } from "./recovery.js";
-import { type RunnerDeps, retryTransient, selectSender } from "./runner.js";
+import { retryTransient } from "./retry.js";
+import type { RunnerDeps } from "./runner.js";
+import { selectSender } from "./submit.js";
 
 export async function declareRecoveries(
   minerCfg: MinerConfig,

@@ -19,15 +19,12 @@ import {
   type ChainPort,
   type DeadlineInfo,
   HEAD,
-  type MinerInfo,
   type Partition,
   RANDOMNESS_TAG,
   type SectorOnChainInfo,
   type TipSetKey,
 } from "../chain/interface.js";
 import { cborAddressBytes } from "../chain/lotus/shapes.js";
-import { MinerMethod } from "../chain/message.js";
-import { encodeSubmitWindowedPoStParams } from "../chain/params.js";
 import type { MinerConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
@@ -39,9 +36,7 @@ import { type CheckOutcome, type CheckTarget, checkSectors, type StrictProbe } f
 import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
 import { errorMessage, SmError } from "../util/errors.js";
-import { untilAborted } from "../util/time.js";
 import {
-  buildSubmitParams,
   MessageGrouper,
   type PartitionPlan,
   type ProofFormat,
@@ -50,6 +45,8 @@ import {
   postPartitionsPerMessage,
 } from "./batch.js";
 import { type ProofStore, reusable, type SavedProof } from "./proofStore.js";
+import { isRetryableProverFailure, retryTransient } from "./retry.js";
+import { Submitter } from "./submit.js";
 
 /** Runs one prover task; `priority` is the deadline's Close epoch (earliest first). */
 export type ProveFn = (
@@ -98,101 +95,6 @@ export interface RunResult {
 }
 
 const MAX_FAULT_ROUNDS = 5;
-
-/**
- * Epochs after its push at which a message whose wait failed is presumed lost and sent again: the
- * block after the push would normally include it, and the one after that shows its effect.
- */
-const LOST_AFTER_EPOCHS = 2;
-
-/** Failures that may pass: a node or the proxy's source restarting, a timeout. */
-const TRANSIENT = new Set(["CHAIN_UNREACHABLE", "SECTORS_SOURCE_UNAVAILABLE", "RPC_UNREACHABLE", "TIMEOUT"]);
-
-const isTransient = (e: unknown): boolean => e instanceof SmError && TRANSIENT.has(e.code);
-
-/**
- * Prover failures that fail the same way however often they are tried: a task the prover cannot take
- * (unknown proof type, unmasked seed), a bug on our side, a prover shutting down with the node.
- */
-const PROVER_PERMANENT = new Set([
-  "PROOF_UNKNOWN_TYPE",
-  "PROOF_BAD_RANDOMNESS",
-  "POSTER_INTERNAL",
-  "EXT_PROVER_CLOSED",
-  "PROVER_POOL_CLOSED",
-]);
-
-/**
- * Whether a failed prover call is worth another try. Sector faults never get here (the prover returns
- * them in `faults`), so a rejection is about the prover: a child that died with the task in flight
- * (EXT_PROVER_CHILD_EXITED), a worker thread that died, a task failure reported by a child (a GPU
- * error, an out-of-memory kill, and a damocles processor's error text carries no code to tell them
- * apart), a timeout. Trying again costs prover time; not trying costs the partition.
- */
-export const isRetryableProverFailure = (e: unknown): boolean =>
-  e instanceof SmError && !PROVER_PERMANENT.has(e.code);
-
-/**
- * Retry `fn` while it fails with an error `retryable` accepts (default: transient, as a node or the
- * proxy's source restarting), with backoff (0.5 s doubling to 5 s), until `signal` aborts: a source
- * node, chain node or prover failing mid-deadline must not cost the deadline.
- */
-export async function retryTransient<T>(
-  what: string,
-  fn: () => Promise<T>,
-  signal: AbortSignal,
-  log: Logger,
-  retryable: (e: unknown) => boolean = isTransient,
-): Promise<T> {
-  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (signal.aborted || !retryable(e)) throw e;
-      log.warn(`${what} failed; retrying`, { err: errorMessage(e), retry_ms: delay });
-      await pause(delay, signal);
-    }
-  }
-}
-
-/** Wait `ms`, or less when `signal` aborts; then throw if it has. */
-async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-  signal.throwIfAborted();
-}
-
-/** The configured sender (owner/worker/control) with the highest balance; the worker when none is configured. */
-export async function selectSender(
-  chain: ChainPort,
-  info: MinerInfo,
-  senders: readonly string[],
-  signal?: AbortSignal,
-): Promise<string | undefined> {
-  const allowed = new Set([info.owner, info.worker, ...info.controlAddresses]);
-  const candidates: string[] = [];
-  for (const s of senders.length ? senders : [info.worker]) {
-    try {
-      const id = await chain.stateLookupID(s, HEAD, { signal });
-      if (allowed.has(id)) candidates.push(id);
-    } catch {
-      // an unknown address is simply not a candidate
-    }
-  }
-  let best: { addr: string; balance: bigint } | undefined;
-  for (const c of candidates) {
-    const a = await chain.stateGetActor(c, HEAD, { signal }).catch(() => undefined);
-    if (a && (!best || a.balance > best.balance)) best = { addr: c, balance: a.balance };
-  }
-  return best?.addr;
-}
 
 /**
  * "proven" when every partition that has sectors to prove was proven on chain (by this run's messages,
@@ -352,166 +254,25 @@ export async function runDeadline(
   const grouper = new MessageGrouper<ProvenPartition>(
     postPartitionsPerMessage(minerCfg.PoSt.MaxPartitionsPerPoStMessage, deps.networkMaxPartitions),
   );
-  const sends: Promise<void>[] = [];
-  const pushes: Promise<unknown>[] = [];
-
-  const buildParams = async (group: readonly ProvenPartition[]) => {
-    const chainCommitRand = await retry("reading commit randomness", () =>
-      chain.stateGetRandomnessFromTickets(
-        RANDOMNESS_TAG.PoStChainCommit,
-        di.challenge,
-        new Uint8Array(0),
-        HEAD,
-        { signal },
-      ),
-    );
-    return buildSubmitParams(
-      {
-        deadline: di.index,
-        partitions: group,
-        proofType: info.windowPoStProofType,
-        chainCommitEpoch: di.challenge,
-        chainCommitRand,
-      },
-      deps.format,
-    );
-  };
-
-  const send = (all: readonly ProvenPartition[]) => {
-    if (opts.dryRun) {
-      sends.push(
-        buildParams(all).then((params) => {
-          const bytes = encodeSubmitWindowedPoStParams(params).length;
-          result.dryRun?.push({ partitions: all.map((g) => g.index), paramsBytes: bytes });
-        }),
-      );
-      return;
-    }
-    let pushedResolve: () => void = () => {};
-    pushes.push(
-      new Promise<void>((r) => {
-        pushedResolve = r;
-      }),
-    );
-    sends.push(
-      (async () => {
-        await untilAborted(
-          opts.submitAllowed(),
-          signal,
-          "deadline run stopped before submission was allowed",
-        );
-        let pending = all;
-        // Messages that carried these partitions and have not landed (yet): one pushed before a
-        // restart (recorded with the stored proofs), or one this run lost track of.
-        let earlier = [
-          ...new Set(all.map((g) => saved.get(g.index)?.sentCid).filter((c) => c !== undefined)),
-        ];
-        for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
-          // An earlier message may have landed meanwhile: the actor would refuse a partition proven
-          // twice, so leave those out (they count as proven).
-          const onChain = await postedNow();
-          const landed = pending.filter((g) => onChain.has(g.index)).map((g) => g.index);
-          pending = pending.filter((g) => !onChain.has(g.index));
-          if (landed.length > 0) {
-            result.proven.push(...landed);
-            log.info("partitions proven on chain meanwhile; left out of the message", { partitions: landed });
-          }
-          if (pending.length === 0) return;
-          if (earlier.length > 0)
-            log.warn("an earlier message of these partitions has not landed; sending them again", {
-              partitions: pending.map((g) => g.index),
-              earlier,
-            });
-          const sender = await selectSender(chain, info, minerCfg.PoSt.Senders, signal);
-          if (!sender)
-            throw new SmError(
-              "POSTER_NO_SENDER",
-              `no usable sender for ${miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
-            );
-          const params = await buildParams(pending);
-          const parts = pending.map((g) => g.index);
-          const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
-          let pushed: { cid: string };
-          try {
-            pushed = await chain.pushMessage(
-              {
-                from: sender,
-                to: miner,
-                method: MinerMethod.SubmitWindowedPoSt,
-                params: encodeSubmitWindowedPoStParams(params),
-                value: 0n,
-                maxFeeCap: minerCfg.PoSt.GasFeeCap,
-              },
-              { signal },
-            );
-          } catch (e) {
-            // The node is unreachable: the message was not sent, or was and the answer was lost. Not
-            // replayed blindly: the next round looks at the chain first.
-            if (signal.aborted || !isTransient(e)) throw e;
-            log.warn("sending the window post message failed; retrying", {
-              partitions: parts,
-              err: errorMessage(e),
-              retry_ms: delay,
-            });
-            await pause(delay, signal);
-            continue;
-          }
-          pushedResolve();
-          log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
-          await store
-            ?.markSent(dlKey, parts, pushed.cid)
-            .catch((e) => log.warn("cannot record the sent message", { err: errorMessage(e) }));
-          let receipt: { exitCode: number; height: number };
-          try {
-            receipt = await retry("waiting for the message", () =>
-              chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
-            );
-          } catch (e) {
-            if (signal.aborted) throw e;
-            // The node no longer knows the message: its pool was lost in a restart, the message was
-            // dropped or replaced, or the messager gave up on it. Lotus' submit handler goes back to
-            // its start state and submits again on a later head; so do we, for whichever partitions
-            // have not landed once the chain is LOST_AFTER_EPOCHS past the push (a message normally
-            // lands in the next block), so a node that keeps failing the wait gets one message per
-            // that many epochs, not one per backoff step.
-            log.warn("lost track of the window post message; sending its partitions again", {
-              partitions: parts,
-              cid: pushed.cid,
-              err: errorMessage(e),
-              after_height: pushedAt + LOST_AFTER_EPOCHS,
-            });
-            earlier = [pushed.cid];
-            for (let poll = 500; ; poll = Math.min(poll * 2, 5000)) {
-              const head = await retry("reading the head", () => chain.chainHead({ signal }));
-              if (head.height >= pushedAt + LOST_AFTER_EPOCHS) break;
-              await pause(poll, signal);
-            }
-            continue;
-          }
-          result.messages.push({
-            partitions: parts,
-            cid: pushed.cid,
-            exitCode: receipt.exitCode,
-            height: receipt.height,
-          });
-          if (receipt.exitCode === 0) {
-            result.proven.push(...parts);
-            log.info("window post message succeeded", {
-              partitions: parts,
-              cid: pushed.cid,
-              height: receipt.height,
-            });
-          } else
-            log.error("window post message failed on chain", {
-              partitions: parts,
-              cid: pushed.cid,
-              exit_code: receipt.exitCode,
-            });
-          return;
-        }
-      })().finally(() => pushedResolve()),
-    );
-  };
+  const submitter = new Submitter({
+    retry,
+    chain,
+    miner,
+    minerCfg,
+    info,
+    di,
+    format: deps.format,
+    signal,
+    log,
+    result,
+    saved,
+    store,
+    dlKey,
+    postedNow,
+    submitAllowed: opts.submitAllowed,
+    dryRun: opts.dryRun === true,
+  });
+  const send = (group: readonly ProvenPartition[]) => submitter.send(group);
 
   const finished = (partition: ProvenPartition) => {
     const group = grouper.add(partition);
@@ -659,9 +420,9 @@ export async function runDeadline(
   await Promise.all(proofs);
   const rest = grouper.finish();
   if (rest) send(rest);
-  await Promise.all(pushes);
+  await Promise.all(submitter.pushes);
   opts.onAllPushed?.();
-  const sent = await Promise.allSettled(sends);
+  const sent = await Promise.allSettled(submitter.sends);
   for (const r of sent)
     if (r.status === "rejected" && !signal.aborted)
       log.error(opts.dryRun ? "building the message failed" : "window post submission failed", {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { nullLogger } from "../../../src/log/logger.js";
-import { retryTransient } from "../../../src/poster/runner.js";
+import { retryTransient } from "../../../src/poster/retry.js";
 import { AbortedError, SmError } from "../../../src/util/errors.js";
 
 describe("retryTransient", () => {

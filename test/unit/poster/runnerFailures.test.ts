@@ -16,12 +16,8 @@ import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
 import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
-import {
-  isRetryableProverFailure,
-  type ProveFn,
-  type RunnerDeps,
-  runDeadline,
-} from "../../../src/poster/runner.js";
+import { isRetryableProverFailure } from "../../../src/poster/retry.js";
+import { type ProveFn, type RunnerDeps, runDeadline } from "../../../src/poster/runner.js";
 import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
 import { WorkerPool } from "../../../src/prover/workerPool.js";
