@@ -15,7 +15,7 @@ import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
 import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
-import { createLogger, nullLogger } from "../../../src/log/logger.js";
+import { nullLogger } from "../../../src/log/logger.js";
 import { ProofStore } from "../../../src/poster/proofStore.js";
 import { type ProveFn, type RunnerDeps, runDeadline } from "../../../src/poster/runner.js";
 import { createStrictProbe } from "../../../src/prover/strictProbe.js";
@@ -63,7 +63,7 @@ describe("runDeadline across a restart mid-deadline", () => {
       networkMaxPartitions: 3,
       strictProbe: createStrictProbe(pool),
       proofs: new ProofStore(kv, nullLogger),
-      logger: process.env.DEBUG_RESTART ? createLogger({ level: "debug", format: "console" }) : nullLogger,
+      logger: nullLogger,
     };
     // Advance to the deadline that holds the sectors.
     for (let i = 0; i < 200; i++) {
