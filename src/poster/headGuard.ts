@@ -45,7 +45,13 @@ export class HeadGuard {
           kind: "keys-repeated",
           message:
             "chain node reported a tipset it had reported at another height; ignoring that head and going on from the best head (check the chain node, or whatever proxies it)",
-          fields: { type: c.type, key: ts.key, height: ts.height, earlier_height: seen, best: this.#last?.height },
+          fields: {
+            type: c.type,
+            key: ts.key,
+            height: ts.height,
+            earlier_height: seen,
+            best: this.#last?.height,
+          },
         });
         continue;
       }
@@ -53,7 +59,8 @@ export class HeadGuard {
     }
     const reverted = kept.some((c) => c.type === "revert");
     let head: TipSet | null = null;
-    for (const c of kept) if (c.type !== "revert" && (head === null || c.tipset.height >= head.height)) head = c.tipset;
+    for (const c of kept)
+      if (c.type !== "revert" && (head === null || c.tipset.height >= head.height)) head = c.tipset;
     if (head !== null && !reverted && this.#last !== null && head.height < this.#last.height) {
       problems.push({
         kind: "height-down",

@@ -141,29 +141,27 @@ export class Poster {
       cov.expect = nextDeadline(di);
       if (cov.started.delete(di.open)) continue;
       const log = this.deps.logger.with({ miner, deadline: di.index, open: di.open, close: di.close });
-      void this.deps.chain
-        .stateMinerPartitions(miner, di.index, HEAD, { signal })
-        .then(
-          (parts) => {
-            // After Close the sectors of a missed partition are faulty already: live ones were due.
-            const due = parts.filter((p) => !p.liveSectors.isEmpty()).length;
-            if (due === 0) return;
-            log.error("deadline closed before the PoSter could start it: missed", {
-              result: "missed",
-              due,
-              head: height,
-            });
-            this.deps.metrics?.wdpostDeadlines.inc({ miner, result: "missed" });
-          },
-          (e) => {
-            if (signal.aborted) return;
-            log.error("deadline closed before the PoSter could start it; cannot read what was due", {
-              result: "unknown",
-              err: errorMessage(e),
-            });
-            this.deps.metrics?.wdpostDeadlines.inc({ miner, result: "unknown" });
-          },
-        );
+      void this.deps.chain.stateMinerPartitions(miner, di.index, HEAD, { signal }).then(
+        (parts) => {
+          // After Close the sectors of a missed partition are faulty already: live ones were due.
+          const due = parts.filter((p) => !p.liveSectors.isEmpty()).length;
+          if (due === 0) return;
+          log.error("deadline closed before the PoSter could start it: missed", {
+            result: "missed",
+            due,
+            head: height,
+          });
+          this.deps.metrics?.wdpostDeadlines.inc({ miner, result: "missed" });
+        },
+        (e) => {
+          if (signal.aborted) return;
+          log.error("deadline closed before the PoSter could start it; cannot read what was due", {
+            result: "unknown",
+            err: errorMessage(e),
+          });
+          this.deps.metrics?.wdpostDeadlines.inc({ miner, result: "unknown" });
+        },
+      );
     }
     for (const open of cov.started) if (open < cov.expect.open) cov.started.delete(open);
   }
@@ -211,7 +209,11 @@ export class Poster {
       /** The run ends: judged against what was due, whether it finished, failed or was stopped at Close. */
       const judge = (err: unknown): RunResult | undefined => {
         // A reorg restarts the deadline and shutdown leaves it to the next start: not an outcome.
-        const why = signal.aborted ? "shutdown" : stop.signal.aborted ? errorMessage(stop.signal.reason) : null;
+        const why = signal.aborted
+          ? "shutdown"
+          : stop.signal.aborted
+            ? errorMessage(stop.signal.reason)
+            : null;
         if (why !== null && why !== "deadline closed") {
           log.info("deadline run stopped", { why });
           this.deps.metrics?.wdpostDeadlines.inc({ miner: a.miner, result: "aborted" });

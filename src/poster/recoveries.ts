@@ -41,18 +41,20 @@ export async function declareRecoveries(
   const shape = parseChainPoStProof(info.windowPoStProofType).shape;
   const all = BitField.unionAll(candidates.map((c) => c.sectors));
   const sectors = await retry("reading sectors", () => chain.stateMinerSectors(miner, all, HEAD, { signal }));
-  const checks = await retryTransient("checking faulty sectors", () =>
-    checkSectors(
-      sectors.map((s) => ({
-        miner: minerCfg.Actor,
-        number: s.sectorNumber,
-        upgrade: s.sectorKeyCid !== null,
-        shape,
-        commR: cidToCommitment(s.sealedCid).commitment,
-      })),
-      { indexer: deps.indexer, stores: deps.stores, proving: deps.proving, strictProbe: deps.strictProbe },
-      { strict: minerCfg.PoSt.StrictCheck, signal },
-    ),
+  const checks = await retryTransient(
+    "checking faulty sectors",
+    () =>
+      checkSectors(
+        sectors.map((s) => ({
+          miner: minerCfg.Actor,
+          number: s.sectorNumber,
+          upgrade: s.sectorKeyCid !== null,
+          shape,
+          commR: cidToCommitment(s.sealedCid).commitment,
+        })),
+        { indexer: deps.indexer, stores: deps.stores, proving: deps.proving, strictProbe: deps.strictProbe },
+        { strict: minerCfg.PoSt.StrictCheck, signal },
+      ),
     signal,
     log,
   );

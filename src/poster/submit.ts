@@ -25,7 +25,8 @@ import type { RunResult } from "./runner.js";
 
 /** A push failure worth another round: the node unreachable or answering an error of its own. */
 const pushRetryable = (e: unknown): boolean =>
-  isTransient(e) || (e instanceof SmError && (e.code === "CHAIN_UNREACHABLE" || e.code === "CHAIN_RPC_ERROR"));
+  isTransient(e) ||
+  (e instanceof SmError && (e.code === "CHAIN_UNREACHABLE" || e.code === "CHAIN_RPC_ERROR"));
 
 /**
  * Epochs after its push at which a message whose wait failed is presumed lost and sent again: the
