@@ -407,4 +407,31 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
       assert.ok(Date.now() - resumedAt < 15_000);
     });
   });
+
+  test("a proving-deadline lookup that keeps failing delays no start: the deadline follows from the last one read", async () => {
+    await withPoster(undefined, async ({ lines }) => {
+      blockEveryMs = 150;
+      const first = await waitLine(lines, (l) => l.msg === "proving deadline", "a deadline started");
+      gate.fault = (method) =>
+        method === "Filecoin.StateMinerProvingDeadline" ? new RpcFault(1, "state not in sync") : undefined;
+      try {
+        const later = await waitLine(
+          lines,
+          (l) => l.msg === "proving deadline" && (l.open ?? -1) > (first.open ?? -1) + 12,
+          "a later deadline started without the lookup",
+        );
+        const truthDi = await direct.stateMinerProvingDeadline(MINER, []);
+        // The current deadline or the next one (started from its challenge on, before its Open).
+        assert.ok((later.open ?? 0) <= truthDi.open + 12, "a real deadline");
+        assert.equal(((later.open ?? 0) - truthDi.open) % 12, 0, "on the deadline grid");
+        assert.ok(
+          lines().some(
+            (l) => l.msg === "cannot read the proving deadline; derived it from the last one read",
+          ),
+        );
+      } finally {
+        gate.fault = () => undefined;
+      }
+    });
+  });
 });
