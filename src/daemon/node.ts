@@ -369,7 +369,7 @@ async function startPoster(
   log.info("prover", { kind: deps.runtime.prover().kind });
   const run = (async () => {
     let format: ProofFormat | undefined;
-    for (let delay = 500; !format && !deps.shutdown.aborted; delay = Math.min(delay * 2, 30_000)) {
+    for (let delay = 500; !format && !deps.shutdown.aborted; delay = Math.min(delay * 2, 5_000)) {
       try {
         const n = await deps.runtime.proofFormat(deps.shutdown);
         format = n.format;

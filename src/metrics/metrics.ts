@@ -74,7 +74,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     wdpostDeadlines: new Counter({
       name: "vsm_wdpost_deadlines_total",
-      help: "WindowPoSt deadline runs by miner and result: proven (every partition with sectors proven), partial (some left out or failed), aborted (closed or reorged before all messages were sent), failed (the run itself failed)",
+      help: "WindowPoSt deadlines by miner and result, judged against the partitions the chain said were due: proven (every one proven on chain), partial (some not), missed (none, or the deadline closed before it could be started), unknown (what was due could not be read, or its messages were not confirmed by Close), aborted (stopped by a reorg, proven again, or by shutdown)",
       labelNames: ["miner", "result"] as const,
       registers: [registry],
     }),

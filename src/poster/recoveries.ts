@@ -13,7 +13,7 @@ import { cidToCommitment } from "../proofs/commCid.js";
 import { parseChainPoStProof } from "../proofs/proofTypes.js";
 import { checkSectors } from "../sectors/check.js";
 import { planRecoveries, recoveryCandidates, recoveryTargetDeadline, shouldDeclareNow } from "./recovery.js";
-import { retryTransient } from "./retry.js";
+import { isChainReadRetryable, retryTransient } from "./retry.js";
 import type { RunnerDeps } from "./runner.js";
 import { selectSender } from "./submit.js";
 
@@ -29,7 +29,9 @@ export async function declareRecoveries(
   const target = recoveryTargetDeadline(current);
   const log = deps.logger.with({ miner, recovery_deadline: target.index, fault_cutoff: target.faultCutoff });
   if (!shouldDeclareNow(target, head)) return 0;
-  const retry = <T>(what: string, fn: () => Promise<T>) => retryTransient(what, fn, signal, log);
+  // Chain reads whatever the failure, sector checks through failures that may pass (as runner.ts).
+  const retry = <T>(what: string, fn: () => Promise<T>) =>
+    retryTransient(what, fn, signal, log, isChainReadRetryable);
   const partitions = await retry("reading partitions", () =>
     chain.stateMinerPartitions(miner, target.index, HEAD, { signal }),
   );
@@ -39,23 +41,29 @@ export async function declareRecoveries(
   const shape = parseChainPoStProof(info.windowPoStProofType).shape;
   const all = BitField.unionAll(candidates.map((c) => c.sectors));
   const sectors = await retry("reading sectors", () => chain.stateMinerSectors(miner, all, HEAD, { signal }));
-  const checks = await retry("checking faulty sectors", () =>
-    checkSectors(
-      sectors.map((s) => ({
-        miner: minerCfg.Actor,
-        number: s.sectorNumber,
-        upgrade: s.sectorKeyCid !== null,
-        shape,
-        commR: cidToCommitment(s.sealedCid).commitment,
-      })),
-      { indexer: deps.indexer, stores: deps.stores, proving: deps.proving, strictProbe: deps.strictProbe },
-      { strict: minerCfg.PoSt.StrictCheck, signal },
-    ),
+  const checks = await retryTransient(
+    "checking faulty sectors",
+    () =>
+      checkSectors(
+        sectors.map((s) => ({
+          miner: minerCfg.Actor,
+          number: s.sectorNumber,
+          upgrade: s.sectorKeyCid !== null,
+          shape,
+          commR: cidToCommitment(s.sealedCid).commitment,
+        })),
+        { indexer: deps.indexer, stores: deps.stores, proving: deps.proving, strictProbe: deps.strictProbe },
+        { strict: minerCfg.PoSt.StrictCheck, signal },
+      ),
+    signal,
+    log,
   );
   const good = new Set(checks.filter((c) => c.ok).map((c) => c.number));
   const plan = planRecoveries(partitions, target.index, (n) => good.has(n), minerCfg.PoSt);
   if (plan.messages.length === 0) return 0;
-  const sender = await selectSender(chain, info, minerCfg.PoSt.Senders, signal);
+  const sender = await retry("choosing the sender", () =>
+    selectSender(chain, info, minerCfg.PoSt.Senders, signal),
+  );
   if (!sender) {
     log.warn("no usable sender; recoveries not declared");
     return 0;
@@ -72,8 +80,11 @@ export async function declareRecoveries(
       },
       { signal },
     );
-    const receipt = await retry("waiting for the recovery message", () =>
-      chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
+    const receipt = await retryTransient(
+      "waiting for the recovery message",
+      () => chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
+      signal,
+      log,
     );
     const sectorsDeclared = params.recoveries.reduce((n, r) => n + r.sectors.count(), 0);
     if (receipt.exitCode === 0)

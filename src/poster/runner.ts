@@ -45,7 +45,7 @@ import {
   postPartitionsPerMessage,
 } from "./batch.js";
 import { type ProofStore, reusable, type SavedProof } from "./proofStore.js";
-import { isRetryableProverFailure, retryTransient } from "./retry.js";
+import { isChainReadRetryable, isRetryableProverFailure, retryTransient } from "./retry.js";
 import { Submitter } from "./submit.js";
 
 /** Runs one prover task; `priority` is the deadline's Close epoch (earliest first). */
@@ -83,8 +83,16 @@ export interface PartitionOutcome {
 }
 
 export interface RunResult {
+  /**
+   * What the chain says was due: the deadline's partitions with sectors to prove at the start tipset
+   * (live − faulty + recovering not empty). null until that was read: the run cannot tell then
+   * whether anything was lost.
+   */
+  due: number[] | null;
   /** Partitions sent in messages that executed with exit code 0, and partitions already proven on chain. */
   proven: number[];
+  /** Partitions of messages pushed to the chain node, landed or not. */
+  sent: number[];
   partitions: PartitionOutcome[];
   /** Dry run: the messages that would have been sent (partitions, params size in bytes). */
   dryRun?: { partitions: number[]; paramsBytes: number }[];
@@ -97,12 +105,31 @@ export interface RunResult {
 const MAX_FAULT_ROUNDS = 5;
 
 /**
- * "proven" when every partition that has sectors to prove was proven on chain (by this run's messages,
- * or already before it); "partial" when any was left out, failed to prove, or its message failed.
+ * What became of a deadline, judged from what the chain said was due against what is known proven,
+ * never from what the run happened to get done:
+ * - proven: every partition due was proven on chain (by this run's messages, or already before it);
+ *   a deadline with nothing due is proven;
+ * - partial: some partitions due were proven, others not (left out, failed to prove, message failed);
+ * - missed: none of the partitions due was proven;
+ * - unknown: what was due could not be read, or the run stopped while messages it pushed for the
+ *   partitions not known proven had not been confirmed (they may still have landed).
  */
-export function deadlineOutcome(r: RunResult): "proven" | "partial" {
+export type DeadlineOutcome = "proven" | "partial" | "missed" | "unknown";
+
+export function deadlineOutcome(r: RunResult): DeadlineOutcome {
+  if (r.due === null) return "unknown";
   const proven = new Set(r.proven);
-  return r.partitions.every((p) => proven.has(p.index)) ? "proven" : "partial";
+  const notProven = r.due.filter((i) => !proven.has(i));
+  if (notProven.length === 0) return "proven";
+  const failed = new Set(r.messages.filter((m) => m.exitCode !== 0).flatMap((m) => m.partitions));
+  const sent = new Set(r.sent);
+  if (notProven.some((i) => sent.has(i) && !failed.has(i))) return "unknown";
+  return notProven.length === r.due.length ? "missed" : "partial";
+}
+
+/** An empty result, to be filled by runDeadline (the caller may hand it in to read it after a failure). */
+export function emptyRunResult(): RunResult {
+  return { due: null, proven: [], sent: [], partitions: [], messages: [], skipped: [] };
 }
 
 /** What the sector check needs of each on-chain sector: where to look (normal or upgrade index), size, comm_r. */
@@ -135,18 +162,30 @@ export async function runDeadline(
      * store nothing and ignore what the chain already has.
      */
     dryRun?: boolean;
+    /**
+     * Filled as the run goes (from emptyRunResult()): what was due, proven, sent. The caller reads it
+     * when the run fails or is aborted, so a deadline given up is still judged against what was due.
+     */
+    result?: RunResult;
   },
 ): Promise<RunResult> {
   const { chain, signal } = { chain: deps.chain, signal: opts.signal };
   const miner = `f0${minerCfg.Actor}`;
   const log = deps.logger.with({ miner, deadline: di.index, open: di.open, close: di.close });
-  const result: RunResult = { proven: [], partitions: [], messages: [], skipped: [] };
+  const result = opts.result ?? emptyRunResult();
   if (opts.dryRun) result.dryRun = [];
-  const retry = <T>(what: string, fn: () => Promise<T>) => retryTransient(what, fn, signal, log);
+  // Chain reads are retried whatever the failure (retry.ts isChainReadRetryable); sector checks only
+  // through failures that may pass (the proxy's source restarting).
+  const retry = <T>(what: string, fn: () => Promise<T>) =>
+    retryTransient(what, fn, signal, log, isChainReadRetryable);
+  const retryCheck = <T>(what: string, fn: () => Promise<T>) => retryTransient(what, fn, signal, log);
   const info = await retry("reading miner info", () => chain.stateMinerInfo(miner, tsk, { signal }));
   const proofType = parseChainPoStProof(info.windowPoStProofType);
   const partitions = await retry("reading partitions", () =>
     chain.stateMinerPartitions(miner, di.index, tsk, { signal }),
+  );
+  result.due = partitions.flatMap((p, index) =>
+    p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors).isEmpty() ? [] : [index],
   );
   if (partitions.length === 0) return result;
 
@@ -237,7 +276,7 @@ export async function runDeadline(
     const checks =
       targets.length === 0
         ? []
-        : await retry("checking sectors", () =>
+        : await retryCheck("checking sectors", () =>
             checkSectors(targets, checkDeps, { strict: minerCfg.PoSt.StrictCheck, signal }),
           );
     for (const c of checks) {

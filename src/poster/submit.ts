@@ -20,8 +20,13 @@ import { errorMessage, SmError } from "../util/errors.js";
 import { untilAborted } from "../util/time.js";
 import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
 import type { DeadlineKey, ProofStore, SavedProof } from "./proofStore.js";
-import { isTransient, pause } from "./retry.js";
+import { isTransient, pause, retryTransient } from "./retry.js";
 import type { RunResult } from "./runner.js";
+
+/** A push failure worth another round: the node unreachable or answering an error of its own. */
+const pushRetryable = (e: unknown): boolean =>
+  isTransient(e) ||
+  (e instanceof SmError && (e.code === "CHAIN_UNREACHABLE" || e.code === "CHAIN_RPC_ERROR"));
 
 /**
  * Epochs after its push at which a message whose wait failed is presumed lost and sent again: the
@@ -29,7 +34,12 @@ import type { RunResult } from "./runner.js";
  */
 const LOST_AFTER_EPOCHS = 2;
 
-/** The configured sender (owner/worker/control) with the highest balance; the worker when none is configured. */
+/**
+ * The configured sender (owner/worker/control) with the highest balance; the worker when none is
+ * configured. An address the node cannot resolve is no candidate; but when no candidate is left and a
+ * lookup failed, that failure is thrown (the chain node may be failing for a while, and "no sender"
+ * would give up the deadline's message for good).
+ */
 export async function selectSender(
   chain: ChainPort,
   info: MinerInfo,
@@ -38,19 +48,24 @@ export async function selectSender(
 ): Promise<string | undefined> {
   const allowed = new Set([info.owner, info.worker, ...info.controlAddresses]);
   const candidates: string[] = [];
+  let failure: unknown;
   for (const s of senders.length ? senders : [info.worker]) {
     try {
       const id = await chain.stateLookupID(s, HEAD, { signal });
       if (allowed.has(id)) candidates.push(id);
-    } catch {
-      // an unknown address is simply not a candidate
+    } catch (e) {
+      failure ??= e;
     }
   }
   let best: { addr: string; balance: bigint } | undefined;
   for (const c of candidates) {
-    const a = await chain.stateGetActor(c, HEAD, { signal }).catch(() => undefined);
+    const a = await chain.stateGetActor(c, HEAD, { signal }).catch((e) => {
+      failure ??= e;
+      return undefined;
+    });
     if (a && (!best || a.balance > best.balance)) best = { addr: c, balance: a.balance };
   }
+  if (!best && failure !== undefined) throw failure;
   return best?.addr;
 }
 
@@ -63,6 +78,7 @@ export interface SubmitContext {
   format: ProofFormat;
   signal: AbortSignal;
   log: Logger;
+  /** Retries a chain read whatever the failure, until the run stops (runner.ts). */
   retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
   /** Filled in as messages land (proven, messages, dryRun). */
   result: RunResult;
@@ -156,7 +172,9 @@ export class Submitter {
               partitions: pending.map((g) => g.index),
               earlier,
             });
-          const sender = await selectSender(chain, info, minerCfg.PoSt.Senders, signal);
+          const sender = await retry("choosing the sender", () =>
+            selectSender(chain, info, minerCfg.PoSt.Senders, signal),
+          );
           if (!sender)
             throw new SmError(
               "POSTER_NO_SENDER",
@@ -179,9 +197,11 @@ export class Submitter {
               { signal },
             );
           } catch (e) {
-            // The node is unreachable: the message was not sent, or was and the answer was lost. Not
-            // replayed blindly: the next round looks at the chain first.
-            if (signal.aborted || !isTransient(e)) throw e;
+            // The node is unreachable (the message was not sent, or was and the answer was lost) or
+            // refused it (not in sync, gas estimation failing on a state it has not caught up with).
+            // Not replayed blindly: the next round looks at the chain first. A message the client
+            // refuses to send (vanilla proofs to a real network, a malformed message) is not retried.
+            if (signal.aborted || !pushRetryable(e)) throw e;
             log.warn("sending the window post message failed; retrying", {
               partitions: parts,
               err: errorMessage(e),
@@ -191,14 +211,20 @@ export class Submitter {
             continue;
           }
           pushedResolve();
+          result.sent.push(...parts);
           log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
           await store
             ?.markSent(dlKey, parts, pushed.cid)
             .catch((e) => log.warn("cannot record the sent message", { err: errorMessage(e) }));
           let receipt: { exitCode: number; height: number };
           try {
-            receipt = await retry("waiting for the message", () =>
-              chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
+            // Only failures that may pass are waited through: a node that no longer knows the
+            // message is handled below by sending again.
+            receipt = await retryTransient(
+              "waiting for the message",
+              () => chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
+              signal,
+              log,
             );
           } catch (e) {
             if (signal.aborted) throw e;

@@ -40,7 +40,7 @@ import { assertSubmittableProofs } from "../proofGuard.js";
 import { cidStringProblem, Json } from "./decode.js";
 import type { ApiEndpoint } from "./endpoint.js";
 import { resolveApiEndpoints } from "./endpoint.js";
-import { LotusRpc, type RpcCallOptions } from "./rpc.js";
+import { LotusRpc, RPC_DEFAULTS, type RpcCallOptions } from "./rpc.js";
 import {
   base64,
   decodeActor,
@@ -80,10 +80,10 @@ export interface LotusChainClientOptions {
   /** venus-messager; null/absent: messages go through the chain node. */
   messager?: ApiEndpoint | null;
   logger?: Logger;
-  /** Per-call limit for reads (default 60 s). Waits for messages have none. */
+  /** Per-call limit for reads (default 30 s, rpc.ts RPC_DEFAULTS). Waits for messages have none. */
   timeoutMs?: number;
   connectTimeoutMs?: number;
-  /** Reconnect / resubscribe backoff (default 0.5 s doubling to 30 s). */
+  /** Reconnect / resubscribe backoff (default 0.5 s doubling to 5 s). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
   pingIntervalMs?: number;
@@ -119,8 +119,8 @@ export class LotusChainClient implements ChainPort {
 
   constructor(opts: LotusChainClientOptions) {
     this.log = opts.logger ?? nullLogger;
-    this.backoffMinMs = opts.backoffMinMs ?? 500;
-    this.backoffMaxMs = opts.backoffMaxMs ?? 30_000;
+    this.backoffMinMs = opts.backoffMinMs ?? RPC_DEFAULTS.backoffMinMs;
+    this.backoffMaxMs = opts.backoffMaxMs ?? RPC_DEFAULTS.backoffMaxMs;
     const common = {
       logger: this.log,
       timeoutMs: opts.timeoutMs,

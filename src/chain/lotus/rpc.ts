@@ -4,7 +4,7 @@
  * Transport: one WebSocket per endpoint, opened lazily and shared by all calls (go-jsonrpc serves WS
  * and HTTP POST on the same path). Plain calls fall back to HTTP POST when the WebSocket cannot be
  * opened; subscriptions (ChainNotify) need the WebSocket. After a failed WebSocket attempt, calls go
- * straight to HTTP until the backoff (0.5 s doubling to 30 s by default) has passed.
+ * straight to HTTP until the backoff (0.5 s doubling to 5 s by default) has passed.
  *
  * go-jsonrpc channel protocol (`websocket.go`, filecoin-project/go-jsonrpc v0.10): a method that
  * returns a Go channel answers with a channel id as its result, then sends notifications
@@ -38,13 +38,13 @@ export interface LotusRpcOptions {
   label: string;
   /** Extra request headers (venus' X-VENUS-API-NAMESPACE). */
   headers?: Readonly<Record<string, string>>;
-  /** Default per-call limit in ms (default 60 s); 0 = none. */
+  /** Default per-call limit in ms (default 30 s); 0 = none. */
   timeoutMs?: number;
   /** WebSocket handshake limit (default 5 s). */
   connectTimeoutMs?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
-  /** Ping period; a socket with no pong for one period is dropped (default 15 s; 0 = off). */
+  /** Ping period; a socket with no pong for one period is dropped (default 5 s; 0 = off). */
   pingIntervalMs?: number;
   logger?: Logger;
 }
@@ -62,6 +62,22 @@ interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
 }
+
+/**
+ * Default timings. A chain node that hangs (a stopped process, a stuck proxy) is noticed by its
+ * missing pong within two ping periods (10 s); a call it never answers fails after 30 s, about one
+ * mainnet epoch, and is retried by the PoSter; reconnecting backs off to at most 5 s. Together they
+ * let the PoSter resume within seconds of the node's return, not after a long backoff. A healthy
+ * Lotus answers the largest read the PoSter makes (StateMinerSectors of one deadline) well within
+ * the call limit.
+ */
+export const RPC_DEFAULTS = Object.freeze({
+  timeoutMs: 30_000,
+  connectTimeoutMs: 5_000,
+  backoffMinMs: 500,
+  backoffMaxMs: 5_000,
+  pingIntervalMs: 5_000,
+});
 
 /** Frames above this are refused; a 2349-sector StateMinerSectors answer is ~1.5 MB. */
 const MAX_FRAME = 256 << 20;
@@ -92,11 +108,11 @@ export class LotusRpc {
     this.endpoint = opts.endpoint;
     this.label = opts.label;
     this.log = opts.logger ?? nullLogger;
-    this.timeoutMs = opts.timeoutMs ?? 60_000;
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
-    this.backoffMinMs = opts.backoffMinMs ?? 500;
-    this.backoffMaxMs = opts.backoffMaxMs ?? 30_000;
-    this.pingIntervalMs = opts.pingIntervalMs ?? 15_000;
+    this.timeoutMs = opts.timeoutMs ?? RPC_DEFAULTS.timeoutMs;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? RPC_DEFAULTS.connectTimeoutMs;
+    this.backoffMinMs = opts.backoffMinMs ?? RPC_DEFAULTS.backoffMinMs;
+    this.backoffMaxMs = opts.backoffMaxMs ?? RPC_DEFAULTS.backoffMaxMs;
+    this.pingIntervalMs = opts.pingIntervalMs ?? RPC_DEFAULTS.pingIntervalMs;
     this.extraHeaders = opts.headers ?? {};
     this.backoffMs = this.backoffMinMs;
   }

@@ -335,3 +335,33 @@ describe("connection failures", () => {
     await fake.close();
   });
 });
+
+describe("default timings", () => {
+  test("a node that stays down is retried at least every 5 s, so the PoSter rejoins it within seconds of its return", async () => {
+    const gone = await FakeLotus.start({});
+    const chain = parseApiEndpoint(gone.multiaddr, { key: "Common.API.Chain", path: "/rpc/v1" });
+    await gone.close();
+    const { logger, lines } = memoryLogger("warn");
+    // The defaults, as the PoSter's client has them (no timing options).
+    const c = new LotusChainClient({ chain, logger });
+    const stop = new AbortController();
+    const retries = () =>
+      lines
+        .map((l) => JSON.parse(l) as { msg: string; retryInMs?: number })
+        .filter((l) => l.msg === "chain head subscription failed; resubscribing")
+        .map((l) => l.retryInMs);
+    try {
+      const iterating = (async () => {
+        for await (const _ of c.chainNotify({ signal: stop.signal })) break;
+      })();
+      // 0.5 + 1 + 2 + 4 s of backoff, then the cap.
+      for (let i = 0; i < 200 && retries().length < 5; i++) await new Promise((r) => setTimeout(r, 50));
+      stop.abort();
+      await iterating;
+      assert.deepEqual(retries().slice(0, 5), [500, 1000, 2000, 4000, 5000]);
+    } finally {
+      stop.abort();
+      c.close();
+    }
+  });
+});

@@ -1,0 +1,437 @@
+/**
+ * A chain node that errs, hangs or contradicts itself must not cost a deadline that could be saved,
+ * and a deadline lost must never be reported as proven (issue 10, findings 6–8). A real devnet served
+ * on loopback with blocks produced by the test, behind a real JSON-RPC server (test/helpers/chainGate.ts)
+ * that answers chosen calls with JSON-RPC errors or answers of the wrong shape, hangs, or rewrites
+ * head changes; real synthetic 2 KiB sectors and the real built-in prover.
+ *
+ * Order matters: the last tests let deadlines be missed, which makes their sectors faulty.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
+import { LotusChainClient } from "../../../src/chain/lotus/client.js";
+import { parseApiEndpoint } from "../../../src/chain/lotus/endpoint.js";
+import { parseSectorManagerConfig } from "../../../src/config/load.js";
+import type { SectorManagerConfig } from "../../../src/config/types.js";
+import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
+import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
+import { createMetrics } from "../../../src/metrics/metrics.js";
+import { Poster } from "../../../src/poster/poster.js";
+import { type ProveFn, type RunnerDeps, runDeadline } from "../../../src/poster/runner.js";
+import { createStrictProbe } from "../../../src/prover/strictProbe.js";
+import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
+import { WorkerPool } from "../../../src/prover/workerPool.js";
+import { PersistStores } from "../../../src/sectors/stores.js";
+import { AbortedError } from "../../../src/util/errors.js";
+import { ChainGate, RpcFault, WrongShape } from "../../helpers/chainGate.js";
+import { manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
+import { tempDir } from "../../helpers/tmp.js";
+
+/** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
+const SECTORS = 8;
+const MINER = "f01000";
+
+interface Line {
+  level: string;
+  msg: string;
+  deadline?: number;
+  open?: number;
+  [k: string]: unknown;
+}
+
+describe("the PoSter through a chain node that errs, hangs or contradicts itself", () => {
+  let cleanup = async () => {};
+  let devnet: RunningDevnet;
+  let gate: ChainGate;
+  let chain: LotusChainClient;
+  /** Straight to the devnet, not through the gate (which may hang): where the chain really is. */
+  let direct: LotusChainClient;
+  let pool: WorkerPool;
+  let config: SectorManagerConfig;
+  let deps: Omit<RunnerDeps, "chain" | "logger">;
+  /** Blocks still to produce for a pushed message (inclusion, then confidence). */
+  let blocksWanted = 0;
+  /** Produce a block every this many ms (0: only blocks wanted by messages). */
+  let blockEveryMs = 0;
+  let producing: Promise<void> = Promise.resolve();
+  let stopped = false;
+  let lastOpen = -1;
+
+  before(async () => {
+    let dir: string;
+    ({ dir, cleanup } = await tempDir("vsm-chain-faults-"));
+    const m = await startManualDevnet(dir, SECTORS);
+    devnet = m.devnet;
+    config = parseSectorManagerConfig(
+      "sector-manager.cfg",
+      manualDevnetConfig(m, { post: "ChallengeConfidence = 1\nSubmitConfidence = 1\nConfidence = 1" }),
+      dir,
+    ).config;
+    gate = await ChainGate.start(devnet.chainConfig);
+    chain = new LotusChainClient({
+      chain: gate.endpoint,
+      logger: nullLogger,
+      backoffMinMs: 50,
+      backoffMaxMs: 200,
+      pingIntervalMs: 0,
+    });
+    direct = new LotusChainClient({
+      chain: parseApiEndpoint(devnet.chainConfig, { key: "Common.API.Chain", path: "/rpc/v1" }),
+      logger: nullLogger,
+      pingIntervalMs: 0,
+    });
+    pool = new WorkerPool({ size: 2, logger: nullLogger });
+    const local = createVanillaProver("window_post", pool, nullLogger);
+    deps = {
+      indexer: m.indexer,
+      stores: new PersistStores(config.Common.PersistStores),
+      proving: config.Common.Proving,
+      prove: (task, o) => local(task, o.signal),
+      format: "vanilla-bundle",
+      networkMaxPartitions: 3,
+      strictProbe: createStrictProbe(pool),
+    };
+    producing = (async () => {
+      let last = Date.now();
+      while (!stopped) {
+        if (blocksWanted > 0 || (blockEveryMs > 0 && Date.now() - last >= blockEveryMs)) {
+          if (blocksWanted > 0) blocksWanted--;
+          last = Date.now();
+          await devnet.node.produceBlock();
+        }
+        await sleep(20);
+      }
+    })();
+  });
+  after(async () => {
+    stopped = true;
+    await producing;
+    chain?.close();
+    direct?.close();
+    await gate?.close();
+    await pool?.close();
+    await devnet?.close();
+    await cleanup();
+  });
+
+  const truth = () => devnet.node;
+  const partitionsOf = async (index: number) => (await direct.stateMinerPartitions(MINER, index, [])).length;
+
+  /** Advance to the next deadline with 2 partitions, taken in turn so every sector stays proven. */
+  const nextDeadline = async (): Promise<{ di: DeadlineInfo; tsk: TipSetKey }> => {
+    for (let i = 0; i < 200; i++) {
+      const di = await direct.stateMinerProvingDeadline(MINER, []);
+      if (di.open > lastOpen && (await partitionsOf(di.index)) === 2) {
+        lastOpen = di.open;
+        return { di, tsk: (await direct.chainHead()).key };
+      }
+      await truth().produceBlock();
+    }
+    throw new Error("no deadline with 2 partitions came");
+  };
+
+  /** The chain client with every pushed message given its blocks. */
+  const producingChain = (): LotusChainClient => {
+    const c = Object.create(chain) as LotusChainClient;
+    c.pushMessage = async (...a) => {
+      const r = await chain.pushMessage(...a);
+      blocksWanted = 3;
+      return r;
+    };
+    return c;
+  };
+
+  const recorder = (level: "info" | "warn" = "warn") => {
+    const { logger, lines: raw } = memoryLogger(level);
+    return { logger, lines: () => raw.map((l) => JSON.parse(l) as Line) };
+  };
+
+  test("every chain read answered once with a JSON-RPC error or a wrong shape is tried again; the deadline is proven", async () => {
+    const d = await nextDeadline();
+    // The first call of each: what a node still syncing, a state not loaded yet or a proxy's error
+    // page looks like. Sender choice and the push itself included.
+    const first: Record<string, RpcFault | WrongShape> = {
+      "Filecoin.StateMinerInfo": new RpcFault(1, "resolving tipset: blockstore: block not found"),
+      "Filecoin.StateMinerPartitions": new WrongShape({ not: "a list" }),
+      "Filecoin.StateGetRandomnessFromBeacon": new RpcFault(1, "beacon entry not found"),
+      "Filecoin.StateMinerDeadlines": new WrongShape("garbage"),
+      "Filecoin.StateMinerSectors": new RpcFault(-32603, "internal error"),
+      "Filecoin.StateGetRandomnessFromTickets": new WrongShape(42),
+      "Filecoin.StateLookupID": new RpcFault(1, "actor lookup: state not in sync"),
+      "Filecoin.MpoolPushMessage": new RpcFault(1, "mpool push: node not in sync"),
+    };
+    const seen = new Set<string>();
+    gate.fault = (method) => {
+      if (!(method in first) || seen.has(method)) return undefined;
+      seen.add(method);
+      return first[method];
+    };
+    const { logger, lines } = recorder();
+    try {
+      const r = await runDeadline(
+        config.Miners[0]!,
+        d.di,
+        d.tsk,
+        { ...deps, chain: producingChain(), logger },
+        { signal: AbortSignal.timeout(30_000), submitAllowed: async () => {} },
+      );
+      assert.deepEqual([...seen].sort(), Object.keys(first).sort(), "every fault was served");
+      assert.deepEqual([...r.proven].sort(), [0, 1], JSON.stringify(lines()));
+      assert.deepEqual(r.due, [0, 1]);
+      assert.equal(r.messages[0]?.exitCode, 0, "the devnet verified the proofs");
+      for (const what of [
+        "reading miner info",
+        "reading partitions",
+        "reading randomness",
+        "choosing the sender",
+      ])
+        assert.ok(
+          lines().some((l) => l.msg === `${what} failed; retrying`),
+          `${what} retried: ${JSON.stringify(lines())}`,
+        );
+      assert.ok(lines().some((l) => l.msg === "sending the window post message failed; retrying"));
+    } finally {
+      gate.fault = () => undefined;
+    }
+  });
+
+  test("a read that keeps failing is retried until the run stops, and one line says what failed and why it stopped", async () => {
+    const d = await nextDeadline();
+    gate.fault = (method) =>
+      method === "Filecoin.StateMinerInfo" ? new RpcFault(1, "state lookup failed") : undefined;
+    const { logger, lines } = recorder();
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(new AbortedError("deadline closed")), 1_200);
+    try {
+      await assert.rejects(
+        runDeadline(
+          config.Miners[0]!,
+          d.di,
+          d.tsk,
+          { ...deps, chain, logger },
+          { signal: stop.signal, submitAllowed: async () => {} },
+        ),
+        /deadline closed/,
+      );
+      const given = lines().find(
+        (l) => l.msg === "reading miner info still failing when the run stopped; given up",
+      );
+      assert.ok(given, JSON.stringify(lines()));
+      assert.equal(given.stopped, "deadline closed");
+      assert.match(String(given.err), /state lookup failed/);
+      assert.ok(Number(given.attempts) >= 2, `retried: ${given.attempts}`);
+    } finally {
+      gate.fault = () => undefined;
+    }
+  });
+
+  /** Run a Poster against the gate with blocks every `everyMs`; `until` decides when to stop. */
+  const withPoster = async (
+    prove: ProveFn | undefined,
+    body: (p: { lines: () => Line[]; metrics: ReturnType<typeof createMetrics> }) => Promise<void>,
+  ) => {
+    const { logger, lines } = recorder("info");
+    const metrics = createMetrics({ defaults: false });
+    const poster = new Poster(
+      { ...deps, ...(prove ? { prove } : {}), chain: producingChain(), logger, metrics },
+      [config.Miners[0]!],
+    );
+    const stop = new AbortController();
+    const running = poster.run(stop.signal);
+    try {
+      await body({ lines, metrics });
+    } finally {
+      blockEveryMs = 0;
+      stop.abort(new AbortedError("test over"));
+      await running;
+    }
+  };
+
+  const waitLine = async (lines: () => Line[], pred: (l: Line) => boolean, what: string, ms = 20_000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const l = lines().find(pred);
+      if (l) return l;
+      if (Date.now() > end)
+        assert.fail(
+          `${what}: not within ${ms} ms\n${lines()
+            .slice(-25)
+            .map((x) => JSON.stringify(x))
+            .join("\n")}`,
+        );
+      await sleep(25);
+    }
+  };
+
+  const deadlineCount = async (m: ReturnType<typeof createMetrics>, result: string) =>
+    (await m.wdpostDeadlines.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+
+  test("heads whose height goes down with keys already seen are logged at once; the running deadline goes on and is proven", async () => {
+    await withPoster(undefined, async ({ lines }) => {
+      blockEveryMs = 250;
+      const started = await waitLine(
+        lines,
+        (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
+        "a deadline started",
+      );
+      // Wait for one with 2 partitions, so there is something to lose.
+      let d = started;
+      while ((await partitionsOf(d.deadline ?? -1)) !== 2) {
+        const open = d.open ?? -1;
+        d = await waitLine(
+          lines,
+          (l) => l.msg === "proving deadline" && (l.open ?? -1) > open,
+          "next deadline",
+        );
+      }
+      lastOpen = d.open ?? -1;
+      // From now on three head changes repeat the current head's keys at ever lower heights.
+      let captured: { Val: { Height: number } } | undefined;
+      let bad = 0;
+      let firstBadAt = 0;
+      gate.rewrite = (v) => {
+        const batch = v as { Type: string; Val: { Height: number } }[];
+        if (bad >= 3 || batch.length !== 1) return v;
+        captured ??= batch[0];
+        if (!captured) return v;
+        bad++;
+        if (bad === 1) firstBadAt = Date.now();
+        return [{ Type: "apply", Val: { ...captured.Val, Height: captured.Val.Height - bad } }];
+      };
+      try {
+        const err = await waitLine(
+          lines,
+          (l) => l.level === "error" && /reported a tipset it had reported at another height/.test(l.msg),
+          "the inconsistent head logged",
+          5_000,
+        );
+        assert.ok(firstBadAt > 0);
+        assert.ok(Number(err.earlier_height) > Number(err.height), JSON.stringify(err));
+        const done = await waitLine(
+          lines,
+          (l) => l.msg.startsWith("deadline done") && l.open === d.open,
+          "the deadline judged",
+        );
+        assert.equal(done.result, "proven", JSON.stringify(done));
+        assert.ok(
+          !lines().some((l) => l.msg === "deadline run stopped" && l.open === d.open),
+          "not aborted as a reorg",
+        );
+      } finally {
+        gate.rewrite = (v) => v;
+      }
+    });
+  });
+
+  // From here on deadlines are missed: their sectors become faulty.
+
+  test("a deadline whose proofs are not done by Close is reported missed, never proven, and counted so", async () => {
+    // A prover slower than the deadline: every call runs until its deadline is given up.
+    const slow: ProveFn = (_task, o) =>
+      new Promise((_, reject) =>
+        o.signal.addEventListener("abort", () => reject(o.signal.reason), { once: true }),
+      );
+    await withPoster(slow, async ({ lines, metrics }) => {
+      blockEveryMs = 150;
+      let d = await waitLine(
+        lines,
+        (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
+        "a deadline started",
+      );
+      while ((await partitionsOf(d.deadline ?? -1)) !== 2) {
+        const open = d.open ?? -1;
+        d = await waitLine(
+          lines,
+          (l) => l.msg === "proving deadline" && (l.open ?? -1) > open,
+          "next deadline",
+        );
+      }
+      lastOpen = d.open ?? -1;
+      const done = await waitLine(
+        lines,
+        (l) => l.msg.startsWith("deadline done") && l.open === d.open,
+        "the deadline judged",
+      );
+      assert.equal(done.level, "error", JSON.stringify(done));
+      assert.equal(done.result, "missed", JSON.stringify(done));
+      assert.deepEqual(done.due, [0, 1]);
+      assert.deepEqual(done.not_proven, [0, 1]);
+      assert.equal(done.stopped, "deadline closed");
+      assert.ok((await deadlineCount(metrics, "missed")) >= 1);
+      assert.ok(
+        !lines().some((l) => l.msg.startsWith("deadline done") && l.result === "proven" && l.open === d.open),
+      );
+    });
+  });
+
+  test("a deadline that closes while the chain node hangs is reported missed at its return, and the PoSter goes on at once", async () => {
+    await withPoster(undefined, async ({ lines, metrics }) => {
+      blockEveryMs = 150;
+      await waitLine(
+        lines,
+        (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
+        "a deadline started",
+      );
+      // The node hangs now; the chain goes on until a whole deadline with partitions has passed.
+      gate.hang();
+      blockEveryMs = 0;
+      const h0 = truth().head().height;
+      let target: DeadlineInfo | undefined;
+      for (let i = 0; i < 200 && !target; i++) {
+        await truth().produceBlock();
+        const cur = await direct.stateMinerProvingDeadline(MINER, []);
+        if (cur.challenge > h0 && (await partitionsOf(cur.index)) > 0) target = cur;
+      }
+      assert.ok(target, "a deadline with partitions came");
+      while (truth().head().height < target.close + 1) await truth().produceBlock();
+      const resumedAt = Date.now();
+      gate.resume();
+      blockEveryMs = 150;
+      const missed = await waitLine(
+        lines,
+        (l) => l.msg === "deadline closed before the PoSter could start it: missed" && l.open === target.open,
+        "the unstarted deadline reported",
+      );
+      assert.equal(missed.level, "error");
+      assert.ok(Number(missed.due) > 0);
+      assert.ok((await deadlineCount(metrics, "missed")) >= 1);
+      // Going on: the next deadline is started from a head after the return.
+      const next = await waitLine(
+        lines,
+        (l) => l.msg === "proving deadline" && (l.open ?? -1) > target.open,
+        "a later deadline started",
+      );
+      assert.ok(next);
+      assert.ok(Date.now() - resumedAt < 15_000);
+    });
+  });
+
+  test("a proving-deadline lookup that keeps failing delays no start: the deadline follows from the last one read", async () => {
+    await withPoster(undefined, async ({ lines }) => {
+      blockEveryMs = 150;
+      const first = await waitLine(lines, (l) => l.msg === "proving deadline", "a deadline started");
+      gate.fault = (method) =>
+        method === "Filecoin.StateMinerProvingDeadline" ? new RpcFault(1, "state not in sync") : undefined;
+      try {
+        const later = await waitLine(
+          lines,
+          (l) => l.msg === "proving deadline" && (l.open ?? -1) > (first.open ?? -1) + 12,
+          "a later deadline started without the lookup",
+        );
+        const truthDi = await direct.stateMinerProvingDeadline(MINER, []);
+        // The current deadline or the next one (started from its challenge on, before its Open).
+        assert.ok((later.open ?? 0) <= truthDi.open + 12, "a real deadline");
+        assert.equal(((later.open ?? 0) - truthDi.open) % 12, 0, "on the deadline grid");
+        assert.ok(
+          lines().some(
+            (l) => l.msg === "cannot read the proving deadline; derived it from the last one read",
+          ),
+        );
+      } finally {
+        gate.fault = () => undefined;
+      }
+    });
+  });
+});
