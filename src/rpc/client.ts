@@ -139,6 +139,7 @@ export class RpcClient {
       throw new SmError(
         "RPC_BAD_RESPONSE",
         `${this.peerName} answered ${method} with HTTP ${res.status} and a body that is not JSON: ${JSON.stringify(text.slice(0, 120))}`,
+        { peer: this.peerName, method, status: res.status },
       );
     }
     const b = body as {
@@ -157,6 +158,7 @@ export class RpcClient {
       throw new SmError(
         "RPC_BAD_RESPONSE",
         `${this.peerName} answered ${method} with HTTP ${res.status} but no JSON-RPC result`,
+        { peer: this.peerName, method, status: res.status },
       );
     }
     return b.result as T;

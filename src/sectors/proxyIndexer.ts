@@ -45,6 +45,8 @@ export const MAX_SOURCE_ANSWER_BYTES = 32 * 1024 * 1024;
 /** Characters of the source's own error text quoted in ours. */
 const MAX_QUOTE = 300;
 
+/** Codes of a source that will likely answer again soon: reported as SECTORS_SOURCE_UNAVAILABLE. */
+const PASSING_CODES = new Set(["ABORTED", "TIMEOUT", "SECTORS_SOURCE_UNAVAILABLE"]);
 /** Codes by which a source refuses the caller: ours, and the numbers our server answers them with. */
 const REFUSED_CODES = new Set(["RPC_UNAUTHENTICATED", "RPC_PERMISSION_DENIED", "RPC_-32001", "RPC_-32002"]);
 
@@ -108,27 +110,44 @@ export class ProxyIndexer implements SectorIndexer {
     // Our caller's own abort is not the source's fault: pass it on as it is.
     if (opts.signal?.aborted) throw e instanceof SmError ? e : new AbortedError("sector lookup aborted");
     const fields = { source: this.source, method };
+    const unavailable = (why: string) =>
+      new SmError(
+        "SECTORS_SOURCE_UNAVAILABLE",
+        `sector lookup failed: source node ${this.source} is unavailable (${why}); this proxy keeps running and lookups succeed again as soon as the source is back`,
+        fields,
+      );
+    const refused = (why: string) =>
+      new SmError(
+        "SECTORS_SOURCE_REFUSED",
+        `sector lookup failed: source node ${this.source} refused ${method} from this proxy (${why}); start the proxy with --proxy-token=<a read token of the source> (its <home>/token, or one from Venus.AuthNew), or allow anonymous reads on the source`,
+        fields,
+      );
     if (e instanceof RpcError) {
       const quoted = quotePeer(e.message);
-      if (REFUSED_CODES.has(e.code))
-        throw new SmError(
-          "SECTORS_SOURCE_REFUSED",
-          `sector lookup failed: source node ${this.source} refused ${method} from this proxy (${quoted}); start the proxy with --proxy-token=<a read token of the source> (its <home>/token, or one from Venus.AuthNew), or allow anonymous reads on the source`,
-          fields,
-        );
+      // The source is stopping, timed out, or is itself a proxy whose source is down: worth a retry.
+      if (PASSING_CODES.has(e.code)) throw unavailable(`it answered: ${quoted}`);
+      if (REFUSED_CODES.has(e.code)) throw refused(quoted);
       throw new SmError(
         "SECTORS_SOURCE_ERROR",
         `sector lookup failed: source node ${this.source} answered ${method} with an error: ${quoted}; see the source node's log`,
         fields,
       );
     }
-    if (e instanceof SmError && (e.code === "RPC_UNREACHABLE" || e.code === "TIMEOUT")) {
-      throw new SmError(
-        "SECTORS_SOURCE_UNAVAILABLE",
-        `sector lookup failed: source node ${this.source} is unavailable (${e.message}); this proxy keeps running and lookups succeed again as soon as the source is back`,
-        fields,
-      );
-    }
+    if (e instanceof SmError && (e.code === "RPC_UNREACHABLE" || e.code === "TIMEOUT"))
+      throw unavailable(e.message);
+    // A gateway in front of the source answering 502/503/504 with a page of its own.
+    const status = e instanceof SmError ? e.fields.status : undefined;
+    if (
+      e instanceof SmError &&
+      e.code === "RPC_BAD_RESPONSE" &&
+      typeof status === "number" &&
+      status >= 502 &&
+      status <= 504
+    )
+      throw unavailable(`HTTP ${status}`);
+    // damocles' auth middleware answers a bad token with a plain-text 401.
+    if (e instanceof SmError && e.code === "RPC_BAD_RESPONSE" && (status === 401 || status === 403))
+      throw refused(`HTTP ${status}`);
     if (e instanceof SmError && e.code === "RPC_ANSWER_TOO_LARGE")
       throw this.badAnswer(method, `more than ${MAX_SOURCE_ANSWER_BYTES} bytes (dropped unread)`);
     if (e instanceof SmError && e.code === "RPC_BAD_RESPONSE")

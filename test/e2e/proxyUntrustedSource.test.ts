@@ -26,6 +26,8 @@ import { tempDir } from "../helpers/tmp.js";
 type Answer =
   | { result: unknown }
   | { error: { code: number; message: string; data?: unknown } }
+  /** A plain HTTP answer (a gateway's error page, damocles' 401). */
+  | { status: number; text: string }
   /** Stream this many bytes of a valid-looking result array, 1 MiB at a time, honouring back-pressure. */
   | { streamBytes: number };
 
@@ -69,6 +71,11 @@ describe("a proxy node in front of a source that misbehaves (real proxy process)
         const a = answers.get(call.method) ?? {
           error: { code: -32601, message: `method '${call.method}' not found` },
         };
+        if ("status" in a) {
+          res.writeHead(a.status, { "content-type": "text/plain" });
+          res.end(a.text);
+          return;
+        }
         res.setHeader("content-type", "application/json");
         if (!("streamBytes" in a)) {
           res.end(JSON.stringify({ jsonrpc: "2.0", id: call.id, ...a }));
@@ -233,6 +240,28 @@ describe("a proxy node in front of a source that misbehaves (real proxy process)
       assert.match(body.error.message, new RegExp(`source node ${sourceAddr} refused .* --proxy-token`));
       await rejectsWith(prx.call("Venus.SectorIndexerCounts", []), "SECTORS_SOURCE_REFUSED", /--proxy-token/);
     }
+  });
+
+  test("a source that is stopping or behind a failing gateway is unavailable (retried), a plain 401 is a refusal", async () => {
+    const find = () => prx.call("Venus.SectorIndexerFind", ["normal", { Miner: 1000, Number: 1 }]);
+    answers.set("Venus.SectorIndexerFind", {
+      error: { code: -32020, message: "the node is stopping", data: { code: "ABORTED" } },
+    });
+    await rejectsWith(
+      find(),
+      "SECTORS_SOURCE_UNAVAILABLE",
+      /is unavailable \(it answered: the node is stopping\)/,
+    );
+    answers.set("Venus.SectorIndexerFind", { status: 503, text: "<html>503 Service Unavailable</html>" });
+    await rejectsWith(find(), "SECTORS_SOURCE_UNAVAILABLE", /is unavailable \(HTTP 503\)/);
+    answers.set("Venus.SectorIndexerFind", { status: 401, text: "JWT Verification failed" });
+    await rejectsWith(
+      find(),
+      "SECTORS_SOURCE_REFUSED",
+      /refused .*\(HTTP 401\); start the proxy with --proxy-token/,
+    );
+    answers.set("Venus.SectorIndexerFind", { status: 200, text: "hello\n\tgoroutine 1" });
+    await rejectsWith(find(), "SECTORS_BAD_RESPONSE", /something that is not a JSON-RPC answer/);
   });
 
   test("a 200 MB answer is dropped while it streams in; the proxy's memory stays bounded", async () => {
