@@ -2,7 +2,9 @@
  * Re-attaching a path under another --name (or with none, which means the absolute path) would move
  * its sectors to the new instance name (issue 10, finding 13). attach refuses and names both instances
  * unless --force is given, offline (the home's store under its lock) and online (through the running
- * daemon) alike; the index is left as it was. Real CLI and daemon processes.
+ * daemon) alike; the index is left as it was. And a record damaged on disk in the home's real LMDB
+ * file fails only its sector in `util storage list/find`, and re-attaching repairs it. Real CLI and
+ * daemon processes.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
@@ -98,5 +100,37 @@ describe("attach refuses to move sectors to another instance name without --forc
     assert.equal(out.via, "offline");
     assert.deepEqual(out.moved, { store2: 3 });
     refused(await attach("--name", "store2", storeDir), "store2", "store1");
+  });
+
+  test("a damaged record on disk: list warns, find names the sector, others work, re-attach repairs", async () => {
+    const victimDir = path.join(root, "store9");
+    await writeLayoutOnlySector(victimDir, "normal", M, 9, k2);
+    assert.equal((await attach("--name", "victim9", victimDir)).code, 0);
+    const file = path.join(home, "db", "data.mdb");
+    const bytes = await fs.readFile(file);
+    const at = bytes.indexOf('{"s":"victim9"');
+    assert.ok(at >= 0, "the record is in data.mdb");
+    bytes.write("#", at, "latin1");
+    await fs.writeFile(file, bytes);
+
+    daemon = startCli(["--home", home, "daemon", "run", "--listen=127.0.0.1:0"]);
+    await daemon.waitForLine(/node ready/, 20_000);
+    const list = await runCli(["--home", home, "util", "storage", "list"]);
+    assert.equal(list.code, 0, list.output);
+    assert.match(list.output, /WARNING: 1 normal sector index record\(s\) are damaged and cannot be read/);
+    assert.match(list.output, /store1\s+\S+\s+3\s/, "the other sectors are counted");
+    const find = await runCli(["--home", home, "util", "storage", "find", String(M), "9"]);
+    assert.equal(find.code, 1, find.output);
+    assert.match(
+      find.output,
+      /^error: the normal sector index record of sector 1000-9 is damaged \(it is not valid JSON\); re-attach the store/m,
+    );
+    assert.equal(await indexedAs(1), "store1");
+    // The repair: attach the store again (a damaged record is not a move, so no --force is needed).
+    const again = await attach("--name", "victim9", victimDir);
+    assert.equal(again.code, 0, again.output);
+    assert.equal(await indexedAs(9), "victim9");
+    await daemon.stop(5000);
+    daemon = undefined;
   });
 });
