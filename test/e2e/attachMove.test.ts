@@ -113,7 +113,9 @@ describe("attach refuses to move sectors to another instance name without --forc
     bytes.write("#", at, "latin1");
     await fs.writeFile(file, bytes);
 
-    daemon = startCli(["--home", home, "daemon", "run", "--listen=127.0.0.1:0"]);
+    daemon = startCli(["--home", home, "daemon", "run", "--listen=127.0.0.1:0"], {
+      env: { ...process.env, VSM_LOG_LEVEL: "info" },
+    });
     await daemon.waitForLine(/node ready/, 20_000);
     const list = await runCli(["--home", home, "util", "storage", "list"]);
     assert.equal(list.code, 0, list.output);
