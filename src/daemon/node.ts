@@ -29,7 +29,7 @@ import { arity, type MethodTable, PERMISSIONS, type Permission, stringParam } fr
 import { type RpcServer, startRpcServer } from "../rpc/server.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import { LocalIndexer } from "../sectors/localIndexer.js";
-import { ProxyIndexer } from "../sectors/proxyIndexer.js";
+import { MAX_SOURCE_ANSWER_BYTES, ProxyIndexer, quotePeer } from "../sectors/proxyIndexer.js";
 import { sectorIndexerMethods } from "../sectors/rpcApi.js";
 import { PersistStores } from "../sectors/stores.js";
 import type { KVStore } from "../store/interface.js";
@@ -154,15 +154,19 @@ export async function startNode(
         token: flags.proxyToken,
         timeoutMs: 30_000,
         peerName: `source node ${source}`,
+        maxAnswerBytes: MAX_SOURCE_ANSWER_BYTES,
       });
       indexer = new ProxyIndexer(client, source, deps.logger.named("sector-indexer"));
       try {
-        const info = await client.call<{ Version?: string }>("Venus.Version", [], { timeoutMs: 3000 });
-        log.info("source node reachable", { source, version: info?.Version ?? "unknown" });
+        const info = await client.call<{ Version?: unknown } | null>("Venus.Version", [], {
+          timeoutMs: 3000,
+        });
+        const version = typeof info?.Version === "string" ? quotePeer(info.Version) : "unknown";
+        log.info("source node reachable", { source, version });
       } catch (e) {
         log.warn("source node not reachable yet; sector lookups fail until it is, the node keeps running", {
           source,
-          err: errorMessage(e),
+          err: quotePeer(errorMessage(e)),
         });
       }
     } else {

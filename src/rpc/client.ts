@@ -2,8 +2,14 @@
  * JSON-RPC client over HTTP POST (what damocles proxies and workers use against `/rpc/v0`).
  *
  * Every failure is an SmError that says which peer and what to do: unreachable (connection refused,
- * DNS, timeout), a non-JSON answer, or the peer's own JSON-RPC error (RpcError, with the peer's code).
- * Node's fetch keeps connections alive, so a burst of calls reuses one socket.
+ * DNS, timeout), a non-JSON answer, an answer larger than `maxAnswerBytes`, or the peer's own JSON-RPC
+ * error (RpcError, with the peer's code). Node's fetch keeps connections alive, so a burst of calls
+ * reuses one socket.
+ *
+ * The answer is read as a stream and dropped as soon as it passes `maxAnswerBytes`, so a peer that
+ * sends hundreds of megabytes costs at most that much memory, never the whole answer. The peer's error
+ * text is kept (bounded to MAX_PEER_MESSAGE characters); callers that relay a peer's errors to their own
+ * callers (the proxy) must wrap them, not forward them.
  */
 import { errorMessage, SmError, TimeoutError } from "../util/errors.js";
 import { RPC_METHOD_NOT_FOUND, RpcError } from "./errors.js";
@@ -16,11 +22,48 @@ export interface RpcClientOptions {
   timeoutMs?: number;
   /** Who the peer is, for messages ("source node 127.0.0.1:1789"). */
   peerName?: string;
+  /** Largest answer body read, in bytes (default DEFAULT_MAX_ANSWER_BYTES); a larger one is an error. */
+  maxAnswerBytes?: number;
 }
+
+/** 64 MiB: ten times the largest answer of our own methods in normal use (a 100k-sector FindMany). */
+export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+/** A peer's error message is cut to this many characters. */
+export const MAX_PEER_MESSAGE = 2000;
 
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+}
+
+/** The body of `res`, read chunk by chunk; throws RPC_ANSWER_TOO_LARGE past `max` bytes without reading on. */
+async function readBounded(res: Response, max: number, peer: string, method: string): Promise<string> {
+  const tooLarge = (what: string) =>
+    new SmError(
+      "RPC_ANSWER_TOO_LARGE",
+      `${peer} answered ${method} with ${what}, more than the ${max}-byte limit of this client; the answer was dropped`,
+      { peer, method, limit: max },
+    );
+  const declared = Number(res.headers.get("content-length") ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge(`${declared} bytes`);
+  }
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(`over ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, total).toString("utf8");
 }
 
 function causeCode(e: unknown): string | undefined {
@@ -59,8 +102,14 @@ export class RpcClient {
         body: JSON.stringify({ jsonrpc: "2.0", id, method, params }),
         signal,
       });
-      text = await res.text();
+      text = await readBounded(
+        res,
+        this.opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
+        this.peerName,
+        method,
+      );
     } catch (e) {
+      if (e instanceof SmError && e.code === "RPC_ANSWER_TOO_LARGE") throw e;
       if (opts.signal?.aborted) throw opts.signal.reason ?? e;
       if (timeout.aborted) {
         throw new TimeoutError(`${this.peerName} did not answer ${method} within ${timeoutMs} ms`, {
@@ -89,7 +138,8 @@ export class RpcClient {
     } catch {
       throw new SmError(
         "RPC_BAD_RESPONSE",
-        `${this.peerName} answered ${method} with HTTP ${res.status} and a body that is not JSON: ${text.slice(0, 120)}`,
+        `${this.peerName} answered ${method} with HTTP ${res.status} and a body that is not JSON: ${JSON.stringify(text.slice(0, 120))}`,
+        { peer: this.peerName, method, status: res.status },
       );
     }
     const b = body as {
@@ -98,7 +148,8 @@ export class RpcClient {
     };
     if (b && typeof b === "object" && b.error) {
       const rpcCode = typeof b.error.code === "number" ? b.error.code : 0;
-      const msg = typeof b.error.message === "string" ? b.error.message : "unknown error";
+      const raw = typeof b.error.message === "string" ? b.error.message : "unknown error";
+      const msg = raw.length > MAX_PEER_MESSAGE ? `${raw.slice(0, MAX_PEER_MESSAGE)}…` : raw;
       const dataCode = typeof b.error.data?.code === "string" ? b.error.data.code : undefined;
       const code = dataCode ?? (rpcCode === RPC_METHOD_NOT_FOUND ? "RPC_METHOD_NOT_FOUND" : undefined);
       throw new RpcError(rpcCode, msg, code, { peer: this.peerName, method });
@@ -107,6 +158,7 @@ export class RpcClient {
       throw new SmError(
         "RPC_BAD_RESPONSE",
         `${this.peerName} answered ${method} with HTTP ${res.status} but no JSON-RPC result`,
+        { peer: this.peerName, method, status: res.status },
       );
     }
     return b.result as T;

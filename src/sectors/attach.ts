@@ -15,15 +15,19 @@
  *
  * Stat calls run with bounded parallelism so a store of 100k sectors on HDDs neither serialises nor
  * opens 100k descriptors at once.
+ *
+ * Before writing, attach compares what it would record with the index (`instanceMoves`): a sector
+ * already indexed under another instance name would silently move to the new name (the same path
+ * attached again with another --name, or without one), so attach refuses unless --force is given.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { SectorShape } from "../proofs/sectorShapes.js";
 import { mapLimit } from "../util/concurrency.js";
-import { sysCode } from "../util/errors.js";
+import { SmError, sysCode } from "../util/errors.js";
 import type { StrictProbe } from "./check.js";
 import { checkSectorFiles } from "./fileCheck.js";
-import type { IndexType } from "./interface.js";
+import type { IndexType, SectorLocation } from "./interface.js";
 import { cacheDirName, parseSectorFileName, sealedDirName } from "./layout.js";
 
 /** BLS12-381 scalar field modulus: 32-byte commitments must be below it. */
@@ -175,4 +179,65 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
     }
   }
   return { root, good, bad };
+}
+
+/** A sector that attach would move from one storage instance name to another. */
+export interface InstanceMove {
+  type: IndexType;
+  miner: number;
+  number: number;
+  /** The instance the index names now (its sealed file's). */
+  from: string;
+}
+
+/**
+ * The records of `recs` (all under instance `name`) whose sector the index already places in another
+ * instance, given the index's answers `found[type][i]` for `recs[type][i]`. A damaged record is not a
+ * move: rewriting it is the repair.
+ */
+export function instanceMoves(
+  recs: Record<IndexType, readonly { miner: number; number: number }[]>,
+  found: Record<IndexType, readonly SectorLocation[]>,
+  name: string,
+): InstanceMove[] {
+  const out: InstanceMove[] = [];
+  for (const type of ["normal", "upgrade"] as const) {
+    recs[type].forEach((r, i) => {
+      const l = found[type][i];
+      if (!l?.found || l.error !== undefined) return;
+      const from = l.instance.sealedFile !== name ? l.instance.sealedFile : l.instance.cacheDir;
+      if (from !== name) out.push({ type, miner: r.miner, number: r.number, from });
+    });
+  }
+  return out;
+}
+
+/**
+ * The refusal of an attach that would move sectors to another instance name: both names, how many
+ * sectors, where the old instance is configured, and the two ways on (the old --name, or --force).
+ */
+export function instanceMoveError(
+  moves: readonly InstanceMove[],
+  name: string,
+  dir: string,
+  configured: readonly { Name: string; Path: string }[],
+): SmError {
+  const byFrom = new Map<string, InstanceMove[]>();
+  for (const m of moves) byFrom.set(m.from, [...(byFrom.get(m.from) ?? []), m]);
+  const parts = [...byFrom].map(([from, ms]) => {
+    const cfg = configured.find((c) => c.Name === from);
+    const where = !cfg
+      ? "not configured on this node"
+      : cfg.Path === dir
+        ? `configured with this same path`
+        : `configured with path ${cfg.Path}`;
+    const first = ms[0]!;
+    return `${ms.length} in instance ${JSON.stringify(from)} (${where}; e.g. sector ${first.miner}-${first.number})`;
+  });
+  const olds = [...byFrom.keys()];
+  return new SmError(
+    "ATTACH_WOULD_MOVE",
+    `refusing to attach ${dir} as instance ${JSON.stringify(name)}: ${moves.length} of its sectors are already indexed in another instance: ${parts.join(", ")}; attaching would move them to ${JSON.stringify(name)}. To keep them where they are, attach with ${olds.length === 1 ? `--name ${JSON.stringify(olds[0])}` : "the --name they were attached with"}; to move them on purpose (the files moved, or the instance is renamed in [[Common.PersistStores]]), add --force`,
+    { name, path: dir, from: olds, sectors: moves.length },
+  );
 }

@@ -94,6 +94,7 @@ export async function checkSectors(
 
   const checkOne = async (t: CheckTarget, sectorSignal: AbortSignal): Promise<CheckOutcome> => {
     const loc = locations.get(t);
+    if (loc?.error !== undefined) return bad(t, loc.error);
     if (!loc?.found) return bad(t, `not in the ${t.upgrade ? "upgrade" : "normal"} sector index`);
     let paths: { sealedFile: string; cacheDir: string };
     try {

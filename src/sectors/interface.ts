@@ -29,6 +29,20 @@ export interface SectorLocation {
   found: boolean;
   /** Empty names when not found. */
   instance: SectorAccess;
+  /**
+   * Set (with `found: false`) when this sector's record could not be read: a damaged record, or a bad
+   * answer about it from the source. The message says what is wrong and how to mend it; the other
+   * sectors of the same batch are answered normally.
+   */
+  error?: string;
+}
+
+/** Indexed sectors per storage instance name, per index; `damaged` counts unreadable records. */
+export interface IndexCounts {
+  normal: Record<string, number>;
+  upgrade: Record<string, number>;
+  /** Present only when some records could not be read. */
+  damaged?: Record<IndexType, number>;
 }
 
 export interface IndexRecord extends SectorRef, SectorAccess {}
@@ -43,12 +57,15 @@ export interface SectorIndexer {
   /** True when `update` always refuses (proxy mode). */
   readonly readOnly: boolean;
   find(type: IndexType, sector: SectorRef, opts?: IndexerOptions): Promise<SectorLocation>;
-  /** Answers in the order of `sectors`, from one consistent snapshot where the backend allows. */
+  /**
+   * Answers in the order of `sectors`, from one consistent snapshot where the backend allows. A record
+   * that cannot be read fails only its own sector (`error` set); a failure of the whole backend throws.
+   */
   findMany(type: IndexType, sectors: readonly SectorRef[], opts?: IndexerOptions): Promise<SectorLocation[]>;
   /** Record (or overwrite) locations; atomic for the whole batch. */
   update(type: IndexType, records: readonly IndexRecord[], opts?: IndexerOptions): Promise<void>;
   /** Number of indexed sectors per instance name (sealed file location), per index. */
-  counts(opts?: IndexerOptions): Promise<Record<IndexType, Record<string, number>>>;
+  counts(opts?: IndexerOptions): Promise<IndexCounts>;
 }
 
 export const NOT_FOUND: SectorLocation = Object.freeze({

@@ -3,11 +3,17 @@
  *
  * Key: bucket byte (normal/upgrade) + miner u64 BE + number u64 BE, so a scan lists one miner's
  * sectors in numeric order. Value: JSON `{"s": <sealed instance>, "c": <cache instance>}`.
+ *
+ * LMDB keeps no checksum of values, so a damaged record reads back as bytes that are not such a JSON
+ * object. It fails only its own sector: `find` throws STORE_CORRUPT naming the sector, `findMany`
+ * answers that sector with `error` and the others normally, `counts` counts it under `damaged`.
+ * Re-attaching the store that holds the sector rewrites the record.
  */
 import type { KVStore } from "../store/interface.js";
 import { Bucket, u64Key } from "../store/keys.js";
 import { SmError } from "../util/errors.js";
 import {
+  type IndexCounts,
   type IndexerOptions,
   type IndexRecord,
   type IndexType,
@@ -24,23 +30,32 @@ function bucketOf(type: IndexType): Bucket {
   return type === "upgrade" ? Bucket.SectorIndexUpgrade : Bucket.SectorIndexNormal;
 }
 
-function decodeValue(raw: Uint8Array | undefined): SectorLocation {
+/** What is wrong with a raw record, or its location. */
+function decodeValue(raw: Uint8Array | undefined): SectorLocation | string {
   if (raw === undefined) return NOT_FOUND;
   let v: unknown;
   try {
     v = JSON.parse(dec.decode(raw));
   } catch {
-    throw new SmError(
-      "STORE_CORRUPT",
-      "a sector index record is not valid JSON; the metadata store is damaged",
-    );
+    return "is not valid JSON";
   }
-  const r = v as { s?: unknown; c?: unknown };
-  if (typeof r.s !== "string")
-    throw new SmError("STORE_CORRUPT", "a sector index record has no sealed instance name");
+  const r = v as { s?: unknown; c?: unknown } | null;
+  if (!r || typeof r !== "object" || typeof r.s !== "string" || r.s === "")
+    return "has no sealed instance name";
+  if (r.c !== undefined && typeof r.c !== "string") return "has a cache instance that is not a name";
   // damocles: a missing cache location means "same instance as the sealed file".
   const cache = typeof r.c === "string" && r.c !== "" ? r.c : r.s;
   return { found: true, instance: { sealedFile: r.s, cacheDir: cache } };
+}
+
+function damagedText(type: IndexType, s: SectorRef, what: string): string {
+  return `the ${type} sector index record of sector ${s.miner}-${s.number} is damaged (it ${what}); re-attach the store that holds this sector with \`vsm util storage attach --name NAME PATH\` to rewrite it`;
+}
+
+function locate(type: IndexType, s: SectorRef, raw: Uint8Array | undefined): SectorLocation {
+  const r = decodeValue(raw);
+  if (typeof r !== "string") return r;
+  return { found: false, instance: { sealedFile: "", cacheDir: "" }, error: damagedText(type, s, r) };
 }
 
 export class LocalIndexer implements SectorIndexer {
@@ -50,7 +65,18 @@ export class LocalIndexer implements SectorIndexer {
   constructor(private readonly store: KVStore) {}
 
   async find(type: IndexType, sector: SectorRef, _opts?: IndexerOptions): Promise<SectorLocation> {
-    return decodeValue(await this.store.get(u64Key(bucketOf(type), sector.miner, sector.number)));
+    const loc = locate(
+      type,
+      sector,
+      await this.store.get(u64Key(bucketOf(type), sector.miner, sector.number)),
+    );
+    if (loc.error !== undefined)
+      throw new SmError("STORE_CORRUPT", loc.error, {
+        miner: sector.miner,
+        number: sector.number,
+        index: type,
+      });
+    return loc;
   }
 
   async findMany(
@@ -60,7 +86,7 @@ export class LocalIndexer implements SectorIndexer {
   ): Promise<SectorLocation[]> {
     const b = bucketOf(type);
     const raws = await this.store.getMany(sectors.map((s) => u64Key(b, s.miner, s.number)));
-    return raws.map(decodeValue);
+    return raws.map((raw, i) => locate(type, sectors[i]!, raw));
   }
 
   async update(type: IndexType, records: readonly IndexRecord[], _opts?: IndexerOptions): Promise<void> {
@@ -82,15 +108,18 @@ export class LocalIndexer implements SectorIndexer {
     });
   }
 
-  async counts(_opts?: IndexerOptions): Promise<Record<IndexType, Record<string, number>>> {
-    const out: Record<IndexType, Record<string, number>> = { normal: {}, upgrade: {} };
+  async counts(_opts?: IndexerOptions): Promise<IndexCounts> {
+    const out: IndexCounts = { normal: {}, upgrade: {} };
+    const damaged: Record<IndexType, number> = { normal: 0, upgrade: 0 };
     for (const type of ["normal", "upgrade"] as const) {
       const bucket = out[type];
       for await (const { value } of this.store.scan(Uint8Array.of(bucketOf(type)))) {
         const loc = decodeValue(value);
-        bucket[loc.instance.sealedFile] = (bucket[loc.instance.sealedFile] ?? 0) + 1;
+        if (typeof loc === "string") damaged[type]++;
+        else bucket[loc.instance.sealedFile] = (bucket[loc.instance.sealedFile] ?? 0) + 1;
       }
     }
+    if (damaged.normal + damaged.upgrade > 0) out.damaged = damaged;
     return out;
   }
 }

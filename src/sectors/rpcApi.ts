@@ -11,6 +11,7 @@ import { InvalidParamsError } from "../rpc/errors.js";
 import { arity, arrayParam, type MethodTable, objectParam, stringParam } from "../rpc/method.js";
 import {
   INDEX_TYPES,
+  type IndexCounts,
   type IndexRecord,
   type IndexType,
   type SectorIndexer,
@@ -68,8 +69,51 @@ function recordParam(v: unknown, what: string): IndexRecord {
   };
 }
 
+/** Instance names longer than this are not names (a config Name is a short label or a path). */
+const MAX_INSTANCE_NAME = 4096;
+
+export function isInstanceName(v: unknown): v is string {
+  return typeof v === "string" && v !== "" && v.length <= MAX_INSTANCE_NAME;
+}
+
+function shortWire(v: unknown): string {
+  return (JSON.stringify(v) ?? String(v)).slice(0, 120);
+}
+
+/**
+ * A `Venus.SectorIndexerCounts` answer, checked: what is wrong with it as a string. Used by the proxy
+ * (its source's answer) and the CLI (the daemon's).
+ */
+export function indexCountsFromWire(v: unknown): IndexCounts | string {
+  const o = v as Record<string, unknown> | null;
+  if (!o || typeof o !== "object" || Array.isArray(o)) return `not an object: ${shortWire(v)}`;
+  const out: IndexCounts = { normal: {}, upgrade: {} };
+  for (const type of ["normal", "upgrade"] as const) {
+    const m = o[type] as Record<string, unknown> | null | undefined;
+    if (!m || typeof m !== "object" || Array.isArray(m)) return `no "${type}" object: ${shortWire(v)}`;
+    for (const [name, n] of Object.entries(m)) {
+      if (!isInstanceName(name) || typeof n !== "number" || !Number.isSafeInteger(n) || n < 0)
+        return `"${type}" has an entry that is not a name with a count: ${shortWire({ [name]: n })}`;
+      out[type][name] = n;
+    }
+  }
+  if (o.damaged !== undefined) {
+    const d = o.damaged as Record<string, unknown> | null;
+    const ok = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+    if (!d || typeof d !== "object" || !ok(d.normal) || !ok(d.upgrade))
+      return `"damaged" is not {normal: n, upgrade: n}: ${shortWire(o.damaged)}`;
+    out.damaged = { normal: d.normal as number, upgrade: d.upgrade as number };
+  }
+  return out;
+}
+
+/** `Error` is ours (a damaged record of that sector); damocles' clients ignore it and see Found false. */
 export function locationToWire(l: SectorLocation) {
-  return { Found: l.found, Instance: { SealedFile: l.instance.sealedFile, CacheDir: l.instance.cacheDir } };
+  return {
+    Found: l.found,
+    Instance: { SealedFile: l.instance.sealedFile, CacheDir: l.instance.cacheDir },
+    ...(l.error !== undefined ? { Error: l.error } : {}),
+  };
 }
 
 export interface SectorIndexerApiDeps {
@@ -92,7 +136,7 @@ export function sectorIndexerMethods(deps: SectorIndexerApiDeps): MethodTable {
     },
     "Venus.SectorIndexerFindMany": {
       perm: "read",
-      doc: `Batched lookup: (indexType, [{Miner, Number}, ...]) → [{Found, Instance}, ...] in the same order; at most ${MAX_SECTORS_PER_CALL} per call.`,
+      doc: `Batched lookup: (indexType, [{Miner, Number}, ...]) → [{Found, Instance, Error?}, ...] in the same order (Error: that sector's record is damaged); at most ${MAX_SECTORS_PER_CALL} per call.`,
       async handler(params, ctx) {
         arity(params, 2);
         const type = indexTypeParam(params[0]);
@@ -117,7 +161,7 @@ export function sectorIndexerMethods(deps: SectorIndexerApiDeps): MethodTable {
     },
     "Venus.SectorIndexerCounts": {
       perm: "read",
-      doc: "Indexed sectors per storage instance name: () → {normal: {name: n}, upgrade: {name: n}}.",
+      doc: "Indexed sectors per storage instance name: () → {normal: {name: n}, upgrade: {name: n}, damaged?: {normal: n, upgrade: n}}.",
       async handler(params, ctx) {
         arity(params, 0);
         return indexer.counts({ signal: ctx.signal });

@@ -3,7 +3,8 @@
  *
  * attach scans the directory itself (the files are on this machine), then records the good sectors
  * through the running daemon (write token from the home) or, when no daemon holds the home, directly
- * in the home's store under the home lock.
+ * in the home's store under the home lock. Either way it first looks the sectors up: sectors indexed
+ * under another instance name are not moved to the new one without --force.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -15,10 +16,18 @@ import { acquireHomeLock } from "../../daemon/home.js";
 import { createStrictProbe } from "../../prover/strictProbe.js";
 import { WorkerPool } from "../../prover/workerPool.js";
 import type { RpcClient } from "../../rpc/client.js";
-import { type BadSector, type ScanResult, scanStoreDir } from "../../sectors/attach.js";
-import type { IndexRecord, IndexType } from "../../sectors/interface.js";
+import {
+  type BadSector,
+  type InstanceMove,
+  instanceMoveError,
+  instanceMoves,
+  type ScanResult,
+  scanStoreDir,
+} from "../../sectors/attach.js";
+import type { IndexRecord, IndexType, SectorLocation } from "../../sectors/interface.js";
 import { cacheDirPath, sealedFilePath } from "../../sectors/layout.js";
 import { LocalIndexer } from "../../sectors/localIndexer.js";
+import { indexCountsFromWire } from "../../sectors/rpcApi.js";
 import { openLmdbStore } from "../../store/lmdb.js";
 import { SmError, sysCode } from "../../util/errors.js";
 import { action, homeOf, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
@@ -36,6 +45,20 @@ interface StoreRow {
   Problem: string;
   Total: number | null;
   Free: number | null;
+}
+
+function isStoreRow(v: unknown): v is StoreRow {
+  const o = v as Partial<StoreRow> | null;
+  return (
+    typeof o === "object" &&
+    o !== null &&
+    typeof o.Name === "string" &&
+    typeof o.Path === "string" &&
+    typeof o.ReadOnly === "boolean" &&
+    typeof o.Strict === "boolean" &&
+    typeof o.Problem === "string" &&
+    (o.Free === null || typeof o.Free === "number")
+  );
 }
 
 function snippet(name: string, dir: string, strict: boolean, readOnly: boolean): string {
@@ -64,6 +87,50 @@ function groupRecords(scan: ScanResult, name: string): Record<IndexType, IndexRe
   return out;
 }
 
+/** What attach will do about sectors indexed under another name: throws when not forced. */
+type MoveGuard = (found: Record<IndexType, SectorLocation[]>) => InstanceMove[];
+
+/** The daemon's FindMany answer about one sector, checked (a wrong shape is an error, not "not found"). */
+function wireLocation(v: unknown, peer: string): SectorLocation {
+  const o = v as {
+    Found?: unknown;
+    Instance?: { SealedFile?: unknown; CacheDir?: unknown } | null;
+    Error?: unknown;
+  };
+  const empty = { sealedFile: "", cacheDir: "" };
+  if (o && typeof o === "object" && o.Found === false)
+    return { found: false, instance: empty, ...(typeof o.Error === "string" ? { error: o.Error } : {}) };
+  const sealed = o?.Instance?.SealedFile;
+  const cache = o?.Instance?.CacheDir;
+  if (o?.Found !== true || typeof sealed !== "string" || (cache !== undefined && typeof cache !== "string"))
+    throw new SmError(
+      "RPC_BAD_RESPONSE",
+      `${peer} answered Venus.SectorIndexerFindMany with a result of the wrong shape: ${JSON.stringify(v)?.slice(0, 120)}`,
+    );
+  return { found: true, instance: { sealedFile: sealed, cacheDir: cache || sealed } };
+}
+
+async function lookupOnline(
+  client: RpcClient,
+  recs: Record<IndexType, IndexRecord[]>,
+): Promise<Record<IndexType, SectorLocation[]>> {
+  const out: Record<IndexType, SectorLocation[]> = { normal: [], upgrade: [] };
+  for (const type of ["normal", "upgrade"] as const) {
+    const list = recs[type];
+    for (let i = 0; i < list.length; i += WRITE_BATCH) {
+      const batch = list.slice(i, i + WRITE_BATCH).map((r) => ({ Miner: r.miner, Number: r.number }));
+      const r = await client.call<unknown>("Venus.SectorIndexerFindMany", [type, batch]);
+      if (!Array.isArray(r) || r.length !== batch.length)
+        throw new SmError(
+          "RPC_BAD_RESPONSE",
+          `${client.peerName} answered a batch of ${batch.length} lookups with ${Array.isArray(r) ? r.length : "no"} results`,
+        );
+      for (const v of r) out[type].push(wireLocation(v, client.peerName));
+    }
+  }
+  return out;
+}
+
 async function writeOnline(client: RpcClient, recs: Record<IndexType, IndexRecord[]>): Promise<void> {
   for (const type of ["normal", "upgrade"] as const) {
     const list = recs[type];
@@ -80,7 +147,8 @@ async function writeOffline(
   home: string,
   cfg: SectorManagerConfig | undefined,
   recs: Record<IndexType, IndexRecord[]>,
-): Promise<void> {
+  guard: MoveGuard,
+): Promise<InstanceMove[]> {
   try {
     const st = await fs.stat(home);
     if (!st.isDirectory()) throw new Error("not a directory");
@@ -95,10 +163,16 @@ async function writeOffline(
     const store = await openLmdbStore(cfg?.Common.DB.LMDB.BaseDir || path.join(home, "db"));
     try {
       const idx = new LocalIndexer(store);
+      // Under the home lock: nothing can change the index between this look-up and the write.
+      const moves = guard({
+        normal: await idx.findMany("normal", recs.normal),
+        upgrade: await idx.findMany("upgrade", recs.upgrade),
+      });
       for (const type of ["normal", "upgrade"] as const) {
         for (let i = 0; i < recs[type].length; i += WRITE_BATCH)
           await idx.update(type, recs[type].slice(i, i + WRITE_BATCH));
       }
+      return moves;
     } finally {
       await store.close();
     }
@@ -128,6 +202,11 @@ export function registerStorage(util: Command): void {
       false,
     )
     .option("--read-only", "mark the store ReadOnly in the printed config block", false)
+    .option(
+      "--force",
+      "record the sectors under --name even when the index has them under another instance name (moves them)",
+      false,
+    )
     .option("-v, --verbose", "list every sector found", false)
     .option("--json", "print the result as JSON", false)
     .action(
@@ -161,14 +240,36 @@ export function registerStorage(util: Command): void {
         const recs = groupRecords(scan, name);
         const client = await daemonClient(home);
         let configured: { Name: string; Path: string }[];
+        const guard =
+          (stores: { Name: string; Path: string }[]): MoveGuard =>
+          (found) => {
+            const moves = instanceMoves(recs, found, name);
+            if (moves.length > 0 && opts.force !== true) throw instanceMoveError(moves, name, dir, stores);
+            return moves;
+          };
+        let moves: InstanceMove[] = [];
         if (client) {
-          configured = await client.call<StoreRow[]>("Venus.StoreList", []);
+          const listed = await client.call<unknown>("Venus.StoreList", []);
+          configured = Array.isArray(listed)
+            ? listed.filter(
+                (s): s is StoreRow =>
+                  typeof s === "object" &&
+                  s !== null &&
+                  typeof s.Name === "string" &&
+                  typeof s.Path === "string",
+              )
+            : [];
+          const info = await client.call<{ ReadOnly?: unknown } | null>("Venus.SectorIndexerInfo", []);
+          // A read-only (proxy) daemon refuses the write below with the message that says where to attach.
+          if (info?.ReadOnly !== true) moves = guard(configured)(await lookupOnline(client, recs));
           await writeOnline(client, recs);
         } else {
           const cfg = await localConfig(home);
           configured = (cfg?.Common.PersistStores ?? []).map((s) => ({ Name: s.Name, Path: s.Path }));
-          await writeOffline(home, cfg, recs);
+          moves = await writeOffline(home, cfg, recs, guard(configured));
         }
+        const movedFrom: Record<string, number> = {};
+        for (const m of moves) movedFrom[m.from] = (movedFrom[m.from] ?? 0) + 1;
         const sameName = configured.find((s) => s.Name === name);
         const block = snippet(name, dir, strict, readOnly);
         const configNote =
@@ -186,6 +287,7 @@ export function registerStorage(util: Command): void {
                 path: dir,
                 via: client ? "daemon" : "offline",
                 attached: { normal: recs.normal.length, upgrade: recs.upgrade.length },
+                moved: movedFrom,
                 sectors: scan.good.map((s) => ({
                   type: s.type,
                   miner: s.miner,
@@ -210,6 +312,10 @@ export function registerStorage(util: Command): void {
         out.push(
           `attached ${scan.good.length} sector(s) as instance ${JSON.stringify(name)}: ${recs.normal.length} normal, ${recs.upgrade.length} upgrade`,
         );
+        for (const [from, n] of Object.entries(movedFrom))
+          out.push(
+            `moved ${n} sector(s) from instance ${JSON.stringify(from)} to ${JSON.stringify(name)} (--force)`,
+          );
         if (opts.verbose === true) {
           for (const s of scan.good)
             out.push(
@@ -235,11 +341,23 @@ export function registerStorage(util: Command): void {
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const client = await requireDaemon(homeOf(cmd));
-        const [stores, counts, info] = await Promise.all([
-          client.call<StoreRow[]>("Venus.StoreList", []),
-          client.call<Record<IndexType, Record<string, number>>>("Venus.SectorIndexerCounts", []),
-          client.call<{ Description: string; ReadOnly: boolean }>("Venus.SectorIndexerInfo", []),
+        const [storesRaw, countsRaw, infoRaw] = await Promise.all([
+          client.call<unknown>("Venus.StoreList", []),
+          client.call<unknown>("Venus.SectorIndexerCounts", []),
+          client.call<unknown>("Venus.SectorIndexerInfo", []),
         ]);
+        const wrongShape = (method: string, what: string) =>
+          new SmError("RPC_BAD_RESPONSE", `${client.peerName} answered ${method} with ${what}`);
+        if (!Array.isArray(storesRaw) || !storesRaw.every(isStoreRow))
+          throw wrongShape("Venus.StoreList", "something that is not a list of stores");
+        const stores = storesRaw;
+        const counts = indexCountsFromWire(countsRaw);
+        if (typeof counts === "string")
+          throw wrongShape("Venus.SectorIndexerCounts", `counts of the wrong shape (${counts})`);
+        const i = infoRaw as { Description?: unknown; ReadOnly?: unknown } | null;
+        if (!i || typeof i.Description !== "string" || typeof i.ReadOnly !== "boolean")
+          throw wrongShape("Venus.SectorIndexerInfo", "no {Description, ReadOnly}");
+        const info = { Description: i.Description, ReadOnly: i.ReadOnly };
         if (opts.json === true) {
           process.stdout.write(`${JSON.stringify({ indexer: info, stores, counts }, null, 2)}\n`);
           return;
@@ -270,6 +388,13 @@ export function registerStorage(util: Command): void {
               );
           }
         }
+        for (const type of ["normal", "upgrade"] as const) {
+          const n = counts.damaged?.[type] ?? 0;
+          if (n > 0)
+            lines.push(
+              `WARNING: ${n} ${type} sector index record(s) are damaged and cannot be read; \`vsm util sealer proving check\` names the sectors, and re-attaching the stores that hold them (\`vsm util storage attach --name NAME PATH\`) rewrites them`,
+            );
+        }
         if (stores.length === 0)
           lines.push(
             "no persist store configured; attach one with `vsm util storage attach --name NAME PATH`",
@@ -298,6 +423,16 @@ export function registerStorage(util: Command): void {
           ),
           client.call<StoreRow[]>("Venus.StoreList", []),
         ]);
+        if (
+          typeof loc?.Found !== "boolean" ||
+          typeof loc.Instance?.SealedFile !== "string" ||
+          typeof loc.Instance.CacheDir !== "string" ||
+          !Array.isArray(stores)
+        )
+          throw new SmError(
+            "RPC_BAD_RESPONSE",
+            `${client.peerName} answered the sector lookup with a result of the wrong shape: ${JSON.stringify(loc)?.slice(0, 120)}`,
+          );
         const pathOf = (name: string) => stores.find((s) => s.Name === name)?.Path;
         const sealedStore = pathOf(loc.Instance.SealedFile);
         const cacheStore = pathOf(loc.Instance.CacheDir);

@@ -7,7 +7,7 @@ import { shapeByName, treeRLastFileBytes, treeRLastFileNames } from "../../../sr
 import { writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
 import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { WorkerPool } from "../../../src/prover/workerPool.js";
-import { scanStoreDir } from "../../../src/sectors/attach.js";
+import { instanceMoveError, instanceMoves, scanStoreDir } from "../../../src/sectors/attach.js";
 import { cacheDirPath, sealedFilePath } from "../../../src/sectors/layout.js";
 import { writeLayoutOnlySector } from "../../helpers/layoutOnlySector.js";
 import { tempDir } from "../../helpers/tmp.js";
@@ -138,5 +138,40 @@ describe("scanStoreDir --strict with the vanilla probe", () => {
       await pool.close();
       await t.cleanup();
     }
+  });
+});
+
+describe("instanceMoves", () => {
+  test("a sector indexed under another name is a move; the same name, not found, or a damaged record is not", () => {
+    const recs = {
+      normal: [1, 2, 3, 4].map((number) => ({ miner: 1000, number })),
+      upgrade: [{ miner: 1000, number: 5 }],
+    };
+    const at = (name: string, cache = name) => ({
+      found: true,
+      instance: { sealedFile: name, cacheDir: cache },
+    });
+    const moves = instanceMoves(
+      recs,
+      {
+        normal: [
+          at("new"),
+          at("old"),
+          { found: false, instance: { sealedFile: "", cacheDir: "" } },
+          { found: false, instance: { sealedFile: "", cacheDir: "" }, error: "damaged" },
+        ],
+        upgrade: [at("new", "old-cache")],
+      },
+      "new",
+    );
+    assert.deepEqual(moves, [
+      { type: "normal", miner: 1000, number: 2, from: "old" },
+      { type: "upgrade", miner: 1000, number: 5, from: "old-cache" },
+    ]);
+    const e = instanceMoveError(moves, "new", "/mnt/a", [{ Name: "old", Path: "/mnt/a" }]);
+    assert.equal(e.code, "ATTACH_WOULD_MOVE");
+    assert.match(e.message, /1 in instance "old" \(configured with this same path; e\.g\. sector 1000-2\)/);
+    assert.match(e.message, /1 in instance "old-cache" \(not configured on this node/);
+    assert.match(e.message, /the --name they were attached with.*add --force$/);
   });
 });
