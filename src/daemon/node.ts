@@ -239,16 +239,8 @@ export async function startNode(
     cleanups.push(() => removeApiFile(home, api));
 
     const listenText = formatHostPort(flags.listen.host || "0.0.0.0", server.address.port);
-    if (server.allInterfaces && config.Common.RPC.AnonymousRead) {
-      log.warn(
-        "listening on every network interface with anonymous reads on: anyone who can reach this port can read the sector index, stores and provers; use --listen=127.0.0.1:<port> or set [Common.RPC] AnonymousRead = false",
-        { listen: listenText },
-      );
-    } else if (server.allInterfaces) {
-      log.info("listening on every network interface; every call needs a token (AnonymousRead = false)", {
-        listen: listenText,
-      });
-    }
+    const notice = listenNotice(server.allInterfaces, config.Common.RPC.AnonymousRead);
+    if (notice) log[notice.level](notice.msg, { listen: listenText });
     if (flags.poster) {
       const poster = await startPoster(config, {
         kv: store,
@@ -290,6 +282,27 @@ export async function startNode(
     await teardown();
     throw e;
   }
+}
+
+/**
+ * What to say at start about who can reach the API. `--listen=:1789` (the default, as damocles) binds
+ * every interface; with anonymous reads on (also the default) anyone on the network can read the
+ * sector index, the stores and the provers' state, which deserves one WARN naming both fixes.
+ */
+export function listenNotice(
+  allInterfaces: boolean,
+  anonymousRead: boolean,
+): { level: "warn" | "info"; msg: string } | undefined {
+  if (!allInterfaces) return undefined;
+  if (anonymousRead)
+    return {
+      level: "warn",
+      msg: "listening on every network interface with anonymous reads on: anyone who can reach this port can read the sector index, stores and provers; use --listen=127.0.0.1:<port>, or set [Common.RPC] AnonymousRead = false",
+    };
+  return {
+    level: "info",
+    msg: "listening on every network interface; every call needs a token ([Common.RPC] AnonymousRead = false)",
+  };
 }
 
 function nodeMethods(secret: Buffer, flags: DaemonFlags): MethodTable {

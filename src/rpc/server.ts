@@ -26,6 +26,13 @@ import type { MethodContext, Permission } from "./method.js";
 /** Largest request body or WebSocket message: a batched lookup of 100k sectors is ~4 MiB. */
 export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Most request-body bytes held at once across all HTTP requests (a body is held from its first byte
+ * until its answer is sent). Past it a request is answered 503, so many clients sending large bodies
+ * together cannot grow the node without bound; 8 bodies of the largest size fit.
+ */
+export const MAX_BUFFERED_BYTES = 8 * MAX_BODY_BYTES;
+
 export interface ListenAddress {
   host: string;
   port: number;
@@ -42,6 +49,8 @@ export interface RpcServerOptions {
   health?: () => Record<string, unknown>;
   /** JSON-RPC paths (default ["/rpc/v0"]; the devnet serves Lotus's "/rpc/v1"). */
   paths?: readonly string[];
+  /** Default MAX_BUFFERED_BYTES (tests set it lower). */
+  maxBufferedBytes?: number;
 }
 
 export interface RpcServer {
@@ -125,6 +134,9 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
   const paths = new Set(opts.paths ?? ["/rpc/v0"]);
   const pathList = [...paths].join(" or ");
   const shutdown = new AbortController();
+  const maxBuffered = opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
+  /** Request-body bytes held right now, across all requests. */
+  let buffered = 0;
 
   const authenticate = (
     req: http.IncomingMessage,
@@ -226,14 +238,43 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
     const chunks: Buffer[] = [];
     let size = 0;
     let tooBig = false;
+    let held = 0;
+    const release = () => {
+      buffered -= held;
+      held = 0;
+    };
+    res.on("close", release);
     req.on(
       "data",
       guarded(req, res, (c: Buffer) => {
         if (tooBig) return;
+        if (buffered + c.length > maxBuffered) {
+          tooBig = true;
+          chunks.length = 0;
+          release();
+          log.warn("request refused: too many request bytes held at once", {
+            remote: req.socket.remoteAddress,
+            held_bytes: buffered,
+          });
+          res.setHeader("retry-after", "1");
+          sendJson(res, 503, {
+            jsonrpc: "2.0",
+            id: null,
+            error: {
+              code: -32603,
+              message: `the node is busy reading ${Math.round(buffered / 2 ** 20)} MiB of other requests; retry in a moment, with smaller batches`,
+            },
+          });
+          req.destroy();
+          return;
+        }
+        buffered += c.length;
+        held += c.length;
         size += c.length;
         if (size > MAX_BODY_BYTES) {
           tooBig = true;
           chunks.length = 0;
+          release();
           sendJson(res, 413, {
             jsonrpc: "2.0",
             id: null,

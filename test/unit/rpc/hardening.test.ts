@@ -285,4 +285,56 @@ describe("RPC server hardening (issue 10)", { timeout: 30_000 }, () => {
       }
     });
   });
+
+  test("request bodies held at once are capped across requests: past the cap a request gets 503, and the budget comes back", async () => {
+    const small = await startRpcServer({
+      listen: { host: "127.0.0.1", port: 0 },
+      dispatcher: createDispatcher(methods, { logger: mem.logger }),
+      secret,
+      anonymousRead: true,
+      logger: mem.logger,
+      maxBufferedBytes: 1024 * 1024,
+    });
+    const smallUrl = `http://127.0.0.1:${small.address.port}/rpc/v0`;
+    const padded = (n: number) => {
+      const head = '{"jsonrpc":"2.0","id":1,"method":"Test.Echo","params":["';
+      const tail = '"]}';
+      return head + "x".repeat(n - head.length - tail.length) + tail;
+    };
+    try {
+      // A client that sends 800 KB of a body and then stalls holds them.
+      const body = padded(800 * 1024);
+      const stalled = rawRequest(
+        small.address.port,
+        `POST /rpc/v0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length + 10}\r\n\r\n${body}`,
+        1_500,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const res = await fetch(smallUrl, {
+        method: "POST",
+        body: padded(400 * 1024),
+        signal: AbortSignal.timeout(5_000),
+      }).catch((e: unknown) => e);
+      assert.ok(!(res instanceof Error), `fetch failed: ${String(res)}`);
+      const r = res as Response;
+      assert.equal(r.status, 503);
+      assert.equal(r.headers.get("retry-after"), "1");
+      assert.match(
+        ((await r.json()) as Json).error.message,
+        /the node is busy reading 1 MiB of other requests; retry in a moment/,
+      );
+      assert.ok(mem.lines.some((l) => l.includes("too many request bytes held at once")));
+      await stalled; // gives up after 1.5 s: its bytes are released
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await fetch(smallUrl, {
+        method: "POST",
+        body: padded(900 * 1024),
+        signal: AbortSignal.timeout(5_000),
+      });
+      assert.equal(again.status, 200);
+      assert.equal(((await again.json()) as Json).result[0].length, 900 * 1024 - 59);
+    } finally {
+      await small.close();
+    }
+  });
 });
