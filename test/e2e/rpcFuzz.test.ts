@@ -239,8 +239,9 @@ function randFrame(r: Rng): Buffer {
   return Buffer.concat(parts);
 }
 
+/** Resident memory of a process from /proc (Linux); 0 where there is no /proc. */
 async function rss(pid: number): Promise<number> {
-  const status = await fs.readFile(`/proc/${pid}/status`, "utf8");
+  const status = await fs.readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
   const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
   return m ? Number(m[1]) * 1024 : 0;
 }
@@ -313,7 +314,7 @@ describe(`RPC fuzz against a live node (seed ${SEED})`, { timeout: 90_000 }, () 
         });
         const text = await res.text();
         assert.ok(
-          [200, 204, 401, 413].includes(res.status),
+          [200, 204, 401, 413, 503].includes(res.status),
           `HTTP ${res.status}: ${text.slice(0, 200)} (seed ${SEED})`,
         );
         if (res.status === 200) JSON.parse(text); // every 200 is JSON
@@ -420,6 +421,7 @@ describe(`RPC fuzz against a live node (seed ${SEED})`, { timeout: 90_000 }, () 
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
     const summary = `seed ${SEED}: ${JSON.stringify(counts)}, RSS ${mib(baseline)} → peak ${mib(peak)}`;
     process.stdout.write(`# fuzz ${summary}\n`);
+    if (baseline === 0) process.stdout.write("# no /proc here: memory not checked\n");
     assert.ok(peak - baseline < RSS_GROWTH_LIMIT, `memory grew by ${mib(peak - baseline)} (${summary})`);
     assert.ok(counts.raw + counts.http + counts.ws + counts.frames > 50, `too few cases ran (${summary})`);
     // A handler exception is survived, but it is still a bug the fuzzer should report.
