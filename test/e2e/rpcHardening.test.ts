@@ -5,11 +5,12 @@
  * params, token and `?token=` rules through the real daemon; and the listen notice.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
-import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { cliEntry, type Proc, runCli, startCli, startProcess } from "../../src/util/childProcess.js";
 import { MALFORMED_REQUESTS, rawRequest } from "../helpers/rawHttp.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -183,4 +184,59 @@ describe("malformed requests and secrets against real node and devnet processes"
   test("on 127.0.0.1 there is no every-interface warning", () => {
     assert.ok(!node?.lines.some((l) => /every network interface/.test(l)));
   });
+});
+
+/**
+ * Finding 14 with a real wildcard bind, inside a private network namespace (`unshare -rn`: only a
+ * loopback device exists there), so the test listens on "every interface" without reaching any
+ * network. Skipped where unprivileged namespaces are not allowed.
+ */
+const canUnshare = spawnSync("unshare", ["-rn", "true"]).status === 0;
+describe("--listen on every interface (in a private network namespace)", { timeout: 60_000 }, () => {
+  const cases = [
+    { listen: ":0", anonymous: true, level: "WARN", re: /every network interface with anonymous reads on/ },
+    {
+      listen: "[::0]:0",
+      anonymous: true,
+      level: "WARN",
+      re: /every network interface with anonymous reads on/,
+    },
+    {
+      listen: ":0",
+      anonymous: false,
+      level: "INFO",
+      re: /every network interface; every call needs a token/,
+    },
+  ];
+  for (const c of cases) {
+    test(`--listen=${c.listen}, AnonymousRead = ${c.anonymous}: one ${c.level} line`, {
+      skip: canUnshare ? false : "unshare -rn is not permitted here",
+    }, async () => {
+      const { dir, cleanup } = await tempDir("vsm-listen-");
+      const home = path.join(dir, "h");
+      let p: Proc | undefined;
+      try {
+        assert.equal((await runCli(["--home", home, "daemon", "init"])).code, 0);
+        if (!c.anonymous) {
+          const cfg = homePaths(home).sectorManagerCfg;
+          const text = await fs.readFile(cfg, "utf8");
+          assert.match(text, /#AnonymousRead = true/);
+          await fs.writeFile(cfg, text.replace("#AnonymousRead = true", "AnonymousRead = false"));
+        }
+        p = startProcess(
+          "unshare",
+          ["-rn", process.execPath, cliEntry(), "--home", home, "daemon", "run", `--listen=${c.listen}`],
+          { env: { ...process.env, VSM_LOG_LEVEL: "info" } },
+        );
+        await p.waitForLine(/node ready/, 30_000);
+        const lines = p.lines.filter((l) => /every network interface/.test(l));
+        assert.equal(lines.length, 1, lines.join("\n"));
+        assert.match(lines[0] ?? "", new RegExp(`\\t${c.level}\\tdaemon\\t`));
+        assert.match(lines[0] ?? "", c.re);
+      } finally {
+        await p?.stop(5000);
+        await cleanup();
+      }
+    });
+  }
 });

@@ -2,7 +2,7 @@
  * Issue 10 finding 14: `--listen=:1789` stays the default (damocles compatibility), and the start-up
  * log says once, at WARN, when every interface is served with anonymous reads on. The detection of
  * "every interface" itself is from the bound socket (`RpcServer.allInterfaces`), so ":1789", "0:1789"
- * and "[::0]:1789" all count; tests stay on loopback, so it is checked here as a decision.
+ * and "[::0]:1789" all count; test/e2e/rpcHardening.test.ts binds them in a private network namespace.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
