@@ -28,10 +28,13 @@ export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /**
  * Most request-body bytes held at once across all HTTP requests (a body is held from its first byte
- * until its answer is sent). Past it a request is answered 503, so many clients sending large bodies
- * together cannot grow the node without bound; 8 bodies of the largest size fit.
+ * until its answer is sent), and per client address. Past either a request is answered 503, so many
+ * clients sending large bodies together cannot grow the node without bound, and one client (however
+ * slowly it sends) cannot take the whole budget from the others: 8 bodies of the largest size fit
+ * in all, 2 per address.
  */
 export const MAX_BUFFERED_BYTES = 8 * MAX_BODY_BYTES;
+export const MAX_BUFFERED_BYTES_PER_CLIENT = 2 * MAX_BODY_BYTES;
 
 export interface ListenAddress {
   host: string;
@@ -49,8 +52,9 @@ export interface RpcServerOptions {
   health?: () => Record<string, unknown>;
   /** JSON-RPC paths (default ["/rpc/v0"]; the devnet serves Lotus's "/rpc/v1"). */
   paths?: readonly string[];
-  /** Default MAX_BUFFERED_BYTES (tests set it lower). */
+  /** Defaults MAX_BUFFERED_BYTES and MAX_BUFFERED_BYTES_PER_CLIENT (tests set them lower). */
   maxBufferedBytes?: number;
+  maxBufferedBytesPerClient?: number;
 }
 
 export interface RpcServer {
@@ -135,8 +139,10 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
   const pathList = [...paths].join(" or ");
   const shutdown = new AbortController();
   const maxBuffered = opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
-  /** Request-body bytes held right now, across all requests. */
+  const maxPerClient = opts.maxBufferedBytesPerClient ?? MAX_BUFFERED_BYTES_PER_CLIENT;
+  /** Request-body bytes held right now, across all requests and per remote address. */
   let buffered = 0;
+  const bufferedBy = new Map<string, number>();
 
   const authenticate = (
     req: http.IncomingMessage,
@@ -239,8 +245,12 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
     let size = 0;
     let tooBig = false;
     let held = 0;
+    const client = req.socket.remoteAddress ?? "?";
     const release = () => {
       buffered -= held;
+      const left = (bufferedBy.get(client) ?? 0) - held;
+      if (left > 0) bufferedBy.set(client, left);
+      else bufferedBy.delete(client);
       held = 0;
     };
     res.on("close", release);
@@ -248,27 +258,31 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
       "data",
       guarded(req, res, (c: Buffer) => {
         if (tooBig) return;
-        if (buffered + c.length > maxBuffered) {
+        const mine = bufferedBy.get(client) ?? 0;
+        if (buffered + c.length > maxBuffered || mine + c.length > maxPerClient) {
           tooBig = true;
           chunks.length = 0;
+          const why =
+            mine + c.length > maxPerClient
+              ? `this client (${client}) already has ${Math.round(mine / 2 ** 20)} MiB of requests being read`
+              : `the node is busy reading ${Math.round(buffered / 2 ** 20)} MiB of other requests`;
           release();
           log.warn("request refused: too many request bytes held at once", {
-            remote: req.socket.remoteAddress,
+            remote: client,
             held_bytes: buffered,
+            client_bytes: mine,
           });
           res.setHeader("retry-after", "1");
           sendJson(res, 503, {
             jsonrpc: "2.0",
             id: null,
-            error: {
-              code: -32603,
-              message: `the node is busy reading ${Math.round(buffered / 2 ** 20)} MiB of other requests; retry in a moment, with smaller batches`,
-            },
+            error: { code: -32603, message: `${why}; retry in a moment, with smaller batches` },
           });
           req.destroy();
           return;
         }
         buffered += c.length;
+        bufferedBy.set(client, mine + c.length);
         held += c.length;
         size += c.length;
         if (size > MAX_BODY_BYTES) {

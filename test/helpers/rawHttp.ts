@@ -13,10 +13,16 @@ export interface RawAnswer {
   closed: boolean;
 }
 
-export function rawRequest(port: number, request: string | Buffer, timeoutMs = 3_000): Promise<RawAnswer> {
+export function rawRequest(
+  port: number,
+  request: string | Buffer,
+  timeoutMs = 3_000,
+  /** Loopback source address (any of 127.0.0.0/8), to act as several clients. */
+  localAddress?: string,
+): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    const sock = net.connect({ host: "127.0.0.1", port });
+    const sock = net.connect({ host: "127.0.0.1", port, ...(localAddress ? { localAddress } : {}) });
     let settled = false;
     const done = (closed: boolean) => {
       if (settled) return;

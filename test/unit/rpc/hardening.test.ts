@@ -286,53 +286,59 @@ describe("RPC server hardening (issue 10)", { timeout: 30_000 }, () => {
     });
   });
 
-  test("request bodies held at once are capped across requests: past the cap a request gets 503, and the budget comes back", async () => {
+  test("request bodies held at once are capped per client and in all: past a cap a request gets 503, and the budget comes back", async () => {
     const small = await startRpcServer({
       listen: { host: "127.0.0.1", port: 0 },
       dispatcher: createDispatcher(methods, { logger: mem.logger }),
       secret,
       anonymousRead: true,
       logger: mem.logger,
-      maxBufferedBytes: 1024 * 1024,
+      maxBufferedBytes: 1536 * 1024,
+      maxBufferedBytesPerClient: 1024 * 1024,
     });
-    const smallUrl = `http://127.0.0.1:${small.address.port}/rpc/v0`;
+    const p = small.address.port;
     const padded = (n: number) => {
       const head = '{"jsonrpc":"2.0","id":1,"method":"Test.Echo","params":["';
       const tail = '"]}';
       return head + "x".repeat(n - head.length - tail.length) + tail;
     };
+    /** A POST whose body is `sent` bytes of `declared`: a client that stalls holds what it sent. */
+    const postFrom = (from: string, sent: number, declared = sent, waitMs = 3_000) => {
+      const body = padded(sent);
+      return rawRequest(
+        p,
+        `POST /rpc/v0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${declared}\r\n\r\n${body}`,
+        waitMs,
+        from,
+      );
+    };
+    const settle = () => new Promise((r) => setTimeout(r, 300));
     try {
-      // A client that sends 800 KB of a body and then stalls holds them.
-      const body = padded(800 * 1024);
-      const stalled = rawRequest(
-        small.address.port,
-        `POST /rpc/v0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length + 10}\r\n\r\n${body}`,
-        1_500,
-      );
-      await new Promise((r) => setTimeout(r, 300));
-      const res = await fetch(smallUrl, {
-        method: "POST",
-        body: padded(400 * 1024),
-        signal: AbortSignal.timeout(5_000),
-      }).catch((e: unknown) => e);
-      assert.ok(!(res instanceof Error), `fetch failed: ${String(res)}`);
-      const r = res as Response;
-      assert.equal(r.status, 503);
-      assert.equal(r.headers.get("retry-after"), "1");
+      // 127.0.0.1 stalls with 800 KB: its own next 400 KB is refused, though the total has room.
+      const stalled1 = postFrom("127.0.0.1", 800 * 1024, 800 * 1024 + 10, 2_000);
+      await settle();
+      const own = await postFrom("127.0.0.1", 400 * 1024);
+      assert.equal(own.status, 503, own.text.slice(0, 300));
+      assert.match(own.text, /retry-after: 1/i);
       assert.match(
-        ((await r.json()) as Json).error.message,
-        /the node is busy reading 1 MiB of other requests; retry in a moment/,
+        own.text,
+        /this client \(127\.0\.0\.1\) already has 1 MiB of requests being read; retry in a moment/,
       );
+      // Another address is served meanwhile...
+      const other = await postFrom("127.0.0.2", 300 * 1024);
+      assert.equal(other.status, 200, other.text.slice(0, 300));
+      // ...until the total is spent: 127.0.0.2 stalls with 600 KB, then 127.0.0.3's 400 KB is refused.
+      const stalled2 = postFrom("127.0.0.2", 600 * 1024, 600 * 1024 + 10, 2_000);
+      await settle();
+      const third = await postFrom("127.0.0.3", 400 * 1024);
+      assert.equal(third.status, 503, third.text.slice(0, 300));
+      assert.match(third.text, /the node is busy reading 1 MiB of other requests; retry in a moment/);
       assert.ok(mem.lines.some((l) => l.includes("too many request bytes held at once")));
-      await stalled; // gives up after 1.5 s: its bytes are released
-      await new Promise((r) => setTimeout(r, 100));
-      const again = await fetch(smallUrl, {
-        method: "POST",
-        body: padded(900 * 1024),
-        signal: AbortSignal.timeout(5_000),
-      });
-      assert.equal(again.status, 200);
-      assert.equal(((await again.json()) as Json).result[0].length, 900 * 1024 - 59);
+      // The stalled clients give up: their bytes are released.
+      await Promise.all([stalled1, stalled2]);
+      await settle();
+      const again = await postFrom("127.0.0.1", 1000 * 1024);
+      assert.equal(again.status, 200, again.text.slice(0, 300));
     } finally {
       await small.close();
     }
