@@ -169,6 +169,26 @@ describe("malformed requests and secrets against real node and devnet processes"
     assert.equal(typeof ok.json.result, "string");
   });
 
+  test("the devnet refuses base64 with stray bits (the class of the '<token>!!' bug) with -32602", async () => {
+    const rand = async (entropy: string) => {
+      const res = await fetch(`http://${devApi}/rpc/v1`, {
+        method: "POST",
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "Filecoin.StateGetRandomnessFromBeacon",
+          params: [2, 0, entropy, null],
+        }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      return (await res.json()) as Json;
+    };
+    assert.equal(typeof (await rand("AA==")).result, "string");
+    const stray = await rand("AB==");
+    assert.equal(stray.error?.code, -32602, JSON.stringify(stray));
+    assert.match(stray.error.message, /entropy is not canonical base64/);
+  });
+
   test("nesting 100,000 deep is -32600 and the node stays up", async () => {
     const res = await fetch(`http://${nodeApi}/rpc/v0`, {
       method: "POST",
