@@ -64,7 +64,10 @@ const persistStore: TableSpec = {
     doc: "Only these miner actor ids may use the store (empty = all).",
   },
   DenyMiners: { kind: "uintArray", default: [], doc: "These miner actor ids may not use it (deny wins)." },
-  Meta: { kind: "stringMap", doc: "Free-form key/value pairs passed to plugins and ext provers." },
+  Meta: {
+    kind: "stringMap",
+    doc: "Free-form key/value pairs passed to plugins and ext provers (shown over RPC to admin tokens only).",
+  },
   PluginName: { kind: "ignored", doc: "objstore plugins are not supported by this implementation" },
   Plugin: { kind: "ignored", doc: "objstore plugins are not supported by this implementation" },
 };
@@ -165,7 +168,7 @@ export const sectorManagerSchema: TableSpec = {
           AnonymousRead: {
             kind: "bool",
             default: true,
-            doc: "Allow read-only methods without a token (proxy nodes and damocles proxies call SectorIndexerFind without one). Writes always need a token.",
+            doc: "Allow read-only methods without a token (proxy nodes and damocles proxies call SectorIndexerFind without one). Writes always need a token. With --listen on every interface (the default :1789) the start-up log warns about it.",
           },
         },
       },
@@ -277,7 +280,7 @@ const extProverBlock: TableSpec = {
   },
   Envs: {
     kind: "stringMap",
-    doc: "Environment overrides for this child (CUDA_VISIBLE_DEVICES, TMPDIR, ...).",
+    doc: "Environment overrides for this child (CUDA_VISIBLE_DEVICES, TMPDIR, ...). Over RPC, values other than CUDA_VISIBLE_DEVICES and TMPDIR are shown to admin tokens only.",
   },
   Concurrent: {
     kind: "uint",

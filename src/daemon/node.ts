@@ -21,7 +21,8 @@ import { ProofStore } from "../poster/proofStore.js";
 import { provingMethods } from "../poster/provingApi.js";
 import { PostRuntime } from "../poster/runtime.js";
 import { ExtProvers } from "../prover/ext/index.js";
-import { signToken, verifyToken } from "../rpc/auth.js";
+import type { ChildStatus } from "../prover/ext/pool.js";
+import { hasPermission, signToken, verifyToken } from "../rpc/auth.js";
 import { RpcClient } from "../rpc/client.js";
 import { createDispatcher } from "../rpc/dispatch.js";
 import { InvalidParamsError } from "../rpc/errors.js";
@@ -242,12 +243,8 @@ export async function startNode(
     cleanups.push(() => removeApiFile(home, api));
 
     const listenText = formatHostPort(flags.listen.host || "0.0.0.0", server.address.port);
-    if (flags.listen.host === "" || flags.listen.host === "0.0.0.0" || flags.listen.host === "::") {
-      log.warn(
-        "listening on every network interface; writes need a token, reads are open unless [Common.RPC] AnonymousRead = false",
-        { listen: listenText },
-      );
-    }
+    const notice = listenNotice(server.allInterfaces, config.Common.RPC.AnonymousRead);
+    if (notice) log[notice.level](notice.msg, { listen: listenText });
     if (flags.poster) {
       const poster = await startPoster(config, {
         kv: store,
@@ -291,6 +288,27 @@ export async function startNode(
   }
 }
 
+/**
+ * What to say at start about who can reach the API. `--listen=:1789` (the default, as damocles) binds
+ * every interface; with anonymous reads on (also the default) anyone on the network can read the
+ * sector index, the stores and the provers' state, which deserves one WARN naming both fixes.
+ */
+export function listenNotice(
+  allInterfaces: boolean,
+  anonymousRead: boolean,
+): { level: "warn" | "info"; msg: string } | undefined {
+  if (!allInterfaces) return undefined;
+  if (anonymousRead)
+    return {
+      level: "warn",
+      msg: "listening on every network interface with anonymous reads on: anyone who can reach this port can read the sector index, stores and provers; use --listen=127.0.0.1:<port>, or set [Common.RPC] AnonymousRead = false",
+    };
+  return {
+    level: "info",
+    msg: "listening on every network interface; every call needs a token ([Common.RPC] AnonymousRead = false)",
+  };
+}
+
 function nodeMethods(secret: Buffer, flags: DaemonFlags): MethodTable {
   return {
     "Venus.Version": {
@@ -323,14 +341,35 @@ function nodeMethods(secret: Buffer, flags: DaemonFlags): MethodTable {
   };
 }
 
+/** Env overrides of a child that any reader may see: which GPU and scratch directory it uses. */
+export const PUBLIC_PROVER_ENVS: readonly string[] = ["CUDA_VISIBLE_DEVICES", "TMPDIR"];
+
+/**
+ * A child's status for a caller without admin permission: `Envs` may hold credentials (an object
+ * store's secret key) and `Args` may too, so only the GPU and TMPDIR values are shown, the args are
+ * withheld (null), and `hiddenEnvs` counts the env entries left out.
+ */
+function redactChild(r: ChildStatus): Omit<ChildStatus, "args"> & { args: null; hiddenEnvs: number } {
+  const envs = Object.fromEntries(Object.entries(r.envs).filter(([k]) => PUBLIC_PROVER_ENVS.includes(k)));
+  return {
+    ...r,
+    args: null,
+    envs,
+    hiddenEnvs: Object.keys(r.envs).length - Object.keys(envs).length,
+  };
+}
+
 function extProverMethods(get: () => ExtProvers | undefined, reload: () => Promise<unknown>): MethodTable {
   return {
     "Venus.ExtProverStatus": {
       perm: "read",
-      doc: "() → every ext-prover child: stage, block, pid, state, env overrides, in flight, done, failed, restarts, average time",
-      async handler(params) {
+      doc: "() → every ext-prover child: stage, block, pid, state, env overrides (admin: all; others: CUDA_VISIBLE_DEVICES and TMPDIR), in flight, done, failed, restarts, average time",
+      async handler(params, ctx) {
         arity(params, 0);
-        return get()?.status() ?? [];
+        const rows = get()?.status() ?? [];
+        return hasPermission(ctx.perms, "admin")
+          ? rows.map((r) => ({ ...r, hiddenEnvs: 0 }))
+          : rows.map(redactChild);
       },
     },
     "Venus.ExtProverReload": {

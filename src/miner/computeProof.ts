@@ -37,7 +37,7 @@ import { cidToCommitment, FIL_COMMITMENT_SEALED, POSEIDON_BLS12_381_A2_FC1 } fro
 import { SEAL_PROOF_IDS, sealProofShape, winningPoStProofOfSeal } from "../proofs/proofTypes.js";
 import type { SectorShape } from "../proofs/sectorShapes.js";
 import { InvalidParamsError } from "../rpc/errors.js";
-import { arity, objectParam } from "../rpc/method.js";
+import { arity, objectParam, showParam } from "../rpc/method.js";
 import { errorMessage } from "../util/errors.js";
 
 /** Chain randomness is 32 bytes (a BLAKE2b-256 digest, `abi.Randomness`). */
@@ -76,7 +76,7 @@ function field(o: Record<string, unknown>, name: string): unknown {
   return undefined;
 }
 
-const show = (v: unknown) => (v === undefined ? "nothing" : (JSON.stringify(v) ?? String(v)));
+const show = showParam;
 
 function uint(v: unknown, what: string): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
@@ -93,7 +93,7 @@ export function minerParam(v: unknown): number {
   try {
     addr = Address.fromString(v);
   } catch (e) {
-    throw new InvalidParamsError(`miner ${JSON.stringify(v)} is not an address: ${errorMessage(e)}`);
+    throw new InvalidParamsError(`miner ${show(v)} is not an address: ${errorMessage(e)}`);
   }
   if (addr.protocol !== 0)
     throw new InvalidParamsError(

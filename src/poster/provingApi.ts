@@ -20,7 +20,7 @@ import type { Logger } from "../log/logger.js";
 import { minerParam } from "../miner/computeProof.js";
 import { parseChainPoStProof } from "../proofs/proofTypes.js";
 import { InvalidParamsError } from "../rpc/errors.js";
-import { arity, type MethodTable, objectParam, uintParam } from "../rpc/method.js";
+import { arity, boolParam, type MethodTable, optionsParam, uintParam } from "../rpc/method.js";
 import { checkSectors } from "../sectors/check.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
@@ -91,7 +91,8 @@ export function provingMethods(deps: ProvingApiDeps): MethodTable {
       async handler(params, ctx): Promise<ProvingCheckResult> {
         arity(params, 2, 3);
         const actor = actorOf(params[0], deps.config);
-        const slow = params[2] === undefined ? false : objectParam(params[2], "options").Slow === true;
+        const opts = params[2] === undefined ? {} : optionsParam(params[2], "options", ["Slow"]);
+        const slow = opts.Slow === undefined ? false : boolParam(opts.Slow, "options.Slow");
         const miner = `f0${actor}`;
         const chain = deps.runtime.chain("proving check");
         const signal = ctx.signal;

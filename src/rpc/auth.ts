@@ -22,6 +22,13 @@ export function signToken(secret: Buffer, perm: Permission): string {
   return `${head}.${body}.${b64url(sig)}`;
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/** Non-empty unpadded base64url that re-encodes to itself (no foreign characters, no stray bits). */
+function isCanonicalBase64url(s: string): boolean {
+  return BASE64URL.test(s) && Buffer.from(s, "base64url").toString("base64url") === s;
+}
+
 /** Permissions of a valid token; throws RPC_UNAUTHENTICATED for a malformed, forged or foreign token. */
 export function verifyToken(secret: Buffer, token: string): Set<Permission> {
   const bad = (why: string) =>
@@ -29,9 +36,13 @@ export function verifyToken(secret: Buffer, token: string): Set<Permission> {
       "RPC_UNAUTHENTICATED",
       `invalid API token: ${why}; use the token in <home>/token of the node you are calling`,
     );
-  const parts = token.trim().split(".");
+  const parts = token.split(".");
   if (parts.length !== 3) throw bad("not a JWT");
   const [head, body, sig] = parts as [string, string, string];
+  // Node's base64url decoder skips characters outside the alphabet and ignores stray bits, so
+  // "<token>!!" would decode to the same signature. Only the exact text the node signed is accepted.
+  if (!isCanonicalBase64url(head) || !isCanonicalBase64url(body) || !isCanonicalBase64url(sig))
+    throw bad("not a JWT (each part must be unpadded base64url with nothing around it)");
   const want = createHmac("sha256", secret).update(`${head}.${body}`).digest();
   const got = Buffer.from(sig, "base64url");
   if (got.length !== want.length || !timingSafeEqual(got, want))

@@ -35,6 +35,34 @@ export interface JsonRpcResponse {
 /** Most requests in one batch; a larger batch is refused whole. */
 export const MAX_BATCH = 1000;
 
+/**
+ * Deepest nesting of arrays and objects a request may have. Real requests nest a handful of levels (a
+ * batch of Lotus messages with CIDs: 6); deeper input is refused before it is parsed, so no later
+ * recursion over it (JSON.stringify of a parameter in an error message, a handler walking it) can
+ * exhaust the stack.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether `text` nests arrays/objects deeper than `max`, counting brackets outside strings. Linear and
+ * allocation-free; on malformed JSON the answer is only a bound, and JSON.parse reports the error.
+ */
+export function jsonDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c /* \\ */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
+  }
+  return false;
+}
+
 function errorResponse(id: Id, code: number, message: string, dataCode?: string): JsonRpcResponse {
   return { jsonrpc: "2.0", id, error: { code, message, ...(dataCode ? { data: { code: dataCode } } : {}) } };
 }
@@ -137,6 +165,13 @@ export function createDispatcher(
 
   return {
     async handleText(text, ctx) {
+      if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
+        return errorResponse(
+          null,
+          RPC_INVALID_REQUEST,
+          `invalid request: arrays and objects nested deeper than ${MAX_JSON_DEPTH} levels; no method takes such params`,
+        );
+      }
       let body: unknown;
       try {
         body = JSON.parse(text);

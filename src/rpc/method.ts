@@ -42,6 +42,19 @@ export interface MethodDef {
 export type MethodTable = Record<string, MethodDef>;
 
 // Parameter checks: each throws InvalidParamsError naming the parameter and what is expected.
+// Every type is checked as it is: no coercion ("yes" is not a boolean, "2" is not a number).
+
+/** A parameter's value for a message, cut short: a client can send megabytes where a number belongs. */
+export function showParam(v: unknown): string {
+  if (v === undefined) return "nothing";
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
 
 export function arity(params: readonly unknown[], min: number, max = min): void {
   if (params.length < min || params.length > max) {
@@ -52,29 +65,55 @@ export function arity(params: readonly unknown[], min: number, max = min): void 
 
 export function uintParam(v: unknown, what: string): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-    throw new InvalidParamsError(
-      `${what} must be a non-negative integer, got ${JSON.stringify(v) ?? String(v)}`,
-    );
+    throw new InvalidParamsError(`${what} must be a non-negative integer, got ${showParam(v)}`);
   }
   return v;
 }
 
 export function stringParam(v: unknown, what: string): string {
-  if (typeof v !== "string")
-    throw new InvalidParamsError(`${what} must be a string, got ${JSON.stringify(v) ?? String(v)}`);
+  if (typeof v !== "string") throw new InvalidParamsError(`${what} must be a string, got ${showParam(v)}`);
   return v;
 }
 
 export function objectParam(v: unknown, what: string): Record<string, unknown> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    throw new InvalidParamsError(`${what} must be an object, got ${JSON.stringify(v) ?? String(v)}`);
+    throw new InvalidParamsError(`${what} must be an object, got ${showParam(v)}`);
   }
   return v as Record<string, unknown>;
 }
 
 export function arrayParam(v: unknown, what: string, maxLength: number): unknown[] {
-  if (!Array.isArray(v)) throw new InvalidParamsError(`${what} must be an array`);
+  if (!Array.isArray(v)) throw new InvalidParamsError(`${what} must be an array, got ${showParam(v)}`);
   if (v.length > maxLength)
     throw new InvalidParamsError(`${what} has ${v.length} entries; at most ${maxLength} per call`);
   return v;
+}
+
+export function boolParam(v: unknown, what: string): boolean {
+  if (typeof v !== "boolean")
+    throw new InvalidParamsError(`${what} must be true or false, got ${showParam(v)}`);
+  return v;
+}
+
+/**
+ * An options object with only the given keys, matched case-insensitively as Go's encoding/json does
+ * (`{"slow": true}` is `Slow`). An unknown key is refused, so a typo does not silently fall back to a
+ * default. Returns the values under their canonical names; absent keys are undefined.
+ */
+export function optionsParam<K extends string>(
+  v: unknown,
+  what: string,
+  keys: readonly K[],
+): Partial<Record<K, unknown>> {
+  const o = objectParam(v, what);
+  const out: Partial<Record<K, unknown>> = {};
+  for (const [k, value] of Object.entries(o)) {
+    const key = keys.find((c) => c.toLowerCase() === k.toLowerCase());
+    if (key === undefined)
+      throw new InvalidParamsError(
+        `${what} has an unknown key ${showParam(k)}; the keys are ${keys.join(", ")}`,
+      );
+    out[key] = value;
+  }
+  return out;
 }

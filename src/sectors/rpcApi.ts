@@ -7,8 +7,9 @@
  * whole partition instead of 2349), writes for `util storage attach`, counts and the store list.
  */
 import fs from "node:fs/promises";
+import { hasPermission } from "../rpc/auth.js";
 import { InvalidParamsError } from "../rpc/errors.js";
-import { arity, arrayParam, type MethodTable, objectParam, stringParam } from "../rpc/method.js";
+import { arity, arrayParam, type MethodTable, objectParam, showParam, stringParam } from "../rpc/method.js";
 import {
   INDEX_TYPES,
   type IndexCounts,
@@ -26,7 +27,7 @@ export const MAX_SECTORS_PER_CALL = 100_000;
 export function indexTypeParam(v: unknown): IndexType {
   const s = stringParam(v, "indexType");
   if (!(INDEX_TYPES as readonly string[]).includes(s)) {
-    throw new InvalidParamsError(`indexType must be "normal" or "upgrade", got ${JSON.stringify(s)}`);
+    throw new InvalidParamsError(`indexType must be "normal" or "upgrade", got ${showParam(s)}`);
   }
   return s as IndexType;
 }
@@ -42,9 +43,7 @@ function field(o: Record<string, unknown>, name: string): unknown {
 function uintField(o: Record<string, unknown>, name: string, what: string): number {
   const v = field(o, name);
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-    throw new InvalidParamsError(
-      `${what}.${name} must be a non-negative integer, got ${JSON.stringify(v) ?? "nothing"}`,
-    );
+    throw new InvalidParamsError(`${what}.${name} must be a non-negative integer, got ${showParam(v)}`);
   }
   return v;
 }
@@ -177,12 +176,14 @@ export function sectorIndexerMethods(deps: SectorIndexerApiDeps): MethodTable {
     },
     "Venus.StoreList": {
       perm: "read",
-      doc: "Configured persist stores with their state and space: () → [{Name, Path, ReadOnly, Strict, Meta, Problem, Total, Free}].",
-      async handler(params) {
+      doc: "Configured persist stores with their state and space: () → [{Name, Path, ReadOnly, Strict, Meta, HiddenMeta, Problem, Total, Free}]; Meta (plugin settings, may hold credentials) only for admin tokens.",
+      async handler(params, ctx) {
         arity(params, 0);
         const status = await stores.status();
+        const admin = hasPermission(ctx.perms, "admin");
         return Promise.all(
           status.map(async (s) => {
+            const meta = stores.get(s.name)?.Meta ?? {};
             let total: number | null = null;
             let free: number | null = null;
             if (!s.problem) {
@@ -199,7 +200,9 @@ export function sectorIndexerMethods(deps: SectorIndexerApiDeps): MethodTable {
               Path: s.path,
               ReadOnly: s.readOnly,
               Strict: s.strict,
-              Meta: stores.get(s.name)?.Meta ?? {},
+              // Meta is handed to plugins and may carry their credentials: admin tokens only.
+              Meta: admin ? meta : {},
+              HiddenMeta: admin ? 0 : Object.keys(meta).length,
               Problem: s.problem ?? "",
               Total: total,
               Free: free,

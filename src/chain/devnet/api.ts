@@ -48,7 +48,10 @@ function bytesParam(v: unknown, what: string): Uint8Array {
   const s = stringParam(v, what);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0)
     throw new InvalidParamsError(`${what} must be padded base64`);
-  return new Uint8Array(Buffer.from(s, "base64"));
+  const b = Buffer.from(s, "base64");
+  // Node's decoder ignores stray bits in the last character: one value, one spelling.
+  if (b.toString("base64") !== s) throw new InvalidParamsError(`${what} is not canonical base64`);
+  return new Uint8Array(b);
 }
 
 function addressParam(v: unknown, what: string): string {

@@ -38,7 +38,10 @@ export function registerProving(util: Command): void {
               `${stage}: ${c.added} added, ${c.changed} restarted, ${c.removed} removed\n`,
             );
         }
-        const rows = await client.call<ChildStatus[]>("Venus.ExtProverStatus", []);
+        const rows = await client.call<(ChildStatus & { hiddenEnvs?: number })[]>(
+          "Venus.ExtProverStatus",
+          [],
+        );
         if (opts.json === true) {
           process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
           return;
@@ -60,10 +63,8 @@ export function registerProving(util: Command): void {
           "LAST ERROR",
         ]);
         for (const r of rows) {
-          const envs =
-            Object.entries(r.envs)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(" ") || "-";
+          const hidden = r.hiddenEnvs ? [`(+${r.hiddenEnvs} shown to admin tokens only)`] : [];
+          const envs = [...Object.entries(r.envs).map(([k, v]) => `${k}=${v}`), ...hidden].join(" ") || "-";
           t.push([
             r.block,
             r.pid > 0 ? String(r.pid) : "-",
