@@ -127,8 +127,8 @@ class LmdbStore implements KVStore {
     const start = opts.start && compareBytes(opts.start, prefix) > 0 ? opts.start : prefix;
     const range = this.read(() =>
       this.db.getRange({
-      start: Buffer.from(start),
-      ...(end ? { end: Buffer.from(end) } : {}),
+        start: Buffer.from(start),
+        ...(end ? { end: Buffer.from(end) } : {}),
         ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
       }),
     );
