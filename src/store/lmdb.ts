@@ -32,6 +32,14 @@ function bytes(v: unknown): Uint8Array | undefined {
   throw new SmError("STORE_CORRUPT", "store returned a value that is not bytes");
 }
 
+function diskFull(dir: string): boolean {
+  try {
+    return fs.statfsSync(dir).bavail === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** A promise lmdb-js returns for a write inside a transaction: its failure is the transaction's. */
 function quiet(v: unknown): void {
   if (v instanceof Promise) v.catch(() => {});
@@ -65,7 +73,8 @@ class LmdbStore implements KVStore {
       if (settled) cause = settled;
     }
     this.writeFailed = true;
-    const full = sysCode(e) === "ENOSPC" || /no space left/i.test(cause);
+    // LMDB reports a full disk as ENOSPC or, when a page write half succeeds, as EIO: ask the disk.
+    const full = sysCode(e) === "ENOSPC" || /no space left/i.test(cause) || diskFull(this.dir);
     const err = full
       ? new SmError(
           "STORE_DISK_FULL",
@@ -174,7 +183,7 @@ class LmdbStore implements KVStore {
     if (!this.writeFailed) return closing;
     // lmdb-js waits for a flush that a failed commit never completes; the environment is consistent
     // (the failed transaction was not committed) and the process's exit releases the map.
-    await Promise.race([closing, new Promise((r) => setTimeout(r, CLOSE_AFTER_FAILURE_MS).unref())]);
+    await Promise.race([closing, new Promise((r) => setTimeout(r, CLOSE_AFTER_FAILURE_MS))]);
   }
 }
 
