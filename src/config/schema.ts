@@ -212,13 +212,13 @@ export const sectorManagerSchema: TableSpec = {
           SingleCheckTimeout: {
             kind: "duration",
             default: "10m0s",
-            min: "1s",
+            min: "1ms",
             doc: "Time limit for checking one sector.",
           },
           PartitionCheckTimeout: {
             kind: "duration",
             default: "20m0s",
-            min: "1s",
+            min: "1ms",
             doc: "Time limit for checking one partition; sectors not checked by then count as bad.",
           },
           WorkerProver: { kind: "opaque", doc: "damocles worker-prover settings (not used)." },

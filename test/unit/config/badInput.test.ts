@@ -132,7 +132,7 @@ describe("durations and numbers checked against their use (finding 4)", () => {
     const msg = sm('[Common.Proving]\nSingleCheckTimeout = "600h"\nPartitionCheckTimeout = "99999999999h"\n');
     assert.match(
       msg,
-      /sector-manager\.cfg:2: Common\.Proving\.SingleCheckTimeout: must be at most "596h31m23\.647s", the longest time a timer can wait \(about 24\.8 days\), got "600h" \(allowed: "1s" to "596h31m23\.647s"\)/,
+      /sector-manager\.cfg:2: Common\.Proving\.SingleCheckTimeout: must be at most "596h31m23\.647s", the longest time a timer can wait \(about 24\.8 days\), got "600h" \(allowed: "1ms" to "596h31m23\.647s"\)/,
     );
     assert.match(msg, /sector-manager\.cfg:3: Common\.Proving\.PartitionCheckTimeout: must be at most/);
     assert.match(
@@ -151,9 +151,9 @@ describe("durations and numbers checked against their use (finding 4)", () => {
   test("a check timeout of zero (every sector bad at once) is refused", () => {
     assert.match(
       sm('[Common.Proving]\nSingleCheckTimeout = "0s"\n'),
-      /:2: Common\.Proving\.SingleCheckTimeout: must be at least "1s", got "0s"/,
+      /:2: Common\.Proving\.SingleCheckTimeout: must be at least "1ms", got "0s"/,
     );
-    assert.match(sm('[Common.Proving]\nPartitionCheckTimeout = "1ns"\n'), /must be at least "1s"/);
+    assert.match(sm('[Common.Proving]\nPartitionCheckTimeout = "1ns"\n'), /must be at least "1ms"/);
   });
 
   test("ReadyTimeoutSecs that overflows the timer once multiplied by 1000 is refused", () => {
@@ -183,7 +183,7 @@ describe("durations and numbers checked against their use (finding 4)", () => {
     const smText = renderSectorManagerDefault();
     assert.match(
       smText,
-      /# Time limit for checking one sector\. Range: "1s" to "596h31m23\.647s"\.\n\s*#SingleCheckTimeout = "10m0s"/,
+      /# Time limit for checking one sector\. Range: "1ms" to "596h31m23\.647s"\.\n\s*#SingleCheckTimeout = "10m0s"/,
     );
     assert.match(smText, /Range: 0 to 79\.\n\s*#ChallengeConfidence = 10/);
     assert.match(renderExtProverDefault(), /#\s+ReadyTimeoutSecs: .*Range: 0 to 2147483\./);
