@@ -186,6 +186,20 @@ function notADirectory(p: string): string | undefined {
   }
 }
 
+function notAnExecutable(p: string): string | undefined {
+  let st: fsSync.Stats;
+  try {
+    st = fsSync.statSync(p);
+  } catch {
+    // Missing here may be fine (a file shared with --conf-dir, a mount not there yet); spawn says so.
+    return undefined;
+  }
+  if (st.isDirectory()) return `${p} is a directory`;
+  if (!st.isFile()) return `${p} is not a regular file`;
+  if ((st.mode & 0o111) === 0) return `${p} is not executable (chmod +x ${p})`;
+  return undefined;
+}
+
 export function parseExtProverConfig(file: string, src: string): Loaded<ExtProverConfig> {
   const { value, ctx } = parseDocument(file, src, extProverSchema);
   const cfg = value as unknown as ExtProverConfig;
@@ -193,6 +207,15 @@ export function parseExtProverConfig(file: string, src: string): Loaded<ExtProve
     cfg[stage].forEach((b: ExtProverBlock, i) => {
       b.line = ctx.lines.get(`${stage.toLowerCase()}[${i}]`);
       if (b.Bin !== undefined && b.Bin.trim() === "") b.Bin = undefined;
+      // A path (not a name looked up in PATH) that can never be run. A warning: this file is read even
+      // by a node started without --ext-prover; with it, the child then fails to start and says so.
+      const why = b.Bin?.includes("/") ? notAnExecutable(b.Bin) : undefined;
+      if (why)
+        ctx.warnings.push({
+          key: `${stage}[${i}].Bin`,
+          line: lineOf(ctx.lines, [stage, i, "Bin"]),
+          message: `must be an executable file, but ${why}`,
+        });
     });
   }
   return finish(file, ctx, cfg);

@@ -248,4 +248,15 @@ describe("path keys (finding 10) and empty files (finding 9)", () => {
       await t.cleanup();
     }
   });
+
+  test("an ext-prover Bin path that can never run is a warning with file:line:key (the file is read without --ext-prover too; a missing one is left to spawn)", () => {
+    const r = parseExtProverConfig(
+      "ext-prover.cfg",
+      '[[WdPost]]\nBin = "/dev/null"\n[[WdPost]]\nBin = "/tmp"\n[[WinPost]]\nBin = "/nonexistent/prover"\n[[WinPost]]\nBin = "sh"\n',
+    );
+    assert.deepEqual(r.warnings, [
+      "ext-prover.cfg:2: WdPost[0].Bin: must be an executable file, but /dev/null is not a regular file",
+      "ext-prover.cfg:4: WdPost[1].Bin: must be an executable file, but /tmp is a directory",
+    ]);
+  });
 });
