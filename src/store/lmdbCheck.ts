@@ -134,13 +134,16 @@ function walkTrees(fd: number, psize: number, pages: bigint, roots: bigint[]): s
       const lo = BigInt(buf.readUInt16LE(at));
       const hi = BigInt(buf.readUInt16LE(at + 2));
       const nflags = buf.readUInt16LE(at + 4);
+      const ksize = buf.readUInt16LE(at + 6);
+      const data = at + 8 + ksize;
+      if (data > psize) return `page ${pg} has a key running past the end of the page`;
       if (flags & P_BRANCH) {
         todo.push(lo | (hi << 16n) | (BigInt(nflags) << 32n));
         continue;
       }
-      // Leaf: a value on overflow pages, or a named sub-database, points at another page.
-      const ksize = buf.readUInt16LE(at + 6);
-      const data = at + 8 + ksize;
+      // Leaf: the value is in the page, on overflow pages, or is a named sub-database's root.
+      if ((nflags & (F_BIGDATA | F_SUBDATA)) === 0 && data + Number(lo | (hi << 16n)) > psize)
+        return `page ${pg} has a value running past the end of the page`;
       if (nflags & F_BIGDATA) {
         if (data + 8 > psize) return `page ${pg} has an entry outside the page`;
         const ov = buf.readBigUInt64LE(data);
