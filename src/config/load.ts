@@ -5,6 +5,7 @@
  * typed config. Any error is fatal and reported with file, line and key; warnings are returned for the
  * caller to log.
  */
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { parse, TomlError } from "smol-toml";
@@ -135,8 +136,68 @@ export function parseSectorManagerConfig(
 
   const db = cfg.Common.DB as { Driver: string; LMDB: { BaseDir: string } };
   if (db.Driver === "badger") db.Driver = "lmdb";
-  if (db.LMDB.BaseDir !== "") db.LMDB.BaseDir = expandHome(db.LMDB.BaseDir);
+  if (db.LMDB.BaseDir.trim() !== "") {
+    // Relative to the config directory, like store paths.
+    const raw = db.LMDB.BaseDir.trim();
+    db.LMDB.BaseDir = raw.startsWith("~") ? expandHome(raw) : path.resolve(baseDir, raw);
+    const why = notADirectory(db.LMDB.BaseDir);
+    if (why)
+      err(
+        ["Common", "DB", "LMDB", "BaseDir"],
+        `must be a directory (created when missing), but ${why}; point it at a directory, or leave it empty for <home>/db`,
+      );
+  } else db.LMDB.BaseDir = "";
+  for (const [i, s] of cfg.Common.PersistStores.entries()) {
+    const why = s.Path ? notADirectory(s.Path) : undefined;
+    if (why)
+      ctx.warnings.push({
+        key: `Common.PersistStores[${i}].Path`,
+        line: lineOf(ctx.lines, ["Common", "PersistStores", i, "Path"]),
+        message: `must be a directory, but ${why}; this store's sectors are reported missing until it is`,
+      });
+  }
   return finish(file, ctx, cfg as SectorManagerConfig);
+}
+
+/**
+ * Why `p` cannot be (or become) a directory: it, or its nearest existing ancestor, is something else.
+ * undefined when it is a directory or could be created as one.
+ */
+function notADirectory(p: string): string | undefined {
+  let cur = p;
+  for (;;) {
+    let st: fsSync.Stats;
+    try {
+      st = fsSync.statSync(cur);
+    } catch (e) {
+      const code = sysCode(e);
+      if (code === "ENOENT") {
+        const up = path.dirname(cur);
+        if (up === cur) return undefined;
+        cur = up;
+        continue;
+      }
+      if (code === "ENOTDIR") return `a parent of ${p} is not a directory`;
+      return undefined; // unreadable here (EACCES...): the open reports it with its own cause
+    }
+    if (st.isDirectory()) return undefined;
+    const what = st.isFile() ? "a regular file" : st.isCharacterDevice() ? "a device" : "not a directory";
+    return cur === p ? `${p} is ${what}` : `its parent ${cur} is ${what}`;
+  }
+}
+
+function notAnExecutable(p: string): string | undefined {
+  let st: fsSync.Stats;
+  try {
+    st = fsSync.statSync(p);
+  } catch {
+    // Missing here may be fine (a file shared with --conf-dir, a mount not there yet); spawn says so.
+    return undefined;
+  }
+  if (st.isDirectory()) return `${p} is a directory`;
+  if (!st.isFile()) return `${p} is not a regular file`;
+  if ((st.mode & 0o111) === 0) return `${p} is not executable (chmod +x ${p})`;
+  return undefined;
 }
 
 export function parseExtProverConfig(file: string, src: string): Loaded<ExtProverConfig> {
@@ -146,18 +207,40 @@ export function parseExtProverConfig(file: string, src: string): Loaded<ExtProve
     cfg[stage].forEach((b: ExtProverBlock, i) => {
       b.line = ctx.lines.get(`${stage.toLowerCase()}[${i}]`);
       if (b.Bin !== undefined && b.Bin.trim() === "") b.Bin = undefined;
+      // A path (not a name looked up in PATH) that can never be run. A warning: this file is read even
+      // by a node started without --ext-prover; with it, the child then fails to start and says so.
+      const why = b.Bin?.includes("/") ? notAnExecutable(b.Bin) : undefined;
+      if (why)
+        ctx.warnings.push({
+          key: `${stage}[${i}].Bin`,
+          line: lineOf(ctx.lines, [stage, i, "Bin"]),
+          message: `must be an executable file, but ${why}`,
+        });
     });
   }
   return finish(file, ctx, cfg);
 }
 
 async function readIfExists(file: string): Promise<string | undefined> {
+  let src: string;
   try {
-    return await fs.readFile(file, "utf8");
+    src = await fs.readFile(file, "utf8");
   } catch (e) {
     if (sysCode(e) === "ENOENT") return undefined;
+    if (sysCode(e) === "EISDIR")
+      throw new SmError("CONFIG_UNREADABLE", `${file} is a directory; it must be a config file`);
     throw new SmError("CONFIG_UNREADABLE", `cannot read ${file}: ${(e as Error).message}`);
   }
+  // A config file always has something in it (daemon init writes commented defaults); an empty one is
+  // what a write on a full disk leaves behind, and running on it would silently drop every setting.
+  if (src.trim() === "") {
+    throw new SmError(
+      "CONFIG_EMPTY",
+      `${file} is empty (${Buffer.byteLength(src)} bytes), probably from a write that failed (disk full?); restore it from a backup, or delete it and run \`vsm daemon init\` to write the commented defaults`,
+      { file },
+    );
+  }
+  return src;
 }
 
 export interface ConfigDirContents {

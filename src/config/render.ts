@@ -7,6 +7,14 @@
  * because a live empty block would be a store without a path or a miner without an actor.
  */
 import { extProverSchema, type FieldSpec, sectorManagerSchema, type TableSpec } from "./schema.js";
+import { rangeText } from "./validate.js";
+
+/** A key's doc line, with its allowed range when it is a number or a duration. */
+function docOf(spec: FieldSpec): string {
+  const doc = ("doc" in spec ? spec.doc : undefined) ?? "";
+  const range = rangeText(spec);
+  return range ? `${doc} Range: ${range}.` : doc;
+}
 
 function tomlValue(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
@@ -73,7 +81,7 @@ function renderTable(
       continue;
     }
     if (field.kind === "opaque" || field.kind === "ignored") continue;
-    out.push(`${indent}# ${field.doc}`);
+    out.push(`${indent}# ${docOf(field)}`);
     if (field.kind === "stringMap") {
       out.push(`${indent}#${key} = {}`);
     } else {
@@ -113,7 +121,7 @@ function renderExample(
     if (field.kind === "opaque" || field.kind === "ignored" || field.kind === "tableArray") continue;
     const v = key in example ? example[key] : exampleValue(field);
     if (field.kind === "stringMap") continue;
-    out.push(`${indent}# ${field.doc}`);
+    out.push(`${indent}# ${docOf(field)}`);
     out.push(`${indent}#${key} = ${tomlValue(v)}`);
   }
   for (const [key, fields, doc] of sub) {
@@ -148,12 +156,17 @@ export function renderExtProverDefault(): string {
     const s = f[k];
     return s?.kind === "uint" ? s.default : 0;
   };
+  const doc = (k: string) => {
+    const s = f[k];
+    return s ? `#   ${k}: ${docOf(s)}` : `#   ${k}`;
+  };
   return [
     "# Default config:",
     "# ext-prover.cfg: one [[WdPost]] block per WindowPoSt child process (one per GPU), read when",
     "# `daemon run --ext-prover` is given. Without Bin, the child is this program's own `wdpost`",
     "# processor. Envs override the daemon's environment for that child (CUDA_VISIBLE_DEVICES, TMPDIR).",
-    "# [[WinPost]] blocks configure WinningPoSt children the same way.",
+    "# [[WinPost]] blocks configure WinningPoSt children the same way. Numbers and their ranges:",
+    ...["Concurrent", "Weight", "ReadyTimeoutSecs"].map(doc),
     "[[WdPost]]",
     `#Bin = "venus-sector-manager"`,
     `#Args = ["wdpost"]`,

@@ -25,7 +25,8 @@ export type FieldSpec =
     }
   | { kind: "int"; default: number; doc: string; zero?: ZeroRule }
   | { kind: "float"; default: number; doc: string; min?: number }
-  | { kind: "duration"; default: string; doc: string }
+  /** Range in Go duration syntax; `max` defaults to the longest timer Node.js can set (TIMER_MAX_MS). */
+  | { kind: "duration"; default: string; doc: string; min?: string; max?: string }
   | { kind: "fil"; default: string; doc: string }
   | { kind: "stringArray"; default: readonly string[]; doc: string; example?: readonly string[] }
   | { kind: "uintArray"; default: readonly number[]; doc: string }
@@ -39,6 +40,11 @@ export type FieldSpec =
   | { kind: "ignored"; doc: string };
 
 export type TableSpec = Record<string, FieldSpec>;
+
+/** setTimeout/AbortSignal.timeout hold a signed 32-bit millisecond count: 596h31m23.647s, ~24.8 days. */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+/** The longest whole number of seconds a timer can hold. */
+export const TIMER_MAX_SECS = Math.floor(TIMER_MAX_MS / 1000);
 
 const persistStore: TableSpec = {
   Name: {
@@ -57,7 +63,13 @@ const persistStore: TableSpec = {
     default: false,
     doc: "Objects opened for reading must be regular files (not symlinks).",
   },
-  Weight: { kind: "uint", default: 1, zero: { kind: "default", value: 1 }, doc: "Placement weight (0 = 1)." },
+  Weight: {
+    kind: "uint",
+    default: 1,
+    zero: { kind: "default", value: 1 },
+    max: 1_000_000,
+    doc: "Placement weight (0 = 1).",
+  },
   AllowMiners: {
     kind: "uintArray",
     default: [],
@@ -95,18 +107,25 @@ const minerPoSt: TableSpec = {
   GasOverPremium: { kind: "float", default: 0, min: 0, doc: "Gas premium multiplier (0 = none)." },
   GasFeeCap: { kind: "fil", default: "5 nanoFIL", doc: "Fee cap set on PoSt messages." },
   MaxFeeCap: { kind: "fil", default: "", doc: "Deprecated: used when GasFeeCap is empty or zero." },
-  Confidence: { kind: "uint", default: 10, doc: "Confirmations to wait for a submitted message." },
+  Confidence: {
+    kind: "uint",
+    default: 10,
+    max: 900,
+    doc: "Confirmations to wait for a submitted message (900 epochs is the chain's finality).",
+  },
   SubmitConfidence: {
     kind: "uint",
     default: 4,
     zero: { kind: "default", value: 4 },
-    doc: "Earliest submission epoch = deadline Open + this (0 = 4, as damocles).",
+    max: 59,
+    doc: "Earliest submission epoch = deadline Open + this (0 = 4, as damocles; a deadline is 60 epochs long).",
   },
   ChallengeConfidence: {
     kind: "uint",
     default: 10,
     zero: { kind: "default", value: 10 },
-    doc: "Proving starts at the deadline's Challenge epoch + this (0 = 10, as damocles). WARNING: a large value eats into the proving window.",
+    max: 79,
+    doc: "Proving starts at the deadline's Challenge epoch + this (0 = 10, as damocles; the deadline closes 80 epochs after its Challenge epoch). WARNING: a large value eats into the proving window.",
   },
   MaxRecoverSectorLimit: {
     kind: "uint",
@@ -157,6 +176,7 @@ export const sectorManagerSchema: TableSpec = {
           ChainEventInterval: {
             kind: "duration",
             default: "1m0s",
+            min: "1s",
             doc: "Polling interval for chain events.",
           },
         },
@@ -195,11 +215,13 @@ export const sectorManagerSchema: TableSpec = {
           SingleCheckTimeout: {
             kind: "duration",
             default: "10m0s",
+            min: "1ms",
             doc: "Time limit for checking one sector.",
           },
           PartitionCheckTimeout: {
             kind: "duration",
             default: "20m0s",
+            min: "1ms",
             doc: "Time limit for checking one partition; sectors not checked by then count as bad.",
           },
           WorkerProver: { kind: "opaque", doc: "damocles worker-prover settings (not used)." },
@@ -286,18 +308,21 @@ const extProverBlock: TableSpec = {
     kind: "uint",
     default: 1,
     zero: { kind: "default", value: 1 },
+    max: 1024,
     doc: "Requests in flight at once on this child (0 = 1).",
   },
   Weight: {
     kind: "uint",
     default: 1,
     zero: { kind: "default", value: 1 },
+    max: 1_000_000,
     doc: "Share of work among children with a free slot (0 = 1).",
   },
   ReadyTimeoutSecs: {
     kind: "uint",
     default: 5,
     zero: { kind: "default", value: 5 },
+    max: TIMER_MAX_SECS,
     doc: "Seconds the child has to print its ready line (0 = 5).",
   },
 };

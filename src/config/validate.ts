@@ -9,8 +9,8 @@
  * - Zero-value rules (`0` = default / unlimited) are applied here, so no consumer ever sees a magic 0.
  */
 import { type LineMap, pathKey } from "./lines.js";
-import type { FieldSpec, TableSpec } from "./schema.js";
-import { parseFil, parseGoDuration } from "./units.js";
+import { type FieldSpec, type TableSpec, TIMER_MAX_MS } from "./schema.js";
+import { formatGoDuration, parseFil, parseGoDuration } from "./units.js";
 
 export interface Problem {
   /** Display path, e.g. `Miners[0].PoSt.SubmitConfidence`. */
@@ -33,13 +33,41 @@ function display(path: Path): string {
   return out;
 }
 
-/** Line of `path`, or of its nearest ancestor that has one. */
+/**
+ * Line of `path`, or of its nearest ancestor that has one. A path written as an array of tables where
+ * a table belongs (`[[Common]]`) is recorded as its first element (`common[0]`), so that is tried too.
+ */
 export function lineOf(lines: LineMap, path: Path): number | undefined {
   for (let n = path.length; n > 0; n--) {
-    const l = lines.get(pathKey(path.slice(0, n)));
+    const key = pathKey(path.slice(0, n));
+    const l = lines.get(key) ?? lines.get(`${key}[0]`);
     if (l !== undefined) return l;
   }
   return undefined;
+}
+
+/** `Common.PersistStores` for `[Common, PersistStores, 0]`: the name as written in a header. */
+function headerName(path: Path): string {
+  return path.filter((s): s is string => typeof s === "string").join(".");
+}
+
+/** Allowed range of a number or duration key, for messages and the default file's comments. */
+export function rangeText(spec: FieldSpec): string | undefined {
+  switch (spec.kind) {
+    case "uint": {
+      const lo = spec.min ?? 0;
+      return spec.max !== undefined ? `${lo} to ${spec.max}` : `${lo} or more`;
+    }
+    case "float":
+      return spec.min !== undefined ? `${spec.min} or more` : undefined;
+    case "duration": {
+      const lo = spec.min ?? "0s";
+      const hi = spec.max !== undefined ? (parseGoDuration(spec.max) ?? TIMER_MAX_MS) : TIMER_MAX_MS;
+      return `"${lo}" to "${formatGoDuration(hi)}"`;
+    }
+    default:
+      return undefined;
+  }
 }
 
 function isTable(v: unknown): v is Record<string, unknown> {
@@ -51,6 +79,7 @@ function describe(v: unknown): string {
   if (isTable(v)) return "a table";
   if (typeof v === "string") return `the string ${JSON.stringify(v)}`;
   if (v instanceof Date) return "a date";
+  if (typeof v === "bigint") return `the integer ${v}`;
   return `${typeof v} ${String(v)}`;
 }
 
@@ -147,15 +176,18 @@ function validateField(spec: FieldSpec, v: unknown, path: Path, ctx: ValidationC
     case "int": {
       const n = toInt(v);
       if (n === undefined) {
+        if (typeof v === "bigint")
+          return err(ctx, path, `${v} is too large; ${rangeText(spec) ?? "an integer"} is accepted`);
         const what = spec.kind === "uint" ? "a non-negative integer" : "an integer";
         return err(ctx, path, `expected ${what}, got ${describe(v)}${quoteHint(v)}`);
       }
       if (spec.kind === "uint") {
-        if (n < 0) return err(ctx, path, `must not be negative, got ${n}`);
+        const range = `allowed: ${rangeText(spec)}`;
+        if (n < 0) return err(ctx, path, `must not be negative, got ${n} (${range})`);
         if (spec.min !== undefined && n < spec.min)
-          return err(ctx, path, `must be at least ${spec.min}, got ${n}`);
+          return err(ctx, path, `must be at least ${spec.min}, got ${n} (${range})`);
         if (spec.max !== undefined && n > spec.max)
-          return err(ctx, path, `must be at most ${spec.max}, got ${n}`);
+          return err(ctx, path, `must be at most ${spec.max}, got ${n} (${range})`);
       }
       return applyZero(spec, n);
     }
@@ -178,7 +210,20 @@ function validateField(spec: FieldSpec, v: unknown, path: Path, ctx: ValidationC
       const ms = parseGoDuration(v);
       if (ms === undefined)
         return err(ctx, path, `${JSON.stringify(v)} is not a duration; write e.g. "10m0s", "90s", "1h30m"`);
-      if (ms < 0) return err(ctx, path, `must not be negative, got ${JSON.stringify(v)}`);
+      const range = `allowed: ${rangeText(spec)}`;
+      if (ms < 0) return err(ctx, path, `must not be negative, got ${JSON.stringify(v)} (${range})`);
+      const min = spec.min !== undefined ? (parseGoDuration(spec.min) ?? 0) : 0;
+      const max = spec.max !== undefined ? (parseGoDuration(spec.max) ?? TIMER_MAX_MS) : TIMER_MAX_MS;
+      if (ms < min)
+        return err(ctx, path, `must be at least "${spec.min}", got ${JSON.stringify(v)} (${range})`);
+      if (ms > max) {
+        const why = max === TIMER_MAX_MS ? ", the longest time a timer can wait (about 24.8 days)" : "";
+        return err(
+          ctx,
+          path,
+          `must be at most "${formatGoDuration(max)}"${why}, got ${JSON.stringify(v)} (${range})`,
+        );
+      }
       return ms;
     }
     case "fil": {
@@ -214,7 +259,12 @@ function validateField(spec: FieldSpec, v: unknown, path: Path, ctx: ValidationC
       return out;
     }
     case "stringMap": {
-      if (!isTable(v)) return err(ctx, path, `expected a table of "KEY" = "value" pairs, got ${describe(v)}`);
+      if (!isTable(v)) {
+        const fix = Array.isArray(v)
+          ? `write [${headerName(path)}] (single brackets), not [[${headerName(path)}]]`
+          : `write a [${headerName(path)}] section with KEY = "value" lines`;
+        return err(ctx, path, `expected a table of "KEY" = "value" pairs, got ${describe(v)}; ${fix}`);
+      }
       const out: Record<string, string> = {};
       for (const [k, x] of Object.entries(v)) {
         if (typeof x === "string") out[k] = x;
@@ -229,19 +279,33 @@ function validateField(spec: FieldSpec, v: unknown, path: Path, ctx: ValidationC
       }
       return out;
     }
-    case "table":
-      if (!isTable(v)) return err(ctx, path, `expected a table, got ${describe(v)}`);
-      return validateTable(spec.fields, v, path, ctx);
-    case "tableArray": {
-      if (!Array.isArray(v))
+    case "table": {
+      if (isTable(v)) return validateTable(spec.fields, v, path, ctx);
+      const name = headerName(path);
+      if (Array.isArray(v))
         return err(
           ctx,
           path,
-          `expected an array of tables ([[${display(path)}]] blocks), got ${describe(v)}`,
+          `is one section, not a list of blocks: write [${name}] (single brackets), not [[${name}]]`,
         );
+      return err(
+        ctx,
+        path,
+        `must be a section, got ${describe(v)}: write a [${name}] header with its keys under it, or remove the line`,
+      );
+    }
+    case "tableArray": {
+      const name = headerName(path);
+      if (!Array.isArray(v)) {
+        const fix = isTable(v)
+          ? `write each block as [[${name}]] (double brackets), not [${name}]`
+          : `write one [[${name}]] block per entry, with its keys under it`;
+        return err(ctx, path, `is a list of blocks, got ${describe(v)}: ${fix}`);
+      }
       const out: unknown[] = [];
       v.forEach((x, i) => {
-        if (!isTable(x)) err(ctx, [...path, i], `expected a table, got ${describe(x)}`);
+        if (!isTable(x))
+          err(ctx, [...path, i], `expected a block, got ${describe(x)}: write [[${name}]] blocks`);
         else out.push(validateTable(spec.fields, x, [...path, i], ctx));
       });
       return out;
@@ -289,7 +353,13 @@ export function validateTable(
   for (const [key, field] of Object.entries(spec)) {
     const p = [...path, key];
     const name = resolvedName(key, field);
-    const value = key in given ? validateField(field, given[key], p, ctx) : defaultOf(field, ctx, p);
+    const errors = ctx.errors.length;
+    let value = key in given ? validateField(field, given[key], p, ctx) : defaultOf(field, ctx, p);
+    // A rejected value is replaced by the default, so the rest of the file is still checked against a
+    // well-shaped config (a later rule never trips over a table that is a number) and every problem is
+    // reported in one pass. The load fails anyway because of the error.
+    if (value === undefined && ctx.errors.length > errors)
+      value = defaultOf(field, { lines: ctx.lines, errors: [], warnings: [] }, p);
     if (value !== undefined || field.kind === "optionalString") out[name] = value;
   }
   return out;

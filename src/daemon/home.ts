@@ -9,6 +9,7 @@
  *   <home>/daemon.lock                          held by the running daemon (or an offline attach)
  *   <home>/api                                  host:port the running daemon answers on
  */
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -48,6 +49,48 @@ async function readOptional(p: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Write `file` so that it is either absent (or as before) or complete, never cut short by a full disk
+ * or a crash: the content goes to a temp file in the same directory, is fsynced, and then takes the
+ * name. `replace: false` never overwrites (link: EEXIST if the name exists); `replace: true` renames.
+ * On failure the temp file is removed and the error thrown.
+ */
+export async function writeFileAtomic(
+  file: string,
+  content: string,
+  mode: number,
+  opts: { replace: boolean },
+): Promise<void> {
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`,
+  );
+  try {
+    const fh = await fs.open(tmp, "wx", mode);
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (opts.replace) await fs.rename(tmp, file);
+    else await fs.link(tmp, file);
+  } finally {
+    await fs.rm(tmp, { force: true }).catch(() => {});
+  }
+  // The new name must survive a crash too.
+  try {
+    const dir = await fs.open(path.dirname(file), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch {
+    // not every filesystem lets a directory be fsynced; the file itself is durable
+  }
+}
+
 export interface InitReport {
   created: string[];
   kept: string[];
@@ -59,6 +102,12 @@ export async function initHome(home: string): Promise<InitReport> {
   try {
     await fs.mkdir(home, { recursive: true, mode: 0o700 });
   } catch (e) {
+    const code = sysCode(e);
+    if (code === "EEXIST" || code === "ENOTDIR")
+      throw new SmError(
+        "HOME_UNWRITABLE",
+        `home ${home} (or a parent) exists and is not a directory; --home must be a directory`,
+      );
     throw new SmError("HOME_UNWRITABLE", `cannot create home directory ${home}: ${(e as Error).message}`);
   }
   const report: InitReport = { created: [], kept: [] };
@@ -86,7 +135,11 @@ export async function ensureAuth(
   const secretCreated = await write(p.secret, `${newSecret().toString("hex")}\n`, 0o600);
   const secret = await readSecret(home);
   if (secretCreated) {
-    await fs.writeFile(p.token, `${signToken(secret, "admin")}\n`, { mode: 0o600 });
+    try {
+      await writeFileAtomic(p.token, `${signToken(secret, "admin")}\n`, 0o600, { replace: true });
+    } catch (e) {
+      throw new SmError("HOME_UNWRITABLE", `cannot write ${p.token}: ${(e as Error).message}`);
+    }
     report.created.push(p.token);
   } else {
     await write(p.token, `${signToken(secret, "admin")}\n`, 0o600);
@@ -94,7 +147,10 @@ export async function ensureAuth(
   return report;
 }
 
-/** Create `file` unless it exists (never overwrite); note which in `report`. */
+/**
+ * Create `file` unless it exists (never overwrite); note which in `report`. An existing empty file holds
+ * nothing to keep (it is what an older version's write on a full disk left): it is replaced.
+ */
 async function writeIfMissing(
   file: string,
   content: string,
@@ -102,16 +158,25 @@ async function writeIfMissing(
   report: InitReport,
 ): Promise<boolean> {
   try {
-    await fs.writeFile(file, content, { flag: "wx", mode });
+    await writeFileAtomic(file, content, mode, { replace: false });
     report.created.push(file);
     return true;
   } catch (e) {
-    if (sysCode(e) === "EEXIST") {
-      report.kept.push(file);
-      return false;
-    }
-    throw new SmError("HOME_UNWRITABLE", `cannot write ${file}: ${(e as Error).message}`);
+    if (sysCode(e) !== "EEXIST")
+      throw new SmError("HOME_UNWRITABLE", `cannot write ${file}: ${(e as Error).message}`);
   }
+  const st = await fs.stat(file).catch(() => undefined);
+  if (st?.isFile() && st.size === 0) {
+    try {
+      await writeFileAtomic(file, content, mode, { replace: true });
+    } catch (e) {
+      throw new SmError("HOME_UNWRITABLE", `cannot write ${file}: ${(e as Error).message}`);
+    }
+    report.created.push(file);
+    return true;
+  }
+  report.kept.push(file);
+  return false;
 }
 
 export async function readSecret(home: string): Promise<Buffer> {
@@ -146,7 +211,7 @@ export function formatHostPort(host: string, port: number): string {
 
 export async function writeApiFile(home: string, host: string, port: number): Promise<string> {
   const addr = formatHostPort(dialableHost(host), port);
-  await fs.writeFile(homePaths(home).api, `${addr}\n`, { mode: 0o644 });
+  await writeFileAtomic(homePaths(home).api, `${addr}\n`, 0o644, { replace: true });
   return addr;
 }
 
@@ -225,7 +290,7 @@ export async function acquireHomeLock(home: string, purpose: string): Promise<Ho
   };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      await fs.writeFile(file, JSON.stringify(info), { flag: "wx", mode: 0o644 });
+      await writeFileAtomic(file, JSON.stringify(info), 0o644, { replace: false });
       let released = false;
       return {
         info,

@@ -34,6 +34,7 @@ import { MAX_SOURCE_ANSWER_BYTES, ProxyIndexer, quotePeer } from "../sectors/pro
 import { sectorIndexerMethods } from "../sectors/rpcApi.js";
 import { PersistStores } from "../sectors/stores.js";
 import type { KVStore } from "../store/interface.js";
+import { Bucket } from "../store/keys.js";
 import { openLmdbStore } from "../store/lmdb.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { API_VERSION, VERSION } from "../version.js";
@@ -134,8 +135,11 @@ export async function startNode(
     cleanups.push(() => lock.release());
 
     const dbDir = config.Common.DB.LMDB.BaseDir || path.join(home, "db");
-    const store: KVStore = await openLmdbStore(dbDir);
+    const store: KVStore = await openLmdbStore(dbDir, {
+      onWriteError: (e) => log.error("sector index write failed", { code: e.code, err: e.message }),
+    });
     cleanups.push(() => store.close());
+    if (!(flags.proxy && !flags.proxyIndexerOff)) await warnIfIndexEmpty(store, config, home, dbDir, log);
 
     const stores = new PersistStores(config.Common.PersistStores);
     for (const s of await stores.status()) {
@@ -307,6 +311,37 @@ export function listenNotice(
     level: "info",
     msg: "listening on every network interface; every call needs a token ([Common.RPC] AnonymousRead = false)",
   };
+}
+
+/**
+ * An index with no sector while stores are configured is what a lost, emptied or moved-aside `db/`
+ * looks like: LMDB starts such a file as a new, empty index without a word. Say so, with the repair.
+ */
+async function warnIfIndexEmpty(
+  store: KVStore,
+  config: SectorManagerConfig,
+  home: string,
+  dbDir: string,
+  log: Logger,
+): Promise<void> {
+  const stores = config.Common.PersistStores;
+  if (stores.length === 0) return;
+  for (const b of [Bucket.SectorIndexNormal, Bucket.SectorIndexUpgrade]) {
+    for await (const _ of store.scan(Uint8Array.of(b), { limit: 1 })) return;
+  }
+  log.warn(
+    "the sector index is empty but persist stores are configured: every sector is reported missing; if the index was lost or moved aside, re-attach each store (the index is rebuilt from the stores)",
+    {
+      dir: dbDir,
+      stores: stores.length,
+      attach: stores
+        .slice(0, 8)
+        .map(
+          (s) =>
+            `vsm --home ${home} util storage attach --name ${JSON.stringify(s.Name)} ${JSON.stringify(s.Path)}`,
+        ),
+    },
+  );
 }
 
 function nodeMethods(secret: Buffer, flags: DaemonFlags): MethodTable {

@@ -299,7 +299,7 @@ describe("loadConfigDir (home or --conf-dir)", () => {
       );
       const r = await loadConfigDir(
         await fs.mkdtemp(path.join(t.dir, "x")).then(async (d) => {
-          await fs.writeFile(path.join(d, "sector-manager.cfg"), "");
+          await fs.writeFile(path.join(d, "sector-manager.cfg"), "# all defaults\n");
           return d;
         }),
       );
