@@ -105,7 +105,14 @@ test(`fuzz: seeded random child output never breaks the pool (seed ${SEED})`, as
       );
     }
     const st = pool.status();
-    if (process.env.FUZZ_DEBUG) console.log(JSON.stringify({ ok: outcomes.ok, failed: [...outcomes.failed], st: st.map((s) => [s.restarts, s.protocolErrors, s.lastError]) }));
+    if (process.env.FUZZ_DEBUG)
+      console.log(
+        JSON.stringify({
+          ok: outcomes.ok,
+          failed: [...outcomes.failed],
+          st: st.map((s) => [s.restarts, s.protocolErrors, s.lastError]),
+        }),
+      );
     const protocolErrors = st.reduce((n, s) => n + s.protocolErrors, 0);
     assert.ok(protocolErrors > REQUESTS / 2, `protocol errors counted: ${protocolErrors}`);
     assert.ok(outcomes.ok > REQUESTS / 2, `most requests answered: ${JSON.stringify([...outcomes.failed])}`);
