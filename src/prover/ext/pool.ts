@@ -254,26 +254,30 @@ export class ExtProverPool {
       );
     }
     return new Promise<PoStOutput>((resolve, reject) => {
+      const { signal } = opts;
+      // While queued (again, after a fail-over) an abort settles the request here; once it is with a
+      // child, the child handles it. The listener goes when the request settles.
+      const onAbort = () => {
+        if (w.settled) return;
+        w.settled = true;
+        w.reject(abortError(signal, "request aborted while queued"));
+      };
       const w: Waiter = {
         task,
         priority: opts.priority,
-        resolve,
-        reject,
-        signal: opts.signal,
+        resolve: (o) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(o);
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+        signal,
         settled: false,
         tried: new Set(),
       };
-      if (opts.signal) {
-        opts.signal.addEventListener(
-          "abort",
-          () => {
-            if (w.settled) return;
-            w.settled = true;
-            reject(abortError(opts.signal, "request aborted while queued"));
-          },
-          { once: true },
-        );
-      }
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.queue.push(opts.priority, w);
       this.dispatch();
     });
