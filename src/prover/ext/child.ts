@@ -41,7 +41,7 @@ import { defaultRequestTimeoutMs } from "./specs.js";
 export const MAX_TIMER_MS = 2_147_483_647;
 const timerMs = (ms: number) => Math.max(0, Math.min(ms, MAX_TIMER_MS));
 /** After stdout EOF, how long the child has to exit by itself before it is killed. */
-const EOF_GRACE_MS = 250;
+const EOF_GRACE_MS = 1000;
 /** After SIGTERM, how long until SIGKILL; after SIGKILL, how long to wait for the exit at most. */
 const TERM_TO_KILL_MS = 2000;
 const KILL_WAIT_MS = 3000;
@@ -118,6 +118,7 @@ export class ExtChild extends EventEmitter {
   private watch: NodeJS.Timeout | undefined;
   private eofTimer: NodeJS.Timeout | undefined;
   private procExited = false;
+  private stdoutClosed = false;
 
   constructor(spec: ChildSpec, logger: Logger) {
     super();
@@ -215,7 +216,9 @@ export class ExtChild extends EventEmitter {
           this.protocolError("the child's output could not be read; skipped", { err: errorMessage(e) });
         }
       });
-      proc.stdout?.on("end", () => {
+      // "close" also comes after a read error, when "end" does not.
+      proc.stdout?.on("close", () => {
+        this.stdoutClosed = true;
         try {
           stdout.end();
         } catch (e) {
@@ -258,11 +261,19 @@ export class ExtChild extends EventEmitter {
         this.signalGroup("SIGKILL");
         this.markExited();
         const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
-        if (this.state === "exited") {
-          log.debug("ext-prover child process ended", { how });
-          return;
+        const done = () => {
+          if (this.state === "exited") log.debug("ext-prover child process ended", { how });
+          else this.finish(this.killReason ?? how);
+        };
+        // Answers it printed just before exiting may still be in the pipe: read them first (bounded).
+        if (this.stdoutClosed || !proc.stdout) done();
+        else {
+          const t = setTimeout(done, EOF_GRACE_MS);
+          proc.stdout.once("close", () => {
+            clearTimeout(t);
+            done();
+          });
         }
-        this.finish(this.killReason ?? how);
       });
     });
   }

@@ -532,6 +532,17 @@ describe("a child never holds the node (issue 10)", () => {
     );
   });
 
+  test("an answer printed just before the child exits still reaches its caller", async () => {
+    await withPool([spec(0, "answer-exit")], async (pool) => {
+      for (let i = 0; i < 3; i++) {
+        await waitFor(() => pool.readyCount === 1, 5000);
+        const out = await pool.submit(task(i), { priority: 1 });
+        assert.equal(text(out.proofs[0]).split(":")[1], String(i));
+        await waitFor(() => pool.readyCount === 0, 2000);
+      }
+    });
+  });
+
   test("a single child that dies with the request fails it to the caller (nothing to fail over to)", async () => {
     await withPool([spec(0, "silent", { requestTimeoutMs: 500 })], async (pool) => {
       await assert.rejects(
