@@ -9,8 +9,8 @@
  *   served, so a deadline about to close is not stuck behind one that has hours left.
  * - Failure: a child that dies (exits, closes its stdout, or leaves a request unanswered for its
  *   block's RequestTimeout and is killed) fails its in-flight requests at once; each is sent again to
- *   a ready child of another block it has not been tried on (fail-over), else fails to its caller
- *   (the PoSter retries it until its deadline closes). The block is respawned with exponential backoff
+ *   the child of another block it has not been tried on, once that one has a free slot (fail-over),
+ *   else fails to its caller (the PoSter retries it until its deadline closes). The block is respawned with exponential backoff
  *   (1 s … 60 s; reset after a minute of good health). A child that never becomes ready is retried
  *   the same way and reported.
  * - Reload: blocks are identified by position; a new block spawns, a removed block drains its
