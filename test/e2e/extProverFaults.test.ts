@@ -109,7 +109,9 @@ test("misbehaving children never kill, hang or mislead the daemon", async () => 
       assert.equal(alive(pid), false, `pid ${pid} is gone`);
     }
   } finally {
-    await daemon?.stop(5000);
+    // Longer than the daemon's own escalation for a stubborn child (3 s, SIGTERM, 2 s, SIGKILL), so
+    // a failed run does not SIGKILL the daemon first and leave its children behind.
+    await daemon?.stop(15_000);
     await t.cleanup();
   }
 });
