@@ -570,13 +570,13 @@ describe("a child never holds the node (issue 10)", () => {
 
   test("shutdown kills a child that ignores stdin EOF and SIGTERM, and its own child: no orphan", async () => {
     const t = await tempDir("vsm-pool-orphan-");
+    const pidfile = path.join(t.dir, "grandchild.pid");
+    const pool = new ExtProverPool(
+      "window_post",
+      [spec(0, "stubborn", {}, { PIDFILE: pidfile }), spec(1, "silent")],
+      { logger: nullLogger },
+    );
     try {
-      const pidfile = path.join(t.dir, "grandchild.pid");
-      const pool = new ExtProverPool(
-        "window_post",
-        [spec(0, "stubborn", {}, { PIDFILE: pidfile }), spec(1, "silent")],
-        { logger: nullLogger },
-      );
       await pool.start();
       const pids = pool.status().map((s) => s.pid);
       const grandchild = Number(await fs.readFile(pidfile, "utf8"));
@@ -592,6 +592,7 @@ describe("a child never holds the node (issue 10)", () => {
       for (const pid of [...pids, grandchild])
         assert.ok(await waitFor(() => !alive(pid), 1000), `pid ${pid} is gone`);
     } finally {
+      await pool.close();
       await t.cleanup();
     }
   });
