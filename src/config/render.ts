@@ -6,7 +6,14 @@
  * harmless); array-of-tables blocks (`[[Common.PersistStores]]`, `[[Miners]]`) are commented examples,
  * because a live empty block would be a store without a path or a miner without an actor.
  */
-import { extProverSchema, type FieldSpec, sectorManagerSchema, type TableSpec } from "./schema.js";
+import {
+  EXT_PROVER_REQUEST_TIMEOUT_DEFAULT,
+  EXT_PROVER_REQUEST_TIMEOUT_RANGE,
+  extProverSchema,
+  type FieldSpec,
+  sectorManagerSchema,
+  type TableSpec,
+} from "./schema.js";
 import { rangeText } from "./validate.js";
 
 /** A key's doc line, with its allowed range when it is a number or a duration. */
@@ -173,6 +180,9 @@ export function renderExtProverDefault(): string {
     `#Concurrent = ${num("Concurrent")}`,
     `#Weight = ${num("Weight")}`,
     `#ReadyTimeoutSecs = ${num("ReadyTimeoutSecs")}`,
+    `# Longest a request may go unanswered, ${EXT_PROVER_REQUEST_TIMEOUT_RANGE.min} to ${EXT_PROVER_REQUEST_TIMEOUT_RANGE.max} (WinPost default: ${EXT_PROVER_REQUEST_TIMEOUT_DEFAULT.WinPost});`,
+    "# then the child is killed and respawned and its requests go to another block.",
+    `#RequestTimeout = "${EXT_PROVER_REQUEST_TIMEOUT_DEFAULT.WdPost}"`,
     "[WdPost.Envs]",
     `#KEY = "VAL"`,
     "#",

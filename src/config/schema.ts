@@ -327,9 +327,35 @@ const extProverBlock: TableSpec = {
   },
 };
 
+/**
+ * RequestTimeout defaults, sized to the longest real proof with margin. WindowPoSt: one request is one
+ * partition; a SNARK of a full 32/64 GiB partition takes a few minutes on a GPU, the built-in vanilla
+ * proofs ~1.3 min on 2 cores; 15 min still leaves half of the 30-min proving window to prove the
+ * partition again elsewhere. WinningPoSt: one sector, seconds on a GPU, about a minute on a CPU.
+ */
+export const EXT_PROVER_REQUEST_TIMEOUT_DEFAULT = { WdPost: "15m0s", WinPost: "2m0s" } as const;
+/** RequestTimeout bounds: below 1 s nothing real is proven, above a day a child is stuck anyway. */
+export const EXT_PROVER_REQUEST_TIMEOUT_RANGE = { min: "1s", max: "24h0m0s" } as const;
+
+const requestTimeout = (stage: "WdPost" | "WinPost"): FieldSpec => ({
+  kind: "duration",
+  default: EXT_PROVER_REQUEST_TIMEOUT_DEFAULT[stage],
+  min: EXT_PROVER_REQUEST_TIMEOUT_RANGE.min,
+  max: EXT_PROVER_REQUEST_TIMEOUT_RANGE.max,
+  doc: `Longest a request may go unanswered (${EXT_PROVER_REQUEST_TIMEOUT_RANGE.min} to ${EXT_PROVER_REQUEST_TIMEOUT_RANGE.max}); then the child is killed and respawned and its requests go to another child.`,
+});
+
 export const extProverSchema: TableSpec = {
-  WdPost: { kind: "tableArray", fields: extProverBlock, doc: "WindowPoSt processor children, one per GPU." },
-  WinPost: { kind: "tableArray", fields: extProverBlock, doc: "WinningPoSt processor children." },
+  WdPost: {
+    kind: "tableArray",
+    fields: { ...extProverBlock, RequestTimeout: requestTimeout("WdPost") },
+    doc: "WindowPoSt processor children, one per GPU.",
+  },
+  WinPost: {
+    kind: "tableArray",
+    fields: { ...extProverBlock, RequestTimeout: requestTimeout("WinPost") },
+    doc: "WinningPoSt processor children.",
+  },
 };
 
 export const SECTOR_MANAGER_CFG = "sector-manager.cfg";

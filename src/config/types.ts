@@ -74,6 +74,8 @@ export interface ExtProverBlock {
   Concurrent: number;
   Weight: number;
   ReadyTimeoutSecs: number;
+  /** RequestTimeout in milliseconds. */
+  RequestTimeoutMs: number;
   /** 1-based line of the block's `[[WdPost]]` header, for messages. */
   line: number | undefined;
 }

@@ -36,19 +36,25 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     extProverRequests: new Counter({
       name: "vsm_ext_prover_requests_total",
-      help: "Requests answered by ext-prover children, by stage, block and result (ok, error, abandoned)",
+      help: "Requests answered by ext-prover children, by stage, block and result (ok, error, abandoned, failed_over)",
       labelNames: ["stage", "block", "result"] as const,
       registers: [registry],
     }),
     extProverInFlight: new Gauge({
       name: "vsm_ext_prover_in_flight",
-      help: "Requests occupying a child's slots (abandoned ones included until the child answers)",
+      help: "Requests occupying a child's slots (a request abandoned by its caller frees its slot at once)",
       labelNames: ["stage", "block"] as const,
       registers: [registry],
     }),
     extProverRestarts: new Counter({
       name: "vsm_ext_prover_child_exits_total",
       help: "ext-prover children that exited (each is respawned with backoff unless removed)",
+      labelNames: ["stage", "block"] as const,
+      registers: [registry],
+    }),
+    extProverProtocolErrors: new Counter({
+      name: "vsm_ext_prover_protocol_errors_total",
+      help: "Lines from ext-prover children that were skipped: not a response, an unknown request id, or over the size limit",
       labelNames: ["stage", "block"] as const,
       registers: [registry],
     }),

@@ -19,13 +19,21 @@ export function readyLine(stage: Stage): string {
   return `${stage} processor ready`;
 }
 
+/**
+ * Every line limit stays far below V8's longest string (2^29 - 24 characters, ~512 MiB): a line is
+ * turned into one string before JSON.parse, and a longer one would throw ERR_STRING_TOO_LONG.
+ * LineSplitter clamps any limit to this ceiling.
+ */
+export const LINE_BYTES_CEILING = 256 * 1024 * 1024;
 /** Request lines longer than this are refused rather than buffered (a 2349-sector request is ~1 MiB). */
 export const MAX_REQUEST_LINE_BYTES = 64 * 1024 * 1024;
 /**
- * Response lines longer than this are refused. A GPU processor answers 192 bytes per partition, but
- * vanilla proofs of a full 32 GiB partition are ~58 MB (~78 MB as base64), three partitions per batch.
+ * Response lines longer than this are skipped without being buffered. The longest real answer is one
+ * request's worth (one partition): a SNARK is 192 bytes per partition, a WindowPoSt vanilla output of
+ * a full 32 GiB or 64 GiB partition is ~58 MB of proofs (~80 MB as base64 in JSON). 128 MiB leaves
+ * 1.6x of margin above that and 4x below V8's string limit.
  */
-export const MAX_RESPONSE_LINE_BYTES = 512 * 1024 * 1024;
+export const MAX_RESPONSE_LINE_BYTES = 128 * 1024 * 1024;
 
 export interface Replica {
   sectorId: number;
@@ -187,20 +195,28 @@ export function parseResponseLine(line: string): Response {
   return { id, errMsg, output: { proofs, faults } };
 }
 
+/** How many leading bytes of a skipped line are kept, so its owner can still read the request id. */
+export const LINE_HEAD_BYTES = 64;
+
 /**
- * Split a byte stream into lines without unbounded buffering: a line longer than `maxBytes` is
- * reported through `onOverflow` and skipped up to its newline.
+ * Split a byte stream into lines without unbounded buffering: a line longer than `maxBytes` (clamped
+ * to LINE_BYTES_CEILING) is reported through `onOverflow` with its length and its first bytes, and
+ * skipped up to its newline; its bytes are dropped as they stream in, never held.
  */
 export class LineSplitter {
   private parts: Buffer[] = [];
   private size = 0;
   private skipping = false;
+  private head: Buffer = Buffer.alloc(0);
+  private readonly maxBytes: number;
 
   constructor(
     private readonly onLine: (line: string) => void,
-    private readonly onOverflow: (bytes: number) => void,
-    private readonly maxBytes: number,
-  ) {}
+    private readonly onOverflow: (bytes: number, head: Buffer) => void,
+    maxBytes: number,
+  ) {
+    this.maxBytes = Math.max(1, Math.min(maxBytes, LINE_BYTES_CEILING));
+  }
 
   push(chunk: Buffer): void {
     let start = 0;
@@ -218,13 +234,12 @@ export class LineSplitter {
 
   private append(b: Buffer): void {
     if (b.length === 0) return;
-    if (this.skipping) {
-      this.size += b.length;
-      return;
-    }
     this.size += b.length;
+    if (this.skipping) return;
     if (this.size > this.maxBytes) {
       this.skipping = true;
+      this.head = Buffer.concat([...this.parts, b]).subarray(0, LINE_HEAD_BYTES);
+      this.head = Buffer.from(this.head); // a copy: the chunk it points into is released
       this.parts = [];
       return;
     }
@@ -232,19 +247,22 @@ export class LineSplitter {
   }
 
   private flush(): void {
-    if (this.skipping) this.onOverflow(this.size);
-    else {
-      let line = Buffer.concat(this.parts).toString("utf8");
-      if (line.endsWith("\r")) line = line.slice(0, -1);
-      this.onLine(line);
-    }
+    const { skipping, size, parts, head } = this;
     this.parts = [];
     this.size = 0;
     this.skipping = false;
+    this.head = Buffer.alloc(0);
+    if (skipping) {
+      this.onOverflow(size, head);
+      return;
+    }
+    let line = Buffer.concat(parts, size).toString("utf8");
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    this.onLine(line);
   }
 
   /** Whatever is buffered without a final newline (at EOF). */
   end(): void {
-    if (this.size > 0 || this.parts.length > 0) this.flush();
+    if (this.size > 0) this.flush();
   }
 }

@@ -2,18 +2,27 @@
  * One ext-prover child process: one `[[WdPost]]` / `[[WinPost]]` block of ext-prover.cfg.
  *
  * Spawned with the daemon's environment overridden by the block's `Envs` (each child its own
- * CUDA_VISIBLE_DEVICES and TMPDIR); stdin/stdout piped, stderr read line by line into our log tagged
- * with the child's pid and block. The first stdout line must be `<stage> processor ready` within
- * ReadyTimeoutSecs. Then requests go out as JSON lines with ids from 1, responses are routed by id and
- * may come back in any order.
+ * CUDA_VISIBLE_DEVICES and TMPDIR) in a process group of its own; stdin/stdout piped, stderr read line
+ * by line into our log tagged with the child's pid and block. The first stdout line must be
+ * `<stage> processor ready` within ReadyTimeoutSecs. Then requests go out as JSON lines with ids from
+ * 1, responses are routed by id and may come back in any order.
  *
- * Improvements over damocles (damocles-poster.md §1.7–§1.9): a request whose caller gives up keeps its
- * slot until the child answers (no oversubscription), its entry is removed when the answer comes (no
- * leak); when the child exits, every in-flight request fails at once with a clear error; lines that are
- * not responses are logged and skipped, and an over-long line is skipped without being buffered.
+ * A child never holds the node: whatever it prints or fails to print is bounded.
+ * - It is dead when it exits, when it closes its stdout (EOF: nothing it computes can reach us any
+ *   more; it is killed if it keeps running), or when a request, abandoned ones included, has gone
+ *   unanswered for RequestTimeout (it is killed). Every in-flight request then fails at once with
+ *   EXT_PROVER_CHILD_EXITED, which the pool fails over to another child.
+ * - A request whose caller gives up (abort or timeout) frees its slot at once; the child may still be
+ *   computing it, its late answer is dropped, and it still counts against RequestTimeout.
+ * - Lines that are not responses, answers to unknown ids and over-long lines (skipped as they stream
+ *   in, never buffered) are protocol errors of this child: logged, counted, skipped. An over-long
+ *   answer whose id can be read fails that request at once.
+ * - Stopping closes stdin (a processor exits on EOF), then SIGTERM, then SIGKILL to its whole process
+ *   group, so a wrapper script's children go too: no orphan is left.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
+import { formatGoDuration } from "../../config/units.js";
 import type { Logger } from "../../log/logger.js";
 import { AbortedError, abortError, errorMessage, SmError } from "../../util/errors.js";
 import {
@@ -26,6 +35,16 @@ import {
   readyLine,
   type Stage,
 } from "../protocol.js";
+import { defaultRequestTimeoutMs } from "./specs.js";
+
+/** setTimeout fires at once for anything above 2^31 - 1 ms (~24.8 days); every timer is clamped. */
+export const MAX_TIMER_MS = 2_147_483_647;
+const timerMs = (ms: number) => Math.max(0, Math.min(ms, MAX_TIMER_MS));
+/** After stdout EOF, how long the child has to exit by itself before it is killed. */
+const EOF_GRACE_MS = 1000;
+/** After SIGTERM, how long until SIGKILL; after SIGKILL, how long to wait for the exit at most. */
+const TERM_TO_KILL_MS = 2000;
+const KILL_WAIT_MS = 3000;
 
 export interface ChildSpec {
   stage: Stage;
@@ -38,6 +57,8 @@ export interface ChildSpec {
   concurrent: number;
   weight: number;
   readyTimeoutMs: number;
+  /** Longest a request may stay unanswered before the child is killed (RequestTimeout; default per stage). */
+  requestTimeoutMs?: number;
   /** Longest response line accepted (default MAX_RESPONSE_LINE_BYTES). */
   maxLineBytes?: number;
 }
@@ -47,9 +68,13 @@ export type ChildState = "starting" | "ready" | "draining" | "exited";
 interface InFlight {
   resolve: (o: PoStOutput) => void;
   reject: (e: unknown) => void;
-  /** The caller gave up; the slot stays taken until the child answers. */
-  abandoned: boolean;
   started: number;
+}
+
+/** A response line's id, read from the first bytes of a line too long to parse (`{"id":12,...`). */
+function leadingId(head: Buffer): number | undefined {
+  const m = /^\s*\{\s*"id"\s*:\s*(\d{1,15})\s*[,}]/.exec(head.toString("latin1"));
+  return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
 /**
@@ -67,28 +92,50 @@ function relayStderr(log: Logger, raw: string): void {
 
 export class ExtChild extends EventEmitter {
   readonly spec: ChildSpec;
+  readonly requestTimeoutMs: number;
   state: ChildState = "starting";
   pid = -1;
   done = 0;
   failed = 0;
   totalMs = 0;
+  /** Lines that were not a response to a request in flight, and over-long lines. */
+  protocolErrors = 0;
+  /** Why start() failed, when it did (the pool reports it with the retry delay). */
+  startError: string | undefined;
+  /** Resolves when the process has really exited (or could not be started). */
+  readonly exited: Promise<void>;
+  private markExited: () => void = () => {};
   private proc: ChildProcess | undefined;
   private nextId = 1;
+  /** Requests holding a slot. */
   private readonly inFlight = new Map<number, InFlight>();
+  /** Requests whose caller gave up (id → sent at): no slot, but still bound by RequestTimeout. */
+  private readonly abandoned = new Map<number, number>();
   private readonly log: Logger;
-  private exitInfo: string | undefined;
+  private plog: Logger;
+  private killReason: string | undefined;
+  private failStart: ((why: string) => void) | undefined;
+  private watch: NodeJS.Timeout | undefined;
+  private eofTimer: NodeJS.Timeout | undefined;
+  private procExited = false;
+  private stdoutClosed = false;
 
   constructor(spec: ChildSpec, logger: Logger) {
     super();
     this.spec = spec;
+    this.requestTimeoutMs = spec.requestTimeoutMs ?? defaultRequestTimeoutMs(spec.stage);
     this.log = logger;
+    this.plog = logger;
+    this.exited = new Promise<void>((r) => {
+      this.markExited = r;
+    });
   }
 
   get label(): string {
     return `${this.spec.stage === "window_post" ? "WdPost" : "WinPost"}[${this.spec.index}]`;
   }
 
-  /** Requests occupying a slot, including abandoned ones still being computed. */
+  /** Requests occupying a slot (abandoned ones free theirs at once). */
   get busy(): number {
     return this.inFlight.size;
   }
@@ -103,11 +150,15 @@ export class ExtChild extends EventEmitter {
     const proc = spawn(spec.bin, spec.args, {
       env: { ...process.env, ...spec.envs },
       stdio: ["pipe", "pipe", "pipe"],
+      // A process group of its own, so stop() reaches a wrapper script's children too.
+      detached: true,
     });
     this.proc = proc;
     this.pid = proc.pid ?? -1;
     const log = this.log.with({ pid: this.pid, block: this.label });
+    this.plog = log;
     const expected = readyLine(spec.stage);
+    const limit = spec.maxLineBytes ?? MAX_RESPONSE_LINE_BYTES;
 
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -115,14 +166,16 @@ export class ExtChild extends EventEmitter {
         if (ready) return;
         ready = true; // settle once
         clearTimeout(timer);
-        this.kill();
+        this.startError = why;
+        this.terminate(why);
         reject(
           new SmError("EXT_PROVER_NOT_READY", `${this.label} (${spec.bin}) ${why}`, { block: this.label }),
         );
       };
+      this.failStart = fail;
       const timer = setTimeout(
         () => fail(`did not print "${expected}" within ${spec.readyTimeoutMs / 1000} s (ReadyTimeoutSecs)`),
-        spec.readyTimeoutMs,
+        timerMs(spec.readyTimeoutMs),
       );
 
       const stdout = new LineSplitter(
@@ -133,8 +186,11 @@ export class ExtChild extends EventEmitter {
               return;
             }
             ready = true;
+            this.failStart = undefined;
             clearTimeout(timer);
+            if (this.state !== "starting") return; // stopped while starting
             this.state = "ready";
+            this.startWatch();
             this.log.info("response loop start", { pid: this.pid, ppid: process.pid, loop: "resp" });
             this.log.info("request loop start", { pid: this.pid, ppid: process.pid, loop: "req" });
             this.log.info("ready", {
@@ -147,44 +203,133 @@ export class ExtChild extends EventEmitter {
             this.emit("ready");
             return;
           }
-          this.onResponseLine(line, log);
+          this.onResponseLine(line);
         },
-        (bytes) =>
-          log.warn("child printed a line over the size limit; skipped", {
-            bytes,
-            limit: spec.maxLineBytes ?? MAX_RESPONSE_LINE_BYTES,
-          }),
-        spec.maxLineBytes ?? MAX_RESPONSE_LINE_BYTES,
+        (bytes, head) => this.onOverLongLine(bytes, head, limit),
+        limit,
       );
-      proc.stdout?.on("data", (c: Buffer) => stdout.push(c));
+      // Nothing a child prints may throw out of here: that would end the daemon.
+      proc.stdout?.on("data", (c: Buffer) => {
+        try {
+          stdout.push(c);
+        } catch (e) {
+          this.protocolError("the child's output could not be read; skipped", { err: errorMessage(e) });
+        }
+      });
+      // "close" also comes after a read error, when "end" does not.
+      proc.stdout?.on("close", () => {
+        this.stdoutClosed = true;
+        try {
+          stdout.end();
+        } catch (e) {
+          this.protocolError("the child's output could not be read; skipped", { err: errorMessage(e) });
+        }
+        if (this.procExited || this.state === "exited") return;
+        // EOF on stdout: no answer can reach us any more. Give a child that is exiting a moment to do
+        // so (its exit code says more), then kill it.
+        this.eofTimer = setTimeout(
+          () => this.terminate("closed its stdout (EOF) while still running; killed"),
+          EOF_GRACE_MS,
+        );
+      });
+      proc.stdout?.on("error", (e) => log.debug("child stdout error", { err: e.message }));
       const stderr = new LineSplitter(
         (line) => relayStderr(log, line),
         () => {},
         1024 * 1024,
       );
-      proc.stderr?.on("data", (c: Buffer) => stderr.push(c));
+      proc.stderr?.on("data", (c: Buffer) => {
+        try {
+          stderr.push(c);
+        } catch {
+          // A stderr line that cannot be relayed is dropped.
+        }
+      });
+      proc.stderr?.on("error", (e) => log.debug("child stderr error", { err: e.message }));
       proc.stdin?.on("error", (e) => log.debug("child stdin error", { err: e.message }));
       proc.on("error", (e) => {
-        this.exitInfo = e.message;
-        fail(`could not be started: ${e.message}`);
+        // Only a spawn failure leaves the process without a pid; other errors are about signals.
+        if (proc.pid !== undefined) return;
+        this.procExited = true;
+        this.markExited();
+        this.finish(`could not be started: ${e.message}`);
       });
       proc.on("exit", (code, signal) => {
-        stdout.end();
-        stderr.end();
-        this.exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
-        fail(this.exitInfo);
-        this.onExit();
+        this.procExited = true;
+        clearTimeout(this.eofTimer);
+        // What the child left behind in its process group (a wrapper's children) goes with it.
+        this.signalGroup("SIGKILL");
+        this.markExited();
+        const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        const done = () => {
+          if (this.state === "exited") log.debug("ext-prover child process ended", { how });
+          else this.finish(this.killReason ?? how);
+        };
+        // Answers it printed just before exiting may still be in the pipe: read them first (bounded).
+        if (this.stdoutClosed || !proc.stdout) done();
+        else {
+          const t = setTimeout(done, EOF_GRACE_MS);
+          proc.stdout.once("close", () => {
+            clearTimeout(t);
+            done();
+          });
+        }
       });
     });
   }
 
-  private onResponseLine(line: string, log: Logger): void {
+  /** Checks in-flight and abandoned requests against RequestTimeout. */
+  private startWatch(): void {
+    const every = Math.max(50, Math.min(1000, Math.floor(this.requestTimeoutMs / 4)));
+    this.watch = setInterval(() => {
+      const now = Date.now();
+      let oldest: [number, number] | undefined;
+      for (const [id, f] of this.inFlight) if (!oldest || f.started < oldest[1]) oldest = [id, f.started];
+      for (const [id, t] of this.abandoned) if (!oldest || t < oldest[1]) oldest = [id, t];
+      if (!oldest || now - oldest[1] < this.requestTimeoutMs) return;
+      this.terminate(
+        `did not answer request ${oldest[0]} within ${formatGoDuration(this.requestTimeoutMs)} (RequestTimeout); killed`,
+      );
+    }, every);
+    this.watch.unref();
+  }
+
+  private protocolError(msg: string, fields: Record<string, unknown>): void {
+    this.protocolErrors++;
+    this.plog.warn(msg, { ...fields, protocol_errors: this.protocolErrors });
+    this.emit("protocol-error");
+  }
+
+  private onOverLongLine(bytes: number, head: Buffer, limit: number): void {
+    const id = leadingId(head);
+    this.protocolError("child printed a line over the size limit; skipped without reading it", {
+      bytes,
+      limit,
+      id: id ?? null,
+    });
+    if (id === undefined) return;
+    const f = this.inFlight.get(id);
+    if (f) {
+      this.inFlight.delete(id);
+      this.failed++;
+      f.reject(
+        new SmError(
+          "EXT_PROVER_BAD_RESPONSE",
+          `${this.label} (pid ${this.pid}) answered with a ${bytes}-byte line, over the ${limit}-byte limit for one response; a real proof is far smaller, check the processor`,
+          { block: this.label },
+        ),
+      );
+      this.emit("slot");
+    } else this.abandoned.delete(id);
+  }
+
+  private onResponseLine(line: string): void {
     if (line.trim() === "") return;
     let res: ReturnType<typeof parseResponseLine>;
     try {
       res = parseResponseLine(line);
     } catch (e) {
-      log.warn("child printed a line that is not a response; skipped", {
+      this.protocolError("child printed a line that is not a response; skipped", {
         err: errorMessage(e),
         line: line.slice(0, 200),
       });
@@ -192,47 +337,62 @@ export class ExtChild extends EventEmitter {
     }
     const f = this.inFlight.get(res.id);
     if (!f) {
-      log.warn("response for an unknown request id; skipped", { id: res.id });
+      const sent = this.abandoned.get(res.id);
+      if (sent !== undefined) {
+        this.abandoned.delete(res.id);
+        this.plog.info("late response for an abandoned request dropped", {
+          id: res.id,
+          elapsed_ms: Date.now() - sent,
+        });
+      } else this.protocolError("response for an unknown request id; skipped", { id: res.id });
       return;
     }
     this.inFlight.delete(res.id);
     const ms = Date.now() - f.started;
     if (res.errMsg !== null) {
       this.failed++;
-      if (!f.abandoned)
-        f.reject(
-          new SmError("EXT_PROVER_TASK_FAILED", `${this.label} (pid ${this.pid}): ${res.errMsg}`, {
-            block: this.label,
-          }),
-        );
+      f.reject(
+        new SmError("EXT_PROVER_TASK_FAILED", `${this.label} (pid ${this.pid}): ${res.errMsg}`, {
+          block: this.label,
+        }),
+      );
     } else {
       this.done++;
       this.totalMs += ms;
-      if (!f.abandoned) f.resolve(res.output ?? { proofs: [], faults: [] });
+      f.resolve(res.output ?? { proofs: [], faults: [] });
     }
-    if (f.abandoned)
-      log.info("late response for an abandoned request dropped", { id: res.id, elapsed_ms: ms });
     this.emit("slot");
   }
 
-  private onExit(): void {
+  /** Kill the child for `reason` and fail its work now, without waiting for the exit to be seen. */
+  private terminate(reason: string): void {
+    if (this.state === "exited") return;
+    this.killReason ??= reason;
+    this.signalGroup("SIGKILL");
+    this.finish(this.killReason);
+  }
+
+  /** The child is gone (or given up on): fail every in-flight request, once. */
+  private finish(why: string): void {
+    if (this.state === "exited") return;
     const was = this.state;
     this.state = "exited";
-    const why = this.exitInfo ?? "exited";
+    clearInterval(this.watch);
+    clearTimeout(this.eofTimer);
+    this.failStart?.(why);
+    this.failStart = undefined;
     for (const [, f] of this.inFlight) {
       this.failed++;
-      if (!f.abandoned)
-        f.reject(
-          new SmError(
-            "EXT_PROVER_CHILD_EXITED",
-            `${this.label} (pid ${this.pid}) ${why} with the request in flight; retry it on another prover`,
-            { block: this.label },
-          ),
-        );
+      f.reject(
+        new SmError(
+          "EXT_PROVER_CHILD_EXITED",
+          `${this.label} (pid ${this.pid}) ${why} with the request in flight; retry it on another prover`,
+          { block: this.label },
+        ),
+      );
     }
     this.inFlight.clear();
-    if (was !== "starting")
-      this.log.warn("ext-prover child exited", { pid: this.pid, block: this.label, why, was });
+    this.abandoned.clear();
     this.emit("exit", why, was);
   }
 
@@ -249,10 +409,17 @@ export class ExtChild extends EventEmitter {
     const id = this.nextId++;
     return new Promise<PoStOutput>((resolve, reject) => {
       const onAbort = () => {
-        entry.abandoned = true;
+        const f = this.inFlight.get(id);
+        if (!f) return;
+        // The caller gave up: the slot is free again. The child may still be computing; its answer
+        // is dropped when it comes, and it is still bound by RequestTimeout.
+        this.inFlight.delete(id);
+        this.abandoned.set(id, f.started);
+        this.plog.info("request abandoned by its caller; its slot is free again", { id });
         reject(abortError(signal, `request to ${this.label} abandoned`));
+        this.emit("slot");
       };
-      const entry: InFlight = {
+      this.inFlight.set(id, {
         resolve: (o) => {
           signal?.removeEventListener("abort", onAbort);
           resolve(o);
@@ -261,37 +428,88 @@ export class ExtChild extends EventEmitter {
           signal?.removeEventListener("abort", onAbort);
           reject(e);
         },
-        abandoned: false,
         started: Date.now(),
-      };
-      this.inFlight.set(id, entry);
+      });
       signal?.addEventListener("abort", onAbort, { once: true });
       stdin.write(`${encodeRequest({ id, task })}\n`);
     });
   }
 
-  /** Stop taking work, wait for in-flight requests (abandoned ones too), then stop the child. */
+  /** Stop taking work, wait for in-flight requests (bounded by RequestTimeout), then stop the child. */
   async drain(graceMs = 10_000): Promise<void> {
     if (this.state === "ready") this.state = "draining";
     while (this.inFlight.size > 0 && this.state !== "exited") {
-      await new Promise<void>((r) => this.once("slot", r).once("exit", r));
+      await new Promise<void>((r) => {
+        const done = () => {
+          this.off("slot", done);
+          this.off("exit", done);
+          r();
+        };
+        this.on("slot", done);
+        this.on("exit", done);
+      });
     }
     await this.stop(graceMs);
   }
 
-  /** Close stdin (the processor exits on EOF), then SIGKILL after `graceMs`. */
+  /**
+   * Close stdin (the processor exits on EOF); after `graceMs` SIGTERM, TERM_TO_KILL_MS later SIGKILL,
+   * to the child's whole process group. Returns once it has exited, or KILL_WAIT_MS after SIGKILL at
+   * the latest (a process stuck in the kernel cannot be waited for; that is logged).
+   */
   async stop(graceMs = 5_000): Promise<void> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+    if (!proc || this.procExited) {
+      this.finish("stopped");
+      return;
+    }
+    if (this.state === "starting") this.failStart?.("was stopped before it was ready");
     proc.stdin?.end();
-    const t = setTimeout(() => this.kill(), graceMs);
-    await exited;
-    clearTimeout(t);
+    const term = setTimeout(() => {
+      this.plog.warn("ext-prover child did not exit after its stdin was closed; SIGTERM", {
+        grace_ms: graceMs,
+      });
+      this.signalGroup("SIGTERM");
+    }, timerMs(graceMs));
+    const kill = setTimeout(
+      () => {
+        this.plog.warn("ext-prover child did not exit after SIGTERM; SIGKILL", {});
+        this.signalGroup("SIGKILL");
+      },
+      timerMs(graceMs + TERM_TO_KILL_MS),
+    );
+    let giveUp: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      this.exited.then(() => false),
+      new Promise<boolean>((r) => {
+        giveUp = setTimeout(() => r(true), timerMs(graceMs + TERM_TO_KILL_MS + KILL_WAIT_MS));
+      }),
+    ]);
+    clearTimeout(term);
+    clearTimeout(kill);
+    clearTimeout(giveUp);
+    if (gaveUp) {
+      this.plog.error(
+        "ext-prover child did not exit after SIGKILL; it may be stuck in the kernel (GPU driver)",
+        {},
+      );
+      this.finish("did not exit after SIGKILL");
+    }
   }
 
+  /** SIGKILL the child and its process group at once (ready timeout, shutdown). */
   kill(): void {
-    const proc = this.proc;
-    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    this.signalGroup("SIGKILL");
+  }
+
+  private signalGroup(sig: NodeJS.Signals): void {
+    const pid = this.proc?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      // ESRCH: the group is gone already.
+      if (!this.procExited) this.proc?.kill(sig);
+    }
   }
 }

@@ -6,7 +6,7 @@
 import type { ExtProverConfig } from "../../config/types.js";
 import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics/metrics.js";
-import type { Stage } from "../protocol.js";
+import { STAGES, type Stage } from "../protocol.js";
 import { type ChildStatus, ExtProverPool } from "./pool.js";
 import { specsFromConfig } from "./specs.js";
 
@@ -23,9 +23,10 @@ export class ExtProvers {
   /** Start a pool for each stage that has blocks; fails if a stage with blocks has no ready child. */
   static async start(cfg: ExtProverConfig, deps: ExtProversDeps): Promise<ExtProvers> {
     const p = new ExtProvers(deps);
+    // Every block is checked before any child starts.
+    const all = STAGES.map((stage) => [stage, specsFromConfig(cfg, stage)] as const);
     try {
-      for (const stage of ["window_post", "winning_post"] as const) {
-        const specs = specsFromConfig(cfg, stage);
+      for (const [stage, specs] of all) {
         if (specs.length === 0) continue;
         const pool = new ExtProverPool(stage, specs, deps);
         p.pools.set(stage, pool);
@@ -51,8 +52,9 @@ export class ExtProvers {
     cfg: ExtProverConfig,
   ): Promise<Record<Stage, { added: number; removed: number; changed: number }>> {
     const out = {} as Record<Stage, { added: number; removed: number; changed: number }>;
-    for (const stage of ["window_post", "winning_post"] as const) {
-      const specs = specsFromConfig(cfg, stage);
+    // An invalid block anywhere leaves every running child as it is.
+    const all = STAGES.map((stage) => [stage, specsFromConfig(cfg, stage)] as const);
+    for (const [stage, specs] of all) {
       let pool = this.pools.get(stage);
       if (!pool) {
         if (specs.length === 0) {

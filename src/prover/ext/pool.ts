@@ -7,11 +7,18 @@
  *   off-by-one never picks the last child). When every slot is busy, requests wait in a queue ordered
  *   by `priority` (the close epoch of the deadline they serve: earliest first), not first come first
  *   served, so a deadline about to close is not stuck behind one that has hours left.
- * - Failure: a child that exits fails its in-flight requests at once (the caller may retry; the pool
- *   has other children) and is respawned with exponential backoff (1 s … 60 s; reset after a minute of
- *   good health). A child that never becomes ready is retried the same way and reported.
+ * - Failure: a child that dies (exits, closes its stdout, or leaves a request unanswered for its
+ *   block's RequestTimeout and is killed) fails its in-flight requests at once; each is sent again to
+ *   the child of another block it has not been tried on, once that one has a free slot (fail-over),
+ *   else fails to its caller (the PoSter retries it until its deadline closes). The block is respawned with exponential backoff
+ *   (1 s … 60 s; reset after a minute of good health). A child that never becomes ready is retried
+ *   the same way and reported.
  * - Reload: blocks are identified by position; a new block spawns, a removed block drains its
- *   in-flight work and stops, a changed block drains and then restarts with its new settings.
+ *   in-flight work and stops, a changed block drains and then restarts with its new settings (the
+ *   drain is bounded by the old block's RequestTimeout and the stop by SIGTERM/SIGKILL, so the new
+ *   child always starts).
+ * - Shutdown stops every child ever spawned that has not exited yet, draining ones included, and
+ *   returns when they are gone.
  * - Pools are per stage, so WinningPoSt work never waits behind WindowPoSt work.
  */
 import type { Logger } from "../../log/logger.js";
@@ -21,11 +28,14 @@ import { PriorityQueue } from "../../util/priorityQueue.js";
 import { weightedIndex } from "../../util/random.js";
 import type { PoStOutput, PoStTask, Stage } from "../protocol.js";
 import { type ChildSpec, type ChildState, ExtChild } from "./child.js";
+import { defaultRequestTimeoutMs } from "./specs.js";
 
 const BACKOFF_INITIAL_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
 /** A child that stayed ready this long before exiting is respawned without backoff growth. */
 const HEALTHY_MS = 60_000;
+/** At shutdown, how long a child has to exit after its stdin is closed before SIGTERM. */
+const CLOSE_GRACE_MS = 3000;
 
 export interface PoolDeps {
   logger: Logger;
@@ -57,6 +67,9 @@ export interface ChildStatus {
   failed: number;
   restarts: number;
   avgMs: number | null;
+  /** Lines skipped: not a response, an unknown request id, over the size limit. */
+  protocolErrors: number;
+  requestTimeoutMs: number;
   /** The most recent failure of this block (kept after a successful restart, so the cause stays visible). */
   lastError: string | null;
 }
@@ -74,25 +87,44 @@ interface Entry {
   done: number;
   failed: number;
   totalMs: number;
+  protocolErrors: number;
 }
 
 interface Waiter {
   task: PoStTask;
+  priority: number;
   resolve: (o: PoStOutput) => void;
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
+  /** Out of the queue: sent to a child, or settled. */
   settled: boolean;
+  /** Blocks whose child died with this request in flight; it is not sent to them again. */
+  tried: Set<Entry>;
 }
+
+/** A child that died with the request in flight: worth sending to another child. */
+const childDied = (e: unknown) => e instanceof SmError && e.code === "EXT_PROVER_CHILD_EXITED";
 
 function sameSpec(a: ChildSpec, b: ChildSpec): boolean {
   const key = (s: ChildSpec) =>
-    JSON.stringify([s.bin, s.args, Object.entries(s.envs).sort(), s.concurrent, s.weight, s.readyTimeoutMs]);
+    JSON.stringify([
+      s.bin,
+      s.args,
+      Object.entries(s.envs).sort(),
+      s.concurrent,
+      s.weight,
+      s.readyTimeoutMs,
+      s.requestTimeoutMs,
+      s.maxLineBytes,
+    ]);
   return key(a) === key(b);
 }
 
 export class ExtProverPool {
   private entries: Entry[] = [];
   private readonly draining = new Set<Promise<void>>();
+  /** Every child spawned that has not exited yet (close() waits for all of them). */
+  private readonly alive = new Set<ExtChild>();
   private readonly queue = new PriorityQueue<Waiter>();
   private readonly random: () => number;
   private readonly log: Logger;
@@ -121,6 +153,7 @@ export class ExtProverPool {
       done: 0,
       failed: 0,
       totalMs: 0,
+      protocolErrors: 0,
     };
   }
 
@@ -148,23 +181,23 @@ export class ExtProverPool {
     if (this.closed || e.retired) return;
     const child = new ExtChild(e.spec, this.log);
     e.child = child;
+    this.alive.add(child);
+    void child.exited.then(() => this.alive.delete(child));
     child.on("slot", () => {
       this.gauge(child);
       this.dispatch();
     });
+    child.on("protocol-error", () =>
+      this.deps.metrics?.extProverProtocolErrors.inc({ stage: this.stage, block: child.label }),
+    );
     child.on("exit", (why: string, was: ChildState) => this.onChildExit(e, child, why, was));
     try {
       await child.start();
       e.readySince = Date.now();
       this.dispatch();
     } catch (err) {
+      // Reported with its retry delay by onChildExit, which schedules the retry.
       e.lastError = errorMessage(err);
-      this.log.error("ext-prover child not ready", {
-        stage: this.stage,
-        block: child.label,
-        err: e.lastError,
-        retry_in_ms: e.backoffMs,
-      });
       throw err;
     }
   }
@@ -179,14 +212,23 @@ export class ExtProverPool {
     e.done += child.done;
     e.failed += child.failed;
     e.totalMs += child.totalMs;
+    e.protocolErrors += child.protocolErrors;
     this.deps.metrics?.extProverRestarts.inc({ stage: this.stage, block: child.label });
     if (e.child === child) e.child = undefined;
-    if (this.closed || e.retired || was === "draining") return;
-    if (was !== "starting") e.lastError = why;
+    if (this.closed || e.retired || was === "draining") {
+      this.dispatch();
+      return;
+    }
+    const err = was === "starting" ? (child.startError ?? why) : why;
+    e.lastError = err;
     if (was === "ready" && Date.now() - e.readySince > HEALTHY_MS)
       e.backoffMs = this.deps.backoffInitialMs ?? BACKOFF_INITIAL_MS;
+    // The delay logged is the delay used: both are read here, before the next one is doubled.
     const delay = e.backoffMs;
     e.backoffMs = Math.min(BACKOFF_MAX_MS, e.backoffMs * 2);
+    const fields = { stage: this.stage, block: child.label, pid: child.pid, err, retry_in_ms: delay };
+    if (was === "starting") this.log.error("ext-prover child not ready", fields);
+    else this.log.warn("ext-prover child exited; respawning", fields);
     e.timer = setTimeout(() => {
       e.timer = undefined;
       e.restarts++;
@@ -212,57 +254,105 @@ export class ExtProverPool {
       );
     }
     return new Promise<PoStOutput>((resolve, reject) => {
-      const w: Waiter = { task, resolve, reject, signal: opts.signal, settled: false };
-      if (opts.signal) {
-        opts.signal.addEventListener(
-          "abort",
-          () => {
-            if (w.settled) return;
-            w.settled = true;
-            reject(abortError(opts.signal, "request aborted while queued"));
-          },
-          { once: true },
-        );
-      }
+      const { signal } = opts;
+      // While queued (again, after a fail-over) an abort settles the request here; once it is with a
+      // child, the child handles it. The listener goes when the request settles.
+      const onAbort = () => {
+        if (w.settled) return;
+        w.settled = true;
+        w.reject(abortError(signal, "request aborted while queued"));
+      };
+      const w: Waiter = {
+        task,
+        priority: opts.priority,
+        resolve: (o) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(o);
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+        signal,
+        settled: false,
+        tried: new Set(),
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.queue.push(opts.priority, w);
       this.dispatch();
     });
   }
 
   private dispatch(): void {
-    for (;;) {
-      while (this.queue.size > 0 && this.queue.peek()?.settled) this.queue.pop();
-      if (this.queue.size === 0) return;
-      const free = this.entries.map((e) => e.child).filter((c): c is ExtChild => !!c && c.hasFreeSlot());
-      if (free.length === 0) return;
-      const child =
-        free[
-          weightedIndex(
-            free.map((c) => c.spec.weight),
-            this.random,
-          )
-        ];
-      const w = this.queue.pop();
-      if (!child || !w) return;
-      w.settled = true;
-      const end = this.deps.metrics?.extProverDuration.startTimer({ stage: this.stage, block: child.label });
-      child.call(w.task, w.signal).then(
-        (out) => {
-          end?.();
-          this.deps.metrics?.extProverRequests.inc({ stage: this.stage, block: child.label, result: "ok" });
-          w.resolve(out);
-        },
-        (err) => {
-          this.deps.metrics?.extProverRequests.inc({
-            stage: this.stage,
-            block: child.label,
-            result: err instanceof AbortedError ? "abandoned" : "error",
-          });
-          w.reject(err);
-        },
-      );
-      this.gauge(child);
+    // Requests that failed over may not go to the children they were tried on; they wait for another
+    // while the requests behind them take what is free.
+    const skipped: Waiter[] = [];
+    try {
+      for (;;) {
+        const free = this.entries.filter((e) => e.child?.hasFreeSlot());
+        if (free.length === 0) return;
+        const w = this.queue.pop();
+        if (!w) return;
+        if (w.settled) continue;
+        const usable = free.filter((e) => !w.tried.has(e));
+        if (usable.length === 0) {
+          skipped.push(w);
+          continue;
+        }
+        const e =
+          usable[
+            weightedIndex(
+              usable.map((x) => x.spec.weight),
+              this.random,
+            )
+          ];
+        const child = e?.child;
+        if (!e || !child) {
+          skipped.push(w);
+          continue;
+        }
+        w.settled = true;
+        this.send(w, e, child);
+      }
+    } finally {
+      for (const w of skipped) this.queue.push(w.priority, w);
     }
+  }
+
+  private send(w: Waiter, e: Entry, child: ExtChild): void {
+    const end = this.deps.metrics?.extProverDuration.startTimer({ stage: this.stage, block: child.label });
+    const count = (result: string) =>
+      this.deps.metrics?.extProverRequests.inc({ stage: this.stage, block: child.label, result });
+    child.call(w.task, w.signal).then(
+      (out) => {
+        end?.();
+        count("ok");
+        w.resolve(out);
+      },
+      (err) => {
+        if (childDied(err) && !w.signal?.aborted && !this.closed) {
+          w.tried.add(e);
+          // Another block, whatever its state: one restarting or being restarted by a reload takes
+          // the request once it is ready (the caller's signal bounds the wait).
+          const other = this.entries.some((x) => !x.retired && !w.tried.has(x));
+          if (other) {
+            count("failed_over");
+            this.log.warn("ext-prover request failed over to another child", {
+              stage: this.stage,
+              from: child.label,
+              err: errorMessage(err),
+            });
+            w.settled = false;
+            this.queue.push(w.priority, w);
+            this.dispatch();
+            return;
+          }
+        }
+        count(err instanceof AbortedError ? "abandoned" : "error");
+        w.reject(err);
+      },
+    );
+    this.gauge(child);
   }
 
   /** Apply a new block list (ext-prover.cfg edited + SIGHUP). */
@@ -277,15 +367,15 @@ export class ExtProverPool {
         next.push(old);
         continue;
       }
-      if (old) this.retire(old);
+      const drained = old ? this.retire(old) : Promise.resolve();
       if (spec) {
         const e = this.newEntry(spec);
         next.push(e);
         if (old) {
           counts.changed++;
-          // The new settings start once the old child has finished its work.
-          const wait = old.child ? old.child.drain() : Promise.resolve();
-          void wait.then(() => this.spawn(e).catch(() => {}));
+          // The new settings start once the old child has finished its work (bounded by its
+          // RequestTimeout) and exited (bounded by SIGKILL).
+          void drained.then(() => this.spawn(e).catch(() => {}));
         } else {
           counts.added++;
           void this.spawn(e).catch(() => {});
@@ -297,13 +387,20 @@ export class ExtProverPool {
     return counts;
   }
 
-  private retire(e: Entry): void {
+  /** Take a block out of service: its child finishes its work and stops. Resolves when it has exited. */
+  private retire(e: Entry): Promise<void> {
     e.retired = true;
     if (e.timer) clearTimeout(e.timer);
     const c = e.child;
-    if (!c) return;
-    const p = c.drain().finally(() => this.draining.delete(p));
+    if (!c) return Promise.resolve();
+    const p: Promise<void> = c
+      .drain()
+      .catch((err: unknown) =>
+        this.log.warn("ext-prover child did not stop cleanly", { block: c.label, err: errorMessage(err) }),
+      )
+      .finally(() => this.draining.delete(p));
     this.draining.add(p);
+    return p;
   }
 
   status(): ChildStatus[] {
@@ -327,6 +424,8 @@ export class ExtProverPool {
         failed: e.failed + (c?.failed ?? 0),
         restarts: e.restarts,
         avgMs: done > 0 ? Math.round(total / done) : null,
+        protocolErrors: e.protocolErrors + (c?.protocolErrors ?? 0),
+        requestTimeoutMs: e.spec.requestTimeoutMs ?? defaultRequestTimeoutMs(this.stage),
         lastError: e.lastError,
       };
     });
@@ -337,6 +436,10 @@ export class ExtProverPool {
     return this.entries.filter((e) => e.child?.state === "ready").length;
   }
 
+  /**
+   * Stop every child: running, draining after a reload, or killed and not yet exited. Each gets its
+   * stdin closed, then SIGTERM, then SIGKILL (child.ts), so this returns within a few seconds.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -347,7 +450,7 @@ export class ExtProverPool {
       }
     }
     for (const e of this.entries) if (e.timer) clearTimeout(e.timer);
-    await Promise.all(this.entries.map((e) => e.child?.stop(3000)));
+    await Promise.all([...this.alive].map((c) => c.stop(CLOSE_GRACE_MS)));
     await Promise.all([...this.draining]);
   }
 }

@@ -3,10 +3,41 @@
  * (`venus-sector-manager wdpost` / `winpost`, run with the same Node); with `Bin`, `Args` are passed
  * verbatim (damocles does not append the stage either).
  */
+import {
+  EXT_PROVER_CFG,
+  EXT_PROVER_REQUEST_TIMEOUT_DEFAULT,
+  EXT_PROVER_REQUEST_TIMEOUT_RANGE,
+} from "../../config/schema.js";
 import type { ExtProverBlock, ExtProverConfig } from "../../config/types.js";
+import { formatGoDuration, parseGoDuration } from "../../config/units.js";
 import { cliEntry } from "../../util/childProcess.js";
+import { SmError } from "../../util/errors.js";
 import type { Stage } from "../protocol.js";
 import type { ChildSpec } from "./child.js";
+
+const blockName = (stage: Stage) => (stage === "window_post" ? "WdPost" : "WinPost");
+
+/** The RequestTimeout a block gets when it does not set one, in milliseconds. */
+export function defaultRequestTimeoutMs(stage: Stage): number {
+  return parseGoDuration(EXT_PROVER_REQUEST_TIMEOUT_DEFAULT[blockName(stage)]) ?? 0;
+}
+
+const RANGE_MS = {
+  min: parseGoDuration(EXT_PROVER_REQUEST_TIMEOUT_RANGE.min) ?? 0,
+  max: parseGoDuration(EXT_PROVER_REQUEST_TIMEOUT_RANGE.max) ?? 0,
+};
+
+/** RequestTimeout of a block, refused with file:line:key when it is out of range. */
+function requestTimeoutOf(stage: Stage, index: number, b: ExtProverBlock): number {
+  const ms = b.RequestTimeoutMs ?? defaultRequestTimeoutMs(stage);
+  if (Number.isFinite(ms) && ms >= RANGE_MS.min && ms <= RANGE_MS.max) return ms;
+  const where = `${EXT_PROVER_CFG}${b.line !== undefined ? `:${b.line}` : ""}: ${blockName(stage)}[${index}].RequestTimeout`;
+  throw new SmError(
+    "CONFIG_INVALID",
+    `${where}: ${formatGoDuration(ms)} is out of range; write a duration from ${EXT_PROVER_REQUEST_TIMEOUT_RANGE.min} to ${EXT_PROVER_REQUEST_TIMEOUT_RANGE.max}, at least the longest proof this child computes (default ${EXT_PROVER_REQUEST_TIMEOUT_DEFAULT[blockName(stage)]})`,
+    { key: "RequestTimeout", line: b.line },
+  );
+}
 
 export function specFromBlock(stage: Stage, index: number, b: ExtProverBlock): ChildSpec {
   const own = b.Bin === undefined;
@@ -19,6 +50,7 @@ export function specFromBlock(stage: Stage, index: number, b: ExtProverBlock): C
     concurrent: b.Concurrent,
     weight: b.Weight,
     readyTimeoutMs: b.ReadyTimeoutSecs * 1000,
+    requestTimeoutMs: requestTimeoutOf(stage, index, b),
   };
 }
 

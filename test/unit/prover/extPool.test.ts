@@ -3,6 +3,10 @@
  * and misbehaves on request (slow, crash, garbage, never ready, out of order, ...).
  */
 import assert from "node:assert/strict";
+import { constants as bufferConstants } from "node:buffer";
+import { readFileSync } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -14,7 +18,7 @@ import { writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
 import type { ChildSpec } from "../../../src/prover/ext/child.js";
 import { ExtProverPool } from "../../../src/prover/ext/pool.js";
 import { specFromBlock } from "../../../src/prover/ext/specs.js";
-import type { PoStTask } from "../../../src/prover/protocol.js";
+import { LINE_BYTES_CEILING, MAX_RESPONSE_LINE_BYTES, type PoStTask } from "../../../src/prover/protocol.js";
 import { AbortedError, SmError } from "../../../src/util/errors.js";
 import { seededRandom } from "../../../src/util/random.js";
 import { tempDir } from "../../helpers/tmp.js";
@@ -51,6 +55,27 @@ const task = (...sectors: number[]): PoStTask => ({
   })),
   seed: new Uint8Array(32),
 });
+
+/** Whether a process still runs (a zombie waiting for a reaper that may never come does not). */
+const alive = (pid: number) => {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true;
+  }
+};
+
+const waitFor = async (cond: () => boolean, ms: number) => {
+  for (const end = Date.now() + ms; Date.now() < end && !cond(); ) await sleep(25);
+  return cond();
+};
 
 const text = (b: Uint8Array | undefined) => Buffer.from(b ?? new Uint8Array()).toString();
 
@@ -244,24 +269,52 @@ describe("ExtProverPool", () => {
     });
   });
 
-  test("an abandoned request keeps its slot until the child answers (no oversubscription)", async () => {
-    await withPool([spec(0, "slow", {}, { SLOW_MS: "400" })], async (pool) => {
+  test("an abandoned request frees its slot at once; the child's late answer is dropped", async () => {
+    const { logger, lines } = memoryLogger("info");
+    await withPool(
+      [spec(0, "slow", {}, { SLOW_MS: "1000" })],
+      async (pool) => {
+        const ac = new AbortController();
+        const abandoned = pool.submit(task(1), { priority: 1, signal: ac.signal });
+        await sleep(50);
+        ac.abort();
+        await assert.rejects(abandoned, AbortedError);
+        assert.equal(pool.status()[0]?.inFlight, 0, "the slot is free again");
+        const t0 = Date.now();
+        const out = await pool.submit(task(2), { priority: 1 });
+        assert.equal(text(out.proofs[0]).split(":")[1], "2");
+        assert.ok(
+          Date.now() - t0 < 1700,
+          `the next request did not wait for the abandoned one (${Date.now() - t0} ms)`,
+        );
+        for (let i = 0; i < 40 && !lines.some((l) => l.includes("late response")); i++) await sleep(50);
+        assert.ok(lines.some((l) => l.includes("late response for an abandoned request dropped")));
+        assert.equal(pool.status()[0]?.protocolErrors, 0, "a late answer is not a protocol error");
+        const queued = new AbortController();
+        const busy = pool.submit(task(3), { priority: 1 });
+        const p = pool.submit(task(4), { priority: 1, signal: queued.signal });
+        queued.abort();
+        await assert.rejects(p, AbortedError);
+        await busy;
+      },
+      { logger },
+    );
+  });
+
+  test("an abandoned request still counts against RequestTimeout: a child that never answers it is killed", async () => {
+    await withPool([spec(0, "silent", { requestTimeoutMs: 800 })], async (pool) => {
+      const pid = pool.status()[0]?.pid ?? -1;
       const ac = new AbortController();
-      const abandoned = pool.submit(task(1), { priority: 1, signal: ac.signal });
+      const p = pool.submit(task(1), { priority: 1, signal: ac.signal });
       await sleep(50);
       ac.abort();
-      await assert.rejects(abandoned, AbortedError);
-      assert.equal(pool.status()[0]?.inFlight, 1, "the slot is still taken");
-      const t0 = Date.now();
-      await pool.submit(task(2), { priority: 1 });
-      assert.ok(
-        Date.now() - t0 >= 600,
-        `the next request waited for the abandoned one (${Date.now() - t0} ms)`,
-      );
-      const queued = new AbortController();
-      const p = pool.submit(task(3), { priority: 1, signal: queued.signal });
-      queued.abort();
       await assert.rejects(p, AbortedError);
+      for (let i = 0; i < 60 && alive(pid); i++) await sleep(50);
+      assert.equal(alive(pid), false, "the silent child was killed");
+      assert.match(
+        pool.status()[0]?.lastError ?? "",
+        /did not answer request 1 within 800ms \(RequestTimeout\)/,
+      );
     });
   });
 
@@ -356,6 +409,7 @@ describe("ExtProverPool", () => {
         Concurrent: 2,
         Weight: 1,
         ReadyTimeoutSecs: 20,
+        RequestTimeoutMs: 15 * 60_000,
         line: 1,
       });
       await withPool([own], async (pool) => {
@@ -381,5 +435,212 @@ describe("ExtProverPool", () => {
     } finally {
       await t.cleanup();
     }
+  });
+});
+
+describe("a child never holds the node (issue 10)", () => {
+  test("response lines are bounded far below V8's string limit", () => {
+    assert.ok(MAX_RESPONSE_LINE_BYTES <= LINE_BYTES_CEILING);
+    assert.ok(LINE_BYTES_CEILING < bufferConstants.MAX_STRING_LENGTH);
+    assert.ok(MAX_RESPONSE_LINE_BYTES * 4 <= bufferConstants.MAX_STRING_LENGTH + 64, "4x below V8's limit");
+    assert.ok(MAX_RESPONSE_LINE_BYTES >= 100 * 1024 * 1024, "room for a full partition's vanilla proofs");
+  });
+
+  test("over-long lines are protocol errors of that child; an over-long answer fails its request at once", async () => {
+    const metrics = createMetrics({ defaults: false });
+    await withPool(
+      [
+        spec(0, "huge", { maxLineBytes: 1024 * 1024 }),
+        spec(1, "huge-answer", { maxLineBytes: 1024 * 1024 }, { HUGE_BYTES: String(3 * 1024 * 1024) }),
+      ],
+      async (pool) => {
+        const out = await Promise.allSettled([1, 2, 3, 4].map((s) => pool.submit(task(s), { priority: 1 })));
+        const ok = out.filter((o) => o.status === "fulfilled");
+        const bad = out.flatMap((o) => (o.status === "rejected" ? [o.reason as unknown] : []));
+        assert.ok(ok.length >= 1 && bad.length >= 1, "both children got work");
+        for (const e of bad)
+          assert.ok(
+            e instanceof SmError &&
+              e.code === "EXT_PROVER_BAD_RESPONSE" &&
+              /WdPost\[1\] .* answered with a 3145728-byte line, over the 1048576-byte limit/.test(e.message),
+            String(e),
+          );
+        const st = pool.status();
+        assert.equal(st[0]?.protocolErrors, ok.length, "one skipped 9 MiB line per answer of block 0");
+        assert.equal(st[1]?.protocolErrors, bad.length);
+        assert.equal(st[1]?.state, "ready", "the child stays in service");
+        const m = await metrics.registry.metrics();
+        assert.match(
+          m,
+          new RegExp(
+            `vsm_ext_prover_protocol_errors_total\\{stage="window_post",block="WdPost\\[1\\]"\\} ${bad.length}`,
+          ),
+        );
+      },
+      { metrics, random: seededRandom(3) },
+    );
+  });
+
+  test("garbage lines and answers to unknown ids are counted as protocol errors", async () => {
+    await withPool([spec(0, "garbage")], async (pool) => {
+      await pool.submit(task(1), { priority: 1 });
+      await pool.submit(task(2), { priority: 1 });
+      assert.equal(pool.status()[0]?.protocolErrors, 4, "two lines before each of two answers");
+    });
+  });
+
+  test("a child that closes its stdout is dead: its request fails at once, it is killed and respawned", async () => {
+    await withPool([spec(0, "close-stdout", { requestTimeoutMs: 60_000 })], async (pool) => {
+      const pid = pool.status()[0]?.pid ?? -1;
+      const t0 = Date.now();
+      await assert.rejects(
+        pool.submit(task(1), { priority: 1 }),
+        (e: unknown) =>
+          e instanceof SmError &&
+          e.code === "EXT_PROVER_CHILD_EXITED" &&
+          /closed its stdout \(EOF\) while still running; killed/.test(e.message),
+      );
+      assert.ok(Date.now() - t0 < 3000, `failed within ${Date.now() - t0} ms, not at RequestTimeout`);
+      assert.ok(await waitFor(() => !alive(pid), 3000), "the half-dead child was killed");
+      assert.ok(await waitFor(() => pool.readyCount === 1, 5000), "and respawned");
+      assert.notEqual(pool.status()[0]?.pid, pid);
+      assert.equal(pool.status()[0]?.inFlight, 0);
+    });
+  });
+
+  test("RequestTimeout: a child that never answers is killed and respawned; its request fails over to another child", async () => {
+    const { logger, lines } = memoryLogger("info");
+    await withPool(
+      [spec(0, "silent", { requestTimeoutMs: 1000 }), spec(1, "echo")],
+      async (pool) => {
+        const silentPid = pool.status()[0]?.pid ?? -1;
+        const t0 = Date.now();
+        // Two at once with Concurrent = 1 each: one lands on each child.
+        const outs = await Promise.all([1, 2].map((s) => pool.submit(task(s), { priority: 1 })));
+        const echoPid = pool.status()[1]?.pid;
+        for (const o of outs) assert.equal(text(o.proofs[0]).split(":")[0], String(echoPid));
+        assert.ok(Date.now() - t0 < 4000, `answered after ${Date.now() - t0} ms`);
+        assert.ok(await waitFor(() => !alive(silentPid), 3000), "the silent child was killed");
+        assert.match(
+          pool.status()[0]?.lastError ?? "",
+          /did not answer request 1 within 1s \(RequestTimeout\); killed/,
+        );
+        assert.ok(lines.some((l) => l.includes("ext-prover request failed over to another child")));
+        assert.ok(await waitFor(() => pool.status()[0]?.state === "ready", 5000), "respawned");
+      },
+      { logger },
+    );
+  });
+
+  test("an answer printed just before the child exits still reaches its caller", async () => {
+    await withPool([spec(0, "answer-exit")], async (pool) => {
+      for (let i = 0; i < 3; i++) {
+        await waitFor(() => pool.readyCount === 1, 5000);
+        const out = await pool.submit(task(i), { priority: 1 });
+        assert.equal(text(out.proofs[0]).split(":")[1], String(i));
+        await waitFor(() => pool.readyCount === 0, 2000);
+      }
+    });
+  });
+
+  test("a single child that dies with the request fails it to the caller (nothing to fail over to)", async () => {
+    await withPool([spec(0, "silent", { requestTimeoutMs: 500 })], async (pool) => {
+      await assert.rejects(
+        pool.submit(task(1), { priority: 1 }),
+        (e: unknown) => e instanceof SmError && e.code === "EXT_PROVER_CHILD_EXITED",
+      );
+    });
+  });
+
+  test("reload that restarts a silent child really starts the new one, and its request moves there", async () => {
+    await withPool([spec(0, "silent", { requestTimeoutMs: 1000 })], async (pool) => {
+      const old = pool.status()[0]?.pid ?? -1;
+      const p = pool.submit(task(7), { priority: 1 });
+      await sleep(100);
+      const r = await pool.reload([spec(0, "echo")]);
+      assert.deepEqual(r, { added: 0, removed: 0, changed: 1 });
+      const out = await p;
+      const st = pool.status()[0];
+      assert.equal(st?.state, "ready");
+      assert.notEqual(st?.pid, old);
+      assert.equal(text(out.proofs[0]), `${st?.pid}:7`, "answered by the new child");
+      assert.equal(alive(old), false);
+    });
+  });
+
+  test("shutdown kills a child that ignores stdin EOF and SIGTERM, and its own child: no orphan", async () => {
+    const t = await tempDir("vsm-pool-orphan-");
+    const pidfile = path.join(t.dir, "grandchild.pid");
+    const pool = new ExtProverPool(
+      "window_post",
+      [spec(0, "stubborn", {}, { PIDFILE: pidfile }), spec(1, "silent")],
+      { logger: nullLogger },
+    );
+    try {
+      await pool.start();
+      const pids = pool.status().map((s) => s.pid);
+      const grandchild = Number(await fs.readFile(pidfile, "utf8"));
+      assert.ok(alive(grandchild));
+      const inFlight = pool.submit(task(1), { priority: 1 });
+      const second = pool.submit(task(2), { priority: 1 });
+      await Promise.race([inFlight, second]).catch(() => {});
+      const t0 = Date.now();
+      await pool.close();
+      const took = Date.now() - t0;
+      assert.ok(took < 8000, `close took ${took} ms`);
+      await Promise.allSettled([inFlight, second]);
+      for (const pid of [...pids, grandchild])
+        assert.ok(await waitFor(() => !alive(pid), 1000), `pid ${pid} is gone`);
+    } finally {
+      await pool.close();
+      await t.cleanup();
+    }
+  });
+
+  test("the logged retry_in_ms is the real delay before the next start", async () => {
+    const { logger, lines } = memoryLogger("info");
+    const pool = new ExtProverPool("window_post", [spec(0, "exit-early"), spec(1, "echo")], {
+      logger,
+      backoffInitialMs: 300,
+    });
+    try {
+      await pool.start();
+      const notReady = () =>
+        lines
+          .map((l) => JSON.parse(l) as { msg: string; ts: number | string; retry_in_ms?: number })
+          .filter((o) => o.msg === "ext-prover child not ready");
+      assert.ok(await waitFor(() => notReady().length >= 3, 8000), lines.join("\n"));
+      const seen = notReady();
+      assert.deepEqual(
+        seen.slice(0, 3).map((o) => o.retry_in_ms),
+        [300, 600, 1200],
+        "first the initial backoff, then doubling",
+      );
+      const at = (o: { ts: number | string }) => (typeof o.ts === "number" ? o.ts * 1000 : Date.parse(o.ts));
+      for (let i = 0; i < 2; i++) {
+        const a = seen[i];
+        const b = seen[i + 1];
+        assert.ok(a && b);
+        const gap = at(b) - at(a);
+        const said = a.retry_in_ms ?? 0;
+        assert.ok(
+          gap >= said - 50 && gap < said + 1500,
+          `logged ${said} ms, next start came ${gap} ms later`,
+        );
+      }
+      assert.match(pool.status()[0]?.lastError ?? "", /exited with code 4/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("a timeout past the 32-bit timer range does not fire at once", async () => {
+    await withPool(
+      [spec(0, "echo", { readyTimeoutMs: 2_147_484_000, requestTimeoutMs: 3_000_000_000 })],
+      async (pool) => {
+        assert.equal(pool.readyCount, 1);
+        assert.equal((await pool.submit(task(1), { priority: 1 })).proofs.length, 1);
+      },
+    );
   });
 });
