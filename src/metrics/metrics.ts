@@ -86,7 +86,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     wdpostPartitions: new Counter({
       name: "vsm_wdpost_partitions_total",
-      help: "WindowPoSt partitions by miner and source: proved, stored (reused after a restart), on_chain (already proven), none (nothing provable)",
+      help: "WindowPoSt partitions by miner and source: proved, stored (reused after a restart), on_chain (already proven), none (nothing provable), failed (check or prover failed for good)",
       labelNames: ["miner", "source"] as const,
       registers: [registry],
     }),

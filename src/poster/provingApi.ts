@@ -59,7 +59,15 @@ export interface ProvingComputeResult {
   Format: string;
   Prover: string;
   Ms: number;
-  Partitions: { Index: number; Source: string; Sectors: number; Skipped: number; Ms: number }[];
+  /** Source: proved, on-chain, stored, none (nothing provable) or failed (then Error says why). */
+  Partitions: {
+    Index: number;
+    Source: string;
+    Sectors: number;
+    Skipped: number;
+    Ms: number;
+    Error?: string;
+  }[];
   Skipped: { Sector: number; Reason: string }[];
   Messages: { Partitions: number[]; ParamsBytes: number }[];
 }
@@ -196,6 +204,7 @@ export function provingMethods(deps: ProvingApiDeps): MethodTable {
             Sectors: p.sectors,
             Skipped: p.skipped,
             Ms: p.ms,
+            ...(p.error !== undefined ? { Error: p.error } : {}),
           })),
           Skipped: r.skipped.map((s) => ({ Sector: s.sector, Reason: s.reason })),
           Messages: (r.dryRun ?? []).map((m) => ({ Partitions: m.partitions, ParamsBytes: m.paramsBytes })),

@@ -46,7 +46,8 @@ export const isRetryableProverFailure = (e: unknown): boolean =>
  * proxy's source restarting), with backoff (0.5 s doubling to 5 s), until `signal` aborts: a source
  * node, chain node or prover failing mid-deadline must not cost the deadline. When the signal stops a
  * retry that has failed, one line says what kept failing and why the run stopped (the deadline closed,
- * a reorg, shutdown), so a deadline lost to a failing read is never silent.
+ * a reorg, shutdown), so a deadline lost to a failing read is never silent. `maxAttempts` bounds the
+ * tries where nothing is at stake (a dry run): the last failure is then thrown.
  */
 export async function retryTransient<T>(
   what: string,
@@ -54,6 +55,7 @@ export async function retryTransient<T>(
   signal: AbortSignal,
   log: Logger,
   retryable: (e: unknown) => boolean = isTransient,
+  maxAttempts = Number.POSITIVE_INFINITY,
 ): Promise<T> {
   let attempts = 0;
   let last: unknown;
@@ -65,7 +67,7 @@ export async function retryTransient<T>(
         if (attempts > 0) gaveUp(what, attempts, last, signal, log);
         throw e;
       }
-      if (!retryable(e)) throw e;
+      if (!retryable(e) || attempts + 1 >= maxAttempts) throw e;
       attempts++;
       last = e;
       log.warn(`${what} failed; retrying`, { err: errorMessage(e), attempt: attempts, retry_ms: delay });

@@ -74,12 +74,18 @@ export interface RunnerDeps {
 /** What became of one partition in a run. */
 export interface PartitionOutcome {
   index: number;
-  /** proved now; reused from the proof store; already proven on chain (nothing to do); nothing provable. */
-  source: "proved" | "stored" | "on-chain" | "none";
+  /**
+   * proved now; reused from the proof store; already proven on chain (nothing to do); nothing
+   * provable; failed (its check or its prover failed in a way not worth retrying, or, in a dry run,
+   * a few times in a row).
+   */
+  source: "proved" | "stored" | "on-chain" | "none" | "failed";
   sectors: number;
   skipped: number;
   /** Time spent proving it (prover calls), 0 for stored / on-chain. */
   ms: number;
+  /** Why it failed (source "failed"). */
+  error?: string;
 }
 
 export interface RunResult {
@@ -103,6 +109,11 @@ export interface RunResult {
 }
 
 const MAX_FAULT_ROUNDS = 5;
+/**
+ * Prover tries per partition in a dry run (`proving compute`): nothing is at stake, so a prover that
+ * keeps failing is reported after a few tries instead of being retried until the call times out.
+ */
+const DRY_RUN_PROVER_ATTEMPTS = 3;
 
 /**
  * What became of a deadline, judged from what the chain said was due against what is known proven,
@@ -350,6 +361,7 @@ export async function runDeadline(
         signal,
         log.with({ partition: p.index }),
         isRetryableProverFailure,
+        opts.dryRun ? DRY_RUN_PROVER_ATTEMPTS : Number.POSITIVE_INFINITY,
       );
       if (out.faults.length > 0) {
         // The prover could not prove these: skip them and prove the rest (one more pass).
@@ -411,6 +423,8 @@ export async function runDeadline(
   // order, several at once while their sectors fit in ParallelCheckLimit (small partitions), else one
   // at a time; each check has its own PartitionCheckTimeout, as the name says and as Lotus bounds it.
   const limit = deps.proving.ParallelCheckLimit ?? Number.POSITIVE_INFINITY;
+  const failedPartition = (index: number, skipped: number, e: unknown) =>
+    result.partitions.push({ index, source: "failed", sectors: 0, skipped, ms: 0, error: errorMessage(e) });
   const checking = new Set<Promise<void>>();
   let checkingSectors = 0;
   const proofs: Promise<void>[] = [];
@@ -436,17 +450,19 @@ export async function runDeadline(
           else
             proofs.push(
               provePartition(plan).catch((e) => {
-                if (!signal.aborted)
-                  log.error("partition proving failed", { partition: index, err: errorMessage(e) });
+                if (signal.aborted) return;
+                log.error("partition proving failed", { partition: index, err: errorMessage(e) });
+                failedPartition(index, plan.skipped.count(), e);
               }),
             );
         },
         (e) => {
-          if (!signal.aborted)
-            log.error("checking the partition's sectors failed; partition left out", {
-              partition: index,
-              err: errorMessage(e),
-            });
+          if (signal.aborted) return;
+          log.error("checking the partition's sectors failed; partition left out", {
+            partition: index,
+            err: errorMessage(e),
+          });
+          failedPartition(index, 0, e);
         },
       )
       .finally(() => {

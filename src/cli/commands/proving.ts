@@ -164,7 +164,7 @@ function registerCheckCompute(proving: Command): void {
             String(p.Index),
             String(p.Sectors),
             String(p.Skipped),
-            p.Source === "proved" ? "proven" : "nothing provable",
+            p.Source === "proved" ? "proven" : p.Source === "failed" ? "FAILED" : "nothing provable",
             p.Source === "proved" ? secs(p.Ms) : "-",
           ]);
         if (r.Partitions.length === 0) out.push("no partitions in this deadline");
@@ -174,6 +174,8 @@ function registerCheckCompute(proving: Command): void {
             `message (not sent): partitions ${m.Partitions.join(",")}, ${m.ParamsBytes} bytes of SubmitWindowedPoSt params`,
           );
         for (const s of r.Skipped) out.push(`skipped sector ${s.Sector}: ${s.Reason}`);
+        for (const p of r.Partitions)
+          if (p.Source === "failed") out.push(`partition ${p.Index} failed: ${p.Error ?? "no reason given"}`);
         out.push(`total ${secs(r.Ms)}`);
         process.stdout.write(`${out.join("\n")}\n`);
         const provable = r.Partitions.filter((p) => p.Source === "proved").length;

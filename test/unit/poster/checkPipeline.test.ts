@@ -17,6 +17,7 @@ import { nullLogger } from "../../../src/log/logger.js";
 import { type ProveFn, type RunnerDeps, runDeadline } from "../../../src/poster/runner.js";
 import type { StrictProbe } from "../../../src/sectors/check.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
+import { SmError } from "../../../src/util/errors.js";
 import { type ManualDevnet, manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
 import { tempDir } from "../../helpers/tmp.js";
 
@@ -148,5 +149,52 @@ describe("runDeadline: sector checks per partition, pipelined with proving", () 
     const unlimited = recording();
     await run(config("ParallelCheckLimit = 0"), unlimited);
     assert.equal(unlimited.concurrency.max, SECTORS, "0 = unlimited: every partition at once");
+  });
+
+  test("a dry run reports a prover that keeps failing after a few tries, instead of retrying until the call times out", async () => {
+    const calls = new Map<number, number>();
+    const prove: ProveFn = async (task) => {
+      const first = task.replicas[0]?.sectorId ?? -1;
+      calls.set(first, (calls.get(first) ?? 0) + 1);
+      throw new SmError("EXT_PROVER_CHILD_EXITED", "ext-prover child 4242 exited with code 1 (test)");
+    };
+    const cfg = config("");
+    const started = performance.now();
+    const r = await runDeadline(
+      cfg.Miners[0]!,
+      di,
+      tsk,
+      { ...deps, proving: cfg.Common.Proving, strictProbe: recording().strictProbe, prove },
+      { signal: AbortSignal.timeout(30_000), submitAllowed: async () => {}, dryRun: true },
+    );
+    const ms = performance.now() - started;
+    assert.ok(ms < 15_000, `the dry run answered after ${ms.toFixed(0)} ms, not at its 30 s signal`);
+    assert.equal(r.partitions.length, SECTORS / 2, JSON.stringify(r.partitions));
+    for (const p of r.partitions) {
+      assert.equal(p.source, "failed", JSON.stringify(p));
+      assert.match(p.error ?? "", /exited with code 1 \(test\)/);
+    }
+    assert.deepEqual([...calls.values()], [3, 3, 3, 3], "three tries per partition");
+    assert.deepEqual(r.dryRun, [], "no message is built from failed partitions");
+  });
+
+  test("a live run records a partition whose prover failed for good as failed, with the reason", async () => {
+    const prove: ProveFn = async () => {
+      throw new SmError("PROOF_UNKNOWN_TYPE", "the prover does not know this proof type (test)");
+    };
+    const cfg = config("");
+    const r = await runDeadline(
+      cfg.Miners[0]!,
+      di,
+      tsk,
+      { ...deps, proving: cfg.Common.Proving, strictProbe: recording().strictProbe, prove },
+      { signal: AbortSignal.timeout(30_000), submitAllowed: async () => {} },
+    );
+    assert.equal(r.partitions.length, SECTORS / 2, JSON.stringify(r.partitions));
+    assert.ok(
+      r.partitions.every((p) => p.source === "failed" && /proof type \(test\)/.test(p.error ?? "")),
+      JSON.stringify(r.partitions),
+    );
+    assert.deepEqual(r.proven, []);
   });
 });
