@@ -6,7 +6,6 @@
  * respawns the half-dead child, and on SIGTERM stops within seconds leaving no process behind.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
@@ -15,25 +14,10 @@ import { fileURLToPath } from "node:url";
 import { readApiFile } from "../../src/daemon/home.js";
 import type { ChildStatus } from "../../src/prover/ext/pool.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { alive } from "../helpers/process.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/testProcessor.mjs", import.meta.url));
-
-/** Whether a process still runs (a zombie waiting for a reaper that may never come does not). */
-const alive = (pid: number) => {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true;
-  }
-};
 
 const block = (mode: string, envs: Record<string, string> = {}) =>
   [

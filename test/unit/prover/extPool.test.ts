@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { constants as bufferConstants } from "node:buffer";
-import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, test } from "node:test";
@@ -21,6 +20,7 @@ import { specFromBlock } from "../../../src/prover/ext/specs.js";
 import { LINE_BYTES_CEILING, MAX_RESPONSE_LINE_BYTES, type PoStTask } from "../../../src/prover/protocol.js";
 import { AbortedError, SmError } from "../../../src/util/errors.js";
 import { seededRandom } from "../../../src/util/random.js";
+import { alive } from "../../helpers/process.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const FIXTURE = fileURLToPath(new URL("../../fixtures/testProcessor.mjs", import.meta.url));
@@ -55,22 +55,6 @@ const task = (...sectors: number[]): PoStTask => ({
   })),
   seed: new Uint8Array(32),
 });
-
-/** Whether a process still runs (a zombie waiting for a reaper that may never come does not). */
-const alive = (pid: number) => {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true;
-  }
-};
 
 const waitFor = async (cond: () => boolean, ms: number) => {
   for (const end = Date.now() + ms; Date.now() < end && !cond(); ) await sleep(25);
