@@ -382,15 +382,18 @@ export const PUBLIC_PROVER_ENVS: readonly string[] = ["CUDA_VISIBLE_DEVICES", "T
 /**
  * A child's status for a caller without admin permission: `Envs` may hold credentials (an object
  * store's secret key) and `Args` may too, so only the GPU and TMPDIR values are shown, the args are
- * withheld (null), and `hiddenEnvs` counts the env entries left out.
+ * withheld (null), and `hiddenEnvs` counts the env entries left out. The last error's text can quote
+ * the child's own output, so only its presence is shown.
  */
-function redactChild(r: ChildStatus): Omit<ChildStatus, "args"> & { args: null; hiddenEnvs: number } {
+export function redactChild(r: ChildStatus): Omit<ChildStatus, "args"> & { args: null; hiddenEnvs: number } {
   const envs = Object.fromEntries(Object.entries(r.envs).filter(([k]) => PUBLIC_PROVER_ENVS.includes(k)));
   return {
     ...r,
     args: null,
     envs,
     hiddenEnvs: Object.keys(r.envs).length - Object.keys(envs).length,
+    // A child's last error can quote its own output (paths, keys it printed): admin tokens only.
+    lastError: r.lastError ? "an error (its text is shown to admin tokens only)" : r.lastError,
   };
 }
 
