@@ -1,8 +1,10 @@
 /**
  * Domain types → Lotus JSON: the other direction of shapes.ts, for servers that speak the Lotus API
- * (the embedded devnet). Field names and encodings are Lotus's (api-methods-v1-stable.md; test/unit/chain/devnet/lotusShapes.test.ts compares every devnet answer's keys with its examples): CIDs as
+ * (the embedded devnet). Field names and encodings are Lotus's (api-methods-v1-stable.md): CIDs as
  * {"/": cid}, bitfields as run-length arrays, big integers as decimal strings, bytes as base64.
- * Fields the PoSter never reads are filled with neutral values so that Lotus clients decode them.
+ * Every field Lotus writes is present, those the PoSter never reads with neutral values, so that
+ * Lotus clients decode them; test/unit/chain/devnet/lotusShapes.test.ts compares the keys of every
+ * devnet answer with Lotus's documented examples.
  */
 import type {
   DeadlineInfo,

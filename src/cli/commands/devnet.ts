@@ -187,7 +187,7 @@ export function registerDevnet(program: Command): void {
   devnet
     .command("run")
     .description(
-      `run the embedded devnet chain: Lotus's JSON-RPC API (subset) at /rpc/v1, a block every --block-time, WindowPoSt judged from vanilla proofs; its state survives restarts in its home: ${DEVNET_HOME_HELP}. The defaults are mainnet timing (48 deadlines of 60 epochs): with 1s blocks the first deadline of a new miner is proven about 16 minutes after onboarding; for a demo, create the chain as the demo does: --block-time 150ms --deadlines 4 --window 12 --lookback 4 --cutoff 6 (a proving period of ~7 s)`,
+      `run the embedded devnet chain: Lotus's JSON-RPC API (subset) at /rpc/v1, a block every --block-time, WindowPoSt judged from vanilla proofs; its state survives restarts in its home: ${DEVNET_HOME_HELP}. The defaults are mainnet timing (48 deadlines of 60 epochs): with 1s blocks, miner f01000's first deadline with sectors opens about 16 minutes after a new chain starts; for a demo, create the chain as the demo does: --block-time 150ms --deadlines 4 --window 12 --lookback 4 --cutoff 6 (a proving period of ~7 s)`,
     )
     .option("--listen <[host]:port>", "API address", "127.0.0.1:1234")
     .option("--block-time <duration>", "time between blocks (Go duration)", "1s")
