@@ -10,8 +10,9 @@
  *    tree rows are hashed (one call into WebAssembly per row slice); for arity 8 this runs the
  *    two-lane SIMD module, two groups at a time (src/proofs/poseidon/wasm/hasher.ts).
  *
- * Reference point: native neptune takes ~35 µs per arity-8 hash on one core
- * (/work/shared/reference/post-proofs.md §4.1, interpolated from lurk-lab/neptune PR #236).
+ * Every ratio printed is between two methods timed in this run. Native neptune is not run here; its
+ * published figure (other hardware, and for arity 8 an interpolation) is printed as a cited
+ * reference with its source, not as a ratio (bench/citedReferences.ts).
  */
 import { performance } from "node:perf_hooks";
 import { poseidonWasm } from "../src/proofs/poseidon/wasm/hasher.js";
@@ -23,8 +24,8 @@ import {
   poseidonHashBigInt,
   poseidonHashMany,
 } from "../src/proofs/poseidon.js";
+import { citedLines, NEPTUNE_ARITY8 } from "./citedReferences.js";
 
-const NEPTUNE_NATIVE_US = 35;
 const seconds = Number(process.argv[2] ?? 3);
 
 const t0 = performance.now();
@@ -120,8 +121,6 @@ const [bigintUs, wasmSingleUs, wasmBatchUs, wasm2Us] = measureAll([
 
 const fmt = (us: number) =>
   `${Math.round(1e6 / us).toLocaleString("en-US")} hashes/s (${us.toFixed(1)} µs/hash)`;
-const vsNative = (us: number) =>
-  `${(us / NEPTUNE_NATIVE_US).toFixed(1)}× native (${((NEPTUNE_NATIVE_US / us) * 100).toFixed(0)}% of native speed)`;
 
 console.log(
   `Poseidon arity 8 (BLS12-381 Fr, neptune Standard/MerkleTree), 1 thread, Node ${process.version}`,
@@ -130,16 +129,14 @@ console.log(
   `  set-up             : constants ${setupMs.toFixed(1)} ms, WebAssembly modules ${wasmSetupMs.toFixed(1)} ms ` +
     `(batches ${paired ? "in two SIMD lanes" : "scalar: no SIMD"})`,
 );
-console.log(`  BigInt             : ${fmt(bigintUs)}  ${vsNative(bigintUs)}`);
-console.log(`  WASM, single calls : ${fmt(wasmSingleUs)}  ${vsNative(wasmSingleUs)}`);
-console.log(`  WASM, batched rows : ${fmt(wasmBatchUs)}  ${vsNative(wasmBatchUs)}`);
+console.log(`  BigInt             : ${fmt(bigintUs)}`);
+console.log(`  WASM, single calls : ${fmt(wasmSingleUs)}`);
+console.log(`  WASM, batched rows : ${fmt(wasmBatchUs)}`);
 console.log(
   `  WASM vs BigInt     : ${(bigintUs / wasmBatchUs).toFixed(1)}× faster batched, ${(bigintUs / wasmSingleUs).toFixed(1)}× single`,
 );
-console.log(
-  `  vs neptune native  : ~${NEPTUNE_NATIVE_US} µs/hash → WASM batched is ${vsNative(wasmBatchUs)}`,
-);
 console.log(`  arity 2, WASM rows : ${fmt(wasm2Us)}`);
+for (const l of citedLines(NEPTUNE_ARITY8)) console.log(l);
 console.log(
   JSON.stringify({
     bench: "poseidon",
@@ -147,6 +144,6 @@ console.log(
     wasmSingleUs,
     wasmBatchUs,
     wasmArity2Us: wasm2Us,
-    ratioToNative: wasmBatchUs / NEPTUNE_NATIVE_US,
+    citedNativeUs: NEPTUNE_ARITY8.value,
   }),
 );

@@ -1,6 +1,6 @@
 /**
  * Issue 3 benchmark: the CPU cost of the vanilla proofs of one full 32 GiB partition
- * (2349 sectors × 10 challenges), against native neptune/rust-fil-proofs.
+ * (2349 sectors × 10 challenges).
  *
  * Measured directly: proveSector (partial rebuild of 73 nodes per challenge, path assembly, the
  * prover's own re-verification, comm_r check) on real 32 GiB-shaped sectors: sparse replicas whose
@@ -8,8 +8,11 @@
  * test/unit/proofs/sparseSector.ts). One thread, so the figure is per core; then extrapolated to 2349
  * sectors. Replica reads come from the page cache here: this measures compute, not disks.
  *
- * Baseline: native ≈ 68 core-seconds per partition (1.95 M arity-8 hashes at ≈ 35 µs, reference/
- * post-proofs.md §4.1–§4.2). Goal for issue 3: within 10× per core.
+ * Native rust-fil-proofs is not run here. Its cost is known only as a cited estimate (≈ 68
+ * core-seconds per partition, from a published per-hash figure on other hardware; see
+ * bench/citedReferences.ts), printed as such and never divided into this run's numbers. Issue 3's
+ * goal, "within 10× of native per core", is checked as the absolute budget it sets: ≤ 680
+ * core-seconds per partition.
  *
  * Hashing goes through the WebAssembly Poseidon (src/proofs/poseidon/wasm/): the partial rebuild
  * hashes the segment's rows as bytes (nodes.hashRowBytes), path checks use nodes.hashNodes. The
@@ -26,10 +29,11 @@ import { treeGeometry } from "../src/proofs/treeRLast.js";
 import { proveSector, sectorChallenges, verifySector } from "../src/proofs/vanilla.js";
 import { tempDir } from "../test/helpers/tmp.js";
 import { writeSparseSector } from "../test/unit/proofs/sparseSector.js";
+import { citedLines, NATIVE_PARTITION, NEPTUNE_ARITY8 } from "./citedReferences.js";
 
 const SECTORS_PER_PARTITION = 2349;
-const NATIVE_CORE_SECONDS = 68;
-const NATIVE_HASH_US = 35;
+/** Issue 3's goal, 10× the cited native estimate, as the budget it fixes. */
+const BUDGET_CORE_SECONDS = 10 * NATIVE_PARTITION.value;
 const arg = process.argv.indexOf("--sectors");
 const SAMPLE = arg > 0 ? Number(process.argv[arg + 1]) : 4;
 
@@ -86,13 +90,10 @@ async function main() {
     const perSectorMs = proveMs / measured;
     const coreSeconds = (perSectorMs * SECTORS_PER_PARTITION) / 1000;
     const cores = os.availableParallelism();
-    const ratio = coreSeconds / NATIVE_CORE_SECONDS;
     console.log(
       `Vanilla proofs of one 32 GiB partition (${SECTORS_PER_PARTITION} sectors × 10 challenges), Node ${process.version}`,
     );
-    console.log(
-      `  Poseidon arity 8 (WASM), here   : ${hashUs.toFixed(0)} µs/hash (native ≈ ${NATIVE_HASH_US} µs: ${(hashUs / NATIVE_HASH_US).toFixed(1)}×)`,
-    );
+    console.log(`  Poseidon arity 8 (WASM), here   : ${hashUs.toFixed(0)} µs/hash`);
     console.log(
       `  prove one sector (measured, ${measured} sectors, 1 thread): ${perSectorMs.toFixed(0)} ms  (${(perSectorMs / 10).toFixed(1)} ms per challenge)`,
     );
@@ -103,12 +104,19 @@ async function main() {
     console.log(
       `                                    ≈ ${(coreSeconds / cores / 60).toFixed(1)} min on this machine's ${cores} cores, ${(coreSeconds / 16 / 60).toFixed(1)} min on 16`,
     );
-    console.log(`  native baseline                 : ≈ ${NATIVE_CORE_SECONDS} core-seconds`);
     console.log(
-      `  ratio to native, per core       : ${ratio.toFixed(1)}×  (goal ≤ 10×: ${ratio <= 10 ? "met" : "NOT met"})`,
+      `  issue 3 budget                  : ≤ ${BUDGET_CORE_SECONDS} core-seconds per partition: ${coreSeconds <= BUDGET_CORE_SECONDS ? "met" : "NOT met"}`,
     );
+    for (const l of [...citedLines(NEPTUNE_ARITY8), ...citedLines(NATIVE_PARTITION)]) console.log(l);
     console.log(
-      JSON.stringify({ bench: "vanillaPartition", hashUs, perSectorMs, coreSeconds, ratioToNative: ratio }),
+      JSON.stringify({
+        bench: "vanillaPartition",
+        hashUs,
+        perSectorMs,
+        coreSeconds,
+        budgetCoreSeconds: BUDGET_CORE_SECONDS,
+        citedNativeCoreSeconds: NATIVE_PARTITION.value,
+      }),
     );
   } finally {
     await t.cleanup();

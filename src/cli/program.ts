@@ -16,7 +16,10 @@ program
   .name("venus-sector-manager")
   .description("Standalone PoSter node for Filecoin storage providers (TypeScript venus-sector-manager)")
   .version(VERSION)
-  .option("--home <dir>", "home directory (env VENUS_SECTOR_MANAGER_PATH; default ~/.venus-sector-manager)")
+  .option(
+    "--home <dir>",
+    "home directory (env VENUS_SECTOR_MANAGER_PATH; default ~/.venus-sector-manager); for devnet commands, the devnet's home (env VSM_DEVNET_PATH; default ~/.vsm-devnet)",
+  )
   .option(
     "--log-level <level>",
     "debug, info, warn or error (env VSM_LOG_LEVEL or GOLOG_LOG_LEVEL; default info)",

@@ -116,6 +116,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `synthetic sectors: ${count} 2KiB sectors of miner f0${MINER} (real layout and TreeRLast over random data; PoRep sealing skipped), onboarded on the devnet`,
     );
     await vsm([
+      "--home",
+      devnetHome,
       "devnet",
       "seal",
       "--miner",
@@ -125,8 +127,6 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       "--count",
       String(count),
       "--onboard",
-      "--devnet-home",
-      devnetHome,
       "--log-level",
       "warn",
     ]);

@@ -145,7 +145,7 @@ describe("vsm devnet run, driven by the Lotus client", () => {
         "--count",
         "4",
         "--onboard",
-        "--devnet-home",
+        "--home",
         home,
         "--threads",
         "2",
@@ -235,6 +235,21 @@ describe("vsm devnet run, driven by the Lotus client", () => {
     );
     const status = await admin.call<{ Miners: { Faulty: number }[] }>("Devnet.Status", []);
     assert.equal(status.Miners[0]?.Faulty, 0);
+    // `devnet status` prints the proven partitions as a list under a header that says so.
+    const cli = await runCli(["--home", home, "devnet", "status", "--records", "100"]);
+    assert.equal(cli.code, 0, cli.output);
+    const head = cli.lines.find((l) => l.includes("PROVEN PARTITIONS")) ?? "";
+    assert.match(
+      head,
+      /PARTITION COUNT {2}PROVEN PARTITIONS {2}MISSED PARTITIONS {2}NEW FAULT COUNT/,
+      cli.output,
+    );
+    const col = head.indexOf("PROVEN PARTITIONS");
+    const provenCells = cli.lines
+      .slice(cli.lines.indexOf(head) + 1)
+      .map((l) => l.slice(col).split(/\s{2,}/)[0] ?? "");
+    assert.ok(provenCells.includes("0"), `a deadline with partition 0 proven:\n${cli.output}`);
+    for (const c of provenCells) assert.match(c, /^(-|\d+(,\d+)*)$/, cli.output);
   });
 
   test("a restart keeps the chain; the client resubscribes and sees new heads", async () => {

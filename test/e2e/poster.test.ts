@@ -89,7 +89,7 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
         "--count",
         "6",
         "--onboard",
-        "--devnet-home",
+        "--home",
         dnHome,
         "--threads",
         "2",

@@ -204,7 +204,7 @@ describe("a standalone PoSter makes its deadlines through failures mid-deadline"
         "--count",
         "6",
         "--onboard",
-        "--devnet-home",
+        "--home",
         dnHome,
         "--threads",
         "2",

@@ -284,7 +284,7 @@ export class PosterStack {
         "--count",
         String(count),
         "--onboard",
-        "--devnet-home",
+        "--home",
         this.devnetHome,
         "--threads",
         "1",

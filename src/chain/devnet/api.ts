@@ -103,6 +103,8 @@ export function devnetMethods(node: DevnetNode): MethodTable {
     }
     return a;
   };
+  /** A block's Parents: the key of the tipset one epoch below (the devnet has no null rounds). */
+  const parentsOf = (ts: TipSet) => (ts.height > 0 ? node.tipset(ts.height - 1).key : []);
   const accounts = () => {
     const out = new Set<string>();
     for (const m of s.toJSON().miners) {
@@ -121,6 +123,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
           Version: "vsm-devnet",
           APIVersion: 0x020300,
           BlockDelay: Math.max(1, Math.round(node.blockTimeMs / 1000)),
+          Agent: "vsm-devnet",
         };
       },
     },
@@ -129,7 +132,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
       doc: "() → the head tipset",
       async handler(params) {
         arity(params, 0);
-        return encodeTipSet(node.head());
+        return encodeTipSet(node.head(), undefined, parentsOf(node.head()));
       },
     },
     "Filecoin.ChainNotify": {
@@ -138,10 +141,10 @@ export function devnetMethods(node: DevnetNode): MethodTable {
       async handler(params) {
         arity(params, 0);
         return new ChannelResult(async (send, signal) => {
-          send(encodeHeadChanges([{ type: "current", tipset: node.head() }]));
+          send(encodeHeadChanges([{ type: "current", tipset: node.head() }], parentsOf));
           await new Promise<void>((resolve) => {
             const onBlock = (ts: TipSet) =>
-              send(encodeHeadChanges([{ type: "apply", tipset: ts } satisfies HeadChange]));
+              send(encodeHeadChanges([{ type: "apply", tipset: ts } satisfies HeadChange], parentsOf));
             node.on("block", onBlock);
             signal.addEventListener(
               "abort",
@@ -201,7 +204,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
     },
     "Filecoin.StateMinerDeadlines": {
       perm: "read",
-      doc: "(miner, tsk) → per deadline {PostSubmissions, DisputableProofCount}",
+      doc: "(miner, tsk) → per deadline {PostSubmissions, DisputableProofCount, DailyFee}",
       async handler(params) {
         arity(params, 1, 2);
         return s.deadlineStates(miner(params[0])).map(encodeDeadlineState);
@@ -286,7 +289,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
           );
         const { cid, msg: filled } = node.push(msg);
         return {
-          Message: messageToLotusJSON(filled),
+          Message: messageToLotusJSON(filled, { withCid: true }),
           Signature: { Type: 1, Data: base64(new Uint8Array(65)) },
           CID: { "/": cid },
         };

@@ -4,7 +4,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import type { DeadlineRecord } from "../../chain/devnet/miner.js";
 import { type DevnetPolicy, MAINNET_POLICY, validatePolicy } from "../../chain/devnet/policy.js";
 import { parseGoDuration } from "../../config/units.js";
@@ -21,10 +21,23 @@ import { action, globals, loggerOf, parseMinerArg, parseUintArg } from "../conte
 import { requireDaemon } from "../daemonClient.js";
 import { plainTable } from "../format.js";
 
-/** The devnet's own home: --home when given, else VSM_DEVNET_PATH, else ~/.vsm-devnet. */
-export function devnetHome(cmd: Command, flag?: unknown): string {
-  const explicit = typeof flag === "string" && flag !== "" ? flag : globals(cmd).home;
-  return expandHome(explicit ?? process.env.VSM_DEVNET_PATH ?? "~/.vsm-devnet");
+/** Where every devnet command looks for the devnet's home, for help texts. */
+export const DEVNET_HOME_HELP = "the devnet's home is --home (env VSM_DEVNET_PATH; default ~/.vsm-devnet)";
+
+/**
+ * The devnet's own home: the global --home when given, else VSM_DEVNET_PATH, else ~/.vsm-devnet.
+ * `alias` is the value of `devnet seal --devnet-home`, the flag's old name, kept hidden for scripts:
+ * it is the same setting, so giving both with different values is refused.
+ */
+export function devnetHome(cmd: Command, alias?: unknown): string {
+  const global = globals(cmd).home;
+  const old = typeof alias === "string" && alias !== "" ? alias : undefined;
+  if (old !== undefined && global !== undefined && expandHome(old) !== expandHome(global))
+    throw new SmError(
+      "FLAG_INVALID",
+      `--devnet-home ${JSON.stringify(old)} and --home ${JSON.stringify(global)} disagree; --devnet-home is the old name of --home for devnet commands: give only --home`,
+    );
+  return expandHome(old ?? global ?? process.env.VSM_DEVNET_PATH ?? "~/.vsm-devnet");
 }
 
 const requireDevnet = (home: string) => requireDaemon(home, "devnet", `vsm --home ${home} devnet run`);
@@ -59,7 +72,7 @@ export function registerDevnet(program: Command): void {
   devnet
     .command("seal")
     .description(
-      "write synthetic sealed sectors: the real file layout (sealed/, cache/ with p_aux and tree-r-last) and a real TreeRLast over random data. PoRep sealing is skipped (comm_c is random), so they prove on the devnet and in tests, not on a real network. Prints one JSON line per sector.",
+      `write synthetic sealed sectors: the real file layout (sealed/, cache/ with p_aux and tree-r-last) and a real TreeRLast over random data. PoRep sealing is skipped (comm_c is random), so they prove on the devnet and in tests, not on a real network. Prints one JSON line per sector. With --onboard, ${DEVNET_HOME_HELP}.`,
     )
     .requiredOption("--miner <actor>", "miner actor id (1000, f01000 or t01000)")
     .requiredOption("--store <dir>", "persist store directory to write into")
@@ -70,10 +83,10 @@ export function registerDevnet(program: Command): void {
     .option("--threads <n>", "parallel sectors (default: all cores)")
     .option(
       "--onboard",
-      "also add the sectors to the miner on the running devnet (assigned to deadlines and partitions)",
+      "also add the sectors to the miner on the running devnet of --home (assigned to deadlines and partitions)",
       false,
     )
-    .option("--devnet-home <dir>", "home of the running devnet for --onboard (default ~/.vsm-devnet)")
+    .addOption(new Option("--devnet-home <dir>", "old name of --home for devnet commands").hideHelp())
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const log = loggerOf(cmd).named("devnet");
@@ -174,7 +187,7 @@ export function registerDevnet(program: Command): void {
   devnet
     .command("run")
     .description(
-      "run the embedded devnet chain: Lotus's JSON-RPC API (subset) at /rpc/v1, a block every --block-time, WindowPoSt judged from vanilla proofs; its state survives restarts (in its home, default ~/.vsm-devnet)",
+      `run the embedded devnet chain: Lotus's JSON-RPC API (subset) at /rpc/v1, a block every --block-time, WindowPoSt judged from vanilla proofs; its state survives restarts in its home: ${DEVNET_HOME_HELP}. The defaults are mainnet timing (48 deadlines of 60 epochs): with 1s blocks, miner f01000's first deadline with sectors opens about 16 minutes after a new chain starts; for a demo, create the chain as the demo does: --block-time 150ms --deadlines 4 --window 12 --lookback 4 --cutoff 6 (a proving period of ~7 s)`,
     )
     .option("--listen <[host]:port>", "API address", "127.0.0.1:1234")
     .option("--block-time <duration>", "time between blocks (Go duration)", "1s")
@@ -243,23 +256,15 @@ export function registerDevnet(program: Command): void {
 
   devnet
     .command("status")
-    .description("the running devnet: epoch, miners, and what it judged for the latest deadlines")
+    .description(
+      `the running devnet: epoch, miners, and what it judged for the latest deadlines; ${DEVNET_HOME_HELP}`,
+    )
     .option("--records <n>", "deadline records to show", "12")
     .option("--json", "print as JSON", false)
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const client = await requireDevnet(devnetHome(cmd));
-        const st = await client.call<{
-          Epoch: number;
-          BlockTimeMs: number;
-          Miners: {
-            Address: string;
-            Sectors: number;
-            Faulty: number;
-            Recovering: number;
-            CurrentDeadline: number;
-          }[];
-        }>("Devnet.Status", []);
+        const st = await client.call<DevnetStatus>("Devnet.Status", []);
         const records = await client.call<DeadlineRecord[]>("Devnet.Records", [
           null,
           parseUintArg(String(opts.records), "--records"),
@@ -268,51 +273,72 @@ export function registerDevnet(program: Command): void {
           process.stdout.write(`${JSON.stringify({ status: st, records }, null, 2)}\n`);
           return;
         }
-        const lines = [`epoch ${st.Epoch} (block time ${st.BlockTimeMs} ms)`];
-        const mt = plainTable(["MINER", "SECTORS", "FAULTY", "RECOVERING", "DEADLINE"]);
-        for (const m of st.Miners)
-          mt.push([
-            m.Address,
-            String(m.Sectors),
-            String(m.Faulty),
-            String(m.Recovering),
-            String(m.CurrentDeadline),
-          ]);
-        lines.push(
-          st.Miners.length
-            ? mt.toString()
-            : "no miners yet (onboard sectors with `vsm devnet seal --onboard`)",
-        );
-        if (records.length) {
-          const rt = plainTable([
-            "MINER",
-            "DEADLINE",
-            "OPEN",
-            "CLOSE",
-            "PARTITIONS",
-            "PROVEN",
-            "MISSED",
-            "NEW FAULTS",
-            "RECOVERED",
-            "REJECTED",
-          ]);
-          for (const r of records) {
-            rt.push([
-              r.miner,
-              String(r.index),
-              String(r.open),
-              String(r.close),
-              String(r.partitions),
-              r.proven.join(",") || "-",
-              r.missed.join(",") || "-",
-              String(r.newFaults.length),
-              String(r.recovered.length),
-              r.rejections.length ? r.rejections.join("; ") : "-",
-            ]);
-          }
-          lines.push("", rt.toString());
-        }
-        process.stdout.write(`${lines.join("\n")}\n`);
+        process.stdout.write(formatDevnetStatus(st, records));
       }),
     );
+}
+
+/** What `Devnet.Status` answers (the part `devnet status` prints). */
+export interface DevnetStatus {
+  Epoch: number;
+  BlockTimeMs: number;
+  Miners: {
+    Address: string;
+    Sectors: number;
+    Faulty: number;
+    Recovering: number;
+    CurrentDeadline: number;
+  }[];
+}
+
+/**
+ * `devnet status` as text. A column holding numbers is either a count or a list of partition
+ * numbers, and its header says which: counts end in COUNT, lists name what they list
+ * (PROVEN PARTITIONS 0,1) and print "-" when empty. Sector lists are in `--json`.
+ */
+export function formatDevnetStatus(st: DevnetStatus, records: readonly DeadlineRecord[]): string {
+  const lines = [`epoch ${st.Epoch} (block time ${st.BlockTimeMs} ms)`];
+  const mt = plainTable(["MINER", "SECTOR COUNT", "FAULTY COUNT", "RECOVERING COUNT", "CURRENT DEADLINE"]);
+  for (const m of st.Miners)
+    mt.push([
+      m.Address,
+      String(m.Sectors),
+      String(m.Faulty),
+      String(m.Recovering),
+      String(m.CurrentDeadline),
+    ]);
+  lines.push(
+    st.Miners.length ? mt.toString() : "no miners yet (onboard sectors with `vsm devnet seal --onboard`)",
+  );
+  if (records.length) {
+    const rt = plainTable([
+      "MINER",
+      "DEADLINE",
+      "OPEN",
+      "CLOSE",
+      "PARTITION COUNT",
+      "PROVEN PARTITIONS",
+      "MISSED PARTITIONS",
+      "NEW FAULT COUNT",
+      "RECOVERED COUNT",
+      "REJECTIONS",
+    ]);
+    const list = (ns: readonly number[]) => ns.join(",") || "-";
+    for (const r of records) {
+      rt.push([
+        r.miner,
+        String(r.index),
+        String(r.open),
+        String(r.close),
+        String(r.partitions),
+        list(r.proven),
+        list(r.missed),
+        String(r.newFaults.length),
+        String(r.recovered.length),
+        r.rejections.length ? r.rejections.join("; ") : "-",
+      ]);
+    }
+    lines.push("", rt.toString());
+  }
+  return `${lines.join("\n")}\n`;
 }

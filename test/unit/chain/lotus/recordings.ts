@@ -9,6 +9,14 @@
  * so and changes only that field.
  */
 
+/** LOTUS_DOC ### Version, Response */
+export const VERSION = {
+  Version: "string value",
+  APIVersion: 131840,
+  BlockDelay: 42,
+  Agent: "string value",
+} as const;
+
 /** LOTUS_DOC ### ChainHead, Response */
 export const CHAIN_HEAD = {
   Cids: [
