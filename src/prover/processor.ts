@@ -63,12 +63,9 @@ export async function runProcessor(deps: ProcessorDeps): Promise<void> {
   const stop = new AbortController();
   const inFlight = new Set<Promise<void>>();
 
+  // The ready line goes to stdout only: the parent logs it (with pid, ppid and block), so logging it
+  // here too would show every child's ready twice in the daemon's log.
   await write(readyLine(stage));
-  log.info("ready", {
-    pid: process.pid,
-    ppid: process.ppid,
-    proc: stage === "window_post" ? "wdpost" : "winpost",
-  });
 
   const handle = (line: string) => {
     if (line.trim() === "") return;
