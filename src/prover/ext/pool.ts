@@ -106,6 +106,8 @@ interface Entry {
   startFailed: boolean;
   /** A changed block waiting for its old child to stop before it starts (reload). */
   awaiting: boolean;
+  /** Resolves when the children of the blocks this one replaced have stopped. */
+  predecessors: Promise<void>;
   /** Totals of earlier incarnations, so status survives restarts. */
   done: number;
   failed: number;
@@ -180,6 +182,7 @@ export class ExtProverPool {
       retryAt: null,
       startFailed: false,
       awaiting: false,
+      predecessors: Promise.resolve(),
       done: 0,
       failed: 0,
       totalMs: 0,
@@ -469,6 +472,7 @@ export class ExtProverPool {
           // passed, and it has exited (bounded by SIGKILL): two children of one block never share
           // its GPU.
           e.awaiting = true;
+          e.predecessors = drained;
           void drained.then(() => this.spawn(e).catch(() => {}));
         } else {
           counts.added++;
@@ -492,7 +496,8 @@ export class ExtProverPool {
     e.timer = undefined;
     e.retryAt = null;
     const c = e.child;
-    if (!c) return Promise.resolve();
+    // Changed twice in a row: the next settings wait for the first child too.
+    if (!c) return e.predecessors;
     const p: Promise<void> = c
       .drain(CLOSE_GRACE_MS, RELOAD_DRAIN_MS, "was stopped by a reload of ext-prover.cfg")
       .catch((err: unknown) =>
@@ -500,7 +505,7 @@ export class ExtProverPool {
       )
       .finally(() => this.draining.delete(p));
     this.draining.add(p);
-    return p;
+    return Promise.all([p, e.predecessors]).then(() => {});
   }
 
   status(): ChildStatus[] {
