@@ -31,6 +31,11 @@ export interface ProcessorDeps {
   output: NodeJS.WritableStream;
   logger: Logger;
   prove: StageProver;
+  /**
+   * Log `ready {pid, ppid, proc}` (default). Off under our own daemon, which logs every child's ready
+   * line itself with its block, so it is not shown twice.
+   */
+  logReady?: boolean;
 }
 
 /** One writer: lines go out whole and in the order they are finished, honouring backpressure. */
@@ -63,9 +68,13 @@ export async function runProcessor(deps: ProcessorDeps): Promise<void> {
   const stop = new AbortController();
   const inFlight = new Set<Promise<void>>();
 
-  // The ready line goes to stdout only: the parent logs it (with pid, ppid and block), so logging it
-  // here too would show every child's ready twice in the daemon's log.
   await write(readyLine(stage));
+  if (deps.logReady !== false)
+    log.info("ready", {
+      pid: process.pid,
+      ppid: process.ppid,
+      proc: stage === "window_post" ? "wdpost" : "winpost",
+    });
 
   const handle = (line: string) => {
     if (line.trim() === "") return;

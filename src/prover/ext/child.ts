@@ -47,6 +47,12 @@ const EOF_GRACE_MS = 1000;
 const TERM_TO_KILL_MS = 2000;
 const KILL_WAIT_MS = 3000;
 
+/**
+ * Set in every child's environment: our own processor then leaves its ready line to us (we log it
+ * with the block), so each child's ready is logged once.
+ */
+export const SUPERVISED_ENV = "VSM_EXT_PROVER_SUPERVISED";
+
 export interface ChildSpec {
   stage: Stage;
   /** Position of the block in ext-prover.cfg (0-based), its identity across reloads. */
@@ -197,7 +203,7 @@ export class ExtChild extends EventEmitter {
       if (this.state !== "starting")
         throw new SmError("EXT_PROVER_NOT_READY", "was stopped before it was ready");
       proc = spawn(spec.bin, spec.args, {
-        env: { ...process.env, ...spec.envs },
+        env: { ...process.env, [SUPERVISED_ENV]: "1", ...spec.envs },
         stdio: ["pipe", "pipe", "pipe"],
         // A process group of its own, so stop() reaches a wrapper script's children too.
         detached: true,
