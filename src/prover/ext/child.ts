@@ -102,7 +102,7 @@ export function spawnFailure(e: unknown, bin: string): string {
   const code = sysCode(e);
   const hint =
     code === "ENOENT"
-      ? `${bin} does not exist; check Bin in ext-prover.cfg (during an upgrade it is retried until the file is back)`
+      ? `${bin} does not exist; check Bin in ext-prover.cfg, or finish the upgrade that removed it: it is tried again until it is there`
       : code === "EACCES"
         ? `${bin} may not be run: it must be an executable file (chmod +x), in directories the daemon's user may enter`
         : code === "ETXTBSY"

@@ -563,6 +563,7 @@ export class ExtProverPool {
         w.reject(new SmError("EXT_PROVER_CLOSED", `the ${this.stage} ext-prover pool is shut down`));
       }
     }
+    this.failedOver.clear();
     for (const e of this.entries) if (e.timer) clearTimeout(e.timer);
     await Promise.all([...this.alive].map((c) => c.stop(CLOSE_GRACE_MS, "was stopped at shutdown")));
     await Promise.all([...this.draining]);
