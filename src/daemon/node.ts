@@ -412,7 +412,7 @@ function extProverMethods(get: () => ExtProvers | undefined, reload: () => Promi
     },
     "Venus.ExtProverReload": {
       perm: "admin",
-      doc: "() → re-read ext-prover.cfg and apply it: {window_post: {added, removed, changed}, winning_post: {...}}",
+      doc: "() → re-read ext-prover.cfg and apply it: {window_post: {added, removed, changed, retried}, winning_post: {...}}",
       async handler(params) {
         arity(params, 0);
         return reload();

@@ -31,6 +31,11 @@ export interface ProcessorDeps {
   output: NodeJS.WritableStream;
   logger: Logger;
   prove: StageProver;
+  /**
+   * Log `ready {pid, ppid, proc}` (default). Off under our own daemon, which logs every child's ready
+   * line itself with its block, so it is not shown twice.
+   */
+  logReady?: boolean;
 }
 
 /** One writer: lines go out whole and in the order they are finished, honouring backpressure. */
@@ -64,11 +69,12 @@ export async function runProcessor(deps: ProcessorDeps): Promise<void> {
   const inFlight = new Set<Promise<void>>();
 
   await write(readyLine(stage));
-  log.info("ready", {
-    pid: process.pid,
-    ppid: process.ppid,
-    proc: stage === "window_post" ? "wdpost" : "winpost",
-  });
+  if (deps.logReady !== false)
+    log.info("ready", {
+      pid: process.pid,
+      ppid: process.ppid,
+      proc: stage === "window_post" ? "wdpost" : "winpost",
+    });
 
   const handle = (line: string) => {
     if (line.trim() === "") return;

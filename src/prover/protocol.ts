@@ -238,8 +238,8 @@ export class LineSplitter {
     if (this.skipping) return;
     if (this.size > this.maxBytes) {
       this.skipping = true;
-      this.head = Buffer.concat([...this.parts, b]).subarray(0, LINE_HEAD_BYTES);
-      this.head = Buffer.from(this.head); // a copy: the chunk it points into is released
+      // Only the first bytes are kept (a copy, so the chunks can be released); never the whole line.
+      this.head = Buffer.concat([...this.parts, b], Math.min(LINE_HEAD_BYTES, this.size));
       this.parts = [];
       return;
     }

@@ -83,10 +83,12 @@ test("misbehaving children never kill, hang or mislead the daemon", async () => 
     ];
     assert.ok(pids.length >= 3 && pids.every((p) => alive(p)), `running: ${pids.join(" ")}`);
     const t0 = Date.now();
-    const r = await daemon.stop(20_000);
+    const r = await daemon.stop(30_000);
     const took = Date.now() - t0;
     assert.equal(r.code, 0, daemon.lines.slice(-10).join("\n"));
-    assert.ok(took < 12_000, `stopped in ${took} ms`);
+    // Worst case ~8 s (3 s after stdin EOF, SIGTERM, 2 s, SIGKILL, 3 s wait) plus teardown, on a
+    // loaded 2-core machine.
+    assert.ok(took < 20_000, `stopped in ${took} ms`);
     assert.ok(daemon.lines.some((l) => /node stopped/.test(l)));
     for (const pid of pids) {
       for (let i = 0; i < 20 && alive(pid); i++) await sleep(50);

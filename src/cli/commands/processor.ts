@@ -5,6 +5,7 @@
  */
 import os from "node:os";
 import type { Command } from "commander";
+import { SUPERVISED_ENV } from "../../prover/ext/child.js";
 import { runProcessor } from "../../prover/processor.js";
 import type { Stage } from "../../prover/protocol.js";
 import { createVanillaProver } from "../../prover/vanillaProver.js";
@@ -37,6 +38,8 @@ function register(program: Command, name: string, stage: Stage, what: string): v
             output: process.stdout,
             logger: log,
             prove: createVanillaProver(stage, pool, log),
+            // Our daemon logs the ready line of each child itself; damocles-manager does not.
+            logReady: process.env[SUPERVISED_ENV] !== "1",
           });
         } finally {
           await pool.close();

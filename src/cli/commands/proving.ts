@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import type { ProvingCheckResult, ProvingComputeResult } from "../../poster/provingApi.js";
-import type { ChildStatus } from "../../prover/ext/pool.js";
+import type { ChildStatus, ReloadCounts } from "../../prover/ext/pool.js";
 import { action, homeOf, parseMinerArg, parseUintArg } from "../context.js";
 import { requireDaemon } from "../daemonClient.js";
 import { plainTable } from "../format.js";
@@ -29,13 +29,10 @@ export function registerProving(util: Command): void {
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const client = await requireDaemon(homeOf(cmd));
         if (opts.reload === true) {
-          const r = await client.call<Record<string, { added: number; removed: number; changed: number }>>(
-            "Venus.ExtProverReload",
-            [],
-          );
+          const r = await client.call<Record<string, ReloadCounts>>("Venus.ExtProverReload", []);
           for (const [stage, c] of Object.entries(r))
             process.stdout.write(
-              `${stage}: ${c.added} added, ${c.changed} restarted, ${c.removed} removed\n`,
+              `${stage}: ${c.added} added, ${c.changed} restarted, ${c.removed} removed, ${c.retried ?? 0} failing retried now\n`,
             );
         }
         const rows = await client.call<(ChildStatus & { hiddenEnvs?: number })[]>(
@@ -60,8 +57,10 @@ export function registerProving(util: Command): void {
           "FAILED",
           "RESTARTS",
           "AVG",
+          "NEXT TRY",
           "LAST ERROR",
         ]);
+        const now = Date.now();
         for (const r of rows) {
           const hidden = r.hiddenEnvs ? [`(+${r.hiddenEnvs} shown to admin tokens only)`] : [];
           const envs = [...Object.entries(r.envs).map(([k, v]) => `${k}=${v}`), ...hidden].join(" ") || "-";
@@ -75,6 +74,7 @@ export function registerProving(util: Command): void {
             String(r.failed),
             String(r.restarts),
             r.avgMs === null ? "-" : `${(r.avgMs / 1000).toFixed(1)}s`,
+            nextTry(r.nextRetryAt, now),
             r.lastError ?? "",
           ]);
         }
@@ -84,6 +84,12 @@ export function registerProving(util: Command): void {
 }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+/** A block waiting for its next start: `in 3.9s (13:52:07Z)`; `-` otherwise. */
+function nextTry(at: number | null | undefined, now: number): string {
+  if (typeof at !== "number") return "-";
+  return `in ${secs(Math.max(0, at - now))} (${new Date(at).toISOString().slice(11, 19)}Z)`;
+}
 
 /** `check N` and `compute N`: run by the daemon, with its index, stores and provers (see provingApi.ts). */
 function registerCheckCompute(proving: Command): void {

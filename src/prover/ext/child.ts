@@ -22,9 +22,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
+import fs from "node:fs/promises";
 import { formatGoDuration } from "../../config/units.js";
 import type { Logger } from "../../log/logger.js";
-import { AbortedError, abortError, errorMessage, SmError } from "../../util/errors.js";
+import { AbortedError, abortError, errorMessage, SmError, sysCode } from "../../util/errors.js";
 import {
   encodeRequest,
   LineSplitter,
@@ -45,6 +46,12 @@ const EOF_GRACE_MS = 1000;
 /** After SIGTERM, how long until SIGKILL; after SIGKILL, how long to wait for the exit at most. */
 const TERM_TO_KILL_MS = 2000;
 const KILL_WAIT_MS = 3000;
+
+/**
+ * Set in every child's environment: our own processor then leaves its ready line to us (we log it
+ * with the block), so each child's ready is logged once.
+ */
+export const SUPERVISED_ENV = "VSM_EXT_PROVER_SUPERVISED";
 
 export interface ChildSpec {
   stage: Stage;
@@ -88,6 +95,45 @@ function relayStderr(log: Logger, raw: string): void {
   const m = /^\S+\t(DEBUG|INFO|WARN|ERROR)\t(.*)$/.exec(line);
   const level = (m?.[1]?.toLowerCase() ?? "info") as "debug" | "info" | "warn" | "error";
   log[level](m?.[2] ?? line);
+}
+
+/** Why a child could not be started, with what to check (it is retried with backoff). */
+export function spawnFailure(e: unknown, bin: string): string {
+  const code = sysCode(e);
+  const hint =
+    code === "ENOENT"
+      ? `${bin} does not exist; check Bin in ext-prover.cfg, or finish the upgrade that removed it: it is tried again until it is there`
+      : code === "EACCES"
+        ? `${bin} may not be run: it must be an executable file (chmod +x), in directories the daemon's user may enter`
+        : code === "ETXTBSY"
+          ? `${bin} is being written (an upgrade in progress?)`
+          : code === "ENOTDIR"
+            ? `a part of ${bin} is not a directory; check Bin in ext-prover.cfg`
+            : code === "ENOEXEC"
+              ? `${bin} is not a program this system can run`
+              : code === "EMFILE" || code === "ENFILE"
+                ? "the daemon has too many files open"
+                : undefined;
+  return `could not be started: ${errorMessage(e)}${hint ? ` (${hint})` : ""}`;
+}
+
+/**
+ * The block's TMPDIR (the proving library's GPU lock and scratch files live there) is created, mode
+ * 0700, before the child starts, so a fresh machine or a tmpfs emptied by a reboot does not fail the
+ * child's first proof. A TMPDIR that cannot be made is a start failure, retried like any other.
+ */
+async function makeTmpDir(dir: string | undefined): Promise<void> {
+  if (dir === undefined || dir === "") return;
+  try {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const st = await fs.stat(dir);
+    if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
+  } catch (e) {
+    throw new SmError(
+      "EXT_PROVER_NOT_READY",
+      `could not be started: TMPDIR ${dir} (Envs) cannot be created: ${errorMessage(e)}; fix Envs.TMPDIR in ext-prover.cfg or the permissions of its parent directory`,
+    );
+  }
 }
 
 export class ExtChild extends EventEmitter {
@@ -144,15 +190,34 @@ export class ExtChild extends EventEmitter {
     return this.state === "ready" && this.inFlight.size < this.spec.concurrent;
   }
 
-  /** Spawn and wait for the ready line. Rejects (and kills the child) on timeout, exit or a wrong first line. */
-  start(): Promise<void> {
+  /**
+   * Spawn and wait for the ready line. Rejects (and kills the child) on timeout, exit or a wrong first
+   * line. Every way of failing to start (TMPDIR not creatable, spawn refused at once or later, early
+   * exit) ends the same way: "exit" is emitted with state "starting", so the pool retries it.
+   */
+  async start(): Promise<void> {
     const { spec } = this;
-    const proc = spawn(spec.bin, spec.args, {
-      env: { ...process.env, ...spec.envs },
-      stdio: ["pipe", "pipe", "pipe"],
-      // A process group of its own, so stop() reaches a wrapper script's children too.
-      detached: true,
-    });
+    let proc: ChildProcess;
+    try {
+      await makeTmpDir(spec.envs.TMPDIR);
+      if (this.state !== "starting")
+        throw new SmError("EXT_PROVER_NOT_READY", "was stopped before it was ready");
+      proc = spawn(spec.bin, spec.args, {
+        env: { ...process.env, [SUPERVISED_ENV]: "1", ...spec.envs },
+        stdio: ["pipe", "pipe", "pipe"],
+        // A process group of its own, so stop() reaches a wrapper script's children too.
+        detached: true,
+      });
+    } catch (e) {
+      // Node throws at once for some spawn failures (ETXTBSY while an upgrade writes the file,
+      // ENOTDIR, arguments it refuses) and reports others later (ENOENT, EACCES: below).
+      const why = e instanceof SmError ? e.message : spawnFailure(e, spec.bin);
+      this.startError = why;
+      this.procExited = true;
+      this.markExited();
+      this.finish(why);
+      throw new SmError("EXT_PROVER_NOT_READY", `${this.label} (${spec.bin}) ${why}`, { block: this.label });
+    }
     this.proc = proc;
     this.pid = proc.pid ?? -1;
     const log = this.log.with({ pid: this.pid, block: this.label });
@@ -252,7 +317,7 @@ export class ExtChild extends EventEmitter {
         if (proc.pid !== undefined) return;
         this.procExited = true;
         this.markExited();
-        this.finish(`could not be started: ${e.message}`);
+        this.finish(spawnFailure(e, spec.bin));
       });
       proc.on("exit", (code, signal) => {
         this.procExited = true;
@@ -435,21 +500,30 @@ export class ExtChild extends EventEmitter {
     });
   }
 
-  /** Stop taking work, wait for in-flight requests (bounded by RequestTimeout), then stop the child. */
-  async drain(graceMs = 10_000): Promise<void> {
+  /**
+   * Stop taking work, wait for in-flight requests, then stop the child. The wait is bounded by
+   * `waitMs` (a reload must not wait a 15-min RequestTimeout for a silent child) and by RequestTimeout;
+   * requests still in flight then fail (EXT_PROVER_CHILD_EXITED, which the pool fails over) with
+   * `reason`.
+   */
+  async drain(graceMs: number, waitMs: number, reason: string): Promise<void> {
     if (this.state === "ready") this.state = "draining";
-    while (this.inFlight.size > 0 && this.state !== "exited") {
+    const until = Date.now() + waitMs;
+    while (this.inFlight.size > 0 && this.state !== "exited" && Date.now() < until) {
       await new Promise<void>((r) => {
         const done = () => {
+          clearTimeout(t);
           this.off("slot", done);
           this.off("exit", done);
           r();
         };
+        const t = setTimeout(done, timerMs(until - Date.now()));
         this.on("slot", done);
         this.on("exit", done);
       });
     }
-    await this.stop(graceMs);
+    if (this.inFlight.size > 0) this.killReason ??= `${reason} after ${waitMs / 1000} s of draining`;
+    await this.stop(graceMs, reason);
   }
 
   /**
@@ -457,9 +531,12 @@ export class ExtChild extends EventEmitter {
    * to the child's whole process group. Returns once it has exited, or KILL_WAIT_MS after SIGKILL at
    * the latest (a process stuck in the kernel cannot be waited for; that is logged).
    */
-  async stop(graceMs = 5_000): Promise<void> {
+  async stop(graceMs: number, reason = "was stopped"): Promise<void> {
     const proc = this.proc;
+    // Requests still in flight fail with why the child went, not with its exit code.
+    this.killReason ??= reason;
     if (!proc || this.procExited) {
+      if (!proc) this.markExited(); // never spawned (stopped while its TMPDIR was being made)
       this.finish("stopped");
       return;
     }

@@ -7,7 +7,7 @@ import type { ExtProverConfig } from "../../config/types.js";
 import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics/metrics.js";
 import { STAGES, type Stage } from "../protocol.js";
-import { type ChildStatus, ExtProverPool } from "./pool.js";
+import { type ChildStatus, ExtProverPool, type ReloadCounts } from "./pool.js";
 import { specsFromConfig } from "./specs.js";
 
 export interface ExtProversDeps {
@@ -47,18 +47,16 @@ export class ExtProvers {
     return [...this.pools.values()].flatMap((p) => p.status());
   }
 
-  /** Apply an edited ext-prover.cfg: per stage, blocks are added, drained and removed, or restarted. */
-  async reload(
-    cfg: ExtProverConfig,
-  ): Promise<Record<Stage, { added: number; removed: number; changed: number }>> {
-    const out = {} as Record<Stage, { added: number; removed: number; changed: number }>;
+  /** Apply an edited ext-prover.cfg: per stage, blocks are added, drained and removed, or restarted; blocks waiting for a retry are tried at once. */
+  async reload(cfg: ExtProverConfig): Promise<Record<Stage, ReloadCounts>> {
+    const out = {} as Record<Stage, ReloadCounts>;
     // An invalid block anywhere leaves every running child as it is.
     const all = STAGES.map((stage) => [stage, specsFromConfig(cfg, stage)] as const);
     for (const [stage, specs] of all) {
       let pool = this.pools.get(stage);
       if (!pool) {
         if (specs.length === 0) {
-          out[stage] = { added: 0, removed: 0, changed: 0 };
+          out[stage] = { added: 0, removed: 0, changed: 0, retried: 0 };
           continue;
         }
         pool = new ExtProverPool(stage, [], this.deps);

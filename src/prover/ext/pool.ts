@@ -10,13 +10,18 @@
  * - Failure: a child that dies (exits, closes its stdout, or leaves a request unanswered for its
  *   block's RequestTimeout and is killed) fails its in-flight requests at once; each is sent again to
  *   the child of another block it has not been tried on, once that one has a free slot (fail-over),
- *   else fails to its caller (the PoSter retries it until its deadline closes). The block is respawned with exponential backoff
- *   (1 s … 60 s; reset after a minute of good health). A child that never becomes ready is retried
- *   the same way and reported.
+ *   else fails to its caller (the PoSter retries it until its deadline closes). A request is failed
+ *   over only while another block is ready or starting, and fails to its caller when the last such
+ *   block goes into backoff, so it never waits for a block that may never come back. The block is
+ *   respawned with exponential backoff (1 s … 60 s; reset after a minute of good health).
+ * - A child that cannot be started (its Bin missing, not executable, being written by an upgrade, its
+ *   TMPDIR not creatable) or never becomes ready is retried the same way, shown as `failing` with its
+ *   error and the time of the next try, and reported.
  * - Reload: blocks are identified by position; a new block spawns, a removed block drains its
- *   in-flight work and stops, a changed block drains and then restarts with its new settings (the
- *   drain is bounded by the old block's RequestTimeout and the stop by SIGTERM/SIGKILL, so the new
- *   child always starts).
+ *   in-flight work and stops, a changed block drains and then restarts with its new settings. The
+ *   drain lasts RELOAD_DRAIN_MS at most; requests still in flight then fail over to another block
+ *   (the restarted one included), and the stop is bounded by SIGTERM/SIGKILL, so the new child starts
+ *   within seconds. An unchanged block waiting for its next try is tried again at once.
  * - Shutdown stops every child ever spawned that has not exited yet, draining ones included, and
  *   returns when they are gone.
  * - Pools are per stage, so WinningPoSt work never waits behind WindowPoSt work.
@@ -34,8 +39,10 @@ const BACKOFF_INITIAL_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
 /** A child that stayed ready this long before exiting is respawned without backoff growth. */
 const HEALTHY_MS = 60_000;
-/** At shutdown, how long a child has to exit after its stdin is closed before SIGTERM. */
-const CLOSE_GRACE_MS = 3000;
+/** At shutdown or reload, how long a child has to exit after its stdin is closed before SIGTERM. */
+export const CLOSE_GRACE_MS = 3000;
+/** At reload, how long a removed or changed block's child may finish its in-flight work. */
+export const RELOAD_DRAIN_MS = 5000;
 
 export interface PoolDeps {
   logger: Logger;
@@ -56,7 +63,8 @@ export interface ChildStatus {
   block: string;
   index: number;
   pid: number;
-  state: ChildState | "backoff" | "retired";
+  /** `failing`: could not be started or never ready, waiting for the next try; `backoff`: exited after being ready, waiting to be respawned. */
+  state: ChildState | "backoff" | "failing" | "retired";
   bin: string;
   args: string[];
   envs: Record<string, string>;
@@ -72,6 +80,16 @@ export interface ChildStatus {
   requestTimeoutMs: number;
   /** The most recent failure of this block (kept after a successful restart, so the cause stays visible). */
   lastError: string | null;
+  /** When the next start is tried (ms since the epoch), while the block waits in backoff. */
+  nextRetryAt: number | null;
+}
+
+export interface ReloadCounts {
+  added: number;
+  removed: number;
+  changed: number;
+  /** Unchanged blocks that were waiting for their next try, started again at once. */
+  retried: number;
 }
 
 interface Entry {
@@ -83,6 +101,13 @@ interface Entry {
   readySince: number;
   lastError: string | null;
   retired: boolean;
+  /** When the pending retry fires; its last start failed (true) or its ready child exited (false). */
+  retryAt: number | null;
+  startFailed: boolean;
+  /** A changed block waiting for its old child to stop before it starts (reload). */
+  awaiting: boolean;
+  /** Resolves when the children of the blocks this one replaced have stopped. */
+  predecessors: Promise<void>;
   /** Totals of earlier incarnations, so status survives restarts. */
   done: number;
   failed: number;
@@ -100,6 +125,8 @@ interface Waiter {
   settled: boolean;
   /** Blocks whose child died with this request in flight; it is not sent to them again. */
   tried: Set<Entry>;
+  /** The last child failure, for the error when nothing else can take the request. */
+  failure: string;
 }
 
 /** A child that died with the request in flight: worth sending to another child. */
@@ -123,6 +150,8 @@ function sameSpec(a: ChildSpec, b: ChildSpec): boolean {
 export class ExtProverPool {
   private entries: Entry[] = [];
   private readonly draining = new Set<Promise<void>>();
+  /** Requests queued again after their child died (fail-over). */
+  private readonly failedOver = new Set<Waiter>();
   /** Every child spawned that has not exited yet (close() waits for all of them). */
   private readonly alive = new Set<ExtChild>();
   private readonly queue = new PriorityQueue<Waiter>();
@@ -150,6 +179,10 @@ export class ExtProverPool {
       readySince: 0,
       lastError: null,
       retired: false,
+      retryAt: null,
+      startFailed: false,
+      awaiting: false,
+      predecessors: Promise.resolve(),
       done: 0,
       failed: 0,
       totalMs: 0,
@@ -178,6 +211,7 @@ export class ExtProverPool {
   }
 
   private async spawn(e: Entry): Promise<void> {
+    e.awaiting = false;
     if (this.closed || e.retired) return;
     const child = new ExtChild(e.spec, this.log);
     e.child = child;
@@ -194,9 +228,11 @@ export class ExtProverPool {
     try {
       await child.start();
       e.readySince = Date.now();
+      e.startFailed = false;
       this.dispatch();
     } catch (err) {
-      // Reported with its retry delay by onChildExit, which schedules the retry.
+      // Every failure to start emits "exit" (child.ts), and onChildExit schedules the retry and
+      // reports it with its delay; this is only the fuller message (with the block and Bin).
       e.lastError = errorMessage(err);
       throw err;
     }
@@ -216,6 +252,7 @@ export class ExtProverPool {
     this.deps.metrics?.extProverRestarts.inc({ stage: this.stage, block: child.label });
     if (e.child === child) e.child = undefined;
     if (this.closed || e.retired || was === "draining") {
+      this.reapStranded();
       this.dispatch();
       return;
     }
@@ -229,13 +266,52 @@ export class ExtProverPool {
     const fields = { stage: this.stage, block: child.label, pid: child.pid, err, retry_in_ms: delay };
     if (was === "starting") this.log.error("ext-prover child not ready", fields);
     else this.log.warn("ext-prover child exited; respawning", fields);
+    e.startFailed = was === "starting";
+    this.scheduleRetry(e, delay);
+    this.reapStranded();
+    this.dispatch();
+  }
+
+  private scheduleRetry(e: Entry, delay: number): void {
+    if (e.timer) clearTimeout(e.timer);
+    e.retryAt = Date.now() + delay;
     e.timer = setTimeout(() => {
       e.timer = undefined;
+      e.retryAt = null;
       e.restarts++;
       this.spawn(e).catch(() => {});
     }, delay);
     e.timer.unref();
-    this.dispatch();
+  }
+
+  /** A block that may take a failed-over request: ready, starting, or about to start after a reload. */
+  private mayServe(e: Entry, w: Waiter): boolean {
+    if (e.retired || w.tried.has(e)) return false;
+    const st = e.child?.state;
+    return st === "ready" || st === "starting" || e.awaiting;
+  }
+
+  /**
+   * Failed-over requests wait only while some block they were not tried on may serve them; when the
+   * last one goes into backoff (it may never come back: a Bin removed for good), they fail to their
+   * callers, who retry them until their deadline closes.
+   */
+  private reapStranded(): void {
+    for (const w of this.failedOver) {
+      if (w.settled) {
+        this.failedOver.delete(w);
+        continue;
+      }
+      if (this.entries.some((x) => this.mayServe(x, w))) continue;
+      this.failedOver.delete(w);
+      w.settled = true;
+      w.reject(
+        new SmError(
+          "EXT_PROVER_CHILD_EXITED",
+          `${w.failure}; no other ${this.stage} ext-prover child is ready or starting to take it over`,
+        ),
+      );
+    }
   }
 
   /** Run one task on a child; waits (earliest priority first) when every slot is busy. */
@@ -276,6 +352,7 @@ export class ExtProverPool {
         signal,
         settled: false,
         tried: new Set(),
+        failure: "",
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.queue.push(opts.priority, w);
@@ -332,32 +409,39 @@ export class ExtProverPool {
       (err) => {
         if (childDied(err) && !w.signal?.aborted && !this.closed) {
           w.tried.add(e);
-          // Another block, whatever its state: one restarting or being restarted by a reload takes
-          // the request once it is ready (the caller's signal bounds the wait).
-          const other = this.entries.some((x) => !x.retired && !w.tried.has(x));
+          w.failure = errorMessage(err);
+          // Another block that is ready, starting, or being restarted by a reload takes the request
+          // once it has a free slot; a block in backoff may never come back and is not waited for.
+          const other = this.entries.some((x) => this.mayServe(x, w));
           if (other) {
             count("failed_over");
-            this.log.warn("ext-prover request failed over to another child", {
+            // A child stopped by a reload is not a fault.
+            this.log[e.retired ? "info" : "warn"]("ext-prover request failed over to another child", {
               stage: this.stage,
               from: child.label,
               err: errorMessage(err),
             });
             w.settled = false;
+            this.failedOver.add(w);
             this.queue.push(w.priority, w);
             this.dispatch();
             return;
           }
         }
         count(err instanceof AbortedError ? "abandoned" : "error");
-        w.reject(err);
+        w.reject(
+          this.closed && childDied(err)
+            ? new SmError("EXT_PROVER_CLOSED", `the ${this.stage} ext-prover pool is shut down`)
+            : err,
+        );
       },
     );
     this.gauge(child);
   }
 
   /** Apply a new block list (ext-prover.cfg edited + SIGHUP). */
-  async reload(specs: readonly ChildSpec[]): Promise<{ added: number; removed: number; changed: number }> {
-    const counts = { added: 0, removed: 0, changed: 0 };
+  async reload(specs: readonly ChildSpec[]): Promise<ReloadCounts> {
+    const counts: ReloadCounts = { added: 0, removed: 0, changed: 0, retried: 0 };
     const next: Entry[] = [];
     const n = Math.max(specs.length, this.entries.length);
     for (let i = 0; i < n; i++) {
@@ -365,6 +449,17 @@ export class ExtProverPool {
       const spec = specs[i];
       if (old && spec && sameSpec(old.spec, spec)) {
         next.push(old);
+        // Waiting for its next try (a Bin being upgraded, a child that kept failing): the operator
+        // reloading has probably fixed it, so try now, with the backoff from the start.
+        if (old.timer && !this.closed) {
+          clearTimeout(old.timer);
+          old.timer = undefined;
+          old.retryAt = null;
+          old.backoffMs = this.deps.backoffInitialMs ?? BACKOFF_INITIAL_MS;
+          old.restarts++;
+          counts.retried++;
+          void this.spawn(old).catch(() => {});
+        }
         continue;
       }
       const drained = old ? this.retire(old) : Promise.resolve();
@@ -373,8 +468,11 @@ export class ExtProverPool {
         next.push(e);
         if (old) {
           counts.changed++;
-          // The new settings start once the old child has finished its work (bounded by its
-          // RequestTimeout) and exited (bounded by SIGKILL).
+          // The new settings start once the old child has finished its work or RELOAD_DRAIN_MS has
+          // passed, and it has exited (bounded by SIGKILL): two children of one block never share
+          // its GPU.
+          e.awaiting = true;
+          e.predecessors = drained;
           void drained.then(() => this.spawn(e).catch(() => {}));
         } else {
           counts.added++;
@@ -384,23 +482,30 @@ export class ExtProverPool {
     }
     this.entries = next;
     this.log.info("ext-prover.cfg reloaded", { stage: this.stage, ...counts });
+    this.reapStranded();
     return counts;
   }
 
-  /** Take a block out of service: its child finishes its work and stops. Resolves when it has exited. */
+  /**
+   * Take a block out of service: its child finishes its work (RELOAD_DRAIN_MS at most; what is still
+   * in flight then fails over) and stops. Resolves when it has exited.
+   */
   private retire(e: Entry): Promise<void> {
     e.retired = true;
     if (e.timer) clearTimeout(e.timer);
+    e.timer = undefined;
+    e.retryAt = null;
     const c = e.child;
-    if (!c) return Promise.resolve();
+    // Changed twice in a row: the next settings wait for the first child too.
+    if (!c) return e.predecessors;
     const p: Promise<void> = c
-      .drain()
+      .drain(CLOSE_GRACE_MS, RELOAD_DRAIN_MS, "was stopped by a reload of ext-prover.cfg")
       .catch((err: unknown) =>
         this.log.warn("ext-prover child did not stop cleanly", { block: c.label, err: errorMessage(err) }),
       )
       .finally(() => this.draining.delete(p));
     this.draining.add(p);
-    return p;
+    return Promise.all([p, e.predecessors]).then(() => {});
   }
 
   status(): ChildStatus[] {
@@ -413,7 +518,15 @@ export class ExtProverPool {
         block: `${this.stage === "window_post" ? "WdPost" : "WinPost"}[${e.spec.index}]`,
         index: e.spec.index,
         pid: c?.pid ?? -1,
-        state: c ? c.state : e.timer ? "backoff" : e.retired ? "retired" : "exited",
+        state: c
+          ? c.state
+          : e.timer
+            ? e.startFailed
+              ? "failing"
+              : "backoff"
+            : e.retired
+              ? "retired"
+              : "exited",
         bin: e.spec.bin,
         args: e.spec.args,
         envs: e.spec.envs,
@@ -427,6 +540,7 @@ export class ExtProverPool {
         protocolErrors: e.protocolErrors + (c?.protocolErrors ?? 0),
         requestTimeoutMs: e.spec.requestTimeoutMs ?? defaultRequestTimeoutMs(this.stage),
         lastError: e.lastError,
+        nextRetryAt: e.timer ? e.retryAt : null,
       };
     });
   }
@@ -449,8 +563,9 @@ export class ExtProverPool {
         w.reject(new SmError("EXT_PROVER_CLOSED", `the ${this.stage} ext-prover pool is shut down`));
       }
     }
+    this.failedOver.clear();
     for (const e of this.entries) if (e.timer) clearTimeout(e.timer);
-    await Promise.all([...this.alive].map((c) => c.stop(CLOSE_GRACE_MS)));
+    await Promise.all([...this.alive].map((c) => c.stop(CLOSE_GRACE_MS, "was stopped at shutdown")));
     await Promise.all([...this.draining]);
   }
 }

@@ -256,7 +256,7 @@ describe("ExtProverPool", () => {
   test("an abandoned request frees its slot at once; the child's late answer is dropped", async () => {
     const { logger, lines } = memoryLogger("info");
     await withPool(
-      [spec(0, "slow", {}, { SLOW_MS: "1000" })],
+      [spec(0, "slow", {}, { SLOW_MS: "3000" })],
       async (pool) => {
         const ac = new AbortController();
         const abandoned = pool.submit(task(1), { priority: 1, signal: ac.signal });
@@ -267,11 +267,13 @@ describe("ExtProverPool", () => {
         const t0 = Date.now();
         const out = await pool.submit(task(2), { priority: 1 });
         assert.equal(text(out.proofs[0]).split(":")[1], "2");
+        // It takes SLOW_MS itself; behind the abandoned one it would take about twice that. The
+        // margin is wide for a loaded 2-core machine.
         assert.ok(
-          Date.now() - t0 < 1700,
+          Date.now() - t0 < 4500,
           `the next request did not wait for the abandoned one (${Date.now() - t0} ms)`,
         );
-        for (let i = 0; i < 40 && !lines.some((l) => l.includes("late response")); i++) await sleep(50);
+        for (let i = 0; i < 100 && !lines.some((l) => l.includes("late response")); i++) await sleep(50);
         assert.ok(lines.some((l) => l.includes("late response for an abandoned request dropped")));
         assert.equal(pool.status()[0]?.protocolErrors, 0, "a late answer is not a protocol error");
         const queued = new AbortController();
@@ -321,7 +323,7 @@ describe("ExtProverPool", () => {
       const inflight = pool.submit(task(9), { priority: 1 });
       await sleep(30);
       const r = await pool.reload([spec(0, "echo"), spec(1, "echo", { weight: 5 }), spec(2, "echo")]);
-      assert.deepEqual(r, { added: 1, removed: 0, changed: 1 });
+      assert.deepEqual(r, { added: 1, removed: 0, changed: 1, retried: 0 });
       await inflight; // the changed block finished its work before restarting
       for (let i = 0; i < 60 && pool.readyCount < 3; i++) await sleep(50);
       const st = pool.status();
@@ -330,7 +332,7 @@ describe("ExtProverPool", () => {
       assert.equal(st[1]?.weight, 5);
       assert.equal(st[2]?.state, "ready");
       const r2 = await pool.reload([spec(0, "echo")]);
-      assert.deepEqual(r2, { added: 0, removed: 2, changed: 0 });
+      assert.deepEqual(r2, { added: 0, removed: 2, changed: 0, retried: 0 });
       assert.equal(pool.status().length, 1);
     });
   });
@@ -357,7 +359,7 @@ describe("ExtProverPool", () => {
   });
 
   test("WinningPoSt has its own pool: it never waits behind WindowPoSt work", async () => {
-    const wd = new ExtProverPool("window_post", [spec(0, "slow", {}, { SLOW_MS: "2000" })], {
+    const wd = new ExtProverPool("window_post", [spec(0, "slow", {}, { SLOW_MS: "3000" })], {
       logger: nullLogger,
     });
     const win = new ExtProverPool(
@@ -371,7 +373,7 @@ describe("ExtProverPool", () => {
       const t0 = Date.now();
       await win.submit(task(9), { priority: 1 });
       assert.ok(
-        Date.now() - t0 < 1000,
+        Date.now() - t0 < 1500,
         `winning answered in ${Date.now() - t0} ms while WindowPoSt was busy`,
       );
       await Promise.all(busy);
@@ -484,7 +486,7 @@ describe("a child never holds the node (issue 10)", () => {
           e.code === "EXT_PROVER_CHILD_EXITED" &&
           /closed its stdout \(EOF\) while still running; killed/.test(e.message),
       );
-      assert.ok(Date.now() - t0 < 3000, `failed within ${Date.now() - t0} ms, not at RequestTimeout`);
+      assert.ok(Date.now() - t0 < 6000, `failed within ${Date.now() - t0} ms, not at RequestTimeout`);
       assert.ok(await waitFor(() => !alive(pid), 3000), "the half-dead child was killed");
       assert.ok(await waitFor(() => pool.readyCount === 1, 5000), "and respawned");
       assert.notEqual(pool.status()[0]?.pid, pid);
@@ -503,7 +505,7 @@ describe("a child never holds the node (issue 10)", () => {
         const outs = await Promise.all([1, 2].map((s) => pool.submit(task(s), { priority: 1 })));
         const echoPid = pool.status()[1]?.pid;
         for (const o of outs) assert.equal(text(o.proofs[0]).split(":")[0], String(echoPid));
-        assert.ok(Date.now() - t0 < 4000, `answered after ${Date.now() - t0} ms`);
+        assert.ok(Date.now() - t0 < 8000, `answered after ${Date.now() - t0} ms`);
         assert.ok(await waitFor(() => !alive(silentPid), 3000), "the silent child was killed");
         assert.match(
           pool.status()[0]?.lastError ?? "",
@@ -542,7 +544,7 @@ describe("a child never holds the node (issue 10)", () => {
       const p = pool.submit(task(7), { priority: 1 });
       await sleep(100);
       const r = await pool.reload([spec(0, "echo")]);
-      assert.deepEqual(r, { added: 0, removed: 0, changed: 1 });
+      assert.deepEqual(r, { added: 0, removed: 0, changed: 1, retried: 0 });
       const out = await p;
       const st = pool.status()[0];
       assert.equal(st?.state, "ready");

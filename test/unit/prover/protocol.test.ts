@@ -103,4 +103,44 @@ describe("LineSplitter", () => {
     assert.deepEqual(lines, ["abc", "def", "ok", "tail"]);
     assert.deepEqual(overflows, [80]);
   });
+
+  test("an over-long line keeps only its first bytes: nothing is copied but the head", () => {
+    const heads: Buffer[] = [];
+    const sizes: number[] = [];
+    const s = new LineSplitter(
+      () => {},
+      (bytes, head) => {
+        sizes.push(bytes);
+        heads.push(head);
+      },
+      3 * 1024 * 1024,
+    );
+    const concat = Buffer.concat;
+    let largest = 0;
+    Buffer.concat = ((list: readonly Uint8Array[], total?: number) => {
+      const out = concat(list, total);
+      largest = Math.max(largest, out.length);
+      return out;
+    }) as typeof Buffer.concat;
+    try {
+      const mib = Buffer.alloc(1024 * 1024, "y");
+      s.push(Buffer.from('{"id":7,"output":'));
+      for (let i = 0; i < 4; i++) s.push(mib);
+      s.push(Buffer.from("\n"));
+    } finally {
+      Buffer.concat = concat;
+    }
+    assert.deepEqual(sizes, [17 + 4 * 1024 * 1024]);
+    assert.equal(heads[0]?.toString(), `{"id":7,"output":${"y".repeat(64 - 17)}`);
+    assert.ok(largest <= 64, `the largest copy was ${largest} bytes`);
+    // A limit below the head size: the head is what was read, not padded with zeros.
+    const small: Buffer[] = [];
+    const t = new LineSplitter(
+      () => {},
+      (_, head) => small.push(head),
+      10,
+    );
+    t.push(Buffer.from("0123456789AB\n"));
+    assert.equal(small[0]?.toString(), "0123456789AB");
+  });
 });
