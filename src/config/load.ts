@@ -132,6 +132,12 @@ export function parseSectorManagerConfig(
     delete post.Sender;
     if (post.GasFeeCap === 0n && post.MaxFeeCap) post.GasFeeCap = post.MaxFeeCap;
     delete post.MaxFeeCap;
+    const over = (m.PoSt as unknown as { GasOverEstimation: number }).GasOverEstimation;
+    if (over > 0 && over < 1)
+      err(
+        ["Miners", i, "PoSt", "GasOverEstimation"],
+        `${over} would give the message less gas than it uses, and it would fail out of gas; write 0 for the node's own setting, or 1 to 10 (damocles' default is 1.2)`,
+      );
   });
 
   const db = cfg.Common.DB as { Driver: string; LMDB: { BaseDir: string } };

@@ -92,8 +92,6 @@ describe("WinningPoSt service", () => {
         ReadOnly: false,
         Strict: false,
         Weight: 1,
-        AllowMiners: [],
-        DenyMiners: [],
         Meta: {},
       },
     ]);

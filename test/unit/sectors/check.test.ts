@@ -41,8 +41,6 @@ describe("checkSectors", () => {
         ReadOnly: false,
         Strict: false,
         Weight: 1,
-        AllowMiners: [],
-        DenyMiners: [],
         Meta: {},
       },
     ]);

@@ -54,8 +54,6 @@ describe("a damaged record in a real LMDB sector index", () => {
         ReadOnly: false,
         Strict: false,
         Weight: 1,
-        AllowMiners: [],
-        DenyMiners: [],
         Meta: {},
       })),
     );

@@ -23,8 +23,6 @@ const stores = new PersistStores([
     ReadOnly: false,
     Strict: false,
     Weight: 1,
-    AllowMiners: [],
-    DenyMiners: [],
     Meta: {},
   },
   {
@@ -33,8 +31,6 @@ const stores = new PersistStores([
     ReadOnly: false,
     Strict: false,
     Weight: 1,
-    AllowMiners: [],
-    DenyMiners: [],
     Meta: {},
   },
 ]);
