@@ -66,18 +66,15 @@ const persistStore = {
   Strict: {
     kind: "bool",
     default: false,
-    doc: "Objects opened for reading must be regular files (not symlinks).",
+    doc: "Objects read from this store must be regular files: a sector whose sealed file or cache dir here is a symbolic link fails its check (and is skipped in the proof) with that reason.",
   },
-  Weight: {
-    kind: "uint",
-    default: 1,
-    zero: { kind: "default", value: 1 },
-    max: 1_000_000,
-    doc: "Placement weight (0 = 1).",
-  },
-  // damocles reads these only when it chooses a store for a newly sealed sector. This node never places
+  // damocles reads Weight, AllowMiners and DenyMiners only when it chooses a store for a newly sealed sector. This node never places
   // a sector: `util storage attach` indexes sectors where their files already are, and PoSt reads a
   // sector wherever the index says. So they have no meaning here; set, they are warned about.
+  Weight: {
+    kind: "ignored",
+    doc: "it only weighs where damocles places newly sealed sectors; this node never places sectors",
+  },
   AllowMiners: {
     kind: "ignored",
     doc: "it only steers where damocles places newly sealed sectors; this node never places sectors (util storage attach indexes them where their files are), and PoSt reads every indexed sector whatever the store allows",
@@ -195,7 +192,10 @@ export const sectorManagerSchema = {
             default: "",
             doc: "venus-messager endpoint; empty = send messages through the chain node (MpoolPushMessage).",
           },
-          Market: { kind: "string", default: "", doc: "Market endpoint (unused by the PoSter)." },
+          Market: {
+            kind: "ignored",
+            doc: "the market endpoint is a sealing/deal concern; the PoSter never calls it",
+          },
           Token: { kind: "string", default: "", doc: "Bearer token for Chain/Messager (never logged)." },
           ChainEventInterval: {
             kind: "duration",

@@ -22,7 +22,6 @@ const stores = new PersistStores([
     Path: "/mnt/s1",
     ReadOnly: false,
     Strict: false,
-    Weight: 1,
     Meta: {},
   },
   {
@@ -30,7 +29,6 @@ const stores = new PersistStores([
     Path: "/mnt/s2",
     ReadOnly: false,
     Strict: false,
-    Weight: 1,
     Meta: {},
   },
 ]);
