@@ -45,6 +45,25 @@ describe("config and flag messages from the CLI", () => {
     assert.equal(ok.code, 0, ok.output);
   });
 
+  test("an empty ext-prover.cfg stops no command; only --ext-prover says it has no block", async () => {
+    const home = path.join(dir, "home-empty-ext");
+    assert.equal((await runCli(["--home", home, "daemon", "init"], { timeoutMs: 20_000 })).code, 0);
+    await fs.writeFile(path.join(home, "ext-prover.cfg"), "");
+    // A command that loads the config goes on to its own business (here: no chain configured).
+    const info = await runCli(["--home", home, "util", "sealer", "proving", "info"], { timeoutMs: 20_000 });
+    assert.equal(info.code, 1, info.output);
+    assert.doesNotMatch(info.output, /is empty/);
+    assert.match(info.output, /no chain node/);
+    const run = await runCli(["--home", home, "daemon", "run", "--listen=127.0.0.1:0", "--ext-prover"], {
+      timeoutMs: 20_000,
+    });
+    assert.equal(run.code, 1, run.output);
+    assert.match(
+      run.output,
+      /--ext-prover is set but .*ext-prover\.cfg is empty, so it has no \[\[WdPost\]\] or \[\[WinPost\]\] block/,
+    );
+  });
+
   test("a --conf-dir that does not exist is quoted and called a typo, without suggesting daemon init", async () => {
     const home = path.join(dir, "home-confdir");
     assert.equal((await runCli(["--home", home, "daemon", "init"], { timeoutMs: 20_000 })).code, 0);
