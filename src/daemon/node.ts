@@ -206,6 +206,12 @@ export async function startNode(
           "EXT_PROVER_CONFIG_MISSING",
           `${path.join(confDir, "ext-prover.cfg")} is gone; the running children were kept`,
         );
+      // An empty file is what a write that failed (disk full) leaves: never read as "stop every child".
+      if (again.emptyExtProver)
+        throw new SmError(
+          "CONFIG_EMPTY",
+          `${path.join(confDir, "ext-prover.cfg")} is empty; the running children were kept (restore the file, then reload again)`,
+        );
       for (const w of again.extProver?.warnings ?? []) cfglog.warn(w);
       return ext.reload(cfg);
     };
