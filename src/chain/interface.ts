@@ -102,6 +102,13 @@ export interface OutgoingMessage {
   value: bigint;
   /** attoFIL per gas unit; 0 = let the node estimate. */
   maxFeeCap: bigint;
+  /**
+   * [Miners.PoSt] GasOverEstimation: gas limit = estimated gas used × this. 0 or absent = the
+   * node's (or messager's) own setting.
+   */
+  gasOverEstimation?: number;
+  /** [Miners.PoSt] GasOverPremium: gas premium = estimated premium × this. 0 or absent = as estimated. */
+  gasOverPremium?: number;
 }
 
 export interface PushedMessage {

@@ -29,6 +29,14 @@ export function homeOf(cmd: Command): string {
   return resolveHome(globals(cmd).home);
 }
 
+/**
+ * The global --log-level / --log-format (or their env) checked before any command runs, so a typo is
+ * refused the same way by every command, also those that never log. Throws FLAG_INVALID.
+ */
+export function checkLogFlags(cmd: Command): void {
+  loggerOf(cmd);
+}
+
 export function loggerOf(cmd: Command): Logger {
   const g = globals(cmd);
   const env = process.env;
@@ -38,11 +46,14 @@ export function loggerOf(cmd: Command): Logger {
   if (!level)
     throw new SmError(
       "FLAG_INVALID",
-      `log level ${JSON.stringify(levelText)} is not one of debug, info, warn, error`,
+      `${g.logLevel !== undefined ? "--log-level" : env.VSM_LOG_LEVEL !== undefined ? "VSM_LOG_LEVEL" : "GOLOG_LOG_LEVEL"} ${JSON.stringify(levelText)} is not a log level; use one of debug, info, warn, error`,
     );
   const format: LogFormat | undefined = parseLogFormat(formatText);
   if (!format)
-    throw new SmError("FLAG_INVALID", `log format ${JSON.stringify(formatText)} is not one of console, json`);
+    throw new SmError(
+      "FLAG_INVALID",
+      `${g.logFormat !== undefined ? "--log-format" : env.VSM_LOG_FORMAT !== undefined ? "VSM_LOG_FORMAT" : "GOLOG_LOG_FMT"} ${JSON.stringify(formatText)} is not a log format; use console or json`,
+    );
   return createLogger({ level, format });
 }
 

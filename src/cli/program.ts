@@ -10,6 +10,7 @@ import { registerDevnet } from "./commands/devnet.js";
 import { registerProcessors } from "./commands/processor.js";
 import { registerProving } from "./commands/proving.js";
 import { registerStorage } from "./commands/storage.js";
+import { checkLogFlags, reportFailure } from "./context.js";
 
 const program = new Command();
 program
@@ -26,7 +27,15 @@ program
   )
   .option("--log-format <format>", "console or json (env VSM_LOG_FORMAT or GOLOG_LOG_FMT; default console)")
   .showSuggestionAfterError(true)
-  .enablePositionalOptions(false);
+  .enablePositionalOptions(false)
+  .hook("preAction", (_program, actionCommand) => {
+    try {
+      checkLogFlags(actionCommand);
+    } catch (e) {
+      reportFailure(e);
+      process.exit(1);
+    }
+  });
 
 registerDaemon(program);
 const util = program.command("util").description("operator tools");

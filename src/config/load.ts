@@ -41,6 +41,67 @@ function fmt(file: string, p: Problem): string {
   return `${file}${p.line !== undefined ? `:${p.line}` : ""}: ${p.key}: ${p.message}`;
 }
 
+/** `Common . API` / `Common."API"` → `Common.API`, for comparing two headers. */
+function headerKey(raw: string): string {
+  return raw
+    .split(".")
+    .map((p) => p.trim().replace(/^"(.*)"$|^'(.*)'$/, "$1$2"))
+    .join(".");
+}
+
+/**
+ * smol-toml says only "trying to redefine an already defined table or value", at the second
+ * definition. This is the commonest edit of the file `daemon init` writes (its tables have live
+ * headers, and an operator pastes a second `[Common.API]` block under the first), so name the table
+ * and where it was first defined, and say what to do instead.
+ */
+function redefinitionMessage(file: string, src: string, line: number, first: string): string | undefined {
+  if (!/redefine an already defined table or value/.test(first)) return undefined;
+  const lines = src.split("\n");
+  const text = (lines[line - 1] ?? "").trim();
+  const header = /^\[\s*([^[\]]+?)\s*\](?:\s*#.*)?$/.exec(text);
+  if (header) {
+    const name = headerKey(header[1] ?? "");
+    // Back to the first definition, within the same [[...]] block when the table is inside one.
+    let at = -1;
+    for (let i = line - 2; i >= 0; i--) {
+      const l = (lines[i] ?? "").trim();
+      const block = /^\[\[\s*([^[\]]+?)\s*\]\]/.exec(l);
+      if (block) {
+        if (name.startsWith(`${headerKey(block[1] ?? "")}.`)) break;
+        continue;
+      }
+      const m = /^\[\s*([^[\]]+?)\s*\]/.exec(l);
+      if (m && headerKey(m[1] ?? "") === name) at = i;
+    }
+    const where =
+      at >= 0
+        ? `it was first defined at line ${at + 1}`
+        : `it is already defined above (as a [[${name}]] block, or by a dotted key such as ${name.split(".").at(-1)}.Key = ...)`;
+    return `${file}:${line}: table [${name}] is defined a second time; ${where}. A table may appear only once: edit the [${name}] table${at >= 0 ? ` at line ${at + 1}` : ""} (uncomment or add the keys there) instead of adding a second one, and remove this header`;
+  }
+  const key = /^([A-Za-z0-9_.\-"' ]+?)\s*=/.exec(text)?.[1]?.trim();
+  if (key !== undefined) {
+    // The table the key is in, and the earlier line that set the same key in it.
+    let table = "";
+    let at = -1;
+    for (let i = 0; i < line - 1; i++) {
+      const l = (lines[i] ?? "").trim();
+      const h = /^\[\[?\s*([^[\]]+?)\s*\]\]?/.exec(l);
+      if (h) {
+        table = headerKey(h[1] ?? "");
+        at = -1;
+        continue;
+      }
+      const k = /^([A-Za-z0-9_.\-"' ]+?)\s*=/.exec(l)?.[1]?.trim();
+      if (k !== undefined && headerKey(k) === headerKey(key)) at = i;
+    }
+    const where = at >= 0 ? ` (first set at line ${at + 1})` : "";
+    return `${file}:${line}: ${headerKey(key)} is set a second time in ${table ? `[${table}]` : "the top level"}${where}; a key may appear only once in a table: keep one of them`;
+  }
+  return undefined;
+}
+
 function parseDocument(file: string, src: string, schema: TableSpec) {
   let doc: Record<string, unknown>;
   try {
@@ -48,7 +109,9 @@ function parseDocument(file: string, src: string, schema: TableSpec) {
   } catch (e) {
     if (e instanceof TomlError) {
       const first = e.message.split("\n")[0] ?? e.message;
-      const msg = `${file}:${e.line}:${e.column}: TOML syntax error: ${first.replace(/^Invalid TOML document: /, "")}`;
+      const msg =
+        redefinitionMessage(file, src, e.line, first) ??
+        `${file}:${e.line}:${e.column}: TOML syntax error: ${first.replace(/^Invalid TOML document: /, "")}`;
       throw new ConfigError(msg, [msg]);
     }
     throw e;
@@ -132,6 +195,12 @@ export function parseSectorManagerConfig(
     delete post.Sender;
     if (post.GasFeeCap === 0n && post.MaxFeeCap) post.GasFeeCap = post.MaxFeeCap;
     delete post.MaxFeeCap;
+    const over = (m.PoSt as unknown as { GasOverEstimation: number }).GasOverEstimation;
+    if (over > 0 && over < 1)
+      err(
+        ["Miners", i, "PoSt", "GasOverEstimation"],
+        `${over} would give the message less gas than it uses, and it would fail out of gas; write 0 for the node's own setting, or 1 to 10 (damocles' default is 1.2)`,
+      );
   });
 
   const db = cfg.Common.DB as { Driver: string; LMDB: { BaseDir: string } };
@@ -221,42 +290,41 @@ export function parseExtProverConfig(file: string, src: string): Loaded<ExtProve
   return finish(file, ctx, cfg);
 }
 
+/** The file's text; undefined when it does not exist. */
 async function readIfExists(file: string): Promise<string | undefined> {
-  let src: string;
   try {
-    src = await fs.readFile(file, "utf8");
+    return await fs.readFile(file, "utf8");
   } catch (e) {
     if (sysCode(e) === "ENOENT") return undefined;
     if (sysCode(e) === "EISDIR")
       throw new SmError("CONFIG_UNREADABLE", `${file} is a directory; it must be a config file`);
     throw new SmError("CONFIG_UNREADABLE", `cannot read ${file}: ${(e as Error).message}`);
   }
-  // A config file always has something in it (daemon init writes commented defaults); an empty one is
-  // what a write on a full disk leaves behind, and running on it would silently drop every setting.
-  if (src.trim() === "") {
-    throw new SmError(
-      "CONFIG_EMPTY",
-      `${file} is empty (${Buffer.byteLength(src)} bytes), probably from a write that failed (disk full?); restore it from a backup, or delete it and run \`vsm daemon init\` to write the commented defaults`,
-      { file },
-    );
-  }
-  return src;
 }
 
 export interface ConfigDirContents {
   dir: string;
   sectorManager: Loaded<SectorManagerConfig>;
-  /** undefined when ext-prover.cfg does not exist. */
+  /**
+   * undefined when ext-prover.cfg does not exist. An empty file is a file with no blocks, as damocles
+   * reads it (`emptyExtProver` says so, for a caller that needs blocks to warn).
+   */
   extProver: Loaded<ExtProverConfig> | undefined;
+  /** ext-prover.cfg exists but holds nothing (0 bytes or only whitespace). */
+  emptyExtProver: boolean;
   /** Other *.cfg files found in the directory, which this program does not read. */
   unknownFiles: string[];
 }
 
 /**
- * Read every config file of `dir` (the home, or `--conf-dir`). sector-manager.cfg must exist;
- * ext-prover.cfg is optional here (the ext-prover pool decides whether it needs it).
+ * Read every config file of `dir` (the home, or `--conf-dir` when `opts.confDir` says so: then a
+ * missing directory is a typo to check, not a home to initialise). sector-manager.cfg must exist and
+ * hold something; ext-prover.cfg is optional here (the ext-prover pool decides whether it needs it).
  */
-export async function loadConfigDir(dir: string): Promise<ConfigDirContents> {
+export async function loadConfigDir(
+  dir: string,
+  opts: { confDir?: boolean } = {},
+): Promise<ConfigDirContents> {
   let entries: string[];
   try {
     entries = await fs.readdir(dir);
@@ -265,11 +333,18 @@ export async function loadConfigDir(dir: string): Promise<ConfigDirContents> {
     if (code === "ENOENT") {
       throw new SmError(
         "CONFIG_DIR_MISSING",
-        `config directory ${dir} does not exist; run \`vsm --home ${dir} daemon init\` or fix --conf-dir`,
+        opts.confDir
+          ? `--conf-dir ${JSON.stringify(dir)} does not exist; check the path for a typo (it names the directory that holds sector-manager.cfg, e.g. the source node's home)`
+          : `config directory ${dir} does not exist; run \`vsm --home ${dir} daemon init\` or fix --conf-dir`,
+        { dir },
       );
     }
     if (code === "ENOTDIR")
-      throw new SmError("CONFIG_DIR_MISSING", `config directory ${dir} is not a directory; fix --conf-dir`);
+      throw new SmError(
+        "CONFIG_DIR_MISSING",
+        `${opts.confDir ? `--conf-dir ${JSON.stringify(dir)}` : `config directory ${dir}`} is not a directory; ${opts.confDir ? "check the path for a typo" : "fix --home"}`,
+        { dir },
+      );
     throw new SmError("CONFIG_UNREADABLE", `cannot read config directory ${dir}: ${(e as Error).message}`);
   }
   const smFile = path.join(dir, SECTOR_MANAGER_CFG);
@@ -277,17 +352,30 @@ export async function loadConfigDir(dir: string): Promise<ConfigDirContents> {
   if (smSrc === undefined) {
     throw new SmError(
       "CONFIG_MISSING",
-      `${smFile} does not exist; run \`vsm --home ${dir} daemon init\` to create it (or point --conf-dir at a directory that has it)`,
+      opts.confDir
+        ? `${smFile} does not exist; check --conf-dir ${JSON.stringify(dir)} for a typo: it must name a directory that holds sector-manager.cfg`
+        : `${smFile} does not exist; run \`vsm --home ${dir} daemon init\` to create it (or point --conf-dir at a directory that has it)`,
+    );
+  }
+  // A sector-manager.cfg always has something in it (daemon init writes commented defaults); an empty
+  // one is what a write on a full disk leaves behind, and running on it would silently drop every
+  // setting. An empty ext-prover.cfg is a valid file with no blocks (damocles reads it so).
+  if (smSrc.trim() === "") {
+    throw new SmError(
+      "CONFIG_EMPTY",
+      `${smFile} is empty (${Buffer.byteLength(smSrc)} bytes), probably from a write that failed (disk full?); restore it from a backup, or delete it and run \`vsm daemon init\` to write the commented defaults`,
+      { file: smFile },
     );
   }
   const sectorManager = parseSectorManagerConfig(smFile, smSrc, dir);
   const epFile = path.join(dir, EXT_PROVER_CFG);
   const epSrc = await readIfExists(epFile);
   const extProver = epSrc === undefined ? undefined : parseExtProverConfig(epFile, epSrc);
+  const emptyExtProver = epSrc !== undefined && epSrc.trim() === "";
   const unknownFiles = entries
     .filter((e) => e.endsWith(".cfg") && e !== SECTOR_MANAGER_CFG && e !== EXT_PROVER_CFG)
     .sort();
-  return { dir, sectorManager, extProver, unknownFiles };
+  return { dir, sectorManager, extProver, emptyExtProver, unknownFiles };
 }
 
 /** Defaults, as an untouched `daemon init` file loads. */

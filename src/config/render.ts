@@ -156,9 +156,7 @@ export function renderSectorManagerDefault(): string {
 
 /** ext-prover.cfg in the shape the seed document shows, values from the schema. */
 export function renderExtProverDefault(): string {
-  const wd = extProverSchema.WdPost;
-  if (wd?.kind !== "tableArray") throw new Error("ext-prover schema has no WdPost block");
-  const f = wd.fields;
+  const f: TableSpec = extProverSchema.WdPost.fields;
   const num = (k: string) => {
     const s = f[k];
     return s?.kind === "uint" ? s.default : 0;

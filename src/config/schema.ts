@@ -24,7 +24,7 @@ export type FieldSpec =
       max?: number;
     }
   | { kind: "int"; default: number; doc: string; zero?: ZeroRule }
-  | { kind: "float"; default: number; doc: string; min?: number }
+  | { kind: "float"; default: number; doc: string; min?: number; max?: number }
   /** Range in Go duration syntax; `max` defaults to the longest timer Node.js can set (TIMER_MAX_MS). */
   | { kind: "duration"; default: string; doc: string; min?: string; max?: string }
   | { kind: "fil"; default: string; doc: string }
@@ -46,7 +46,12 @@ export const TIMER_MAX_MS = 2 ** 31 - 1;
 /** The longest whole number of seconds a timer can hold. */
 export const TIMER_MAX_SECS = Math.floor(TIMER_MAX_MS / 1000);
 
-const persistStore: TableSpec = {
+/** builtin-actors policy max_partitions_per_deadline: no deadline holds more partitions. */
+export const MAX_PARTITIONS_PER_DEADLINE = 3000;
+/** ParallelCheckLimit ceiling: beyond this many concurrent checks the open-file limit is the bound anyway. */
+export const PARALLEL_CHECK_LIMIT_MAX = 65_536;
+
+const persistStore = {
   Name: {
     kind: "optionalString",
     doc: "Instance name recorded in the sector index. Default: the absolute Path. Must be unique.",
@@ -61,30 +66,32 @@ const persistStore: TableSpec = {
   Strict: {
     kind: "bool",
     default: false,
-    doc: "Objects opened for reading must be regular files (not symlinks).",
+    doc: "Objects read from this store must be regular files: a sector whose sealed file or cache dir here is a symbolic link fails its check (and is skipped in the proof) with that reason.",
   },
+  // damocles reads Weight, AllowMiners and DenyMiners only when it chooses a store for a newly sealed sector. This node never places
+  // a sector: `util storage attach` indexes sectors where their files already are, and PoSt reads a
+  // sector wherever the index says. So they have no meaning here; set, they are warned about.
   Weight: {
-    kind: "uint",
-    default: 1,
-    zero: { kind: "default", value: 1 },
-    max: 1_000_000,
-    doc: "Placement weight (0 = 1).",
+    kind: "ignored",
+    doc: "it only weighs where damocles places newly sealed sectors; this node never places sectors",
   },
   AllowMiners: {
-    kind: "uintArray",
-    default: [],
-    doc: "Only these miner actor ids may use the store (empty = all).",
+    kind: "ignored",
+    doc: "it only steers where damocles places newly sealed sectors; this node never places sectors (util storage attach indexes them where their files are), and PoSt reads every indexed sector whatever the store allows",
   },
-  DenyMiners: { kind: "uintArray", default: [], doc: "These miner actor ids may not use it (deny wins)." },
+  DenyMiners: {
+    kind: "ignored",
+    doc: "it only steers where damocles places newly sealed sectors; this node never places sectors (util storage attach indexes them where their files are), and PoSt reads every indexed sector whatever the store denies",
+  },
   Meta: {
     kind: "stringMap",
     doc: "Free-form key/value pairs passed to plugins and ext provers (shown over RPC to admin tokens only).",
   },
   PluginName: { kind: "ignored", doc: "objstore plugins are not supported by this implementation" },
   Plugin: { kind: "ignored", doc: "objstore plugins are not supported by this implementation" },
-};
+} satisfies TableSpec;
 
-const minerPoSt: TableSpec = {
+const minerPoSt = {
   Enabled: { kind: "bool", default: true, doc: "Run WindowPoSt for this miner." },
   Sender: { kind: "optionalString", doc: "Deprecated: merged into Senders." },
   Senders: {
@@ -100,11 +107,23 @@ const minerPoSt: TableSpec = {
   },
   Parallel: {
     kind: "bool",
-    default: false,
-    doc: "Prove the partition batches of one deadline concurrently.",
+    default: true,
+    doc: "Send the partitions of one deadline to the provers all at once (each prover still takes only its Concurrent requests); false = one partition at a time, for a single GPU that must not be shared. damocles defaults to false; true here, because the provers' Concurrent slots already bound the work.",
   },
-  GasOverEstimation: { kind: "float", default: 1.2, min: 0, doc: "Gas limit multiplier." },
-  GasOverPremium: { kind: "float", default: 0, min: 0, doc: "Gas premium multiplier (0 = none)." },
+  GasOverEstimation: {
+    kind: "float",
+    default: 1.2,
+    min: 0,
+    max: 10,
+    doc: "Gas limit = the node's estimate of the gas used × this (0 = the node's or messager's own setting; below 1 the message would run out of gas, so 0 or 1 to 10).",
+  },
+  GasOverPremium: {
+    kind: "float",
+    default: 0,
+    min: 0,
+    max: 100,
+    doc: "Gas premium = the node's premium estimate × this (0 = the estimate unchanged); GasFeeCap still caps what is paid per gas unit.",
+  },
   GasFeeCap: { kind: "fil", default: "5 nanoFIL", doc: "Fee cap set on PoSt messages." },
   MaxFeeCap: { kind: "fil", default: "", doc: "Deprecated: used when GasFeeCap is empty or zero." },
   Confidence: {
@@ -137,17 +156,19 @@ const minerPoSt: TableSpec = {
     kind: "uint",
     default: 0,
     zero: { kind: "unlimited" },
-    doc: "Partitions per SubmitWindowedPoSt message (0 = the network maximum, 3 since nv21).",
+    max: MAX_PARTITIONS_PER_DEADLINE,
+    doc: "Partitions per SubmitWindowedPoSt message (0 = the network maximum, 3 since nv21; a larger value is lowered to it).",
   },
   MaxPartitionsPerRecoveryMessage: {
     kind: "uint",
     default: 0,
     zero: { kind: "unlimited" },
-    doc: "Partitions per DeclareFaultsRecovered message (0 = all in one message).",
+    max: MAX_PARTITIONS_PER_DEADLINE,
+    doc: "Partitions per DeclareFaultsRecovered message (0 = all in one message; a deadline holds at most 3000 partitions).",
   },
-};
+} satisfies TableSpec;
 
-export const sectorManagerSchema: TableSpec = {
+export const sectorManagerSchema = {
   Common: {
     kind: "table",
     fields: {
@@ -171,7 +192,10 @@ export const sectorManagerSchema: TableSpec = {
             default: "",
             doc: "venus-messager endpoint; empty = send messages through the chain node (MpoolPushMessage).",
           },
-          Market: { kind: "string", default: "", doc: "Market endpoint (unused by the PoSter)." },
+          Market: {
+            kind: "ignored",
+            doc: "the market endpoint is a sealing/deal concern; the PoSter never calls it",
+          },
           Token: { kind: "string", default: "", doc: "Bearer token for Chain/Messager (never logged)." },
           ChainEventInterval: {
             kind: "duration",
@@ -207,10 +231,11 @@ export const sectorManagerSchema: TableSpec = {
         doc: "Sector checks before proving.",
         fields: {
           ParallelCheckLimit: {
-            kind: "int",
+            kind: "uint",
             default: 128,
             zero: { kind: "unlimited" },
-            doc: "Sectors checked at once (0 or negative = unlimited).",
+            max: PARALLEL_CHECK_LIMIT_MAX,
+            doc: "Sectors checked at once (0 = unlimited; each check holds a few open files, so keep it well under the open-file limit).",
           },
           SingleCheckTimeout: {
             kind: "duration",
@@ -286,9 +311,9 @@ export const sectorManagerSchema: TableSpec = {
       Sealing: { kind: "opaque", doc: "sealing" },
     },
   },
-};
+} satisfies TableSpec;
 
-const extProverBlock: TableSpec = {
+const extProverBlock = {
   Bin: {
     kind: "optionalString",
     doc: "Processor binary. Unset: this program's own `wdpost` / `winpost` processor (Args ignored).",
@@ -325,7 +350,7 @@ const extProverBlock: TableSpec = {
     max: TIMER_MAX_SECS,
     doc: "Seconds the child has to print its ready line (0 = 5).",
   },
-};
+} satisfies TableSpec;
 
 /**
  * RequestTimeout defaults, sized to the longest real proof with margin. WindowPoSt: one request is one
@@ -337,15 +362,15 @@ export const EXT_PROVER_REQUEST_TIMEOUT_DEFAULT = { WdPost: "15m0s", WinPost: "2
 /** RequestTimeout bounds: below 1 s nothing real is proven, above a day a child is stuck anyway. */
 export const EXT_PROVER_REQUEST_TIMEOUT_RANGE = { min: "1s", max: "24h0m0s" } as const;
 
-const requestTimeout = (stage: "WdPost" | "WinPost"): FieldSpec => ({
-  kind: "duration",
+const requestTimeout = (stage: "WdPost" | "WinPost") => ({
+  kind: "duration" as const,
   default: EXT_PROVER_REQUEST_TIMEOUT_DEFAULT[stage],
   min: EXT_PROVER_REQUEST_TIMEOUT_RANGE.min,
   max: EXT_PROVER_REQUEST_TIMEOUT_RANGE.max,
   doc: `Longest a request may go unanswered (${EXT_PROVER_REQUEST_TIMEOUT_RANGE.min} to ${EXT_PROVER_REQUEST_TIMEOUT_RANGE.max}); then the child is killed and respawned and its requests go to another child.`,
 });
 
-export const extProverSchema: TableSpec = {
+export const extProverSchema = {
   WdPost: {
     kind: "tableArray",
     fields: { ...extProverBlock, RequestTimeout: requestTimeout("WdPost") },
@@ -356,7 +381,7 @@ export const extProverSchema: TableSpec = {
     fields: { ...extProverBlock, RequestTimeout: requestTimeout("WinPost") },
     doc: "WinningPoSt processor children.",
   },
-};
+} satisfies TableSpec;
 
 export const SECTOR_MANAGER_CFG = "sector-manager.cfg";
 export const EXT_PROVER_CFG = "ext-prover.cfg";

@@ -59,6 +59,7 @@ export function rangeText(spec: FieldSpec): string | undefined {
       return spec.max !== undefined ? `${lo} to ${spec.max}` : `${lo} or more`;
     }
     case "float":
+      if (spec.max !== undefined) return `${spec.min ?? 0} to ${spec.max}`;
       return spec.min !== undefined ? `${spec.min} or more` : undefined;
     case "duration": {
       const lo = spec.min ?? "0s";
@@ -183,7 +184,10 @@ function validateField(spec: FieldSpec, v: unknown, path: Path, ctx: ValidationC
       }
       if (spec.kind === "uint") {
         const range = `allowed: ${rangeText(spec)}`;
-        if (n < 0) return err(ctx, path, `must not be negative, got ${n} (${range})`);
+        if (n < 0) {
+          const zero = spec.zero?.kind === "unlimited" ? "; write 0 for unlimited" : "";
+          return err(ctx, path, `must not be negative, got ${n} (${range}${zero})`);
+        }
         if (spec.min !== undefined && n < spec.min)
           return err(ctx, path, `must be at least ${spec.min}, got ${n} (${range})`);
         if (spec.max !== undefined && n > spec.max)
@@ -195,8 +199,11 @@ function validateField(spec: FieldSpec, v: unknown, path: Path, ctx: ValidationC
       const n = typeof v === "number" ? v : toInt(v);
       if (n === undefined || !Number.isFinite(n))
         return err(ctx, path, `expected a number, got ${describe(v)}${quoteHint(v)}`);
+      const range = `allowed: ${rangeText(spec)}`;
       if (spec.min !== undefined && n < spec.min)
-        return err(ctx, path, `must be at least ${spec.min}, got ${n}`);
+        return err(ctx, path, `must be at least ${spec.min}, got ${n} (${range})`);
+      if (spec.max !== undefined && n > spec.max)
+        return err(ctx, path, `must be at most ${spec.max}, got ${n} (${range})`);
       return n;
     }
     case "duration": {

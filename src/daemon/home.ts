@@ -49,17 +49,26 @@ async function readOptional(p: string): Promise<string | undefined> {
   }
 }
 
+/** Errors of link(2) on filesystems without hard links (some FUSE, CIFS/SMB, vfat mounts). */
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
+
 /**
  * Write `file` so that it is either absent (or as before) or complete, never cut short by a full disk
  * or a crash: the content goes to a temp file in the same directory, is fsynced, and then takes the
  * name. `replace: false` never overwrites (link: EEXIST if the name exists); `replace: true` renames.
  * On failure the temp file is removed and the error thrown.
+ *
+ * Where the filesystem has no hard links (link fails with EPERM, ENOTSUP or ENOSYS: some FUSE and
+ * CIFS mounts), `replace: false` creates the name itself exclusively (open "wx": still EEXIST if it
+ * exists, so a lock stays a lock), writes and fsyncs; a write that fails (disk full) removes the file
+ * it created, so it is still absent or complete, except after a crash in the middle of that write.
+ * `opts.link` is for tests, to stand in for such a filesystem.
  */
 export async function writeFileAtomic(
   file: string,
   content: string,
   mode: number,
-  opts: { replace: boolean },
+  opts: { replace: boolean; link?: (from: string, to: string) => Promise<void> },
 ): Promise<void> {
   const tmp = path.join(
     path.dirname(file),
@@ -74,7 +83,14 @@ export async function writeFileAtomic(
       await fh.close();
     }
     if (opts.replace) await fs.rename(tmp, file);
-    else await fs.link(tmp, file);
+    else {
+      try {
+        await (opts.link ?? fs.link)(tmp, file);
+      } catch (e) {
+        if (!NO_HARD_LINKS.has(sysCode(e) ?? "")) throw e;
+        await writeExclusive(file, content, mode);
+      }
+    }
   } finally {
     await fs.rm(tmp, { force: true }).catch(() => {});
   }
@@ -89,6 +105,20 @@ export async function writeFileAtomic(
   } catch {
     // not every filesystem lets a directory be fsynced; the file itself is durable
   }
+}
+
+/** Create `file` (EEXIST if it exists), write and fsync it; on failure remove what was created. */
+async function writeExclusive(file: string, content: string, mode: number): Promise<void> {
+  const fh = await fs.open(file, "wx", mode);
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await fs.rm(file, { force: true }).catch(() => {});
+    throw e;
+  }
+  await fh.close();
 }
 
 export interface InitReport {

@@ -79,7 +79,12 @@ function modulesText(flags: DaemonFlags): string {
   return m.length ? m.join(",") : "none";
 }
 
-function checkExtProver(cfg: ExtProverConfig | undefined, dir: string, log: Logger): ExtProverConfig {
+function checkExtProver(
+  cfg: ExtProverConfig | undefined,
+  dir: string,
+  log: Logger,
+  empty = false,
+): ExtProverConfig {
   const file = path.join(dir, "ext-prover.cfg");
   if (!cfg) {
     throw new SmError(
@@ -90,7 +95,7 @@ function checkExtProver(cfg: ExtProverConfig | undefined, dir: string, log: Logg
   if (cfg.WdPost.length === 0 && cfg.WinPost.length === 0) {
     throw new SmError(
       "EXT_PROVER_NO_BLOCKS",
-      `--ext-prover is set but ${file} has no [[WdPost]] or [[WinPost]] block; add one block per prover child (see the seed's example)`,
+      `--ext-prover is set but ${file} ${empty ? "is empty, so it has" : "has"} no [[WdPost]] or [[WinPost]] block; add one block per prover child (\`vsm daemon init\` on a fresh home writes a commented example)`,
     );
   }
   log.info("starting ext-prover children", { wdpost: cfg.WdPost.length, winpost: cfg.WinPost.length });
@@ -105,7 +110,7 @@ export async function startNode(
   const log = deps.logger.named("daemon");
   const confDir = flags.confDir ?? home;
 
-  const loaded = await loadConfigDir(confDir);
+  const loaded = await loadConfigDir(confDir, { confDir: flags.confDir !== undefined });
   const cfglog = deps.logger.named("config");
   for (const w of loaded.sectorManager.warnings) cfglog.warn(w);
   for (const w of loaded.extProver?.warnings ?? []) cfglog.warn(w);
@@ -113,7 +118,9 @@ export async function startNode(
     cfglog.warn("config file not read by this program", { file: path.join(confDir, f) });
   const config = loaded.sectorManager.config;
   if (flags.confDir) log.info("using config files from --conf-dir", { dir: confDir });
-  const extCfg = flags.extProver ? checkExtProver(loaded.extProver?.config, confDir, log) : undefined;
+  const extCfg = flags.extProver
+    ? checkExtProver(loaded.extProver?.config, confDir, log, loaded.emptyExtProver)
+    : undefined;
   if (flags.proxyIndexerOff && !flags.proxy)
     log.warn("--proxy-sector-indexer-off has no effect without --proxy");
 
@@ -192,12 +199,18 @@ export async function startNode(
           "EXT_PROVER_OFF",
           "this node runs without --ext-prover; there is nothing to reload",
         );
-      const again = await loadConfigDir(confDir);
+      const again = await loadConfigDir(confDir, { confDir: flags.confDir !== undefined });
       const cfg = again.extProver?.config;
       if (!cfg)
         throw new SmError(
           "EXT_PROVER_CONFIG_MISSING",
           `${path.join(confDir, "ext-prover.cfg")} is gone; the running children were kept`,
+        );
+      // An empty file is what a write that failed (disk full) leaves: never read as "stop every child".
+      if (again.emptyExtProver)
+        throw new SmError(
+          "CONFIG_EMPTY",
+          `${path.join(confDir, "ext-prover.cfg")} is empty; the running children were kept (restore the file, then reload again)`,
         );
       for (const w of again.extProver?.warnings ?? []) cfglog.warn(w);
       return ext.reload(cfg);

@@ -77,6 +77,8 @@ export async function declareRecoveries(
         params: encodeDeclareFaultsRecoveredParams(params),
         value: 0n,
         maxFeeCap: minerCfg.PoSt.GasFeeCap,
+        gasOverEstimation: minerCfg.PoSt.GasOverEstimation,
+        gasOverPremium: minerCfg.PoSt.GasOverPremium,
       },
       { signal },
     );

@@ -428,6 +428,15 @@ export async function runDeadline(
   const checking = new Set<Promise<void>>();
   let checkingSectors = 0;
   const proofs: Promise<void>[] = [];
+  // [Miners.PoSt] Parallel = false: one partition at a time goes to the provers (in index order),
+  // the next once the previous is proven or given up; true: each as soon as it is checked.
+  let previous: Promise<unknown> = Promise.resolve();
+  const prove = (plan: PartitionPlan): Promise<void> => {
+    if (minerCfg.PoSt.Parallel) return provePartition(plan);
+    const mine = previous.then(() => provePartition(plan));
+    previous = mine.catch(() => {});
+    return mine;
+  };
   for (const index of [...todo].sort((x, y) => x - y)) {
     const p = partitions[index] as Partition;
     const size = p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors).count();
@@ -449,7 +458,7 @@ export async function runDeadline(
           // must not surface as an unhandled rejection while others are still being checked.
           else
             proofs.push(
-              provePartition(plan).catch((e) => {
+              prove(plan).catch((e) => {
                 if (signal.aborted) return;
                 log.error("partition proving failed", { partition: index, err: errorMessage(e) });
                 failedPartition(index, plan.skipped.count(), e);

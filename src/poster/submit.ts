@@ -193,6 +193,8 @@ export class Submitter {
                 params: encodeSubmitWindowedPoStParams(params),
                 value: 0n,
                 maxFeeCap: minerCfg.PoSt.GasFeeCap,
+                gasOverEstimation: minerCfg.PoSt.GasOverEstimation,
+                gasOverPremium: minerCfg.PoSt.GasOverPremium,
               },
               { signal },
             );

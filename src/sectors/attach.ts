@@ -91,6 +91,14 @@ async function checkSector(
 ): Promise<{ shape: SectorShape; notes: string[] } | string> {
   const r = await checkSectorFiles(sealedFile, cacheDir);
   if (typeof r === "string" || !strict) return r;
+  // --strict marks the store Strict, whose objects must be regular files (sectors/check.ts): a link
+  // would pass here and fail every check of the PoSter.
+  for (const [what, p] of [
+    ["sealed file", sealedFile],
+    ["cache dir", cacheDir],
+  ] as const)
+    if ((await fs.lstat(p)).isSymbolicLink())
+      return `${what} is a symbolic link; a Strict store (--strict) must hold the files themselves`;
   const buf = await fs.readFile(path.join(cacheDir, "p_aux"));
   if (leU256(buf.subarray(0, 32)) >= FR_MODULUS) return "p_aux comm_c is not a valid field element";
   if (leU256(buf.subarray(32, 64)) >= FR_MODULUS) return "p_aux comm_r_last is not a valid field element";

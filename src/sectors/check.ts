@@ -11,6 +11,7 @@
  * (a proxy whose source is down) the call throws instead of declaring every sector bad: skipping a
  * whole partition is the caller's decision, not a side effect of an outage.
  */
+import fs from "node:fs/promises";
 import type { SectorManagerConfig } from "../config/types.js";
 import { formatGoDuration } from "../config/units.js";
 import type { SectorShape } from "../proofs/sectorShapes.js";
@@ -104,6 +105,8 @@ export async function checkSectors(
     }
     const files = await checkSectorFiles(paths.sealedFile, paths.cacheDir, t.shape);
     if (typeof files === "string") return bad(t, files, paths);
+    const link = await strictStoreLink(deps.stores, loc.instance, paths);
+    if (link) return bad(t, link, paths);
     if (opts.strict) {
       if (!deps.strictProbe)
         return bad(t, "strict check requested but no vanilla prover is available", paths);
@@ -140,4 +143,27 @@ export async function checkSectors(
       return bad(t, stoppedBy(sectorSignal) ?? errorMessage(e));
     }
   });
+}
+
+/**
+ * [[Common.PersistStores]] Strict: the objects this node reads from such a store must be regular
+ * files and directories, not symbolic links (to another disk, a stale mount...). The reason when a
+ * sector's sealed file or cache dir in a Strict store is a link; undefined otherwise.
+ */
+async function strictStoreLink(
+  stores: PersistStores,
+  instance: { sealedFile: string; cacheDir: string },
+  paths: { sealedFile: string; cacheDir: string },
+): Promise<string | undefined> {
+  const objects: [string, string, string][] = [
+    [instance.sealedFile, paths.sealedFile, "sealed file"],
+    [instance.cacheDir || instance.sealedFile, paths.cacheDir, "cache dir"],
+  ];
+  for (const [name, file, what] of objects) {
+    if (stores.get(name)?.Strict !== true) continue;
+    const st = await fs.lstat(file).catch(() => undefined);
+    if (st?.isSymbolicLink())
+      return `${what} ${file} is a symbolic link, and store ${JSON.stringify(name)} is Strict (its objects must be regular files); put the file itself there, or set Strict = false for that store`;
+  }
+  return undefined;
 }

@@ -125,14 +125,19 @@ describe("daemon run --ext-prover with the seed's 8 [[WdPost]] blocks", () => {
     const bad = await runCli(["--home", home, "util", "sealer", "proving", "provers", "--reload"]);
     assert.equal(bad.code, 1);
     assert.match(bad.output, /^error: .*ext-prover\.cfg:\d+:\d+: TOML syntax error/m);
-    assert.equal(
+    const count = async () =>
       (
         JSON.parse(
           (await runCli(["--home", home, "util", "sealer", "proving", "provers", "--json"])).output,
         ) as ChildStatus[]
-      ).length,
-      3,
-    );
+      ).length;
+    assert.equal(await count(), 3);
+    // An emptied file (a write that failed) is not "no blocks": the children stay.
+    await fs.writeFile(path.join(home, "ext-prover.cfg"), "");
+    const empty = await runCli(["--home", home, "util", "sealer", "proving", "provers", "--reload"]);
+    assert.equal(empty.code, 1);
+    assert.match(empty.output, /^error: .*ext-prover\.cfg is empty; the running children were kept/m);
+    assert.equal(await count(), 3);
   });
 
   test("stopping the daemon stops every child", async () => {

@@ -166,7 +166,9 @@ test("a Bin missing at start comes up without a restart; reload retries; TMPDIR 
     // Each child's ready line once; nothing from the reload or the shutdown is a warning.
     const readyStatus = await provers();
     for (const r of readyStatus.filter((x) => x.pid > 0 && x.state === "ready")) {
-      const n = daemon.lines.filter((l) => /\tready\t/.test(l) && l.includes(`"pid": ${r.pid},`)).length;
+      const n: number = daemon.lines.filter(
+        (l) => /\tready\t/.test(l) && l.includes(`"pid": ${r.pid},`),
+      ).length;
       assert.equal(n, 1, `ready lines of pid ${r.pid}`);
     }
     const mark = daemon.lines.length;

@@ -278,7 +278,7 @@ describe("CLI bad input: one clear line and a non-zero exit", () => {
     [
       "--conf-dir that does not exist",
       (h) => ["--home", h, "daemon", "run", "--listen=127.0.0.1:0", `--conf-dir=${h}/nope`],
-      /config directory .*nope does not exist/,
+      /--conf-dir ".*nope" does not exist; check the path for a typo/,
     ],
     [
       "--ext-prover with no blocks",

@@ -35,6 +35,8 @@ const METHODS = [
   "Filecoin.StateGetRandomnessFromTickets",
   "Filecoin.StateGetActor",
   "Filecoin.StateLookupID",
+  "Filecoin.GasEstimateGasLimit",
+  "Filecoin.GasEstimateGasPremium",
   "Filecoin.MpoolPushMessage",
   "Filecoin.StateWaitMsg",
 ];

@@ -43,6 +43,10 @@ const ACCOUNT_BALANCE = 1000n * 10n ** 18n;
 const ACCOUNT_CODE = "bafk2bzaceaawtqlpqlhtzrsctxtgmhzkvqrgf5vqsbuxcmxayy3znd4rlb3fa";
 const MINER_CODE = "bafk2bzacebz4na3nzkcjtdfhm3zomc7xewsa4esfbxxpgoghtzwejl6kvsxra";
 
+/** What GasEstimateGasLimit answers: × the default GasOverEstimation 1.25 is the 10M push default. */
+export const DEVNET_GAS_USED = 8_000_000;
+/** What GasEstimateGasPremium answers, in attoFIL (the premium a push fills in by default). */
+export const DEVNET_GAS_PREMIUM = "1000";
 function bytesParam(v: unknown, what: string): Uint8Array {
   if (v === null || v === undefined) return new Uint8Array();
   const s = stringParam(v, what);
@@ -293,6 +297,30 @@ export function devnetMethods(node: DevnetNode): MethodTable {
           Signature: { Type: 1, Data: base64(new Uint8Array(65)) },
           CID: { "/": cid },
         };
+      },
+    },
+    // The PoSter estimates gas itself when [Miners.PoSt] GasOverEstimation / GasOverPremium are set
+    // and no messager is configured (client.ts estimateGas); these answer with fixed devnet values.
+    "Filecoin.GasEstimateGasLimit": {
+      perm: "read",
+      doc: "(message, tsk) → estimated gas used (a fixed devnet value)",
+      async handler(params) {
+        arity(params, 1, 2);
+        try {
+          messageFromLotusJSON(params[0]);
+        } catch (e) {
+          throw new InvalidParamsError(`message: ${(e as Error).message}`);
+        }
+        return DEVNET_GAS_USED;
+      },
+    },
+    "Filecoin.GasEstimateGasPremium": {
+      perm: "read",
+      doc: "(nblocksincl, sender, gaslimit, tsk) → estimated gas premium in attoFIL (a fixed devnet value)",
+      async handler(params) {
+        arity(params, 3, 4);
+        addressParam(params[1], "sender");
+        return DEVNET_GAS_PREMIUM;
       },
     },
     "Filecoin.StateWaitMsg": {

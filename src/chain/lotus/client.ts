@@ -35,7 +35,8 @@ import type {
   TipSet,
   TipSetKey,
 } from "../interface.js";
-import { MinerMethod } from "../message.js";
+import { HEAD } from "../interface.js";
+import { BLOCK_GAS_LIMIT, MinerMethod } from "../message.js";
 import { assertSubmittableProofs } from "../proofGuard.js";
 import { cidStringProblem, Json } from "./decode.js";
 import type { ApiEndpoint } from "./endpoint.js";
@@ -70,6 +71,9 @@ export interface MessagerSendSpec {
 
 /** damocles `defaultFeeConfig` (modules/config.go): GasOverEstimation 1.2, GasOverPremium 0. */
 export const DEFAULT_SEND_SPEC: MessagerSendSpec = { gasOverEstimation: 1.2, gasOverPremium: 0, maxFee: 0n };
+
+/** Blocks a message should be included within, for GasEstimateGasPremium (Lotus' own default). */
+const PREMIUM_BLOCKS_INCLUDED = 10;
 
 /** venus' X-VENUS-API-NAMESPACE values (venus-shared api/chain/v1 and api/messager client_gen.go). */
 export const CHAIN_NAMESPACE = "v1.FullNode";
@@ -340,11 +344,13 @@ export class LotusChainClient implements ChainPort {
     if (this.messagerRpc !== null) {
       const id = this.messageId(msg);
       const s = this.sendSpec(msg);
+      // The message's own multipliers ([Miners.PoSt]) win over the client-wide spec; venus-messager
+      // applies them when it estimates the gas (0 = its own setting).
       const spec = {
         expireEpoch: s.expireEpoch ?? 0,
-        gasOverEstimation: s.gasOverEstimation,
+        gasOverEstimation: msg.gasOverEstimation ?? s.gasOverEstimation,
         maxFee: s.maxFee.toString(),
-        gasOverPremium: s.gasOverPremium,
+        gasOverPremium: msg.gasOverPremium ?? s.gasOverPremium,
       };
       const method = "Message.PushMessageWithId";
       const j = new Json(method, await this.messagerRpc.call(method, [id, wire, spec], opts));
@@ -352,8 +358,45 @@ export class LotusChainClient implements ChainPort {
       if (uid === "") j.fail("is an empty message id");
       return { cid: uid };
     }
+    await this.estimateGas(msg, wire, opts);
     const j = await this.call("Filecoin.MpoolPushMessage", [wire, { MaxFee: this.maxFee.toString() }], opts);
     return { cid: j.get("CID").cid() };
+  }
+
+  /**
+   * Without a messager, the chain node fills the gas in MpoolPushMessage with its own multiplier
+   * (Lotus [Fees] GasLimitOverestimation) and no premium multiplier; Lotus' MessageSendSpec has no
+   * field for either. So the message's multipliers are applied here, the way venus and
+   * venus-messager apply them: the gas limit is the node's estimate of the gas used
+   * (GasEstimateGasLimit) × gasOverEstimation, the premium its premium estimate × gasOverPremium,
+   * never above the fee cap. A field filled in here is one the node keeps; 0 leaves it to the node.
+   */
+  private async estimateGas(
+    msg: OutgoingMessage,
+    wire: Record<string, unknown>,
+    opts: CallOptions,
+  ): Promise<void> {
+    const over = msg.gasOverEstimation ?? 0;
+    const premiumOver = msg.gasOverPremium ?? 0;
+    if (over > 0) {
+      const used = (await this.call("Filecoin.GasEstimateGasLimit", [wire, encodeTipSetKey(HEAD)], opts)).int(
+        0,
+      );
+      wire.GasLimit = Math.min(Math.ceil(used * over), BLOCK_GAS_LIMIT);
+    }
+    if (premiumOver > 0) {
+      const estimate = (
+        await this.call(
+          "Filecoin.GasEstimateGasPremium",
+          [PREMIUM_BLOCKS_INCLUDED, msg.from, wire.GasLimit, encodeTipSetKey(HEAD)],
+          opts,
+        )
+      ).tokenAmount();
+      // × the multiplier in thousandths, in integers (a premium is an exact attoFIL amount).
+      let premium = (estimate * BigInt(Math.round(premiumOver * 1000))) / 1000n;
+      if (msg.maxFeeCap > 0n && premium > msg.maxFeeCap) premium = msg.maxFeeCap;
+      wire.GasPremium = premium.toString();
+    }
   }
 
   async waitMessage(cid: string, confidence: number, opts: CallOptions = {}): Promise<MessageReceipt> {

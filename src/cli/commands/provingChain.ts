@@ -19,7 +19,7 @@ interface Target {
 
 async function target(cmd: Command, opts: Record<string, unknown>): Promise<Target> {
   const dir = typeof opts.confDir === "string" ? expandHome(opts.confDir) : homeOf(cmd);
-  const cfg = (await loadConfigDir(dir)).sectorManager.config;
+  const cfg = (await loadConfigDir(dir, { confDir: typeof opts.confDir === "string" })).sectorManager.config;
   if (!cfg.Common.API.Chain && cfg.Common.API.Gateway.length === 0) {
     throw new SmError(
       "CHAIN_NOT_CONFIGURED",

@@ -241,9 +241,78 @@ describe("path keys (finding 10) and empty files (finding 9)", () => {
       });
       await fs.writeFile(smFile, "  \n\n");
       await assert.rejects(loadConfigDir(t.dir), /is empty \(4 bytes\)/);
+      // An empty ext-prover.cfg is a file with no blocks, as damocles reads it: every command that
+      // loads the config goes on (--ext-prover then says the file has no block, see node.ts).
       await fs.writeFile(smFile, "# only comments: all defaults\n");
-      await fs.writeFile(path.join(t.dir, "ext-prover.cfg"), "");
-      await assert.rejects(loadConfigDir(t.dir), /ext-prover\.cfg is empty \(0 bytes\)/);
+      for (const empty of ["", " \n\n"]) {
+        await fs.writeFile(path.join(t.dir, "ext-prover.cfg"), empty);
+        const r = await loadConfigDir(t.dir);
+        assert.deepEqual(r.extProver?.config, { WdPost: [], WinPost: [] });
+        assert.equal(r.emptyExtProver, true);
+      }
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  test("a table defined twice names the table and the line of its first definition, and says to edit that one", () => {
+    // What an operator does to the file daemon init wrote: paste a second [Common.API] under the first.
+    const src = `${renderSectorManagerDefault()}\n[Common.API]\nChain = "/ip4/127.0.0.1/tcp/1234"\n`;
+    const lines = src.split("\n").map((l) => l.trim());
+    const first = lines.indexOf("[Common.API]") + 1;
+    const second = lines.lastIndexOf("[Common.API]") + 1;
+    assert.ok(first > 0 && second > first);
+    assert.throws(
+      () => parseSectorManagerConfig("sector-manager.cfg", src, "/"),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(
+          e.message,
+          `sector-manager.cfg:${second}: table [Common.API] is defined a second time; it was first defined at line ${first}. A table may appear only once: edit the [Common.API] table at line ${first} (uncomment or add the keys there) instead of adding a second one, and remove this header`,
+        );
+        return true;
+      },
+    );
+    // The same table in two [[Miners]] blocks is fine; twice in one block is not, and the line is that block's.
+    const miners =
+      "[[Miners]]\nActor = 1\n[Miners.PoSt]\n[[Miners]]\nActor = 2\n[Miners.PoSt]\nEnabled = true\n[Miners.PoSt]\n";
+    assert.throws(
+      () => parseSectorManagerConfig("sector-manager.cfg", miners, "/"),
+      /: sector-manager\.cfg:8: table \[Miners\.PoSt\] is defined a second time; it was first defined at line 6\./,
+    );
+    assert.throws(
+      () =>
+        parseSectorManagerConfig(
+          "sector-manager.cfg",
+          '[Common.API]\nChain = "a"\nToken = "t"\nChain = "b"\n',
+          "/",
+        ),
+      /: sector-manager\.cfg:4: Chain is set a second time in \[Common\.API\] \(first set at line 2\); .*keep one of them/,
+    );
+  });
+
+  test("a --conf-dir that does not exist is quoted and called a possible typo, not a home to init", async () => {
+    const t = await tempDir();
+    try {
+      const typo = path.join(t.dir, "venus-sector-manger");
+      await assert.rejects(loadConfigDir(typo, { confDir: true }), (e: unknown) => {
+        assert.ok(e instanceof SmError);
+        assert.equal(e.code, "CONFIG_DIR_MISSING");
+        assert.equal(
+          e.message,
+          `--conf-dir ${JSON.stringify(typo)} does not exist; check the path for a typo (it names the directory that holds sector-manager.cfg, e.g. the source node's home)`,
+        );
+        assert.doesNotMatch(e.message, /daemon init/);
+        return true;
+      });
+      await assert.rejects(loadConfigDir(t.dir, { confDir: true }), (e: unknown) => {
+        assert.match(
+          (e as Error).message,
+          /check --conf-dir ".*" for a typo: it must name a directory that holds sector-manager\.cfg/,
+        );
+        assert.doesNotMatch((e as Error).message, /daemon init/);
+        return true;
+      });
     } finally {
       await t.cleanup();
     }

@@ -62,8 +62,60 @@ describe("sector-manager.cfg defaults", () => {
     assert.equal(z.PoSt.ChallengeConfidence, 10, "0 means the default 10");
     assert.equal(z.PoSt.MaxRecoverSectorLimit, null, "0 means unlimited");
     assert.equal(z.PoSt.MaxPartitionsPerPoStMessage, 2);
-    const neg = parse("[Common.Proving]\nParallelCheckLimit = -1\n").config;
-    assert.equal(neg.Common.Proving.ParallelCheckLimit, null, "<= 0 means unlimited");
+    const zero = parse("[Common.Proving]\nParallelCheckLimit = 0\n").config;
+    assert.equal(zero.Common.Proving.ParallelCheckLimit, null, "0 means unlimited");
+  });
+
+  test("every number has a range tied to its use; a value outside it names the key, the line and the range", () => {
+    const bad: [string, RegExp][] = [
+      [
+        "[Common.Proving]\nParallelCheckLimit = -1\n",
+        /:2: .*ParallelCheckLimit: must not be negative.*0 to 65536; write 0 for unlimited/,
+      ],
+      ["[Common.Proving]\nParallelCheckLimit = 70000\n", /ParallelCheckLimit: must be at most 65536/],
+      [
+        "[[Miners]]\nActor = 1\n[Miners.PoSt]\nGasOverEstimation = 1e300\n",
+        /:4: .*GasOverEstimation: must be at most 10, got 1e\+300 \(allowed: 0 to 10\)/,
+      ],
+      [
+        "[[Miners]]\nActor = 1\n[Miners.PoSt]\nGasOverEstimation = 0.5\n",
+        /GasOverEstimation: 0.5 would give the message less gas than it uses.*write 0 .* or 1 to 10/,
+      ],
+      [
+        "[[Miners]]\nActor = 1\n[Miners.PoSt]\nGasOverPremium = 1000\n",
+        /GasOverPremium: must be at most 100/,
+      ],
+      ["[[Miners]]\nActor = 1\n[Miners.PoSt]\nGasOverPremium = -1\n", /GasOverPremium: must be at least 0/],
+      [
+        "[[Miners]]\nActor = 1\n[Miners.PoSt]\nMaxPartitionsPerPoStMessage = 3001\n",
+        /MaxPartitionsPerPoStMessage: must be at most 3000/,
+      ],
+      [
+        "[[Miners]]\nActor = 1\n[Miners.PoSt]\nMaxPartitionsPerRecoveryMessage = 99999\n",
+        /MaxPartitionsPerRecoveryMessage: must be at most 3000/,
+      ],
+    ];
+    for (const [src, re] of bad)
+      assert.throws(
+        () => parse(src),
+        (e: Error) => re.test(e.message),
+        src,
+      );
+    const ok = parse(
+      "[[Miners]]\nActor = 1\n[Miners.PoSt]\nGasOverEstimation = 0\nGasOverPremium = 100\nMaxPartitionsPerPoStMessage = 3000\n",
+    ).config.Miners[0]!.PoSt;
+    assert.equal(ok.GasOverEstimation, 0);
+    assert.equal(ok.GasOverPremium, 100);
+    // The default file shows each range next to its key.
+    const file = renderSectorManagerDefault();
+    for (const [key, range] of [
+      ["ParallelCheckLimit", "0 to 65536"],
+      ["GasOverEstimation", "0 to 10"],
+      ["GasOverPremium", "0 to 100"],
+      ["MaxPartitionsPerPoStMessage", "0 to 3000"],
+      ["MaxPartitionsPerRecoveryMessage", "0 to 3000"],
+    ])
+      assert.match(file, new RegExp(`Range: ${range}\\.\\n\\s*#${key} = `), key);
   });
 
   test("keys are case-insensitive, as in damocles ([Miners.Post])", () => {
@@ -95,7 +147,7 @@ describe("persist stores", () => {
     assert.equal(c.Common.PersistStores[0]?.Name, path.resolve("/base", "stores/a"));
     assert.equal(c.Common.PersistStores[1]?.Name, "b");
     assert.equal(c.Common.PersistStores[1]?.ReadOnly, true);
-    assert.deepEqual(c.Common.PersistStores[1]?.AllowMiners, [1000]);
+    assert.equal("AllowMiners" in (c.Common.PersistStores[1] ?? {}), false, "placement policy: not kept");
     assert.deepEqual(c.Common.PersistStores[1]?.Meta, { rack: "r1" }, "Meta keys keep their case");
   });
 
@@ -131,7 +183,7 @@ describe("bad input", () => {
     ].join("\n");
     const e = configError(src);
     const expected: [number, string, RegExp][] = [
-      [2, "Common.Proving.ParallelCheckLimit", /expected an integer, got the string "many"/],
+      [2, "Common.Proving.ParallelCheckLimit", /expected a non-negative integer, got the string "many"/],
       [3, "Common.Proving.SingleCheckTimeout", /is not a duration; write e\.g\. "10m0s"/],
       [7, "Miners[0].PoSt.SubmitConfidence", /write 4 without quotes/],
       [8, "Miners[0].PoSt.Enabled", /expected true or false/],

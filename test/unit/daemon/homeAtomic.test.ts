@@ -28,6 +28,45 @@ describe("atomic home files", () => {
     assert.deepEqual(await fs.readdir(dir), ["a.cfg"]);
   });
 
+  test("writeFileAtomic on a filesystem without hard links (FUSE, CIFS): created exclusively instead, EEXIST kept", async () => {
+    const sub = path.join(dir, "nolinks");
+    await fs.mkdir(sub);
+    for (const code of ["EPERM", "ENOTSUP", "ENOSYS"]) {
+      const f = path.join(sub, `daemon.lock.${code}`);
+      let tried = 0;
+      // What link(2) answers on such a mount.
+      const link = async () => {
+        tried++;
+        throw Object.assign(new Error(`${code}: operation not permitted, link`), { code });
+      };
+      await writeFileAtomic(f, '{"pid":1}', 0o644, { replace: false, link });
+      assert.equal(tried, 1);
+      assert.equal(await fs.readFile(f, "utf8"), '{"pid":1}');
+      assert.equal((await fs.stat(f)).mode & 0o777, 0o644);
+      // A lock stays a lock: the name that exists is never overwritten.
+      await assert.rejects(writeFileAtomic(f, '{"pid":2}', 0o644, { replace: false, link }), {
+        code: "EEXIST",
+      });
+      assert.equal(await fs.readFile(f, "utf8"), '{"pid":1}');
+    }
+    assert.deepEqual(
+      (await fs.readdir(sub)).sort(),
+      ["daemon.lock.ENOSYS", "daemon.lock.ENOTSUP", "daemon.lock.EPERM"],
+      "no temp file left",
+    );
+    // Any other link failure is still an error.
+    await assert.rejects(
+      writeFileAtomic(path.join(sub, "x"), "x", 0o644, {
+        replace: false,
+        link: async () => {
+          throw Object.assign(new Error("EIO"), { code: "EIO" });
+        },
+      }),
+      { code: "EIO" },
+    );
+    await assert.rejects(fs.stat(path.join(sub, "x")));
+  });
+
   test("init replaces a 0-byte config left by an old failed write, keeps a real one", async () => {
     const home = path.join(dir, "h");
     await initHome(home);

@@ -22,6 +22,7 @@ const row: ChildStatus = {
   avgMs: 1200,
   protocolErrors: 2,
   requestTimeoutMs: 900_000,
+  nextRetryAt: null,
   lastError: 'child printed a line that is not a response: "token=s3cr3t"',
 };
 

@@ -91,9 +91,6 @@ describe("WinningPoSt service", () => {
         Path: dir,
         ReadOnly: false,
         Strict: false,
-        Weight: 1,
-        AllowMiners: [],
-        DenyMiners: [],
         Meta: {},
       },
     ]);

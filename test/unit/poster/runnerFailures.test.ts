@@ -178,6 +178,51 @@ describe("runDeadline through prover and chain failures", () => {
     assert.ok(!lines().some((l) => l.level === "error"), JSON.stringify(lines()));
   });
 
+  test("[Miners.PoSt] Parallel: false sends one partition at a time to the provers, true all at once; the message carries the gas multipliers", async () => {
+    for (const parallel of [false, true]) {
+      const d = await nextDeadline();
+      const local = createVanillaProver("window_post", pool, nullLogger);
+      let inFlight = 0;
+      let most = 0;
+      const prove: ProveFn = async (task, o) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          await sleep(150); // long enough for the second partition's check to finish meanwhile
+          return await local(task, o.signal);
+        } finally {
+          inFlight--;
+        }
+      };
+      const miner = {
+        ...config.Miners[0]!,
+        PoSt: { ...config.Miners[0]!.PoSt, Parallel: parallel, GasOverEstimation: 2.5, GasOverPremium: 3 },
+      };
+      const pushed: { gasOverEstimation?: number; gasOverPremium?: number }[] = [];
+      const c = producingChain();
+      const real = c.pushMessage.bind(c);
+      c.pushMessage = async (m, o) => {
+        pushed.push(m);
+        return real(m, o);
+      };
+      const { logger, lines } = recorder();
+      const r = await runDeadline(
+        miner,
+        d.di,
+        d.tsk,
+        { ...deps, chain: c, prove, logger },
+        { signal: AbortSignal.timeout(30_000), submitAllowed: async () => {} },
+      );
+      assert.deepEqual([...r.proven].sort(), [0, 1], JSON.stringify(lines()));
+      assert.equal(most, parallel ? 2 : 1, `Parallel = ${parallel}`);
+      assert.ok(pushed.length > 0);
+      for (const m of pushed) {
+        assert.equal(m.gasOverEstimation, 2.5);
+        assert.equal(m.gasOverPremium, 3);
+      }
+      assert.equal(r.messages[0]?.exitCode, 0, "the devnet took the message with the estimated gas");
+    }
+  });
+
   test("a message the chain node lost is sent again", async () => {
     const d = await nextDeadline();
     const { prove } = prover(() => undefined);

@@ -104,6 +104,41 @@ describe("scanStoreDir", () => {
     );
   });
 
+  test("strict mode (the store will be Strict) rejects a symlinked sealed file or cache dir; loose mode takes them", async () => {
+    const t = await tempDir();
+    try {
+      const real = path.join(t.dir, "real");
+      const store = path.join(t.dir, "store");
+      const k2 = shapeByName("2KiB")!;
+      for (const n of [1, 2, 3]) await writeLayoutOnlySector(real, "normal", 1000, n, k2);
+      await fs.mkdir(path.join(store, "sealed"), { recursive: true });
+      await fs.mkdir(path.join(store, "cache"), { recursive: true });
+      for (const n of [1, 2, 3]) {
+        const sealed = sealedFilePath(real, "normal", 1000, n);
+        const cache = cacheDirPath(real, "normal", 1000, n);
+        if (n === 1) await fs.symlink(sealed, sealedFilePath(store, "normal", 1000, n));
+        else await fs.copyFile(sealed, sealedFilePath(store, "normal", 1000, n));
+        if (n === 2) await fs.symlink(cache, cacheDirPath(store, "normal", 1000, n));
+        else await fs.cp(cache, cacheDirPath(store, "normal", 1000, n), { recursive: true });
+      }
+      const loose = await scanStoreDir(store, { strict: false });
+      assert.deepEqual(loose.good.map((s) => s.number).sort(), [1, 2, 3]);
+      const strict = await scanStoreDir(store, { strict: true });
+      assert.deepEqual(
+        strict.good.map((s) => s.number),
+        [3],
+      );
+      const why = new Map(strict.bad.map((b) => [b.number, b.reason]));
+      assert.match(
+        why.get(1) ?? "",
+        /sealed file is a symbolic link; a Strict store \(--strict\) must hold the files themselves/,
+      );
+      assert.match(why.get(2) ?? "", /cache dir is a symbolic link/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   test("an empty or missing layout finds nothing", async () => {
     const t = await tempDir();
     try {

@@ -40,9 +40,6 @@ describe("checkSectors", () => {
         Path: dir,
         ReadOnly: false,
         Strict: false,
-        Weight: 1,
-        AllowMiners: [],
-        DenyMiners: [],
         Meta: {},
       },
     ]);
@@ -77,6 +74,73 @@ describe("checkSectors", () => {
     for (const [n, re] of expected) {
       assert.equal(byNum.get(n)?.ok, false, `sector ${n}`);
       assert.match(byNum.get(n)?.reason ?? "", re, `sector ${n}`);
+    }
+  });
+
+  test("a Strict store's sealed file or cache dir that is a symbolic link fails the check; a plain store's does not", async () => {
+    const { dir: other, cleanup: done } = await tempDir();
+    try {
+      const real = path.join(other, "real");
+      await writeLayoutOnlySector(real, "normal", 1000, 20, k2);
+      await writeLayoutOnlySector(real, "normal", 1000, 21, k2);
+      const strictDir = path.join(other, "strict");
+      const plainDir = path.join(other, "plain");
+      for (const d of [strictDir, plainDir]) {
+        await fs.mkdir(path.join(d, "sealed"), { recursive: true });
+        await fs.mkdir(path.join(d, "cache"), { recursive: true });
+      }
+      // Sector 20: sealed file linked into both stores; sector 21: cache dir linked, files in place.
+      for (const d of [strictDir, plainDir]) {
+        await fs.symlink(sealedFilePath(real, "normal", 1000, 20), sealedFilePath(d, "normal", 1000, 20));
+        await fs.cp(cacheDirPath(real, "normal", 1000, 20), cacheDirPath(d, "normal", 1000, 20), {
+          recursive: true,
+        });
+        await fs.copyFile(sealedFilePath(real, "normal", 1000, 21), sealedFilePath(d, "normal", 1000, 21));
+        await fs.symlink(cacheDirPath(real, "normal", 1000, 21), cacheDirPath(d, "normal", 1000, 21));
+      }
+      const store = (Name: string, Path: string, Strict: boolean) => ({
+        Name,
+        Path,
+        ReadOnly: false,
+        Strict,
+        Meta: {},
+      });
+      for (const strict of [true, false]) {
+        const idx = new LocalIndexer(new MemoryStore());
+        const name = strict ? "strict" : "plain";
+        await idx.update(
+          "normal",
+          [20, 21].map((n) => ({ miner: 1000, number: n, sealedFile: name, cacheDir: name })),
+        );
+        const s = new PersistStores([store(name, strict ? strictDir : plainDir, strict)]);
+        const out = await checkSectors(
+          [t(20), t(21)],
+          { indexer: idx, stores: s, proving },
+          { strict: false },
+        );
+        if (!strict) {
+          assert.deepEqual(
+            out.map((o) => o.ok),
+            [true, true],
+            JSON.stringify(out),
+          );
+          continue;
+        }
+        assert.deepEqual(
+          out.map((o) => o.ok),
+          [false, false],
+        );
+        assert.match(
+          out[0]?.reason ?? "",
+          /sealed file .*s-t01000-20 is a symbolic link, and store "strict" is Strict/,
+        );
+        assert.match(
+          out[1]?.reason ?? "",
+          /cache dir .*s-t01000-21 is a symbolic link, .*set Strict = false/,
+        );
+      }
+    } finally {
+      await done();
     }
   });
 

@@ -53,9 +53,6 @@ describe("a damaged record in a real LMDB sector index", () => {
         Path: storeDir,
         ReadOnly: false,
         Strict: false,
-        Weight: 1,
-        AllowMiners: [],
-        DenyMiners: [],
         Meta: {},
       })),
     );

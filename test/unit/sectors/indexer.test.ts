@@ -22,9 +22,6 @@ const stores = new PersistStores([
     Path: "/mnt/s1",
     ReadOnly: false,
     Strict: false,
-    Weight: 1,
-    AllowMiners: [],
-    DenyMiners: [],
     Meta: {},
   },
   {
@@ -32,9 +29,6 @@ const stores = new PersistStores([
     Path: "/mnt/s2",
     ReadOnly: false,
     Strict: false,
-    Weight: 1,
-    AllowMiners: [],
-    DenyMiners: [],
     Meta: {},
   },
 ]);

@@ -190,6 +190,80 @@ describe("reads decode the recorded Lotus answers", () => {
   });
 });
 
+describe("[Miners.PoSt] GasOverEstimation and GasOverPremium without a messager", () => {
+  let fake: FakeLotus;
+  let client: LotusChainClient;
+  before(async () => {
+    fake = await FakeLotus.start(
+      recorded({
+        "Filecoin.GasEstimateGasLimit": () => 1_000_000,
+        "Filecoin.GasEstimateGasPremium": () => "2000",
+      }),
+    );
+    client = new LotusChainClient({ chain: endpoint(fake, null), ...FAST });
+  });
+  after(async () => {
+    client.close();
+    await fake.close();
+  });
+  const msg = { from: "f01000", to: "f01234", method: 11, params: Uint8Array.of(1), value: 0n };
+
+  test("the gas limit is the node's estimate × GasOverEstimation, the premium its estimate × GasOverPremium", async () => {
+    fake.requests.length = 0;
+    await client.pushMessage({
+      ...msg,
+      maxFeeCap: 5_000_000_000n,
+      gasOverEstimation: 1.5,
+      gasOverPremium: 2.5,
+    });
+    assert.deepEqual(
+      fake.requests.map((r) => r.method),
+      ["Filecoin.GasEstimateGasLimit", "Filecoin.GasEstimateGasPremium", "Filecoin.MpoolPushMessage"],
+    );
+    assert.deepEqual(fake.requests[1]!.params, [10, "f01000", 1_500_000, null]);
+    const sent = fake.requests[2]!.params[0] as { GasLimit: number; GasPremium: string; GasFeeCap: string };
+    assert.equal(sent.GasLimit, 1_500_000, "1.5 × 1,000,000");
+    assert.equal(sent.GasPremium, "5000", "2.5 × 2000 attoFIL");
+    assert.equal(sent.GasFeeCap, "5000000000");
+  });
+
+  test("the premium never exceeds the fee cap; 0 leaves limit and premium to the node", async () => {
+    fake.requests.length = 0;
+    await client.pushMessage({ ...msg, maxFeeCap: 3000n, gasOverEstimation: 1, gasOverPremium: 100 });
+    const capped = fake.requests.at(-1)!.params[0] as { GasLimit: number; GasPremium: string };
+    assert.equal(capped.GasLimit, 1_000_000);
+    assert.equal(capped.GasPremium, "3000", "100 × 2000 capped at GasFeeCap 3000");
+    fake.requests.length = 0;
+    await client.pushMessage({ ...msg, maxFeeCap: 0n, gasOverEstimation: 0, gasOverPremium: 0 });
+    assert.deepEqual(
+      fake.requests.map((r) => r.method),
+      ["Filecoin.MpoolPushMessage"],
+      "no estimate asked",
+    );
+    const left = fake.requests[0]!.params[0] as { GasLimit: number; GasPremium: string };
+    assert.equal(left.GasLimit, 0);
+    assert.equal(left.GasPremium, "0");
+  });
+
+  test("with a messager, the message's multipliers go into the send spec", async () => {
+    const messager = await FakeLotus.start({ "Message.PushMessageWithId": (p) => p[0] });
+    const c = new LotusChainClient({
+      chain: endpoint(fake, null),
+      messager: endpoint(messager, null, "/rpc/v0"),
+      ...FAST,
+    });
+    try {
+      await c.pushMessage({ ...msg, maxFeeCap: 1n, gasOverEstimation: 1.7, gasOverPremium: 0.3 });
+      const spec = messager.requests[0]!.params[2] as { gasOverEstimation: number; gasOverPremium: number };
+      assert.equal(spec.gasOverEstimation, 1.7);
+      assert.equal(spec.gasOverPremium, 0.3);
+    } finally {
+      c.close();
+      await messager.close();
+    }
+  });
+});
+
 describe("venus-messager path", () => {
   let chain: FakeLotus;
   let messager: FakeLotus;
