@@ -19,6 +19,17 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 
+// The tests and benches are type-checked too (tsx runs them without checking types).
+const typecheck = spawnSync(
+  process.execPath,
+  [path.join("node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json", "--noEmit"],
+  { stdio: "inherit" },
+);
+if (typecheck.status !== 0) {
+  console.error("error: the type check of src, test and bench failed; fix the type errors above");
+  process.exit(typecheck.status ?? 1);
+}
+
 // Lint and format are part of the test: main stays clean.
 const lint = spawnSync(
   process.execPath,
