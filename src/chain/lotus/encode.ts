@@ -25,7 +25,7 @@ export function encodeTipSet(ts: TipSet, miner = "f01000"): Record<string, unkno
       Miner: miner,
       Height: ts.height,
       Timestamp: ts.timestamp,
-      Parents: [],
+      Parents: (ts.parents ?? []).map(cid),
       ParentWeight: "0",
       ParentBaseFee: "100",
       ForkSignaling: 0,
