@@ -103,6 +103,7 @@ describe("a standalone PoSter on an HTTP-only chain endpoint (WebSocket upgrades
       /devnet ready/,
     );
     const api = await readApiFile(dnHome);
+    assert.ok(api, "the devnet wrote its api file");
     const token = await readToken(dnHome);
     devnet = new RpcClient({ url: `http://${api}/rpc/v1`, token });
     proxy = await httpOnlyProxy(api);
