@@ -101,12 +101,12 @@ export interface LotusChainClientOptions {
   connectTimeoutMs?: number;
   /** Reconnect / resubscribe backoff (default 0.5 s doubling to 5 s). */
   backoffMinMs?: number;
+  backoffMaxMs?: number;
+  pingIntervalMs?: number;
   /** How often to poll ChainHead when no subscription can be had ([Common.API] ChainEventInterval). */
   chainEventIntervalMs?: number;
   /** How long to poll before trying the WebSocket subscription again (default WS_REFUSED_RETRY_MS). */
   wsRetryMs?: number;
-  backoffMaxMs?: number;
-  pingIntervalMs?: number;
   /** MpoolPushMessage MaxFee, total attoFIL per message; 0 (default) = the node's DefaultMaxFee. */
   maxFee?: bigint;
   /** Messager send spec, fixed or per message (e.g. from the miner's [Miners.PoSt] config). */

@@ -228,7 +228,15 @@ export class LotusRpc {
         ws.off("open", onOpen);
         ws.on("error", () => {}); // a late second error must not become an uncaught exception
         ws.terminate();
-        if (refused !== null) {
+        if (refused === 401 || refused === 403) {
+          reject(
+            this.unreachable(
+              `${this.label} at ${url} refused the WebSocket with HTTP ${refused}: check the API token ` +
+                `(the TOKEN: prefix of ${this.endpoint.key} or Common.API.Token)`,
+              { httpStatus: refused },
+            ),
+          );
+        } else if (refused !== null) {
           reject(
             this.unreachable(
               `${this.label} at ${url} refused the WebSocket upgrade (HTTP ${refused}); it answers over HTTP only`,

@@ -194,6 +194,36 @@ describe("chainNotify without a WebSocket: polling ChainHead", () => {
   });
 });
 
+describe("a refused token is not an HTTP-only endpoint", () => {
+  test("an upgrade refused with 401 names the token and is resubscribed, not polled", async () => {
+    const fake = await FakeLotus.start({}, { token: "right" });
+    const { logger, lines } = memoryLogger("warn");
+    const c = new LotusChainClient({
+      chain: parseApiEndpoint(`wrong:${fake.multiaddr}`, { key: "Common.API.Chain", path: "/rpc/v1" }),
+      ...FAST,
+      logger,
+    });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    try {
+      for await (const _ of c.chainNotify({ signal: ac.signal })) assert.fail("no head without a token");
+    } finally {
+      c.close();
+      await fake.close();
+    }
+    const warns = parse(lines);
+    assert.ok(warns.length >= 2, JSON.stringify(warns));
+    for (const w of warns) {
+      assert.equal(w.msg, "chain head subscription failed; resubscribing");
+      assert.match(
+        String(w.error),
+        /refused the WebSocket with HTTP 401: check the API token \(the TOKEN: prefix of Common\.API\.Chain/,
+      );
+      assert.ok(!String(w.error).includes("wrong"), "the token is not shown");
+    }
+  });
+});
+
 describe("HeadFollower", () => {
   const get = (chain: Chain) => async (key: readonly string[]) => {
     const t = chain.byKey.get(key.join(","));
