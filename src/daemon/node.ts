@@ -102,7 +102,10 @@ function checkExtProver(cfg: ExtProverConfig | undefined, dir: string, log: Logg
 export async function startNode(
   home: string,
   flags: DaemonFlags,
-  deps: { logger: Logger },
+  deps: {
+    logger: Logger /** SIGTERM during start: what is up is torn down and start rejects. */;
+    shutdown?: AbortSignal;
+  },
 ): Promise<RunningNode> {
   const log = deps.logger.named("daemon");
   const confDir = flags.confDir ?? home;
@@ -188,7 +191,7 @@ export async function startNode(
     const metrics: Metrics = createMetrics();
     let ext: ExtProvers | undefined;
     if (extCfg) {
-      ext = await ExtProvers.start(extCfg, { logger: deps.logger, metrics });
+      ext = await ExtProvers.start(extCfg, { logger: deps.logger, metrics, signal: deps.shutdown });
       const started = ext;
       cleanups.push(() => started.close());
     }

@@ -49,7 +49,12 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
   });
 
   /** Starts a PoSter home pointed at `chain`, waits for `state`, SIGTERMs it and returns the exit time. */
-  async function stopTime(name: string, chain: string, state: RegExp): Promise<number> {
+  async function stopTime(
+    name: string,
+    chain: string,
+    state: RegExp,
+    o: { extProverCfg?: string; stoppedLine?: string } = {},
+  ): Promise<number> {
     const home = path.join(dir, name);
     assert.equal((await runCli(["--home", home, "daemon", "init"])).code, 0);
     const cfg = homePaths(home).sectorManagerCfg;
@@ -58,7 +63,7 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
       `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', `Chain = "${chain}"`).replace('#ChainEventInterval = "10s"', 'ChainEventInterval = "1m"')}\n[[Miners]]\nActor = 1000\n`,
     );
     // One built-in processor child: running children are stopped too.
-    await fs.writeFile(homePaths(home).extProverCfg, "[[WdPost]]\n");
+    await fs.writeFile(homePaths(home).extProverCfg, o.extProverCfg ?? "[[WdPost]]\n");
     const p = startCli(
       ["--home", home, "daemon", "run", "--poster", "--ext-prover", "--listen=127.0.0.1:0"],
       {
@@ -66,7 +71,6 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
       },
     );
     procs.push(p);
-    await p.waitForLine(/node ready/, 30_000);
     await p.waitForLine(state, 30_000);
     // The daemon handles signals from its start; the wait only lets the state settle.
     await new Promise((r) => setTimeout(r, 200));
@@ -77,7 +81,7 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
     console.log(`SIGTERM-to-exit (${name}): ${ms} ms`);
     assert.equal(r.code, 0, p.lines.slice(-10).join("\n"));
     assert.ok(
-      p.lines.some((l) => l.includes("node stopped")),
+      p.lines.some((l) => l.includes(o.stoppedLine ?? "node stopped")),
       p.lines.slice(-10).join("\n"),
     );
     return ms;
@@ -102,7 +106,17 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
     servers.push(hung);
     await new Promise<void>((r) => hung.listen(0, "127.0.0.1", () => r()));
     const port = (hung.address() as AddressInfo).port;
-    const ms = await stopTime("hung", `/ip4/127.0.0.1/tcp/${port}`, /prover.*"kind"/);
+    const ms = await stopTime("hung", `/ip4/127.0.0.1/tcp/${port}`, /node ready/);
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+  });
+
+  test("while the ext-prover children are still starting (60 s ready timeout)", async () => {
+    const port = await closedPort();
+    const never = "process.stdin.resume(); process.stdin.on('end', () => process.exit(0));";
+    const ms = await stopTime("starting", `/ip4/127.0.0.1/tcp/${port}`, /starting ext-prover children/, {
+      extProverCfg: `[[WdPost]]\nBin = ${JSON.stringify(process.execPath)}\nArgs = ["-e", ${JSON.stringify(never)}]\nReadyTimeoutSecs = 60\n`,
+      stoppedLine: "node stopped before it was ready",
+    });
     assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
   });
 

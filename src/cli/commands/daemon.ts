@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { parseListen, parseProxy } from "../../daemon/flags.js";
 import { initHome } from "../../daemon/home.js";
 import { type DaemonFlags, startNode } from "../../daemon/node.js";
-import { errorMessage } from "../../util/errors.js";
+import { AbortedError, errorMessage } from "../../util/errors.js";
 import { expandHome } from "../../util/paths.js";
 import { action, homeOf, loggerOf, reportFailure } from "../context.js";
 
@@ -63,6 +63,7 @@ export function registerDaemon(program: Command): void {
         // (children coming up, the store opening) stops it as soon as it is up, never kills it
         // halfway with its children left behind.
         let signals = 0;
+        const starting = new AbortController();
         let stop: (sig: NodeJS.Signals) => void = () => {};
         const onSignal = (sig: NodeJS.Signals) => {
           signals++;
@@ -71,6 +72,7 @@ export function registerDaemon(program: Command): void {
             process.exit(130);
           }
           log.info("shutting down", { signal: sig });
+          starting.abort(new AbortedError(`${sig} while the node was starting`));
           stop(sig);
         };
         const stopped = new Promise<void>((resolve) => {
@@ -89,7 +91,13 @@ export function registerDaemon(program: Command): void {
               }),
           );
         });
-        node = await startNode(homeOf(cmd), flags, { logger: log });
+        try {
+          node = await startNode(homeOf(cmd), flags, { logger: log, shutdown: starting.signal });
+        } catch (e) {
+          if (!starting.signal.aborted) throw e;
+          log.info("node stopped before it was ready", { err: errorMessage(e) });
+          return;
+        }
         await stopped;
         await node.close().catch(() => {});
       } catch (e) {
