@@ -18,6 +18,11 @@ export interface TipSet {
   height: number;
   /** Unix seconds of the tipset's blocks (Timestamp of the first block). */
   timestamp: number;
+  /**
+   * The parent tipset's key (every block of a tipset has the same Parents); absent when the source
+   * did not say. Polling the head (client.ts) uses it to tell an extension from a reorg.
+   */
+  parents?: TipSetKey;
 }
 
 export type HeadChangeType = "current" | "apply" | "revert";

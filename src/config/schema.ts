@@ -199,9 +199,9 @@ export const sectorManagerSchema = {
           Token: { kind: "string", default: "", doc: "Bearer token for Chain/Messager (never logged)." },
           ChainEventInterval: {
             kind: "duration",
-            default: "1m0s",
+            default: "10s",
             min: "1s",
-            doc: "Polling interval for chain events.",
+            doc: "How often to poll ChainHead when the chain endpoint gives no WebSocket (an HTTP-only gateway that refuses the upgrade, e.g. HTTP 501); with a WebSocket, head changes arrive at once. 10s notices a new 30s epoch at most a third of an epoch late; damocles uses 1m.",
           },
         },
       },

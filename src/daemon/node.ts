@@ -10,6 +10,7 @@
  * message instead of two writers. The API file is written last, so a client that finds it can call.
  */
 import path from "node:path";
+import { resolveApiEndpoints } from "../chain/lotus/endpoint.js";
 import { loadConfigDir } from "../config/load.js";
 import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
@@ -37,6 +38,7 @@ import type { KVStore } from "../store/interface.js";
 import { Bucket } from "../store/keys.js";
 import { openLmdbStore } from "../store/lmdb.js";
 import { errorMessage, SmError } from "../util/errors.js";
+import { sleep } from "../util/time.js";
 import { API_VERSION, VERSION } from "../version.js";
 import type { HostPort } from "./flags.js";
 import {
@@ -105,7 +107,10 @@ function checkExtProver(
 export async function startNode(
   home: string,
   flags: DaemonFlags,
-  deps: { logger: Logger },
+  deps: {
+    logger: Logger /** SIGTERM during start: what is up is torn down and start rejects. */;
+    shutdown?: AbortSignal;
+  },
 ): Promise<RunningNode> {
   const log = deps.logger.named("daemon");
   const confDir = flags.confDir ?? home;
@@ -117,6 +122,10 @@ export async function startNode(
   for (const f of loaded.unknownFiles)
     cfglog.warn("config file not read by this program", { file: path.join(confDir, f) });
   const config = loaded.sectorManager.config;
+  // A chain endpoint that cannot be used (a typo, an API version this client does not speak) is
+  // refused at start, not when the first deadline needs it.
+  const api = config.Common.API;
+  if (api.Chain.trim() !== "" || api.Gateway.some((g) => g.trim() !== "")) resolveApiEndpoints(api);
   if (flags.confDir) log.info("using config files from --conf-dir", { dir: confDir });
   const extCfg = flags.extProver
     ? checkExtProver(loaded.extProver?.config, confDir, log, loaded.emptyExtProver)
@@ -189,7 +198,7 @@ export async function startNode(
     const metrics: Metrics = createMetrics();
     let ext: ExtProvers | undefined;
     if (extCfg) {
-      ext = await ExtProvers.start(extCfg, { logger: deps.logger, metrics });
+      ext = await ExtProvers.start(extCfg, { logger: deps.logger, metrics, signal: deps.shutdown });
       const started = ext;
       cleanups.push(() => started.close());
     }
@@ -469,8 +478,9 @@ async function startPoster(
         format = n.format;
         log.info("chain", { network: n.network, proof_format: n.format });
       } catch (e) {
+        if (deps.shutdown.aborted) break;
         log.warn("chain node not reachable yet; retrying", { err: errorMessage(e), retry_ms: delay });
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, deps.shutdown).catch(() => {});
       }
     }
     if (!format) return;

@@ -4,6 +4,7 @@
  */
 import type { Logger } from "../log/logger.js";
 import { AbortedError, errorMessage, SmError } from "../util/errors.js";
+import { sleep } from "../util/time.js";
 
 /** Failures that may pass: a node or the proxy's source restarting, a timeout. */
 const TRANSIENT = new Set(["CHAIN_UNREACHABLE", "SECTORS_SOURCE_UNAVAILABLE", "RPC_UNREACHABLE", "TIMEOUT"]);
@@ -72,7 +73,7 @@ export async function retryTransient<T>(
       last = e;
       log.warn(`${what} failed; retrying`, { err: errorMessage(e), attempt: attempts, retry_ms: delay });
       try {
-        await pause(delay, signal);
+        await sleep(delay, signal);
       } catch (stop) {
         gaveUp(what, attempts, last, signal, log);
         throw stop;
@@ -87,18 +88,4 @@ function gaveUp(what: string, attempts: number, last: unknown, signal: AbortSign
     attempts,
     err: errorMessage(last),
   });
-}
-
-/** Wait `ms`, or less when `signal` aborts; then throw if it has. */
-export async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-  signal.throwIfAborted();
 }

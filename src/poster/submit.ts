@@ -17,10 +17,10 @@ import { encodeSubmitWindowedPoStParams } from "../chain/params.js";
 import type { MinerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { errorMessage, SmError } from "../util/errors.js";
-import { untilAborted } from "../util/time.js";
+import { sleep, untilAborted } from "../util/time.js";
 import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
 import type { DeadlineKey, ProofStore, SavedProof } from "./proofStore.js";
-import { isTransient, pause, retryTransient } from "./retry.js";
+import { isTransient, retryTransient } from "./retry.js";
 import type { RunResult } from "./runner.js";
 
 /** A push failure worth another round: the node unreachable or answering an error of its own. */
@@ -209,7 +209,7 @@ export class Submitter {
               err: errorMessage(e),
               retry_ms: delay,
             });
-            await pause(delay, signal);
+            await sleep(delay, signal);
             continue;
           }
           pushedResolve();
@@ -246,7 +246,7 @@ export class Submitter {
             for (let poll = 500; ; poll = Math.min(poll * 2, 5000)) {
               const head = await retry("reading the head", () => chain.chainHead({ signal }));
               if (head.height >= pushedAt + LOST_AFTER_EPOCHS) break;
-              await pause(poll, signal);
+              await sleep(poll, signal);
             }
             continue;
           }

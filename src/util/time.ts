@@ -25,3 +25,23 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal, message: str
   });
   return Promise.race([p, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }
+
+/**
+ * The one interruptible wait of the node: every backoff, poll interval and retry delay goes through
+ * it, so shutdown (and the end of a deadline run) never waits out a timer. Resolves after `ms`;
+ * rejects with `abortError(signal)` as soon as `signal` aborts (at once when it already has).
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortError(signal, "wait aborted"));
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(abortError(signal, "wait aborted"));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -38,6 +38,8 @@ import { DEVNET_NETWORK_NAME, type DevnetNode } from "./node.js";
 
 /** Network version the devnet claims (nv21+: 3 partitions per PoSt message). */
 export const DEVNET_NETWORK_VERSION = 23;
+/** How far back ChainGetTipSet finds a tipset by its key (Lotus finality is 900 epochs). */
+const TIPSET_LOOKBACK = 2000;
 /** Every account the devnet knows holds this much: sender selection needs a balance. */
 const ACCOUNT_BALANCE = 1000n * 10n ** 18n;
 const ACCOUNT_CODE = "bafk2bzaceaawtqlpqlhtzrsctxtgmhzkvqrgf5vqsbuxcmxayy3znd4rlb3fa";
@@ -118,6 +120,9 @@ export function devnetMethods(node: DevnetNode): MethodTable {
     return out;
   };
 
+  /** height → block CID of the tipsets ChainGetTipSet looked through. */
+  const tipsetHeights = new Map<number, string>();
+
   return {
     "Filecoin.Version": {
       perm: "read",
@@ -137,6 +142,34 @@ export function devnetMethods(node: DevnetNode): MethodTable {
       async handler(params) {
         arity(params, 0);
         return encodeTipSet(node.head(), undefined, parentsOf(node.head()));
+      },
+    },
+    "Filecoin.ChainGetTipSet": {
+      perm: "read",
+      doc: "(tsk) → the tipset with that key (the last 2000 epochs)",
+      async handler(params) {
+        arity(params, 1);
+        const raw = params[0];
+        const key =
+          Array.isArray(raw) && raw.length === 1
+            ? (raw[0] as Record<string, unknown> | null)?.["/"]
+            : undefined;
+        if (typeof key !== "string")
+          throw new InvalidParamsError(
+            'tsk must be a tipset key: [{"/": cid}] (devnet tipsets have one block)',
+          );
+        const head = s.epoch;
+        for (let h = head; h >= Math.max(0, head - TIPSET_LOOKBACK); h--) {
+          let k = tipsetHeights.get(h);
+          if (k === undefined) {
+            k = node.tipsetKey(h)[0] as string;
+            tipsetHeights.set(h, k);
+            if (tipsetHeights.size > TIPSET_LOOKBACK)
+              tipsetHeights.delete(tipsetHeights.keys().next().value as number);
+          }
+          if (k === key) return encodeTipSet(node.tipset(h));
+        }
+        throw new SmError("DEVNET_UNKNOWN_TIPSET", `no tipset ${key} in the last ${TIPSET_LOOKBACK} epochs`);
       },
     },
     "Filecoin.ChainNotify": {

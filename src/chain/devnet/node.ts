@@ -140,9 +140,18 @@ export class DevnetNode extends EventEmitter {
     });
   }
 
+  /** One block per epoch, its CID derived from the chain id and the height (no null rounds). */
+  tipsetKey(height: number): string[] {
+    return [dagCborCid(encodeCbor(["vsm-devnet-block", this.chainId, height])).toString()];
+  }
+
   tipset(height: number): TipSet {
-    const cid = dagCborCid(encodeCbor(["vsm-devnet-block", this.chainId, height])).toString();
-    return { key: [cid], height, timestamp: this.genesis + Math.floor((height * this.blockTimeMs) / 1000) };
+    return {
+      key: this.tipsetKey(height),
+      height,
+      timestamp: this.genesis + Math.floor((height * this.blockTimeMs) / 1000),
+      ...(height > 0 ? { parents: this.tipsetKey(height - 1) } : {}),
+    };
   }
 
   head(): TipSet {

@@ -7,6 +7,12 @@
  * subscription starts with a "current" batch (Lotus guarantees it; if a node does not, one is made
  * from ChainHead), so the consumer learns the head it missed.
  *
+ * Without a WebSocket (a gateway or proxy that answers the upgrade with e.g. HTTP 501, or a node that
+ * answers ChainNotify with an error) `chainNotify` follows the head by polling `ChainHead` every
+ * `[Common.API] ChainEventInterval`, joining each new head to the last through tipset keys and
+ * parents (headFollower.ts), so reorgs come out as reverts as they do from a subscription. The
+ * WebSocket stays the fast path: it is tried again every WS_REFUSED_RETRY_MS.
+ *
  * Messages: without a messager, `Filecoin.MpoolPushMessage` (the node picks nonce and gas and signs)
  * and `Filecoin.StateWaitMsg`; with one, `Message.PushMessageWithId(id, msg, spec)` and
  * `Message.WaitMessage(id, confidence)`. venus-messager fills and signs later, so the value
@@ -18,6 +24,7 @@ import type { SectorManagerConfig } from "../../config/types.js";
 import type { Logger } from "../../log/logger.js";
 import { nullLogger } from "../../log/logger.js";
 import { abortError, errorMessage, SmError } from "../../util/errors.js";
+import { sleep } from "../../util/time.js";
 import type { BitField } from "../bitfield.js";
 import type {
   Actor,
@@ -41,7 +48,8 @@ import { assertSubmittableProofs } from "../proofGuard.js";
 import { cidStringProblem, Json } from "./decode.js";
 import type { ApiEndpoint } from "./endpoint.js";
 import { resolveApiEndpoints } from "./endpoint.js";
-import { LotusRpc, RPC_DEFAULTS, type RpcCallOptions } from "./rpc.js";
+import { HeadFollower } from "./headFollower.js";
+import { isWsRefused, LotusRpc, RPC_DEFAULTS, type RpcCallOptions, WS_REFUSED_RETRY_MS } from "./rpc.js";
 import {
   base64,
   decodeActor,
@@ -69,6 +77,14 @@ export interface MessagerSendSpec {
   expireEpoch?: number;
 }
 
+/**
+ * Default `[Common.API] ChainEventInterval`: how often the head is polled without a WebSocket. damocles
+ * polls every minute; 10 s (a third of a 30 s epoch) notices a new head at most a third of an epoch
+ * late, so proving starts at Challenge + ChallengeConfidence, not two epochs after, for one small
+ * ChainHead call per 10 s. Keep in step with the schema's default.
+ */
+export const DEFAULT_CHAIN_EVENT_INTERVAL_MS = 10_000;
+
 /** damocles `defaultFeeConfig` (modules/config.go): GasOverEstimation 1.2, GasOverPremium 0. */
 export const DEFAULT_SEND_SPEC: MessagerSendSpec = { gasOverEstimation: 1.2, gasOverPremium: 0, maxFee: 0n };
 
@@ -91,6 +107,10 @@ export interface LotusChainClientOptions {
   backoffMinMs?: number;
   backoffMaxMs?: number;
   pingIntervalMs?: number;
+  /** How often to poll ChainHead when no subscription can be had ([Common.API] ChainEventInterval). */
+  chainEventIntervalMs?: number;
+  /** How long to poll before trying the WebSocket subscription again (default WS_REFUSED_RETRY_MS). */
+  wsRetryMs?: number;
   /** MpoolPushMessage MaxFee, total attoFIL per message; 0 (default) = the node's DefaultMaxFee. */
   maxFee?: bigint;
   /** Messager send spec, fixed or per message (e.g. from the miner's [Miners.PoSt] config). */
@@ -99,24 +119,16 @@ export interface LotusChainClientOptions {
   messageId?: (msg: OutgoingMessage) => string;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
 export class LotusChainClient implements ChainPort {
   readonly chainRpc: LotusRpc;
   readonly messagerRpc: LotusRpc | null;
   private readonly log: Logger;
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
+  private readonly chainEventIntervalMs: number;
+  private readonly wsRetryMs: number;
+  /** Aborted by close(): ends every wait of chainNotify at once. */
+  private readonly closing = new AbortController();
   private readonly maxFee: bigint;
   private readonly sendSpec: (msg: OutgoingMessage) => MessagerSendSpec;
   private readonly messageId: (msg: OutgoingMessage) => string;
@@ -125,6 +137,8 @@ export class LotusChainClient implements ChainPort {
     this.log = opts.logger ?? nullLogger;
     this.backoffMinMs = opts.backoffMinMs ?? RPC_DEFAULTS.backoffMinMs;
     this.backoffMaxMs = opts.backoffMaxMs ?? RPC_DEFAULTS.backoffMaxMs;
+    this.chainEventIntervalMs = opts.chainEventIntervalMs ?? DEFAULT_CHAIN_EVENT_INTERVAL_MS;
+    this.wsRetryMs = opts.wsRetryMs ?? WS_REFUSED_RETRY_MS;
     const common = {
       logger: this.log,
       timeoutMs: opts.timeoutMs,
@@ -154,16 +168,26 @@ export class LotusChainClient implements ChainPort {
     this.messageId = opts.messageId ?? (() => randomUUID());
   }
 
-  /** From `[Common.API]` (Chain/Messager falling back to Gateway[0], Token as default token). */
+  /**
+   * From `[Common.API]` (Chain/Messager falling back to Gateway[0], Token as default token;
+   * ChainEventInterval for polling the head without a WebSocket).
+   */
   static fromConfig(
-    api: Pick<SectorManagerConfig["Common"]["API"], "Gateway" | "Chain" | "Messager" | "Token">,
+    api: Pick<SectorManagerConfig["Common"]["API"], "Gateway" | "Chain" | "Messager" | "Token"> &
+      Partial<Pick<SectorManagerConfig["Common"]["API"], "ChainEventIntervalMs">>,
     opts: Omit<LotusChainClientOptions, "chain" | "messager"> = {},
   ): LotusChainClient {
     const { chain, messager } = resolveApiEndpoints(api);
-    return new LotusChainClient({ ...opts, chain, messager });
+    return new LotusChainClient({
+      chainEventIntervalMs: api.ChainEventIntervalMs,
+      ...opts,
+      chain,
+      messager,
+    });
   }
 
   close(): void {
+    this.closing.abort();
     this.chainRpc.close();
     this.messagerRpc?.close();
   }
@@ -185,18 +209,29 @@ export class LotusChainClient implements ChainPort {
     return decodeTipSet(await this.call("Filecoin.ChainHead", [], opts));
   }
 
+  /** Lotus ChainGetTipSet: the tipset with this key (polling follows parents with it). */
+  async chainGetTipSet(tsk: TipSetKey, opts?: CallOptions): Promise<TipSet> {
+    return decodeTipSet(await this.call("Filecoin.ChainGetTipSet", [encodeTipSetKey(tsk)], opts));
+  }
+
   async *chainNotify(opts: CallOptions = {}): AsyncIterable<HeadChange[]> {
-    const { signal } = opts;
+    const signal = AbortSignal.any([opts.signal, this.closing.signal].filter((s) => s !== undefined));
     const method = "Filecoin.ChainNotify";
     let backoff = this.backoffMinMs;
     let attempt = 0;
+    /** The heads reported so far, whichever way: polling goes on from them. */
+    const follower = new HeadFollower();
+    let polls = 0;
     // Ends when the signal aborts or the client is closed; every other failure is retried.
-    const stopped = (): boolean => signal?.aborted === true || this.chainRpc.isClosed;
+    const stopped = (): boolean => signal.aborted || this.chainRpc.isClosed;
     while (!stopped()) {
       if (attempt++ > 0) {
-        await sleep(backoff, signal);
+        try {
+          await sleep(backoff, signal);
+        } catch {
+          return;
+        }
         backoff = Math.min(backoff * 2, this.backoffMaxMs);
-        if (stopped()) return;
       }
       let first = true;
       try {
@@ -207,15 +242,20 @@ export class LotusChainClient implements ChainPort {
             if (first) {
               first = false;
               backoff = this.backoffMinMs;
+              if (polls > 0) this.log.info("chain head subscription is back; polling stopped", {});
+              polls = 0;
               const only = batch[0];
               if (batch.length !== 1 || only?.type !== "current") {
                 this.log.warn(
                   "ChainNotify did not start with a single 'current' change; using ChainHead",
                   {},
                 );
-                yield [{ type: "current", tipset: await this.chainHead({ signal }) }];
+                const current: HeadChange[] = [{ type: "current", tipset: await this.chainHead({ signal }) }];
+                follower.observe(current);
+                yield current;
               }
             }
+            follower.observe(batch);
             if (batch.length > 0) yield batch;
           }
         } finally {
@@ -225,11 +265,77 @@ export class LotusChainClient implements ChainPort {
         this.log.warn("chain node closed the ChainNotify channel; resubscribing", { retryInMs: backoff });
       } catch (e) {
         if (stopped()) return;
+        // Answered, but no subscription to be had: an HTTP-only gateway (the upgrade refused) or a
+        // node or proxy that refuses ChainNotify. Follow the head by polling; try again later.
+        if (isWsRefused(e) || (e instanceof SmError && e.code === "CHAIN_RPC_ERROR")) {
+          (polls++ === 0 ? this.log.warn : this.log.debug).call(
+            this.log,
+            "no chain head subscription; following the head by polling ChainHead",
+            {
+              error: errorMessage(e),
+              every_ms: this.chainEventIntervalMs,
+              websocket_retry_in_ms: this.wsRetryMs,
+            },
+          );
+          yield* this.pollHeads(follower, Date.now() + this.wsRetryMs, signal);
+          attempt = 0;
+          backoff = this.backoffMinMs;
+          continue;
+        }
         this.log.warn("chain head subscription failed; resubscribing", {
           error: errorMessage(e),
           code: e instanceof SmError ? e.code : undefined,
           retryInMs: backoff,
         });
+      }
+    }
+  }
+
+  /**
+   * Polls ChainHead every chainEventIntervalMs until `until` (ms since the epoch) and yields the head
+   * changes (headFollower.ts). A failing poll is retried sooner, backing off from 0.5 s to at most
+   * 5 s and never beyond the interval, so a node that comes back is noticed within one epoch.
+   */
+  private async *pollHeads(
+    follower: HeadFollower,
+    until: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<HeadChange[]> {
+    let backoff = this.backoffMinMs;
+    let failing = false;
+    const get = (key: TipSetKey) => this.chainGetTipSet(key, { signal });
+    while (!signal.aborted && Date.now() < until) {
+      let wait = this.chainEventIntervalMs;
+      try {
+        const head = await this.chainHead({ signal });
+        const r = await follower.next(head, get);
+        if (failing) this.log.info("polling the chain head works again", { height: head.height });
+        failing = false;
+        backoff = this.backoffMinMs;
+        if (r.unjoined !== undefined)
+          this.log.warn(
+            "cannot tell where the new chain head joins the chain followed so far; treated as a reorg",
+            {
+              why: r.unjoined,
+              height: head.height,
+            },
+          );
+        if (r.changes.length > 0) yield r.changes;
+      } catch (e) {
+        if (signal.aborted) return;
+        wait = Math.min(backoff, this.chainEventIntervalMs);
+        backoff = Math.min(backoff * 2, this.backoffMaxMs);
+        failing = true;
+        this.log.warn("polling the chain head failed; retrying", {
+          error: errorMessage(e),
+          code: e instanceof SmError ? e.code : undefined,
+          retryInMs: wait,
+        });
+      }
+      try {
+        await sleep(wait, signal);
+      } catch {
+        return;
       }
     }
   }

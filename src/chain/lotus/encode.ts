@@ -43,7 +43,7 @@ export function encodeTipSet(
       ElectionProof: { WinCount: 1, VRFProof: ZERO_96 },
       BeaconEntries: [],
       WinPoStProof: [],
-      Parents: parents.map(cid),
+      Parents: (parents.length > 0 ? parents : (ts.parents ?? [])).map(cid),
       ParentWeight: "0",
       Height: ts.height,
       ParentStateRoot: cid(EMPTY_LINK),

@@ -11,7 +11,12 @@
  *  - an http(s):// or ws(s):// URL. With no path (or "/") the API path is appended, as venus'
  *    DialArgs does; an explicit path (e.g. `/rpc/v1`) is kept.
  * A multiaddr without a transport means WebSocket (lotus/venus DialArgs default to `ws://`); either
- * way both an HTTP and a WebSocket URL are produced, since Lotus serves both on the same path.
+ * way both an HTTP and a WebSocket URL are produced, since Lotus serves both on the same path (the
+ * client tries the WebSocket first whatever the form: `lotus auth api-info` prints `/http`).
+ *
+ * The chain client speaks Lotus's v1 API only: a Chain entry whose path or `/version/` says another
+ * version is refused with the v1 form to use (go-jsonrpc rejects v1 param counts on v0, e.g.
+ * StateWaitMsg takes 4 params on v1 and 2 on v0, so such an endpoint would fail every message wait).
  *
  * Tokens never appear in messages: inputs are echoed with the token part replaced by `<token>`.
  */
@@ -68,7 +73,16 @@ function otherScheme(s: Scheme): { http: string; ws: string } {
   return { http: secure ? "https" : "http", ws: secure ? "wss" : "ws" };
 }
 
-function fromMultiaddr(key: string, raw: string, ma: string, path: ApiPath): { http: string; ws: string } {
+interface Urls {
+  http: string;
+  ws: string;
+  /** The API version the entry names (`/version/vN`, a `/rpc/vN` path), or null when it names none. */
+  version: string | null;
+  /** The same entry written with `/rpc/v1`, for the message refusing another version. */
+  asV1: string;
+}
+
+function fromMultiaddr(key: string, raw: string, ma: string, path: ApiPath): Urls {
   const parts = ma.replace(/\/+$/, "").split("/");
   // parts[0] is "" (the string starts with '/').
   let i = 1;
@@ -115,10 +129,16 @@ function fromMultiaddr(key: string, raw: string, ma: string, path: ApiPath): { h
   if (tls && !transport) scheme = "wss";
   const s = otherScheme(scheme);
   const fullPath = version === null ? path : `/rpc/${version}`;
-  return { http: `${s.http}://${host}:${port}${fullPath}`, ws: `${s.ws}://${host}:${port}${fullPath}` };
+  const asV1 = version === null ? ma : ma.replace(/\/version\/v\d+/, "/version/v1");
+  return {
+    http: `${s.http}://${host}:${port}${fullPath}`,
+    ws: `${s.ws}://${host}:${port}${fullPath}`,
+    version,
+    asV1,
+  };
 }
 
-function fromUrl(key: string, raw: string, u: string, path: ApiPath): { http: string; ws: string } {
+function fromUrl(key: string, raw: string, u: string, path: ApiPath): Urls {
   let url: URL;
   try {
     url = new URL(u);
@@ -132,19 +152,27 @@ function fromUrl(key: string, raw: string, u: string, path: ApiPath): { http: st
   const s = otherScheme(scheme);
   if (url.pathname === "/" || url.pathname === "") url.pathname = path;
   url.hash = "";
+  const version = /^\/rpc\/(v\d+)\/?$/.exec(url.pathname)?.[1] ?? null;
+  const asV1 = new URL(url.toString());
+  if (version !== null) asV1.pathname = "/rpc/v1";
   url.protocol = `${s.http}:`;
   const http = url.toString();
   url.protocol = `${s.ws}:`;
-  return { http, ws: url.toString() };
+  return {
+    http,
+    ws: url.toString(),
+    version,
+    asV1: asV1.toString(),
+  };
 }
 
 /**
  * Parses one endpoint string. `defaultToken` (Common.API.Token) applies when the string carries none;
- * an empty token means none.
+ * an empty token means none. `onlyVersion` refuses an entry naming another API version.
  */
 export function parseApiEndpoint(
   raw: string,
-  opts: { key: string; path: ApiPath; defaultToken?: string },
+  opts: { key: string; path: ApiPath; defaultToken?: string; onlyVersion?: "v1" },
 ): ApiEndpoint {
   const { key, path } = opts;
   if (typeof raw !== "string" || raw.trim() === "") invalid(key, String(raw ?? ""), "it is empty");
@@ -166,6 +194,16 @@ export function parseApiEndpoint(
     addr = rest;
   }
   const urls = addr.startsWith("/") ? fromMultiaddr(key, raw, addr, path) : fromUrl(key, raw, addr, path);
+  if (opts.onlyVersion !== undefined && urls.version !== null && urls.version !== opts.onlyVersion) {
+    const fixed = token === null ? urls.asV1 : `<token>:${urls.asV1}`;
+    throw new SmError(
+      "CHAIN_ENDPOINT_INVALID",
+      `${key}: ${shown(raw)} names the Lotus API ${urls.version}; this client speaks ${opts.onlyVersion} only ` +
+        `(go-jsonrpc refuses ${opts.onlyVersion} calls on ${urls.version}: StateWaitMsg takes 4 params on v1, 2 on v0). ` +
+        `Use the ${opts.onlyVersion} form: ${JSON.stringify(fixed)}`,
+      { key },
+    );
+  }
   const fallback = opts.defaultToken?.trim() ?? "";
   return {
     httpUrl: urls.http,
@@ -207,7 +245,12 @@ export function resolveApiEndpoints(
   }
   const m = pick(api.Messager, "Messager");
   return {
-    chain: parseApiEndpoint(c.raw, { key: c.key, path: "/rpc/v1", defaultToken: api.Token }),
+    chain: parseApiEndpoint(c.raw, {
+      key: c.key,
+      path: "/rpc/v1",
+      defaultToken: api.Token,
+      onlyVersion: "v1",
+    }),
     messager:
       m === null ? null : parseApiEndpoint(m.raw, { key: m.key, path: "/rpc/v0", defaultToken: api.Token }),
   };

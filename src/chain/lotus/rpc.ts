@@ -3,8 +3,10 @@
  *
  * Transport: one WebSocket per endpoint, opened lazily and shared by all calls (go-jsonrpc serves WS
  * and HTTP POST on the same path). Plain calls fall back to HTTP POST when the WebSocket cannot be
- * opened; subscriptions (ChainNotify) need the WebSocket. After a failed WebSocket attempt, calls go
- * straight to HTTP until the backoff (0.5 s doubling to 5 s by default) has passed.
+ * opened; subscriptions (ChainNotify) need the WebSocket (client.ts polls the head without one). After
+ * a failed WebSocket attempt, calls go straight to HTTP until the backoff (0.5 s doubling to 5 s by
+ * default) has passed, or for WS_REFUSED_RETRY_MS when the peer answered the upgrade without 101 (an
+ * HTTP-only gateway or proxy: isWsRefused).
  *
  * go-jsonrpc channel protocol (`websocket.go`, filecoin-project/go-jsonrpc v0.10): a method that
  * returns a Go channel answers with a channel id as its result, then sends notifications
@@ -79,6 +81,16 @@ export const RPC_DEFAULTS = Object.freeze({
   pingIntervalMs: 5_000,
 });
 
+/** `fields.reason` of the CHAIN_UNREACHABLE raised when the peer answered the upgrade without 101. */
+export const WS_REFUSED = "websocket-refused";
+
+/** After a refused upgrade, calls go over HTTP for this long before the WebSocket is tried again. */
+export const WS_REFUSED_RETRY_MS = 5 * 60_000;
+
+/** Whether `e` says the peer answers HTTP but refused the WebSocket upgrade (see openSocket). */
+export const isWsRefused = (e: unknown): boolean =>
+  e instanceof SmError && e.code === "CHAIN_UNREACHABLE" && e.fields.reason === WS_REFUSED;
+
 /** Frames above this are refused; a 2349-sector StateMinerSectors answer is ~1.5 MB. */
 const MAX_FRAME = 256 << 20;
 
@@ -93,6 +105,8 @@ export class LotusRpc {
   private readonly pingIntervalMs: number;
   private readonly extraHeaders: Readonly<Record<string, string>>;
   private ws: WebSocket | null = null;
+  /** The socket whose handshake is under way: close() ends it rather than wait out its timeout. */
+  private handshaking: WebSocket | null = null;
   private connecting: Promise<WebSocket> | null = null;
   private wsRetryAt = 0;
   private backoffMs: number;
@@ -177,8 +191,9 @@ export class LotusRpc {
           this.backoffMs = this.backoffMinMs;
           this.wsRetryAt = 0;
         },
-        () => {
-          this.wsRetryAt = Date.now() + this.backoffMs;
+        (e: unknown) => {
+          // A peer that refuses upgrades (an HTTP-only gateway) is asked again only now and then.
+          this.wsRetryAt = Date.now() + (isWsRefused(e) ? WS_REFUSED_RETRY_MS : this.backoffMs);
           this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
         },
       ).finally(() => {
@@ -205,13 +220,37 @@ export class LotusRpc {
         maxPayload: MAX_FRAME,
         perMessageDeflate: false,
       });
+      this.handshaking = ws;
+      /** The HTTP status of an answer that refused the upgrade (a gateway answering 501), if any. */
+      let refused: number | null = null;
       const onError = (e: Error): void => {
+        if (this.handshaking === ws) this.handshaking = null;
         ws.off("open", onOpen);
         ws.on("error", () => {}); // a late second error must not become an uncaught exception
         ws.terminate();
-        reject(this.unreachable(`cannot open a WebSocket to ${this.label} at ${url}: ${causeText(e)}`));
+        if (refused === 401 || refused === 403) {
+          reject(
+            this.unreachable(
+              `${this.label} at ${url} refused the WebSocket with HTTP ${refused}: check the API token ` +
+                `(the TOKEN: prefix of ${this.endpoint.key} or Common.API.Token)`,
+              { httpStatus: refused },
+            ),
+          );
+        } else if (refused !== null) {
+          reject(
+            this.unreachable(
+              `${this.label} at ${url} refused the WebSocket upgrade (HTTP ${refused}); it answers over HTTP only`,
+              { reason: WS_REFUSED, httpStatus: refused },
+            ),
+          );
+        } else if (this.closed) {
+          reject(this.unreachable(`${this.label} client is closed`));
+        } else {
+          reject(this.unreachable(`cannot open a WebSocket to ${this.label} at ${url}: ${causeText(e)}`));
+        }
       };
       const onOpen = (): void => {
+        if (this.handshaking === ws) this.handshaking = null;
         ws.off("error", onError);
         if (this.closed) {
           ws.terminate();
@@ -221,6 +260,13 @@ export class LotusRpc {
         this.attach(ws);
         resolve(ws);
       };
+      // Answered, but not with 101: an HTTP-only gateway or proxy. Aborting the handshake here
+      // ends in onError, which tells it apart from a node that cannot be reached.
+      ws.once("unexpected-response", (_req, res) => {
+        refused = res.statusCode ?? 0;
+        res.resume();
+        ws.terminate();
+      });
       ws.once("open", onOpen);
       ws.once("error", onError);
     });
@@ -428,6 +474,8 @@ export class LotusRpc {
     if (this.closed) return;
     this.closed = true;
     this.closing.abort();
+    this.handshaking?.terminate();
+    this.handshaking = null;
     const ws = this.ws;
     if (ws !== null) {
       this.drop(ws, this.unreachable(`${this.label} client is closed`));

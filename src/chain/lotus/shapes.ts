@@ -45,7 +45,7 @@ export function cborAddressBytes(addressBytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** TipSet: Cids, Height, Blocks[0].Timestamp (one block header per CID). */
+/** TipSet: Cids, Height, Blocks[0].Timestamp and Blocks[0].Parents (one block header per CID). */
 export function decodeTipSet(j: Json): TipSet {
   const cids = j.get("Cids").array();
   if (cids.length === 0) j.get("Cids").fail("is empty; a tipset has at least one block");
@@ -53,10 +53,15 @@ export function decodeTipSet(j: Json): TipSet {
   if (blocks.length !== cids.length) {
     j.get("Blocks").fail(`has ${blocks.length} block headers for ${cids.length} CIDs`);
   }
+  const first = blocks[0] as Json;
+  const p = first.get("Parents");
+  // Genesis has none; a node that leaves them out gives no ancestry (polling then asks for it).
+  const parents = p.value === undefined ? [] : p.array(true).map((c) => c.cid());
   return {
     key: cids.map((c) => c.cid()),
     height: j.get("Height").uint(),
-    timestamp: (blocks[0] as Json).get("Timestamp").uint(),
+    timestamp: first.get("Timestamp").uint(),
+    ...(parents.length > 0 ? { parents } : {}),
   };
 }
 

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { parseListen, parseProxy } from "../../daemon/flags.js";
 import { initHome } from "../../daemon/home.js";
 import { type DaemonFlags, startNode } from "../../daemon/node.js";
-import { errorMessage } from "../../util/errors.js";
+import { AbortedError, errorMessage } from "../../util/errors.js";
 import { expandHome } from "../../util/paths.js";
 import { action, homeOf, loggerOf, reportFailure } from "../context.js";
 
@@ -59,32 +59,47 @@ export function registerDaemon(program: Command): void {
         process.on("unhandledRejection", (e) =>
           log.error("unhandled rejection (please report this)", { err: errorMessage(e) }),
         );
-        node = await startNode(homeOf(cmd), flags, { logger: log });
-        const running = node;
+        // Signals are handled from the start: one that arrives while the node is still starting
+        // (children coming up, the store opening) stops it as soon as it is up, never kills it
+        // halfway with its children left behind.
         let signals = 0;
-        await new Promise<void>((resolve) => {
-          const onSignal = (sig: NodeJS.Signals) => {
-            signals++;
-            if (signals > 1) {
-              log.warn("second signal: exiting without a clean shutdown", { signal: sig });
-              process.exit(130);
-            }
-            log.info("shutting down", { signal: sig });
-            running.close().then(resolve, resolve);
-          };
-          process.on("SIGINT", onSignal);
-          process.on("SIGTERM", onSignal);
-          process.on("SIGHUP", () => {
-            log.info("SIGHUP: reloading ext-prover.cfg");
-            running.reloadExtProver().then(
-              (r) => log.info("ext-prover.cfg applied", { result: r }),
-              (e) =>
-                log.error("ext-prover.cfg not applied; the running children are kept", {
-                  err: errorMessage(e),
-                }),
-            );
-          });
+        const starting = new AbortController();
+        let stop: (sig: NodeJS.Signals) => void = () => {};
+        const onSignal = (sig: NodeJS.Signals) => {
+          signals++;
+          if (signals > 1) {
+            log.warn("second signal: exiting without a clean shutdown", { signal: sig });
+            process.exit(130);
+          }
+          log.info("shutting down", { signal: sig });
+          starting.abort(new AbortedError(`${sig} while the node was starting`));
+          stop(sig);
+        };
+        const stopped = new Promise<void>((resolve) => {
+          stop = () => resolve();
         });
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
+        process.on("SIGHUP", () => {
+          if (!node) return log.warn("SIGHUP while the node is starting; ignored, send it again once ready");
+          log.info("SIGHUP: reloading ext-prover.cfg");
+          node.reloadExtProver().then(
+            (r) => log.info("ext-prover.cfg applied", { result: r }),
+            (e) =>
+              log.error("ext-prover.cfg not applied; the running children are kept", {
+                err: errorMessage(e),
+              }),
+          );
+        });
+        try {
+          node = await startNode(homeOf(cmd), flags, { logger: log, shutdown: starting.signal });
+        } catch (e) {
+          if (!starting.signal.aborted) throw e;
+          log.info("node stopped before it was ready", { err: errorMessage(e) });
+          return;
+        }
+        await stopped;
+        await node.close().catch(() => {});
       } catch (e) {
         await node?.close();
         reportFailure(e);

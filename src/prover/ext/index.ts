@@ -6,6 +6,7 @@
 import type { ExtProverConfig } from "../../config/types.js";
 import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics/metrics.js";
+import { untilAborted } from "../../util/time.js";
 import { STAGES, type Stage } from "../protocol.js";
 import { type ChildStatus, ExtProverPool, type ReloadCounts } from "./pool.js";
 import { specsFromConfig } from "./specs.js";
@@ -13,6 +14,8 @@ import { specsFromConfig } from "./specs.js";
 export interface ExtProversDeps {
   logger: Logger;
   metrics?: Metrics;
+  /** Shutdown during start: the children started so far are stopped and start() rejects. */
+  signal?: AbortSignal;
 }
 
 export class ExtProvers {
@@ -30,7 +33,9 @@ export class ExtProvers {
         if (specs.length === 0) continue;
         const pool = new ExtProverPool(stage, specs, deps);
         p.pools.set(stage, pool);
-        await pool.start();
+        await (deps.signal
+          ? untilAborted(pool.start(), deps.signal, "stopped while the children started")
+          : pool.start());
       }
     } catch (e) {
       await p.close();

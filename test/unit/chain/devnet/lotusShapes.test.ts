@@ -102,6 +102,7 @@ describe("every devnet Filecoin.* answer has the keys of Lotus's documented exam
     const cases: [string, unknown[], unknown][] = [
       ["Filecoin.Version", [], LOTUS.VERSION],
       ["Filecoin.ChainHead", [], LOTUS.CHAIN_HEAD],
+      ["Filecoin.ChainGetTipSet", [tsk], LOTUS.CHAIN_HEAD],
       ["Filecoin.StateNetworkName", [], LOTUS.STATE_NETWORK_NAME],
       ["Filecoin.StateNetworkVersion", [tsk], LOTUS.STATE_NETWORK_VERSION],
       ["Filecoin.StateMinerInfo", ["f01000", tsk], LOTUS.STATE_MINER_INFO],
@@ -135,6 +136,14 @@ describe("every devnet Filecoin.* answer has the keys of Lotus's documented exam
       Method: 0,
       Params: null,
     };
+    answers.set("Filecoin.GasEstimateGasLimit", {
+      example: LOTUS.GAS_ESTIMATE_GAS_LIMIT,
+      got: await rpc.call("Filecoin.GasEstimateGasLimit", [msg, tsk]),
+    });
+    answers.set("Filecoin.GasEstimateGasPremium", {
+      example: LOTUS.GAS_ESTIMATE_GAS_PREMIUM,
+      got: await rpc.call("Filecoin.GasEstimateGasPremium", [10, msg.From, msg.GasLimit, tsk]),
+    });
     const pushed = (await admin.call("Filecoin.MpoolPushMessage", [msg, null])) as { CID: unknown };
     answers.set("Filecoin.MpoolPushMessage", { example: LOTUS.MPOOL_PUSH_MESSAGE, got: pushed });
     const waited = rpc.call("Filecoin.StateWaitMsg", [pushed.CID, 1, -1, true]);

@@ -34,6 +34,11 @@ describe("reads decode the recorded Lotus answers", () => {
       key: ["bafy2bzacedo7hjsumaajt6sbor42qycvjyk6goqe4oi4o4ddsjxkdeqrqf42c"],
       height: 4863283,
       timestamp: 1744204890,
+      parents: [
+        "bafy2bzaceba2kdmysmi5ieugzvv5np7f2lobayzpvtk777du74n7jq6xhynda",
+        "bafy2bzacecrye24tkqrvvddcf62gfi4z4o33z2tdedbpaalordozaxfrz2jyi",
+        "bafy2bzaceab5mrohjvnp3mz7mo33ky7qqlmssrs7veqmjrgouafxyhnd5dy66",
+      ],
     });
     assert.equal(await client.stateNetworkVersion(HEAD), 29);
     const last = fake.requests.at(-1)!;

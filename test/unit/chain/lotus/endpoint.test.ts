@@ -221,3 +221,57 @@ describe("resolveApiEndpoints", () => {
     );
   });
 });
+
+describe("the chain endpoint speaks v1 only", () => {
+  const api = (Chain: string, Gateway: string[] = []) => ({ Gateway, Chain, Messager: "", Token: "" });
+  const refused: [string, string, string][] = [
+    [
+      "/ip4/10.0.0.9/tcp/1234/http/version/v0",
+      "Common.API.Chain",
+      '"/ip4/10.0.0.9/tcp/1234/http/version/v1"',
+    ],
+    [
+      `${JWT}:/ip4/10.0.0.9/tcp/1234/version/v0`,
+      "Common.API.Chain",
+      '"<token>:/ip4/10.0.0.9/tcp/1234/version/v1"',
+    ],
+    ["http://10.0.0.9:1234/rpc/v0", "Common.API.Chain", '"http://10.0.0.9:1234/rpc/v1"'],
+    ["wss://node.example.com/rpc/v0/", "Common.API.Chain", '"wss://node.example.com/rpc/v1"'],
+    ["http://10.0.0.9:1234/rpc/v2", "Common.API.Chain", '"http://10.0.0.9:1234/rpc/v1"'],
+  ];
+  for (const [raw, key, fix] of refused) {
+    test(`refuses ${raw.replace(JWT, "<jwt>")} with the v1 form`, () => {
+      assert.throws(
+        () => resolveApiEndpoints(api(raw)),
+        (e: unknown) => {
+          assert.ok(e instanceof SmError);
+          assert.equal(e.code, "CHAIN_ENDPOINT_INVALID");
+          assert.match(e.message, new RegExp(`^${key.replace(/\./g, "\\.")}: `));
+          assert.match(e.message, /speaks v1 only/);
+          assert.match(e.message, /StateWaitMsg takes 4 params on v1, 2 on v0/);
+          assert.ok(e.message.endsWith(`Use the v1 form: ${fix}`), e.message);
+          assert.ok(!e.message.includes(JWT), "the token is never shown");
+          return true;
+        },
+      );
+    });
+  }
+
+  test("a Gateway entry saying v0 is refused as the chain's fallback, under its own key", () => {
+    assert.throws(
+      () => resolveApiEndpoints(api("", ["/ip4/10.0.0.1/tcp/45132/version/v0"])),
+      /^SmError: Common\.API\.Gateway\[0\]: .* names the Lotus API v0/,
+    );
+  });
+
+  test("v1 forms, custom paths and the messager's v0 path are accepted", () => {
+    for (const raw of [
+      "/ip4/10.0.0.9/tcp/1234/version/v1",
+      "http://h:1/rpc/v1",
+      "https://gw.example.com/proxy",
+    ])
+      assert.doesNotThrow(() => resolveApiEndpoints(api(raw)), raw);
+    const r = resolveApiEndpoints({ ...api("/ip4/10.0.0.9/tcp/1234"), Messager: "http://m:39812/rpc/v0" });
+    assert.equal(r.messager?.httpUrl, "http://m:39812/rpc/v0");
+  });
+});

@@ -74,7 +74,7 @@ export class FakeLotus {
     readonly token: string | null,
   ) {}
 
-  /** `ws: false` refuses WebSocket upgrades (an HTTP-only proxy in front of the node). */
+  /** `ws: false` refuses WebSocket upgrades with HTTP 501 (an HTTP-only gateway or proxy in front of the node). */
   static async start(
     handlers: Record<string, Handler>,
     opts: { port?: number; token?: string; ws?: boolean } = {},
@@ -85,7 +85,7 @@ export class FakeLotus {
     server.on("request", (req, res) => fake.onHttp(req, res));
     server.on("upgrade", (req, socket, head) => {
       if (opts.ws === false) {
-        socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        socket.end("HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n");
         return;
       }
       if (!fake.authorized(req.headers)) {

@@ -17,7 +17,13 @@ export const VERSION = {
   Agent: "string value",
 } as const;
 
-/** LOTUS_DOC ### ChainHead, Response */
+/** LOTUS_DOC ### GasEstimateGasLimit, Response */
+export const GAS_ESTIMATE_GAS_LIMIT = 9;
+
+/** LOTUS_DOC ### GasEstimateGasPremium, Response */
+export const GAS_ESTIMATE_GAS_PREMIUM = "0";
+
+/** LOTUS_DOC ### ChainHead, Response (### ChainGetTipSet documents the same TipSet example) */
 export const CHAIN_HEAD = {
   Cids: [
     {

@@ -1,0 +1,151 @@
+/**
+ * Shutdown is prompt: SIGTERM ends `daemon run --poster --ext-prover` within 2 s whatever the chain
+ * node is doing, because every wait of the node (retry backoffs, poll intervals, the chain client's
+ * resubscription, a WebSocket handshake) takes the shutdown signal through one interruptible sleep.
+ * Each state is made for real on loopback: a closed port (the node is in its longest "not reachable
+ * yet" backoff), a listener that accepts and never answers (a hung node: a WebSocket handshake and an
+ * HTTP call in flight), and an HTTP-only gateway whose node is down (the PoSter polls ChainHead and
+ * is in a poll retry wait). The SIGTERM-to-exit time of each is printed.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import http from "node:http";
+import net, { type AddressInfo } from "node:net";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { homePaths } from "../../src/daemon/home.js";
+import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const LIMIT_MS = 2000;
+
+/** A port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
+  let dir = "";
+  let cleanup = async () => {};
+  const servers: (net.Server | http.Server)[] = [];
+  const procs: Proc[] = [];
+  const sockets = new Set<net.Socket>();
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir("vsm-shutdown-"));
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop(1000)));
+    for (const s of sockets) s.destroy();
+    for (const s of servers) {
+      if (s instanceof http.Server) s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+    await cleanup();
+  });
+
+  /** Starts a PoSter home pointed at `chain`, waits for `state`, SIGTERMs it and returns the exit time. */
+  async function stopTime(
+    name: string,
+    chain: string,
+    state: RegExp,
+    o: { extProverCfg?: string; stoppedLine?: string } = {},
+  ): Promise<number> {
+    const home = path.join(dir, name);
+    assert.equal((await runCli(["--home", home, "daemon", "init"])).code, 0);
+    const cfg = homePaths(home).sectorManagerCfg;
+    await fs.writeFile(
+      cfg,
+      `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', `Chain = "${chain}"`).replace('#ChainEventInterval = "10s"', 'ChainEventInterval = "1m"')}\n[[Miners]]\nActor = 1000\n`,
+    );
+    // One built-in processor child: running children are stopped too.
+    await fs.writeFile(homePaths(home).extProverCfg, o.extProverCfg ?? "[[WdPost]]\n");
+    const p = startCli(
+      ["--home", home, "daemon", "run", "--poster", "--ext-prover", "--listen=127.0.0.1:0"],
+      {
+        env: { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" },
+      },
+    );
+    procs.push(p);
+    await p.waitForLine(state, 30_000);
+    // The daemon handles signals from its start; the wait only lets the state settle.
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = performance.now();
+    p.kill("SIGTERM");
+    const r = await p.exited;
+    const ms = Math.round(performance.now() - t0);
+    console.log(`SIGTERM-to-exit (${name}): ${ms} ms`);
+    assert.equal(r.code, 0, p.lines.slice(-10).join("\n"));
+    assert.ok(
+      p.lines.some((l) => l.includes(o.stoppedLine ?? "node stopped")),
+      p.lines.slice(-10).join("\n"),
+    );
+    return ms;
+  }
+
+  test("chain port closed: in the longest 'not reachable yet' backoff", async () => {
+    const port = await closedPort();
+    // The fourth retry waits 4 s (0.5, 1, 2, 4): SIGTERM lands inside it.
+    const ms = await stopTime(
+      "refused",
+      `/ip4/127.0.0.1/tcp/${port}`,
+      /chain node not reachable yet; retrying.*"retry_ms": 4000/,
+    );
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+  });
+
+  test("chain node hung (accepts, never answers): a handshake and a call in flight", async () => {
+    const hung = net.createServer((s) => {
+      sockets.add(s);
+      s.on("error", () => {});
+    });
+    servers.push(hung);
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", () => r()));
+    const port = (hung.address() as AddressInfo).port;
+    const ms = await stopTime("hung", `/ip4/127.0.0.1/tcp/${port}`, /node ready/);
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+  });
+
+  test("while the ext-prover children are still starting (60 s ready timeout)", async () => {
+    const port = await closedPort();
+    const never = "process.stdin.resume(); process.stdin.on('end', () => process.exit(0));";
+    const ms = await stopTime("starting", `/ip4/127.0.0.1/tcp/${port}`, /starting ext-prover children/, {
+      extProverCfg: `[[WdPost]]\nBin = ${JSON.stringify(process.execPath)}\nArgs = ["-e", ${JSON.stringify(never)}]\nReadyTimeoutSecs = 60\n`,
+      stoppedLine: "node stopped before it was ready",
+    });
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+  });
+
+  test("HTTP-only gateway with its node down: polling ChainHead, in a poll retry wait", async () => {
+    const gw = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on("end", () => {
+        const m = JSON.parse(body) as { id: number; method: string };
+        if (m.method === "Filecoin.StateNetworkName")
+          res
+            .writeHead(200, { "Content-Type": "application/json" })
+            .end(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: "calibrationnet" }));
+        else res.writeHead(502).end("<html>502 Bad Gateway</html>");
+      });
+    });
+    gw.on("upgrade", (_req, socket) =>
+      socket.end("HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n"),
+    );
+    servers.push(gw);
+    await new Promise<void>((r) => gw.listen(0, "127.0.0.1", () => r()));
+    const port = (gw.address() as AddressInfo).port;
+    const ms = await stopTime(
+      "http-only-down",
+      `http://127.0.0.1:${port}/rpc/v1`,
+      /polling the chain head failed; retrying.*"retryInMs": 4000/,
+    );
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+  });
+});
