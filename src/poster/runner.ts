@@ -100,8 +100,11 @@ export interface RunResult {
   /** Partitions of messages pushed to the chain node, landed or not. */
   sent: number[];
   partitions: PartitionOutcome[];
-  /** Dry run: the messages that would have been sent (partitions, params size in bytes). */
-  dryRun?: { partitions: number[]; paramsBytes: number }[];
+  /**
+   * Dry run: the messages that would have been sent (partitions, params size in bytes), or why one
+   * could not be built (error set, paramsBytes 0).
+   */
+  dryRun?: { partitions: number[]; paramsBytes: number; error?: string }[];
   /** Messages sent, with their exit codes and the height that executed them. */
   messages: { partitions: number[]; cid: string; exitCode: number; height: number }[];
   /** Sectors skipped, with why. */
@@ -114,6 +117,8 @@ const MAX_FAULT_ROUNDS = 5;
  * keeps failing is reported after a few tries instead of being retried until the call times out.
  */
 const DRY_RUN_PROVER_ATTEMPTS = 3;
+/** Tries of each chain read in a dry run (0.5 + 1 + 2 s of waits): a real deadline retries them until Close. */
+const DRY_RUN_CHAIN_ATTEMPTS = 4;
 
 /**
  * What became of a deadline, judged from what the chain said was due against what is known proven,
@@ -188,7 +193,14 @@ export async function runDeadline(
   // Chain reads are retried whatever the failure (retry.ts isChainReadRetryable); sector checks only
   // through failures that may pass (the proxy's source restarting).
   const retry = <T>(what: string, fn: () => Promise<T>) =>
-    retryTransient(what, fn, signal, log, isChainReadRetryable);
+    retryTransient(
+      what,
+      fn,
+      signal,
+      log,
+      isChainReadRetryable,
+      opts.dryRun ? DRY_RUN_CHAIN_ATTEMPTS : Number.POSITIVE_INFINITY,
+    );
   const retryCheck = <T>(what: string, fn: () => Promise<T>) => retryTransient(what, fn, signal, log);
   const info = await retry("reading miner info", () => chain.stateMinerInfo(miner, tsk, { signal }));
   const proofType = parseChainPoStProof(info.windowPoStProofType);
