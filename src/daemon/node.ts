@@ -28,6 +28,7 @@ import { createDispatcher } from "../rpc/dispatch.js";
 import { InvalidParamsError } from "../rpc/errors.js";
 import { arity, type MethodTable, PERMISSIONS, type Permission, stringParam } from "../rpc/method.js";
 import { type RpcServer, startRpcServer } from "../rpc/server.js";
+import { CountedIndexer } from "../sectors/counted.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import { LocalIndexer } from "../sectors/localIndexer.js";
 import { MAX_SOURCE_ANSWER_BYTES, ProxyIndexer, quotePeer } from "../sectors/proxyIndexer.js";
@@ -177,9 +178,11 @@ export async function startNode(
     } else {
       indexer = new LocalIndexer(store);
     }
+    const metrics: Metrics = createMetrics();
+    // Every lookup (RPC, PoSter, WinningPoSt, proving check/compute) counts in vsm_sector_index_lookups_total.
+    indexer = new CountedIndexer(indexer, metrics, flags.proxy && !flags.proxyIndexerOff ? "proxy" : "local");
 
     const posterStop = new AbortController();
-    const metrics: Metrics = createMetrics();
     let ext: ExtProvers | undefined;
     if (extCfg) {
       ext = await ExtProvers.start(extCfg, { logger: deps.logger, metrics });

@@ -221,6 +221,7 @@ export class Submitter {
           }
           pushedResolve();
           result.sent.push(...parts);
+          result.pushed.push({ partitions: parts, cid: pushed.cid });
           log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
           await store
             ?.markSent(dlKey, parts, pushed.cid)
