@@ -162,19 +162,18 @@ export async function startNode(
         peerName: `source node ${source}`,
         maxAnswerBytes: MAX_SOURCE_ANSWER_BYTES,
       });
-      indexer = new ProxyIndexer(client, source, deps.logger.named("sector-indexer"));
-      try {
-        const info = await client.call<{ Version?: unknown } | null>("Venus.Version", [], {
-          timeoutMs: 3000,
-        });
-        const version = typeof info?.Version === "string" ? quotePeer(info.Version) : "unknown";
-        log.info("source node reachable", { source, version });
-      } catch (e) {
-        log.warn("source node not reachable yet; sector lookups fail until it is, the node keeps running", {
-          source,
-          err: quotePeer(errorMessage(e)),
-        });
-      }
+      const proxy = new ProxyIndexer(client, source, deps.logger.named("sector-indexer"));
+      indexer = proxy;
+      const probe = await proxy.probe();
+      if (probe.state === "node") log.info("source node reachable", { source, version: probe.version });
+      else if (probe.state === "not-a-node") log.error(probe.err, { source });
+      else
+        log.warn(
+          probe.state === "refused"
+            ? "source node refuses this proxy; sector lookups fail until it is given a token, the node keeps running"
+            : "source node not reachable yet; sector lookups fail until it is, the node keeps running",
+          { source, err: quotePeer(probe.err) },
+        );
     } else {
       indexer = new LocalIndexer(store);
     }
