@@ -318,4 +318,24 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     assert.notEqual(bad.code, 0);
     assert.match(bad.output, /deadline 99 out of range \(0\.\.3\)/);
   });
+
+  test("proving info on the PoSter home, whose config has no chain, points to --conf-dir", async () => {
+    const info = await runCli(["--home", posterHome, "util", "sealer", "proving", "info"]);
+    assert.equal(info.code, 1, info.output);
+    assert.match(
+      info.output,
+      /^error: no chain node in .*sector-manager\.cfg: set \[Common\.API\] Chain; on a PoSter home whose daemon runs with --conf-dir=<source home>, give this command the same --conf-dir=<source home>$/m,
+    );
+    const fixed = await runCli([
+      "--home",
+      posterHome,
+      "util",
+      "sealer",
+      "proving",
+      "info",
+      `--conf-dir=${srcHome}`,
+    ]);
+    assert.equal(fixed.code, 0, fixed.output);
+    assert.match(fixed.output, /Faulty sectors:/);
+  });
 });
