@@ -29,6 +29,7 @@ import { createDispatcher } from "../rpc/dispatch.js";
 import { InvalidParamsError } from "../rpc/errors.js";
 import { arity, type MethodTable, PERMISSIONS, type Permission, stringParam } from "../rpc/method.js";
 import { type RpcServer, startRpcServer } from "../rpc/server.js";
+import { CountedIndexer } from "../sectors/counted.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import { LocalIndexer } from "../sectors/localIndexer.js";
 import { MAX_SOURCE_ANSWER_BYTES, ProxyIndexer, quotePeer } from "../sectors/proxyIndexer.js";
@@ -177,25 +178,26 @@ export async function startNode(
         peerName: `source node ${source}`,
         maxAnswerBytes: MAX_SOURCE_ANSWER_BYTES,
       });
-      indexer = new ProxyIndexer(client, source, deps.logger.named("sector-indexer"));
-      try {
-        const info = await client.call<{ Version?: unknown } | null>("Venus.Version", [], {
-          timeoutMs: 3000,
-        });
-        const version = typeof info?.Version === "string" ? quotePeer(info.Version) : "unknown";
-        log.info("source node reachable", { source, version });
-      } catch (e) {
-        log.warn("source node not reachable yet; sector lookups fail until it is, the node keeps running", {
-          source,
-          err: quotePeer(errorMessage(e)),
-        });
-      }
+      const proxy = new ProxyIndexer(client, source, deps.logger.named("sector-indexer"));
+      indexer = proxy;
+      const probe = await proxy.probe();
+      if (probe.state === "node") log.info("source node reachable", { source, version: probe.version });
+      else if (probe.state === "not-a-node") log.error(probe.err, { source });
+      else
+        log.warn(
+          probe.state === "refused"
+            ? "source node refuses this proxy; sector lookups fail until it is given a token, the node keeps running"
+            : "source node not reachable yet; sector lookups fail until it is, the node keeps running",
+          { source, err: quotePeer(probe.err) },
+        );
     } else {
       indexer = new LocalIndexer(store);
     }
+    const metrics: Metrics = createMetrics();
+    // Every lookup (RPC, PoSter, WinningPoSt, proving check/compute) counts in vsm_sector_index_lookups_total.
+    indexer = new CountedIndexer(indexer, metrics, flags.proxy && !flags.proxyIndexerOff ? "proxy" : "local");
 
     const posterStop = new AbortController();
-    const metrics: Metrics = createMetrics();
     let ext: ExtProvers | undefined;
     if (extCfg) {
       ext = await ExtProvers.start(extCfg, { logger: deps.logger, metrics, signal: deps.shutdown });

@@ -80,7 +80,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     wdpostDeadlines: new Counter({
       name: "vsm_wdpost_deadlines_total",
-      help: "WindowPoSt deadlines by miner and result, judged against the partitions the chain said were due: proven (every one proven on chain), partial (some not), missed (none, or the deadline closed before it could be started), unknown (what was due could not be read, or its messages were not confirmed by Close), aborted (stopped by a reorg, proven again, or by shutdown)",
+      help: "WindowPoSt deadlines by miner and result, judged against the partitions the chain said were due: proven (every one proven on chain), empty (nothing was due: no partition, or every sector faulty and none recovering), partial (some not), missed (none, or the deadline closed before it could be started), unknown (what was due could not be read, or its messages had no receipt at Close), aborted (stopped by a reorg, proven again, or by shutdown)",
       labelNames: ["miner", "result"] as const,
       registers: [registry],
     }),

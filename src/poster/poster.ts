@@ -41,7 +41,16 @@ interface Coverage {
   started: Set<number>;
   /** The last proving deadline the node told us, to derive the current one when a lookup fails. */
   known: DeadlineInfo;
+  /**
+   * What each coming deadline has due (by Open epoch), read once the head is past its fault cutoff:
+   * faults and recoveries for it are final then, so this is what it must prove. A deadline that then
+   * closes without being started is judged against it.
+   */
+  due: Map<number, number[] | "reading">;
 }
+
+/** How long the check at Close for a late receipt may take (the messages landed, or they did not). */
+const LATE_RECEIPT_MS = 10_000;
 
 /** The deadline of `di`'s miner that contains `height` (deadlines follow each other without gaps). */
 export function deadlineAt(di: DeadlineInfo, height: number): DeadlineInfo {
@@ -115,7 +124,10 @@ export class Poster {
           if (a.kind === "start" && cov) cov.started.add(a.di.open);
           this.apply(m, a, signal);
         }
-        if (cov && Number.isFinite(height)) this.reportUnstarted(miner, cov, height, signal);
+        if (cov && Number.isFinite(height)) {
+          this.reportUnstarted(miner, cov, height, signal);
+          this.readDue(miner, cov, height, signal);
+        }
       }),
     );
   }
@@ -124,39 +136,90 @@ export class Poster {
     let cov = this.coverage.get(actor);
     if (di === null) return cov;
     if (!cov) {
-      cov = { expect: di, started: new Set(), known: di };
+      cov = { expect: di, started: new Set(), known: di, due: new Map() };
       this.coverage.set(actor, cov);
     } else cov.known = di;
     return cov;
   }
 
   /**
+   * Read what the current and the next deadline have due, once the head is past their fault cutoff
+   * (one read per deadline): the ground truth for a deadline that then closes without being started.
+   */
+  private readDue(miner: string, cov: Coverage, height: number, signal: AbortSignal): void {
+    const cur = deadlineAt(cov.known, height);
+    for (const di of [cur, nextDeadline(cur)]) {
+      if (height < di.faultCutoff || cov.due.has(di.open)) continue;
+      cov.due.set(di.open, "reading");
+      void this.deps.chain.stateMinerPartitions(miner, di.index, HEAD, { signal }).then(
+        (parts) => {
+          cov.due.set(
+            di.open,
+            parts.flatMap((p, i) =>
+              p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors).isEmpty() ? [] : [i],
+            ),
+          );
+        },
+        () => {
+          // Tried again on the next head while the deadline has not closed.
+          if (cov.due.get(di.open) === "reading") cov.due.delete(di.open);
+        },
+      );
+    }
+    for (const open of cov.due.keys()) if (open < cov.expect.open) cov.due.delete(open);
+  }
+
+  /**
    * Deadlines that closed at or before `height` without ever being started (no usable head between
-   * their challenge and Close: the chain node hung, its heads were inconsistent, the PoSter was busy):
-   * one error line and a `missed` metric each when the chain shows partitions due there.
+   * their challenge and Close: the chain node hung, its heads were inconsistent, the PoSter was busy),
+   * judged against what was really due, never guessed:
+   *  - what was due was read after its fault cutoff (readDue); without that read it cannot be told,
+   *    since after Close a missed partition and one whose sectors were all faulty already look alike;
+   *  - what was proven is read after Close: a partition proven in the window keeps non-faulty sectors
+   *    (another PoSter may have proven it), a missed one has every live sector faulty.
+   * Nothing due: nothing said. Every partition due proven: one info line. Else one error line
+   * (missed / partial), or a warning when it cannot tell (unknown), and the metric.
    */
   private reportUnstarted(miner: string, cov: Coverage, height: number, signal: AbortSignal): void {
     while (cov.expect.close <= height) {
       const di = cov.expect;
       cov.expect = nextDeadline(di);
+      const known = cov.due.get(di.open);
+      cov.due.delete(di.open);
       if (cov.started.delete(di.open)) continue;
+      const due = Array.isArray(known) ? known : null;
+      if (due !== null && due.length === 0) continue;
       const log = this.deps.logger.with({ miner, deadline: di.index, open: di.open, close: di.close });
-      void this.deps.chain.stateMinerPartitions(miner, di.index, HEAD, { signal }).then(
-        (parts) => {
-          // After Close the sectors of a missed partition are faulty already: live ones were due.
-          const due = parts.filter((p) => !p.liveSectors.isEmpty()).length;
-          if (due === 0) return;
-          log.error("deadline closed before the PoSter could start it: missed", {
-            result: "missed",
-            due,
-            head: height,
-          });
-          this.deps.metrics?.wdpostDeadlines.inc({ miner, result: "missed" });
+      void this.notProvenAfterClose(miner, di, due, signal).then(
+        (missed) => {
+          const fields = { due, not_proven: missed, head: height };
+          if (due === null) {
+            if (missed.length === 0) return; // no partition with live sectors lost any
+            log.warn(
+              "deadline closed before the PoSter could start it: result unknown, partitions have every sector faulty now (missed, or faulty before: what was due was never read)",
+              { result: "unknown", ...fields },
+            );
+            this.deps.metrics?.wdpostDeadlines.inc({ miner, result: "unknown" });
+          } else if (missed.length === 0) {
+            log.info(
+              "deadline closed before this PoSter could start it; its partitions were proven on chain",
+              {
+                result: "proven",
+                ...fields,
+              },
+            );
+            this.deps.metrics?.wdpostDeadlines.inc({ miner, result: "proven" });
+          } else {
+            const result = missed.length === due.length ? "missed" : "partial";
+            log.error(`deadline closed before the PoSter could start it: ${result}`, { result, ...fields });
+            this.deps.metrics?.wdpostDeadlines.inc({ miner, result });
+          }
         },
         (e) => {
           if (signal.aborted) return;
-          log.error("deadline closed before the PoSter could start it; cannot read what was due", {
+          log.warn("deadline closed before the PoSter could start it; cannot read what became of it", {
             result: "unknown",
+            due,
             err: errorMessage(e),
           });
           this.deps.metrics?.wdpostDeadlines.inc({ miner, result: "unknown" });
@@ -164,6 +227,66 @@ export class Poster {
       );
     }
     for (const open of cov.started) if (open < cov.expect.open) cov.started.delete(open);
+  }
+
+  /**
+   * Of the partitions `due` (all with live sectors when null), those with every live sector faulty
+   * after Close: not proven in the window.
+   */
+  private async notProvenAfterClose(
+    miner: string,
+    di: DeadlineInfo,
+    due: number[] | null,
+    signal: AbortSignal,
+  ): Promise<number[]> {
+    const now = await this.deps.chain.stateMinerPartitions(miner, di.index, HEAD, { signal });
+    const candidates = due ?? now.flatMap((p, i) => (p.liveSectors.isEmpty() ? [] : [i]));
+    return candidates.filter((i) => {
+      const p = now[i];
+      return p === undefined || p.liveSectors.subtract(p.faultySectors).isEmpty();
+    });
+  }
+
+  /**
+   * At Close, the receipts of the messages pushed but not confirmed: a message found executed counts
+   * (proven with exit code 0, failed otherwise); one not found within LATE_RECEIPT_MS leaves the
+   * deadline unknown.
+   */
+  private async lateReceipts(
+    result: RunResult,
+    signal: AbortSignal,
+    log: ReturnType<RunnerDeps["logger"]["with"]>,
+  ): Promise<void> {
+    const known = new Set(result.messages.map((m) => m.cid));
+    const open = result.pushed.filter((m) => !known.has(m.cid));
+    if (open.length === 0) return;
+    const stop = AbortSignal.any([signal, AbortSignal.timeout(LATE_RECEIPT_MS)]);
+    await Promise.all(
+      open.map(async (m) => {
+        try {
+          const r = await this.deps.chain.waitMessage(m.cid, 0, { signal: stop });
+          result.messages.push({
+            partitions: m.partitions,
+            cid: m.cid,
+            exitCode: r.exitCode,
+            height: r.height,
+          });
+          if (r.exitCode === 0) result.proven.push(...m.partitions);
+          log.info("window post message found executed after Close", {
+            partitions: m.partitions,
+            cid: m.cid,
+            exit_code: r.exitCode,
+            height: r.height,
+          });
+        } catch (e) {
+          if (!signal.aborted)
+            log.debug("no receipt for the window post message at Close", {
+              cid: m.cid,
+              err: errorMessage(e),
+            });
+        }
+      }),
+    );
   }
 
   /** Prometheus figures of one finished deadline run. */
@@ -207,7 +330,7 @@ export class Poster {
       const run: Run = { stop, pushed: false, allow, done: Promise.resolve(undefined) };
       const result = emptyRunResult();
       /** The run ends: judged against what was due, whether it finished, failed or was stopped at Close. */
-      const judge = (err: unknown): RunResult | undefined => {
+      const judge = async (err: unknown): Promise<RunResult | undefined> => {
         // A reorg restarts the deadline and shutdown leaves it to the next start: not an outcome.
         const why = signal.aborted
           ? "shutdown"
@@ -219,6 +342,10 @@ export class Poster {
           this.deps.metrics?.wdpostDeadlines.inc({ miner: a.miner, result: "aborted" });
           return undefined;
         }
+        // Messages pushed and not confirmed by Close (one that landed in its last Confidence epochs):
+        // their receipts say whether the partitions were proven.
+        if (deadlineOutcome(result) === "unknown" && result.due !== null)
+          await this.lateReceipts(result, signal, log);
         const outcome = deadlineOutcome(result);
         const proven = new Set(result.proven);
         const fields: Record<string, unknown> = {
@@ -233,12 +360,13 @@ export class Poster {
         if (why !== null) fields.stopped = why;
         if (err !== undefined) fields.err = errorMessage(err);
         if (outcome === "proven") log.info("deadline done", fields);
+        else if (outcome === "empty") log.info("deadline done: nothing to prove", fields);
+        else if (outcome === "unknown" && result.due !== null)
+          log.warn("deadline done: result unknown, its messages were not confirmed before Close", fields);
         else
           log.error(
             outcome === "unknown"
-              ? result.due === null
-                ? "deadline done: result unknown, what was due could not be read"
-                : "deadline done: result unknown, its messages were not confirmed before Close"
+              ? "deadline done: result unknown, what was due could not be read"
               : `deadline done: ${outcome}`,
             fields,
           );

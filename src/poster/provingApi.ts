@@ -69,7 +69,8 @@ export interface ProvingComputeResult {
     Error?: string;
   }[];
   Skipped: { Sector: number; Reason: string }[];
-  Messages: { Partitions: number[]; ParamsBytes: number }[];
+  /** Each message the run would send; Error (and ParamsBytes 0) when it could not be built. */
+  Messages: { Partitions: number[]; ParamsBytes: number; Error?: string }[];
 }
 
 /** The miner param, or the node's only configured miner when it is null. */
@@ -160,8 +161,17 @@ export function provingMethods(deps: ProvingApiDeps): MethodTable {
         const cur = await chain.stateMinerProvingDeadline(miner, HEAD, { signal });
         const index = deadlineParam(params[1], cur.wPoStPeriodDeadlines);
         let di = newDeadlineInfo(cur.periodStart, index, head.height, cur);
-        if (di.challenge > head.height)
-          di = newDeadlineInfo(cur.periodStart - cur.wPoStProvingPeriod, index, head.height, cur);
+        if (di.challenge > head.height) {
+          // The previous period's occurrence, unless that one is from before the chain began (its
+          // challenge epoch has no randomness, and no message could carry it): then there is none yet.
+          const previous = newDeadlineInfo(cur.periodStart - cur.wPoStProvingPeriod, index, head.height, cur);
+          if (previous.challenge < 0)
+            throw new SmError(
+              "POSTER_NOT_CHALLENGED_YET",
+              `deadline ${index} of ${miner} has not been challenged yet on this chain: its first challenge is at epoch ${di.challenge} and the head is at ${head.height}; run proving compute ${index} again from epoch ${di.challenge}`,
+            );
+          di = previous;
+        }
         const { network, format } = await deps.runtime.proofFormat(signal);
         const prover = deps.runtime.prover();
         const started = performance.now();
@@ -207,7 +217,11 @@ export function provingMethods(deps: ProvingApiDeps): MethodTable {
             ...(p.error !== undefined ? { Error: p.error } : {}),
           })),
           Skipped: r.skipped.map((s) => ({ Sector: s.sector, Reason: s.reason })),
-          Messages: (r.dryRun ?? []).map((m) => ({ Partitions: m.partitions, ParamsBytes: m.paramsBytes })),
+          Messages: (r.dryRun ?? []).map((m) => ({
+            Partitions: m.partitions,
+            ParamsBytes: m.paramsBytes,
+            ...(m.error !== undefined ? { Error: m.error } : {}),
+          })),
         };
       },
     },

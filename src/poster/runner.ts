@@ -100,8 +100,13 @@ export interface RunResult {
   /** Partitions of messages pushed to the chain node, landed or not. */
   sent: number[];
   partitions: PartitionOutcome[];
-  /** Dry run: the messages that would have been sent (partitions, params size in bytes). */
-  dryRun?: { partitions: number[]; paramsBytes: number }[];
+  /**
+   * Dry run: the messages that would have been sent (partitions, params size in bytes), or why one
+   * could not be built (error set, paramsBytes 0).
+   */
+  dryRun?: { partitions: number[]; paramsBytes: number; error?: string }[];
+  /** Every message pushed, with its partitions: the ones not in `messages` had no receipt yet. */
+  pushed: { partitions: number[]; cid: string }[];
   /** Messages sent, with their exit codes and the height that executed them. */
   messages: { partitions: number[]; cid: string; exitCode: number; height: number }[];
   /** Sectors skipped, with why. */
@@ -114,21 +119,24 @@ const MAX_FAULT_ROUNDS = 5;
  * keeps failing is reported after a few tries instead of being retried until the call times out.
  */
 const DRY_RUN_PROVER_ATTEMPTS = 3;
+/** Tries of each chain read in a dry run (0.5 + 1 + 2 s of waits): a real deadline retries them until Close. */
+const DRY_RUN_CHAIN_ATTEMPTS = 4;
 
 /**
  * What became of a deadline, judged from what the chain said was due against what is known proven,
  * never from what the run happened to get done:
  * - proven: every partition due was proven on chain (by this run's messages, or already before it);
- *   a deadline with nothing due is proven;
+ * - empty: nothing was due (no partition, or every sector faulty and none recovering): nothing to prove;
  * - partial: some partitions due were proven, others not (left out, failed to prove, message failed);
  * - missed: none of the partitions due was proven;
  * - unknown: what was due could not be read, or the run stopped while messages it pushed for the
  *   partitions not known proven had not been confirmed (they may still have landed).
  */
-export type DeadlineOutcome = "proven" | "partial" | "missed" | "unknown";
+export type DeadlineOutcome = "proven" | "partial" | "missed" | "unknown" | "empty";
 
 export function deadlineOutcome(r: RunResult): DeadlineOutcome {
   if (r.due === null) return "unknown";
+  if (r.due.length === 0) return "empty";
   const proven = new Set(r.proven);
   const notProven = r.due.filter((i) => !proven.has(i));
   if (notProven.length === 0) return "proven";
@@ -140,7 +148,7 @@ export function deadlineOutcome(r: RunResult): DeadlineOutcome {
 
 /** An empty result, to be filled by runDeadline (the caller may hand it in to read it after a failure). */
 export function emptyRunResult(): RunResult {
-  return { due: null, proven: [], sent: [], partitions: [], messages: [], skipped: [] };
+  return { due: null, proven: [], sent: [], pushed: [], partitions: [], messages: [], skipped: [] };
 }
 
 /** What the sector check needs of each on-chain sector: where to look (normal or upgrade index), size, comm_r. */
@@ -188,10 +196,16 @@ export async function runDeadline(
   // Chain reads are retried whatever the failure (retry.ts isChainReadRetryable); sector checks only
   // through failures that may pass (the proxy's source restarting).
   const retry = <T>(what: string, fn: () => Promise<T>) =>
-    retryTransient(what, fn, signal, log, isChainReadRetryable);
+    retryTransient(
+      what,
+      fn,
+      signal,
+      log,
+      isChainReadRetryable,
+      opts.dryRun ? DRY_RUN_CHAIN_ATTEMPTS : Number.POSITIVE_INFINITY,
+    );
   const retryCheck = <T>(what: string, fn: () => Promise<T>) => retryTransient(what, fn, signal, log);
-  const info = await retry("reading miner info", () => chain.stateMinerInfo(miner, tsk, { signal }));
-  const proofType = parseChainPoStProof(info.windowPoStProofType);
+  // The partitions first: once they are read, what was due is known, whatever fails after.
   const partitions = await retry("reading partitions", () =>
     chain.stateMinerPartitions(miner, di.index, tsk, { signal }),
   );
@@ -199,6 +213,8 @@ export async function runDeadline(
     p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors).isEmpty() ? [] : [index],
   );
   if (partitions.length === 0) return result;
+  const info = await retry("reading miner info", () => chain.stateMinerInfo(miner, tsk, { signal }));
+  const proofType = parseChainPoStProof(info.windowPoStProofType);
 
   const entropy = cborAddressBytes(Address.fromString(miner).toBytes());
   const seed = await retry("reading randomness", () =>

@@ -129,11 +129,20 @@ export class Submitter {
     const { sends, pushes } = this;
     const buildParams = (g: readonly ProvenPartition[]) => this.buildParams(g);
     if (this.ctx.dryRun) {
+      const partitions = all.map((g) => g.index);
+      // A message that cannot be built is part of the answer (proving compute must not say "proven"
+      // when the daemon could not have sent the proofs), not only a log line.
       sends.push(
-        buildParams(all).then((params) => {
-          const bytes = encodeSubmitWindowedPoStParams(params).length;
-          result.dryRun?.push({ partitions: all.map((g) => g.index), paramsBytes: bytes });
-        }),
+        (async () => encodeSubmitWindowedPoStParams(await buildParams(all)).length)().then(
+          (bytes) => {
+            result.dryRun?.push({ partitions, paramsBytes: bytes });
+          },
+          (e) => {
+            if (signal.aborted) throw e;
+            log.error("building the message failed", { partitions, err: errorMessage(e) });
+            result.dryRun?.push({ partitions, paramsBytes: 0, error: errorMessage(e) });
+          },
+        ),
       );
       return;
     }
@@ -214,6 +223,7 @@ export class Submitter {
           }
           pushedResolve();
           result.sent.push(...parts);
+          result.pushed.push({ partitions: parts, cid: pushed.cid });
           log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
           await store
             ?.markSent(dlKey, parts, pushed.cid)

@@ -97,6 +97,63 @@ export class ProxyIndexer implements SectorIndexer {
     this.description = `proxy ${source}`;
   }
 
+  /** The source answers, but not as a venus-sector-manager (or damocles) node would. */
+  private notANode(what: string, fields: Record<string, unknown> = {}): SmError {
+    return new SmError(
+      "SECTORS_BAD_RESPONSE",
+      `source node ${this.source} answers, but is not a venus-sector-manager node: ${what}; --proxy must be the source node's RPC address (the host:port in its <home>/api file)`,
+      { source: this.source, ...fields },
+    );
+  }
+
+  /**
+   * What listens at --proxy, asked once at start: a node (its version), unreachable for now, refusing
+   * this proxy's token, or something that answers but is not a venus-sector-manager node (a Lotus
+   * node, a web server: it has neither Venus.Version nor the sector lookup). A source without
+   * Venus.Version whose lookup answers (damocles) is a node.
+   */
+  async probe(): Promise<
+    { state: "node"; version: string } | { state: "unreachable" | "refused" | "not-a-node"; err: string }
+  > {
+    const classify = (e: unknown, method: string): SmError => {
+      try {
+        return this.wrap(e, method, {});
+      } catch (w) {
+        return w instanceof SmError ? w : new SmError("SECTORS_SOURCE_ERROR", errorMessage(w));
+      }
+    };
+    let versionProblem: string;
+    try {
+      const info = await this.client.call<{ Version?: unknown } | null>("Venus.Version", [], {
+        timeoutMs: 3000,
+      });
+      if (info && typeof info === "object" && typeof info.Version === "string")
+        return { state: "node", version: quotePeer(info.Version) };
+      versionProblem = `Venus.Version answered ${shortJson(info)}, without a Version`;
+    } catch (e) {
+      const w = classify(e, "Venus.Version");
+      if (w.code === "SECTORS_SOURCE_UNAVAILABLE") return { state: "unreachable", err: errorMessage(e) };
+      if (w.code === "SECTORS_SOURCE_REFUSED") return { state: "refused", err: w.message };
+      versionProblem =
+        e instanceof RpcError && e.code === "RPC_METHOD_NOT_FOUND"
+          ? "it has no Venus.Version"
+          : `Venus.Version: ${quotePeer(errorMessage(e))}`;
+    }
+    // damocles has the sector lookup but maybe not Venus.Version: a lookup that answers makes it a node.
+    try {
+      await this.find("normal", { miner: 0, number: 0 }, { signal: AbortSignal.timeout(3000) });
+      return { state: "node", version: "unknown" };
+    } catch (e) {
+      if (e instanceof AbortedError)
+        return { state: "unreachable", err: `${this.source} did not answer a sector lookup within 3 s` };
+      if (e instanceof SmError && e.code === "SECTORS_SOURCE_UNAVAILABLE")
+        return { state: "unreachable", err: e.message };
+      if (e instanceof SmError && e.code === "SECTORS_SOURCE_REFUSED")
+        return { state: "refused", err: e.message };
+      return { state: "not-a-node", err: this.notANode(versionProblem).message };
+    }
+  }
+
   private badAnswer(method: string, what: string): SmError {
     return new SmError(
       "SECTORS_BAD_RESPONSE",
@@ -127,6 +184,7 @@ export class ProxyIndexer implements SectorIndexer {
       // The source is stopping, timed out, or is itself a proxy whose source is down: worth a retry.
       if (PASSING_CODES.has(e.code)) throw unavailable(`it answered: ${quoted}`);
       if (REFUSED_CODES.has(e.code)) throw refused(quoted);
+      if (e.code === "RPC_METHOD_NOT_FOUND") throw this.notANode(`it has no ${method}`, { method });
       throw new SmError(
         "SECTORS_SOURCE_ERROR",
         `sector lookup failed: source node ${this.source} answered ${method} with an error: ${quoted}; see the source node's log`,
@@ -151,7 +209,10 @@ export class ProxyIndexer implements SectorIndexer {
     if (e instanceof SmError && e.code === "RPC_ANSWER_TOO_LARGE")
       throw this.badAnswer(method, `more than ${MAX_SOURCE_ANSWER_BYTES} bytes (dropped unread)`);
     if (e instanceof SmError && e.code === "RPC_BAD_RESPONSE")
-      throw this.badAnswer(method, "something that is not a JSON-RPC answer");
+      throw this.notANode(
+        `it answered ${method} with something that is not a JSON-RPC answer${typeof status === "number" ? ` (HTTP ${status})` : ""}`,
+        { method },
+      );
     if (e instanceof SmError && e.code === "SECTORS_BAD_RESPONSE") throw e;
     throw new SmError(
       "SECTORS_SOURCE_ERROR",

@@ -89,6 +89,16 @@ describe("attach refuses to move sectors to another instance name without --forc
     assert.match(forced.output, /recorded through the running daemon/);
     assert.match(forced.output, /moved 3 sector\(s\) from instance "store1" to "store2" \(--force\)/);
     for (const n of [1, 2, 3]) assert.equal(await indexedAs(n), "store2");
+    // A sector that is not indexed is a failed lookup: exit 1, with and without --json.
+    const missing = await runCli(["--home", home, "util", "storage", "find", String(M), "4"]);
+    assert.equal(missing.code, 1, missing.output);
+    assert.match(
+      missing.output,
+      new RegExp(`^sector ${M}-4 is not in the normal index \\(--upgrade looks`, "m"),
+    );
+    const missingJson = await runCli(["--home", home, "util", "storage", "find", String(M), "4", "--json"]);
+    assert.equal(missingJson.code, 1, missingJson.output);
+    assert.equal((JSON.parse(missingJson.output) as { Found: boolean }).Found, false);
     await daemon.stop(5000);
     daemon = undefined;
   });

@@ -156,6 +156,21 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     assert.ok(value(/^vsm_wdpost_messages_total\{miner="f01000",result="ok"\} (\d+)$/m) >= 2);
     assert.ok(value(/^vsm_wdpost_partition_prove_seconds_count\{miner="f01000"\} (\d+)$/m) >= 2);
     assert.ok(value(/^vsm_wdpost_close_margin_epochs\{miner="f01000"\} (\d+)$/m) > 0, "proven before Close");
+    // Deadlines without sectors are counted as such, not as proven.
+    assert.ok(value(/^vsm_wdpost_deadlines_total\{miner="f01000",result="empty"\} (\d+)$/m) >= 1, metrics);
+    // Every sector the PoSter checked was looked up through its proxy indexer, and by the source's
+    // own local index on the other side.
+    assert.ok(
+      value(/^vsm_sector_index_lookups_total\{indexer="proxy",result="found"\} (\d+)$/m) >= 4,
+      metrics,
+    );
+    const source = await (await fetch(`http://${await readApiFile(srcHome)}/metrics`)).text();
+    assert.ok(
+      Number(
+        source.match(/^vsm_sector_index_lookups_total\{indexer="local",result="found"\} (\d+)$/m)?.[1] ?? 0,
+      ) >= 4,
+      source,
+    );
   });
 
   let saved: Buffer | undefined;
@@ -189,6 +204,12 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
       assert.deepEqual(r.missed, [], "its partition was proven without it (Skipped), not missed");
       assert.deepEqual(r.rejections, []);
     }
+    // The PoSter's Prometheus view: the skipped sectors, and the missing file as a failed check.
+    const metrics = await (await fetch(`http://${await readApiFile(posterHome)}/metrics`)).text();
+    assert.ok(
+      Number(metrics.match(/^vsm_wdpost_skipped_sectors_total\{miner="f01000"\} (\d+)$/m)?.[1] ?? 0) >= 2,
+      metrics,
+    );
     // The operator's view, in lotus-miner's vocabulary, read from the chain of the source's config.
     const faults = await runCli(["--home", srcHome, "util", "sealer", "proving", "faults"]);
     assert.equal(faults.code, 0, faults.output);
@@ -296,5 +317,25 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     const bad = await runCli(["--home", posterHome, "util", "sealer", "proving", "compute", "99"]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.output, /deadline 99 out of range \(0\.\.3\)/);
+  });
+
+  test("proving info on the PoSter home, whose config has no chain, points to --conf-dir", async () => {
+    const info = await runCli(["--home", posterHome, "util", "sealer", "proving", "info"]);
+    assert.equal(info.code, 1, info.output);
+    assert.match(
+      info.output,
+      /^error: no chain node in .*sector-manager\.cfg: set \[Common\.API\] Chain; on a PoSter home whose daemon runs with --conf-dir=<source home>, give this command the same --conf-dir=<source home>$/m,
+    );
+    const fixed = await runCli([
+      "--home",
+      posterHome,
+      "util",
+      "sealer",
+      "proving",
+      "info",
+      `--conf-dir=${srcHome}`,
+    ]);
+    assert.equal(fixed.code, 0, fixed.output);
+    assert.match(fixed.output, /Faulty sectors:/);
   });
 });

@@ -295,3 +295,118 @@ describe("a proxy node in front of a source that misbehaves (real proxy process)
     assert.ok(!proxy!.lines.some((l) => /unhandled|goroutine 1/.test(l)), proxy!.lines.join("\n"));
   });
 });
+
+describe("a --proxy that answers but is not a venus-sector-manager node (real proxy processes)", () => {
+  let root = "";
+  let cleanup = async () => {};
+  const servers: http.Server[] = [];
+  const procs: Proc[] = [];
+
+  /** An HTTP server on loopback answering every request with `answer(method)`. */
+  const serve = async (answer: (method: string, id: number) => { status: number; body: string }) => {
+    const server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString("utf8");
+      });
+      req.on("end", () => {
+        let call = { id: 0, method: "" };
+        try {
+          call = JSON.parse(body) as { id: number; method: string };
+        } catch {}
+        const a = answer(call.method, call.id);
+        res.writeHead(a.status, {
+          "content-type": a.body.startsWith("{") ? "application/json" : "text/html",
+        });
+        res.end(a.body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    servers.push(server);
+    return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const notFound = (method: string, id: number) => ({
+    status: 200,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id,
+      error: { code: -32601, message: `method '${method}' not found` },
+    }),
+  });
+  /** A proxy in front of `addr`: its start lines, and its home for the CLI. */
+  const proxyOf = async (name: string, addr: string) => {
+    const home = path.join(root, name);
+    assert.equal((await runCli(["--home", home, "daemon", "init"])).code, 0);
+    const p = startCli(["--home", home, "daemon", "run", `--proxy=${addr}`, "--listen=127.0.0.1:0"], {
+      env: { ...process.env, VSM_LOG_LEVEL: "info" },
+    });
+    procs.push(p);
+    await p.waitForLine(/node ready/, 20_000);
+    return { home, lines: p.lines };
+  };
+
+  before(async () => {
+    ({ dir: root, cleanup } = await tempDir("vsm-not-a-node-"));
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop(5000)));
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+    await cleanup();
+  });
+
+  test("a Lotus node (JSON-RPC without our methods): said at start, and by every lookup", async () => {
+    const addr = await serve(notFound);
+    const { home, lines } = await proxyOf("lotus", addr);
+    const said = lines.find((l) => /answers, but is not a venus-sector-manager node/.test(l));
+    assert.ok(said, lines.join("\n"));
+    assert.match(said, /ERROR/);
+    assert.match(
+      said,
+      new RegExp(
+        `source node ${addr} answers, but is not a venus-sector-manager node: it has no Venus.Version; --proxy must be the source node's RPC address`,
+      ),
+    );
+    assert.ok(!lines.some((l) => /source node reachable/.test(l)));
+    const find = await runCli(["--home", home, "util", "storage", "find", "1000", "1"]);
+    assert.equal(find.code, 1, find.output);
+    assert.match(
+      find.output,
+      /answers, but is not a venus-sector-manager node: it has no Venus.SectorIndexerFind/,
+    );
+  });
+
+  test("a web server answering 404 pages: said at start", async () => {
+    const addr = await serve(() => ({ status: 404, body: "<html><body>404 page not found</body></html>" }));
+    const { lines } = await proxyOf("web", addr);
+    assert.ok(
+      lines.some((l) =>
+        /answers, but is not a venus-sector-manager node: Venus\.Version: .*not JSON/.test(l),
+      ),
+      lines.join("\n"),
+    );
+  });
+
+  test("a damocles-like source without Venus.Version whose lookup answers is a node", async () => {
+    const addr = await serve((method, id) =>
+      method === "Venus.SectorIndexerFind"
+        ? {
+            status: 200,
+            body: JSON.stringify({
+              jsonrpc: "2.0",
+              id,
+              result: { Found: false, Instance: { SealedFile: "", CacheDir: "" } },
+            }),
+          }
+        : notFound(method, id),
+    );
+    const { lines } = await proxyOf("damocles", addr);
+    assert.ok(
+      lines.some((l) => /source node reachable/.test(l)),
+      lines.join("\n"),
+    );
+    assert.ok(!lines.some((l) => /is not a venus-sector-manager node/.test(l)), lines.join("\n"));
+  });
+});

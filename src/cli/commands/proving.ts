@@ -115,6 +115,7 @@ function registerCheckCompute(proving: Command): void {
         );
         if (opts.json === true) {
           process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+          if (r.Partitions.some((p) => p.Sectors.some((s) => !s.Good))) process.exitCode = 1;
           return;
         }
         const t = plainTable(["DEADLINE", "PARTITION", "SECTOR", "STATUS"]);
@@ -156,6 +157,8 @@ function registerCheckCompute(proving: Command): void {
         const r = await client.call<ProvingComputeResult>("Venus.ProvingCompute", [miner, index], {
           timeoutMs: 3_600_000,
         });
+        const problems = computeProblems(r);
+        if (problems.length > 0) process.exitCode = 1;
         if (opts.json === true) {
           process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
           return;
@@ -176,16 +179,43 @@ function registerCheckCompute(proving: Command): void {
         if (r.Partitions.length === 0) out.push("no partitions in this deadline");
         else out.push(t.toString());
         for (const m of r.Messages)
-          out.push(
-            `message (not sent): partitions ${m.Partitions.join(",")}, ${m.ParamsBytes} bytes of SubmitWindowedPoSt params`,
-          );
+          if (m.Error === undefined)
+            out.push(
+              `message (not sent): partitions ${m.Partitions.join(",")}, ${m.ParamsBytes} bytes of SubmitWindowedPoSt params`,
+            );
         for (const s of r.Skipped) out.push(`skipped sector ${s.Sector}: ${s.Reason}`);
-        for (const p of r.Partitions)
-          if (p.Source === "failed") out.push(`partition ${p.Index} failed: ${p.Error ?? "no reason given"}`);
         out.push(`total ${secs(r.Ms)}`);
+        for (const p of problems) out.push(`FAILED: ${p}`);
         process.stdout.write(`${out.join("\n")}\n`);
-        const provable = r.Partitions.filter((p) => p.Source === "proved").length;
-        if (r.Partitions.length > 0 && provable < r.Partitions.length) process.exitCode = 1;
       }),
     );
+}
+
+/**
+ * Why a dry run would not have proven the deadline, one line each: a partition failed or had nothing
+ * provable, a message could not be built, a proven partition is in no message. Empty: every partition
+ * was proven and carried by a message. `proving compute` exits 1 when any line is there.
+ */
+export function computeProblems(r: ProvingComputeResult): string[] {
+  const out: string[] = [];
+  for (const p of r.Partitions) {
+    if (p.Source === "failed") out.push(`partition ${p.Index} failed: ${p.Error ?? "no reason given"}`);
+    else if (p.Source !== "proved")
+      out.push(`partition ${p.Index} has nothing provable (${p.Skipped} skipped sectors)`);
+  }
+  const carried = new Set<number>();
+  for (const m of r.Messages) {
+    if (m.Error !== undefined)
+      out.push(`the message for partitions ${m.Partitions.join(",")} could not be built: ${m.Error}`);
+    else for (const i of m.Partitions) carried.add(i);
+  }
+  const uncarried = r.Partitions.filter(
+    (p) =>
+      p.Source === "proved" &&
+      !carried.has(p.Index) &&
+      !r.Messages.some((m) => m.Partitions.includes(p.Index)),
+  );
+  if (uncarried.length > 0)
+    out.push(`partitions ${uncarried.map((p) => p.Index).join(",")} were proven but are in no message`);
+  return out;
 }

@@ -2,6 +2,7 @@
  * `util sealer proving info | deadlines | deadline N | faults`: the miner's proving state, read from
  * the chain node of the home's (or --conf-dir's) [Common.API], in lotus-miner's vocabulary.
  */
+import path from "node:path";
 import type { Command } from "commander";
 import type { ChainPort, DeadlineInfo, Partition } from "../../chain/interface.js";
 import { HEAD } from "../../chain/interface.js";
@@ -18,19 +19,29 @@ interface Target {
 }
 
 async function target(cmd: Command, opts: Record<string, unknown>): Promise<Target> {
-  const dir = typeof opts.confDir === "string" ? expandHome(opts.confDir) : homeOf(cmd);
-  const cfg = (await loadConfigDir(dir, { confDir: typeof opts.confDir === "string" })).sectorManager.config;
+  const given = typeof opts.confDir === "string";
+  const dir = given ? expandHome(opts.confDir as string) : homeOf(cmd);
+  const cfg = (await loadConfigDir(dir, { confDir: given })).sectorManager.config;
+  // A PoSter home (daemon run --proxy --conf-dir=<source home>) has a config of its own with neither:
+  // the one that counts is the source's, which this command reads only when told.
+  const confDirHint = given
+    ? ""
+    : `; on a PoSter home whose daemon runs with --conf-dir=<source home>, give this command the same --conf-dir=<source home>`;
   if (!cfg.Common.API.Chain && cfg.Common.API.Gateway.length === 0) {
     throw new SmError(
       "CHAIN_NOT_CONFIGURED",
-      `no chain node in ${dir}/sector-manager.cfg: set [Common.API] Chain`,
+      `no chain node in ${path.join(dir, "sector-manager.cfg")}: set [Common.API] Chain${confDirHint}`,
     );
   }
   const miners =
     typeof opts.miner === "string"
       ? [`f0${parseMinerArg(opts.miner)}`]
       : cfg.Miners.map((m) => `f0${m.Actor}`);
-  if (miners.length === 0) throw new SmError("FLAG_INVALID", "no [[Miners]] in the config; pass --miner f0…");
+  if (miners.length === 0)
+    throw new SmError(
+      "FLAG_INVALID",
+      `no [[Miners]] in ${path.join(dir, "sector-manager.cfg")}; pass --miner f0…${confDirHint}`,
+    );
   return { chain: LotusChainClient.fromConfig(cfg.Common.API), miners };
 }
 

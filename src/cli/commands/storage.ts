@@ -438,6 +438,8 @@ export function registerStorage(util: Command): void {
         const cacheStore = pathOf(loc.Instance.CacheDir);
         const sealedFile = sealedStore ? sealedFilePath(sealedStore, type, miner, number) : undefined;
         const cacheDir = cacheStore ? cacheDirPath(cacheStore, type, miner, number) : undefined;
+        // A sector not indexed is a failed lookup: exit 1, also with --json (scripts test the code).
+        if (!loc.Found) process.exitCode = 1;
         if (opts.json === true) {
           process.stdout.write(
             `${JSON.stringify({ miner, number, indexType: type, ...loc, Paths: { SealedFile: sealedFile ?? null, CacheDir: cacheDir ?? null } }, null, 2)}\n`,
@@ -445,10 +447,14 @@ export function registerStorage(util: Command): void {
           return;
         }
         if (!loc.Found) {
-          process.stdout.write(`sector ${miner}-${number} is not in the ${type} index\n`);
+          const other = type === "normal" ? "--upgrade looks in the upgrade index; " : "";
+          process.stdout.write(
+            `sector ${miner}-${number} is not in the ${type} index (${other}vsm util storage attach indexes a store's sectors)\n`,
+          );
           return;
         }
-        const unknown = "(instance not configured on this node)";
+        const unknown =
+          "(instance not configured on this node: add it as a [[Common.PersistStores]] block, or start a proxy with --conf-dir=<source home>)";
         process.stdout.write(
           [
             `sector ${miner}-${number} (${type} index):`,

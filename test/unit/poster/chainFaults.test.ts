@@ -14,16 +14,20 @@ import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { parseApiEndpoint } from "../../../src/chain/lotus/endpoint.js";
 import { parseSectorManagerConfig } from "../../../src/config/load.js";
-import type { SectorManagerConfig } from "../../../src/config/types.js";
+import type { MinerConfig, SectorManagerConfig } from "../../../src/config/types.js";
 import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
 import { createMetrics } from "../../../src/metrics/metrics.js";
 import { Poster } from "../../../src/poster/poster.js";
 import { type ProveFn, type RunnerDeps, runDeadline } from "../../../src/poster/runner.js";
+import { nextDeadline as followingDeadline } from "../../../src/poster/timing.js";
 import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
 import { WorkerPool } from "../../../src/prover/workerPool.js";
+import type { SectorIndexer } from "../../../src/sectors/interface.js";
+import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
+import { MemoryStore } from "../../../src/store/memory.js";
 import { AbortedError } from "../../../src/util/errors.js";
 import { ChainGate, RpcFault, WrongShape } from "../../helpers/chainGate.js";
 import { manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
@@ -118,6 +122,11 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   const truth = () => devnet.node;
   const partitionsOf = async (index: number) => (await direct.stateMinerPartitions(MINER, index, [])).length;
+  /** Partitions with sectors to prove (live − faulty + recovering) in the deadline at the head. */
+  const dueOf = async (index: number) =>
+    (await direct.stateMinerPartitions(MINER, index, [])).filter(
+      (p) => !p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors).isEmpty(),
+    ).length;
 
   /** Advance to the next deadline with 2 partitions, taken in turn so every sector stays proven. */
   const nextDeadline = async (): Promise<{ di: DeadlineInfo; tsk: TipSetKey }> => {
@@ -143,7 +152,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
     return c;
   };
 
-  const recorder = (level: "info" | "warn" = "warn") => {
+  const recorder = (level: "debug" | "info" | "warn" = "warn") => {
     const { logger, lines: raw } = memoryLogger(level);
     return { logger, lines: () => raw.map((l) => JSON.parse(l) as Line) };
   };
@@ -203,7 +212,8 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
       method === "Filecoin.StateMinerInfo" ? new RpcFault(1, "state lookup failed") : undefined;
     const { logger, lines } = recorder();
     const stop = new AbortController();
-    setTimeout(() => stop.abort(new AbortedError("deadline closed")), 1_200);
+    // 3 s: at least two attempts (0.5 s apart) even when a loaded machine makes the first call slow.
+    setTimeout(() => stop.abort(new AbortedError("deadline closed")), 3_000);
     try {
       await assert.rejects(
         runDeadline(
@@ -231,12 +241,20 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
   const withPoster = async (
     prove: ProveFn | undefined,
     body: (p: { lines: () => Line[]; metrics: ReturnType<typeof createMetrics> }) => Promise<void>,
+    opts: { miner?: MinerConfig; indexer?: SectorIndexer } = {},
   ) => {
     const { logger, lines } = recorder("info");
     const metrics = createMetrics({ defaults: false });
     const poster = new Poster(
-      { ...deps, ...(prove ? { prove } : {}), chain: producingChain(), logger, metrics },
-      [config.Miners[0]!],
+      {
+        ...deps,
+        ...(prove ? { prove } : {}),
+        ...(opts.indexer ? { indexer: opts.indexer } : {}),
+        chain: producingChain(),
+        logger,
+        metrics,
+      },
+      [opts.miner ?? config.Miners[0]!],
     );
     const stop = new AbortController();
     const running = poster.run(stop.signal);
@@ -263,6 +281,31 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
         );
       await sleep(25);
     }
+  };
+
+  /**
+   * With blocks coming, wait for a head past the fault cutoff of the next deadline that `wanted`
+   * accepts and before its challenge, let the PoSter see it, then hang the node: that deadline closes
+   * without being started. Returns it.
+   */
+  const hangBeforeNext = async (wanted: (index: number) => Promise<boolean>): Promise<DeadlineInfo> => {
+    for (let i = 0; i < 3000; i++) {
+      blockEveryMs = 150;
+      const next = followingDeadline(await direct.stateMinerProvingDeadline(MINER, []));
+      const head = truth().head().height;
+      if (head >= next.faultCutoff && head < next.challenge && (await wanted(next.index))) {
+        blockEveryMs = 0;
+        await sleep(500);
+        if (truth().head().height < next.challenge && blocksWanted === 0) {
+          gate.hang();
+          for (let j = 0; j < 200 && truth().head().height < next.close + 1; j++)
+            await truth().produceBlock();
+          return next;
+        }
+      }
+      await sleep(20);
+    }
+    return assert.fail("no deadline to let close unstarted");
   };
 
   const deadlineCount = async (m: ReturnType<typeof createMetrics>, result: string) =>
@@ -325,6 +368,77 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
     });
   });
 
+  test("a message that lands in the last Confidence epochs before Close is judged proven from its receipt, not unknown", async () => {
+    // Confidence deeper than the whole window: the run's own wait can never see the receipt by Close.
+    const m = config.Miners[0]!;
+    const deep: MinerConfig = { ...m, PoSt: { ...m.PoSt, Confidence: 40 } };
+    await withPoster(
+      undefined,
+      async ({ lines, metrics }) => {
+        blockEveryMs = 150;
+        let d = await waitLine(
+          lines,
+          (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
+          "a deadline started",
+        );
+        while ((await partitionsOf(d.deadline ?? -1)) !== 2) {
+          const open = d.open ?? -1;
+          d = await waitLine(
+            lines,
+            (l) => l.msg === "proving deadline" && (l.open ?? -1) > open,
+            "next deadline",
+          );
+        }
+        lastOpen = d.open ?? -1;
+        const done = await waitLine(
+          lines,
+          (l) => l.msg.startsWith("deadline done") && l.open === d.open,
+          "the deadline judged",
+        );
+        assert.equal(done.result, "proven", JSON.stringify(done));
+        assert.equal(done.level, "info");
+        assert.deepEqual(done.not_proven, []);
+        assert.ok(
+          lines().some(
+            (l) => l.msg === "window post message found executed after Close" && l.open === d.open,
+          ),
+        );
+        assert.equal(await deadlineCount(metrics, "unknown"), 0);
+        assert.ok((await deadlineCount(metrics, "proven")) >= 1);
+      },
+      { miner: deep },
+    );
+  });
+
+  test("deadlines with nothing to prove are counted apart from proven ones", async () => {
+    await withPoster(undefined, async ({ lines, metrics }) => {
+      blockEveryMs = 150;
+      // 4 deadlines, 2 of them without sectors: within a period both kinds are judged.
+      const empty = await waitLine(
+        lines,
+        (l) => l.msg === "deadline done: nothing to prove" && (l.open ?? -1) > lastOpen,
+        "a deadline with nothing to prove judged",
+      );
+      assert.equal(empty.level, "info");
+      assert.equal(empty.result, "empty");
+      assert.deepEqual(empty.due, []);
+      assert.equal(await partitionsOf(empty.deadline ?? -1), 0);
+      const proven = await waitLine(
+        lines,
+        (l) => l.msg === "deadline done" && l.result === "proven" && (l.open ?? -1) > lastOpen,
+        "a deadline with sectors proven",
+      );
+      lastOpen = Math.max(lastOpen, proven.open ?? -1);
+      assert.ok((await deadlineCount(metrics, "empty")) >= 1);
+      assert.ok((await deadlineCount(metrics, "proven")) >= 1);
+      const provenDue = lines().filter((l) => l.msg === "deadline done" && l.result === "proven");
+      assert.ok(
+        provenDue.every((l) => Array.isArray(l.due) && l.due.length > 0),
+        "proven means something was due",
+      );
+    });
+  });
+
   // From here on deadlines are missed: their sectors become faulty.
 
   test("a deadline whose proofs are not done by Close is reported missed, never proven, and counted so", async () => {
@@ -369,22 +483,9 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
   test("a deadline that closes while the chain node hangs is reported missed at its return, and the PoSter goes on at once", async () => {
     await withPoster(undefined, async ({ lines, metrics }) => {
       blockEveryMs = 150;
-      await waitLine(
-        lines,
-        (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
-        "a deadline started",
-      );
-      // The node hangs now; the chain goes on until a whole deadline with partitions has passed.
-      gate.hang();
-      blockEveryMs = 0;
-      const h0 = truth().head().height;
-      let target: DeadlineInfo | undefined;
-      for (let i = 0; i < 200 && !target; i++) {
-        await truth().produceBlock();
-        const cur = await direct.stateMinerProvingDeadline(MINER, []);
-        if (cur.challenge > h0 && (await partitionsOf(cur.index)) > 0) target = cur;
-      }
-      assert.ok(target, "a deadline with partitions came");
+      // The node hangs after the PoSter saw the next deadline's fault cutoff (it reads what that
+      // deadline has due then), and the chain goes on until that deadline has closed.
+      const target = await hangBeforeNext(async (i) => (await dueOf(i)) > 0);
       while (truth().head().height < target.close + 1) await truth().produceBlock();
       const resumedAt = Date.now();
       gate.resume();
@@ -395,7 +496,8 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
         "the unstarted deadline reported",
       );
       assert.equal(missed.level, "error");
-      assert.ok(Number(missed.due) > 0);
+      assert.ok(Array.isArray(missed.due) && missed.due.length > 0, JSON.stringify(missed));
+      assert.deepEqual(missed.not_proven, missed.due);
       assert.ok((await deadlineCount(metrics, "missed")) >= 1);
       // Going on: the next deadline is started from a head after the return.
       const next = await waitLine(
@@ -433,5 +535,45 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
         gate.fault = () => undefined;
       }
     });
+  });
+
+  test("a deadline whose sectors were all faulty already closes while the node hangs: not reported missed", async () => {
+    // An index that knows no sector: every partition has nothing provable and no recovery is
+    // declared, so once each deadline has passed every sector is faulty and stays so.
+    const blind = new LocalIndexer(new MemoryStore());
+    await withPoster(
+      undefined,
+      async ({ lines, metrics }) => {
+        blockEveryMs = 150;
+        const allFaulty = async () => {
+          const dls = await direct.stateMinerDeadlines(MINER, []);
+          for (let i = 0; i < dls.length; i++)
+            for (const p of await direct.stateMinerPartitions(MINER, i, []))
+              if (!p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors).isEmpty()) return false;
+          return true;
+        };
+        for (let i = 0; i < 400 && !(await allFaulty()); i++) await sleep(100);
+        assert.ok(await allFaulty(), "every sector faulty");
+        const target = await hangBeforeNext(async (i) => (await partitionsOf(i)) > 0);
+        while (truth().head().height < target.close + 1) await truth().produceBlock();
+        const missedBefore = await deadlineCount(metrics, "missed");
+        gate.resume();
+        blockEveryMs = 150;
+        await waitLine(
+          lines,
+          (l) => l.msg === "proving deadline" && (l.open ?? -1) > target.open,
+          "a later deadline started",
+        );
+        await sleep(500); // the unstarted deadline's reads are done by now
+        const about = lines().filter(
+          (l) =>
+            l.open === target.open && l.msg.startsWith("deadline closed before the PoSter could start it"),
+        );
+        assert.deepEqual(about, [], "nothing was due: nothing to report");
+        assert.equal(await deadlineCount(metrics, "missed"), missedBefore);
+        lastOpen = target.open;
+      },
+      { indexer: blind },
+    );
   });
 });
