@@ -13,11 +13,16 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { homePaths } from "../../src/daemon/home.js";
+import { fileURLToPath } from "node:url";
+import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
+import { shapeByName } from "../../src/proofs/sectorShapes.js";
+import { sealedCid, writeSyntheticSector } from "../../src/proofs/syntheticSector.js";
+import { RpcClient } from "../../src/rpc/client.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const LIMIT_MS = 2000;
+const FIXTURE = fileURLToPath(new URL("../fixtures/testProcessor.mjs", import.meta.url));
 
 /** A port nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -147,5 +152,72 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
       /polling the chain head failed; retrying.*"retryInMs": 4000/,
     );
     assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+  });
+
+  test("children busy: a WinningPoSt request in flight on a child that takes a minute", async () => {
+    const home = path.join(dir, "busy");
+    const store = path.join(dir, "busy-store");
+    const sector = await writeSyntheticSector({
+      storeDir: store,
+      miner: 1000,
+      number: 1,
+      shape: shapeByName("2KiB")!,
+    });
+    assert.equal((await runCli(["--home", home, "daemon", "init"])).code, 0);
+    const port = await closedPort();
+    const cfg = homePaths(home).sectorManagerCfg;
+    await fs.writeFile(
+      cfg,
+      `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', `Chain = "/ip4/127.0.0.1/tcp/${port}"`)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nEnabled = false\n[Miners.Proof]\nEnabled = true\n`,
+    );
+    // A processor that takes each request and answers a minute later (it ends on stdin EOF, as
+    // damocles' processors and ours do).
+    await fs.writeFile(
+      homePaths(home).extProverCfg,
+      `[[WinPost]]\nBin = ${JSON.stringify(process.execPath)}\nArgs = [${JSON.stringify(FIXTURE)}, "winning_post"]\n[WinPost.Envs]\nMODE = "slow"\nSLOW_MS = "60000"\n`,
+    );
+    const env = { ...process.env, VSM_LOG_LEVEL: "info" };
+    const p = startCli(["--home", home, "daemon", "run", "--miner", "--ext-prover", "--listen=127.0.0.1:0"], {
+      env,
+    });
+    procs.push(p);
+    await p.waitForLine(/node ready/, 30_000);
+    const attach = await runCli(["--home", home, "util", "storage", "attach", "--name", "store1", store], {
+      env,
+    });
+    assert.equal(attach.code, 0, attach.output);
+    const rpc = new RpcClient({
+      url: `http://${await readApiFile(home)}/rpc/v0`,
+      token: await readToken(home),
+    });
+    const call = rpc
+      .call("Venus.ComputeProof", [
+        "f01000",
+        [{ SealProof: 5, SectorNumber: 1, SectorKey: null, SealedCID: { "/": sealedCid(sector.commR) } }],
+        Buffer.alloc(32, 7).toString("base64"),
+      ])
+      .then(
+        () => "answered",
+        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      );
+    // The request is with the child: the pool shows it in flight.
+    for (let i = 0; ; i++) {
+      const rows = await rpc.call<{ inFlight: number }[]>("Venus.ExtProverStatus", []);
+      if (rows[0]?.inFlight === 1) break;
+      assert.ok(i < 100, `the request never reached the child: ${JSON.stringify(rows)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const t0 = performance.now();
+    p.kill("SIGTERM");
+    const r = await p.exited;
+    const ms = Math.round(performance.now() - t0);
+    console.log(`SIGTERM-to-exit (children busy): ${ms} ms`);
+    assert.equal(r.code, 0, p.lines.slice(-10).join("\n"));
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+    assert.notEqual(await call, "answered", "the in-flight request was not answered by a stopped node");
+    assert.ok(
+      p.lines.some((l) => l.includes("node stopped")),
+      p.lines.slice(-10).join("\n"),
+    );
   });
 });
