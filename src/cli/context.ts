@@ -10,6 +10,7 @@ import {
   type LogFormat,
   type Logger,
   type LogLevel,
+  parseGoLogLevel,
   parseLogFormat,
   parseLogLevel,
 } from "../log/logger.js";
@@ -34,27 +35,57 @@ export function homeOf(cmd: Command): string {
  * refused the same way by every command, also those that never log. Throws FLAG_INVALID.
  */
 export function checkLogFlags(cmd: Command): void {
-  loggerOf(cmd);
+  logSettings(cmd);
 }
 
 export function loggerOf(cmd: Command): Logger {
+  const { level, format, unread } = logSettings(cmd);
+  const logger = createLogger({ level, format });
+  for (const [name, value] of unread)
+    logger.warn(
+      `${name} is not something this node can read; using ${name === "GOLOG_LOG_LEVEL" ? "info (set --log-level or VSM_LOG_LEVEL)" : "console lines (set --log-format or VSM_LOG_FORMAT)"}`,
+      { [name]: value },
+    );
+  return logger;
+}
+
+function logSettings(cmd: Command): { level: LogLevel; format: LogFormat; unread: [string, string][] } {
   const g = globals(cmd);
   const env = process.env;
-  const levelText = g.logLevel ?? env.VSM_LOG_LEVEL ?? env.GOLOG_LOG_LEVEL ?? "info";
-  const formatText = g.logFormat ?? env.VSM_LOG_FORMAT ?? env.GOLOG_LOG_FMT ?? "console";
-  const level: LogLevel | undefined = parseLogLevel(levelText);
-  if (!level)
-    throw new SmError(
-      "FLAG_INVALID",
-      `${g.logLevel !== undefined ? "--log-level" : env.VSM_LOG_LEVEL !== undefined ? "VSM_LOG_LEVEL" : "GOLOG_LOG_LEVEL"} ${JSON.stringify(levelText)} is not a log level; use one of debug, info, warn, error`,
-    );
-  const format: LogFormat | undefined = parseLogFormat(formatText);
-  if (!format)
-    throw new SmError(
-      "FLAG_INVALID",
-      `${g.logFormat !== undefined ? "--log-format" : env.VSM_LOG_FORMAT !== undefined ? "VSM_LOG_FORMAT" : "GOLOG_LOG_FMT"} ${JSON.stringify(formatText)} is not a log format; use console or json`,
-    );
-  return createLogger({ level, format });
+  // Our own flag and env are checked strictly; go-log's variables, set for Lotus on many machines,
+  // are read as go-log reads them, and one we cannot read is a warning, never a refusal.
+  const ownLevel = g.logLevel ?? env.VSM_LOG_LEVEL;
+  let level: LogLevel | undefined;
+  let goLevelUnread: string | undefined;
+  if (ownLevel !== undefined) {
+    level = parseLogLevel(ownLevel);
+    if (!level)
+      throw new SmError(
+        "FLAG_INVALID",
+        `${g.logLevel !== undefined ? "--log-level" : "VSM_LOG_LEVEL"} ${JSON.stringify(ownLevel)} is not a log level; use one of debug, info, warn, error`,
+      );
+  } else if (env.GOLOG_LOG_LEVEL !== undefined) {
+    level = parseGoLogLevel(env.GOLOG_LOG_LEVEL);
+    if (!level) goLevelUnread = env.GOLOG_LOG_LEVEL;
+  }
+  const ownFormat = g.logFormat ?? env.VSM_LOG_FORMAT;
+  let format: LogFormat | undefined;
+  let goFormatUnread: string | undefined;
+  if (ownFormat !== undefined) {
+    format = parseLogFormat(ownFormat);
+    if (!format)
+      throw new SmError(
+        "FLAG_INVALID",
+        `${g.logFormat !== undefined ? "--log-format" : "VSM_LOG_FORMAT"} ${JSON.stringify(ownFormat)} is not a log format; use console or json`,
+      );
+  } else if (env.GOLOG_LOG_FMT !== undefined) {
+    format = parseLogFormat(env.GOLOG_LOG_FMT);
+    if (!format) goFormatUnread = env.GOLOG_LOG_FMT;
+  }
+  const unread: [string, string][] = [];
+  if (goLevelUnread !== undefined) unread.push(["GOLOG_LOG_LEVEL", goLevelUnread]);
+  if (goFormatUnread !== undefined) unread.push(["GOLOG_LOG_FMT", goFormatUnread]);
+  return { level: level ?? "info", format: format ?? "console", unread };
 }
 
 /** Print a failure the way every command does and set a non-zero exit code. */

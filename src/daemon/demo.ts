@@ -25,6 +25,7 @@ import { RpcClient } from "../rpc/client.js";
 import { sealedFilePath } from "../sectors/layout.js";
 import { type Proc, runCli, startCli } from "../util/childProcess.js";
 import { errorMessage, SmError } from "../util/errors.js";
+import { sleep } from "../util/time.js";
 import { homePaths, readApiFile, readToken } from "./home.js";
 
 export interface DemoOptions {
@@ -256,7 +257,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
           );
           if (until(r)) return r;
         }
-        await new Promise((res) => setTimeout(res, 300));
+        await sleep(300);
       }
       return undefined;
     };

@@ -180,7 +180,7 @@ export async function startNode(
       });
       const proxy = new ProxyIndexer(client, source, deps.logger.named("sector-indexer"));
       indexer = proxy;
-      const probe = await proxy.probe();
+      const probe = await proxy.probe(deps.shutdown);
       if (probe.state === "node") log.info("source node reachable", { source, version: probe.version });
       else if (probe.state === "not-a-node") log.error(probe.err, { source });
       else

@@ -49,6 +49,23 @@ export function parseLogLevel(v: string): LogLevel | undefined {
   return (LOG_LEVELS as readonly string[]).includes(s) ? (s as LogLevel) : undefined;
 }
 
+/**
+ * go-log's GOLOG_LOG_LEVEL, which Filecoin operators often have set for Lotus: a default level, then
+ * optional `subsystem=level` entries (`info,chain=debug`), and zap's dpanic/panic/fatal. We take the
+ * default level (the first entry without `=`); the fatal family is `error` here. Undefined when no
+ * level can be read from it.
+ */
+export function parseGoLogLevel(v: string): LogLevel | undefined {
+  const first = v
+    .split(",")
+    .map((e) => e.trim())
+    .find((e) => e !== "" && !e.includes("="));
+  if (first === undefined) return undefined;
+  const s = first.toLowerCase();
+  if (s === "dpanic" || s === "panic" || s === "fatal") return "error";
+  return parseLogLevel(s);
+}
+
 export function parseLogFormat(v: string): LogFormat | undefined {
   const s = v.trim().toLowerCase();
   if (s === "json") return "json";

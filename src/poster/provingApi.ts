@@ -172,6 +172,15 @@ export function provingMethods(deps: ProvingApiDeps): MethodTable {
             );
           di = previous;
         }
+        if (di.challenge < 0) {
+          // An occurrence of the chain's first period whose challenge epoch is before genesis: no
+          // randomness was drawn for it, so it cannot be proven; the next period's can.
+          const next = di.challenge + cur.wPoStProvingPeriod;
+          throw new SmError(
+            "POSTER_NOT_CHALLENGED_YET",
+            `deadline ${index} of ${miner} has not been challenged yet on this chain: this period's occurrence would be challenged at epoch ${di.challenge}, before the chain began; its first challenge is at epoch ${next} and the head is at ${head.height}; run proving compute ${index} again from epoch ${next}`,
+          );
+        }
         const { network, format } = await deps.runtime.proofFormat(signal);
         const prover = deps.runtime.prover();
         const started = performance.now();

@@ -444,8 +444,9 @@ export async function runDeadline(
   const checking = new Set<Promise<void>>();
   let checkingSectors = 0;
   const proofs: Promise<void>[] = [];
-  // [Miners.PoSt] Parallel = false: one partition at a time goes to the provers (in index order),
-  // the next once the previous is proven or given up; true: each as soon as it is checked.
+  // [Miners.PoSt] Parallel = false: one partition at a time goes to the provers, in the order their
+  // sector checks finish (index order when checks run one at a time), the next once the previous is
+  // proven or given up; true: each as soon as it is checked.
   let previous: Promise<unknown> = Promise.resolve();
   const prove = (plan: PartitionPlan): Promise<void> => {
     if (minerCfg.PoSt.Parallel) return provePartition(plan);

@@ -110,9 +110,12 @@ export class ProxyIndexer implements SectorIndexer {
    * What listens at --proxy, asked once at start: a node (its version), unreachable for now, refusing
    * this proxy's token, or something that answers but is not a venus-sector-manager node (a Lotus
    * node, a web server: it has neither Venus.Version nor the sector lookup). A source without
-   * Venus.Version whose lookup answers (damocles) is a node.
+   * Venus.Version whose lookup answers (damocles) is a node. `signal` (the node's shutdown) ends it at
+   * once, so a SIGTERM during start does not wait for a hung source.
    */
-  async probe(): Promise<
+  async probe(
+    signal?: AbortSignal,
+  ): Promise<
     { state: "node"; version: string } | { state: "unreachable" | "refused" | "not-a-node"; err: string }
   > {
     const classify = (e: unknown, method: string): SmError => {
@@ -126,11 +129,13 @@ export class ProxyIndexer implements SectorIndexer {
     try {
       const info = await this.client.call<{ Version?: unknown } | null>("Venus.Version", [], {
         timeoutMs: 3000,
+        signal,
       });
       if (info && typeof info === "object" && typeof info.Version === "string")
         return { state: "node", version: quotePeer(info.Version) };
       versionProblem = `Venus.Version answered ${shortJson(info)}, without a Version`;
     } catch (e) {
+      signal?.throwIfAborted();
       const w = classify(e, "Venus.Version");
       if (w.code === "SECTORS_SOURCE_UNAVAILABLE") return { state: "unreachable", err: errorMessage(e) };
       if (w.code === "SECTORS_SOURCE_REFUSED") return { state: "refused", err: w.message };
@@ -141,9 +146,15 @@ export class ProxyIndexer implements SectorIndexer {
     }
     // damocles has the sector lookup but maybe not Venus.Version: a lookup that answers makes it a node.
     try {
-      await this.find("normal", { miner: 0, number: 0 }, { signal: AbortSignal.timeout(3000) });
+      const timeout = AbortSignal.timeout(3000);
+      await this.find(
+        "normal",
+        { miner: 0, number: 0 },
+        { signal: signal ? AbortSignal.any([signal, timeout]) : timeout },
+      );
       return { state: "node", version: "unknown" };
     } catch (e) {
+      signal?.throwIfAborted();
       if (e instanceof AbortedError)
         return { state: "unreachable", err: `${this.source} did not answer a sector lookup within 3 s` };
       if (e instanceof SmError && e.code === "SECTORS_SOURCE_UNAVAILABLE")

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { open, type RootDatabase } from "lmdb";
 import { errorMessage, SmError, sysCode } from "../util/errors.js";
+import { sleep } from "../util/time.js";
 import type { KVEntry, KVStore, KVTxn, ScanOptions } from "./interface.js";
 import { compareBytes, prefixEnd, startsWith } from "./keys.js";
 import { lmdbDataFileProblem } from "./lmdbCheck.js";
@@ -68,7 +69,7 @@ class LmdbStore implements KVStore {
           () => undefined,
           (x: unknown) => errorMessage(x),
         ),
-        new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)),
+        sleep(100).then(() => undefined),
       ]);
       if (settled) cause = settled;
     }
@@ -183,7 +184,8 @@ class LmdbStore implements KVStore {
     if (!this.writeFailed) return closing;
     // lmdb-js waits for a flush that a failed commit never completes; the environment is consistent
     // (the failed transaction was not committed) and the process's exit releases the map.
-    await Promise.race([closing, new Promise((r) => setTimeout(r, CLOSE_AFTER_FAILURE_MS))]);
+    const closed = new AbortController();
+    await Promise.race([closing, sleep(CLOSE_AFTER_FAILURE_MS, closed.signal)]).finally(() => closed.abort());
   }
 }
 

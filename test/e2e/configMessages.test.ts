@@ -45,6 +45,25 @@ describe("config and flag messages from the CLI", () => {
     assert.equal(ok.code, 0, ok.output);
   });
 
+  test("GOLOG_LOG_LEVEL set for Lotus (per-subsystem levels, dpanic, junk) never stops a command", async () => {
+    const home = path.join(dir, "home-golog");
+    const { VSM_LOG_LEVEL: _drop, ...base } = process.env;
+    for (const v of ["info,chain=debug", "dpanic", "chain=debug", "loud"]) {
+      const r = await runCli(["--home", path.join(home, String(v.length)), "daemon", "init"], {
+        env: { ...base, GOLOG_LOG_LEVEL: v },
+        timeoutMs: 20_000,
+      });
+      assert.equal(r.code, 0, `GOLOG_LOG_LEVEL=${v}: ${r.output}`);
+      assert.doesNotMatch(r.output, /error:/, v);
+    }
+    // Ours is still strict when both are set: --log-level wins and is checked.
+    const r = await runCli(["--home", home, "--log-level", "verbose", "daemon", "init"], {
+      env: { ...base, GOLOG_LOG_LEVEL: "info" },
+      timeoutMs: 20_000,
+    });
+    assert.equal(r.code, 1);
+  });
+
   test("an empty ext-prover.cfg stops no command; only --ext-prover says it has no block", async () => {
     const home = path.join(dir, "home-empty-ext");
     assert.equal((await runCli(["--home", home, "daemon", "init"], { timeoutMs: 20_000 })).code, 0);

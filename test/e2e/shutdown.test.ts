@@ -220,4 +220,40 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
       p.lines.slice(-10).join("\n"),
     );
   });
+
+  test("--proxy at a source that accepts and never answers: SIGTERM during the start-up probe", async () => {
+    const hung = net.createServer((s) => {
+      sockets.add(s);
+      s.on("error", () => {});
+    });
+    servers.push(hung);
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", () => r()));
+    const port = (hung.address() as AddressInfo).port;
+    const home = path.join(dir, "proxy-hung");
+    assert.equal((await runCli(["--home", home, "daemon", "init"])).code, 0);
+    const p = startCli(
+      ["--home", home, "daemon", "run", `--proxy=127.0.0.1:${port}`, "--listen=127.0.0.1:0"],
+      {
+        env: { ...process.env, VSM_LOG_LEVEL: "info" },
+      },
+    );
+    procs.push(p);
+    // The probe of the source waits up to 3 s for an answer; the signal lands inside that wait.
+    for (let i = 0; hung.listening && sockets.size === 0; i++) {
+      assert.ok(i < 300, "the proxy never connected to its source");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    p.kill("SIGTERM");
+    const r = await p.exited;
+    const ms = Math.round(performance.now() - t0);
+    console.log(`SIGTERM-to-exit (proxy probe of a hung source): ${ms} ms`);
+    assert.equal(r.code, 0, p.lines.slice(-10).join("\n"));
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+    assert.ok(
+      p.lines.some((l) => l.includes("node stopped before it was ready")),
+      p.lines.slice(-10).join("\n"),
+    );
+  });
 });

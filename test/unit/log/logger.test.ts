@@ -18,6 +18,7 @@ import {
   type Logger,
   type LogLevel,
   memoryLogger,
+  parseGoLogLevel,
   parseLogFormat,
   parseLogLevel,
 } from "../../../src/log/logger.js";
@@ -365,4 +366,14 @@ describe("option parsing", () => {
     for (const v of ["", "text", "logfmt", "jsonl"])
       assert.equal(parseLogFormat(v), undefined, `parseLogFormat(${JSON.stringify(v)})`);
   });
+});
+
+test("GOLOG_LOG_LEVEL is read as go-log reads it: the default entry, the fatal family as error", () => {
+  assert.equal(parseGoLogLevel("info,chain=debug"), "info");
+  assert.equal(parseGoLogLevel("chain=debug, WARN"), "warn");
+  assert.equal(parseGoLogLevel("dpanic"), "error");
+  assert.equal(parseGoLogLevel("fatal"), "error");
+  assert.equal(parseGoLogLevel("chain=debug"), undefined);
+  assert.equal(parseGoLogLevel("loud"), undefined);
+  assert.equal(parseGoLogLevel(""), undefined);
 });

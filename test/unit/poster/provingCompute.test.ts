@@ -63,6 +63,28 @@ describe("proving compute on a young chain", () => {
       logger: nullLogger,
     });
 
+  test("a deadline whose current occurrence was challenged before genesis is refused, not proven", async () => {
+    const head = await chain.chainHead();
+    const cur = await chain.stateMinerProvingDeadline("f01000", []);
+    let index = -1;
+    for (let i = 0; i < cur.wPoStPeriodDeadlines; i++) {
+      const now = newDeadlineInfo(cur.periodStart, i, head.height, cur);
+      if (now.challenge <= head.height && now.challenge < 0) index = i;
+    }
+    assert.ok(
+      index >= 0,
+      `the devnet at height ${head.height} (period start ${cur.periodStart}) has such a deadline`,
+    );
+    const next = newDeadlineInfo(cur.periodStart, index, head.height, cur).challenge + cur.wPoStProvingPeriod;
+    await assert.rejects(methods()["Venus.ProvingCompute"]!.handler([null, index], ctx()), (e: unknown) => {
+      assert.ok(e instanceof SmError, String(e));
+      assert.equal(e.code, "POSTER_NOT_CHALLENGED_YET");
+      assert.match(e.message, /before the chain began/);
+      assert.match(e.message, new RegExp(`run proving compute ${index} again from epoch ${next}`));
+      return true;
+    });
+  });
+
   test("a deadline not yet challenged in the first period is refused with the epoch to come back at", async () => {
     const head = await chain.chainHead();
     const cur = await chain.stateMinerProvingDeadline("f01000", []);
