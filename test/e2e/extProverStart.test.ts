@@ -172,7 +172,21 @@ test("a Bin missing at start comes up without a restart; reload retries; TMPDIR 
       assert.equal(n, 1, `ready lines of pid ${r.pid}`);
     }
     const mark = daemon.lines.length;
-    await runCli(["--home", home, "util", "sealer", "proving", "provers", "--reload"], { env });
+    // A reload that really restarts a child (the last WinPost block changed), then the shutdown.
+    await fs.appendFile(homePaths(home).extProverCfg, "Weight = 2\n");
+    const changed = await runCli(["--home", home, "util", "sealer", "proving", "provers", "--reload"], {
+      env,
+    });
+    assert.equal(changed.code, 0, changed.output);
+    assert.match(changed.output, /winning_post: 0 added, 1 restarted, 0 removed/);
+    for (
+      let i = 0;
+      !(await provers()).some((x) => x.stage === "winning_post" && x.weight === 2 && x.state === "ready");
+      i++
+    ) {
+      assert.ok(i < 200, JSON.stringify(await provers()));
+      await sleep(100);
+    }
     const r = await daemon.stop(20_000);
     assert.equal(r.code, 0, daemon.lines.slice(-10).join("\n"));
     const warns = daemon.lines.slice(mark).filter((l) => /\tWARN\t|\tERROR\t/.test(l));
