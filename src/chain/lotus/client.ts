@@ -20,7 +20,9 @@
  * string that is not a CID to the messager and CIDs to StateWaitMsg.
  */
 import { randomUUID } from "node:crypto";
+import { sectorManagerSchema } from "../../config/schema.js";
 import type { SectorManagerConfig } from "../../config/types.js";
+import { parseGoDuration } from "../../config/units.js";
 import type { Logger } from "../../log/logger.js";
 import { nullLogger } from "../../log/logger.js";
 import { abortError, errorMessage, SmError } from "../../util/errors.js";
@@ -78,12 +80,15 @@ export interface MessagerSendSpec {
 }
 
 /**
- * Default `[Common.API] ChainEventInterval`: how often the head is polled without a WebSocket. damocles
- * polls every minute; 10 s (a third of a 30 s epoch) notices a new head at most a third of an epoch
- * late, so proving starts at Challenge + ChallengeConfidence, not two epochs after, for one small
- * ChainHead call per 10 s. Keep in step with the schema's default.
+ * Default `[Common.API] ChainEventInterval`: how often the head is polled without a WebSocket, read
+ * from the config schema (its one source, with the reasoning: 10 s, a third of an epoch, where
+ * damocles polls every minute), so a client built without a config polls as a configured one does.
  */
-export const DEFAULT_CHAIN_EVENT_INTERVAL_MS = 10_000;
+export const DEFAULT_CHAIN_EVENT_INTERVAL_MS = ((d: string): number => {
+  const ms = parseGoDuration(d);
+  if (ms === undefined) throw new Error(`schema default ChainEventInterval "${d}" is not a duration`);
+  return ms;
+})(sectorManagerSchema.Common.fields.API.fields.ChainEventInterval.default);
 
 /** damocles `defaultFeeConfig` (modules/config.go): GasOverEstimation 1.2, GasOverPremium 0. */
 export const DEFAULT_SEND_SPEC: MessagerSendSpec = { gasOverEstimation: 1.2, gasOverPremium: 0, maxFee: 0n };
@@ -234,8 +239,10 @@ export class LotusChainClient implements ChainPort {
         backoff = Math.min(backoff * 2, this.backoffMaxMs);
       }
       let first = true;
+      let subscribed = false;
       try {
         const ch = await this.chainRpc.subscribe(method, [], { signal });
+        subscribed = true;
         try {
           for await (const raw of ch) {
             const batch = decodeHeadChanges(new Json(method, raw));
@@ -265,14 +272,15 @@ export class LotusChainClient implements ChainPort {
         this.log.warn("chain node closed the ChainNotify channel; resubscribing", { retryInMs: backoff });
       } catch (e) {
         if (stopped()) return;
-        // Answered, but no subscription to be had: an HTTP-only gateway (the upgrade refused) or a
-        // node or proxy that refuses ChainNotify. Follow the head by polling; try again later.
-        if (isWsRefused(e) || (e instanceof SmError && e.code === "CHAIN_RPC_ERROR")) {
+        const no = await this.noSubscription(e, subscribed, signal);
+        if (stopped()) return;
+        if (no.poll) {
           (polls++ === 0 ? this.log.warn : this.log.debug).call(
             this.log,
             "no chain head subscription; following the head by polling ChainHead",
             {
               error: errorMessage(e),
+              why: no.why,
               every_ms: this.chainEventIntervalMs,
               websocket_retry_in_ms: this.wsRetryMs,
             },
@@ -285,10 +293,48 @@ export class LotusChainClient implements ChainPort {
         this.log.warn("chain head subscription failed; resubscribing", {
           error: errorMessage(e),
           code: e instanceof SmError ? e.code : undefined,
+          ...(no.http === undefined ? {} : { http: no.http }),
           retryInMs: backoff,
         });
       }
     }
+  }
+
+  /**
+   * Whether to follow the head by polling after `e` ended the subscription (`subscribed`: after it
+   * was had), and why. Polled: an endpoint that answers but gives no subscription (the upgrade refused,
+   * e.g. HTTP 501 from an HTTP-only gateway; ChainNotify answered with an error), and one whose
+   * WebSocket cannot be had while HTTP answers: a proxy that resets or closes the upgrade, or never
+   * completes it (the handshake is bounded by connectTimeoutMs), or a socket that drops before
+   * ChainNotify is answered. That is asked with one HTTP ChainHead; if it answers, calls go over HTTP
+   * too until the WebSocket is tried again. Otherwise (the node is down, a refused token) the
+   * subscription is retried, with what HTTP said in `http`.
+   */
+  private async noSubscription(
+    e: unknown,
+    subscribed: boolean,
+    signal: AbortSignal,
+  ): Promise<{ poll: true; why: string } | { poll: false; http?: string }> {
+    if (isWsRefused(e)) return { poll: true, why: "the endpoint refused the WebSocket upgrade" };
+    if (e instanceof SmError && e.code === "CHAIN_RPC_ERROR")
+      return { poll: true, why: "the node answered ChainNotify with an error" };
+    const wsUnusable =
+      !subscribed &&
+      e instanceof SmError &&
+      e.code === "CHAIN_UNREACHABLE" &&
+      e.fields.httpStatus === undefined;
+    if (!wsUnusable) return { poll: false };
+    const method = "Filecoin.ChainHead";
+    try {
+      decodeTipSet(new Json(method, await this.chainRpc.callHttp(method, [], { signal })));
+    } catch (h) {
+      return { poll: false, http: errorMessage(h) };
+    }
+    this.chainRpc.holdOffWebSocket(this.wsRetryMs);
+    return {
+      poll: true,
+      why: "the WebSocket fails but ChainHead answers over HTTP (a proxy that drops the upgrade?)",
+    };
   }
 
   /**
