@@ -7,8 +7,9 @@
  * subscription starts with a "current" batch (Lotus guarantees it; if a node does not, one is made
  * from ChainHead), so the consumer learns the head it missed.
  *
- * Without a WebSocket (a gateway or proxy that answers the upgrade with e.g. HTTP 501, or a node that
- * answers ChainNotify with an error) `chainNotify` follows the head by polling `ChainHead` every
+ * Without a WebSocket (a gateway or proxy that answers the upgrade with e.g. HTTP 501; a proxy that
+ * resets, closes or never answers the upgrade while ChainHead answers over HTTP; a node that answers
+ * ChainNotify with an error) `chainNotify` follows the head by polling `ChainHead` every
  * `[Common.API] ChainEventInterval`, joining each new head to the last through tipset keys and
  * parents (headFollower.ts), so reorgs come out as reverts as they do from a subscription. The
  * WebSocket stays the fast path: it is tried again every WS_REFUSED_RETRY_MS.

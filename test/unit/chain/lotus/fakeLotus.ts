@@ -64,6 +64,8 @@ export class FakeLotus {
   readonly cancels: unknown[] = [];
   readonly events = new EventEmitter();
   readonly sockets = new Set<WebSocket>();
+  /** How upgrades are answered (the `ws` option of start); a test may change it (a proxy fixed). */
+  wsMode: boolean | "reset" | "close" | "silent" = true;
   /** Upgrade requests received (answered or not). */
   upgrades = 0;
   /** Upgrades left unanswered (`ws: "silent"`), destroyed by close(). */
@@ -91,22 +93,23 @@ export class FakeLotus {
     const server = http.createServer();
     const wss = new WebSocketServer({ noServer: true });
     const fake = new FakeLotus(server, wss, handlers, opts.token ?? null);
+    fake.wsMode = opts.ws ?? true;
     server.on("request", (req, res) => fake.onHttp(req, res));
     server.on("upgrade", (req, socket, head) => {
       fake.upgrades++;
-      if (opts.ws === false) {
+      if (fake.wsMode === false) {
         socket.end("HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n");
         return;
       }
-      if (opts.ws === "reset") {
+      if (fake.wsMode === "reset") {
         (socket as Socket).resetAndDestroy();
         return;
       }
-      if (opts.ws === "close") {
+      if (fake.wsMode === "close") {
         socket.end();
         return;
       }
-      if (opts.ws === "silent") {
+      if (fake.wsMode === "silent") {
         fake.held.add(socket);
         socket.on("close", () => fake.held.delete(socket));
         return;

@@ -250,6 +250,45 @@ describe("a WebSocket dropped by a proxy while HTTP POST works: polled too", () 
     });
   }
 
+  test("the proxy fixed: the WebSocket, tried again after websocket_retry_in_ms, takes over from polling", async () => {
+    const chain = new Chain(500, 500);
+    const fake = await FakeLotus.start(
+      {
+        ...handlers(chain),
+        "Filecoin.ChainNotify": () => new FakeChannel([[{ Type: "current", Val: encodeTipSet(chain.head) }]]),
+      },
+      { ws: "reset" },
+    );
+    const { logger, lines } = memoryLogger("info");
+    const c = new LotusChainClient({
+      chain: parseApiEndpoint(fake.multiaddr, { key: "Common.API.Chain", path: "/rpc/v1" }),
+      ...FAST,
+      chainEventIntervalMs: 50,
+      wsRetryMs: 300,
+      logger,
+    });
+    const seen: string[] = [];
+    try {
+      for await (const batch of c.chainNotify({ signal: AbortSignal.timeout(10_000) })) {
+        seen.push(brief(batch));
+        if (seen.length === 1) {
+          fake.wsMode = true;
+          chain.grow(501, 501, "main");
+        }
+        if (seen.length === 3) break;
+      }
+    } finally {
+      c.close();
+      await fake.close();
+    }
+    // Polled, then the subscription's "current" batch, as after any resubscription.
+    assert.deepEqual(seen, ["current@500", "apply@501", "current@501"]);
+    const log = parse(lines);
+    assert.equal(log.filter((l) => l.level === "warn").length, 1, JSON.stringify(log));
+    assert.ok(log.some((l) => l.msg === "chain head subscription is back; polling stopped"));
+    assert.equal(fake.upgrades, 2);
+  });
+
   test("both WebSocket and HTTP down: resubscribes (saying what HTTP said) without polling, and rejoins the node when it is back", async () => {
     const gone = await FakeLotus.start({});
     const port = gone.port;
