@@ -108,6 +108,7 @@ export interface LotusChainClientOptions {
   logger?: Logger;
   /** Per-call limit for reads (default 30 s, rpc.ts RPC_DEFAULTS). Waits for messages have none. */
   timeoutMs?: number;
+  /** WebSocket handshake limit (default 5 s); also bounds the HTTP ChainHead asked when it fails. */
   connectTimeoutMs?: number;
   /** Reconnect / resubscribe backoff (default 0.5 s doubling to 5 s). */
   backoffMinMs?: number;
@@ -133,6 +134,7 @@ export class LotusChainClient implements ChainPort {
   private readonly backoffMaxMs: number;
   private readonly chainEventIntervalMs: number;
   private readonly wsRetryMs: number;
+  private readonly connectTimeoutMs: number;
   /** Aborted by close(): ends every wait of chainNotify at once. */
   private readonly closing = new AbortController();
   private readonly maxFee: bigint;
@@ -145,6 +147,7 @@ export class LotusChainClient implements ChainPort {
     this.backoffMaxMs = opts.backoffMaxMs ?? RPC_DEFAULTS.backoffMaxMs;
     this.chainEventIntervalMs = opts.chainEventIntervalMs ?? DEFAULT_CHAIN_EVENT_INTERVAL_MS;
     this.wsRetryMs = opts.wsRetryMs ?? WS_REFUSED_RETRY_MS;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? RPC_DEFAULTS.connectTimeoutMs;
     const common = {
       logger: this.log,
       timeoutMs: opts.timeoutMs,
@@ -307,8 +310,8 @@ export class LotusChainClient implements ChainPort {
    * e.g. HTTP 501 from an HTTP-only gateway; ChainNotify answered with an error), and one whose
    * WebSocket cannot be had while HTTP answers: a proxy that resets or closes the upgrade, or never
    * completes it (the handshake is bounded by connectTimeoutMs), or a socket that drops before
-   * ChainNotify is answered. That is asked with one HTTP ChainHead; if it answers, calls go over HTTP
-   * too until the WebSocket is tried again. Otherwise (the node is down, a refused token) the
+   * ChainNotify is answered. That is asked with one HTTP ChainHead, given as long as a handshake; if
+   * it answers, calls go over HTTP too until the WebSocket is tried again. Otherwise (the node is down, a refused token) the
    * subscription is retried, with what HTTP said in `http`.
    */
   private async noSubscription(
@@ -327,14 +330,16 @@ export class LotusChainClient implements ChainPort {
     if (!wsUnusable) return { poll: false };
     const method = "Filecoin.ChainHead";
     try {
-      decodeTipSet(new Json(method, await this.chainRpc.callHttp(method, [], { signal })));
+      // Bounded as the handshake is, so a node that hangs is retried as often as before.
+      const timeoutMs = this.connectTimeoutMs;
+      decodeTipSet(new Json(method, await this.chainRpc.callHttp(method, [], { signal, timeoutMs })));
     } catch (h) {
       return { poll: false, http: errorMessage(h) };
     }
     this.chainRpc.holdOffWebSocket(this.wsRetryMs);
     return {
       poll: true,
-      why: "the WebSocket fails but ChainHead answers over HTTP (a proxy that drops the upgrade?)",
+      why: "the WebSocket fails but ChainHead answers over HTTP (e.g. a proxy that drops WebSocket upgrades)",
     };
   }
 

@@ -1,11 +1,14 @@
 /**
  * Chain events without a WebSocket: against a loopback node whose upgrades are refused (HTTP 501, an
- * HTTP-only gateway), or which answers ChainNotify with an error, `chainNotify` polls ChainHead at
+ * HTTP-only gateway), reset, closed or never answered while HTTP POST works (a proxy that drops
+ * them), or which answers ChainNotify with an error, `chainNotify` polls ChainHead at
  * `chainEventIntervalMs` and joins each head to the last through tipset keys and parents, so a slow
  * poll yields every epoch it missed and a reorg yields its reverts. Failing polls back off to at most
- * the interval; an abort or close ends the loop at once whatever the interval.
+ * the interval; an abort or close ends the loop at once whatever the interval. When HTTP fails too
+ * (the node down or hung) nothing is polled: the subscription is retried until the node is back.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { encodeCbor } from "../../../../src/chain/cbor.js";
 import { dagCborCid } from "../../../../src/chain/cid.js";
@@ -249,6 +252,40 @@ describe("a WebSocket dropped by a proxy while HTTP POST works: polled too", () 
       assert.ok(fake.requests.every((r) => r.transport === "http"));
     });
   }
+
+  test("a hung node (connections accepted, nothing answered): resubscribes, the HTTP question bounded as the handshake is", async () => {
+    const held = new Set<net.Socket>();
+    const hung = net.createServer((sock) => {
+      held.add(sock);
+      sock.on("close", () => held.delete(sock));
+    });
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
+    const { port } = hung.address() as net.AddressInfo;
+    const { logger, lines } = memoryLogger("warn");
+    const c = new LotusChainClient({
+      chain: parseApiEndpoint(`/ip4/127.0.0.1/tcp/${port}`, { key: "Common.API.Chain", path: "/rpc/v1" }),
+      ...FAST,
+      timeoutMs: 5000,
+      connectTimeoutMs: 200,
+      logger,
+    });
+    const t0 = Date.now();
+    try {
+      for await (const _ of c.chainNotify({ signal: AbortSignal.timeout(1500) })) assert.fail("no head");
+    } finally {
+      c.close();
+      for (const s of held) s.destroy();
+      await new Promise((r) => hung.close(r));
+    }
+    assert.ok(Date.now() - t0 < 3000);
+    const warns = parse(lines);
+    assert.ok(warns.length >= 2, `retried every ~0.5 s, not every 5 s: ${JSON.stringify(warns)}`);
+    for (const w of warns) {
+      assert.equal(w.msg, "chain head subscription failed; resubscribing");
+      assert.match(String(w.error), /no answer to the upgrade within 200 ms/);
+      assert.match(String(w.http), /did not answer Filecoin\.ChainHead within 200 ms/);
+    }
+  });
 
   test("the proxy fixed: the WebSocket, tried again after websocket_retry_in_ms, takes over from polling", async () => {
     const chain = new Chain(500, 500);
