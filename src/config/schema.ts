@@ -201,7 +201,7 @@ export const sectorManagerSchema = {
             kind: "duration",
             default: "10s",
             min: "1s",
-            doc: "How often to poll ChainHead when the chain endpoint gives no WebSocket (an HTTP-only gateway that refuses the upgrade, e.g. HTTP 501); with a WebSocket, head changes arrive at once. 10s notices a new 30s epoch at most a third of an epoch late; damocles uses 1m.",
+            doc: "How often to poll ChainHead when the chain endpoint gives no WebSocket (an HTTP-only gateway that refuses the upgrade, e.g. HTTP 501, or a proxy that drops it while HTTP POST works); with a WebSocket, head changes arrive at once. 10s notices a new 30s epoch at most a third of an epoch late; damocles uses 1m.",
           },
         },
       },

@@ -7,8 +7,9 @@
  * subscription starts with a "current" batch (Lotus guarantees it; if a node does not, one is made
  * from ChainHead), so the consumer learns the head it missed.
  *
- * Without a WebSocket (a gateway or proxy that answers the upgrade with e.g. HTTP 501, or a node that
- * answers ChainNotify with an error) `chainNotify` follows the head by polling `ChainHead` every
+ * Without a WebSocket (a gateway or proxy that answers the upgrade with e.g. HTTP 501; a proxy that
+ * resets, closes or never answers the upgrade while ChainHead answers over HTTP; a node that answers
+ * ChainNotify with an error) `chainNotify` follows the head by polling `ChainHead` every
  * `[Common.API] ChainEventInterval`, joining each new head to the last through tipset keys and
  * parents (headFollower.ts), so reorgs come out as reverts as they do from a subscription. The
  * WebSocket stays the fast path: it is tried again every WS_REFUSED_RETRY_MS.
@@ -20,7 +21,9 @@
  * string that is not a CID to the messager and CIDs to StateWaitMsg.
  */
 import { randomUUID } from "node:crypto";
+import { sectorManagerSchema } from "../../config/schema.js";
 import type { SectorManagerConfig } from "../../config/types.js";
+import { parseGoDuration } from "../../config/units.js";
 import type { Logger } from "../../log/logger.js";
 import { nullLogger } from "../../log/logger.js";
 import { abortError, errorMessage, SmError } from "../../util/errors.js";
@@ -78,12 +81,15 @@ export interface MessagerSendSpec {
 }
 
 /**
- * Default `[Common.API] ChainEventInterval`: how often the head is polled without a WebSocket. damocles
- * polls every minute; 10 s (a third of a 30 s epoch) notices a new head at most a third of an epoch
- * late, so proving starts at Challenge + ChallengeConfidence, not two epochs after, for one small
- * ChainHead call per 10 s. Keep in step with the schema's default.
+ * Default `[Common.API] ChainEventInterval`: how often the head is polled without a WebSocket, read
+ * from the config schema (its one source, with the reasoning: 10 s, a third of an epoch, where
+ * damocles polls every minute), so a client built without a config polls as a configured one does.
  */
-export const DEFAULT_CHAIN_EVENT_INTERVAL_MS = 10_000;
+export const DEFAULT_CHAIN_EVENT_INTERVAL_MS = ((d: string): number => {
+  const ms = parseGoDuration(d);
+  if (ms === undefined) throw new Error(`schema default ChainEventInterval "${d}" is not a duration`);
+  return ms;
+})(sectorManagerSchema.Common.fields.API.fields.ChainEventInterval.default);
 
 /** damocles `defaultFeeConfig` (modules/config.go): GasOverEstimation 1.2, GasOverPremium 0. */
 export const DEFAULT_SEND_SPEC: MessagerSendSpec = { gasOverEstimation: 1.2, gasOverPremium: 0, maxFee: 0n };
@@ -102,6 +108,7 @@ export interface LotusChainClientOptions {
   logger?: Logger;
   /** Per-call limit for reads (default 30 s, rpc.ts RPC_DEFAULTS). Waits for messages have none. */
   timeoutMs?: number;
+  /** WebSocket handshake limit (default 5 s); also bounds the HTTP ChainHead asked when it fails. */
   connectTimeoutMs?: number;
   /** Reconnect / resubscribe backoff (default 0.5 s doubling to 5 s). */
   backoffMinMs?: number;
@@ -127,6 +134,7 @@ export class LotusChainClient implements ChainPort {
   private readonly backoffMaxMs: number;
   private readonly chainEventIntervalMs: number;
   private readonly wsRetryMs: number;
+  private readonly connectTimeoutMs: number;
   /** Aborted by close(): ends every wait of chainNotify at once. */
   private readonly closing = new AbortController();
   private readonly maxFee: bigint;
@@ -139,6 +147,7 @@ export class LotusChainClient implements ChainPort {
     this.backoffMaxMs = opts.backoffMaxMs ?? RPC_DEFAULTS.backoffMaxMs;
     this.chainEventIntervalMs = opts.chainEventIntervalMs ?? DEFAULT_CHAIN_EVENT_INTERVAL_MS;
     this.wsRetryMs = opts.wsRetryMs ?? WS_REFUSED_RETRY_MS;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? RPC_DEFAULTS.connectTimeoutMs;
     const common = {
       logger: this.log,
       timeoutMs: opts.timeoutMs,
@@ -234,8 +243,10 @@ export class LotusChainClient implements ChainPort {
         backoff = Math.min(backoff * 2, this.backoffMaxMs);
       }
       let first = true;
+      let subscribed = false;
       try {
         const ch = await this.chainRpc.subscribe(method, [], { signal });
+        subscribed = true;
         try {
           for await (const raw of ch) {
             const batch = decodeHeadChanges(new Json(method, raw));
@@ -265,14 +276,15 @@ export class LotusChainClient implements ChainPort {
         this.log.warn("chain node closed the ChainNotify channel; resubscribing", { retryInMs: backoff });
       } catch (e) {
         if (stopped()) return;
-        // Answered, but no subscription to be had: an HTTP-only gateway (the upgrade refused) or a
-        // node or proxy that refuses ChainNotify. Follow the head by polling; try again later.
-        if (isWsRefused(e) || (e instanceof SmError && e.code === "CHAIN_RPC_ERROR")) {
+        const no = await this.noSubscription(e, subscribed, signal);
+        if (stopped()) return;
+        if (no.poll) {
           (polls++ === 0 ? this.log.warn : this.log.debug).call(
             this.log,
             "no chain head subscription; following the head by polling ChainHead",
             {
               error: errorMessage(e),
+              why: no.why,
               every_ms: this.chainEventIntervalMs,
               websocket_retry_in_ms: this.wsRetryMs,
             },
@@ -285,10 +297,50 @@ export class LotusChainClient implements ChainPort {
         this.log.warn("chain head subscription failed; resubscribing", {
           error: errorMessage(e),
           code: e instanceof SmError ? e.code : undefined,
+          ...(no.http === undefined ? {} : { http: no.http }),
           retryInMs: backoff,
         });
       }
     }
+  }
+
+  /**
+   * Whether to follow the head by polling after `e` ended the subscription (`subscribed`: after it
+   * was had), and why. Polled: an endpoint that answers but gives no subscription (the upgrade refused,
+   * e.g. HTTP 501 from an HTTP-only gateway; ChainNotify answered with an error), and one whose
+   * WebSocket cannot be had while HTTP answers: a proxy that resets or closes the upgrade, or never
+   * completes it (the handshake is bounded by connectTimeoutMs), or a socket that drops before
+   * ChainNotify is answered. That is asked with one HTTP ChainHead, given as long as a handshake; if
+   * it answers, calls go over HTTP too until the WebSocket is tried again. Otherwise (the node is down, a refused token) the
+   * subscription is retried, with what HTTP said in `http`.
+   */
+  private async noSubscription(
+    e: unknown,
+    subscribed: boolean,
+    signal: AbortSignal,
+  ): Promise<{ poll: true; why: string } | { poll: false; http?: string }> {
+    if (isWsRefused(e)) return { poll: true, why: "the endpoint refused the WebSocket upgrade" };
+    if (e instanceof SmError && e.code === "CHAIN_RPC_ERROR")
+      return { poll: true, why: "the node answered ChainNotify with an error" };
+    const wsUnusable =
+      !subscribed &&
+      e instanceof SmError &&
+      e.code === "CHAIN_UNREACHABLE" &&
+      e.fields.httpStatus === undefined;
+    if (!wsUnusable) return { poll: false };
+    const method = "Filecoin.ChainHead";
+    try {
+      // Bounded as the handshake is, so a node that hangs is retried as often as before.
+      const timeoutMs = this.connectTimeoutMs;
+      decodeTipSet(new Json(method, await this.chainRpc.callHttp(method, [], { signal, timeoutMs })));
+    } catch (h) {
+      return { poll: false, http: errorMessage(h) };
+    }
+    this.chainRpc.holdOffWebSocket(this.wsRetryMs);
+    return {
+      poll: true,
+      why: "the WebSocket fails but ChainHead answers over HTTP (e.g. a proxy that drops WebSocket upgrades)",
+    };
   }
 
   /**

@@ -14,8 +14,8 @@
  * way both an HTTP and a WebSocket URL are produced, since Lotus serves both on the same path (the
  * client tries the WebSocket first whatever the form: `lotus auth api-info` prints `/http`).
  *
- * The chain client speaks Lotus's v1 API only: a Chain entry whose path or `/version/` says another
- * version is refused with the v1 form to use (go-jsonrpc rejects v1 param counts on v0, e.g.
+ * The chain client speaks Lotus's v1 API only: a Chain entry whose path (ending in `/rpc/vN`, behind
+ * a reverse proxy's prefix too) or `/version/` says another version is refused with the v1 form to use (go-jsonrpc rejects v1 param counts on v0, e.g.
  * StateWaitMsg takes 4 params on v1 and 2 on v0, so such an endpoint would fail every message wait).
  *
  * Tokens never appear in messages: inputs are echoed with the token part replaced by `<token>`.
@@ -48,6 +48,9 @@ const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
 
 type Scheme = "http" | "https" | "ws" | "wss";
+
+/** The Lotus API version a URL path names: its last segments `/rpc/vN` (a trailing '/' allowed). */
+const RPC_VERSION_SUFFIX = /\/rpc\/(v\d+)\/?$/;
 
 /** The input with any token part hidden, for error messages. */
 function shown(raw: string): string {
@@ -152,9 +155,10 @@ function fromUrl(key: string, raw: string, u: string, path: ApiPath): Urls {
   const s = otherScheme(scheme);
   if (url.pathname === "/" || url.pathname === "") url.pathname = path;
   url.hash = "";
-  const version = /^\/rpc\/(v\d+)\/?$/.exec(url.pathname)?.[1] ?? null;
+  // A path ending in /rpc/vN names that version, behind a reverse proxy's prefix too (/lotus/rpc/v0).
+  const version = RPC_VERSION_SUFFIX.exec(url.pathname)?.[1] ?? null;
   const asV1 = new URL(url.toString());
-  if (version !== null) asV1.pathname = "/rpc/v1";
+  if (version !== null) asV1.pathname = url.pathname.replace(RPC_VERSION_SUFFIX, "/rpc/v1");
   url.protocol = `${s.http}:`;
   const http = url.toString();
   url.protocol = `${s.ws}:`;

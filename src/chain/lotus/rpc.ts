@@ -6,7 +6,8 @@
  * opened; subscriptions (ChainNotify) need the WebSocket (client.ts polls the head without one). After
  * a failed WebSocket attempt, calls go straight to HTTP until the backoff (0.5 s doubling to 5 s by
  * default) has passed, or for WS_REFUSED_RETRY_MS when the peer answered the upgrade without 101 (an
- * HTTP-only gateway or proxy: isWsRefused).
+ * HTTP-only gateway or proxy: isWsRefused) or the client found HTTP answering where the WebSocket
+ * fails (holdOffWebSocket).
  *
  * go-jsonrpc channel protocol (`websocket.go`, filecoin-project/go-jsonrpc v0.10): a method that
  * returns a Go channel answers with a channel id as its result, then sends notifications
@@ -159,6 +160,21 @@ export class LotusRpc {
     return this.httpCall(method, params, opts, wsProblem);
   }
 
+  /** Calls `method` over HTTP POST, whatever the WebSocket (client.ts asks whether HTTP answers). */
+  callHttp(method: string, params: readonly unknown[], opts: RpcCallOptions = {}): Promise<unknown> {
+    if (this.closed) return Promise.reject(this.unreachable(`${this.label} client is closed`));
+    return this.httpCall(method, params, opts, null);
+  }
+
+  /**
+   * Sends calls over HTTP for the next `ms` unless a WebSocket is open, as after a refused upgrade:
+   * for a peer whose WebSocket fails (reset, closed, no handshake) while HTTP answers, so each call
+   * does not first wait for another failing handshake.
+   */
+  holdOffWebSocket(ms: number): void {
+    this.wsRetryAt = Math.max(this.wsRetryAt, Date.now() + ms);
+  }
+
   /** Calls a channel-returning method (WebSocket only); values arrive through the RpcChannel. */
   async subscribe(
     method: string,
@@ -246,7 +262,11 @@ export class LotusRpc {
         } else if (this.closed) {
           reject(this.unreachable(`${this.label} client is closed`));
         } else {
-          reject(this.unreachable(`cannot open a WebSocket to ${this.label} at ${url}: ${causeText(e)}`));
+          // ws says only "Opening handshake has timed out": say after how long, and what it means.
+          const why = /handshake has timed out/i.test(e.message)
+            ? `no answer to the upgrade within ${this.connectTimeoutMs} ms`
+            : causeText(e);
+          reject(this.unreachable(`cannot open a WebSocket to ${this.label} at ${url}: ${why}`));
         }
       };
       const onOpen = (): void => {

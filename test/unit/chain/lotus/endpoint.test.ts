@@ -238,6 +238,9 @@ describe("the chain endpoint speaks v1 only", () => {
     ["http://10.0.0.9:1234/rpc/v0", "Common.API.Chain", '"http://10.0.0.9:1234/rpc/v1"'],
     ["wss://node.example.com/rpc/v0/", "Common.API.Chain", '"wss://node.example.com/rpc/v1"'],
     ["http://10.0.0.9:1234/rpc/v2", "Common.API.Chain", '"http://10.0.0.9:1234/rpc/v1"'],
+    // Behind a reverse proxy's path prefix: the version is the path's last segments.
+    ["https://h/lotus/rpc/v0", "Common.API.Chain", '"https://h/lotus/rpc/v1"'],
+    ["http://10.0.0.9:8080/a/b/rpc/v0/?x=1", "Common.API.Chain", '"http://10.0.0.9:8080/a/b/rpc/v1?x=1"'],
   ];
   for (const [raw, key, fix] of refused) {
     test(`refuses ${raw.replace(JWT, "<jwt>")} with the v1 form`, () => {
@@ -269,6 +272,9 @@ describe("the chain endpoint speaks v1 only", () => {
       "/ip4/10.0.0.9/tcp/1234/version/v1",
       "http://h:1/rpc/v1",
       "https://gw.example.com/proxy",
+      "https://h/lotus/rpc/v1",
+      "https://h/lotus/rpc/v1/",
+      "https://h/rpc/v0x/api",
     ])
       assert.doesNotThrow(() => resolveApiEndpoints(api(raw)), raw);
     const r = resolveApiEndpoints({ ...api("/ip4/10.0.0.9/tcp/1234"), Messager: "http://m:39812/rpc/v0" });

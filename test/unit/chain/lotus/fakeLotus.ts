@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from "node:events";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import WebSocket, { WebSocketServer } from "ws";
 
 /** Thrown by a handler: answered as a JSON-RPC error. */
@@ -63,6 +64,12 @@ export class FakeLotus {
   readonly cancels: unknown[] = [];
   readonly events = new EventEmitter();
   readonly sockets = new Set<WebSocket>();
+  /** How upgrades are answered (the `ws` option of start); a test may change it (a proxy fixed). */
+  wsMode: boolean | "reset" | "close" | "silent" = true;
+  /** Upgrade requests received (answered or not). */
+  upgrades = 0;
+  /** Upgrades left unanswered (`ws: "silent"`), destroyed by close(). */
+  private readonly held = new Set<Duplex>();
   private readonly channels: FakeChannel[] = [];
   private nextChan = 1;
 
@@ -74,18 +81,37 @@ export class FakeLotus {
     readonly token: string | null,
   ) {}
 
-  /** `ws: false` refuses WebSocket upgrades with HTTP 501 (an HTTP-only gateway or proxy in front of the node). */
+  /**
+   * `ws: false` refuses WebSocket upgrades with HTTP 501 (an HTTP-only gateway or proxy in front of
+   * the node). A proxy that drops them, HTTP POST still working: "reset" resets the connection (TCP
+   * RST), "close" closes it with no answer, "silent" reads the upgrade and never answers.
+   */
   static async start(
     handlers: Record<string, Handler>,
-    opts: { port?: number; token?: string; ws?: boolean } = {},
+    opts: { port?: number; token?: string; ws?: boolean | "reset" | "close" | "silent" } = {},
   ) {
     const server = http.createServer();
     const wss = new WebSocketServer({ noServer: true });
     const fake = new FakeLotus(server, wss, handlers, opts.token ?? null);
+    fake.wsMode = opts.ws ?? true;
     server.on("request", (req, res) => fake.onHttp(req, res));
     server.on("upgrade", (req, socket, head) => {
-      if (opts.ws === false) {
+      fake.upgrades++;
+      if (fake.wsMode === false) {
         socket.end("HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
+      if (fake.wsMode === "reset") {
+        (socket as Socket).resetAndDestroy();
+        return;
+      }
+      if (fake.wsMode === "close") {
+        socket.end();
+        return;
+      }
+      if (fake.wsMode === "silent") {
+        fake.held.add(socket);
+        socket.on("close", () => fake.held.delete(socket));
         return;
       }
       if (!fake.authorized(req.headers)) {
@@ -191,6 +217,7 @@ export class FakeLotus {
 
   async close(): Promise<void> {
     this.dropSockets();
+    for (const s of this.held) s.destroy();
     this.wss.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -1,21 +1,25 @@
 /**
  * Chain events without a WebSocket: against a loopback node whose upgrades are refused (HTTP 501, an
- * HTTP-only gateway), or which answers ChainNotify with an error, `chainNotify` polls ChainHead at
+ * HTTP-only gateway), reset, closed or never answered while HTTP POST works (a proxy that drops
+ * them), or which answers ChainNotify with an error, `chainNotify` polls ChainHead at
  * `chainEventIntervalMs` and joins each head to the last through tipset keys and parents, so a slow
  * poll yields every epoch it missed and a reorg yields its reverts. Failing polls back off to at most
- * the interval; an abort or close ends the loop at once whatever the interval.
+ * the interval; an abort or close ends the loop at once whatever the interval. When HTTP fails too
+ * (the node down or hung) nothing is polled: the subscription is retried until the node is back.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { encodeCbor } from "../../../../src/chain/cbor.js";
 import { dagCborCid } from "../../../../src/chain/cid.js";
 import type { HeadChange, TipSet } from "../../../../src/chain/interface.js";
-import { LotusChainClient } from "../../../../src/chain/lotus/client.js";
+import { DEFAULT_CHAIN_EVENT_INTERVAL_MS, LotusChainClient } from "../../../../src/chain/lotus/client.js";
 import { encodeTipSet } from "../../../../src/chain/lotus/encode.js";
 import { parseApiEndpoint } from "../../../../src/chain/lotus/endpoint.js";
 import { HeadFollower } from "../../../../src/chain/lotus/headFollower.js";
-import { memoryLogger } from "../../../../src/log/logger.js";
-import { FakeLotus, RpcFault } from "./fakeLotus.js";
+import { parseSectorManagerConfig } from "../../../../src/config/load.js";
+import { createLogger, memoryLogger } from "../../../../src/log/logger.js";
+import { FakeChannel, FakeLotus, RpcFault } from "./fakeLotus.js";
 import { FAST } from "./helpers.js";
 
 /** A chain of one-block tipsets; `fork` names a branch so its tipsets get other keys. */
@@ -194,6 +198,189 @@ describe("chainNotify without a WebSocket: polling ChainHead", () => {
   });
 });
 
+describe("a WebSocket dropped by a proxy while HTTP POST works: polled too", () => {
+  const handlers = (chain: Chain) => ({
+    "Filecoin.ChainHead": () => encodeTipSet(chain.head),
+    "Filecoin.ChainGetTipSet": (params: unknown[]) => {
+      const t = chain.byKey.get((params[0] as { "/": string }[]).map((c) => c["/"]).join(","));
+      if (!t) throw new RpcFault(1, "tipset not found");
+      return encodeTipSet(t);
+    },
+  });
+  const cases = [
+    [
+      "reset",
+      /cannot open a WebSocket to chain node at ws:\/\/127\.0\.0\.1:\d+\/rpc\/v1: .*(ECONNRESET|socket hang up)/,
+    ],
+    ["close", /cannot open a WebSocket to chain node at ws:\/\/127\.0\.0\.1:\d+\/rpc\/v1: socket hang up/],
+    // The handshake bound (connectTimeoutMs) made short, so the test is too.
+    ["silent", /cannot open a WebSocket to chain node at .*: no answer to the upgrade within 300 ms/],
+  ] as const;
+  for (const [mode, error] of cases) {
+    test(`an upgrade the proxy ${mode === "reset" ? "resets" : mode === "close" ? "closes unanswered" : "never answers"}: one WARN saying why, then heads by polling, calls over HTTP`, async () => {
+      const chain = new Chain(400, 400);
+      const fake = await FakeLotus.start(handlers(chain), { ws: mode });
+      const { logger, lines } = memoryLogger("warn");
+      const c = new LotusChainClient({
+        chain: parseApiEndpoint(fake.multiaddr, { key: "Common.API.Chain", path: "/rpc/v1" }),
+        ...FAST,
+        connectTimeoutMs: 300,
+        chainEventIntervalMs: 50,
+        logger,
+      });
+      const seen: string[] = [];
+      try {
+        for await (const batch of c.chainNotify({ signal: AbortSignal.timeout(10_000) })) {
+          seen.push(brief(batch));
+          if (seen.length <= 3) chain.grow(400 + seen.length, 400 + seen.length, "main");
+          else break;
+        }
+        // Plain calls go over HTTP too, without waiting for another failing handshake first.
+        assert.equal((await c.chainHead()).height, 403);
+      } finally {
+        c.close();
+        await fake.close();
+      }
+      assert.deepEqual(seen, ["current@400", "apply@401", "apply@402", "apply@403"]);
+      const warns = parse(lines);
+      assert.equal(warns.length, 1, JSON.stringify(warns));
+      assert.equal(warns[0]!.msg, "no chain head subscription; following the head by polling ChainHead");
+      assert.match(String(warns[0]!.error), error);
+      assert.match(String(warns[0]!.why), /the WebSocket fails but ChainHead answers over HTTP/);
+      assert.equal(warns[0]!.every_ms, 50);
+      assert.equal(fake.upgrades, 1, "the WebSocket is tried again only after websocket_retry_in_ms");
+      assert.ok(fake.requests.every((r) => r.transport === "http"));
+    });
+  }
+
+  test("a hung node (connections accepted, nothing answered): resubscribes, the HTTP question bounded as the handshake is", async () => {
+    const held = new Set<net.Socket>();
+    const hung = net.createServer((sock) => {
+      held.add(sock);
+      sock.on("close", () => held.delete(sock));
+    });
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
+    const { port } = hung.address() as net.AddressInfo;
+    const { logger, lines } = memoryLogger("warn");
+    const c = new LotusChainClient({
+      chain: parseApiEndpoint(`/ip4/127.0.0.1/tcp/${port}`, { key: "Common.API.Chain", path: "/rpc/v1" }),
+      ...FAST,
+      timeoutMs: 5000,
+      connectTimeoutMs: 200,
+      logger,
+    });
+    const t0 = Date.now();
+    try {
+      for await (const _ of c.chainNotify({ signal: AbortSignal.timeout(1500) })) assert.fail("no head");
+    } finally {
+      c.close();
+      for (const s of held) s.destroy();
+      await new Promise((r) => hung.close(r));
+    }
+    assert.ok(Date.now() - t0 < 3000);
+    const warns = parse(lines);
+    assert.ok(warns.length >= 2, `retried every ~0.5 s, not every 5 s: ${JSON.stringify(warns)}`);
+    for (const w of warns) {
+      assert.equal(w.msg, "chain head subscription failed; resubscribing");
+      assert.match(String(w.error), /no answer to the upgrade within 200 ms/);
+      assert.match(String(w.http), /did not answer Filecoin\.ChainHead within 200 ms/);
+    }
+  });
+
+  test("the proxy fixed: the WebSocket, tried again after websocket_retry_in_ms, takes over from polling", async () => {
+    const chain = new Chain(500, 500);
+    const fake = await FakeLotus.start(
+      {
+        ...handlers(chain),
+        "Filecoin.ChainNotify": () => new FakeChannel([[{ Type: "current", Val: encodeTipSet(chain.head) }]]),
+      },
+      { ws: "reset" },
+    );
+    const { logger, lines } = memoryLogger("info");
+    const c = new LotusChainClient({
+      chain: parseApiEndpoint(fake.multiaddr, { key: "Common.API.Chain", path: "/rpc/v1" }),
+      ...FAST,
+      chainEventIntervalMs: 50,
+      wsRetryMs: 300,
+      logger,
+    });
+    const seen: string[] = [];
+    try {
+      for await (const batch of c.chainNotify({ signal: AbortSignal.timeout(10_000) })) {
+        seen.push(brief(batch));
+        if (seen.length === 1) {
+          fake.wsMode = true;
+          chain.grow(501, 501, "main");
+        }
+        if (seen.length === 3) break;
+      }
+    } finally {
+      c.close();
+      await fake.close();
+    }
+    // Polled, then the subscription's "current" batch, as after any resubscription.
+    assert.deepEqual(seen, ["current@500", "apply@501", "current@501"]);
+    const log = parse(lines);
+    assert.equal(log.filter((l) => l.level === "warn").length, 1, JSON.stringify(log));
+    assert.ok(log.some((l) => l.msg === "chain head subscription is back; polling stopped"));
+    assert.equal(fake.upgrades, 2);
+  });
+
+  test("both WebSocket and HTTP down: resubscribes (saying what HTTP said) without polling, and rejoins the node when it is back", async () => {
+    const gone = await FakeLotus.start({});
+    const port = gone.port;
+    const chain = parseApiEndpoint(gone.multiaddr, { key: "Common.API.Chain", path: "/rpc/v1" });
+    await gone.close();
+    const node: { restarting: Promise<FakeLotus> | null } = { restarting: null };
+    const lines: string[] = [];
+    // Restarted right after the second failure is logged, while the client waits out its backoff.
+    const logger = createLogger({
+      level: "warn",
+      format: "json",
+      caller: false,
+      sink: (l) => {
+        lines.push(l);
+        if (lines.length === 2)
+          node.restarting = FakeLotus.start(
+            {
+              "Filecoin.ChainHead": () => encodeTipSet(Chain.ts(9, "x", undefined)),
+              "Filecoin.ChainNotify": () =>
+                new FakeChannel([[{ Type: "current", Val: encodeTipSet(Chain.ts(9, "x", undefined)) }]]),
+            },
+            { port },
+          );
+      },
+    });
+    const c = new LotusChainClient({ chain, ...FAST, backoffMinMs: 200, backoffMaxMs: 200, logger });
+    try {
+      for await (const batch of c.chainNotify({ signal: AbortSignal.timeout(10_000) })) {
+        assert.equal(brief(batch), "current@9");
+        break;
+      }
+    } finally {
+      c.close();
+      await (await node.restarting)?.close();
+    }
+    const warns = parse(lines);
+    assert.ok(warns.length >= 2, JSON.stringify(warns));
+    for (const w of warns) {
+      assert.equal(w.msg, "chain head subscription failed; resubscribing");
+      assert.match(String(w.error), /cannot open a WebSocket to chain node .*ECONNREFUSED/);
+      assert.match(
+        String(w.http),
+        /cannot reach chain node at http:\/\/127\.0\.0\.1:\d+\/rpc\/v1: .*ECONNREFUSED/,
+      );
+    }
+    const back = await node.restarting;
+    assert.ok(back !== null, "the node was restarted");
+    assert.deepEqual(
+      back.requests.map((r) => `${r.transport} ${r.method}`),
+      ["ws Filecoin.ChainNotify"],
+      "the WebSocket subscription, not polling",
+    );
+  });
+});
+
 describe("a refused token is not an HTTP-only endpoint", () => {
   test("an upgrade refused with 401 names the token and is resubscribed, not polled", async () => {
     const fake = await FakeLotus.start({}, { token: "right" });
@@ -221,6 +408,14 @@ describe("a refused token is not an HTTP-only endpoint", () => {
       );
       assert.ok(!String(w.error).includes("wrong"), "the token is not shown");
     }
+  });
+});
+
+describe("the polling interval's default", () => {
+  test("is the config schema's ChainEventInterval default, so a client built without a config polls as a configured one", () => {
+    const cfg = parseSectorManagerConfig("sector-manager.cfg", "", "/base").config;
+    assert.equal(cfg.Common.API.ChainEventIntervalMs, DEFAULT_CHAIN_EVENT_INTERVAL_MS);
+    assert.equal(DEFAULT_CHAIN_EVENT_INTERVAL_MS, 10_000);
   });
 });
 
