@@ -645,6 +645,7 @@ export class ExtChild extends EventEmitter {
             { reason, after_ms: Date.now() - s.begun },
           );
           this.finish("did not exit after SIGKILL");
+          this.release();
           this.endStop();
         },
         timerMs(giveUp - since),
@@ -660,6 +661,17 @@ export class ExtChild extends EventEmitter {
     clearTimeout(s.kill);
     clearTimeout(s.giveUp);
     s.settle();
+  }
+
+  /**
+   * A child given up on no longer holds the daemon: its pipes are closed and its handle unreferenced,
+   * so a daemon shutting down exits even while the child is stuck in the kernel.
+   */
+  private release(): void {
+    const proc = this.proc;
+    if (!proc) return;
+    for (const s of [proc.stdin, proc.stdout, proc.stderr]) s?.destroy();
+    proc.unref();
   }
 
   /** SIGKILL the child and its process group at once (ready timeout, shutdown). */

@@ -18,6 +18,7 @@ import type { ChildSpec } from "../../../src/prover/ext/child.js";
 import { ExtProverPool } from "../../../src/prover/ext/pool.js";
 import { specFromBlock } from "../../../src/prover/ext/specs.js";
 import { LINE_BYTES_CEILING, MAX_RESPONSE_LINE_BYTES, type PoStTask } from "../../../src/prover/protocol.js";
+import { startProcess } from "../../../src/util/childProcess.js";
 import { AbortedError, SmError } from "../../../src/util/errors.js";
 import { seededRandom } from "../../../src/util/random.js";
 import { alive } from "../../helpers/process.js";
@@ -661,6 +662,37 @@ describe("a child never holds the node (issue 10)", () => {
       );
     } finally {
       await pool.close();
+    }
+  });
+
+  test("a child given up on (its exit never seen) no longer holds the process: a daemon still exits", async () => {
+    // A real exit after SIGKILL cannot be withheld here (that takes a process stuck in the kernel), so
+    // the stop gives up before it signals anything: the child ignores stdin EOF and keeps running.
+    const script = `
+      import { ExtChild } from ${JSON.stringify(new URL("../../../src/prover/ext/child.ts", import.meta.url).href)};
+      import { nullLogger } from ${JSON.stringify(new URL("../../../src/log/logger.ts", import.meta.url).href)};
+      const c = new ExtChild(${JSON.stringify(spec(0, "stubborn"))}, nullLogger);
+      await c.start();
+      console.log("child " + c.pid);
+      await c.stop({ termMs: 60000, killMs: 60000, giveUpMs: 200 }, "was stopped at shutdown");
+      console.log("gave up " + c.state);
+    `;
+    const p = startProcess(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script]);
+    let child = -1;
+    try {
+      child = Number((await p.waitForLine(/^child \d+$/, 10_000)).split(" ")[1]);
+      await p.waitForLine(/^gave up exited$/, 5000);
+      const r = await Promise.race([p.exited, sleep(3000).then(() => "still running")]);
+      assert.ok(alive(child), "the child was really left running");
+      assert.deepEqual(r, { code: 0, signal: null }, p.lines.join("\n"));
+    } finally {
+      await p.stop(1000);
+      if (child > 0) {
+        try {
+          process.kill(-child, "SIGKILL");
+        } catch {}
+        assert.ok(await waitFor(() => !alive(child), 2000));
+      }
     }
   });
 
