@@ -18,7 +18,8 @@
  *   in, never buffered) are protocol errors of this child: logged, counted, skipped. An over-long
  *   answer whose id can be read fails that request at once.
  * - Stopping closes stdin (a processor exits on EOF), then SIGTERM, then SIGKILL to its whole process
- *   group, so a wrapper script's children go too: no orphan is left.
+ *   group, so a wrapper script's children go too: no orphan is left. At shutdown (SHUTDOWN_STOP) SIGKILL
+ *   comes 1.5 s after EOF, busy or not, so the daemon is gone within 2 s; a reload (RELOAD_STOP) waits longer.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
