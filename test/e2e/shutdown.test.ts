@@ -241,7 +241,7 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
     // The daemon waited for its child's exit: nothing of it is left (a SIGKILLed process is at most a
     // zombie for a moment, which alive() does not count).
     for (const pid of pids) {
-      for (let i = 0; i < 10 && alive(pid); i++) await new Promise((res) => setTimeout(res, 20));
+      for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 20));
       assert.equal(alive(pid), false, `pid ${pid} is gone`);
     }
     return ms;
