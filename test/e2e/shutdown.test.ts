@@ -5,7 +5,9 @@
  * Each state is made for real on loopback: a closed port (the node is in its longest "not reachable
  * yet" backoff), a listener that accepts and never answers (a hung node: a WebSocket handshake and an
  * HTTP call in flight), and an HTTP-only gateway whose node is down (the PoSter polls ChainHead and
- * is in a poll retry wait). The SIGTERM-to-exit time of each is printed.
+ * is in a poll retry wait). So do busy ext-prover children, however they take stdin EOF and SIGTERM:
+ * each is given 0.5 s after EOF, then SIGTERM, then SIGKILL to its process group at 1.5 s, and none is
+ * left running. The SIGTERM-to-exit time of each is printed.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
@@ -19,6 +21,7 @@ import { shapeByName } from "../../src/proofs/sectorShapes.js";
 import { sealedCid, writeSyntheticSector } from "../../src/proofs/syntheticSector.js";
 import { RpcClient } from "../../src/rpc/client.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { alive } from "../helpers/process.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const LIMIT_MS = 2000;
@@ -154,9 +157,15 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
     assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
   });
 
-  test("children busy: a WinningPoSt request in flight on a child that takes a minute", async () => {
-    const home = path.join(dir, "busy");
-    const store = path.join(dir, "busy-store");
+  /**
+   * A `--miner` home whose one [[WinPost]] child (the test processor in slow mode, a minute per
+   * answer, plus `envs`; with a child of its own) has a Venus.ComputeProof in flight; SIGTERM. Returns
+   * the SIGTERM-to-exit time after checking the daemon exited 0, did not answer, and left no process.
+   */
+  async function busyStopTime(name: string, envs: Record<string, string>): Promise<number> {
+    const home = path.join(dir, name);
+    const store = path.join(dir, `${name}-store`);
+    const pidfile = path.join(dir, `${name}-grandchild.pid`);
     const sector = await writeSyntheticSector({
       storeDir: store,
       miner: 1000,
@@ -170,11 +179,13 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
       cfg,
       `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', `Chain = "/ip4/127.0.0.1/tcp/${port}"`)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nEnabled = false\n[Miners.Proof]\nEnabled = true\n`,
     );
-    // A processor that takes each request and answers a minute later (it ends on stdin EOF, as
-    // damocles' processors and ours do).
     await fs.writeFile(
       homePaths(home).extProverCfg,
-      `[[WinPost]]\nBin = ${JSON.stringify(process.execPath)}\nArgs = [${JSON.stringify(FIXTURE)}, "winning_post"]\n[WinPost.Envs]\nMODE = "slow"\nSLOW_MS = "60000"\n`,
+      `[[WinPost]]\nBin = ${JSON.stringify(process.execPath)}\nArgs = [${JSON.stringify(FIXTURE)}, "winning_post"]\n[WinPost.Envs]\nMODE = "slow"\nSLOW_MS = "60000"\nPIDFILE = ${JSON.stringify(pidfile)}\n${Object.entries(
+        envs,
+      )
+        .map(([k, v]) => `${k} = ${JSON.stringify(v)}\n`)
+        .join("")}`,
     );
     const env = { ...process.env, VSM_LOG_LEVEL: "info" };
     const p = startCli(["--home", home, "daemon", "run", "--miner", "--ext-prover", "--listen=127.0.0.1:0"], {
@@ -201,24 +212,55 @@ describe("SIGTERM ends the daemon within 2 s with the chain down", () => {
         (e: unknown) => (e instanceof Error ? e.message : String(e)),
       );
     // The request is with the child: the pool shows it in flight.
+    let child = -1;
     for (let i = 0; ; i++) {
-      const rows = await rpc.call<{ inFlight: number }[]>("Venus.ExtProverStatus", []);
-      if (rows[0]?.inFlight === 1) break;
+      const rows = await rpc.call<{ inFlight: number; pid: number }[]>("Venus.ExtProverStatus", []);
+      if (rows[0]?.inFlight === 1) {
+        child = rows[0].pid;
+        break;
+      }
       assert.ok(i < 100, `the request never reached the child: ${JSON.stringify(rows)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    const pids = [child, Number(await fs.readFile(pidfile, "utf8"))];
+    assert.ok(
+      pids.every((pid) => alive(pid)),
+      `running: ${pids.join(" ")}`,
+    );
     const t0 = performance.now();
     p.kill("SIGTERM");
     const r = await p.exited;
     const ms = Math.round(performance.now() - t0);
-    console.log(`SIGTERM-to-exit (children busy): ${ms} ms`);
+    console.log(`SIGTERM-to-exit (${name}): ${ms} ms`);
     assert.equal(r.code, 0, p.lines.slice(-10).join("\n"));
-    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
     assert.notEqual(await call, "answered", "the in-flight request was not answered by a stopped node");
     assert.ok(
       p.lines.some((l) => l.includes("node stopped")),
       p.lines.slice(-10).join("\n"),
     );
+    // The daemon waited for its child's exit: nothing of it is left (a SIGKILLed process is at most a
+    // zombie for a moment, which alive() does not count).
+    for (const pid of pids) {
+      for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 20));
+      assert.equal(alive(pid), false, `pid ${pid} is gone`);
+    }
+    return ms;
+  }
+
+  test("children busy: a WinningPoSt request in flight on a child that takes a minute", async () => {
+    // A processor that ends on stdin EOF at once, as damocles' processors and ours do.
+    const ms = await busyStopTime("busy", {});
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+  });
+
+  test("children busy, the child finishes its proof before it exits on stdin EOF: SIGTERM at 0.5 s", async () => {
+    const ms = await busyStopTime("busy-finish", { ON_EOF: "finish" });
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
+  });
+
+  test("children busy, the child ignores stdin EOF and SIGTERM: SIGKILL to its group at 1.5 s", async () => {
+    const ms = await busyStopTime("busy-stubborn", { ON_EOF: "finish", ON_SIGTERM: "ignore" });
+    assert.ok(ms <= LIMIT_MS, `exited ${ms} ms after SIGTERM`);
   });
 
   test("--proxy at a source that accepts and never answers: SIGTERM during the start-up probe", async () => {

@@ -18,7 +18,8 @@
  *   in, never buffered) are protocol errors of this child: logged, counted, skipped. An over-long
  *   answer whose id can be read fails that request at once.
  * - Stopping closes stdin (a processor exits on EOF), then SIGTERM, then SIGKILL to its whole process
- *   group, so a wrapper script's children go too: no orphan is left.
+ *   group, so a wrapper script's children go too: no orphan is left. At shutdown (SHUTDOWN_STOP) SIGKILL
+ *   comes 1.5 s after EOF, busy or not, so the daemon is gone within 2 s; a reload (RELOAD_STOP) waits longer.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
@@ -43,9 +44,30 @@ export const MAX_TIMER_MS = 2_147_483_647;
 const timerMs = (ms: number) => Math.max(0, Math.min(ms, MAX_TIMER_MS));
 /** After stdout EOF, how long the child has to exit by itself before it is killed. */
 const EOF_GRACE_MS = 1000;
-/** After SIGTERM, how long until SIGKILL; after SIGKILL, how long to wait for the exit at most. */
-const TERM_TO_KILL_MS = 2000;
-const KILL_WAIT_MS = 3000;
+
+/**
+ * How a child is stopped: its stdin is closed at once (a processor exits on EOF), SIGTERM goes to its
+ * process group `termMs` later and SIGKILL `killMs` later; `giveUpMs` after the stop began it is given
+ * up on if its exit has still not been seen (a process stuck in the kernel cannot be waited for).
+ */
+export interface StopPlan {
+  termMs: number;
+  killMs: number;
+  giveUpMs: number;
+}
+
+/**
+ * Shutdown: the daemon must be gone within 2 s of SIGTERM whatever its children do. A child gets
+ * 0.5 s to exit on EOF (a processor that first finishes the proof in hand does not get to: nobody is
+ * left to take the answer), SIGTERM, and SIGKILL at 1.5 s; its exit is awaited until 1.9 s.
+ */
+export const SHUTDOWN_STOP: StopPlan = { termMs: 500, killMs: 1500, giveUpMs: 1900 };
+
+/**
+ * Reload (a removed or changed block, after its drain): the daemon keeps running, so the child may
+ * end in its own time: 3 s after EOF before SIGTERM, SIGKILL 2 s later, given up on 3 s after that.
+ */
+export const RELOAD_STOP: StopPlan = { termMs: 3000, killMs: 5000, giveUpMs: 8000 };
 
 /**
  * Set in every child's environment: our own processor then leaves its ready line to us (we log it
@@ -76,6 +98,20 @@ interface InFlight {
   resolve: (o: PoStOutput) => void;
   reject: (e: unknown) => void;
   started: number;
+}
+
+/** A stop in progress: its timers, when each step is due (ms after `begun`), what was sent. */
+interface StopState {
+  begun: number;
+  at: StopPlan;
+  term: NodeJS.Timeout | undefined;
+  kill: NodeJS.Timeout | undefined;
+  giveUp: NodeJS.Timeout | undefined;
+  termSent?: boolean;
+  killSent?: boolean;
+  ended?: boolean;
+  done: Promise<void>;
+  settle: () => void;
 }
 
 /** A response line's id, read from the first bytes of a line too long to parse (`{"id":12,...`). */
@@ -165,6 +201,8 @@ export class ExtChild extends EventEmitter {
   private eofTimer: NodeJS.Timeout | undefined;
   private procExited = false;
   private stdoutClosed = false;
+  /** The stop in progress, once stop() has been called. */
+  private stopping: StopState | undefined;
 
   constructor(spec: ChildSpec, logger: Logger) {
     super();
@@ -501,12 +539,13 @@ export class ExtChild extends EventEmitter {
   }
 
   /**
-   * Stop taking work, wait for in-flight requests, then stop the child. The wait is bounded by
+   * Stop taking work, wait for in-flight requests, then stop the child (`plan`). The wait is bounded by
    * `waitMs` (a reload must not wait a 15-min RequestTimeout for a silent child) and by RequestTimeout;
    * requests still in flight then fail (EXT_PROVER_CHILD_EXITED, which the pool fails over) with
-   * `reason`.
+   * `reason`. A shutdown that comes meanwhile (stop() with a shorter plan) ends the wait and the stop
+   * on its own schedule.
    */
-  async drain(graceMs: number, waitMs: number, reason: string): Promise<void> {
+  async drain(plan: StopPlan, waitMs: number, reason: string): Promise<void> {
     if (this.state === "ready") this.state = "draining";
     const until = Date.now() + waitMs;
     while (this.inFlight.size > 0 && this.state !== "exited" && Date.now() < until) {
@@ -523,15 +562,16 @@ export class ExtChild extends EventEmitter {
       });
     }
     if (this.inFlight.size > 0) this.killReason ??= `${reason} after ${waitMs / 1000} s of draining`;
-    await this.stop(graceMs, reason);
+    await this.stop(plan, reason);
   }
 
   /**
-   * Close stdin (the processor exits on EOF); after `graceMs` SIGTERM, TERM_TO_KILL_MS later SIGKILL,
-   * to the child's whole process group. Returns once it has exited, or KILL_WAIT_MS after SIGKILL at
-   * the latest (a process stuck in the kernel cannot be waited for; that is logged).
+   * Close stdin (the processor exits on EOF), then SIGTERM and SIGKILL to the child's whole process
+   * group at the times of `plan`. Returns once it has exited, or at `plan.giveUpMs` at the latest (a
+   * process stuck in the kernel cannot be waited for; that is logged). Stopped again while stopping
+   * (a shutdown during a reload's stop), each step happens at the earlier of the two times.
    */
-  async stop(graceMs: number, reason = "was stopped"): Promise<void> {
+  async stop(plan: StopPlan, reason = "was stopped"): Promise<void> {
     const proc = this.proc;
     // Requests still in flight fail with why the child went, not with its exit code.
     this.killReason ??= reason;
@@ -541,37 +581,98 @@ export class ExtChild extends EventEmitter {
       return;
     }
     if (this.state === "starting") this.failStart?.("was stopped before it was ready");
-    proc.stdin?.end();
-    const term = setTimeout(() => {
-      this.plog.warn("ext-prover child did not exit after its stdin was closed; SIGTERM", {
-        grace_ms: graceMs,
+    let s = this.stopping;
+    if (!s) {
+      proc.stdin?.end();
+      let settle: () => void = () => {};
+      const done = new Promise<void>((r) => {
+        settle = r;
       });
-      this.signalGroup("SIGTERM");
-    }, timerMs(graceMs));
-    const kill = setTimeout(
-      () => {
-        this.plog.warn("ext-prover child did not exit after SIGTERM; SIGKILL", {});
-        this.signalGroup("SIGKILL");
-      },
-      timerMs(graceMs + TERM_TO_KILL_MS),
-    );
-    let giveUp: NodeJS.Timeout | undefined;
-    const gaveUp = await Promise.race([
-      this.exited.then(() => false),
-      new Promise<boolean>((r) => {
-        giveUp = setTimeout(() => r(true), timerMs(graceMs + TERM_TO_KILL_MS + KILL_WAIT_MS));
-      }),
-    ]);
-    clearTimeout(term);
-    clearTimeout(kill);
-    clearTimeout(giveUp);
-    if (gaveUp) {
-      this.plog.error(
-        "ext-prover child did not exit after SIGKILL; it may be stuck in the kernel (GPU driver)",
-        {},
+      const begun = Date.now();
+      s = { begun, term: undefined, kill: undefined, giveUp: undefined, at: { ...plan }, done, settle };
+      this.stopping = s;
+      // The exit ends the stop; the timers that have not fired go with it.
+      void this.exited.then(() => this.endStop());
+      this.armStop(s, plan, reason, true);
+    } else this.armStop(s, plan, reason, false);
+    await s.done;
+  }
+
+  /** (Re)arms the steps of a stop in progress, each at the earlier of its current and `plan`'s time. */
+  private armStop(s: StopState, plan: StopPlan, reason: string, first: boolean): void {
+    if (s.ended) return;
+    const since = Date.now() - s.begun;
+    const at = (k: keyof StopPlan) => (first ? plan[k] : Math.min(s.at[k], since + plan[k]));
+    const term = at("termMs");
+    const kill = at("killMs");
+    const giveUp = at("giveUpMs");
+    if (!s.termSent && (first || term < s.at.termMs)) {
+      clearTimeout(s.term);
+      s.at.termMs = term;
+      s.term = setTimeout(
+        () => {
+          s.termSent = true;
+          this.plog.warn("ext-prover child did not exit after its stdin was closed; SIGTERM", {
+            reason,
+            after_ms: Date.now() - s.begun,
+          });
+          this.signalGroup("SIGTERM");
+        },
+        timerMs(term - since),
       );
-      this.finish("did not exit after SIGKILL");
     }
+    if (!s.killSent && (first || kill < s.at.killMs)) {
+      clearTimeout(s.kill);
+      s.at.killMs = kill;
+      s.kill = setTimeout(
+        () => {
+          s.killSent = true;
+          this.plog.warn("ext-prover child did not exit after SIGTERM; SIGKILL", {
+            reason,
+            after_ms: Date.now() - s.begun,
+          });
+          this.signalGroup("SIGKILL");
+        },
+        timerMs(kill - since),
+      );
+    }
+    if (first || giveUp < s.at.giveUpMs) {
+      clearTimeout(s.giveUp);
+      s.at.giveUpMs = giveUp;
+      s.giveUp = setTimeout(
+        () => {
+          this.plog.error(
+            "ext-prover child did not exit after SIGKILL; it may be stuck in the kernel (GPU driver)",
+            { reason, after_ms: Date.now() - s.begun },
+          );
+          this.finish("did not exit after SIGKILL");
+          this.release();
+          this.endStop();
+        },
+        timerMs(giveUp - since),
+      );
+    }
+  }
+
+  private endStop(): void {
+    const s = this.stopping;
+    if (!s || s.ended) return;
+    s.ended = true;
+    clearTimeout(s.term);
+    clearTimeout(s.kill);
+    clearTimeout(s.giveUp);
+    s.settle();
+  }
+
+  /**
+   * A child given up on no longer holds the daemon: its pipes are closed and its handle unreferenced,
+   * so a daemon shutting down exits even while the child is stuck in the kernel.
+   */
+  private release(): void {
+    const proc = this.proc;
+    if (!proc) return;
+    for (const s of [proc.stdin, proc.stdout, proc.stderr]) s?.destroy();
+    proc.unref();
   }
 
   /** SIGKILL the child and its process group at once (ready timeout, shutdown). */

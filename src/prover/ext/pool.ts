@@ -22,8 +22,8 @@
  *   drain lasts RELOAD_DRAIN_MS at most; requests still in flight then fail over to another block
  *   (the restarted one included), and the stop is bounded by SIGTERM/SIGKILL, so the new child starts
  *   within seconds. An unchanged block waiting for its next try is tried again at once.
- * - Shutdown stops every child ever spawned that has not exited yet, draining ones included, and
- *   returns when they are gone.
+ * - Shutdown stops every child ever spawned that has not exited yet, busy and draining ones included,
+ *   on the short SHUTDOWN_STOP schedule (SIGKILL at 1.5 s), and returns when they are gone.
  * - Pools are per stage, so WinningPoSt work never waits behind WindowPoSt work.
  */
 import type { Logger } from "../../log/logger.js";
@@ -32,16 +32,14 @@ import { AbortedError, abortError, errorMessage, SmError } from "../../util/erro
 import { PriorityQueue } from "../../util/priorityQueue.js";
 import { weightedIndex } from "../../util/random.js";
 import type { PoStOutput, PoStTask, Stage } from "../protocol.js";
-import { type ChildSpec, type ChildState, ExtChild } from "./child.js";
+import { type ChildSpec, type ChildState, ExtChild, RELOAD_STOP, SHUTDOWN_STOP } from "./child.js";
 import { defaultRequestTimeoutMs } from "./specs.js";
 
 const BACKOFF_INITIAL_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
 /** A child that stayed ready this long before exiting is respawned without backoff growth. */
 const HEALTHY_MS = 60_000;
-/** At shutdown or reload, how long a child has to exit after its stdin is closed before SIGTERM. */
-export const CLOSE_GRACE_MS = 3000;
-/** At reload, how long a removed or changed block's child may finish its in-flight work. */
+/** At reload, how long a removed or changed block's child may finish its in-flight work (then RELOAD_STOP). */
 export const RELOAD_DRAIN_MS = 5000;
 
 export interface PoolDeps {
@@ -499,7 +497,7 @@ export class ExtProverPool {
     // Changed twice in a row: the next settings wait for the first child too.
     if (!c) return e.predecessors;
     const p: Promise<void> = c
-      .drain(CLOSE_GRACE_MS, RELOAD_DRAIN_MS, "was stopped by a reload of ext-prover.cfg")
+      .drain(RELOAD_STOP, RELOAD_DRAIN_MS, "was stopped by a reload of ext-prover.cfg")
       .catch((err: unknown) =>
         this.log.warn("ext-prover child did not stop cleanly", { block: c.label, err: errorMessage(err) }),
       )
@@ -551,8 +549,9 @@ export class ExtProverPool {
   }
 
   /**
-   * Stop every child: running, draining after a reload, or killed and not yet exited. Each gets its
-   * stdin closed, then SIGTERM, then SIGKILL (child.ts), so this returns within a few seconds.
+   * Stop every child: running, busy, draining after a reload, or killed and not yet exited. Each gets
+   * its stdin closed, SIGTERM 0.5 s later and SIGKILL at 1.5 s (SHUTDOWN_STOP, child.ts), a child
+   * being stopped by a reload too, so this returns within 2 s whatever the children do.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -565,7 +564,7 @@ export class ExtProverPool {
     }
     this.failedOver.clear();
     for (const e of this.entries) if (e.timer) clearTimeout(e.timer);
-    await Promise.all([...this.alive].map((c) => c.stop(CLOSE_GRACE_MS, "was stopped at shutdown")));
+    await Promise.all([...this.alive].map((c) => c.stop(SHUTDOWN_STOP, "was stopped at shutdown")));
     await Promise.all([...this.draining]);
   }
 }
