@@ -118,7 +118,7 @@ describe("a standalone PoSter on an HTTP-only chain endpoint (WebSocket upgrades
         "--count",
         "4",
         "--onboard",
-        "--devnet-home",
+        "--home",
         dnHome,
       ],
       { timeoutMs: 60_000 },

@@ -283,6 +283,25 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
     }
   };
 
+  /** The next deadline the PoSter starts that holds 2 partitions (something to lose); marks it seen. */
+  const nextDeadlineWithTwoPartitions = async (lines: () => Line[]): Promise<Line> => {
+    let d = await waitLine(
+      lines,
+      (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
+      "a deadline started",
+    );
+    while ((await partitionsOf(d.deadline ?? -1)) !== 2) {
+      const open = d.open ?? -1;
+      d = await waitLine(
+        lines,
+        (l) => l.msg === "proving deadline" && (l.open ?? -1) > open,
+        "next deadline",
+      );
+    }
+    lastOpen = d.open ?? -1;
+    return d;
+  };
+
   /**
    * With blocks coming, wait for a head past the fault cutoff of the next deadline that `wanted`
    * accepts and before its challenge, let the PoSter see it, then hang the node: that deadline closes
@@ -314,22 +333,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
   test("heads whose height goes down with keys already seen are logged at once; the running deadline goes on and is proven", async () => {
     await withPoster(undefined, async ({ lines }) => {
       blockEveryMs = 250;
-      const started = await waitLine(
-        lines,
-        (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
-        "a deadline started",
-      );
-      // Wait for one with 2 partitions, so there is something to lose.
-      let d = started;
-      while ((await partitionsOf(d.deadline ?? -1)) !== 2) {
-        const open = d.open ?? -1;
-        d = await waitLine(
-          lines,
-          (l) => l.msg === "proving deadline" && (l.open ?? -1) > open,
-          "next deadline",
-        );
-      }
-      lastOpen = d.open ?? -1;
+      const d = await nextDeadlineWithTwoPartitions(lines);
       // From now on three head changes repeat the current head's keys at ever lower heights.
       let captured: { Val: { Height: number } } | undefined;
       let bad = 0;
@@ -376,20 +380,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
       undefined,
       async ({ lines, metrics }) => {
         blockEveryMs = 150;
-        let d = await waitLine(
-          lines,
-          (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
-          "a deadline started",
-        );
-        while ((await partitionsOf(d.deadline ?? -1)) !== 2) {
-          const open = d.open ?? -1;
-          d = await waitLine(
-            lines,
-            (l) => l.msg === "proving deadline" && (l.open ?? -1) > open,
-            "next deadline",
-          );
-        }
-        lastOpen = d.open ?? -1;
+        const d = await nextDeadlineWithTwoPartitions(lines);
         const done = await waitLine(
           lines,
           (l) => l.msg.startsWith("deadline done") && l.open === d.open,
@@ -449,20 +440,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
       );
     await withPoster(slow, async ({ lines, metrics }) => {
       blockEveryMs = 150;
-      let d = await waitLine(
-        lines,
-        (l) => l.msg === "proving deadline" && (l.open ?? -1) > lastOpen,
-        "a deadline started",
-      );
-      while ((await partitionsOf(d.deadline ?? -1)) !== 2) {
-        const open = d.open ?? -1;
-        d = await waitLine(
-          lines,
-          (l) => l.msg === "proving deadline" && (l.open ?? -1) > open,
-          "next deadline",
-        );
-      }
-      lastOpen = d.open ?? -1;
+      const d = await nextDeadlineWithTwoPartitions(lines);
       const done = await waitLine(
         lines,
         (l) => l.msg.startsWith("deadline done") && l.open === d.open,
