@@ -108,19 +108,7 @@ describe("a standalone PoSter on an HTTP-only chain endpoint (WebSocket upgrades
     devnet = new RpcClient({ url: `http://${api}/rpc/v1`, token });
     proxy = await httpOnlyProxy(api);
     const seal = await runCli(
-      [
-        "devnet",
-        "seal",
-        "--miner",
-        "1000",
-        "--store",
-        store,
-        "--count",
-        "4",
-        "--onboard",
-        "--home",
-        dnHome,
-      ],
+      ["devnet", "seal", "--miner", "1000", "--store", store, "--count", "4", "--onboard", "--home", dnHome],
       { timeoutMs: 60_000 },
     );
     assert.equal(seal.code, 0, seal.output);
