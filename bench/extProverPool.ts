@@ -14,8 +14,8 @@ import { spawn } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { nullLogger } from "../src/log/logger.js";
-import type { ChildSpec } from "../src/prover/ext/child.js";
 import { ExtProverPool } from "../src/prover/ext/pool.js";
+import type { ChildSpec } from "../src/prover/ext/specs.js";
 import {
   encodeRequest,
   LineSplitter,

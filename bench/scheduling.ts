@@ -14,8 +14,8 @@
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { nullLogger } from "../src/log/logger.js";
-import type { ChildSpec } from "../src/prover/ext/child.js";
 import { ExtProverPool } from "../src/prover/ext/pool.js";
+import type { ChildSpec } from "../src/prover/ext/specs.js";
 import type { PoStTask } from "../src/prover/protocol.js";
 
 const FIXTURE = fileURLToPath(new URL("../test/fixtures/testProcessor.mjs", import.meta.url));

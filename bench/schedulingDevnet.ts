@@ -22,10 +22,10 @@
  * deadline comes round once per proving period of 3 windows).
  */
 import path from "node:path";
-import { provingPeriod } from "../src/chain/devnet/policy.js";
 import type { DeadlineInfo } from "../src/chain/interface.js";
 import { LotusChainClient } from "../src/chain/lotus/client.js";
 import { MinerMethod } from "../src/chain/message.js";
+import { provingPeriod } from "../src/devnet/policy.js";
 import { nullLogger } from "../src/log/logger.js";
 import {
   fixedTimeWdPostBlocks,

@@ -18,11 +18,11 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { DeadlineRecord } from "../chain/devnet/miner.js";
+import type { DeadlineRecord } from "../devnet/miner.js";
+import { sealedFilePath } from "../proofs/sectorFiles.js";
 import { shapeByName } from "../proofs/sectorShapes.js";
 import { writeSyntheticSector } from "../proofs/syntheticSector.js";
 import { RpcClient } from "../rpc/client.js";
-import { sealedFilePath } from "../sectors/layout.js";
 import { type Proc, runCli, startCli } from "../util/childProcess.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep } from "../util/time.js";

@@ -3,9 +3,9 @@
  * token, snapshot, api file), served over JSON-RPC at /rpc/v1 (Lotus's path) and /rpc/v0.
  */
 import fs from "node:fs/promises";
-import { devnetMethods } from "../chain/devnet/api.js";
-import { DevnetNode } from "../chain/devnet/node.js";
-import type { DevnetPolicy } from "../chain/devnet/policy.js";
+import { devnetMethods } from "../devnet/api.js";
+import { DevnetNode } from "../devnet/node.js";
+import type { DevnetPolicy } from "../devnet/policy.js";
 import type { Logger } from "../log/logger.js";
 import { createDispatcher } from "../rpc/dispatch.js";
 import { startRpcServer } from "../rpc/server.js";

@@ -5,8 +5,8 @@
  *
  * Sources: damocles-poster.md §4.4–§4.6 (damocles `modules/poster`, `modules/impl/sectors/proving.go`);
  * the sector set each partition must prove is the one builtin-actors `record_proven_sectors` expects,
- * mirrored by the devnet in src/chain/devnet/checks.ts `provenSet`; the devnet proof format is
- * documented in src/chain/devnet/bundle.ts.
+ * mirrored by the devnet in src/devnet/checks.ts `provenSet`; the devnet proof format is
+ * documented in src/proofs/vanillaBundle.ts.
  *
  * Deliberate difference from damocles: damocles cuts the partition list into fixed consecutive
  * batches up front and proves each batch as a unit. Here each partition is proven on its own and
@@ -14,9 +14,9 @@
  * failing partition does not hold back the partitions that happen to share its batch.
  */
 import { BitField } from "../chain/bitfield.js";
-import { encodeVanillaBundle } from "../chain/devnet/bundle.js";
 import type { Partition } from "../chain/interface.js";
 import type { PoStPartition, PoStProof, SubmitWindowedPoStParams } from "../chain/params.js";
+import { encodeVanillaBundle } from "../proofs/vanillaBundle.js";
 import { SmError } from "../util/errors.js";
 
 /**
@@ -216,7 +216,7 @@ export interface SubmitInput {
 /**
  * SubmitWindowedPoSt params for one message. Partitions are listed by ascending index. The proof:
  *  - "vanilla-bundle" (devnet): ONE PoStProof whose bytes are encodeVanillaBundle of the per-sector
- *    proofs, partitions in message order then ascending sector number (src/chain/devnet/bundle.ts);
+ *    proofs, partitions in message order then ascending sector number (src/proofs/vanillaBundle.ts);
  *    every proven sector needs a proof and no other sector may have one (the devnet rejects a
  *    missing, extra or out-of-order entry).
  *  - "snark": ONE PoStProof whose bytes are the partitions' 192-byte proofs concatenated in message

@@ -11,9 +11,8 @@
 import { createHash, randomFillSync } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { IndexType } from "../sectors/interface.js";
-import { cacheDirPath, sealedFilePath } from "../sectors/layout.js";
 import { commRFrom, NODE_BYTES } from "./nodes.js";
+import { cacheDirPath, type IndexType, sealedFilePath } from "./sectorFiles.js";
 import type { SectorShape } from "./sectorShapes.js";
 import { buildTreeRLast } from "./treeRLast.js";
 

@@ -22,13 +22,13 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
+import { cacheDirName, parseSectorFileName, sealedDirName } from "../proofs/sectorFiles.js";
 import type { SectorShape } from "../proofs/sectorShapes.js";
 import { mapLimit } from "../util/concurrency.js";
 import { SmError, sysCode } from "../util/errors.js";
 import type { StrictProbe } from "./check.js";
 import { checkSectorFiles } from "./fileCheck.js";
 import type { IndexType, SectorLocation } from "./interface.js";
-import { cacheDirName, parseSectorFileName, sealedDirName } from "./layout.js";
 
 /** BLS12-381 scalar field modulus: 32-byte commitments must be below it. */
 const FR_MODULUS = 0x73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001n;

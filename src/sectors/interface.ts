@@ -10,8 +10,10 @@
  * index over JSON-RPC, read-only).
  */
 
-export type IndexType = "normal" | "upgrade";
-export const INDEX_TYPES: readonly IndexType[] = ["normal", "upgrade"];
+import type { IndexType } from "../proofs/sectorFiles.js";
+
+// The two indexes follow the two file layouts, so their names are defined with the layout.
+export { INDEX_TYPES, type IndexType } from "../proofs/sectorFiles.js";
 
 export interface SectorRef {
   /** Miner actor id (1000 for f01000). */

@@ -3,9 +3,9 @@
  */
 import fs from "node:fs/promises";
 import type { PersistStoreConfig } from "../config/types.js";
+import { cacheDirPath, sealedFilePath } from "../proofs/sectorFiles.js";
 import { SmError, sysCode } from "../util/errors.js";
 import type { IndexType, SectorAccess, SectorRef } from "./interface.js";
-import { cacheDirPath, sealedFilePath } from "./layout.js";
 
 export interface StoreStatus {
   name: string;

@@ -10,8 +10,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
+import { sealedFilePath } from "../../src/proofs/sectorFiles.js";
 import { RpcClient } from "../../src/rpc/client.js";
-import { sealedFilePath } from "../../src/sectors/layout.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
 import { tempDir } from "../helpers/tmp.js";
 

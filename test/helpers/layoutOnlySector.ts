@@ -9,6 +9,7 @@
 import { randomFillSync } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { cacheDirPath, sealedFilePath } from "../../src/proofs/sectorFiles.js";
 import {
   P_AUX_BYTES,
   type SectorShape,
@@ -16,7 +17,6 @@ import {
   treeRLastFileNames,
 } from "../../src/proofs/sectorShapes.js";
 import type { IndexType } from "../../src/sectors/interface.js";
-import { cacheDirPath, sealedFilePath } from "../../src/sectors/layout.js";
 
 const CHUNK = 1 << 20;
 

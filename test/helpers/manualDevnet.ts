@@ -4,9 +4,9 @@
  * fixture of the in-process runDeadline tests (restart, prover and chain failures, check pipeline).
  */
 import path from "node:path";
-import type { DevnetPolicy } from "../../src/chain/devnet/policy.js";
 import { type RunningDevnet, startDevnet } from "../../src/daemon/devnetRun.js";
 import { readToken } from "../../src/daemon/home.js";
+import type { DevnetPolicy } from "../../src/devnet/policy.js";
 import { nullLogger } from "../../src/log/logger.js";
 import { shapeByName } from "../../src/proofs/sectorShapes.js";
 import { sealedCid, writeSyntheticSector } from "../../src/proofs/syntheticSector.js";

@@ -8,15 +8,15 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { DeadlineRecord } from "../../src/chain/devnet/miner.js";
+import type { DeadlineInfo } from "../../src/chain/interface.js";
+import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
+import type { DeadlineRecord } from "../../src/devnet/miner.js";
 import {
   type DevnetPolicy,
   deadlineIsMutable,
   provingDeadlineAt,
   provingPeriod,
-} from "../../src/chain/devnet/policy.js";
-import type { DeadlineInfo } from "../../src/chain/interface.js";
-import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
+} from "../../src/devnet/policy.js";
 import { RpcClient } from "../../src/rpc/client.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
 
@@ -245,7 +245,7 @@ export class PosterStack {
     }
   }
 
-  /** The devnet gives miner f0<id> the proving-period offset id mod the period (src/chain/devnet/api.ts). */
+  /** The devnet gives miner f0<id> the proving-period offset id mod the period (src/devnet/api.ts). */
   offset(actor: number): number {
     return actor % provingPeriod(this.policy);
   }

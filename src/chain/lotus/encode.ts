@@ -3,7 +3,7 @@
  * (the embedded devnet). Field names and encodings are Lotus's (api-methods-v1-stable.md): CIDs as
  * {"/": cid}, bitfields as run-length arrays, big integers as decimal strings, bytes as base64.
  * Every field Lotus writes is present, those the PoSter never reads with neutral values, so that
- * Lotus clients decode them; test/unit/chain/devnet/lotusShapes.test.ts compares the keys of every
+ * Lotus clients decode them; test/unit/devnet/lotusShapes.test.ts compares the keys of every
  * devnet answer with Lotus's documented examples.
  */
 import type {

@@ -13,6 +13,7 @@ import { loadConfigDir } from "../../config/load.js";
 import { SECTOR_MANAGER_CFG } from "../../config/schema.js";
 import type { SectorManagerConfig } from "../../config/types.js";
 import { acquireHomeLock } from "../../daemon/home.js";
+import { cacheDirPath, sealedFilePath } from "../../proofs/sectorFiles.js";
 import { createStrictProbe } from "../../prover/strictProbe.js";
 import { WorkerPool } from "../../prover/workerPool.js";
 import type { RpcClient } from "../../rpc/client.js";
@@ -25,7 +26,6 @@ import {
   scanStoreDir,
 } from "../../sectors/attach.js";
 import type { IndexRecord, IndexType, SectorLocation } from "../../sectors/interface.js";
-import { cacheDirPath, sealedFilePath } from "../../sectors/layout.js";
 import { LocalIndexer } from "../../sectors/localIndexer.js";
 import { indexCountsFromWire } from "../../sectors/rpcApi.js";
 import { openLmdbStore } from "../../store/lmdb.js";

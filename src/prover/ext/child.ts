@@ -37,7 +37,7 @@ import {
   readyLine,
   type Stage,
 } from "../protocol.js";
-import { defaultRequestTimeoutMs } from "./specs.js";
+import { type ChildSpec, defaultRequestTimeoutMs } from "./specs.js";
 
 /** setTimeout fires at once for anything above 2^31 - 1 ms (~24.8 days); every timer is clamped. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -74,23 +74,6 @@ export const RELOAD_STOP: StopPlan = { termMs: 3000, killMs: 5000, giveUpMs: 800
  * with the block), so each child's ready is logged once.
  */
 export const SUPERVISED_ENV = "VSM_EXT_PROVER_SUPERVISED";
-
-export interface ChildSpec {
-  stage: Stage;
-  /** Position of the block in ext-prover.cfg (0-based), its identity across reloads. */
-  index: number;
-  bin: string;
-  args: string[];
-  /** Only the block's overrides (for display); the child gets process.env plus these. */
-  envs: Record<string, string>;
-  concurrent: number;
-  weight: number;
-  readyTimeoutMs: number;
-  /** Longest a request may stay unanswered before the child is killed (RequestTimeout; default per stage). */
-  requestTimeoutMs?: number;
-  /** Longest response line accepted (default MAX_RESPONSE_LINE_BYTES). */
-  maxLineBytes?: number;
-}
 
 export type ChildState = "starting" | "ready" | "draining" | "exited";
 

@@ -13,9 +13,26 @@ import { formatGoDuration, parseGoDuration } from "../../config/units.js";
 import { cliEntry } from "../../util/childProcess.js";
 import { SmError } from "../../util/errors.js";
 import type { Stage } from "../protocol.js";
-import type { ChildSpec } from "./child.js";
 
 const blockName = (stage: Stage) => (stage === "window_post" ? "WdPost" : "WinPost");
+
+/** How to run one ext-prover child: one block of ext-prover.cfg, validated and resolved. */
+export interface ChildSpec {
+  stage: Stage;
+  /** Position of the block in ext-prover.cfg (0-based), its identity across reloads. */
+  index: number;
+  bin: string;
+  args: string[];
+  /** Only the block's overrides (for display); the child gets process.env plus these. */
+  envs: Record<string, string>;
+  concurrent: number;
+  weight: number;
+  readyTimeoutMs: number;
+  /** Longest a request may stay unanswered before the child is killed (RequestTimeout; default per stage). */
+  requestTimeoutMs?: number;
+  /** Longest response line accepted (default MAX_RESPONSE_LINE_BYTES). */
+  maxLineBytes?: number;
+}
 
 /** The RequestTimeout a block gets when it does not set one, in milliseconds. */
 export function defaultRequestTimeoutMs(stage: Stage): number {

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { DeadlineRecord } from "../../../src/chain/devnet/miner.js";
 import { formatDevnetStatus } from "../../../src/cli/commands/devnet.js";
+import type { DeadlineRecord } from "../../../src/devnet/miner.js";
 
 /** Header cells and the rows under them, split on the table's two-space column gap. */
 function columns(table: string): Record<string, string>[] {

@@ -2,15 +2,14 @@
  * PoSter batching tests: partition plans, grouping finished partitions into messages (damocles' unit
  * case: 5 partitions with max 2 → 2,2,1; damocles-poster.md §4.5), and SubmitWindowedPoSt params,
  * including the devnet vanilla bundle order checked against the devnet's own `provenSet` (the rule
- * behind ChainState.expectedProofSectors, src/chain/devnet/queries.ts).
+ * behind ChainState.expectedProofSectors, src/devnet/queries.ts).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BitField } from "../../../src/chain/bitfield.js";
-import { decodeVanillaBundle } from "../../../src/chain/devnet/bundle.js";
-import { provenSet } from "../../../src/chain/devnet/checks.js";
 import type { Partition } from "../../../src/chain/interface.js";
 import { decodeSubmitWindowedPoStParams, encodeSubmitWindowedPoStParams } from "../../../src/chain/params.js";
+import { provenSet } from "../../../src/devnet/checks.js";
 import {
   buildSubmitParams,
   groupForMessages,
@@ -23,6 +22,7 @@ import {
   SNARK_PROOF_BYTES,
   type SubmitInput,
 } from "../../../src/poster/batch.js";
+import { decodeVanillaBundle } from "../../../src/proofs/vanillaBundle.js";
 import { SmError } from "../../../src/util/errors.js";
 
 const bf = (...n: number[]) => BitField.fromNumbers(n);

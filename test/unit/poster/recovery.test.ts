@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BitField } from "../../../src/chain/bitfield.js";
-import { deadlineInfo, MAINNET_POLICY } from "../../../src/chain/devnet/policy.js";
 import type { Partition } from "../../../src/chain/interface.js";
 import {
   decodeDeclareFaultsRecoveredParams,
   encodeDeclareFaultsRecoveredParams,
 } from "../../../src/chain/params.js";
+import { deadlineInfo, MAINNET_POLICY } from "../../../src/devnet/policy.js";
 import {
   planRecoveries,
   type RecoveryLimits,

@@ -3,12 +3,12 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { nullLogger } from "../../../src/log/logger.js";
+import { cacheDirPath, sealedFilePath } from "../../../src/proofs/sectorFiles.js";
 import { shapeByName, treeRLastFileBytes, treeRLastFileNames } from "../../../src/proofs/sectorShapes.js";
 import { writeSyntheticSector } from "../../../src/proofs/syntheticSector.js";
 import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { WorkerPool } from "../../../src/prover/workerPool.js";
 import { instanceMoveError, instanceMoves, scanStoreDir } from "../../../src/sectors/attach.js";
-import { cacheDirPath, sealedFilePath } from "../../../src/sectors/layout.js";
 import { writeLayoutOnlySector } from "../../helpers/layoutOnlySector.js";
 import { tempDir } from "../../helpers/tmp.js";
 

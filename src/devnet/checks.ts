@@ -3,9 +3,9 @@
  * submit_windowed_post's pre-verification checks and declare_faults_recovered's validation
  * (builtin-actors miner/src/lib.rs). Pure functions; a returned string is the rejection reason.
  */
-import type { BitField } from "../bitfield.js";
-import type { DeadlineInfo } from "../interface.js";
-import type { DeclareFaultsRecoveredParams, SubmitWindowedPoStParams } from "../params.js";
+import type { BitField } from "../chain/bitfield.js";
+import type { DeadlineInfo } from "../chain/interface.js";
+import type { DeclareFaultsRecoveredParams, SubmitWindowedPoStParams } from "../chain/params.js";
 import type { DevnetMiner } from "./miner.js";
 import { type DevnetPolicy, deadlineInfo, nextNotElapsed, provingDeadlineAt } from "./policy.js";
 import type { ExpectedProof } from "./post.js";

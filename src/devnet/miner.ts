@@ -3,8 +3,9 @@
  * deadlines, partitions with faulty and recovering sets, partitions proven in the current window).
  * Everything here is plain data; ChainState (state.ts) owns the transitions.
  */
-import { SmError } from "../../util/errors.js";
-import { BitField } from "../bitfield.js";
+
+import { BitField } from "../chain/bitfield.js";
+import { SmError } from "../util/errors.js";
 
 export interface DevnetSector {
   readonly number: number;

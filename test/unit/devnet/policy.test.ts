@@ -9,7 +9,7 @@ import {
   provingDeadlineAt,
   provingPeriod,
   validatePolicy,
-} from "../../../../src/chain/devnet/policy.js";
+} from "../../../src/devnet/policy.js";
 
 const SMALL = validatePolicy({
   wPoStPeriodDeadlines: 4,

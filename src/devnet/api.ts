@@ -7,19 +7,9 @@
  * (the devnet keeps no history of states). Randomness is answered for any past epoch.
  */
 
-import { InvalidParamsError } from "../../rpc/errors.js";
-import {
-  arity,
-  ChannelResult,
-  type MethodTable,
-  objectParam,
-  stringParam,
-  uintParam,
-} from "../../rpc/method.js";
-import { SmError } from "../../util/errors.js";
-import { Address } from "../address.js";
-import { BitField } from "../bitfield.js";
-import type { HeadChange, TipSet } from "../interface.js";
+import { Address } from "../chain/address.js";
+import { BitField } from "../chain/bitfield.js";
+import type { HeadChange, TipSet } from "../chain/interface.js";
 import {
   encodeActor,
   encodeDeadlineInfo,
@@ -30,11 +20,22 @@ import {
   encodePartition,
   encodeSectorInfo,
   encodeTipSet,
-} from "../lotus/encode.js";
-import { base64 } from "../lotus/shapes.js";
-import { messageFromLotusJSON, messageToLotusJSON } from "../message.js";
+} from "../chain/lotus/encode.js";
+import { base64 } from "../chain/lotus/shapes.js";
+import { messageFromLotusJSON, messageToLotusJSON } from "../chain/message.js";
+import { InvalidParamsError } from "../rpc/errors.js";
+import {
+  arity,
+  ChannelResult,
+  type MethodTable,
+  objectParam,
+  stringParam,
+  uintParam,
+} from "../rpc/method.js";
+import { SmError } from "../util/errors.js";
 import { sealProofSectorSize } from "./miner.js";
 import { DEVNET_NETWORK_NAME, type DevnetNode } from "./node.js";
+import { stateToJSON } from "./snapshot.js";
 
 /** Network version the devnet claims (nv21+: 3 partitions per PoSt message). */
 export const DEVNET_NETWORK_VERSION = 23;
@@ -113,7 +114,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
   const parentsOf = (ts: TipSet) => (ts.height > 0 ? node.tipset(ts.height - 1).key : []);
   const accounts = () => {
     const out = new Set<string>();
-    for (const m of s.toJSON().miners) {
+    for (const m of stateToJSON(s).miners) {
       const info = s.minerInfo(m.address);
       for (const a of [info.owner, info.worker, ...info.controlAddresses]) out.add(a);
     }
@@ -455,7 +456,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
           Epoch: s.epoch,
           BlockTimeMs: node.blockTimeMs,
           Policy: s.policy,
-          Miners: s.toJSON().miners.map((mj) => {
+          Miners: stateToJSON(s).miners.map((mj) => {
             const parts = s.provingDeadline(mj.address);
             const all = Array.from({ length: s.policy.wPoStPeriodDeadlines }, (_, i) =>
               s.partitions(mj.address, i),

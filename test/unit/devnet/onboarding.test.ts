@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { assignDeadlines, fillPartitions } from "../../../../src/chain/devnet/assignment.js";
-import { decodeVanillaBundle, encodeVanillaBundle } from "../../../../src/chain/devnet/bundle.js";
-import { beaconRandomness, minerEntropy, ticketRandomness } from "../../../../src/chain/devnet/randomness.js";
-import { ChainState } from "../../../../src/chain/devnet/state.js";
-import { sealedCid } from "../../../../src/proofs/commCid.js";
+import { assignDeadlines, fillPartitions } from "../../../src/devnet/assignment.js";
+import { beaconRandomness, minerEntropy, ticketRandomness } from "../../../src/devnet/randomness.js";
+import { ChainState } from "../../../src/devnet/state.js";
+import { sealedCid } from "../../../src/proofs/commCid.js";
+import { decodeVanillaBundle, encodeVanillaBundle } from "../../../src/proofs/vanillaBundle.js";
 
 const SMALL = {
   wPoStPeriodDeadlines: 4,

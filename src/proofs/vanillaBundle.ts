@@ -22,7 +22,7 @@
  * the miner address) with byte 31 masked (& 0x3f). A missing, extra, out-of-order or failing entry
  * rejects the whole message.
  */
-import { SmError } from "../../util/errors.js";
+import { SmError } from "../util/errors.js";
 
 /** Upper bound on one bundle: 3 partitions × 2349 sectors of ~11 KiB each is ~80 MiB; be generous. */
 export const MAX_BUNDLE_BYTES = 256 << 20;

@@ -5,9 +5,9 @@
  * (comm_r from the sealed CID), so a hand-edited or truncated file fails with DEVNET_BAD_SNAPSHOT.
  */
 
-import { cidToCommitment } from "../../proofs/commCid.js";
-import { SmError } from "../../util/errors.js";
-import { BitField } from "../bitfield.js";
+import { BitField } from "../chain/bitfield.js";
+import { cidToCommitment } from "../proofs/commCid.js";
+import { SmError } from "../util/errors.js";
 import type { DeadlineRecord, DevnetMiner } from "./miner.js";
 import type { DevnetPolicy } from "./policy.js";
 import { ChainState } from "./state.js";

@@ -1,6 +1,7 @@
 /** The embedded devnet's miner-actor state machine (pure; no server, no I/O except proof verification). */
+
+export { decodeVanillaBundle, encodeVanillaBundle, MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
 export { assignDeadlines, fillPartitions } from "./assignment.js";
-export { decodeVanillaBundle, encodeVanillaBundle, MAX_BUNDLE_BYTES } from "./bundle.js";
 export type { DeadlineRecord, DevnetDeadline, DevnetMiner, DevnetPartition, DevnetSector } from "./miner.js";
 export {
   currentDeadlineIndex,

@@ -9,16 +9,17 @@
 import { EventEmitter } from "node:events";
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { Logger } from "../../log/logger.js";
-import { WorkerPool } from "../../prover/workerPool.js";
-import { errorMessage, SmError, sysCode } from "../../util/errors.js";
-import { encodeCbor } from "../cbor.js";
-import { dagCborCid } from "../cid.js";
-import type { TipSet } from "../interface.js";
-import { type Message, MinerMethod, messageCid } from "../message.js";
-import { decodeDeclareFaultsRecoveredParams, decodeSubmitWindowedPoStParams } from "../params.js";
+import { encodeCbor } from "../chain/cbor.js";
+import { dagCborCid } from "../chain/cid.js";
+import type { TipSet } from "../chain/interface.js";
+import { type Message, MinerMethod, messageCid } from "../chain/message.js";
+import { decodeDeclareFaultsRecoveredParams, decodeSubmitWindowedPoStParams } from "../chain/params.js";
+import type { Logger } from "../log/logger.js";
+import { WorkerPool } from "../prover/workerPool.js";
+import { errorMessage, SmError, sysCode } from "../util/errors.js";
 import type { DeadlineRecord } from "./miner.js";
 import { type DevnetPolicy, MAINNET_POLICY } from "./policy.js";
+import { stateFromJSON, stateToJSON } from "./snapshot.js";
 import { ChainState } from "./state.js";
 
 export const DEVNET_NETWORK_NAME = "vsm-devnet";
@@ -92,7 +93,7 @@ export class DevnetNode extends EventEmitter {
     this.executed = snap.executed;
     this.records = snap.records;
     this.pool = new WorkerPool({ logger: opts.logger });
-    this.chainId = this.state.toJSON().seed;
+    this.chainId = stateToJSON(this.state).seed;
   }
 
   /** Open the devnet in `home`: continue its snapshot, or start a new chain. */
@@ -125,7 +126,7 @@ export class DevnetNode extends EventEmitter {
         `${file} is not a devnet snapshot (${errorMessage(e)}); move it away to start a new chain`,
       );
     }
-    const state = ChainState.fromJSON(snap.state);
+    const state = stateFromJSON(snap.state);
     if (opts.policy && JSON.stringify(opts.policy) !== JSON.stringify(state.policy)) {
       opts.logger.warn(
         "the devnet in this home keeps the policy it was created with; new policy flags are ignored",
@@ -295,7 +296,7 @@ export class DevnetNode extends EventEmitter {
       version: 1,
       genesis: this.genesis,
       blockTimeMs: this.blockTimeMs,
-      state: this.state.toJSON(),
+      state: stateToJSON(this.state),
       executed: this.executed,
       records: this.records,
     };

@@ -10,9 +10,9 @@
  * same values.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
-import { SmError } from "../../util/errors.js";
-import { Address } from "../address.js";
-import { encodeCbor } from "../cbor.js";
+import { Address } from "../chain/address.js";
+import { encodeCbor } from "../chain/cbor.js";
+import { SmError } from "../util/errors.js";
 
 const BEACON = new TextEncoder().encode("beacon");
 const TICKET = new TextEncoder().encode("ticket");

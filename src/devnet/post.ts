@@ -1,13 +1,13 @@
 /**
- * Verification of a devnet WindowPoSt proof bundle (format: bundle.ts) against the sectors the
+ * Verification of a devnet WindowPoSt proof bundle (format: proofs/vanillaBundle.ts) against the sectors the
  * message must prove. Pure apart from `verify`, which the caller may route to a worker pool.
  */
-import { decodeFallbackPoStSectorProof } from "../../proofs/bincode.js";
-import { WINDOW_POST_CHALLENGE_COUNT } from "../../proofs/challenges.js";
-import { parseChainPoStProof } from "../../proofs/proofTypes.js";
-import { type VerifyResult, type VerifySectorOptions, verifySector } from "../../proofs/vanilla.js";
-import { errorMessage } from "../../util/errors.js";
-import { decodeVanillaBundle } from "./bundle.js";
+import { decodeFallbackPoStSectorProof } from "../proofs/bincode.js";
+import { WINDOW_POST_CHALLENGE_COUNT } from "../proofs/challenges.js";
+import { parseChainPoStProof } from "../proofs/proofTypes.js";
+import { type VerifyResult, type VerifySectorOptions, verifySector } from "../proofs/vanilla.js";
+import { decodeVanillaBundle } from "../proofs/vanillaBundle.js";
+import { errorMessage } from "../util/errors.js";
 import type { DevnetSector } from "./miner.js";
 
 export type VerifyFn = (opts: VerifySectorOptions) => Promise<VerifyResult>;

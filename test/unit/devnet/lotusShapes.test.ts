@@ -10,11 +10,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
-import { devnetMethods } from "../../../../src/chain/devnet/api.js";
-import { RpcClient } from "../../../../src/rpc/client.js";
-import { type ManualDevnet, startManualDevnet } from "../../../helpers/manualDevnet.js";
-import { tempDir } from "../../../helpers/tmp.js";
-import * as LOTUS from "../lotus/recordings.js";
+import { devnetMethods } from "../../../src/devnet/api.js";
+import { RpcClient } from "../../../src/rpc/client.js";
+import { type ManualDevnet, startManualDevnet } from "../../helpers/manualDevnet.js";
+import { tempDir } from "../../helpers/tmp.js";
+import * as LOTUS from "../chain/lotus/recordings.js";
 
 /**
  * Paths (`.`-joined keys, `[]` for array elements) whose Go type is a pointer, interface, nil slice

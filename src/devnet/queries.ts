@@ -4,10 +4,10 @@
  * No terminations exist on the devnet, so live = all sectors and active = all − faulty.
  */
 
-import { parseChainPoStProof } from "../../proofs/proofTypes.js";
-import { SmError } from "../../util/errors.js";
-import type { BitField } from "../bitfield.js";
-import type { MinerInfo, Partition, SectorOnChainInfo } from "../interface.js";
+import type { BitField } from "../chain/bitfield.js";
+import type { MinerInfo, Partition, SectorOnChainInfo } from "../chain/interface.js";
+import { parseChainPoStProof } from "../proofs/proofTypes.js";
+import { SmError } from "../util/errors.js";
 import { provenSet } from "./checks.js";
 import type { DevnetMiner, DevnetSector } from "./miner.js";
 
@@ -54,7 +54,7 @@ export function minerInfoOf(m: DevnetMiner): MinerInfo {
   };
 }
 
-/** Sector numbers a bundle for these partitions must prove, in bundle order (see bundle.ts). */
+/** Sector numbers a bundle for these partitions must prove, in bundle order (see proofs/vanillaBundle.ts). */
 export function expectedProofSectorsOf(
   m: DevnetMiner,
   deadline: number,

@@ -8,14 +8,20 @@
  * changes nothing, as a failed actor call is rolled back.
  */
 
-import { maskSeed } from "../../proofs/challenges.js";
-import { parseChainPoStProof } from "../../proofs/proofTypes.js";
-import { SmError } from "../../util/errors.js";
-import { Address } from "../address.js";
-import { BitField } from "../bitfield.js";
-import type { DeadlineInfo, DeadlineState, MinerInfo, Partition, SectorOnChainInfo } from "../interface.js";
-import { RANDOMNESS_TAG } from "../interface.js";
-import type { DeclareFaultsRecoveredParams, SubmitWindowedPoStParams } from "../params.js";
+import { Address } from "../chain/address.js";
+import { BitField } from "../chain/bitfield.js";
+import type {
+  DeadlineInfo,
+  DeadlineState,
+  MinerInfo,
+  Partition,
+  SectorOnChainInfo,
+} from "../chain/interface.js";
+import { RANDOMNESS_TAG } from "../chain/interface.js";
+import type { DeclareFaultsRecoveredParams, SubmitWindowedPoStParams } from "../chain/params.js";
+import { maskSeed } from "../proofs/challenges.js";
+import { parseChainPoStProof } from "../proofs/proofTypes.js";
+import { SmError } from "../util/errors.js";
 import { checkRecoveries, planPoSt } from "./checks.js";
 import { type DeadlineRecord, type DevnetMiner, emptyDeadline, emptyLog, isIdAddress } from "./miner.js";
 import { type OnboardSector, onboardSectors, type SectorLocation } from "./onboarding.js";
@@ -29,7 +35,6 @@ import {
 import { defaultVerify, type VerifyFn, verifyBundle } from "./post.js";
 import { expectedProofSectorsOf, minerInfoOf, partitionsOf, sectorInfoOf, sectorsOf } from "./queries.js";
 import { beaconRandomness, minerEntropy, ticketRandomness } from "./randomness.js";
-import { type ChainStateJSON, stateFromJSON, stateToJSON } from "./snapshot.js";
 
 export interface NewMinerParams {
   /** ID address (f0… or t0…). */
@@ -75,16 +80,6 @@ export class ChainState {
     this.seed = opts.seed.slice();
     this.policy = validatePolicy(opts.policy ?? MAINNET_POLICY);
     this.#epoch = epoch;
-  }
-
-  /** Plain-JSON snapshot (snapshot.ts). */
-  toJSON(): ChainStateJSON {
-    return stateToJSON(this);
-  }
-
-  /** Rebuilds a state from `toJSON()` output; DEVNET_BAD_SNAPSHOT on anything malformed. */
-  static fromJSON(value: unknown): ChainState {
-    return stateFromJSON(value);
   }
 
   get epoch(): number {
@@ -244,7 +239,7 @@ export class ChainState {
     return minerInfoOf(this.miner(minerAddr));
   }
 
-  /** Sector numbers a bundle for these partitions must prove, in bundle order (see bundle.ts). */
+  /** Sector numbers a bundle for these partitions must prove, in bundle order (see proofs/vanillaBundle.ts). */
   expectedProofSectors(
     minerAddr: string,
     deadline: number,

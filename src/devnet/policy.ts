@@ -9,9 +9,10 @@
  * `currentDeadlineIndex` mirror builtin-actors `miner/src/policy.rs` / `state.rs`
  * (current_proving_period_start, current_deadline_index); `nextNotElapsed` mirrors `dline.Info.NextNotElapsed`.
  */
-import { SmError } from "../../util/errors.js";
-import { newDeadlineInfo } from "../dline.js";
-import type { DeadlineInfo } from "../interface.js";
+
+import { newDeadlineInfo } from "../chain/dline.js";
+import type { DeadlineInfo } from "../chain/interface.js";
+import { SmError } from "../util/errors.js";
 
 export interface DevnetPolicy {
   readonly wPoStPeriodDeadlines: number;

@@ -5,25 +5,25 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BitField } from "../../../../src/chain/bitfield.js";
-import { encodeVanillaBundle } from "../../../../src/chain/devnet/bundle.js";
-import { ChainState } from "../../../../src/chain/devnet/state.js";
+import { BitField } from "../../../src/chain/bitfield.js";
 import {
   decodeSubmitWindowedPoStParams,
   encodeSubmitWindowedPoStParams,
   type SubmitWindowedPoStParams,
-} from "../../../../src/chain/params.js";
-import { encodeFallbackPoStSectorProof } from "../../../../src/proofs/bincode.js";
-import { maskSeed } from "../../../../src/proofs/challenges.js";
-import { sealedCid } from "../../../../src/proofs/commCid.js";
-import { shapeByName } from "../../../../src/proofs/sectorShapes.js";
+} from "../../../src/chain/params.js";
+import { ChainState } from "../../../src/devnet/state.js";
+import { encodeFallbackPoStSectorProof } from "../../../src/proofs/bincode.js";
+import { maskSeed } from "../../../src/proofs/challenges.js";
+import { sealedCid } from "../../../src/proofs/commCid.js";
+import { shapeByName } from "../../../src/proofs/sectorShapes.js";
 import {
   type SyntheticSector,
   seededRandom,
   writeSyntheticSector,
-} from "../../../../src/proofs/syntheticSector.js";
-import { proveSector } from "../../../../src/proofs/vanilla.js";
-import { tempDir } from "../../../helpers/tmp.js";
+} from "../../../src/proofs/syntheticSector.js";
+import { proveSector } from "../../../src/proofs/vanilla.js";
+import { encodeVanillaBundle } from "../../../src/proofs/vanillaBundle.js";
+import { tempDir } from "../../helpers/tmp.js";
 import { snapshotRoundTripCheck } from "./snapshotCheck.js";
 
 const SMALL = {
@@ -395,7 +395,7 @@ describe("devnet WindowPoSt", () => {
     assert.match(nf.ok ? "" : nf.reason, /are not faulty/);
   });
 
-  test("toJSON / fromJSON round trip and malformed snapshots", async () => {
+  test("snapshot round trip and malformed snapshots", async () => {
     const s = chain();
     s.advanceTo(30);
     s.declareFaultsRecovered(

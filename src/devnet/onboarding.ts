@@ -4,10 +4,10 @@
  * ProveCommit; sectors appear active at once.
  */
 
-import { cidToCommitment, FIL_COMMITMENT_SEALED } from "../../proofs/commCid.js";
-import { parseChainPoStProof } from "../../proofs/proofTypes.js";
-import { SmError } from "../../util/errors.js";
-import { BitField } from "../bitfield.js";
+import { BitField } from "../chain/bitfield.js";
+import { cidToCommitment, FIL_COMMITMENT_SEALED } from "../proofs/commCid.js";
+import { parseChainPoStProof } from "../proofs/proofTypes.js";
+import { SmError } from "../util/errors.js";
 import { assignDeadlines, fillPartitions } from "./assignment.js";
 import { type DevnetMiner, type DevnetSector, sealProofSectorSize } from "./miner.js";
 import { type DevnetPolicy, deadlineIsMutable } from "./policy.js";

@@ -3,9 +3,15 @@
  * `sealed/s-t0<miner>-<num>`, `cache/s-t0<miner>-<num>/`, and for snap-upgraded sectors
  * `update/s-t0<miner>-<num>`, `update-cache/s-t0<miner>-<num>/`. The `t0` prefix is literal, even on
  * mainnet.
+ *
+ * It lives in `proofs` because proving reads these files (`syntheticSector.ts` writes them); the
+ * sector index (`sectors/`) records which storage instance holds them.
  */
 import path from "node:path";
-import type { IndexType } from "./interface.js";
+
+/** The two layouts: "normal" (sealed/, cache/) and "upgrade" (update/, update-cache/ of snap-upgraded sectors). */
+export type IndexType = "normal" | "upgrade";
+export const INDEX_TYPES: readonly IndexType[] = ["normal", "upgrade"];
 
 export function sectorFileName(miner: number, num: number): string {
   return `s-t0${miner}-${num}`;
