@@ -13,22 +13,15 @@ import {
   callSignal,
   type RpcCallOptions,
   type RpcFailure,
-  type RpcFailures,
   type RpcTransport,
   readAnswer,
+  requestHeaders,
+  type TransportOptions,
 } from "./transport.js";
 
-export interface HttpTransportOptions {
-  url: string;
-  /** Sent as `Authorization: Bearer`; null or absent sends none. */
-  token?: string | null;
-  /** Extra request headers (venus' X-VENUS-API-NAMESPACE). */
-  headers?: Readonly<Record<string, string>>;
-  /** Default per-call limit in ms; 0 = none. */
-  timeoutMs: number;
+export interface HttpTransportOptions extends TransportOptions {
   /** Largest answer body read, in bytes; a larger one is the `tooLarge` failure. */
   maxAnswerBytes: number;
-  failures: RpcFailures;
   /** Statuses that are an answer by themselves, the body unread (Lotus' bare 401 for a bad token). */
   statusIsFailure?: (status: number) => boolean;
 }
@@ -71,8 +64,7 @@ export class HttpTransport implements RpcTransport {
 
   constructor(private readonly opts: HttpTransportOptions) {
     this.url = opts.url;
-    this.headers = { ...opts.headers, "content-type": "application/json" };
-    if (opts.token != null) this.headers.authorization = `Bearer ${opts.token}`;
+    this.headers = { ...requestHeaders(opts), "content-type": "application/json" };
   }
 
   get isClosed(): boolean {

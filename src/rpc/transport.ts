@@ -71,6 +71,25 @@ export type RpcFailure =
 /** Turns a failure into what the call rejects with; `method` is null for socket-wide failures. */
 export type RpcFailures = (failure: RpcFailure, method: string | null) => Error;
 
+/** What every transport is built with. */
+export interface TransportOptions {
+  url: string;
+  /** Sent as `Authorization: Bearer`; null or absent sends none. Never part of a message or log. */
+  token?: string | null;
+  /** Extra request headers (venus' X-VENUS-API-NAMESPACE). */
+  headers?: Readonly<Record<string, string>>;
+  /** Default per-call limit in ms; 0 = none. */
+  timeoutMs: number;
+  failures: RpcFailures;
+}
+
+/** The request headers of `opts`: its own, and the bearer token when there is one. */
+export function requestHeaders(opts: TransportOptions): Record<string, string> {
+  const h: Record<string, string> = { ...opts.headers };
+  if (opts.token != null) h.authorization = `Bearer ${opts.token}`;
+  return h;
+}
+
 /** A way to make calls; the clients pick one or combine both (chain/lotus/rpc.ts). */
 export interface RpcTransport {
   call(method: string, params: readonly unknown[], opts?: RpcCallOptions): Promise<unknown>;

@@ -21,18 +21,13 @@ import {
   causeText,
   type RpcCallOptions,
   type RpcFailure,
-  type RpcFailures,
   type RpcTransport,
   readAnswer,
+  requestHeaders,
+  type TransportOptions,
 } from "./transport.js";
 
-export interface WsTransportOptions {
-  url: string;
-  /** Sent as `Authorization: Bearer` on the upgrade; null or absent sends none. */
-  token?: string | null;
-  headers?: Readonly<Record<string, string>>;
-  /** Default per-call limit in ms; 0 = none. */
-  timeoutMs: number;
+export interface WsTransportOptions extends TransportOptions {
   /** Handshake limit in ms. */
   connectTimeoutMs: number;
   backoffMinMs: number;
@@ -42,7 +37,6 @@ export interface WsTransportOptions {
   /** Ping period; a socket with no pong for one period is dropped (0 = off). */
   pingIntervalMs: number;
   maxFrameBytes: number;
-  failures: RpcFailures;
   /** Who the peer is, for the log. */
   label: string;
   logger?: Logger;
@@ -154,8 +148,7 @@ export class WsTransport implements RpcTransport {
   /** `onRefused` is called when the upgrade was answered without 101, and not for a refused token. */
   private openSocket(onRefused: () => void): Promise<void> {
     const { url, connectTimeoutMs } = this.opts;
-    const headers: Record<string, string> = { ...this.opts.headers };
-    if (this.opts.token != null) headers.Authorization = `Bearer ${this.opts.token}`;
+    const headers = requestHeaders(this.opts);
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, {
         headers,
