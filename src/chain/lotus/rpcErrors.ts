@@ -17,11 +17,7 @@ export const isWsRefused = (e: unknown): boolean =>
   e instanceof SmError && e.code === "CHAIN_UNREACHABLE" && e.fields.reason === WS_REFUSED;
 
 /** CHAIN_UNREACHABLE for the endpoint configured under `key`. */
-export function unreachableError(
-  key: string,
-  message: string,
-  fields: Record<string, unknown> = {},
-): SmError {
+function unreachableError(key: string, message: string, fields: Record<string, unknown> = {}): SmError {
   return new SmError("CHAIN_UNREACHABLE", message, { endpoint: key, ...fields });
 }
 
@@ -29,7 +25,7 @@ export function unreachableError(
  * CHAIN_RPC_ERROR from a go-jsonrpc error object `{code, message, data?, meta?}` (go-jsonrpc
  * response.go JSONRPCError), keeping the node's text and code.
  */
-export function rpcErrorOf(label: string, key: string, method: string, e: unknown): SmError {
+function rpcErrorOf(label: string, key: string, method: string, e: unknown): SmError {
   const o = typeof e === "object" && e !== null ? (e as Record<string, unknown>) : {};
   const message = typeof o.message === "string" ? o.message : JSON.stringify(e);
   const code = typeof o.code === "number" ? o.code : null;
