@@ -2,7 +2,8 @@
  * The one JSON-RPC client stack (src/rpc/transport.ts): the same malformed answers, sent by a raw
  * loopback server over HTTP POST and over a WebSocket, through both clients built on it (RpcClient
  * for our own API, LotusRpc for the chain node). Each must fail the one call with the client's own
- * error and leave the client usable: the next call on it succeeds.
+ * error and leave the client usable: the next call on it succeeds. Then the token, the time limit and
+ * the caller's abort, through RpcClient over both transports against our real server.
  */
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -11,9 +12,14 @@ import { after, before, describe, test } from "node:test";
 import { WebSocketServer } from "ws";
 import { parseApiEndpoint } from "../../../src/chain/lotus/endpoint.js";
 import { LotusRpc } from "../../../src/chain/lotus/rpc.js";
+import { nullLogger } from "../../../src/log/logger.js";
+import { newSecret, signToken } from "../../../src/rpc/auth.js";
 import { MAX_PEER_MESSAGE, RpcClient } from "../../../src/rpc/client.js";
+import { createDispatcher } from "../../../src/rpc/dispatch.js";
 import { RpcError } from "../../../src/rpc/errors.js";
-import { SmError } from "../../../src/util/errors.js";
+import type { MethodTable } from "../../../src/rpc/method.js";
+import { type RpcServer, startRpcServer } from "../../../src/rpc/server.js";
+import { AbortedError, SmError } from "../../../src/util/errors.js";
 
 /** What one call must fail with: a code and patterns its message matches. null: the call succeeds. */
 type Expect = { code: string; message?: RegExp; check?: (e: SmError) => void } | null;
@@ -256,3 +262,77 @@ function chainCaller(port: number, transport: "http" | "ws") {
     close: () => rpc.close(),
   };
 }
+
+describe("RpcClient over HTTP and WebSocket against our server", { timeout: 30_000 }, () => {
+  const secret = newSecret();
+  let server: RpcServer;
+  let port = 0;
+  let slowStarted = 0;
+  const methods: MethodTable = {
+    "Test.Admin": { perm: "admin", doc: "admin only", handler: async () => "admin ok" },
+    "Test.Slow": {
+      perm: "read",
+      doc: "answers only when its request is cancelled",
+      handler: (_p, ctx) => {
+        slowStarted++;
+        return new Promise((resolve) => ctx.signal?.addEventListener("abort", () => resolve("late")));
+      },
+    },
+  };
+
+  before(async () => {
+    server = await startRpcServer({
+      listen: { host: "127.0.0.1", port: 0 },
+      dispatcher: createDispatcher(methods, { logger: nullLogger }),
+      secret,
+      anonymousRead: true,
+      logger: nullLogger,
+    });
+    port = server.address.port;
+  });
+  after(() => server.close());
+
+  for (const scheme of ["http", "ws"] as const) {
+    const url = () => `${scheme}://127.0.0.1:${port}/rpc/v0`;
+
+    test(`${scheme}: the bearer token is sent; without it an admin method is refused`, async () => {
+      const admin = new RpcClient({ url: url(), token: signToken(secret, "admin") });
+      const anon = new RpcClient({ url: url() });
+      try {
+        assert.equal(await admin.call("Test.Admin", []), "admin ok");
+        await assert.rejects(anon.call("Test.Admin", []), (e: unknown) => {
+          assert.ok(e instanceof RpcError, String(e));
+          assert.equal(e.code, "RPC_PERMISSION_DENIED");
+          return true;
+        });
+      } finally {
+        admin.close();
+        anon.close();
+      }
+    });
+
+    test(`${scheme}: a call past its limit is TIMEOUT naming peer and method; an abort is the caller's`, async () => {
+      const c = new RpcClient({ url: url(), timeoutMs: 5_000, peerName: "the test node" });
+      try {
+        const t0 = Date.now();
+        await assert.rejects(c.call("Test.Slow", [], { timeoutMs: 200 }), (e: unknown) => {
+          assert.ok(e instanceof SmError, String(e));
+          assert.equal(e.code, "TIMEOUT");
+          assert.match(e.message, /the test node did not answer Test\.Slow within 200 ms/);
+          return true;
+        });
+        assert.ok(Date.now() - t0 < 2_000, "the limit, not the client's default");
+        const ac = new AbortController();
+        const started = slowStarted;
+        const p = c.call("Test.Slow", [], { signal: ac.signal });
+        for (let i = 0; i < 200 && slowStarted === started; i++) await new Promise((r) => setTimeout(r, 10));
+        const reason = new AbortedError("the test gave up");
+        ac.abort(reason);
+        await assert.rejects(p, (e: unknown) => e === reason);
+        assert.equal(await c.call("Test.Admin", []).catch((e: SmError) => e.code), "RPC_PERMISSION_DENIED");
+      } finally {
+        c.close();
+      }
+    });
+  }
+});
