@@ -1,28 +1,29 @@
 /**
- * JSON-RPC client over HTTP POST (what damocles proxies and workers use against `/rpc/v0`).
+ * The client of our own JSON-RPC API (and damocles'): the CLI against its daemon, the proxy against
+ * its source node, tests against the devnet. HTTP POST for an `http(s)://` URL, one WebSocket for a
+ * `ws(s)://` one (transport.ts has the stack both share).
  *
  * Every failure is an SmError that says which peer and what to do: unreachable (connection refused,
- * DNS, timeout), a non-JSON answer, an answer larger than `maxAnswerBytes`, or the peer's own JSON-RPC
- * error (RpcError, with the peer's code). Node's fetch keeps connections alive, so a burst of calls
- * reuses one socket.
- *
- * The answer is read as a stream and dropped as soon as it passes `maxAnswerBytes`, so a peer that
- * sends hundreds of megabytes costs at most that much memory, never the whole answer. The peer's error
- * text is kept (bounded to MAX_PEER_MESSAGE characters); callers that relay a peer's errors to their own
- * callers (the proxy) must wrap them, not forward them.
+ * DNS, lost), a time-out, a non-JSON answer, an answer larger than `maxAnswerBytes`, or the peer's own
+ * JSON-RPC error (RpcError, with the peer's code). The peer's error text is kept (bounded to
+ * MAX_PEER_MESSAGE characters); callers that relay a peer's errors to their own callers (the proxy)
+ * must wrap them, not forward them.
  */
-import { errorMessage, SmError, TimeoutError } from "../util/errors.js";
+import { AbortedError, errorMessage, SmError, TimeoutError } from "../util/errors.js";
 import { RPC_METHOD_NOT_FOUND, RpcError } from "./errors.js";
+import { HttpTransport } from "./http.js";
+import { causeCode, type RpcCallOptions, type RpcFailure, type RpcTransport } from "./transport.js";
+import { WsTransport } from "./ws.js";
 
 export interface RpcClientOptions {
-  /** Full URL, e.g. http://127.0.0.1:1789/rpc/v0 */
+  /** Full URL, e.g. http://127.0.0.1:1789/rpc/v0 (or ws://… for a WebSocket). */
   url: string;
   token?: string;
   /** Per-call time limit (default 30 s). */
   timeoutMs?: number;
   /** Who the peer is, for messages ("source node 127.0.0.1:1789"). */
   peerName?: string;
-  /** Largest answer body read, in bytes (default DEFAULT_MAX_ANSWER_BYTES); a larger one is an error. */
+  /** Largest answer read, in bytes (default DEFAULT_MAX_ANSWER_BYTES); a larger one is an error. */
   maxAnswerBytes?: number;
 }
 
@@ -31,136 +32,136 @@ export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 /** A peer's error message is cut to this many characters. */
 export const MAX_PEER_MESSAGE = 2000;
 
-export interface CallOptions {
-  signal?: AbortSignal;
-  timeoutMs?: number;
+export type CallOptions = RpcCallOptions;
+
+/** What an unreachable peer's system error code means, in words. */
+function unreachableWhy(e: unknown): { why: string; code: string | undefined } {
+  const code = causeCode(e);
+  const why =
+    code === "ECONNREFUSED"
+      ? "connection refused (is the node running and listening there?)"
+      : code === "ENOTFOUND" || code === "EAI_AGAIN"
+        ? "host name does not resolve"
+        : code === "ECONNRESET" || code === "UND_ERR_SOCKET"
+          ? "connection reset"
+          : errorMessage(e);
+  return { why, code };
 }
 
-/** The body of `res`, read chunk by chunk; throws RPC_ANSWER_TOO_LARGE past `max` bytes without reading on. */
-async function readBounded(res: Response, max: number, peer: string, method: string): Promise<string> {
-  const tooLarge = (what: string) =>
-    new SmError(
-      "RPC_ANSWER_TOO_LARGE",
-      `${peer} answered ${method} with ${what}, more than the ${max}-byte limit of this client; the answer was dropped`,
-      { peer, method, limit: max },
-    );
-  const declared = Number(res.headers.get("content-length") ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > max) {
-    await res.body?.cancel().catch(() => {});
-    throw tooLarge(`${declared} bytes`);
-  }
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(`over ${max} bytes`);
+/** The errors of a call to our own API (or damocles') at `peer`. */
+export function nodeRpcError(peer: string, f: RpcFailure, m: string | null): Error {
+  const method = m ?? "a call";
+  const fields = { peer, method };
+  const unreachable = (why: string, cause?: string) =>
+    new SmError("RPC_UNREACHABLE", `cannot reach ${peer}: ${why}`, { ...fields, cause });
+  const bad = (what: string, status: number | null) =>
+    new SmError("RPC_BAD_RESPONSE", `${peer} answered ${method} with ${what}`, { ...fields, status });
+  const via = (status: number | null) => (status === null ? "" : ` with HTTP ${status}`);
+  switch (f.kind) {
+    case "closed":
+      return new SmError("RPC_UNREACHABLE", `the client of ${peer} is closed`, fields);
+    case "aborted":
+      return f.signal.reason ?? new AbortedError(`${m ?? "connect"} aborted`);
+    case "timeout":
+      return new TimeoutError(`${peer} did not answer ${method} within ${f.timeoutMs} ms`, fields);
+    case "unreachable": {
+      const { why, code } = unreachableWhy(f.cause);
+      return unreachable(why, code);
     }
-    chunks.push(value);
+    case "connect": {
+      if (f.status !== null) return unreachable(`it refused the WebSocket upgrade (HTTP ${f.status})`);
+      if (f.handshakeTimedOut) return unreachable(`no answer to the upgrade within ${f.connectTimeoutMs} ms`);
+      const { why, code } = unreachableWhy(f.cause);
+      return unreachable(why, code);
+    }
+    case "lost":
+      return unreachable(`connection lost: ${f.why}`);
+    case "send":
+      return unreachable(`cannot send ${method}: ${errorMessage(f.cause)}`);
+    case "tooLarge": {
+      const what = f.declared === null ? `over ${f.limit} bytes` : `${f.declared} bytes`;
+      return new SmError(
+        "RPC_ANSWER_TOO_LARGE",
+        `${peer} answered ${method} with ${what}, more than the ${f.limit}-byte limit of this client; the answer was dropped`,
+        { ...fields, limit: f.limit },
+      );
+    }
+    case "status":
+      return bad(`HTTP ${f.status}`, f.status);
+    case "notJson":
+      return bad(
+        `HTTP ${f.status} and a body that is not JSON: ${JSON.stringify(f.text.slice(0, 120))}`,
+        f.status,
+      );
+    case "badFrame":
+      return new SmError(
+        "RPC_BAD_RESPONSE",
+        `${peer} sent a frame that is not a JSON-RPC message (${f.detail})`,
+        {
+          peer,
+        },
+      );
+    case "notObject":
+    case "noResult":
+      return new SmError(
+        "RPC_BAD_RESPONSE",
+        `${peer} answered ${method}${via(f.status)} but no JSON-RPC result`,
+        { ...fields, status: f.status },
+      );
+    case "badResult":
+      return bad(`a result that ${f.why}`, null);
+    case "peerError": {
+      const e = (typeof f.error === "object" && f.error !== null ? f.error : {}) as {
+        code?: unknown;
+        message?: unknown;
+        data?: { code?: unknown } | null;
+      };
+      const rpcCode = typeof e.code === "number" ? e.code : 0;
+      const raw = typeof e.message === "string" ? e.message : "unknown error";
+      const msg = raw.length > MAX_PEER_MESSAGE ? `${raw.slice(0, MAX_PEER_MESSAGE)}…` : raw;
+      const dataCode = typeof e.data?.code === "string" ? e.data.code : undefined;
+      const code = dataCode ?? (rpcCode === RPC_METHOD_NOT_FOUND ? "RPC_METHOD_NOT_FOUND" : undefined);
+      return new RpcError(rpcCode, msg, code, fields);
+    }
   }
-  return Buffer.concat(chunks, total).toString("utf8");
 }
 
-function causeCode(e: unknown): string | undefined {
-  let cur: unknown = e;
-  for (let i = 0; i < 4 && cur; i++) {
-    const c = (cur as { code?: unknown }).code;
-    if (typeof c === "string") return c;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
+/** WebSocket timings of the node client; its HTTP calls need none. */
+const WS_TIMINGS = { connectTimeoutMs: 5_000, backoffMinMs: 500, backoffMaxMs: 5_000, pingIntervalMs: 5_000 };
 
 export class RpcClient {
-  private nextId = 1;
   readonly url: string;
   readonly peerName: string;
+  private readonly transport: RpcTransport;
 
-  constructor(private readonly opts: RpcClientOptions) {
+  constructor(opts: RpcClientOptions) {
     this.url = opts.url;
     this.peerName = opts.peerName ?? opts.url;
+    const peer = this.peerName;
+    const common = {
+      url: opts.url,
+      token: opts.token ?? null,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      failures: (f: RpcFailure, method: string | null) => nodeRpcError(peer, f, method),
+    };
+    const max = opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
+    this.transport = /^wss?:/i.test(opts.url)
+      ? new WsTransport({
+          ...common,
+          ...WS_TIMINGS,
+          refusedRetryMs: WS_TIMINGS.backoffMaxMs,
+          maxFrameBytes: max,
+          label: peer,
+        })
+      : new HttpTransport({ ...common, maxAnswerBytes: max });
   }
 
   async call<T = unknown>(method: string, params: readonly unknown[], opts: CallOptions = {}): Promise<T> {
-    const id = this.nextId++;
-    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs ?? 30_000;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
-    let res: Response;
-    let text: string;
-    try {
-      res = await fetch(this.url, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ jsonrpc: "2.0", id, method, params }),
-        signal,
-      });
-      text = await readBounded(
-        res,
-        this.opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
-        this.peerName,
-        method,
-      );
-    } catch (e) {
-      if (e instanceof SmError && e.code === "RPC_ANSWER_TOO_LARGE") throw e;
-      if (opts.signal?.aborted) throw opts.signal.reason ?? e;
-      if (timeout.aborted) {
-        throw new TimeoutError(`${this.peerName} did not answer ${method} within ${timeoutMs} ms`, {
-          peer: this.peerName,
-          method,
-        });
-      }
-      const code = causeCode(e);
-      const why =
-        code === "ECONNREFUSED"
-          ? "connection refused (is the node running and listening there?)"
-          : code === "ENOTFOUND" || code === "EAI_AGAIN"
-            ? "host name does not resolve"
-            : code === "ECONNRESET" || code === "UND_ERR_SOCKET"
-              ? "connection reset"
-              : errorMessage(e);
-      throw new SmError("RPC_UNREACHABLE", `cannot reach ${this.peerName}: ${why}`, {
-        peer: this.peerName,
-        method,
-        cause: code,
-      });
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new SmError(
-        "RPC_BAD_RESPONSE",
-        `${this.peerName} answered ${method} with HTTP ${res.status} and a body that is not JSON: ${JSON.stringify(text.slice(0, 120))}`,
-        { peer: this.peerName, method, status: res.status },
-      );
-    }
-    const b = body as {
-      result?: unknown;
-      error?: { code?: unknown; message?: unknown; data?: { code?: unknown } };
-    };
-    if (b && typeof b === "object" && b.error) {
-      const rpcCode = typeof b.error.code === "number" ? b.error.code : 0;
-      const raw = typeof b.error.message === "string" ? b.error.message : "unknown error";
-      const msg = raw.length > MAX_PEER_MESSAGE ? `${raw.slice(0, MAX_PEER_MESSAGE)}…` : raw;
-      const dataCode = typeof b.error.data?.code === "string" ? b.error.data.code : undefined;
-      const code = dataCode ?? (rpcCode === RPC_METHOD_NOT_FOUND ? "RPC_METHOD_NOT_FOUND" : undefined);
-      throw new RpcError(rpcCode, msg, code, { peer: this.peerName, method });
-    }
-    if (!b || typeof b !== "object" || !("result" in b)) {
-      throw new SmError(
-        "RPC_BAD_RESPONSE",
-        `${this.peerName} answered ${method} with HTTP ${res.status} but no JSON-RPC result`,
-        { peer: this.peerName, method, status: res.status },
-      );
-    }
-    return b.result as T;
+    return (await this.transport.call(method, params, opts)) as T;
+  }
+
+  /** Ends the WebSocket (if any) and the calls in flight; an HTTP client needs no closing. */
+  close(): void {
+    this.transport.close();
   }
 }
