@@ -79,7 +79,7 @@ export class SmError<C extends ErrorCode = ErrorCode> extends Error {
 }
 
 /** Raised when work is cancelled through an AbortSignal. */
-export class AbortedError extends SmError {
+export class AbortedError extends SmError<"ABORTED"> {
   override name = "AbortedError";
   constructor(message = "operation aborted", fields: ErrorFields = {}) {
     super("ABORTED", message, fields);
@@ -87,7 +87,7 @@ export class AbortedError extends SmError {
 }
 
 /** Raised when an operation exceeds its time budget. */
-export class TimeoutError extends SmError {
+export class TimeoutError extends SmError<"TIMEOUT"> {
   override name = "TimeoutError";
   constructor(message: string, fields: ErrorFields = {}) {
     super("TIMEOUT", message, fields);
