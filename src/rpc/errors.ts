@@ -63,7 +63,7 @@ declare module "../util/errors.js" {
 }
 
 /** The JSON-RPC number of every code; RPC_APP_ERROR where a client needs no number of its own. */
-const RPC_NUMBERS: Record<DeclaredErrorCode, number> = {
+export const RPC_ERROR_NUMBERS: Readonly<Record<DeclaredErrorCode, number>> = {
   // util
   ABORTED: -32020,
   TIMEOUT: -32021,
@@ -214,17 +214,12 @@ export function isErrorCode(code: string): code is ErrorCode {
 }
 
 export function isDeclaredErrorCode(code: string): code is DeclaredErrorCode {
-  return Object.hasOwn(RPC_NUMBERS, code);
-}
-
-/** Every code a domain declares, in the order of the table. */
-export function declaredErrorCodes(): DeclaredErrorCode[] {
-  return Object.keys(RPC_NUMBERS) as DeclaredErrorCode[];
+  return Object.hasOwn(RPC_ERROR_NUMBERS, code);
 }
 
 /** The JSON-RPC number to answer an error with; `RPC_<n>` (a peer's error passed on) is RPC_APP_ERROR. */
 export function rpcCodeFor(code: ErrorCode): number {
-  return isDeclaredErrorCode(code) ? RPC_NUMBERS[code] : RPC_APP_ERROR;
+  return isDeclaredErrorCode(code) ? RPC_ERROR_NUMBERS[code] : RPC_APP_ERROR;
 }
 
 /**

@@ -36,7 +36,7 @@ export type UtilErrorCode = (typeof UTIL_ERROR_CODES)[number];
  * Every error code, mapped to the domain that declares it. Each domain extends this interface from
  * its errors module (`declare module "../util/errors.js" { interface ErrorCodes extends
  * Record<XErrorCode, "x"> {} }`); the names are the codes, the values only tell the domains apart so
- * that a code declared twice is a type error.
+ * that a code declared twice is a type error (TS2320, reported on this line).
  */
 export interface ErrorCodes extends Record<UtilErrorCode, "util"> {}
 

@@ -7,7 +7,7 @@ import {
   retryClassOf,
   retryTransient,
 } from "../../../src/poster/retry.js";
-import { declaredErrorCodes, RpcError } from "../../../src/rpc/errors.js";
+import { type DeclaredErrorCode, RPC_ERROR_NUMBERS, RpcError } from "../../../src/rpc/errors.js";
 import { AbortedError, SmError } from "../../../src/util/errors.js";
 
 describe("retryTransient", () => {
@@ -53,9 +53,11 @@ describe("retryTransient", () => {
 });
 
 describe("what is retried, by code", () => {
+  const DECLARED = Object.keys(RPC_ERROR_NUMBERS) as DeclaredErrorCode[];
+
   test("only an unreachable node or source and a timeout are transient; only a task no prover can take, a bug and shutdown are permanent", () => {
-    const transient = declaredErrorCodes().filter((c) => retryClassOf(c) === "transient");
-    const permanent = declaredErrorCodes().filter((c) => retryClassOf(c) === "permanent");
+    const transient = DECLARED.filter((c) => retryClassOf(c) === "transient");
+    const permanent = DECLARED.filter((c) => retryClassOf(c) === "permanent");
     assert.deepEqual(transient.sort(), [
       "CHAIN_UNREACHABLE",
       "RPC_UNREACHABLE",
@@ -69,7 +71,7 @@ describe("what is retried, by code", () => {
       "PROOF_UNKNOWN_TYPE",
       "PROVER_POOL_CLOSED",
     ]);
-    for (const code of declaredErrorCodes()) {
+    for (const code of DECLARED) {
       const e = new SmError(code, "x");
       assert.equal(isTransient(e), transient.includes(code), code);
       assert.equal(isRetryableProverFailure(e), !permanent.includes(code), code);
