@@ -5,9 +5,10 @@
  * tell "you may not do this" from "the source node is down". The SmError code string travels in
  * `error.data.code`, so the far side can rebuild the same error.
  *
- * The table is typed `Record<ErrorCode, number>`: a code a domain declares and this table does not
- * place (or a code no domain declares) does not compile. That also makes it the one runtime list of
- * every declared code, which `isErrorCode` checks a code from another process against.
+ * The table (RPC_ERROR_NUMBERS) is typed `Record<DeclaredErrorCode, number>`: a code a domain declares
+ * and this table does not place, or a code no domain declares, does not compile. That also makes it
+ * the one runtime list of every declared code, which `isErrorCode` checks a code from another process
+ * against.
  */
 import { type ErrorCode, SmError } from "../util/errors.js";
 
