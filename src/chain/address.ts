@@ -18,6 +18,9 @@
 import { blake2b } from "@noble/hashes/blake2.js";
 import { base32Encode, base32Decode as decodeBase32 } from "../util/base32.js";
 import { SmError } from "../util/errors.js";
+import type { AddressErrorCode } from "./errors.js";
+
+export type { AddressErrorCode };
 
 export const Protocol = {
   ID: 0,
@@ -30,16 +33,6 @@ export type Protocol = (typeof Protocol)[keyof typeof Protocol];
 
 /** String prefix of the network: "f" mainnet, "t" testnets (calibration, devnets). */
 export type NetworkPrefix = "f" | "t";
-
-export type AddressErrorCode =
-  | "ADDRESS_UNKNOWN_NETWORK"
-  | "ADDRESS_WRONG_NETWORK"
-  | "ADDRESS_UNKNOWN_PROTOCOL"
-  | "ADDRESS_INVALID_PAYLOAD"
-  | "ADDRESS_INVALID_LENGTH"
-  | "ADDRESS_INVALID_CHECKSUM"
-  | "ADDRESS_INVALID_ENCODING"
-  | "ADDRESS_NOT_ID";
 
 export class AddressError extends SmError {
   override name = "AddressError";

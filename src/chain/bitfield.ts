@@ -33,16 +33,9 @@
  */
 
 import { SmError } from "../util/errors.js";
+import type { BitFieldErrorCode } from "./errors.js";
 
-export type BitFieldErrorCode =
-  | "BITFIELD_WRONG_VERSION"
-  | "BITFIELD_NOT_MINIMAL"
-  | "BITFIELD_INVALID_VARINT"
-  | "BITFIELD_OVERFLOW"
-  | "BITFIELD_UNSAFE_INTEGER"
-  | "BITFIELD_INVALID_INPUT"
-  | "BITFIELD_TOO_MANY"
-  | "BITFIELD_NOT_ENOUGH_BITS";
+export type { BitFieldErrorCode };
 
 export class BitFieldError extends SmError {
   override name = "BitFieldError";

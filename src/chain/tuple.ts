@@ -12,7 +12,7 @@
  * partition index, epoch, nonce, gas, method) is far below that.
  */
 
-import { SmError } from "../util/errors.js";
+import { type ErrorCode, SmError } from "../util/errors.js";
 import { decodeBigIntBytes, encodeBigIntBytes } from "./bigint.js";
 import { BitField, MAX_ENCODED_SIZE } from "./bitfield.js";
 import type { CborValue } from "./cbor.js";
@@ -26,14 +26,14 @@ const INT64_MAX = (1n << 63n) - 1n;
 
 export class ShapeError extends SmError {
   override name = "ShapeError";
-  constructor(code: string, path: string, problem: string, cause?: unknown) {
+  constructor(code: ErrorCode, path: string, problem: string, cause?: unknown) {
     super(code, `${path}: ${problem}`, { path }, cause === undefined ? undefined : { cause });
   }
 }
 
 /** Where a field is (code + path), threaded through the checks. */
 export interface Ctx {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly path: string;
 }
 

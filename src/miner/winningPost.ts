@@ -40,7 +40,7 @@ import { InvalidParamsError } from "../rpc/errors.js";
 import { checkSectorFiles } from "../sectors/fileCheck.js";
 import type { IndexType, SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
-import { AbortedError, errorMessage, SmError, TimeoutError } from "../util/errors.js";
+import { AbortedError, type ErrorCode, errorMessage, SmError, TimeoutError } from "../util/errors.js";
 import type { ComputeProofRequest } from "./computeProof.js";
 
 /**
@@ -51,8 +51,16 @@ import type { ComputeProofRequest } from "./computeProof.js";
  */
 export const WINNING_POST_TIMEOUT_MS = 25_000;
 
+/** The `result` label of a failed ComputeProof, by code; any other failure counts as "error". */
+const OUTCOMES: Partial<Record<ErrorCode, string>> = {
+  TIMEOUT: "timeout",
+  ABORTED: "aborted",
+  WINNING_POST_SECTOR_NOT_FOUND: "not_found",
+  WINNING_POST_SECTOR_UNPROVABLE: "unprovable",
+};
+
 /** Sector-level failures of the built-in prover: the sector's data cannot be proven. */
-const SECTOR_FAILURES = new Set<string>([
+const SECTOR_FAILURES = new Set<ErrorCode>([
   PROOF_ERROR_CODES.fileMissing,
   PROOF_ERROR_CODES.fileSize,
   PROOF_ERROR_CODES.unreadable,
@@ -172,15 +180,8 @@ export class WinningPoSt {
       if (budget.signal.aborted) err = budget.signal.reason;
       else if (opts.signal?.aborted)
         err = new AbortedError(`WinningPoSt for ${mid} was cancelled: the caller went away`);
-      const code = err instanceof SmError ? err.code : "INTERNAL";
-      count(
-        {
-          TIMEOUT: "timeout",
-          ABORTED: "aborted",
-          WINNING_POST_SECTOR_NOT_FOUND: "not_found",
-          WINNING_POST_SECTOR_UNPROVABLE: "unprovable",
-        }[code] ?? "error",
-      );
+      const code: ErrorCode | "INTERNAL" = err instanceof SmError ? err.code : "INTERNAL";
+      count((code === "INTERNAL" ? undefined : OUTCOMES[code]) ?? "error");
       log.warn("winning post failed", { prover: kind, code, err: errorMessage(err) });
       throw err;
     } finally {

@@ -3,13 +3,29 @@
  * cost a deadline, but a task that can never succeed must not be retried until Close either.
  */
 import type { Logger } from "../log/logger.js";
-import { AbortedError, errorMessage, SmError } from "../util/errors.js";
+import { type DeclaredErrorCode, isDeclaredErrorCode } from "../rpc/errors.js";
+import { AbortedError, type ErrorCode, errorMessage, SmError } from "../util/errors.js";
 import { sleep } from "../util/time.js";
 
-/** Failures that may pass: a node or the proxy's source restarting, a timeout. */
-const TRANSIENT = new Set(["CHAIN_UNREACHABLE", "SECTORS_SOURCE_UNAVAILABLE", "RPC_UNREACHABLE", "TIMEOUT"]);
+/**
+ * What a failure is worth to a retry, by its code:
+ * - "transient": it may pass by itself (a node or the proxy's source restarting, a timeout), so
+ *   every retry tries again;
+ * - "permanent": it fails the same way however often it is tried (a task the prover cannot take, a
+ *   bug on our side, a prover shutting down with the node), so nothing tries again;
+ * - "failure": anything else. The default retry (isTransient) does not try again; the retries that
+ *   accept any failure that may pass do (a prover call, isRetryableProverFailure; a chain read,
+ *   isChainReadRetryable).
+ */
+export type RetryClass = "transient" | "permanent" | "failure";
 
-export const isTransient = (e: unknown): boolean => e instanceof SmError && TRANSIENT.has(e.code);
+/** The retry class of a code; a peer's `RPC_<n>` error is a plain failure. */
+export function retryClassOf(code: ErrorCode): RetryClass {
+  return isDeclaredErrorCode(code) ? RETRY[code] : "failure";
+}
+
+export const isTransient = (e: unknown): boolean =>
+  e instanceof SmError && retryClassOf(e.code) === "transient";
 
 /**
  * Chain reads of a deadline are retried whatever the failure: a dropped connection, a timeout, an
@@ -21,18 +37,6 @@ export const isTransient = (e: unknown): boolean => e instanceof SmError && TRAN
 export const isChainReadRetryable = (e: unknown): boolean => !(e instanceof AbortedError);
 
 /**
- * Prover failures that fail the same way however often they are tried: a task the prover cannot take
- * (unknown proof type, unmasked seed), a bug on our side, a prover shutting down with the node.
- */
-const PROVER_PERMANENT = new Set([
-  "PROOF_UNKNOWN_TYPE",
-  "PROOF_BAD_RANDOMNESS",
-  "POSTER_INTERNAL",
-  "EXT_PROVER_CLOSED",
-  "PROVER_POOL_CLOSED",
-]);
-
-/**
  * Whether a failed prover call is worth another try. Sector faults never get here (the prover returns
  * them in `faults`), so a rejection is about the prover: a child that died with the task in flight
  * (EXT_PROVER_CHILD_EXITED), a worker thread that died, a task failure reported by a child (a GPU
@@ -40,7 +44,7 @@ const PROVER_PERMANENT = new Set([
  * apart), a timeout. Trying again costs prover time; not trying costs the partition.
  */
 export const isRetryableProverFailure = (e: unknown): boolean =>
-  e instanceof SmError && !PROVER_PERMANENT.has(e.code);
+  e instanceof SmError && retryClassOf(e.code) !== "permanent";
 
 /**
  * Retry `fn` while it fails with an error `retryable` accepts (default: transient, as a node or the
@@ -89,3 +93,153 @@ function gaveUp(what: string, attempts: number, last: unknown, signal: AbortSign
     err: errorMessage(last),
   });
 }
+
+/**
+ * The retry class of every declared code: a new code does not compile until it is placed here.
+ * Permanent prover failures: an unknown proof type or an unmasked seed (a task no prover can take),
+ * POSTER_INTERNAL (a bug), the pools shut down with the node.
+ */
+const RETRY: Record<DeclaredErrorCode, RetryClass> = {
+  // util
+  ABORTED: "failure",
+  TIMEOUT: "transient",
+  UNKNOWN: "failure",
+  PROCESS_EXITED: "failure",
+  VARINT_INVALID: "failure",
+  BASE32_INVALID: "failure",
+  // rpc
+  RPC_PERMISSION_DENIED: "failure",
+  RPC_UNAUTHENTICATED: "failure",
+  RPC_NEEDS_WEBSOCKET: "failure",
+  RPC_INVALID_PARAMS: "failure",
+  RPC_METHOD_NOT_FOUND: "failure",
+  RPC_LISTEN_FAILED: "failure",
+  RPC_UNREACHABLE: "transient",
+  RPC_BAD_RESPONSE: "failure",
+  RPC_ANSWER_TOO_LARGE: "failure",
+  // sectors
+  SECTORS_READ_ONLY: "failure",
+  SECTORS_SOURCE_UNAVAILABLE: "transient",
+  SECTORS_INVALID_RECORD: "failure",
+  SECTORS_INSTANCE_UNKNOWN: "failure",
+  SECTORS_SOURCE_ERROR: "failure",
+  SECTORS_SOURCE_REFUSED: "failure",
+  SECTORS_BAD_RESPONSE: "failure",
+  ATTACH_WOULD_MOVE: "failure",
+  ATTACH_BAD_PATH: "failure",
+  // miner
+  MINER_UNKNOWN: "failure",
+  MINER_PROOF_DISABLED: "failure",
+  WINNING_POST_SECTOR_NOT_FOUND: "failure",
+  WINNING_POST_SECTOR_UNPROVABLE: "failure",
+  WINNING_POST_PROVER_FAILED: "failure",
+  // proofs
+  PROOF_FILE_MISSING: "failure",
+  PROOF_FILE_SIZE: "failure",
+  PROOF_UNREADABLE: "failure",
+  PROOF_CORRUPT: "failure",
+  PROOF_COMMR_MISMATCH: "failure",
+  PROOF_BAD_RANDOMNESS: "permanent",
+  PROOF_UNKNOWN_TYPE: "permanent",
+  PROOF_BAD_INPUT: "failure",
+  PROOF_DECODE: "failure",
+  DEVNET_BAD_BUNDLE: "failure",
+  // store
+  STORE_CORRUPT: "failure",
+  STORE_DISK_FULL: "failure",
+  STORE_OPEN_FAILED: "failure",
+  STORE_READ_FAILED: "failure",
+  STORE_WRITE_FAILED: "failure",
+  STORE_VERSION_INVALID: "failure",
+  STORE_VERSION_MISMATCH: "failure",
+  // config
+  CONFIG_DIR_MISSING: "failure",
+  CONFIG_EMPTY: "failure",
+  CONFIG_INVALID: "failure",
+  CONFIG_MISSING: "failure",
+  CONFIG_UNREADABLE: "failure",
+  // chain
+  ADDRESS_UNKNOWN_NETWORK: "failure",
+  ADDRESS_WRONG_NETWORK: "failure",
+  ADDRESS_UNKNOWN_PROTOCOL: "failure",
+  ADDRESS_INVALID_PAYLOAD: "failure",
+  ADDRESS_INVALID_LENGTH: "failure",
+  ADDRESS_INVALID_CHECKSUM: "failure",
+  ADDRESS_INVALID_ENCODING: "failure",
+  ADDRESS_NOT_ID: "failure",
+  BITFIELD_WRONG_VERSION: "failure",
+  BITFIELD_NOT_MINIMAL: "failure",
+  BITFIELD_INVALID_VARINT: "failure",
+  BITFIELD_OVERFLOW: "failure",
+  BITFIELD_UNSAFE_INTEGER: "failure",
+  BITFIELD_INVALID_INPUT: "failure",
+  BITFIELD_TOO_MANY: "failure",
+  BITFIELD_NOT_ENOUGH_BITS: "failure",
+  CBOR_DECODE: "failure",
+  CBOR_ENCODE: "failure",
+  CID_INVALID: "failure",
+  BIGINT_INVALID: "failure",
+  MESSAGE_INVALID: "failure",
+  PARAMS_INVALID: "failure",
+  CHAIN_BAD_RESPONSE: "failure",
+  CHAIN_ENDPOINT_INVALID: "failure",
+  CHAIN_INVALID_MESSAGE: "failure",
+  CHAIN_MESSAGE_FAILED: "failure",
+  CHAIN_RPC_ERROR: "failure",
+  CHAIN_UNREACHABLE: "transient",
+  CHAIN_VANILLA_PROOF_REFUSED: "failure",
+  // prover
+  PROVER_FAILED: "failure",
+  PROVER_POOL_CLOSED: "permanent",
+  PROVER_TASK_FAILED: "failure",
+  PROVER_UNKNOWN_TASK: "failure",
+  PROVER_WORKER_DIED: "failure",
+  SECTOR_PROBE_FAILED: "failure",
+  EXT_PROTOCOL: "failure",
+  EXT_PROVER_BAD_RESPONSE: "failure",
+  EXT_PROVER_CHILD_EXITED: "failure",
+  EXT_PROVER_CLOSED: "permanent",
+  EXT_PROVER_NONE_READY: "failure",
+  EXT_PROVER_NOT_READY: "failure",
+  EXT_PROVER_NO_CHILDREN: "failure",
+  EXT_PROVER_TASK_FAILED: "failure",
+  EXT_PROVER_UNAVAILABLE: "failure",
+  EXT_PROVER_CONFIG_MISSING: "failure",
+  EXT_PROVER_NO_BLOCKS: "failure",
+  EXT_PROVER_OFF: "failure",
+  // poster
+  POSTER_BAD_BATCH_SIZE: "failure",
+  POSTER_BAD_RECOVERY_INPUT: "failure",
+  POSTER_BAD_SUBMIT_INPUT: "failure",
+  POSTER_DUPLICATE_PARTITION: "failure",
+  POSTER_INTERNAL: "permanent",
+  POSTER_MINER_NOT_CONFIGURED: "failure",
+  POSTER_MISSING_SECTOR_PROOF: "failure",
+  POSTER_NOT_CHALLENGED_YET: "failure",
+  POSTER_NO_CHAIN: "failure",
+  POSTER_NO_SENDER: "failure",
+  POSTER_UNEXPECTED_SECTOR_PROOF: "failure",
+  // devnet
+  DEVNET_BAD_INPUT: "failure",
+  DEVNET_BAD_POLICY: "failure",
+  DEVNET_BAD_SNAPSHOT: "failure",
+  DEVNET_FUTURE_EPOCH: "failure",
+  DEVNET_UNKNOWN_ACTOR: "failure",
+  DEVNET_UNKNOWN_MESSAGE: "failure",
+  DEVNET_UNKNOWN_MINER: "failure",
+  DEVNET_UNKNOWN_TIPSET: "failure",
+  DEVNET_UNREADABLE: "failure",
+  // daemon
+  HOME_CORRUPT: "failure",
+  HOME_LOCKED: "failure",
+  HOME_NOT_INITIALIZED: "failure",
+  HOME_UNREADABLE: "failure",
+  HOME_UNWRITABLE: "failure",
+  FLAG_INVALID: "failure",
+  DEMO_FAILED: "failure",
+  // cli
+  CHAIN_NOT_CONFIGURED: "failure",
+  DAEMON_NOT_READY: "failure",
+  DAEMON_NOT_RUNNING: "failure",
+  SECTOR_EXISTS: "failure",
+};

@@ -26,9 +26,15 @@ export const PROOF_ERROR_CODES = {
   badInput: "PROOF_BAD_INPUT",
   /** Bytes that are not a valid bincode FallbackPoStSectorProof. */
   decode: "PROOF_DECODE",
+  /** Bytes that are not a vanilla proof bundle (proofs/vanillaBundle.ts; the devnet's format, hence the name). */
+  badBundle: "DEVNET_BAD_BUNDLE",
 } as const;
 
 export type ProofErrorCode = (typeof PROOF_ERROR_CODES)[keyof typeof PROOF_ERROR_CODES];
+
+declare module "../util/errors.js" {
+  interface ErrorCodes extends Record<ProofErrorCode, "proofs"> {}
+}
 
 /** Human label of a sector for messages: "sector 17". */
 export function sectorLabel(sector: bigint | number | undefined): string {

@@ -15,13 +15,13 @@ import type { Logger } from "../log/logger.js";
 import { isCanonicalFrBytes, WINNING_POST_SECTOR_COUNT } from "../proofs/challenges.js";
 import { PROOF_ERROR_CODES } from "../proofs/proofErrors.js";
 import { parsePoStProofType } from "../proofs/proofTypes.js";
-import { errorMessage, SmError } from "../util/errors.js";
+import { type ErrorCode, errorMessage, SmError } from "../util/errors.js";
 import type { StageProver } from "./processor.js";
 import type { PoStOutput, Stage } from "./protocol.js";
 import type { WorkerPool } from "./workerPool.js";
 
 /** Per-sector failures: the sector is faulty, the task goes on. */
-const FAULT_CODES = new Set<string>([
+const FAULT_CODES = new Set<ErrorCode>([
   PROOF_ERROR_CODES.fileMissing,
   PROOF_ERROR_CODES.fileSize,
   PROOF_ERROR_CODES.unreadable,

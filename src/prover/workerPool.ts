@@ -11,6 +11,7 @@
 import os from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../log/logger.js";
+import { isErrorCode } from "../rpc/errors.js";
 import { AbortedError, SmError } from "../util/errors.js";
 import { PriorityQueue } from "../util/priorityQueue.js";
 import type { TaskName, WorkerTasks } from "./workerTasks.js";
@@ -78,7 +79,7 @@ export class WorkerPool {
       const p = slot.running.get(m.id);
       if (!p) return;
       slot.running.delete(m.id);
-      this.settle(p, m.ok, m.ok ? m.result : SmError.fromJSON(m.error));
+      this.settle(p, m.ok, m.ok ? m.result : SmError.fromJSON(m.error, isErrorCode));
       this.pump();
     });
     const onDeath = (why: string) => {

@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
-import { errorMessage, SmError } from "../util/errors.js";
+import { type ErrorCode, errorMessage, SmError } from "../util/errors.js";
 import { hasPermission } from "./auth.js";
 import {
   RPC_INTERNAL_ERROR,
@@ -63,7 +63,7 @@ export function jsonDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
-function errorResponse(id: Id, code: number, message: string, dataCode?: string): JsonRpcResponse {
+function errorResponse(id: Id, code: number, message: string, dataCode?: ErrorCode): JsonRpcResponse {
   return { jsonrpc: "2.0", id, error: { code, message, ...(dataCode ? { data: { code: dataCode } } : {}) } };
 }
 

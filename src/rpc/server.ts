@@ -20,7 +20,7 @@ import type { Metrics } from "../metrics/metrics.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { verifyToken } from "./auth.js";
 import type { Dispatcher, JsonRpcResponse } from "./dispatch.js";
-import { rpcCodeFor } from "./errors.js";
+import { RPC_INTERNAL_ERROR, RPC_INVALID_REQUEST, rpcCodeFor } from "./errors.js";
 import type { MethodContext, Permission } from "./method.js";
 
 /** Largest request body or WebSocket message: a batched lookup of 100k sectors is ~4 MiB. */
@@ -177,7 +177,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
         sendJson(res, 500, {
           jsonrpc: "2.0",
           id: null,
-          error: { code: -32603, message: `internal error: ${errorMessage(e)}` },
+          error: { code: RPC_INTERNAL_ERROR, message: `internal error: ${errorMessage(e)}` },
         });
       else res.destroy();
     } catch {
@@ -276,7 +276,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
           sendJson(res, 503, {
             jsonrpc: "2.0",
             id: null,
-            error: { code: -32603, message: `${why}; retry in a moment, with smaller batches` },
+            error: { code: RPC_INTERNAL_ERROR, message: `${why}; retry in a moment, with smaller batches` },
           });
           req.destroy();
           return;
@@ -293,7 +293,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
             jsonrpc: "2.0",
             id: null,
             error: {
-              code: -32600,
+              code: RPC_INVALID_REQUEST,
               message: `request body over ${MAX_BODY_BYTES} bytes; split the call into smaller batches`,
             },
           });

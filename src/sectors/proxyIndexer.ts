@@ -21,7 +21,7 @@ import type { Logger } from "../log/logger.js";
 import type { RpcClient } from "../rpc/client.js";
 import { RpcError } from "../rpc/errors.js";
 import { mapLimit } from "../util/concurrency.js";
-import { AbortedError, errorMessage, SmError } from "../util/errors.js";
+import { AbortedError, type ErrorCode, errorMessage, SmError } from "../util/errors.js";
 import type {
   IndexCounts,
   IndexerOptions,
@@ -46,9 +46,14 @@ export const MAX_SOURCE_ANSWER_BYTES = 32 * 1024 * 1024;
 const MAX_QUOTE = 300;
 
 /** Codes of a source that will likely answer again soon: reported as SECTORS_SOURCE_UNAVAILABLE. */
-const PASSING_CODES = new Set(["ABORTED", "TIMEOUT", "SECTORS_SOURCE_UNAVAILABLE"]);
+const PASSING_CODES: ReadonlySet<ErrorCode> = new Set(["ABORTED", "TIMEOUT", "SECTORS_SOURCE_UNAVAILABLE"]);
 /** Codes by which a source refuses the caller: ours, and the numbers our server answers them with. */
-const REFUSED_CODES = new Set(["RPC_UNAUTHENTICATED", "RPC_PERMISSION_DENIED", "RPC_-32001", "RPC_-32002"]);
+const REFUSED_CODES: ReadonlySet<ErrorCode> = new Set([
+  "RPC_UNAUTHENTICATED",
+  "RPC_PERMISSION_DENIED",
+  "RPC_-32001",
+  "RPC_-32002",
+]);
 
 /** The first line of a peer's text, without control characters, at most MAX_QUOTE characters. */
 export function quotePeer(text: string): string {

@@ -8,14 +8,14 @@
  * byte string has exactly one accepted spelling.
  */
 
-import { SmError } from "./errors.js";
+import { type ErrorCode, SmError } from "./errors.js";
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 const INDEX = new Map<string, number>([...ALPHABET].map((c, i) => [c, i]));
 
 export interface Base32ErrorOptions {
   /** SmError code to throw (default "BASE32_INVALID"). */
-  readonly code?: string;
+  readonly code?: ErrorCode;
   /** What is being decoded, prefixed to the message. */
   readonly what?: string;
 }

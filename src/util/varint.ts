@@ -8,14 +8,14 @@
  * Values are JS numbers: every multicodec / multihash code and digest length fits in 2^53 - 1.
  */
 
-import { SmError } from "./errors.js";
+import { type ErrorCode, SmError } from "./errors.js";
 
 /** Multiformats unsigned-varint limit (9 bytes = 63 bits of payload). */
 export const MAX_UVARINT_BYTES = 9;
 
 export interface VarintErrorOptions {
   /** SmError code to throw (default "VARINT_INVALID"). */
-  readonly code?: string;
+  readonly code?: ErrorCode;
   /** What is being decoded, prefixed to the message ("CID codec"...). */
   readonly what?: string;
 }

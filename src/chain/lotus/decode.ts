@@ -43,7 +43,7 @@ export function cidStringProblem(s: string): string | null {
   if (!s.startsWith("b")) return "is not a base32 CIDv1 (prefix 'b') or CIDv0 (Qm…) string";
   try {
     const bytes = base32Decode(s.slice(1), { code: "CID_INVALID", what: "CID" });
-    const opts = { code: "CID_INVALID", what: "CID" };
+    const opts = { code: "CID_INVALID", what: "CID" } as const;
     const version = decodeUvarint(bytes, 0, opts);
     if (version.value !== 1) return `has CID version ${version.value}, expected 1`;
     const codec = decodeUvarint(bytes, version.next, opts);

@@ -31,14 +31,19 @@ const SECTORS = 8;
 
 describe("isRetryableProverFailure", () => {
   test("a dead child, a dead worker, a failed task and a timeout are tried again; a bad task and shutdown are not", () => {
-    for (const code of ["EXT_PROVER_CHILD_EXITED", "PROVER_WORKER_DIED", "EXT_PROVER_TASK_FAILED", "TIMEOUT"])
+    for (const code of [
+      "EXT_PROVER_CHILD_EXITED",
+      "PROVER_WORKER_DIED",
+      "EXT_PROVER_TASK_FAILED",
+      "TIMEOUT",
+    ] as const)
       assert.equal(isRetryableProverFailure(new SmError(code, "x")), true, code);
     for (const code of [
       "PROOF_UNKNOWN_TYPE",
       "PROOF_BAD_RANDOMNESS",
       "EXT_PROVER_CLOSED",
       "PROVER_POOL_CLOSED",
-    ])
+    ] as const)
       assert.equal(isRetryableProverFailure(new SmError(code, "x")), false, code);
     assert.equal(isRetryableProverFailure(new TypeError("a bug")), false, "not one of ours: a bug");
   });
