@@ -1,9 +1,16 @@
 /**
- * The seed's standalone PoSter deployment as real processes on loopback, for scheduling tests and the
- * full-path benchmark: a devnet chain (`devnet run` with a short policy), a source node (`--miner`)
- * owning the sector index, and a standalone PoSter (`--proxy`, `--conf-dir`, `--poster`,
- * `--ext-prover`) with the [[WdPost]] children the caller writes. Miners get sectors when the caller
- * says (`devnet seal --onboard`), so it can choose which deadline they land in.
+ * The one set-up of the end-to-end tests that need a chain: a devnet chain (`devnet run`), sectors
+ * sealed and onboarded on it (`devnet seal --onboard`), node homes made by `daemon init` with the chain,
+ * the store and the miners written into their config, and the seed's standalone PoSter deployment as
+ * real processes on loopback: a source node (`--miner`) owning the sector index, and a standalone
+ * PoSter (`--proxy`, `--conf-dir`, `--poster`, `--ext-prover`) with the [[WdPost]] children the caller
+ * writes.
+ *
+ * The pieces are functions (`runDevnet`, `sealSectors`, `initNodeHome`, `attachStore`) for tests that
+ * build something else on a devnet, and steps of `PosterStack` (`startDevnet`, `initSource`,
+ * `startSource`, `initPoster`, `startPoster`; `startAll` runs them in that order) for tests that need
+ * the deployment, so each can seal and attach before or after the nodes start. Miners get sectors when
+ * the caller says (`seal`), so it can choose which deadline they land in.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -33,8 +40,171 @@ export interface StackPolicy {
 
 export interface StackMiner {
   actor: number;
-  challengeConfidence: number;
-  submitConfidence: number;
+  /** With `submitConfidence`, written as `[Miners.PoSt]` (with `Confidence = 1`); both absent: no such section. */
+  challengeConfidence?: number;
+  submitConfidence?: number;
+}
+
+/** What the nodes of the tests run with: INFO lines to wait for, one hashing thread per prover. */
+const NODE_ENV = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
+
+/** Start a CLI process and wait for its ready line. */
+async function startReady(
+  args: string[],
+  ready: RegExp,
+  o: { env: NodeJS.ProcessEnv; timeoutMs: number; onLine?: (line: string) => void },
+): Promise<Proc> {
+  const p = startCli(args, { env: o.env, onLine: o.onLine });
+  try {
+    await p.waitForLine(ready, o.timeoutMs);
+  } catch (e) {
+    await p.stop(5000);
+    throw e;
+  }
+  return p;
+}
+
+export interface DevnetRunOptions {
+  home: string;
+  blockTimeMs: number;
+  /** Written as `--deadlines/--window/--lookback/--cutoff`; absent: the devnet's own (or its home's). */
+  policy?: StackPolicy;
+  /** Default 127.0.0.1:0; a restart passes the first run's address, so the nodes' Chain line stays right. */
+  listen?: string;
+  /** Default: the environment with INFO lines. */
+  env?: NodeJS.ProcessEnv;
+  readyTimeoutMs?: number;
+}
+
+/** A running `devnet run` process and how to reach it. */
+export interface DevnetRun {
+  proc: Proc;
+  /** host:port of its RPC server. */
+  api: string;
+  /** Its admin token. */
+  token: string;
+  /** `Chain = "<token>:/ip4/…/http"`, as `devnet run` prints it for sector-manager.cfg. */
+  chainLine: string;
+  /** A client of its /rpc/v1 with the admin token (Devnet.* and the Lotus methods). */
+  rpc: RpcClient;
+}
+
+export async function runDevnet(o: DevnetRunOptions): Promise<DevnetRun> {
+  const policy = o.policy
+    ? [
+        "--deadlines",
+        String(o.policy.deadlines),
+        "--window",
+        String(o.policy.window),
+        "--lookback",
+        String(o.policy.lookback),
+        "--cutoff",
+        String(o.policy.cutoff),
+      ]
+    : [];
+  const proc = await startReady(
+    [
+      "--home",
+      o.home,
+      "devnet",
+      "run",
+      "--listen",
+      o.listen ?? "127.0.0.1:0",
+      "--block-time",
+      `${o.blockTimeMs}ms`,
+      ...policy,
+    ],
+    /devnet ready/,
+    { env: o.env ?? { ...process.env, VSM_LOG_LEVEL: "info" }, timeoutMs: o.readyTimeoutMs ?? 60_000 },
+  );
+  try {
+    const chainLine = await proc.waitForLine(/^Chain = /, 10_000);
+    const api = await readApiFile(o.home);
+    if (!api) throw new Error(`the devnet wrote no api file in ${o.home}`);
+    const token = (await readToken(o.home)) ?? "";
+    return { proc, api, token, chainLine, rpc: new RpcClient({ url: `http://${api}/rpc/v1`, token }) };
+  } catch (e) {
+    await proc.stop(5000);
+    throw e;
+  }
+}
+
+/**
+ * `devnet seal --onboard`: `count` synthetic sectors of miner f0`miner` written into `store` and
+ * onboarded on the devnet of `devnetHome`. Returns the deadlines the devnet placed them in.
+ */
+export async function sealSectors(o: {
+  devnetHome: string;
+  store: string;
+  miner: number;
+  count: number;
+  /** `--threads`; absent: the command's default (all cores). */
+  threads?: number;
+  env?: NodeJS.ProcessEnv;
+}): Promise<Set<number>> {
+  const r = await runCli(
+    [
+      "devnet",
+      "seal",
+      "--miner",
+      String(o.miner),
+      "--store",
+      o.store,
+      "--count",
+      String(o.count),
+      "--onboard",
+      "--home",
+      o.devnetHome,
+      ...(o.threads === undefined ? [] : ["--threads", String(o.threads)]),
+    ],
+    // INFO: the "onboarded" lines carry the deadlines.
+    { env: o.env ?? { ...process.env, VSM_LOG_LEVEL: "info" }, timeoutMs: 60_000 },
+  );
+  if (r.code !== 0) throw new Error(`devnet seal failed:\n${r.output}`);
+  return new Set(
+    r.lines.filter((l) => /\tonboarded\t/.test(l)).map((l) => Number(/"deadline": (\d+)/.exec(l)?.[1])),
+  );
+}
+
+/** `[[Miners]]` blocks of sector-manager.cfg. */
+export function minersConfig(miners: readonly StackMiner[]): string {
+  return miners
+    .map((m) =>
+      m.challengeConfidence === undefined && m.submitConfidence === undefined
+        ? `[[Miners]]\nActor = ${m.actor}\n`
+        : `[[Miners]]\nActor = ${m.actor}\n[Miners.PoSt]\nChallengeConfidence = ${m.challengeConfidence ?? 1}\nSubmitConfidence = ${m.submitConfidence ?? 1}\nConfidence = 1\n`,
+    )
+    .join("\n");
+}
+
+/**
+ * `daemon init` of `home`, then its sector-manager.cfg given the chain (`chainLine`, as `devnet run`
+ * prints it), the persist store "store1" at `store` and the miners. `edit` changes the rendered
+ * defaults before the additions (e.g. uncomment a key).
+ */
+export async function initNodeHome(
+  home: string,
+  o: { chainLine?: string; store?: string; miners?: readonly StackMiner[]; edit?: (cfg: string) => string },
+): Promise<void> {
+  const init = await runCli(["--home", home, "daemon", "init"]);
+  if (init.code !== 0) throw new Error(`daemon init failed:\n${init.output}`);
+  if (o.chainLine === undefined && o.store === undefined && !o.miners?.length && !o.edit) return;
+  const cfg = homePaths(home).sectorManagerCfg;
+  let text = await fs.readFile(cfg, "utf8");
+  if (o.chainLine !== undefined) text = text.replace('#Chain = ""', o.chainLine);
+  if (o.edit) text = o.edit(text);
+  if (o.store !== undefined)
+    text += `\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(o.store)}\n`;
+  if (o.miners?.length) text += `\n${minersConfig(o.miners)}`;
+  await fs.writeFile(cfg, text);
+}
+
+/** `util storage attach --name store1`: index the sectors of `store` into `home`'s sector index. */
+export async function attachStore(home: string, store: string): Promise<void> {
+  const r = await runCli(["--home", home, "util", "storage", "attach", "--name", "store1", store], {
+    timeoutMs: 60_000,
+  });
+  if (r.code !== 0) throw new Error(`attach failed:\n${r.output}`);
 }
 
 export interface StackOptions {
@@ -42,8 +212,10 @@ export interface StackOptions {
   blockTimeMs: number;
   policy: StackPolicy;
   miners: StackMiner[];
-  /** ext-prover.cfg of the PoSter (read through --conf-dir from the source's home). */
-  extProverCfg: string;
+  /** ext-prover.cfg of the PoSter (read through --conf-dir from the source's home); absent: none written. */
+  extProverCfg?: string;
+  /** How long a process may take to print its ready line (default 60 s). */
+  readyTimeoutMs?: number;
   /** Every line the PoSter prints (its log and its children's, relayed). */
   onPosterLine?: (line: string) => void;
 }
@@ -110,6 +282,7 @@ export async function readTimeline(file: string): Promise<Served[]> {
 }
 
 export class PosterStack {
+  /** Every process started, replaced ones included, in start order; `stop()` stops them backwards. */
   readonly procs: Proc[] = [];
   readonly devnetHome: string;
   readonly srcHome: string;
@@ -117,16 +290,22 @@ export class PosterStack {
   readonly store: string;
   readonly policy: DevnetPolicy;
   devnet!: RpcClient;
+  /** The running `devnet run` (the latest, after a restart). */
+  devnetProc!: Proc;
+  /** host:port of the devnet's RPC server. */
+  devnetApi = "";
   /** `Chain = "<token>:/ip4/…/http"`, as `devnet run` prints it. */
   chainLine = "";
   poster!: Proc;
-  private readonly env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
+  private readonly env = NODE_ENV;
+  private readonly readyTimeoutMs: number;
 
   constructor(private readonly opts: StackOptions) {
     this.devnetHome = path.join(opts.dir, "devnet");
     this.srcHome = path.join(opts.dir, ".venus-sector-manager");
     this.posterHome = path.join(opts.dir, ".venus-individual-poster");
     this.store = path.join(opts.dir, "store1");
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
     this.policy = {
       wPoStPeriodDeadlines: opts.policy.deadlines,
       wPoStChallengeWindow: opts.policy.window,
@@ -137,77 +316,87 @@ export class PosterStack {
   }
 
   private async start(args: string[], ready: RegExp, onLine?: (l: string) => void): Promise<Proc> {
-    const p = startCli(args, { env: this.env, onLine });
+    const p = await startReady(args, ready, { env: this.env, timeoutMs: this.readyTimeoutMs, onLine });
     this.procs.push(p);
-    await p.waitForLine(ready, 60_000);
     return p;
   }
 
   /** Devnet, source node and PoSter, in that order; the store is empty until `seal` + `attach`. */
   async startAll(): Promise<void> {
-    const { policy } = this.opts;
-    const dn = await this.start(
-      [
-        "--home",
-        this.devnetHome,
-        "devnet",
-        "run",
-        "--listen",
-        "127.0.0.1:0",
-        "--block-time",
-        `${this.opts.blockTimeMs}ms`,
-        "--deadlines",
-        String(policy.deadlines),
-        "--window",
-        String(policy.window),
-        "--lookback",
-        String(policy.lookback),
-        "--cutoff",
-        String(policy.cutoff),
-      ],
-      /devnet ready/,
-    );
-    this.chainLine = await dn.waitForLine(/^Chain = /, 10_000);
-    this.devnet = new RpcClient({
-      url: `http://${await readApiFile(this.devnetHome)}/rpc/v1`,
-      token: await readToken(this.devnetHome),
+    await this.startDevnet();
+    await this.initSource();
+    await this.startSource();
+    await this.initPoster();
+    await this.startPoster();
+  }
+
+  /**
+   * `devnet run` with the stack's block time and policy. `listen` restarts it on the address of the
+   * first run (same home: the chain goes on), so the nodes' Chain line stays right.
+   */
+  async startDevnet(listen?: string): Promise<Proc> {
+    const dn = await runDevnet({
+      home: this.devnetHome,
+      blockTimeMs: this.opts.blockTimeMs,
+      policy: this.opts.policy,
+      listen,
+      env: this.env,
+      readyTimeoutMs: this.readyTimeoutMs,
     });
+    this.procs.push(dn.proc);
+    this.devnetProc = dn.proc;
+    this.devnetApi = dn.api;
+    this.chainLine = dn.chainLine;
+    this.devnet = dn.rpc;
+    return dn.proc;
+  }
+
+  /** The source's home: its config names the chain, store1 and the miners; the PoSter's ext-prover.cfg. */
+  async initSource(): Promise<void> {
     await fs.mkdir(this.store, { recursive: true });
-    const init = await runCli(["--home", this.srcHome, "daemon", "init"]);
-    if (init.code !== 0) throw new Error(init.output);
-    const cfg = homePaths(this.srcHome).sectorManagerCfg;
-    const miners = this.opts.miners
-      .map(
-        (m) =>
-          `[[Miners]]\nActor = ${m.actor}\n[Miners.PoSt]\nChallengeConfidence = ${m.challengeConfidence}\nSubmitConfidence = ${m.submitConfidence}\nConfidence = 1\n`,
-      )
-      .join("\n");
-    await fs.writeFile(
-      cfg,
-      `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', this.chainLine)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(this.store)}\n\n${miners}`,
-    );
-    await this.writeExtProverCfg(this.opts.extProverCfg);
-    await this.start(
+    await initNodeHome(this.srcHome, {
+      chainLine: this.chainLine,
+      store: this.store,
+      miners: this.opts.miners,
+    });
+    if (this.opts.extProverCfg !== undefined) await this.writeExtProverCfg(this.opts.extProverCfg);
+  }
+
+  /** The source node: `daemon run --miner`, owning the sector index. */
+  async startSource(): Promise<Proc> {
+    return this.start(
       ["--home", this.srcHome, "daemon", "run", "--miner", "--listen=127.0.0.1:0"],
       /node ready/,
     );
-    const pinit = await runCli(["--home", this.posterHome, "daemon", "init"]);
-    if (pinit.code !== 0) throw new Error(pinit.output);
+  }
+
+  async initPoster(): Promise<void> {
+    await initNodeHome(this.posterHome, {});
+  }
+
+  /**
+   * The standalone PoSter on the source's index (`--proxy`), reading the config of `confDir` (default:
+   * the source's home); `globalArgs` go before the command (`--log-format=json`). Calling it again
+   * starts another PoSter: stop the previous one first.
+   */
+  async startPoster(o: { confDir?: string; globalArgs?: string[] } = {}): Promise<Proc> {
     this.poster = await this.start(
       [
         "--home",
         this.posterHome,
+        ...(o.globalArgs ?? []),
         "daemon",
         "run",
         `--proxy=${await readApiFile(this.srcHome)}`,
         "--listen=127.0.0.1:0",
-        `--conf-dir=${this.srcHome}`,
+        `--conf-dir=${o.confDir ?? this.srcHome}`,
         "--poster",
         "--ext-prover",
       ],
       /node ready/,
       this.opts.onPosterLine,
     );
+    return this.poster;
   }
 
   async writeExtProverCfg(text: string): Promise<void> {
@@ -272,40 +461,20 @@ export class PosterStack {
   }
 
   /** `devnet seal --onboard`: `count` sectors for `actor`; returns the deadlines they were placed in. */
-  async seal(actor: number, count: number): Promise<Set<number>> {
-    const r = await runCli(
-      [
-        "devnet",
-        "seal",
-        "--miner",
-        String(actor),
-        "--store",
-        this.store,
-        "--count",
-        String(count),
-        "--onboard",
-        "--home",
-        this.devnetHome,
-        "--threads",
-        "1",
-      ],
-      { env: this.env, timeoutMs: 60_000 },
-    );
-    if (r.code !== 0) throw new Error(r.output);
-    return new Set(
-      r.lines.filter((l) => /\tonboarded\t/.test(l)).map((l) => Number(/"deadline": (\d+)/.exec(l)?.[1])),
-    );
+  async seal(actor: number, count: number, o: { threads?: number } = {}): Promise<Set<number>> {
+    return sealSectors({
+      devnetHome: this.devnetHome,
+      store: this.store,
+      miner: actor,
+      count,
+      threads: o.threads ?? 1,
+      env: this.env,
+    });
   }
 
   /** Index the store on the source node (the PoSter reads it through its proxy). */
   async attach(): Promise<void> {
-    const r = await runCli(
-      ["--home", this.srcHome, "util", "storage", "attach", "--name", "store1", this.store],
-      {
-        timeoutMs: 60_000,
-      },
-    );
-    if (r.code !== 0) throw new Error(r.output);
+    await attachStore(this.srcHome, this.store);
   }
 
   async records(actor: number): Promise<DeadlineRecord[]> {
