@@ -25,7 +25,7 @@ import { proveSector } from "../../src/proofs/vanilla.js";
 import { encodeVanillaBundle } from "../../src/proofs/vanillaBundle.js";
 import type { RpcClient } from "../../src/rpc/client.js";
 import { type Proc, runCli } from "../../src/util/childProcess.js";
-import { runDevnet, sealSectors } from "../helpers/posterStack.js";
+import { runDevnet, sealSectors } from "../helpers/devnetSetup.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const MINER = "f01000";

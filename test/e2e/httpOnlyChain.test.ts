@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineRecord } from "../../src/devnet/miner.js";
 import { type Proc, startCli } from "../../src/util/childProcess.js";
-import { attachStore, type DevnetRun, initNodeHome, runDevnet, sealSectors } from "../helpers/posterStack.js";
+import { attachStore, type DevnetRun, initNodeHome, runDevnet, sealSectors } from "../helpers/devnetSetup.js";
 import { tempDir } from "../helpers/tmp.js";
 
 /** Forwards HTTP requests to `target` (host:port); answers every upgrade with 501. */
