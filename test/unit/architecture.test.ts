@@ -74,117 +74,118 @@ describe("the layer checker fails on each broken rule", () => {
     return checkLayers(src);
   }
 
-  test("a tree that keeps the rules has no problem", async () => {
-    assert.deepEqual(
-      await check({
+  /** One tree per rule: its files (path under src/ → source text) and exactly what the checker says. */
+  const CASES: { name: string; files: Record<string, string>; problems: string[] }[] = [
+    {
+      name: "a tree that keeps the rules has no problem",
+      files: {
         "cli/main.ts": 'import { node } from "../daemon/node.js";\nexport const main = node;\n',
         "daemon/node.ts": 'import { post } from "../poster/poster.js";\nexport const node = post;\n',
         "poster/poster.ts": 'import { prove } from "../proofs/vanilla.js";\nexport const post = prove;\n',
         "proofs/vanilla.ts": 'import { hex } from "../util/bytes.js";\nexport const prove = hex;\n',
         "util/bytes.ts": "export const hex = 1;\n",
         "version.ts": 'import { hex } from "./util/bytes.js";\nexport const v = hex;\n',
-      }),
-      [],
-    );
-  });
-
-  test("proofs importing sectors: an upward import, and proofs is not pure", async () => {
-    assert.deepEqual(
-      await check({
+      },
+      problems: [],
+    },
+    {
+      name: "proofs importing sectors: an upward import, and proofs is not pure",
+      files: {
         "proofs/synthetic.ts":
           'import type { Layout } from "../sectors/layout.js";\nexport type L = Layout;\n',
         "sectors/layout.ts": "export type Layout = string;\n",
-      }),
-      [
+      },
+      problems: [
         "proofs/synthetic.ts imports sectors/layout.ts: proofs (layer 2) must not import sectors (layer 3), imports point down",
         "proofs/synthetic.ts imports sectors/layout.ts: proofs is a pure library and imports only util",
       ],
-    );
-  });
-
-  test("proofs importing a domain on its own layer is still impure", async () => {
-    assert.deepEqual(
-      await check({
+    },
+    {
+      name: "proofs importing a domain on its own layer is still impure",
+      files: {
         "proofs/a.ts": 'import { s } from "../store/kv.js";\nexport const a = s;\n',
         "store/kv.ts": "export const s = 1;\n",
-      }),
-      ["proofs/a.ts imports store/kv.ts: proofs is a pure library and imports only util"],
-    );
-  });
-
-  test("util importing poster points up", async () => {
-    assert.deepEqual(
-      await check({
+      },
+      problems: ["proofs/a.ts imports store/kv.ts: proofs is a pure library and imports only util"],
+    },
+    {
+      name: "util importing poster points up",
+      files: {
         "util/sleep.ts": 'import { RETRY } from "../poster/retry.js";\nexport const s = RETRY;\n',
         "poster/retry.ts": "export const RETRY = 1;\n",
-      }),
-      [
+      },
+      problems: [
         "util/sleep.ts imports poster/retry.ts: util (layer 1) must not import poster (layer 4), imports point down",
       ],
-    );
-  });
-
-  test("poster importing the devnet: production code must not, although the layer is the same", async () => {
-    assert.deepEqual(
-      await check({
+    },
+    {
+      name: "poster importing the devnet: production code must not, although the layer is the same",
+      files: {
         "poster/batch.ts": 'import { bundle } from "../devnet/bundle.js";\nexport const b = bundle;\n',
         "devnet/bundle.ts": "export const bundle = 1;\n",
         "daemon/devnetRun.ts": 'import { bundle } from "../devnet/bundle.js";\nexport const d = bundle;\n',
-      }),
-      [
+      },
+      problems: [
         "poster/batch.ts imports devnet/bundle.ts: production code must not import the devnet (only cli and daemon do)",
       ],
-    );
-  });
-
-  test("two files importing each other are a circle", async () => {
-    assert.deepEqual(
-      await check({
+    },
+    {
+      name: "two files importing each other are a circle",
+      files: {
         "poster/runner.ts": 'import { submit } from "./submit.js";\nexport const run = () => submit;\n',
         "poster/submit.ts": 'import { run } from "./runner.js";\nexport const submit = () => run;\n',
-      }),
-      ["files import each other in a circle: poster/runner.ts ↔ poster/submit.ts"],
-    );
-  });
-
-  test("a circle of type-only imports is still a circle, and so is a file importing itself", async () => {
-    assert.deepEqual(
-      await check({
+      },
+      problems: ["files import each other in a circle: poster/runner.ts ↔ poster/submit.ts"],
+    },
+    {
+      name: "a circle of type-only imports is still a circle, and so is a file importing itself",
+      files: {
         "devnet/state.ts": 'import type { Snap } from "./snapshot.js";\nexport type State = { s?: Snap };\n',
         "devnet/snapshot.ts": 'import type { State } from "./state.js";\nexport type Snap = { s?: State };\n',
         "util/self.ts": 'export { x as y } from "./self.js";\nexport const x = 1;\n',
-      }),
-      [
+      },
+      problems: [
         "files import each other in a circle: devnet/snapshot.ts ↔ devnet/state.ts",
         "files import each other in a circle: util/self.ts",
       ],
-    );
-  });
-
-  test("domains on one layer importing each other in a circle, through different files", async () => {
-    assert.deepEqual(
-      await check({
+    },
+    {
+      name: "domains on one layer importing each other in a circle, through different files",
+      files: {
         "chain/client.ts": 'import { call } from "../rpc/client.js";\nexport const head = call;\n',
         "chain/cid.ts": "export const cid = 1;\n",
         "rpc/client.ts": "export const call = 1;\n",
         "rpc/codec.ts": 'import { cid } from "../chain/cid.js";\nexport const codec = cid;\n',
-      }),
-      ["domains import each other in a circle: chain, rpc"],
-    );
-  });
-
-  test("a dynamic import() counts like a static one", async () => {
-    assert.deepEqual(
-      await check({
+      },
+      problems: ["domains import each other in a circle: chain, rpc"],
+    },
+    {
+      name: "a dynamic import() counts like a static one",
+      files: {
         "store/open.ts":
           'export async function open() {\n  return (await import("../chain/lotus.js")).x;\n}\n',
         "chain/lotus.ts": "export const x = 1;\n",
-      }),
-      [
+      },
+      problems: [
         "store/open.ts imports chain/lotus.ts: store (layer 2) must not import chain (layer 3), imports point down",
       ],
-    );
-  });
+    },
+    {
+      name: "an import of a missing file and a folder that is no layer are reported",
+      files: {
+        "poster/a.ts": 'import { gone } from "./gone.js";\nexport const a = gone;\n',
+        "scheduler/loop.ts": "export const loop = 1;\n",
+      },
+      problems: [
+        "poster/a.ts imports poster/gone.ts, which does not exist under src/",
+        'scheduler/loop.ts: folder "scheduler" is not a layer of DESIGN §4; add it to scripts/layers.mjs',
+      ],
+    },
+  ];
+  for (const c of CASES)
+    test(c.name, async () => {
+      assert.deepEqual(await check(c.files), c.problems);
+    });
 
   test("an import written in a comment does not count", async () => {
     const text = [
@@ -206,19 +207,6 @@ describe("the layer checker fails on each broken rule", () => {
         "devnet/api.ts": "export const api = 1;\n",
       }),
       [],
-    );
-  });
-
-  test("an import of a missing file and a folder that is no layer are reported", async () => {
-    assert.deepEqual(
-      await check({
-        "poster/a.ts": 'import { gone } from "./gone.js";\nexport const a = gone;\n',
-        "scheduler/loop.ts": "export const loop = 1;\n",
-      }),
-      [
-        "poster/a.ts imports poster/gone.ts, which does not exist under src/",
-        'scheduler/loop.ts: folder "scheduler" is not a layer of DESIGN §4; add it to scripts/layers.mjs',
-      ],
     );
   });
 });
