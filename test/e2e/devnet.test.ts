@@ -1,9 +1,10 @@
 /**
  * The devnet as a real process (`vsm devnet run`), driven through the Lotus client exactly as a PoSter
  * drives a Lotus node: head changes, proving deadlines, partitions, randomness, SubmitWindowedPoSt
- * with vanilla proofs, StateWaitMsg. A small prover loop lives in this test (the real scheduler is a
- * later module): every deadline of a shortened proving period is proven and nothing becomes faulty;
- * a tampered proof is rejected with its reason; a restart keeps the chain and the client resubscribes.
+ * with vanilla proofs, StateWaitMsg. The prover loop is this test's own, not the PoSter's, so the
+ * chain side is checked without it: every deadline of a shortened proving period is proven and
+ * nothing becomes faulty; a tampered proof is rejected with its reason; a restart keeps the chain and
+ * the client resubscribes.
  */
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -15,21 +16,22 @@ import { LotusChainClient } from "../../src/chain/lotus/client.js";
 import { cborAddressBytes } from "../../src/chain/lotus/shapes.js";
 import { MinerMethod } from "../../src/chain/message.js";
 import { encodeSubmitWindowedPoStParams } from "../../src/chain/params.js";
-import { readApiFile, readToken } from "../../src/daemon/home.js";
+import { readApiFile } from "../../src/daemon/home.js";
 import { encodeFallbackPoStSectorProof } from "../../src/proofs/bincode.js";
 import { cidToCommitment } from "../../src/proofs/commCid.js";
 import { cacheDirPath, sealedFilePath } from "../../src/proofs/sectorFiles.js";
 import { shapeByName } from "../../src/proofs/sectorShapes.js";
 import { proveSector } from "../../src/proofs/vanilla.js";
 import { encodeVanillaBundle } from "../../src/proofs/vanillaBundle.js";
-import { RpcClient } from "../../src/rpc/client.js";
-import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import type { RpcClient } from "../../src/rpc/client.js";
+import { type Proc, runCli } from "../../src/util/childProcess.js";
+import { runDevnet, sealSectors } from "../helpers/devnetSetup.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const MINER = "f01000";
 const k2 = shapeByName("2KiB")!;
 // Windows of 20 epochs (2 s): room for a proof built on the test thread and its message on a loaded machine.
-const POLICY = ["--deadlines", "4", "--window", "20", "--lookback", "4", "--cutoff", "6"];
+const POLICY = { deadlines: 4, window: 20, lookback: 4, cutoff: 6 };
 
 interface Rec {
   miner: string;
@@ -120,46 +122,22 @@ describe("vsm devnet run, driven by the Lotus client", () => {
   let chain: LotusChainClient | undefined;
   let admin: RpcClient | undefined;
 
-  const startDevnet = async () => {
-    devnet = startCli(
-      ["--home", home, "devnet", "run", "--listen", "127.0.0.1:0", "--block-time", "100ms", ...POLICY],
-      { env: { ...process.env, VSM_LOG_LEVEL: "info" } },
-    );
-    await devnet.waitForLine(/devnet ready/, 20_000);
-    return (await readApiFile(home)) ?? "";
-  };
-
   before(async () => {
     ({ dir, cleanup } = await tempDir("vsm-devnet-"));
     home = path.join(dir, "devnet");
     store = path.join(dir, "store");
-    const api = await startDevnet();
-    const seal = await runCli(
-      [
-        "devnet",
-        "seal",
-        "--miner",
-        "1000",
-        "--store",
-        store,
-        "--count",
-        "4",
-        "--onboard",
-        "--home",
-        home,
-        "--threads",
-        "2",
-      ],
-      { timeoutMs: 60_000 },
-    );
-    assert.equal(seal.code, 0, seal.output);
-    const token = (await readToken(home)) ?? "";
-    const [host, port] = [api.slice(0, api.lastIndexOf(":")), api.slice(api.lastIndexOf(":") + 1)];
+    const dn = await runDevnet({ home, blockTimeMs: 100, policy: POLICY, readyTimeoutMs: 20_000 });
+    devnet = dn.proc;
+    await sealSectors({ devnetHome: home, store, miner: 1000, count: 4, threads: 2 });
+    const [host, port] = [
+      dn.api.slice(0, dn.api.lastIndexOf(":")),
+      dn.api.slice(dn.api.lastIndexOf(":") + 1),
+    ];
     chain = LotusChainClient.fromConfig(
-      { Gateway: [], Chain: `${token}:/ip4/${host}/tcp/${port}/http`, Messager: "", Token: "" },
+      { Gateway: [], Chain: `${dn.token}:/ip4/${host}/tcp/${port}/http`, Messager: "", Token: "" },
       { backoffMinMs: 100, backoffMaxMs: 500 },
     );
-    admin = new RpcClient({ url: `http://${api}/rpc/v1`, token });
+    admin = dn.rpc;
   });
   after(async () => {
     await chain?.close();
@@ -264,11 +242,8 @@ describe("vsm devnet run, driven by the Lotus client", () => {
       if (!restarted && heights.length >= 3) {
         restarted = true;
         assert.equal((await devnet.stop(5000)).code, 0);
-        // same home, same port
-        devnet = startCli(["--home", home, "devnet", "run", "--listen", api, "--block-time", "100ms"], {
-          env: { ...process.env, VSM_LOG_LEVEL: "info" },
-        });
-        await devnet.waitForLine(/devnet ready/, 20_000);
+        // same home (its policy kept), same port
+        devnet = (await runDevnet({ home, blockTimeMs: 100, listen: api, readyTimeoutMs: 20_000 })).proc;
       }
       if (restarted && heights.length >= 8) ac.abort();
     }

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChildStatus } from "../../src/prover/ext/pool.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { proverRows } from "../helpers/provers.js";
 import { tempDir } from "../helpers/tmp.js";
 
 /** The seed document's ext-prover.cfg for a machine with 8 GPUs, as printed there. */
@@ -51,9 +52,7 @@ describe("daemon run --ext-prover with the seed's 8 [[WdPost]] blocks", () => {
       env,
     });
     await daemon.waitForLine(/node ready/, 60_000);
-    const r = await runCli(["--home", home, "util", "sealer", "proving", "provers", "--json"], { env });
-    assert.equal(r.code, 0, r.output);
-    const rows = JSON.parse(r.output) as ChildStatus[];
+    const rows = await proverRows(home, env);
     assert.equal(rows.length, 8);
     for (const [i, row] of rows.entries()) {
       assert.equal(row.block, `WdPost[${i}]`);
@@ -91,11 +90,7 @@ describe("daemon run --ext-prover with the seed's 8 [[WdPost]] blocks", () => {
 
   test("SIGHUP applies an edited ext-prover.cfg; a broken edit keeps the running children", async () => {
     assert.ok(daemon);
-    const before = (
-      JSON.parse(
-        (await runCli(["--home", home, "util", "sealer", "proving", "provers", "--json"])).output,
-      ) as ChildStatus[]
-    ).map((r) => r.pid);
+    const before = (await proverRows(home)).map((r) => r.pid);
     const three = SEED_EXT_PROVER_CFG.split("\n\n")
       .slice(0, 3)
       .join("\n\n")
@@ -105,9 +100,7 @@ describe("daemon run --ext-prover with the seed's 8 [[WdPost]] blocks", () => {
     await daemon.waitForLine(/ext-prover\.cfg applied.*"removed":5,"changed":1/, 20_000);
     let rows: ChildStatus[] = [];
     for (let i = 0; i < 100; i++) {
-      rows = JSON.parse(
-        (await runCli(["--home", home, "util", "sealer", "proving", "provers", "--json"])).output,
-      ) as ChildStatus[];
+      rows = await proverRows(home);
       if (rows.length === 3 && rows.every((r) => r.state === "ready")) break;
       await sleep(100);
     }
@@ -125,12 +118,7 @@ describe("daemon run --ext-prover with the seed's 8 [[WdPost]] blocks", () => {
     const bad = await runCli(["--home", home, "util", "sealer", "proving", "provers", "--reload"]);
     assert.equal(bad.code, 1);
     assert.match(bad.output, /^error: .*ext-prover\.cfg:\d+:\d+: TOML syntax error/m);
-    const count = async () =>
-      (
-        JSON.parse(
-          (await runCli(["--home", home, "util", "sealer", "proving", "provers", "--json"])).output,
-        ) as ChildStatus[]
-      ).length;
+    const count = async () => (await proverRows(home)).length;
     assert.equal(await count(), 3);
     // An emptied file (a write that failed) is not "no blocks": the children stay.
     await fs.writeFile(path.join(home, "ext-prover.cfg"), "");
@@ -142,11 +130,7 @@ describe("daemon run --ext-prover with the seed's 8 [[WdPost]] blocks", () => {
 
   test("stopping the daemon stops every child", async () => {
     assert.ok(daemon);
-    const pids = (
-      JSON.parse(
-        (await runCli(["--home", home, "util", "sealer", "proving", "provers", "--json"])).output,
-      ) as ChildStatus[]
-    ).map((r) => r.pid);
+    const pids = (await proverRows(home)).map((r) => r.pid);
     const r = await daemon.stop(10_000);
     assert.equal(r.code, 0, daemon.lines.slice(-5).join("\n"));
     for (const pid of pids) assert.equal(alive(pid), false, `child ${pid} is gone`);

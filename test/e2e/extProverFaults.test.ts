@@ -12,9 +12,9 @@ import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { readApiFile } from "../../src/daemon/home.js";
-import type { ChildStatus } from "../../src/prover/ext/pool.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
 import { alive } from "../helpers/process.js";
+import { proverRows } from "../helpers/provers.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/testProcessor.mjs", import.meta.url));
@@ -37,11 +37,7 @@ test("misbehaving children never kill, hang or mislead the daemon", async () => 
   const pidfile = path.join(t.dir, "grandchild.pid");
   const env = { ...process.env, VSM_LOG_LEVEL: "info" };
   let daemon: Proc | undefined;
-  const provers = async () => {
-    const r = await runCli(["--home", home, "util", "sealer", "proving", "provers", "--json"], { env });
-    assert.equal(r.code, 0, r.output);
-    return JSON.parse(r.output) as ChildStatus[];
-  };
+  const provers = () => proverRows(home, env);
   try {
     assert.equal((await runCli(["--home", home, "daemon", "init"])).code, 0);
     await fs.writeFile(

@@ -21,6 +21,7 @@ import { sealedCid, writeSyntheticSector } from "../../src/proofs/syntheticSecto
 import type { ChildStatus } from "../../src/prover/ext/pool.js";
 import { RpcClient } from "../../src/rpc/client.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { proverRows } from "../helpers/provers.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/testProcessor.mjs", import.meta.url));
@@ -36,11 +37,7 @@ test("a Bin missing at start comes up without a restart; reload retries; TMPDIR 
   const tmpdir = path.join(t.dir, "gpu0-tmp", "ext-prover0");
   const env = { ...process.env, VSM_LOG_LEVEL: "info" };
   let daemon: Proc | undefined;
-  const provers = async () => {
-    const r = await runCli(["--home", home, "util", "sealer", "proving", "provers", "--json"], { env });
-    assert.equal(r.code, 0, r.output);
-    return JSON.parse(r.output) as ChildStatus[];
-  };
+  const provers = () => proverRows(home, env);
   const waitRow = async (i: number, pred: (r: ChildStatus) => boolean, ms: number) => {
     let rows = await provers();
     for (const end = Date.now() + ms; Date.now() < end && !(rows[i] && pred(rows[i])); ) {

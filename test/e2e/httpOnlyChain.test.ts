@@ -6,25 +6,15 @@
  * prove its deadlines: the devnet judges every proof.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
-import { RpcClient } from "../../src/rpc/client.js";
-import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import type { DeadlineRecord } from "../../src/devnet/miner.js";
+import { type Proc, startCli } from "../../src/util/childProcess.js";
+import { attachStore, type DevnetRun, initNodeHome, runDevnet, sealSectors } from "../helpers/devnetSetup.js";
 import { tempDir } from "../helpers/tmp.js";
-
-interface Rec {
-  index: number;
-  open: number;
-  partitions: number;
-  proven: number[];
-  missed: number[];
-  rejections: string[];
-}
 
 /** Forwards HTTP requests to `target` (host:port); answers every upgrade with 501. */
 async function httpOnlyProxy(target: string) {
@@ -59,82 +49,51 @@ async function httpOnlyProxy(target: string) {
 }
 
 describe("a standalone PoSter on an HTTP-only chain endpoint (WebSocket upgrades refused with 501)", () => {
-  let dir = "";
   let cleanup = async () => {};
-  const procs: Proc[] = [];
-  let devnet: RpcClient;
+  let devnet: DevnetRun | undefined;
   let proxy: Awaited<ReturnType<typeof httpOnlyProxy>>;
-  let poster: Proc;
-  const env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
-  const start = async (args: string[], ready: RegExp) => {
-    const p = startCli(args, { env });
-    procs.push(p);
-    await p.waitForLine(ready, 30_000);
-    return p;
-  };
-  const records = () => devnet.call<Rec[]>("Devnet.Records", ["f01000", 200]);
-  const epoch = async () => (await devnet.call<{ Epoch: number }>("Devnet.Status", [])).Epoch;
+  let poster: Proc | undefined;
+  const records = () => devnet!.rpc.call<DeadlineRecord[]>("Devnet.Records", ["f01000", 200]);
+  const epoch = async () => (await devnet!.rpc.call<{ Epoch: number }>("Devnet.Status", [])).Epoch;
 
   before(async () => {
+    let dir: string;
     ({ dir, cleanup } = await tempDir("vsm-httponly-"));
     const dnHome = path.join(dir, "devnet");
     const home = path.join(dir, "poster");
     const store = path.join(dir, "store1");
+    const env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
     // 0.5 s epochs, 20-epoch windows: polling every 1 s sees every second epoch.
-    await start(
-      [
-        "--home",
-        dnHome,
-        "devnet",
-        "run",
-        "--listen",
-        "127.0.0.1:0",
-        "--block-time",
-        "500ms",
-        "--deadlines",
-        "4",
-        "--window",
-        "20",
-        "--lookback",
-        "4",
-        "--cutoff",
-        "6",
-      ],
-      /devnet ready/,
-    );
-    const api = await readApiFile(dnHome);
-    assert.ok(api, "the devnet wrote its api file");
-    const token = await readToken(dnHome);
-    devnet = new RpcClient({ url: `http://${api}/rpc/v1`, token });
-    proxy = await httpOnlyProxy(api);
-    const seal = await runCli(
-      ["devnet", "seal", "--miner", "1000", "--store", store, "--count", "4", "--onboard", "--home", dnHome],
-      { timeoutMs: 60_000 },
-    );
-    assert.equal(seal.code, 0, seal.output);
+    devnet = await runDevnet({
+      home: dnHome,
+      blockTimeMs: 500,
+      policy: { deadlines: 4, window: 20, lookback: 4, cutoff: 6 },
+      env,
+      readyTimeoutMs: 30_000,
+    });
+    proxy = await httpOnlyProxy(devnet.api);
+    await sealSectors({ devnetHome: dnHome, store, miner: 1000, count: 4 });
 
-    assert.equal((await runCli(["--home", home, "daemon", "init"])).code, 0);
-    const cfg = homePaths(home).sectorManagerCfg;
-    const text = (await fs.readFile(cfg, "utf8"))
-      .replace('#Chain = ""', `Chain = "${token}:/ip4/127.0.0.1/tcp/${proxy.port}/http"`)
-      .replace('#ChainEventInterval = "10s"', 'ChainEventInterval = "1s"');
-    await fs.writeFile(
-      cfg,
-      `${text}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nChallengeConfidence = 1\nSubmitConfidence = 1\nConfidence = 1\n`,
-    );
-    const attach = await runCli(["--home", home, "util", "storage", "attach", "--name", "store1", store]);
-    assert.equal(attach.code, 0, attach.output);
-    poster = await start(["--home", home, "daemon", "run", "--poster", "--listen=127.0.0.1:0"], /node ready/);
+    await initNodeHome(home, {
+      chainLine: `Chain = "${devnet.token}:/ip4/127.0.0.1/tcp/${proxy.port}/http"`,
+      edit: (cfg) => cfg.replace('#ChainEventInterval = "10s"', 'ChainEventInterval = "1s"'),
+      store,
+      miners: [{ actor: 1000, challengeConfidence: 1, submitConfidence: 1 }],
+    });
+    await attachStore(home, store);
+    poster = startCli(["--home", home, "daemon", "run", "--poster", "--listen=127.0.0.1:0"], { env });
+    await poster.waitForLine(/node ready/, 30_000);
   });
   after(async () => {
-    await Promise.all(procs.reverse().map((p) => p.stop(5000)));
+    await poster?.stop(5000);
+    await devnet?.proc.stop(5000);
     await proxy?.close();
     await cleanup();
   });
 
   test("deadlines are proven with every head learned by polling; no WebSocket ever opened", async () => {
     const from = await epoch();
-    let mine: Rec[] = [];
+    let mine: DeadlineRecord[] = [];
     for (let i = 0; i < 360; i++) {
       mine = (await records()).filter((r) => r.open > from && r.partitions > 0);
       if (mine.length >= 2) break;
@@ -147,7 +106,7 @@ describe("a standalone PoSter on an HTTP-only chain endpoint (WebSocket upgrades
       assert.deepEqual(r.rejections, [], `deadline ${r.index} at ${r.open}`);
     }
     assert.ok(proxy.stats.refused >= 1, "the PoSter tried the WebSocket first");
-    const polling = poster.lines.filter((l) => l.includes("following the head by polling ChainHead"));
+    const polling = poster!.lines.filter((l) => l.includes("following the head by polling ChainHead"));
     assert.equal(polling.length, 1, "one WARN says the head is polled");
     assert.match(polling[0]!, /HTTP 501/);
     assert.match(polling[0]!, /"every_ms": 1000/);

@@ -6,136 +6,55 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
+import { readApiFile } from "../../src/daemon/home.js";
+import type { DeadlineRecord } from "../../src/devnet/miner.js";
 import { sealedFilePath } from "../../src/proofs/sectorFiles.js";
-import { RpcClient } from "../../src/rpc/client.js";
-import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { runCli } from "../../src/util/childProcess.js";
+import { PosterStack } from "../helpers/posterStack.js";
 import { tempDir } from "../helpers/tmp.js";
 
-interface Rec {
-  index: number;
-  open: number;
-  partitions: number;
-  proven: number[];
-  missed: number[];
-  newFaults: number[];
-  recovered: number[];
-  rejections: string[];
-}
-
 describe("devnet + source node + standalone PoSter with ext-prover children", () => {
-  let dir = "";
   let cleanup = async () => {};
-  const procs: Proc[] = [];
-  let devnet: RpcClient;
+  let stack: PosterStack;
   let store = "";
   let srcHome = "";
   let posterHome = "";
-  const env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
-  const start = async (args: string[], ready: RegExp) => {
-    const p = startCli(args, { env });
-    procs.push(p);
-    await p.waitForLine(ready, 30_000);
-    return p;
-  };
-  const records = () => devnet.call<Rec[]>("Devnet.Records", ["f01000", 200]);
-  const epoch = async () => (await devnet.call<{ Epoch: number }>("Devnet.Status", [])).Epoch;
+  const records = () => stack.records(1000);
+  const epoch = () => stack.epoch();
 
   before(async () => {
+    let dir: string;
     ({ dir, cleanup } = await tempDir("vsm-poster-"));
-    const dnHome = path.join(dir, "devnet");
-    const src = path.join(dir, ".venus-sector-manager");
-    srcHome = src;
-    const poster = path.join(dir, ".venus-individual-poster");
-    posterHome = poster;
-    store = path.join(dir, "store1");
-    const dn = await start(
-      [
-        "--home",
-        dnHome,
-        "devnet",
-        "run",
-        "--listen",
-        "127.0.0.1:0",
-        "--block-time",
-        "150ms",
-        "--deadlines",
-        "4",
-        "--window",
-        "12",
-        "--lookback",
-        "4",
-        "--cutoff",
-        "6",
-      ],
-      /devnet ready/,
-    );
-    const chainLine = await dn.waitForLine(/^Chain = /, 10_000);
-    devnet = new RpcClient({
-      url: `http://${await readApiFile(dnHome)}/rpc/v1`,
-      token: await readToken(dnHome),
+    stack = new PosterStack({
+      dir,
+      blockTimeMs: 150,
+      policy: { deadlines: 4, window: 12, lookback: 4, cutoff: 6 },
+      miners: [{ actor: 1000, challengeConfidence: 1, submitConfidence: 1 }],
+      extProverCfg:
+        '[[WdPost]]\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "0"\n\n[[WdPost]]\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "1"\n',
+      readyTimeoutMs: 30_000,
     });
-    const seal = await runCli(
-      [
-        "devnet",
-        "seal",
-        "--miner",
-        "1000",
-        "--store",
-        store,
-        "--count",
-        "6",
-        "--onboard",
-        "--home",
-        dnHome,
-        "--threads",
-        "2",
-      ],
-      { timeoutMs: 60_000 },
-    );
-    assert.equal(seal.code, 0, seal.output);
-
-    assert.equal((await runCli(["--home", src, "daemon", "init"])).code, 0);
-    const cfg = homePaths(src).sectorManagerCfg;
-    await fs.writeFile(
-      cfg,
-      `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', chainLine)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nChallengeConfidence = 1\nSubmitConfidence = 1\nConfidence = 1\n`,
-    );
-    await fs.writeFile(
-      homePaths(src).extProverCfg,
-      '[[WdPost]]\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "0"\n\n[[WdPost]]\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "1"\n',
-    );
-    await start(["--home", src, "daemon", "run", "--miner", "--listen=127.0.0.1:0"], /node ready/);
-    const attach = await runCli(["--home", src, "util", "storage", "attach", "--name", "store1", store]);
-    assert.equal(attach.code, 0, attach.output);
-    assert.equal((await runCli(["--home", poster, "daemon", "init"])).code, 0);
-    await start(
-      [
-        "--home",
-        poster,
-        "daemon",
-        "run",
-        `--proxy=${await readApiFile(src)}`,
-        "--listen=127.0.0.1:0",
-        `--conf-dir=${src}`,
-        "--poster",
-        "--ext-prover",
-      ],
-      /node ready/,
-    );
+    ({ store, srcHome, posterHome } = stack);
+    // Sectors are on chain and indexed before the PoSter starts: none of them may look missing.
+    await stack.startDevnet();
+    await stack.seal(1000, 6, { threads: 2 });
+    await stack.initSource();
+    await stack.startSource();
+    await stack.attach();
+    await stack.initPoster();
+    await stack.startPoster();
   });
   after(async () => {
-    await Promise.all(procs.reverse().map((p) => p.stop(5000)));
+    await stack?.stop();
     await cleanup();
   });
 
   test("a full proving period: every deadline with sectors proven, no faults, no rejections", async () => {
     const from = await epoch();
     // One proving period is 4 × 12 epochs; wait until every deadline has closed once after `from`.
-    let mine: Rec[] = [];
+    let mine: DeadlineRecord[] = [];
     for (let i = 0; i < 400; i++) {
       mine = (await records()).filter((r) => r.open > from && r.partitions > 0);
       if (new Set(mine.map((r) => r.index)).size >= 2 && mine.length >= 3) break;
@@ -186,8 +105,8 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
       original3.map((b) => b ^ 1),
     );
     const from = await epoch();
-    let hit: Rec | undefined;
-    let hit3: Rec | undefined;
+    let hit: DeadlineRecord | undefined;
+    let hit3: DeadlineRecord | undefined;
     for (let i = 0; i < 400 && !(hit && hit3); i++) {
       const recs = (await records()).filter((r) => r.open > from + 12);
       hit = recs.find((r) => r.newFaults.includes(1));
@@ -264,8 +183,8 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     await fs.writeFile(sealedFilePath(store, "normal", 1000, 1), saved);
     await fs.writeFile(sealedFilePath(store, "normal", 1000, 3), original3);
     const from = await epoch();
-    let hit: Rec | undefined;
-    let hit3: Rec | undefined;
+    let hit: DeadlineRecord | undefined;
+    let hit3: DeadlineRecord | undefined;
     for (let i = 0; i < 600 && !(hit && hit3); i++) {
       const recs = (await records()).filter((r) => r.open > from);
       hit = recs.find((r) => r.recovered.includes(1));
@@ -276,7 +195,7 @@ describe("devnet + source node + standalone PoSter with ext-prover children", ()
     assert.ok(hit3, "sector 3 recovered");
     assert.deepEqual(hit.missed, []);
     assert.deepEqual(hit3.missed, []);
-    const status = await devnet.call<{ Miners: { Faulty: number; Recovering: number }[] }>(
+    const status = await stack.devnet.call<{ Miners: { Faulty: number; Recovering: number }[] }>(
       "Devnet.Status",
       [],
     );

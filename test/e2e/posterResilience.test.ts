@@ -22,10 +22,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { HEAD } from "../../src/chain/interface.js";
 import { LotusChainClient } from "../../src/chain/lotus/client.js";
-import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
+import { readApiFile } from "../../src/daemon/home.js";
+import type { DeadlineRecord } from "../../src/devnet/miner.js";
 import type { ChildStatus } from "../../src/prover/ext/pool.js";
 import { RpcClient } from "../../src/rpc/client.js";
-import { cliEntry, type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import { cliEntry, type Proc } from "../../src/util/childProcess.js";
+import { PosterStack } from "../helpers/posterStack.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const MINER = "f01000";
@@ -34,19 +36,9 @@ const MINER = "f01000";
  * mainnet (20 of 60): proving starts ~7 s before Close, time enough for a PoSter restart on a
  * loaded 2-core machine (measured up to ~5.5 s with two busy loops beside the test).
  */
-const POLICY = ["--deadlines", "4", "--window", "30", "--lookback", "20", "--cutoff", "25"];
-const BLOCK_TIME = "150ms";
+const POLICY = { deadlines: 4, window: 30, lookback: 20, cutoff: 25 };
+const BLOCK_MS = 150;
 const DELAYED = fileURLToPath(new URL("../fixtures/delayedProcessor.mjs", import.meta.url));
-
-interface Rec {
-  index: number;
-  open: number;
-  partitions: number;
-  proven: number[];
-  missed: number[];
-  newFaults: number[];
-  rejections: string[];
-}
 
 /** One JSON log line of the PoSter: zap's keys plus the line's fields. */
 interface LogLine {
@@ -91,37 +83,16 @@ async function waitFor<T>(
 }
 
 describe("a standalone PoSter makes its deadlines through failures mid-deadline", () => {
-  let dir = "";
   let cleanup = async () => {};
-  const procs: Proc[] = [];
-  let dnHome = "";
-  let dnApi = "";
-  let devnetProc: Proc | undefined;
-  let devnet: RpcClient;
+  let stack: PosterStack;
   let chain: LotusChainClient | undefined;
-  let srcHome = "";
-  let posterHome = "";
   let posterConf = "";
-  let chainLine = "";
-  let store = "";
   /** Partitions per deadline index, for the deadlines that have sectors. */
   const parts = new Map<number, number>();
   let poster: Proc | undefined;
-  const env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
 
-  const start = async (args: string[], ready: RegExp) => {
-    const p = startCli(args, { env });
-    procs.push(p);
-    await p.waitForLine(ready, 30_000);
-    return p;
-  };
-  const startDevnet = (listen: string) =>
-    start(
-      ["--home", dnHome, "devnet", "run", "--listen", listen, "--block-time", BLOCK_TIME, ...POLICY],
-      /devnet ready/,
-    );
-  const records = () => devnet.call<Rec[]>("Devnet.Records", [MINER, 200]);
-  const epoch = async () => (await devnet.call<{ Epoch: number }>("Devnet.Status", [])).Epoch;
+  const records = () => stack.records(1000);
+  const epoch = () => stack.epoch();
   const tail = (p: Proc | undefined, n = 30) => p?.lines.slice(-n).join("\n") ?? "";
 
   /** The devnet's judgement of one deadline occurrence, once it has closed. */
@@ -133,7 +104,7 @@ describe("a standalone PoSter makes its deadlines through failures mid-deadline"
       () => tail(poster),
     );
   /** Made: every partition proven, none missed, no new fault, no rejection. */
-  const assertMade = (r: Rec, what: string) => {
+  const assertMade = (r: DeadlineRecord, what: string) => {
     const n = parts.get(r.index);
     assert.deepEqual(
       {
@@ -156,64 +127,34 @@ describe("a standalone PoSter makes its deadlines through failures mid-deadline"
     await poster?.stop(5000);
     await fs.writeFile(
       path.join(posterConf, "sector-manager.cfg"),
-      `[Common.API]\n${chainLine}\n\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nChallengeConfidence = 1\nSubmitConfidence = ${o.submitConfidence}\nConfidence = 1\n`,
+      `[Common.API]\n${stack.chainLine}\n\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(stack.store)}\n\n[[Miners]]\nActor = 1000\n[Miners.PoSt]\nChallengeConfidence = 1\nSubmitConfidence = ${o.submitConfidence}\nConfidence = 1\n`,
     );
     const child = (gpu: number) =>
       o.delayMs === undefined
         ? `[[WdPost]]\nReadyTimeoutSecs = 30\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "${gpu}"\n`
         : `[[WdPost]]\nBin = ${JSON.stringify(process.execPath)}\nArgs = ${JSON.stringify([DELAYED, process.execPath, cliEntry(), "wdpost"])}\nReadyTimeoutSecs = 30\n[WdPost.Envs]\nCUDA_VISIBLE_DEVICES = "${gpu}"\nDELAY_MS = "${o.delayMs}"\n`;
     await fs.writeFile(path.join(posterConf, "ext-prover.cfg"), `${child(0)}\n${child(1)}`);
-    poster = await start(
-      [
-        "--home",
-        posterHome,
-        "--log-format=json",
-        "daemon",
-        "run",
-        `--proxy=${await readApiFile(srcHome)}`,
-        "--listen=127.0.0.1:0",
-        `--conf-dir=${posterConf}`,
-        "--poster",
-        "--ext-prover",
-      ],
-      /node ready/,
-    );
+    poster = await stack.startPoster({ confDir: posterConf, globalArgs: ["--log-format=json"] });
     return poster;
   };
 
   before(async () => {
+    let dir: string;
     ({ dir, cleanup } = await tempDir("vsm-resilience-"));
-    dnHome = path.join(dir, "devnet");
-    srcHome = path.join(dir, ".venus-sector-manager");
-    posterHome = path.join(dir, ".venus-individual-poster");
+    stack = new PosterStack({
+      dir,
+      blockTimeMs: BLOCK_MS,
+      policy: POLICY,
+      // The source's config; the PoSter reads its own (startPoster).
+      miners: [{ actor: 1000 }],
+      readyTimeoutMs: 30_000,
+    });
     posterConf = path.join(dir, "poster-conf");
-    store = path.join(dir, "store1");
-    devnetProc = await startDevnet("127.0.0.1:0");
-    chainLine = await devnetProc.waitForLine(/^Chain = /, 10_000);
-    // The restart in test 3 binds the same address, so the nodes' [Common.API] Chain stays right.
-    dnApi = (await readApiFile(dnHome)) ?? "";
-    devnet = new RpcClient({ url: `http://${dnApi}/rpc/v1`, token: await readToken(dnHome) });
-    const seal = await runCli(
-      [
-        "devnet",
-        "seal",
-        "--miner",
-        "1000",
-        "--store",
-        store,
-        "--count",
-        "6",
-        "--onboard",
-        "--home",
-        dnHome,
-        "--threads",
-        "2",
-      ],
-      { timeoutMs: 60_000 },
-    );
-    assert.equal(seal.code, 0, seal.output);
+    // The restart in test 3 binds the same address (stack.devnetApi), so the nodes' Chain stays right.
+    await stack.startDevnet();
+    await stack.seal(1000, 6, { threads: 2 });
     chain = LotusChainClient.fromConfig(
-      { Gateway: [], Chain: chainLine.replace(/^Chain = "(.*)"$/, "$1"), Messager: "", Token: "" },
+      { Gateway: [], Chain: stack.chainLine.replace(/^Chain = "(.*)"$/, "$1"), Messager: "", Token: "" },
       { backoffMinMs: 100, backoffMaxMs: 500 },
     );
     for (let i = 0; i < 4; i++) {
@@ -225,22 +166,16 @@ describe("a standalone PoSter makes its deadlines through failures mid-deadline"
       `a deadline with 2 partitions: ${JSON.stringify([...parts])}`,
     );
 
-    assert.equal((await runCli(["--home", srcHome, "daemon", "init"])).code, 0);
-    const cfg = homePaths(srcHome).sectorManagerCfg;
-    await fs.writeFile(
-      cfg,
-      `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', chainLine)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(store)}\n\n[[Miners]]\nActor = 1000\n`,
-    );
-    await start(["--home", srcHome, "daemon", "run", "--miner", "--listen=127.0.0.1:0"], /node ready/);
-    const attach = await runCli(["--home", srcHome, "util", "storage", "attach", "--name", "store1", store]);
-    assert.equal(attach.code, 0, attach.output);
-    assert.equal((await runCli(["--home", posterHome, "daemon", "init"])).code, 0);
+    await stack.initSource();
+    await stack.startSource();
+    await stack.attach();
+    await stack.initPoster();
     await fs.mkdir(posterConf);
   });
   after(async () => {
     chain?.close();
     // Every process ever started (replaced ones included); stop() is a no-op for those already gone.
-    await Promise.all(procs.reverse().map((p) => p.stop(5000)));
+    await stack?.stop();
     await cleanup();
   });
 
@@ -305,7 +240,7 @@ describe("a standalone PoSter makes its deadlines through failures mid-deadline"
   test("an ext-prover child SIGKILLed mid-proof: its partition is proven again and the deadline is made", async (t) => {
     const p = await startPoster({ submitConfidence: 1, delayMs: 800 });
     const from = await epoch();
-    const rpc = new RpcClient({ url: `http://${await readApiFile(posterHome)}/rpc/v0` });
+    const rpc = new RpcClient({ url: `http://${await readApiFile(stack.posterHome)}/rpc/v0` });
     const status = () => rpc.call<ChildStatus[]>("Venus.ExtProverStatus", []);
     // A deadline this PoSter proves from its challenge, not one it picked up half gone at its start:
     // the kill must cost time inside a normal deadline.
@@ -366,8 +301,8 @@ describe("a standalone PoSter makes its deadlines through failures mid-deadline"
       () => tail(p),
       20,
     );
-    devnetProc?.kill("SIGKILL");
-    await devnetProc?.exited;
+    stack.devnetProc.kill("SIGKILL");
+    await stack.devnetProc.exited;
     // Down long enough for the PoSter to notice (its reads and its subscription fail), then back on the
     // same home and address.
     await waitFor(
@@ -378,7 +313,7 @@ describe("a standalone PoSter makes its deadlines through failures mid-deadline"
     );
     // A second more of outage: the PoSter's waits fail and back off, as they would for a real node.
     await sleep(1000);
-    devnetProc = await startDevnet(dnApi);
+    await stack.startDevnet(stack.devnetApi);
     t.diagnostic(`devnet restarted at epoch ${await epoch()} after deadline ${sent.deadline}'s message`);
     assertMade(await judged(sent.deadline ?? -1, sent.open ?? -1), "the deadline of the restart");
     // Whether the block with the message was saved before the kill is a matter of milliseconds: either

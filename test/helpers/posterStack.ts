@@ -1,15 +1,17 @@
 /**
- * The seed's standalone PoSter deployment as real processes on loopback, for scheduling tests and the
- * full-path benchmark: a devnet chain (`devnet run` with a short policy), a source node (`--miner`)
+ * The seed's standalone PoSter deployment as real processes on loopback, the one set-up of the
+ * end-to-end tests and benches that need it: a devnet chain (`devnet run`), a source node (`--miner`)
  * owning the sector index, and a standalone PoSter (`--proxy`, `--conf-dir`, `--poster`,
- * `--ext-prover`) with the [[WdPost]] children the caller writes. Miners get sectors when the caller
- * says (`devnet seal --onboard`), so it can choose which deadline they land in.
+ * `--ext-prover`) with the [[WdPost]] children the caller writes. Built from the pieces of
+ * devnetSetup.ts, in steps (`startDevnet`, `initSource`, `startSource`, `initPoster`, `startPoster`;
+ * `startAll` runs them in that order), so a test can seal and attach before or after the nodes
+ * start. Miners get sectors when the caller says (`seal`), so it can choose which deadline they land in.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { DeadlineInfo } from "../../src/chain/interface.js";
-import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
+import { homePaths, readApiFile } from "../../src/daemon/home.js";
 import type { DeadlineRecord } from "../../src/devnet/miner.js";
 import {
   type DevnetPolicy,
@@ -17,33 +19,32 @@ import {
   provingDeadlineAt,
   provingPeriod,
 } from "../../src/devnet/policy.js";
-import { RpcClient } from "../../src/rpc/client.js";
-import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
+import type { RpcClient } from "../../src/rpc/client.js";
+import { type Proc, runCli } from "../../src/util/childProcess.js";
+import {
+  attachStore,
+  initNodeHome,
+  NODE_ENV,
+  runDevnet,
+  type StackMiner,
+  type StackPolicy,
+  sealSectors,
+  startReady,
+} from "./devnetSetup.js";
 
 export const FIXED_TIME_PROCESSOR = fileURLToPath(
   new URL("../fixtures/fixedTimeProcessor.mjs", import.meta.url),
 );
-
-export interface StackPolicy {
-  deadlines: number;
-  window: number;
-  lookback: number;
-  cutoff: number;
-}
-
-export interface StackMiner {
-  actor: number;
-  challengeConfidence: number;
-  submitConfidence: number;
-}
 
 export interface StackOptions {
   dir: string;
   blockTimeMs: number;
   policy: StackPolicy;
   miners: StackMiner[];
-  /** ext-prover.cfg of the PoSter (read through --conf-dir from the source's home). */
-  extProverCfg: string;
+  /** ext-prover.cfg of the PoSter (read through --conf-dir from the source's home); absent: none written. */
+  extProverCfg?: string;
+  /** How long a process may take to print its ready line (default 60 s). */
+  readyTimeoutMs?: number;
   /** Every line the PoSter prints (its log and its children's, relayed). */
   onPosterLine?: (line: string) => void;
 }
@@ -110,6 +111,7 @@ export async function readTimeline(file: string): Promise<Served[]> {
 }
 
 export class PosterStack {
+  /** Every process started, replaced ones included, in start order; `stop()` stops them backwards. */
   readonly procs: Proc[] = [];
   readonly devnetHome: string;
   readonly srcHome: string;
@@ -117,16 +119,22 @@ export class PosterStack {
   readonly store: string;
   readonly policy: DevnetPolicy;
   devnet!: RpcClient;
+  /** The running `devnet run` (the latest, after a restart). */
+  devnetProc!: Proc;
+  /** host:port of the devnet's RPC server. */
+  devnetApi = "";
   /** `Chain = "<token>:/ip4/…/http"`, as `devnet run` prints it. */
   chainLine = "";
   poster!: Proc;
-  private readonly env = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
+  private readonly env = NODE_ENV;
+  private readonly readyTimeoutMs: number;
 
   constructor(private readonly opts: StackOptions) {
     this.devnetHome = path.join(opts.dir, "devnet");
     this.srcHome = path.join(opts.dir, ".venus-sector-manager");
     this.posterHome = path.join(opts.dir, ".venus-individual-poster");
     this.store = path.join(opts.dir, "store1");
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
     this.policy = {
       wPoStPeriodDeadlines: opts.policy.deadlines,
       wPoStChallengeWindow: opts.policy.window,
@@ -137,77 +145,87 @@ export class PosterStack {
   }
 
   private async start(args: string[], ready: RegExp, onLine?: (l: string) => void): Promise<Proc> {
-    const p = startCli(args, { env: this.env, onLine });
+    const p = await startReady(args, ready, { env: this.env, timeoutMs: this.readyTimeoutMs, onLine });
     this.procs.push(p);
-    await p.waitForLine(ready, 60_000);
     return p;
   }
 
   /** Devnet, source node and PoSter, in that order; the store is empty until `seal` + `attach`. */
   async startAll(): Promise<void> {
-    const { policy } = this.opts;
-    const dn = await this.start(
-      [
-        "--home",
-        this.devnetHome,
-        "devnet",
-        "run",
-        "--listen",
-        "127.0.0.1:0",
-        "--block-time",
-        `${this.opts.blockTimeMs}ms`,
-        "--deadlines",
-        String(policy.deadlines),
-        "--window",
-        String(policy.window),
-        "--lookback",
-        String(policy.lookback),
-        "--cutoff",
-        String(policy.cutoff),
-      ],
-      /devnet ready/,
-    );
-    this.chainLine = await dn.waitForLine(/^Chain = /, 10_000);
-    this.devnet = new RpcClient({
-      url: `http://${await readApiFile(this.devnetHome)}/rpc/v1`,
-      token: await readToken(this.devnetHome),
+    await this.startDevnet();
+    await this.initSource();
+    await this.startSource();
+    await this.initPoster();
+    await this.startPoster();
+  }
+
+  /**
+   * `devnet run` with the stack's block time and policy. `listen` restarts it on the address of the
+   * first run (same home: the chain goes on), so the nodes' Chain line stays right.
+   */
+  async startDevnet(listen?: string): Promise<Proc> {
+    const dn = await runDevnet({
+      home: this.devnetHome,
+      blockTimeMs: this.opts.blockTimeMs,
+      policy: this.opts.policy,
+      listen,
+      env: this.env,
+      readyTimeoutMs: this.readyTimeoutMs,
     });
+    this.procs.push(dn.proc);
+    this.devnetProc = dn.proc;
+    this.devnetApi = dn.api;
+    this.chainLine = dn.chainLine;
+    this.devnet = dn.rpc;
+    return dn.proc;
+  }
+
+  /** The source's home: its config names the chain, store1 and the miners; the PoSter's ext-prover.cfg. */
+  async initSource(): Promise<void> {
     await fs.mkdir(this.store, { recursive: true });
-    const init = await runCli(["--home", this.srcHome, "daemon", "init"]);
-    if (init.code !== 0) throw new Error(init.output);
-    const cfg = homePaths(this.srcHome).sectorManagerCfg;
-    const miners = this.opts.miners
-      .map(
-        (m) =>
-          `[[Miners]]\nActor = ${m.actor}\n[Miners.PoSt]\nChallengeConfidence = ${m.challengeConfidence}\nSubmitConfidence = ${m.submitConfidence}\nConfidence = 1\n`,
-      )
-      .join("\n");
-    await fs.writeFile(
-      cfg,
-      `${(await fs.readFile(cfg, "utf8")).replace('#Chain = ""', this.chainLine)}\n[[Common.PersistStores]]\nName = "store1"\nPath = ${JSON.stringify(this.store)}\n\n${miners}`,
-    );
-    await this.writeExtProverCfg(this.opts.extProverCfg);
-    await this.start(
+    await initNodeHome(this.srcHome, {
+      chainLine: this.chainLine,
+      store: this.store,
+      miners: this.opts.miners,
+    });
+    if (this.opts.extProverCfg !== undefined) await this.writeExtProverCfg(this.opts.extProverCfg);
+  }
+
+  /** The source node: `daemon run --miner`, owning the sector index. */
+  async startSource(): Promise<Proc> {
+    return this.start(
       ["--home", this.srcHome, "daemon", "run", "--miner", "--listen=127.0.0.1:0"],
       /node ready/,
     );
-    const pinit = await runCli(["--home", this.posterHome, "daemon", "init"]);
-    if (pinit.code !== 0) throw new Error(pinit.output);
+  }
+
+  async initPoster(): Promise<void> {
+    await initNodeHome(this.posterHome, {});
+  }
+
+  /**
+   * The standalone PoSter on the source's index (`--proxy`), reading the config of `confDir` (default:
+   * the source's home); `globalArgs` go before the command (`--log-format=json`). Calling it again
+   * starts another PoSter: stop the previous one first.
+   */
+  async startPoster(o: { confDir?: string; globalArgs?: string[] } = {}): Promise<Proc> {
     this.poster = await this.start(
       [
         "--home",
         this.posterHome,
+        ...(o.globalArgs ?? []),
         "daemon",
         "run",
         `--proxy=${await readApiFile(this.srcHome)}`,
         "--listen=127.0.0.1:0",
-        `--conf-dir=${this.srcHome}`,
+        `--conf-dir=${o.confDir ?? this.srcHome}`,
         "--poster",
         "--ext-prover",
       ],
       /node ready/,
       this.opts.onPosterLine,
     );
+    return this.poster;
   }
 
   async writeExtProverCfg(text: string): Promise<void> {
@@ -272,40 +290,20 @@ export class PosterStack {
   }
 
   /** `devnet seal --onboard`: `count` sectors for `actor`; returns the deadlines they were placed in. */
-  async seal(actor: number, count: number): Promise<Set<number>> {
-    const r = await runCli(
-      [
-        "devnet",
-        "seal",
-        "--miner",
-        String(actor),
-        "--store",
-        this.store,
-        "--count",
-        String(count),
-        "--onboard",
-        "--home",
-        this.devnetHome,
-        "--threads",
-        "1",
-      ],
-      { env: this.env, timeoutMs: 60_000 },
-    );
-    if (r.code !== 0) throw new Error(r.output);
-    return new Set(
-      r.lines.filter((l) => /\tonboarded\t/.test(l)).map((l) => Number(/"deadline": (\d+)/.exec(l)?.[1])),
-    );
+  async seal(actor: number, count: number, o: { threads?: number } = {}): Promise<Set<number>> {
+    return sealSectors({
+      devnetHome: this.devnetHome,
+      store: this.store,
+      miner: actor,
+      count,
+      threads: o.threads ?? 1,
+      env: this.env,
+    });
   }
 
   /** Index the store on the source node (the PoSter reads it through its proxy). */
   async attach(): Promise<void> {
-    const r = await runCli(
-      ["--home", this.srcHome, "util", "storage", "attach", "--name", "store1", this.store],
-      {
-        timeoutMs: 60_000,
-      },
-    );
-    if (r.code !== 0) throw new Error(r.output);
+    await attachStore(this.srcHome, this.store);
   }
 
   async records(actor: number): Promise<DeadlineRecord[]> {

@@ -1,5 +1,6 @@
 /**
- * `venus-sector-manager devnet ...`. For now: `devnet seal`, synthetic sealed sectors.
+ * `venus-sector-manager devnet ...`: `seal` (synthetic sealed sectors, optionally onboarded), `run`
+ * (the embedded chain, composed in daemon/devnetRun.ts) and `status` (what the running chain judged).
  */
 import fs from "node:fs/promises";
 import os from "node:os";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BitField } from "../../../src/chain/bitfield.js";
-import { nullLogger } from "../../../src/log/logger.js";
+import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
 import {
   decodeSavedProof,
   encodeSavedProof,
@@ -127,15 +127,19 @@ describe("ProofStore on a KV store", () => {
 
   test("an unreadable record is dropped with a warning, the others load", async () => {
     const kv = new MemoryStore();
-    const lines: string[] = [];
-    const { createLogger } = await import("../../../src/log/logger.js");
-    const log = createLogger({ level: "warn", format: "console", sink: (l) => lines.push(l) });
-    const ps = new ProofStore(kv, log);
+    const { logger, lines } = memoryLogger("warn");
+    const ps = new ProofStore(kv, logger);
     await ps.save(dl, vanilla(0, [1, 2]));
     await kv.put(u64Key(Bucket.PoStProofs, dl.actor, dl.open, 1), new TextEncoder().encode("garbage"));
     const got = await ps.load(dl);
     assert.deepEqual([...got.keys()], [0]);
-    assert.match(lines.join(""), /stored partition proof is unreadable; it will be proven again/);
+    // One warning, naming the record it dropped (its wording is for people, not asserted here).
+    const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      warned.map(({ level, miner, open, partition }) => ({ level, miner, open, partition })),
+      [{ level: "warn", miner: "f01000", open: dl.open, partition: 1 }],
+      lines.join("\n"),
+    );
     assert.equal(await kv.get(u64Key(Bucket.PoStProofs, dl.actor, dl.open, 1)), undefined, "deleted");
   });
 });

@@ -496,7 +496,7 @@ describe("a child never holds the node (issue 10)", () => {
   });
 
   test("RequestTimeout: a child that never answers is killed and respawned; its request fails over to another child", async () => {
-    const { logger, lines } = memoryLogger("info");
+    const metrics = createMetrics({ defaults: false });
     await withPool(
       [spec(0, "silent", { requestTimeoutMs: 1000 }), spec(1, "echo")],
       async (pool) => {
@@ -512,10 +512,16 @@ describe("a child never holds the node (issue 10)", () => {
           pool.status()[0]?.lastError ?? "",
           /did not answer request 1 within 1s \(RequestTimeout\); killed/,
         );
-        assert.ok(lines.some((l) => l.includes("ext-prover request failed over to another child")));
+        const scraped = await metrics.registry.metrics();
+        const failedOver = Number(
+          /vsm_ext_prover_requests_total\{stage="window_post",block="WdPost\[0\]",result="failed_over"\} (\d+)/.exec(
+            scraped,
+          )?.[1] ?? 0,
+        );
+        assert.ok(failedOver >= 1, `the silent child's request counted as failed over:\n${scraped}`);
         assert.ok(await waitFor(() => pool.status()[0]?.state === "ready", 5000), "respawned");
       },
-      { logger },
+      { metrics },
     );
   });
 
