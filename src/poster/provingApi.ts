@@ -25,7 +25,8 @@ import { checkSectors } from "../sectors/check.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
 import { SmError } from "../util/errors.js";
-import { runDeadline, sectorCheckTargets } from "./runner.js";
+import { sectorCheckTargets } from "./check.js";
+import { runDeadline } from "./runner.js";
 import type { PostRuntime } from "./runtime.js";
 
 export interface ProvingApiDeps {

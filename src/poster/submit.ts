@@ -1,8 +1,9 @@
 /**
- * Submission of one deadline's SubmitWindowedPoSt messages (split from runner.ts): once submission is
- * allowed, each group of finished partitions is checked against what the chain already has, sent from
- * the best sender, recorded with its stored proofs, and waited for; a failed push is retried, a lost
- * message is sent again, until the deadline's signal aborts. In a dry run the params are only built.
+ * Stage 6 of a deadline run: its SubmitWindowedPoSt messages. Once submission is allowed, each group
+ * of finished partitions (stage 5, batch.ts MessageGrouper) is checked against what the chain already
+ * has, sent from the best sender, recorded with its stored proofs, and waited for; a failed push is
+ * retried, a lost message is sent again, until the deadline's signal aborts. In a dry run the params
+ * are only built. What happens is told through SubmitReport, never by writing the run's result.
  */
 import type { BitField } from "../chain/bitfield.js";
 import {
@@ -19,9 +20,8 @@ import type { Logger } from "../log/logger.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep, untilAborted } from "../util/time.js";
 import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
-import type { DeadlineKey, ProofStore, SavedProof } from "./proofStore.js";
 import { isTransient, retryTransient } from "./retry.js";
-import type { RunResult } from "./runner.js";
+import type { DryRunMessage, LandedMessage } from "./types.js";
 
 /** A push failure worth another round: the node unreachable or answering an error of its own. */
 const pushRetryable = (e: unknown): boolean =>
@@ -41,7 +41,7 @@ const LOST_AFTER_EPOCHS = 2;
  * would give up the deadline's message for good).
  */
 export async function selectSender(
-  chain: ChainPort,
+  chain: Pick<ChainPort, "stateLookupID" | "stateGetActor">,
   info: MinerInfo,
   senders: readonly string[],
   signal?: AbortSignal,
@@ -69,27 +69,64 @@ export async function selectSender(
   return best?.addr;
 }
 
-export interface SubmitContext {
-  chain: ChainPort;
+/** What the chain node is asked while submitting. */
+export type SubmitChain = Pick<
+  ChainPort,
+  | "stateGetRandomnessFromTickets"
+  | "stateLookupID"
+  | "stateGetActor"
+  | "chainHead"
+  | "pushMessage"
+  | "waitMessage"
+>;
+
+/** The message: whose, for which deadline, and how it is sent and paid for ([Miners.PoSt]). */
+export interface SubmitMessage {
+  /** f0 address of the miner. */
   miner: string;
-  minerCfg: MinerConfig;
+  /** Its owner, worker and control addresses (the senders allowed) and its WindowPoSt proof type. */
   info: MinerInfo;
-  di: DeadlineInfo;
+  deadline: Pick<DeadlineInfo, "index" | "challenge">;
   format: ProofFormat;
-  signal: AbortSignal;
-  log: Logger;
-  /** Retries a chain read whatever the failure, until the run stops (runner.ts). */
+  post: Pick<
+    MinerConfig["PoSt"],
+    "Senders" | "GasFeeCap" | "GasOverEstimation" | "GasOverPremium" | "Confidence"
+  >;
+}
+
+/** What the submitter tells the run, as it happens. */
+export interface SubmitReport {
+  /** Partitions known proven on chain: landed meanwhile, or carried by a message that succeeded. */
+  proven(partitions: number[]): void;
+  /** A message carrying these partitions was pushed to the node. */
+  pushed(partitions: number[], cid: string): void;
+  /** A message executed (exit code 0 or not). */
+  landed(message: LandedMessage): void;
+  /** Dry run: a message built, or why it could not be. */
+  built(message: DryRunMessage): void;
+}
+
+/** The deadline's messages as the proof store records them (absent: nothing is recorded). */
+export interface SentRecords {
+  /** CID of a message pushed earlier (before a restart) with the partition's stored proof, if any. */
+  sentCid(partition: number): string | undefined;
+  /** Record that a message carrying these partitions was pushed. */
+  markSent(partitions: readonly number[], cid: string): Promise<void>;
+}
+
+export interface SubmitterInput {
+  chain: SubmitChain;
+  message: SubmitMessage;
+  /** Partitions of this deadline proven on chain now (load.ts readPosted). */
+  provenOnChain: () => Promise<BitField>;
+  /** Retries a chain read whatever the failure, until the run stops (load.ts chainReadRetry). */
   retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
-  /** Filled in as messages land (proven, messages, dryRun). */
-  result: RunResult;
-  /** Proofs stored before a restart, with the CID of the message that carried them, if any. */
-  saved: ReadonlyMap<number, SavedProof>;
-  store: ProofStore | undefined;
-  dlKey: DeadlineKey;
-  /** Partitions of this deadline proven on chain now. */
-  postedNow: () => Promise<BitField>;
+  records?: SentRecords;
   submitAllowed: () => Promise<void>;
   dryRun: boolean;
+  signal: AbortSignal;
+  log: Logger;
+  report: SubmitReport;
 }
 
 export class Submitter {
@@ -98,14 +135,29 @@ export class Submitter {
   /** One per message: settles once it is pushed (or given up). */
   readonly pushes: Promise<unknown>[] = [];
 
-  constructor(private readonly ctx: SubmitContext) {}
+  constructor(private readonly input: SubmitterInput) {}
 
-  private async buildParams(group: readonly ProvenPartition[]) {
-    const { chain, di, info, signal, retry } = this.ctx;
+  /** Submit one group of finished partitions (in a dry run: build its params). */
+  send(group: readonly ProvenPartition[]): void {
+    if (this.input.dryRun) {
+      this.sends.push(this.#build(group));
+      return;
+    }
+    let pushed: () => void = () => {};
+    this.pushes.push(
+      new Promise<void>((r) => {
+        pushed = r;
+      }),
+    );
+    this.sends.push(this.#submit(group, () => pushed()).finally(() => pushed()));
+  }
+
+  async #params(group: readonly ProvenPartition[]) {
+    const { chain, message, signal, retry } = this.input;
     const chainCommitRand = await retry("reading commit randomness", () =>
       chain.stateGetRandomnessFromTickets(
         RANDOMNESS_TAG.PoStChainCommit,
-        di.challenge,
+        message.deadline.challenge,
         new Uint8Array(0),
         HEAD,
         { signal },
@@ -113,175 +165,182 @@ export class Submitter {
     );
     return buildSubmitParams(
       {
-        deadline: di.index,
+        deadline: message.deadline.index,
         partitions: group,
-        proofType: info.windowPoStProofType,
-        chainCommitEpoch: di.challenge,
+        proofType: message.info.windowPoStProofType,
+        chainCommitEpoch: message.deadline.challenge,
         chainCommitRand,
       },
-      this.ctx.format,
+      message.format,
     );
   }
 
-  send(all: readonly ProvenPartition[]): void {
-    const { chain, miner, minerCfg, info, signal, log, retry, result, saved, store, dlKey, postedNow } =
-      this.ctx;
-    const { sends, pushes } = this;
-    const buildParams = (g: readonly ProvenPartition[]) => this.buildParams(g);
-    if (this.ctx.dryRun) {
-      const partitions = all.map((g) => g.index);
-      // A message that cannot be built is part of the answer (proving compute must not say "proven"
-      // when the daemon could not have sent the proofs), not only a log line.
-      sends.push(
-        (async () => encodeSubmitWindowedPoStParams(await buildParams(all)).length)().then(
-          (bytes) => {
-            result.dryRun?.push({ partitions, paramsBytes: bytes });
-          },
-          (e) => {
-            if (signal.aborted) throw e;
-            log.error("building the message failed", { partitions, err: errorMessage(e) });
-            result.dryRun?.push({ partitions, paramsBytes: 0, error: errorMessage(e) });
-          },
-        ),
-      );
+  /**
+   * Dry run: a message that cannot be built is part of the answer (proving compute must not say
+   * "proven" when the daemon could not have sent the proofs), not only a log line.
+   */
+  async #build(group: readonly ProvenPartition[]): Promise<void> {
+    const partitions = group.map((g) => g.index);
+    let paramsBytes: number;
+    try {
+      paramsBytes = encodeSubmitWindowedPoStParams(await this.#params(group)).length;
+    } catch (e) {
+      if (this.input.signal.aborted) throw e;
+      this.input.log.error("building the message failed", { partitions, err: errorMessage(e) });
+      this.input.report.built({ partitions, paramsBytes: 0, error: errorMessage(e) });
       return;
     }
-    let pushedResolve: () => void = () => {};
-    pushes.push(
-      new Promise<void>((r) => {
-        pushedResolve = r;
-      }),
+    this.input.report.built({ partitions, paramsBytes });
+  }
+
+  /** Send the group until it is on chain; `onPushed` once a message carrying it is pushed. */
+  async #submit(all: readonly ProvenPartition[], onPushed: () => void): Promise<void> {
+    const { signal, log, records } = this.input;
+    await untilAborted(
+      this.input.submitAllowed(),
+      signal,
+      "deadline run stopped before submission was allowed",
     );
-    sends.push(
-      (async () => {
-        await untilAborted(
-          this.ctx.submitAllowed(),
-          signal,
-          "deadline run stopped before submission was allowed",
-        );
-        let pending = all;
-        // Messages that carried these partitions and have not landed (yet): one pushed before a
-        // restart (recorded with the stored proofs), or one this run lost track of.
-        let earlier = [
-          ...new Set(all.map((g) => saved.get(g.index)?.sentCid).filter((c) => c !== undefined)),
-        ];
-        for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
-          // An earlier message may have landed meanwhile: the actor would refuse a partition proven
-          // twice, so leave those out (they count as proven).
-          const onChain = await postedNow();
-          const landed = pending.filter((g) => onChain.has(g.index)).map((g) => g.index);
-          pending = pending.filter((g) => !onChain.has(g.index));
-          if (landed.length > 0) {
-            result.proven.push(...landed);
-            log.info("partitions proven on chain meanwhile; left out of the message", { partitions: landed });
-          }
-          if (pending.length === 0) return;
-          if (earlier.length > 0)
-            log.warn("an earlier message of these partitions has not landed; sending them again", {
-              partitions: pending.map((g) => g.index),
-              earlier,
-            });
-          const sender = await retry("choosing the sender", () =>
-            selectSender(chain, info, minerCfg.PoSt.Senders, signal),
-          );
-          if (!sender)
-            throw new SmError(
-              "POSTER_NO_SENDER",
-              `no usable sender for ${miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
-            );
-          const params = await buildParams(pending);
-          const parts = pending.map((g) => g.index);
-          const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
-          let pushed: { cid: string };
-          try {
-            pushed = await chain.pushMessage(
-              {
-                from: sender,
-                to: miner,
-                method: MinerMethod.SubmitWindowedPoSt,
-                params: encodeSubmitWindowedPoStParams(params),
-                value: 0n,
-                maxFeeCap: minerCfg.PoSt.GasFeeCap,
-                gasOverEstimation: minerCfg.PoSt.GasOverEstimation,
-                gasOverPremium: minerCfg.PoSt.GasOverPremium,
-              },
-              { signal },
-            );
-          } catch (e) {
-            // The node is unreachable (the message was not sent, or was and the answer was lost) or
-            // refused it (not in sync, gas estimation failing on a state it has not caught up with).
-            // Not replayed blindly: the next round looks at the chain first. A message the client
-            // refuses to send (vanilla proofs to a real network, a malformed message) is not retried.
-            if (signal.aborted || !pushRetryable(e)) throw e;
-            log.warn("sending the window post message failed; retrying", {
-              partitions: parts,
-              err: errorMessage(e),
-              retry_ms: delay,
-            });
-            await sleep(delay, signal);
-            continue;
-          }
-          pushedResolve();
-          result.sent.push(...parts);
-          result.pushed.push({ partitions: parts, cid: pushed.cid });
-          log.info("window post message sent", { partitions: parts, cid: pushed.cid, sender });
-          await store
-            ?.markSent(dlKey, parts, pushed.cid)
-            .catch((e) => log.warn("cannot record the sent message", { err: errorMessage(e) }));
-          let receipt: { exitCode: number; height: number };
-          try {
-            // Only failures that may pass are waited through: a node that no longer knows the
-            // message is handled below by sending again.
-            receipt = await retryTransient(
-              "waiting for the message",
-              () => chain.waitMessage(pushed.cid, minerCfg.PoSt.Confidence, { signal }),
-              signal,
-              log,
-            );
-          } catch (e) {
-            if (signal.aborted) throw e;
-            // The node no longer knows the message: its pool was lost in a restart, the message was
-            // dropped or replaced, or the messager gave up on it. Lotus' submit handler goes back to
-            // its start state and submits again on a later head; so do we, for whichever partitions
-            // have not landed once the chain is LOST_AFTER_EPOCHS past the push (a message normally
-            // lands in the next block), so a node that keeps failing the wait gets one message per
-            // that many epochs, not one per backoff step.
-            log.warn("lost track of the window post message; sending its partitions again", {
-              partitions: parts,
-              cid: pushed.cid,
-              err: errorMessage(e),
-              after_height: pushedAt + LOST_AFTER_EPOCHS,
-            });
-            earlier = [pushed.cid];
-            for (let poll = 500; ; poll = Math.min(poll * 2, 5000)) {
-              const head = await retry("reading the head", () => chain.chainHead({ signal }));
-              if (head.height >= pushedAt + LOST_AFTER_EPOCHS) break;
-              await sleep(poll, signal);
-            }
-            continue;
-          }
-          result.messages.push({
-            partitions: parts,
-            cid: pushed.cid,
-            exitCode: receipt.exitCode,
-            height: receipt.height,
-          });
-          if (receipt.exitCode === 0) {
-            result.proven.push(...parts);
-            log.info("window post message succeeded", {
-              partitions: parts,
-              cid: pushed.cid,
-              height: receipt.height,
-            });
-          } else
-            log.error("window post message failed on chain", {
-              partitions: parts,
-              cid: pushed.cid,
-              exit_code: receipt.exitCode,
-            });
-          return;
-        }
-      })().finally(() => pushedResolve()),
+    let pending = all;
+    // Messages that carried these partitions and have not landed (yet): one pushed before a
+    // restart (recorded with the stored proofs), or one this run lost track of.
+    let earlier = [...new Set(all.map((g) => records?.sentCid(g.index)).filter((c) => c !== undefined))];
+    for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+      pending = await this.#notYetOnChain(pending);
+      if (pending.length === 0) return;
+      if (earlier.length > 0)
+        log.warn("an earlier message of these partitions has not landed; sending them again", {
+          partitions: pending.map((g) => g.index),
+          earlier,
+        });
+      const parts = pending.map((g) => g.index);
+      const pushed = await this.#push(pending, delay);
+      if (!pushed) continue;
+      onPushed();
+      this.input.report.pushed(parts, pushed.cid);
+      await records
+        ?.markSent(parts, pushed.cid)
+        .catch((e) => log.warn("cannot record the sent message", { err: errorMessage(e) }));
+      if (await this.#waitLanded(parts, pushed)) return;
+      earlier = [pushed.cid];
+    }
+  }
+
+  /**
+   * An earlier message may have landed meanwhile: the actor would refuse a partition proven twice,
+   * so those are left out (they count as proven).
+   */
+  async #notYetOnChain(pending: readonly ProvenPartition[]): Promise<readonly ProvenPartition[]> {
+    const onChain = await this.input.provenOnChain();
+    const landed = pending.filter((g) => onChain.has(g.index)).map((g) => g.index);
+    if (landed.length > 0) {
+      this.input.report.proven(landed);
+      this.input.log.info("partitions proven on chain meanwhile; left out of the message", {
+        partitions: landed,
+      });
+    }
+    return pending.filter((g) => !onChain.has(g.index));
+  }
+
+  /** One push of a message carrying `pending`; undefined (after `delay` ms) when it is worth another round. */
+  async #push(
+    pending: readonly ProvenPartition[],
+    delay: number,
+  ): Promise<{ cid: string; pushedAt: number } | undefined> {
+    const { chain, message, signal, log, retry } = this.input;
+    const sender = await retry("choosing the sender", () =>
+      selectSender(chain, message.info, message.post.Senders, signal),
     );
+    if (!sender)
+      throw new SmError(
+        "POSTER_NO_SENDER",
+        `no usable sender for ${message.miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
+      );
+    const params = await this.#params(pending);
+    const parts = pending.map((g) => g.index);
+    const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
+    try {
+      const { cid } = await chain.pushMessage(
+        {
+          from: sender,
+          to: message.miner,
+          method: MinerMethod.SubmitWindowedPoSt,
+          params: encodeSubmitWindowedPoStParams(params),
+          value: 0n,
+          maxFeeCap: message.post.GasFeeCap,
+          gasOverEstimation: message.post.GasOverEstimation,
+          gasOverPremium: message.post.GasOverPremium,
+        },
+        { signal },
+      );
+      log.info("window post message sent", { partitions: parts, cid, sender });
+      return { cid, pushedAt };
+    } catch (e) {
+      // The node is unreachable (the message was not sent, or was and the answer was lost) or
+      // refused it (not in sync, gas estimation failing on a state it has not caught up with).
+      // Not replayed blindly: the next round looks at the chain first. A message the client
+      // refuses to send (vanilla proofs to a real network, a malformed message) is not retried.
+      if (signal.aborted || !pushRetryable(e)) throw e;
+      log.warn("sending the window post message failed; retrying", {
+        partitions: parts,
+        err: errorMessage(e),
+        retry_ms: delay,
+      });
+      await sleep(delay, signal);
+      return undefined;
+    }
+  }
+
+  /**
+   * Wait for the pushed message; true once it executed (reported), false when the node lost it and
+   * the chain is LOST_AFTER_EPOCHS past the push, so the partitions are to be sent again.
+   */
+  async #waitLanded(parts: number[], pushed: { cid: string; pushedAt: number }): Promise<boolean> {
+    const { chain, message, signal, log, retry, report } = this.input;
+    let receipt: { exitCode: number; height: number };
+    try {
+      // Only failures that may pass are waited through: a node that no longer knows the message is
+      // handled below by sending again.
+      receipt = await retryTransient(
+        "waiting for the message",
+        () => chain.waitMessage(pushed.cid, message.post.Confidence, { signal }),
+        signal,
+        log,
+      );
+    } catch (e) {
+      if (signal.aborted) throw e;
+      // The node no longer knows the message: its pool was lost in a restart, the message was
+      // dropped or replaced, or the messager gave up on it. Lotus' submit handler goes back to its
+      // start state and submits again on a later head; so do we, for whichever partitions have not
+      // landed once the chain is LOST_AFTER_EPOCHS past the push (a message normally lands in the
+      // next block), so a node that keeps failing the wait gets one message per that many epochs,
+      // not one per backoff step.
+      log.warn("lost track of the window post message; sending its partitions again", {
+        partitions: parts,
+        cid: pushed.cid,
+        err: errorMessage(e),
+        after_height: pushed.pushedAt + LOST_AFTER_EPOCHS,
+      });
+      for (let poll = 500; ; poll = Math.min(poll * 2, 5000)) {
+        const head = await retry("reading the head", () => chain.chainHead({ signal }));
+        if (head.height >= pushed.pushedAt + LOST_AFTER_EPOCHS) return false;
+        await sleep(poll, signal);
+      }
+    }
+    report.landed({ partitions: parts, cid: pushed.cid, exitCode: receipt.exitCode, height: receipt.height });
+    if (receipt.exitCode === 0) {
+      report.proven(parts);
+      log.info("window post message succeeded", {
+        partitions: parts,
+        cid: pushed.cid,
+        height: receipt.height,
+      });
+    } else
+      log.error("window post message failed on chain", {
+        partitions: parts,
+        cid: pushed.cid,
+        exit_code: receipt.exitCode,
+      });
+    return true;
   }
 }

@@ -21,45 +21,19 @@
  * - a resubscription "current" head that is lower than the last head (or a sibling at the same
  *   height) is treated as a revert to that height, because ChainNotify gives no revert entries then.
  */
-import { type DeadlinePolicy, newDeadlineInfo } from "../chain/dline.js";
+import { newDeadlineInfo } from "../chain/dline.js";
 import type { DeadlineInfo, HeadChange, TipSet } from "../chain/interface.js";
 
-/** Confidence epochs of `[Miners.PoSt]` (damocles `modules/config.go`, `MinerPoStConfig`). */
+/**
+ * Confidence epochs of `[Miners.PoSt]` (damocles `modules/config.go`, `MinerPoStConfig`); their
+ * defaults, and 0 meaning the default as in damocles, are the config schema's.
+ */
 export interface TimingConfig {
   /** Start proving at `Challenge + challengeConfidence`. */
   challengeConfidence: number;
   /** Submit from `Open + submitConfidence`. */
   submitConfidence: number;
 }
-
-/** damocles `modules/poster/poster.go`: DefaultChallengeConfidence = 10, DefaultSubmitConfidence = 4. */
-export const DEFAULT_TIMING: Readonly<TimingConfig> = Object.freeze({
-  challengeConfidence: 10,
-  submitConfidence: 4,
-});
-
-/**
- * Applies damocles' defaulting: a missing or 0 value means the default (`scheduler.go` replaces 0 by
- * DefaultChallengeConfidence / DefaultSubmitConfidence), so an explicit 0 cannot be configured there
- * either. Rejects negative or non-integer values, which would make the windows meaningless.
- */
-export function resolveTimingConfig(partial: Partial<TimingConfig> = {}): TimingConfig {
-  const pick = (v: number | undefined, def: number, name: string): number => {
-    if (v === undefined || v === 0) return def;
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be a non-negative integer`);
-    return v;
-  };
-  return {
-    challengeConfidence: pick(
-      partial.challengeConfidence,
-      DEFAULT_TIMING.challengeConfidence,
-      "challengeConfidence",
-    ),
-    submitConfidence: pick(partial.submitConfidence, DEFAULT_TIMING.submitConfidence, "submitConfidence"),
-  };
-}
-
-export { type DeadlinePolicy, MAINNET_POLICY, newDeadlineInfo } from "../chain/dline.js";
 
 /**
  * The deadline after `di` (damocles `deadline.go` nextDeadline, same as lotus' wdpost NextDeadline):
@@ -73,25 +47,6 @@ export function nextDeadline(di: DeadlineInfo): DeadlineInfo {
     periodStart += di.wPoStProvingPeriod;
   }
   return newDeadlineInfo(periodStart, index, di.currentEpoch, di);
-}
-
-/**
- * What StateMinerProvingDeadline returns at `epoch` for a miner whose proving period is anchored at
- * `periodStartSeed` (builtin-actors miner `NewDeadlineInfoFromOffsetAndEpoch`: QuantizeDown of the epoch
- * by the proving period with the seed as offset, then the deadline index inside the period). Used by
- * the devnet and tests; production code asks the node.
- */
-export function provingDeadlineAt(
-  periodStartSeed: number,
-  epoch: number,
-  policy: DeadlinePolicy,
-): DeadlineInfo {
-  const unit = policy.wPoStProvingPeriod;
-  // QuantizeDown = the largest epoch ≤ `epoch` congruent to the seed modulo the period.
-  const offset = ((periodStartSeed % unit) + unit) % unit;
-  const periodStart = Math.floor((epoch - offset) / unit) * unit + offset;
-  const index = Math.floor((epoch - periodStart) / policy.wPoStChallengeWindow) % policy.wPoStPeriodDeadlines;
-  return newDeadlineInfo(periodStart, index, epoch, policy);
 }
 
 /** `[Challenge, Close)`: randomness exists and the window has not closed (damocles deadlineIsActive). */

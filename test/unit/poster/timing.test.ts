@@ -7,19 +7,16 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { type DeadlinePolicy, MAINNET_POLICY, newDeadlineInfo } from "../../../src/chain/dline.js";
 import type { DeadlineInfo, HeadChange, TipSet } from "../../../src/chain/interface.js";
+import { parseSectorManagerConfig } from "../../../src/config/load.js";
+import { provingDeadlineAt as devnetProvingDeadline } from "../../../src/devnet/policy.js";
 import {
   couldSubmit,
-  DEFAULT_TIMING,
   type DeadlineAction,
-  type DeadlinePolicy,
   DeadlineTracker,
   isActive,
-  MAINNET_POLICY,
-  newDeadlineInfo,
   nextDeadline,
-  provingDeadlineAt,
-  resolveTimingConfig,
   shouldAbort,
   shouldStart,
   summarizeHeadChanges,
@@ -35,6 +32,21 @@ const SMALL: DeadlinePolicy = {
   faultDeclarationCutoff: 7,
 };
 const SMALL_CFG: TimingConfig = { challengeConfidence: 2, submitConfidence: 1 };
+
+/** The timing of one miner as poster.ts reads it from `[Miners.PoSt]` (`lines` added to that table). */
+function configuredTiming(lines = ""): TimingConfig {
+  const src = `[[Miners]]\nActor = 1000\n[Miners.PoSt]\n${lines}\n`;
+  const post = parseSectorManagerConfig("<test>", src, process.cwd()).config.Miners[0]!.PoSt;
+  return { challengeConfidence: post.ChallengeConfidence, submitConfidence: post.SubmitConfidence };
+}
+const DEFAULT_TIMING = configuredTiming();
+
+/**
+ * StateMinerProvingDeadline at `epoch` for a miner whose proving period starts at `offset` (less than
+ * the period, as builtin-actors assigns it), as the devnet chain answers it.
+ */
+const provingDeadlineAt = (offset: number, epoch: number, policy: DeadlinePolicy): DeadlineInfo =>
+  devnetProvingDeadline(offset, epoch, { ...policy, postedPartitionsMax: 3 });
 const MINER = "f01000";
 
 /** Tipsets of a fork are told apart by a fork tag in their key. */
@@ -56,7 +68,7 @@ function reorg(oldHead: number, oldFork: string, forkPoint: number, newHead: num
 const brief = (a: DeadlineAction) =>
   a.kind === "abort" ? `abort:${a.di.open}:${a.reason}` : `${a.kind}:${a.di.open}@${a.tipset.height}`;
 
-describe("newDeadlineInfo / nextDeadline / provingDeadlineAt", () => {
+describe("newDeadlineInfo / nextDeadline / StateMinerProvingDeadline", () => {
   it("matches the mainnet dline.Info samples in damocles deadline.go", () => {
     const samples = [
       { ce: 1143656, ps: 1143609, idx: 0, open: 1143609, close: 1143669, ch: 1143589, fc: 1143539 },
@@ -106,7 +118,7 @@ describe("newDeadlineInfo / nextDeadline / provingDeadlineAt", () => {
     }
   });
 
-  it("provingDeadlineAt reproduces the mainnet samples and quantizes like QuantSpec", () => {
+  it("StateMinerProvingDeadline reproduces the mainnet samples and quantizes like QuantSpec", () => {
     // Sample 1/2 share periodStart 1143609 → seed 1143609 mod 2880 = 249.
     assert.deepEqual(
       provingDeadlineAt(249, 1143656, MAINNET_POLICY),
@@ -132,8 +144,6 @@ describe("newDeadlineInfo / nextDeadline / provingDeadlineAt", () => {
       assert.deepEqual([di.periodStart, di.index], [ps, idx], `epoch ${e}`);
       assert.ok(di.open <= e && e < di.close);
     }
-    // A seed larger than the period is reduced modulo the period.
-    assert.deepEqual(provingDeadlineAt(83, 50, SMALL), provingDeadlineAt(3, 50, SMALL));
   });
 });
 
@@ -183,18 +193,18 @@ describe("decision functions", () => {
     }
   });
 
-  it("resolveTimingConfig maps 0/missing to the damocles defaults and rejects bad values", () => {
-    assert.deepEqual(resolveTimingConfig(), { challengeConfidence: 10, submitConfidence: 4 });
-    assert.deepEqual(resolveTimingConfig({ challengeConfidence: 0, submitConfidence: 0 }), {
+  it("[Miners.PoSt] confidences default to damocles' (10, 4), 0 means the default, bad values are refused", () => {
+    assert.deepEqual(DEFAULT_TIMING, { challengeConfidence: 10, submitConfidence: 4 });
+    assert.deepEqual(configuredTiming("ChallengeConfidence = 0\nSubmitConfidence = 0"), {
       challengeConfidence: 10,
       submitConfidence: 4,
     });
-    assert.deepEqual(resolveTimingConfig({ challengeConfidence: 1, submitConfidence: 6 }), {
+    assert.deepEqual(configuredTiming("ChallengeConfidence = 1\nSubmitConfidence = 6"), {
       challengeConfidence: 1,
       submitConfidence: 6,
     });
-    assert.throws(() => resolveTimingConfig({ challengeConfidence: -1 }), RangeError);
-    assert.throws(() => resolveTimingConfig({ submitConfidence: 1.5 }), RangeError);
+    assert.throws(() => configuredTiming("ChallengeConfidence = -1"), { code: "CONFIG_INVALID" });
+    assert.throws(() => configuredTiming("SubmitConfidence = 1.5"), { code: "CONFIG_INVALID" });
   });
 
   it("summarizeHeadChanges: current, apply-only, and revert+apply batches", () => {
