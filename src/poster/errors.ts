@@ -11,6 +11,8 @@ export const POSTER_ERROR_CODES = [
   "POSTER_DUPLICATE_PARTITION",
   /** A bug on our side (a state the runner should never reach); never retried. */
   "POSTER_INTERNAL",
+  /** A partition proving job read back (from a store or another node) that is not a valid PartitionJob. */
+  "POSTER_BAD_JOB",
   /** `proving` asked about a miner with no [[Miners]] block. */
   "POSTER_MINER_NOT_CONFIGURED",
   /** A sector to prove without its vanilla proof. */

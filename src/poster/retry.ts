@@ -213,6 +213,7 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   POSTER_BAD_SUBMIT_INPUT: "failure",
   POSTER_DUPLICATE_PARTITION: "failure",
   POSTER_INTERNAL: "permanent",
+  POSTER_BAD_JOB: "permanent",
   POSTER_MINER_NOT_CONFIGURED: "failure",
   POSTER_MISSING_SECTOR_PROOF: "failure",
   POSTER_NOT_CHALLENGED_YET: "failure",
