@@ -15,7 +15,7 @@ import type { SectorManagerConfig } from "../../config/types.js";
 import { acquireHomeLock } from "../../daemon/home.js";
 import { cacheDirPath, sealedFilePath } from "../../proofs/sectorFiles.js";
 import { createStrictProbe } from "../../prover/strictProbe.js";
-import { WorkerPool } from "../../prover/workerPool.js";
+import { createWorkerPool } from "../../prover/workerPool.js";
 import type { RpcClient } from "../../rpc/client.js";
 import {
   type BadSector,
@@ -230,7 +230,7 @@ export function registerStorage(util: Command): void {
         let scan: ScanResult;
         if (strict) {
           // The strict check proves one random challenge per sector, in worker threads.
-          const pool = new WorkerPool({ logger: loggerOf(cmd) });
+          const pool = createWorkerPool("check", { logger: loggerOf(cmd) });
           try {
             scan = await scanStoreDir(dir, { strict, probe: createStrictProbe(pool) });
           } finally {
