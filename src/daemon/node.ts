@@ -45,7 +45,6 @@ import { sectorIndexerMethods } from "../sectors/rpcApi.js";
 import { PersistStores } from "../sectors/stores.js";
 import type { KVStore } from "../store/interface.js";
 import { Bucket } from "../store/keys.js";
-import { openLmdbStore } from "../store/lmdb.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep } from "../util/time.js";
 import { API_VERSION, VERSION } from "../version.js";
@@ -59,6 +58,7 @@ import {
   removeApiFile,
   writeApiFile,
 } from "./home.js";
+import { metadataStoreDir, openMetadataStore } from "./metadataStore.js";
 
 export interface DaemonFlags {
   listen: HostPort;
@@ -159,8 +159,8 @@ export async function startNode(
     const lock: HomeLock = await acquireHomeLock(home, "daemon run");
     cleanups.push(() => lock.release());
 
-    const dbDir = config.Common.DB.LMDB.BaseDir || path.join(home, "db");
-    const store: KVStore = await openLmdbStore(dbDir, {
+    const dbDir = metadataStoreDir(home, config);
+    const store: KVStore = await openMetadataStore(home, config, {
       onWriteError: (e) => log.error("sector index write failed", { code: e.code, err: e.message }),
     });
     cleanups.push(() => store.close());
