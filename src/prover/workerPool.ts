@@ -201,9 +201,10 @@ export type PoolUse =
  * Every use defaults to all cores: the work is Poseidon hashing, bound by the CPU, and each process
  * runs one pool, so one process never asks for more threads than the machine has. That matters for
  * `daemon run --miner --poster`: the strict checks, the WindowPoSt partitions and a WinningPoSt share
- * the node's one pool, and the WinningPoSt goes first by priority (miner/index.ts) instead of owning
- * threads of its own. Processes that run beside each other on one box (a node, its ext-prover
- * children, a devnet) are sized by their operator: VSM_PROVER_THREADS / --threads for the children.
+ * the node's one pool, and the WinningPoSt keeps its seconds by going first in the queue
+ * (miner/index.ts), not by holding idle threads. Processes that run beside each other on one box (a
+ * node, its ext-prover children, a devnet) are sized by their operator: VSM_PROVER_THREADS or
+ * --threads for the children.
  *
  * Two tasks per thread by default, so one can hash while the other waits on the disk. A seal task
  * reads nothing: it builds a whole tree in memory, and a second one on the same thread would only
