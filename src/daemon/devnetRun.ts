@@ -1,12 +1,15 @@
 /**
  * Composition root of `vsm devnet run`: the devnet chain in its own home (lock, API secret and admin
- * token, snapshot, api file), served over JSON-RPC at /rpc/v1 (Lotus's path) and /rpc/v0.
+ * token, snapshot, api file), served over JSON-RPC at /rpc/v1 (Lotus's path) and /rpc/v0. Built in
+ * this order, torn down in reverse: home lock → worker pool (proof verification) → chain → RPC server
+ * → api file.
  */
 import fs from "node:fs/promises";
 import { devnetMethods } from "../devnet/api.js";
 import { DevnetNode } from "../devnet/node.js";
 import type { DevnetPolicy } from "../devnet/policy.js";
 import type { Logger } from "../log/logger.js";
+import { createWorkerPool } from "../prover/workerPool.js";
 import { createDispatcher } from "../rpc/dispatch.js";
 import { startRpcServer } from "../rpc/server.js";
 import { SmError } from "../util/errors.js";
@@ -51,12 +54,17 @@ export async function startDevnet(opts: DevnetRunOptions): Promise<RunningDevnet
     for (const c of cleanups.reverse()) await c().catch(() => {});
   };
   try {
-    const node = await DevnetNode.open({
-      home: opts.home,
-      blockTimeMs: opts.blockTimeMs,
-      policy: opts.policy,
-      logger: log,
-    });
+    const pool = createWorkerPool("devnet", { logger: log });
+    cleanups.push(() => pool.close());
+    const node = await DevnetNode.open(
+      {
+        home: opts.home,
+        blockTimeMs: opts.blockTimeMs,
+        policy: opts.policy,
+        logger: log,
+      },
+      { pool },
+    );
     cleanups.push(() => node.close());
     const server = await startRpcServer({
       listen: opts.listen,

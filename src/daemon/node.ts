@@ -1,15 +1,22 @@
 /**
  * Composition root of `daemon run`: the only place that knows which implementations are wired
- * together. Built in this order, torn down in reverse:
+ * together, and the only place that builds them. Built in this order, torn down in reverse:
  *
  *   config (home or --conf-dir) → home lock → metadata store → persist stores → sector indexer
- *   (local, or the source's over RPC with --proxy) → metrics → ext-prover children → WinningPoSt
- *   (--miner) → RPC server → <home>/api
+ *   (local, or the source's over RPC with --proxy) → metrics → worker pool → chain client →
+ *   ext-prover children → WinningPoSt (--miner) → PoSt runtime → RPC server → <home>/api → PoSter
+ *   (--poster)
  *
  * The lock is taken before the store is opened so a second daemon on the same home stops with a clear
  * message instead of two writers. The API file is written last, so a client that finds it can call.
+ * The node has one of each shared part: one worker pool (the strict checks, the built-in WindowPoSt
+ * prover and the built-in WinningPoSt prover all hash in it, so `--miner --poster` never asks for
+ * more threads than the machine has; its size is decided by `workerPoolSize`), one chain client and
+ * one set of stores. The pool and the chain client start on first use, so a node that never proves
+ * starts no threads and opens no chain connection; they are closed after everything that uses them.
  */
 import path from "node:path";
+import { LotusChainClient } from "../chain/lotus/client.js";
 import { resolveApiEndpoints } from "../chain/lotus/endpoint.js";
 import { loadConfigDir } from "../config/load.js";
 import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
@@ -23,6 +30,7 @@ import { provingMethods } from "../poster/provingApi.js";
 import { PostRuntime } from "../poster/runtime.js";
 import { ExtProvers } from "../prover/ext/index.js";
 import type { ChildStatus } from "../prover/ext/pool.js";
+import { createWorkerPool, type WorkerPool } from "../prover/workerPool.js";
 import { hasPermission, signToken, verifyToken } from "../rpc/auth.js";
 import { RpcClient } from "../rpc/client.js";
 import { createDispatcher } from "../rpc/dispatch.js";
@@ -37,7 +45,6 @@ import { sectorIndexerMethods } from "../sectors/rpcApi.js";
 import { PersistStores } from "../sectors/stores.js";
 import type { KVStore } from "../store/interface.js";
 import { Bucket } from "../store/keys.js";
-import { openLmdbStore } from "../store/lmdb.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep } from "../util/time.js";
 import { API_VERSION, VERSION } from "../version.js";
@@ -51,6 +58,7 @@ import {
   removeApiFile,
   writeApiFile,
 } from "./home.js";
+import { metadataStoreDir, openMetadataStore } from "./metadataStore.js";
 
 export interface DaemonFlags {
   listen: HostPort;
@@ -151,8 +159,8 @@ export async function startNode(
     const lock: HomeLock = await acquireHomeLock(home, "daemon run");
     cleanups.push(() => lock.release());
 
-    const dbDir = config.Common.DB.LMDB.BaseDir || path.join(home, "db");
-    const store: KVStore = await openLmdbStore(dbDir, {
+    const dbDir = metadataStoreDir(home, config);
+    const store: KVStore = await openMetadataStore(home, config, {
       onWriteError: (e) => log.error("sector index write failed", { code: e.code, err: e.message }),
     });
     cleanups.push(() => store.close());
@@ -196,6 +204,23 @@ export async function startNode(
     const metrics: Metrics = createMetrics();
     // Every lookup (RPC, PoSter, WinningPoSt, proving check/compute) counts in vsm_sector_index_lookups_total.
     indexer = new CountedIndexer(indexer, metrics, flags.proxy && !flags.proxyIndexerOff ? "proxy" : "local");
+
+    let pool: WorkerPool | undefined;
+    const workerPool = () => {
+      pool ??= createWorkerPool("node", { logger: deps.logger.named("prover"), metrics });
+      return pool;
+    };
+    cleanups.push(async () => {
+      await pool?.close();
+    });
+    let chainClient: LotusChainClient | undefined;
+    const chain = () => {
+      chainClient ??= LotusChainClient.fromConfig(config.Common.API, { logger: deps.logger.named("chain") });
+      return chainClient;
+    };
+    cleanups.push(async () => {
+      chainClient?.close();
+    });
 
     const posterStop = new AbortController();
     let ext: ExtProvers | undefined;
@@ -241,6 +266,7 @@ export async function startNode(
           indexer,
           stores,
           ext: () => ext,
+          workerPool,
           configFile: homePaths(confDir).sectorManagerCfg,
           logger: deps.logger,
           metrics,
@@ -248,8 +274,10 @@ export async function startNode(
       : undefined;
     if (miner) cleanups.push(() => miner.close());
     // Chain client and WindowPoSt prover, shared by --poster and the proving check / compute methods.
-    const runtime = new PostRuntime(config.Common.API, () => ext, deps.logger);
-    cleanups.push(() => runtime.close());
+    const runtime = new PostRuntime(
+      { api: config.Common.API },
+      { chain, workerPool, ext: () => ext, logger: deps.logger },
+    );
     const methods: MethodTable = {
       ...sectorIndexerMethods({ indexer, stores }),
       ...nodeMethods(secret, flags),

@@ -15,7 +15,7 @@ import type { TipSet } from "../chain/interface.js";
 import { type Message, MinerMethod, messageCid } from "../chain/message.js";
 import { decodeDeclareFaultsRecoveredParams, decodeSubmitWindowedPoStParams } from "../chain/params.js";
 import type { Logger } from "../log/logger.js";
-import { WorkerPool } from "../prover/workerPool.js";
+import type { WorkerPool } from "../prover/workerPool.js";
 import { errorMessage, SmError, sysCode } from "../util/errors.js";
 import type { DeadlineRecord } from "./miner.js";
 import { type DevnetPolicy, MAINNET_POLICY } from "./policy.js";
@@ -52,6 +52,11 @@ export interface DevnetOptions {
   genesis?: number;
 }
 
+export interface DevnetDeps {
+  /** Worker threads that verify the proofs of submitted messages; the caller builds and closes it. */
+  pool: WorkerPool;
+}
+
 interface Snapshot {
   version: 1;
   genesis: number;
@@ -83,6 +88,7 @@ export class DevnetNode extends EventEmitter {
 
   private constructor(
     private readonly opts: DevnetOptions,
+    deps: DevnetDeps,
     snap: { state: ChainState; genesis: number; executed: ExecutedMessage[]; records: DeadlineRecord[] },
   ) {
     super();
@@ -92,12 +98,12 @@ export class DevnetNode extends EventEmitter {
     this.blockTimeMs = opts.blockTimeMs;
     this.executed = snap.executed;
     this.records = snap.records;
-    this.pool = new WorkerPool({ logger: opts.logger });
+    this.pool = deps.pool;
     this.chainId = stateToJSON(this.state).seed;
   }
 
   /** Open the devnet in `home`: continue its snapshot, or start a new chain. */
-  static async open(opts: DevnetOptions): Promise<DevnetNode> {
+  static async open(opts: DevnetOptions, deps: DevnetDeps): Promise<DevnetNode> {
     const file = path.join(opts.home, SNAPSHOT);
     let raw: string | undefined;
     try {
@@ -109,7 +115,7 @@ export class DevnetNode extends EventEmitter {
     if (raw === undefined) {
       const seed = crypto.getRandomValues(new Uint8Array(32));
       const state = new ChainState({ seed, policy: opts.policy ?? MAINNET_POLICY, epoch: 0 });
-      return new DevnetNode(opts, {
+      return new DevnetNode(opts, deps, {
         state,
         genesis: opts.genesis ?? Math.floor(Date.now() / 1000),
         executed: [],
@@ -133,7 +139,7 @@ export class DevnetNode extends EventEmitter {
         { home: opts.home },
       );
     }
-    return new DevnetNode(opts, {
+    return new DevnetNode(opts, deps, {
       state,
       genesis: snap.genesis,
       executed: snap.executed ?? [],
@@ -314,6 +320,5 @@ export class DevnetNode extends EventEmitter {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     await this.saving.catch(() => {});
-    await this.pool.close();
   }
 }

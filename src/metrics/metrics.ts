@@ -109,6 +109,11 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       labelNames: ["miner", "result"] as const,
       registers: [registry],
     }),
+    workerThreads: new Gauge({
+      name: "vsm_worker_threads",
+      help: "Hashing threads of this process's worker pool (strict checks, built-in provers); a node builds one pool for all its modules",
+      registers: [registry],
+    }),
     wdpostCloseMargin: new Gauge({
       name: "vsm_wdpost_close_margin_epochs",
       help: "Epochs left before Close when the last message of the miner's latest proven deadline executed; a shrinking margin warns before a deadline is missed",

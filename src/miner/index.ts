@@ -3,18 +3,17 @@
  * `startMiner` and adds `methods` to the node's table.
  *
  * Provers: the `[[WinPost]]` ext-prover pool when ext-prover.cfg has blocks (looked up per call, so a
- * reload that adds or removes blocks takes effect), else a small worker-thread pool of its own. It is
- * separate from the PoSter's pool on purpose: a WinningPoSt has seconds, and must not queue behind a
- * WindowPoSt partition's hashing.
+ * reload that adds or removes blocks takes effect), else the built-in prover in the node's worker
+ * pool, which it shares with the PoSter. A WinningPoSt has seconds, so its work is queued ahead of any
+ * WindowPoSt work there: it waits at most for a thread to finish the sector it is hashing.
  */
-import os from "node:os";
 import type { MinerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ExtProvers } from "../prover/ext/index.js";
 import type { StageProver } from "../prover/processor.js";
 import { createVanillaProver } from "../prover/vanillaProver.js";
-import { WorkerPool } from "../prover/workerPool.js";
+import type { WorkerPool } from "../prover/workerPool.js";
 import type { MethodTable } from "../rpc/method.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
@@ -25,10 +24,10 @@ import { WinningPoSt } from "./winningPost.js";
 export { WINNING_POST_TIMEOUT_MS, WinningPoSt } from "./winningPost.js";
 
 /**
- * Worker threads of the built-in WinningPoSt prover. One call proves one sector in one thread, so
- * more threads only help when several miners win the same round.
+ * Queue priority of a WinningPoSt in the shared worker pool. WindowPoSt work is queued by its
+ * deadline's Close epoch (≥ 0, lower first), so a win, due within seconds, goes before all of it.
  */
-const BUILTIN_THREADS = 2;
+const WINNING_POST_PRIORITY = -1;
 
 export interface MinerModule {
   service: WinningPoSt;
@@ -36,23 +35,25 @@ export interface MinerModule {
   close(): Promise<void>;
 }
 
-export function startMiner(
-  miners: readonly MinerConfig[],
-  deps: {
-    indexer: SectorIndexer;
-    stores: PersistStores;
-    ext: () => ExtProvers | undefined;
-    configFile: string;
-    logger: Logger;
-    metrics?: Metrics;
-  },
-): MinerModule {
+export interface MinerDeps {
+  indexer: SectorIndexer;
+  stores: PersistStores;
+  ext: () => ExtProvers | undefined;
+  /** The node's worker pool for the built-in prover, built on first call; the node closes it. */
+  workerPool: () => WorkerPool;
+  configFile: string;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export function startMiner(miners: readonly MinerConfig[], deps: MinerDeps): MinerModule {
   const log = deps.logger.named("miner");
-  let pool: WorkerPool | undefined;
   let builtin: StageProver | undefined;
   const makeBuiltin = (): StageProver => {
-    pool ??= new WorkerPool({ size: Math.min(BUILTIN_THREADS, os.availableParallelism()), logger: log });
-    builtin ??= createVanillaProver("winning_post", pool, log);
+    if (!builtin) {
+      const prove = createVanillaProver("winning_post", deps.workerPool(), log);
+      builtin = (task, signal) => prove(task, signal, WINNING_POST_PRIORITY);
+    }
     return builtin;
   };
   const service = new WinningPoSt({
@@ -67,9 +68,8 @@ export function startMiner(
   });
 
   const methods = winningPoStMethods(service);
-  const close = async () => {
-    await pool?.close();
-  };
+  // The pool belongs to the node; the service holds nothing else that needs closing.
+  const close = async () => {};
   const enabled = miners.filter((m) => m.Proof.Enabled).map((m) => `f0${m.Actor}`);
   if (enabled.length === 0) {
     // Nothing to prove for (e.g. a source that only serves its index): no threads, no proof warnings.
@@ -80,7 +80,7 @@ export function startMiner(
     return { service, methods, close };
   }
   const kind = service.proverKind();
-  // The threads start now, not on the first win, so that win does not pay for their start-up.
+  // The node's threads start now, not on the first win, so that win does not pay for their start-up.
   if (kind === "builtin") makeBuiltin();
   log.info("WinningPoSt service ready (Venus.ComputeProof)", {
     miners: enabled,

@@ -1,18 +1,19 @@
 /**
- * What WindowPoSt work needs from a node, built once and shared by the PoSter loop (`--poster`) and the
+ * What WindowPoSt work needs from a node, shared by the PoSter loop (`--poster`) and the
  * `proving check` / `proving compute` RPC methods: the chain client of [Common.API], and the WindowPoSt
  * prover (the ext-prover WdPost children when --ext-prover has them, else the built-in vanilla prover
- * in worker threads). Each part is created on first use, so a node that never proves starts no threads
- * and opens no chain connection.
+ * in the node's worker threads). The node builds the chain client and the worker pool and owns them;
+ * this asks for each only when it is used, so a node that never proves starts no threads and opens
+ * no chain connection.
  */
-import { LotusChainClient } from "../chain/lotus/client.js";
+import type { LotusChainClient } from "../chain/lotus/client.js";
 import { VANILLA_NETWORKS } from "../chain/proofGuard.js";
 import type { SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { ExtProvers } from "../prover/ext/index.js";
 import { createStrictProbe } from "../prover/strictProbe.js";
 import { createVanillaProver } from "../prover/vanillaProver.js";
-import { WorkerPool } from "../prover/workerPool.js";
+import type { WorkerPool } from "../prover/workerPool.js";
 import type { StrictProbe } from "../sectors/check.js";
 import { SmError } from "../util/errors.js";
 import type { ProofFormat } from "./batch.js";
@@ -25,32 +26,39 @@ export interface WindowProver {
   kind: string;
 }
 
+export interface PostRuntimeOptions {
+  /** [Common.API]: whether a chain node is configured at all. */
+  api: SectorManagerConfig["Common"]["API"];
+}
+
+export interface PostRuntimeDeps {
+  /** The node's chain client of [Common.API], built on first call. */
+  chain: () => LotusChainClient;
+  /** The node's worker pool, built on first call. */
+  workerPool: () => WorkerPool;
+  /** The ext-prover children, when --ext-prover is on. */
+  ext: () => ExtProvers | undefined;
+  logger: Logger;
+}
+
 export class PostRuntime {
-  private chainClient: LotusChainClient | undefined;
-  private pool: WorkerPool | undefined;
   private network: string | undefined;
 
   constructor(
-    private readonly api: SectorManagerConfig["Common"]["API"],
-    private readonly ext: () => ExtProvers | undefined,
-    private readonly logger: Logger,
+    private readonly opts: PostRuntimeOptions,
+    private readonly deps: PostRuntimeDeps,
   ) {}
 
   /** The chain client; a clear error naming `what` needs it when [Common.API] names no chain node. */
   chain(what = "this"): LotusChainClient {
-    if (!this.api.Chain && this.api.Gateway.length === 0) {
+    const api = this.opts.api;
+    if (!api.Chain && api.Gateway.length === 0) {
       throw new SmError(
         "POSTER_NO_CHAIN",
         `${what} needs a chain node: set [Common.API] Chain (a Lotus/Venus endpoint, or the line \`vsm devnet run\` prints)`,
       );
     }
-    this.chainClient ??= LotusChainClient.fromConfig(this.api, { logger: this.logger.named("chain") });
-    return this.chainClient;
-  }
-
-  private workerPool(): WorkerPool {
-    this.pool ??= new WorkerPool({ logger: this.logger.named("prover") });
-    return this.pool;
+    return this.deps.chain();
   }
 
   /**
@@ -59,11 +67,15 @@ export class PostRuntime {
    * (one challenge per sector, cheap), never on the GPU children.
    */
   prover(): WindowProver {
-    const wd = this.ext()?.pool("window_post");
-    const strictProbe = createStrictProbe(this.workerPool());
+    const wd = this.deps.ext()?.pool("window_post");
+    const strictProbe = createStrictProbe(this.deps.workerPool());
     if (wd)
       return { prove: (task, o) => wd.submit(task, o), strictProbe, kind: "ext-prover WdPost children" };
-    const local = createVanillaProver("window_post", this.workerPool(), this.logger.named("prover"));
+    const local = createVanillaProver(
+      "window_post",
+      this.deps.workerPool(),
+      this.deps.logger.named("prover"),
+    );
     return {
       prove: (task, o) => local(task, o.signal, o.priority),
       strictProbe,
@@ -77,7 +89,7 @@ export class PostRuntime {
    * land on the first strict sector check. Failures are ignored: the real work reports its own.
    */
   warmUp(): void {
-    const pool = this.workerPool();
+    const pool = this.deps.workerPool();
     for (let i = 0; i < pool.size; i++) {
       void pool.run("hashRow", [8, new Uint8Array(8 * 32 * 2)]).catch(() => {});
       void pool.run("hashRow", [2, new Uint8Array(2 * 32 * 2)]).catch(() => {});
@@ -88,10 +100,5 @@ export class PostRuntime {
   async proofFormat(signal?: AbortSignal): Promise<{ network: string; format: ProofFormat }> {
     this.network ??= await this.chain().networkName({ signal });
     return { network: this.network, format: VANILLA_NETWORKS.has(this.network) ? "vanilla-bundle" : "snark" };
-  }
-
-  async close(): Promise<void> {
-    this.chainClient?.close();
-    await this.pool?.close();
   }
 }

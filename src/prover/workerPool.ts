@@ -11,6 +11,7 @@
 import os from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { isErrorCode } from "../rpc/errors.js";
 import { AbortedError, SmError } from "../util/errors.js";
 import { PriorityQueue } from "../util/priorityQueue.js";
@@ -36,11 +37,13 @@ interface Slot {
 }
 
 export interface WorkerPoolOptions {
-  /** Worker threads (default: the machine's available parallelism). */
-  size?: number;
+  /** Worker threads. Chosen by `createWorkerPool`, the one place that decides pool sizes. */
+  size: number;
   /** Tasks in flight per worker (default 2). */
   perWorker?: number;
   logger: Logger;
+  /** Counts this pool's threads in vsm_worker_threads while it is open. */
+  metrics?: Metrics;
 }
 
 /**
@@ -66,9 +69,10 @@ export class WorkerPool {
   private closed = false;
 
   constructor(private readonly opts: WorkerPoolOptions) {
-    this.size = Math.max(1, opts.size ?? os.availableParallelism());
+    this.size = Math.max(1, opts.size);
     this.perWorker = Math.max(1, opts.perWorker ?? 2);
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
+    opts.metrics?.workerThreads.inc(this.size);
   }
 
   private spawn(): Slot {
@@ -167,8 +171,55 @@ export class WorkerPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.opts.metrics?.workerThreads.dec(this.size);
     for (let p = this.queue.pop(); p; p = this.queue.pop())
       this.settle(p, false, new SmError("PROVER_POOL_CLOSED", "the prover pool is shut down"));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
+}
+
+/**
+ * What a process uses its one pool for. Each composition root (`daemon run`, `devnet run`, and the
+ * commands that do standalone work) builds a single pool through `createWorkerPool`, so that the
+ * thread count of a process is decided here and nowhere else.
+ */
+export type PoolUse =
+  /** `daemon run`: strict sector checks, the built-in WindowPoSt prover and the built-in WinningPoSt prover. */
+  | "node"
+  /** `wdpost` / `winpost`: an ext-prover child proving what its supervisor sends. */
+  | "processor"
+  /** `devnet run`: verification of the proofs in the chain's messages. */
+  | "devnet"
+  /** `devnet seal`: synthetic sectors, one whole tree per task. */
+  | "seal"
+  /** `util storage attach --strict`: one challenge proven per sector found. */
+  | "check";
+
+/**
+ * Threads and tasks per thread for `use`; `threads` is an operator's explicit choice (a flag or
+ * VSM_PROVER_THREADS) and wins over the default.
+ *
+ * Every use defaults to all cores: the work is Poseidon hashing, bound by the CPU, and each process
+ * runs one pool, so one process never asks for more threads than the machine has. That matters for
+ * `daemon run --miner --poster`: the strict checks, the WindowPoSt partitions and a WinningPoSt share
+ * the node's one pool, and the WinningPoSt keeps its seconds by going first in the queue
+ * (miner/index.ts), not by holding idle threads. Processes that run beside each other on one box (a
+ * node, its ext-prover children, a devnet) are sized by their operator: VSM_PROVER_THREADS or
+ * --threads for the children.
+ *
+ * Two tasks per thread by default, so one can hash while the other waits on the disk. A seal task
+ * reads nothing: it builds a whole tree in memory, and a second one on the same thread would only
+ * wait while holding its memory.
+ */
+export function workerPoolSize(use: PoolUse, threads?: number): { size: number; perWorker: number } {
+  const size = Math.max(1, threads ?? os.availableParallelism());
+  return { size, perWorker: use === "seal" ? 1 : 2 };
+}
+
+/** The pool of a process: sized by `workerPoolSize`, threads started at once. */
+export function createWorkerPool(
+  use: PoolUse,
+  opts: { threads?: number; logger: Logger; metrics?: Metrics },
+): WorkerPool {
+  return new WorkerPool({ ...workerPoolSize(use, opts.threads), logger: opts.logger, metrics: opts.metrics });
 }

@@ -3,7 +3,6 @@
  * (the embedded chain, composed in daemon/devnetRun.ts) and `status` (what the running chain judged).
  */
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { type Command, Option } from "commander";
 import { parseGoDuration } from "../../config/units.js";
@@ -14,7 +13,7 @@ import { type DevnetPolicy, MAINNET_POLICY, validatePolicy } from "../../devnet/
 import { sealedCid } from "../../proofs/commCid.js";
 import { parseSectorFileName, sealedDirName, sealedFilePath } from "../../proofs/sectorFiles.js";
 import { KNOWN_SIZES_TEXT, shapeByName } from "../../proofs/sectorShapes.js";
-import { WorkerPool } from "../../prover/workerPool.js";
+import { createWorkerPool } from "../../prover/workerPool.js";
 import type { IndexType } from "../../sectors/interface.js";
 import { SmError, sysCode } from "../../util/errors.js";
 import { expandHome } from "../../util/paths.js";
@@ -125,14 +124,12 @@ export function registerDevnet(program: Command): void {
             );
         }
         const threads =
-          opts.threads !== undefined
-            ? Math.max(1, parseUintArg(String(opts.threads), "--threads"))
-            : os.availableParallelism();
+          opts.threads !== undefined ? parseUintArg(String(opts.threads), "--threads") : undefined;
         // Check the devnet before spending time on trees.
         const devnet =
           opts.onboard === true ? await requireDevnet(devnetHome(cmd, opts.devnetHome)) : undefined;
         const onboard: { Number: number; SealProof: number; SealedCID: string }[] = [];
-        const pool = new WorkerPool({ size: threads, perWorker: 1, logger: log });
+        const pool = createWorkerPool("seal", { threads, logger: log });
         log.info("writing synthetic sectors (PoRep sealing skipped)", {
           miner,
           size: shape.name,

@@ -3,13 +3,12 @@
  * with `--ext-prover`, or damocles-manager) starts them and speaks the stdio protocol; logs go to
  * stderr, which the supervisor relays.
  */
-import os from "node:os";
 import type { Command } from "commander";
 import { SUPERVISED_ENV } from "../../prover/ext/child.js";
 import { runProcessor } from "../../prover/processor.js";
 import type { Stage } from "../../prover/protocol.js";
 import { createVanillaProver } from "../../prover/vanillaProver.js";
-import { WorkerPool } from "../../prover/workerPool.js";
+import { createWorkerPool } from "../../prover/workerPool.js";
 import { action, loggerOf, parseUintArg } from "../context.js";
 
 function register(program: Command, name: string, stage: Stage, what: string): void {
@@ -21,13 +20,12 @@ function register(program: Command, name: string, stage: Stage, what: string): v
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const log = loggerOf(cmd).named("processor-cmd");
         const raw = (opts.threads as string | undefined) ?? process.env.VSM_PROVER_THREADS;
-        const size =
-          raw !== undefined ? Math.max(1, parseUintArg(raw, "--threads")) : os.availableParallelism();
-        const pool = new WorkerPool({ size, logger: log });
+        const threads = raw !== undefined ? parseUintArg(raw, "--threads") : undefined;
+        const pool = createWorkerPool("processor", { threads, logger: log });
         log.info("processor starting", {
           proc: name,
           stage,
-          threads: size,
+          threads: pool.size,
           cuda_visible_devices: process.env.CUDA_VISIBLE_DEVICES ?? null,
           tmpdir: process.env.TMPDIR ?? null,
         });

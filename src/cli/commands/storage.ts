@@ -13,9 +13,10 @@ import { loadConfigDir } from "../../config/load.js";
 import { SECTOR_MANAGER_CFG } from "../../config/schema.js";
 import type { SectorManagerConfig } from "../../config/types.js";
 import { acquireHomeLock } from "../../daemon/home.js";
+import { openMetadataStore } from "../../daemon/metadataStore.js";
 import { cacheDirPath, sealedFilePath } from "../../proofs/sectorFiles.js";
 import { createStrictProbe } from "../../prover/strictProbe.js";
-import { WorkerPool } from "../../prover/workerPool.js";
+import { createWorkerPool } from "../../prover/workerPool.js";
 import type { RpcClient } from "../../rpc/client.js";
 import {
   type BadSector,
@@ -28,7 +29,6 @@ import {
 import type { IndexRecord, IndexType, SectorLocation } from "../../sectors/interface.js";
 import { LocalIndexer } from "../../sectors/localIndexer.js";
 import { indexCountsFromWire } from "../../sectors/rpcApi.js";
-import { openLmdbStore } from "../../store/lmdb.js";
 import { SmError, sysCode } from "../../util/errors.js";
 import { action, homeOf, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
 import { daemonClient, requireDaemon } from "../daemonClient.js";
@@ -160,7 +160,7 @@ async function writeOffline(
   }
   const lock = await acquireHomeLock(home, "util storage attach");
   try {
-    const store = await openLmdbStore(cfg?.Common.DB.LMDB.BaseDir || path.join(home, "db"));
+    const store = await openMetadataStore(home, cfg);
     try {
       const idx = new LocalIndexer(store);
       // Under the home lock: nothing can change the index between this look-up and the write.
@@ -230,7 +230,7 @@ export function registerStorage(util: Command): void {
         let scan: ScanResult;
         if (strict) {
           // The strict check proves one random challenge per sector, in worker threads.
-          const pool = new WorkerPool({ logger: loggerOf(cmd) });
+          const pool = createWorkerPool("check", { logger: loggerOf(cmd) });
           try {
             scan = await scanStoreDir(dir, { strict, probe: createStrictProbe(pool) });
           } finally {

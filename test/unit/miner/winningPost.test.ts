@@ -25,6 +25,7 @@ import {
 } from "../../../src/proofs/syntheticSector.js";
 import { verifySector } from "../../../src/proofs/vanilla.js";
 import { ExtProverPool } from "../../../src/prover/ext/pool.js";
+import { WorkerPool } from "../../../src/prover/workerPool.js";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
 import { MemoryStore } from "../../../src/store/memory.js";
@@ -56,6 +57,8 @@ describe("WinningPoSt service", () => {
   const indexer = new LocalIndexer(new MemoryStore());
   let stores: PersistStores;
   const { logger, lines } = memoryLogger("info");
+  // The node's worker pool, which the service shares with the PoSter.
+  const threads = new WorkerPool({ size: 2, logger });
   const metrics = createMetrics({ defaults: false });
   let mod: ReturnType<typeof startMiner>;
 
@@ -109,6 +112,7 @@ describe("WinningPoSt service", () => {
       indexer,
       stores,
       ext: () => undefined,
+      workerPool: () => threads,
       configFile: "/conf/sector-manager.cfg",
       logger,
       metrics,
@@ -116,6 +120,7 @@ describe("WinningPoSt service", () => {
   });
   after(async () => {
     await mod.close();
+    await threads.close();
     await cleanup();
   });
 
@@ -211,6 +216,39 @@ describe("WinningPoSt service", () => {
     assert.match(text, /vsm_winning_post_requests_total\{miner="",result="refused"\} 2/);
     assert.match(text, /vsm_winning_post_requests_total\{miner="f01000",result="unprovable"\} 3/);
     assert.match(text, /vsm_winning_post_requests_total\{miner="f01000",result="not_found"\} 2/);
+  });
+
+  test("in a worker pool shared with WindowPoSt, a win goes ahead of the queued partition work", async () => {
+    // One thread, one task at a time: whatever is queued waits for the thread.
+    const shared = new WorkerPool({ size: 1, perWorker: 1, logger });
+    const m = startMiner([miner(1000, true)], {
+      indexer,
+      stores,
+      ext: () => undefined,
+      workerPool: () => shared,
+      configFile: "/conf/sector-manager.cfg",
+      logger,
+    });
+    try {
+      const done: string[] = [];
+      // WindowPoSt work is queued by its deadline's Close epoch; each row is 4,000 arity-8 hashes.
+      const rows = [1, 2, 3].map((i) =>
+        shared
+          .run("hashRow", [8, new Uint8Array(8 * 32 * 4000)], { priority: 100 })
+          .then(() => done.push(`window ${i}`)),
+      );
+      const win = m.service.compute(request(1)).then(() => done.push("win"));
+      await Promise.all([...rows, win]);
+      const at = done.indexOf("win");
+      assert.ok(at >= 0 && at <= 1, `the win waits at most for the running task: ${done.join(", ")}`);
+      assert.deepEqual(
+        done.filter((d) => d !== "win"),
+        ["window 1", "window 2", "window 3"],
+      );
+    } finally {
+      await m.close();
+      await shared.close();
+    }
   });
 
   describe("through a [[WinPost]] ext-prover pool", () => {

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { newDeadlineInfo } from "../../../src/chain/dline.js";
-import type { LotusChainClient } from "../../../src/chain/lotus/client.js";
+import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { computeProblems } from "../../../src/cli/commands/proving.js";
 import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
@@ -19,6 +19,7 @@ import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { type ProvingComputeResult, provingMethods } from "../../../src/poster/provingApi.js";
 import { PostRuntime } from "../../../src/poster/runtime.js";
+import { WorkerPool } from "../../../src/prover/workerPool.js";
 import type { MethodContext } from "../../../src/rpc/method.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
 import { SmError } from "../../../src/util/errors.js";
@@ -38,6 +39,7 @@ describe("proving compute on a young chain", () => {
   let config: SectorManagerConfig;
   let runtime: PostRuntime;
   let chain: LotusChainClient;
+  let pool: WorkerPool | undefined;
 
   before(async () => {
     let dir: string;
@@ -45,11 +47,23 @@ describe("proving compute on a young chain", () => {
     m = await startManualDevnet(dir, 8);
     devnet = m.devnet;
     config = parseSectorManagerConfig("sector-manager.cfg", manualDevnetConfig(m), dir).config;
-    runtime = new PostRuntime(config.Common.API, () => undefined, nullLogger);
-    chain = runtime.chain();
+    chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
+    runtime = new PostRuntime(
+      { api: config.Common.API },
+      {
+        chain: () => chain,
+        workerPool: () => {
+          pool ??= new WorkerPool({ size: 2, logger: nullLogger });
+          return pool;
+        },
+        ext: () => undefined,
+        logger: nullLogger,
+      },
+    );
   });
   after(async () => {
-    await runtime?.close();
+    chain?.close();
+    await pool?.close();
     await devnet?.close();
     await cleanup();
   });

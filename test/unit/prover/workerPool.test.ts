@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import os from "node:os";
 import { after, describe, test } from "node:test";
 import { nullLogger } from "../../../src/log/logger.js";
+import { createMetrics } from "../../../src/metrics/metrics.js";
 import { frFromBytesLE, poseidonHashBigInt, poseidonHashBytes } from "../../../src/proofs/poseidon.js";
-import { WorkerPool } from "../../../src/prover/workerPool.js";
+import { createWorkerPool, WorkerPool, workerPoolSize } from "../../../src/prover/workerPool.js";
 import { AbortedError, SmError } from "../../../src/util/errors.js";
 
 describe("WorkerPool", () => {
@@ -82,5 +84,27 @@ describe("WorkerPool", () => {
     const p2 = new WorkerPool({ size: 1, logger: nullLogger });
     await p2.close();
     await assert.rejects(p2.run("hashRow", [8, new Uint8Array(256)]), /shut down/);
+  });
+});
+
+describe("createWorkerPool: the one place pool sizes are decided", () => {
+  test("all cores unless the operator chose; one task per thread only for sealing", () => {
+    const cores = os.availableParallelism();
+    for (const use of ["node", "processor", "devnet", "check"] as const)
+      assert.deepEqual(workerPoolSize(use), { size: cores, perWorker: 2 }, use);
+    assert.deepEqual(workerPoolSize("seal"), { size: cores, perWorker: 1 });
+    assert.equal(workerPoolSize("processor", 3).size, 3);
+    assert.equal(workerPoolSize("seal", 0).size, 1, "--threads 0 still runs one thread");
+  });
+
+  test("vsm_worker_threads counts the pool's threads while it is open", async () => {
+    const metrics = createMetrics({ defaults: false });
+    const threads = async () => (await metrics.workerThreads.get()).values[0]?.value;
+    const pool = createWorkerPool("processor", { threads: 2, logger: nullLogger, metrics });
+    assert.equal(pool.size, 2);
+    assert.equal(await threads(), 2);
+    await pool.close();
+    await pool.close();
+    assert.equal(await threads(), 0, "closed once, counted down once");
   });
 });
