@@ -96,7 +96,8 @@ function gaveUp(what: string, attempts: number, last: unknown, signal: AbortSign
 
 /**
  * The retry class of every declared code: a new code does not compile until it is placed here.
- * Permanent prover failures: an unknown proof type or an unmasked seed (a task no prover can take),
+ * Permanent prover failures: an unknown proof type, an unmasked seed or a malformed job (a task no
+ * prover can take),
  * POSTER_INTERNAL (a bug), the pools shut down with the node.
  */
 const RETRY: Record<DeclaredErrorCode, RetryClass> = {

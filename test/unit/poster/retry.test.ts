@@ -66,6 +66,7 @@ describe("what is retried, by code", () => {
     ]);
     assert.deepEqual(permanent.sort(), [
       "EXT_PROVER_CLOSED",
+      "POSTER_BAD_JOB",
       "POSTER_INTERNAL",
       "PROOF_BAD_RANDOMNESS",
       "PROOF_UNKNOWN_TYPE",
