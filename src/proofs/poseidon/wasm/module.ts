@@ -38,17 +38,10 @@
  */
 import type { PoseidonConstants } from "../constants.js";
 import { FR_MODULUS, frInv } from "../field.js";
+import { emitLoadWords, emitStoreCanonical, emitWordsToLimbs } from "./canonical.js";
 import { FuncBuilder, I32, ModuleBuilder, OP } from "./emitter.js";
 import {
-  addOperands,
   ConstPool,
-  emitIntRow,
-  emitLoadWords,
-  emitMontSum,
-  emitStoreCanonical,
-  emitWordsToLimbs,
-  type Fence,
-  intRowBound,
   LIMBS,
   laneOperand,
   laneSink,
@@ -57,18 +50,25 @@ import {
   MASK,
   memOperand,
   memSink,
-  montSumBound,
   NORMALISED,
   normalisedLimbBounds,
   preload,
   R,
   SCALAR,
   simdArith,
-  type Term,
   toLimbs,
   VALUE_LIMIT,
   VEC_BYTES,
 } from "./limbs.js";
+import {
+  addOperands,
+  emitIntRow,
+  emitMontSum,
+  type Fence,
+  intRowBound,
+  montSumBound,
+  type Term,
+} from "./montgomery.js";
 
 const P = FR_MODULUS;
 const U64_MAX = (1n << 64n) - 1n;
