@@ -31,10 +31,25 @@
  * slot holds the limbs of two independent states, and the hash function fills the lanes from two
  * consecutive groups. Scale factors and bounds are per lane, hence unchanged.
  *
- * Exported function: hash(inPtr, outPtr, count) → i32. It reads `count` groups of `arity` 32-byte
- * little-endian nodes at inPtr, checks every node is canonical (< r), and writes one 32-byte
- * canonical digest per group at outPtr. Returns −1, or the index (group·arity + child) of the
- * first non-canonical node; groups before that one are hashed.
+ * The module (one per arity and lane count; no imports, one exported memory):
+ *  - Memory, in 72-byte limb vectors (limbs.ts) from address 0: the state S (t vectors), the
+ *    S-box outputs U (t), the partial-round block's x⁵ values X5, two temporaries Y and Z (Z
+ *    holds the result), the fence scratch vector, the two-lane constant pool, then every constant
+ *    (round constants with their scales, the pre-sparse and dense or integer matrices, the sparse
+ *    rows V and W of the partial-round blocks). `memoryImage` holds that region; the caller copies
+ *    it to address 0 after instantiating. From `ioBase` (64-byte aligned) on is the caller's I/O.
+ *  - Functions, emitted callees first: mul (one Montgomery product), sbox ((v + c)⁵), denseB[b]
+ *    (a row product, plus b earlier x⁵ terms inside a partial-round block), tails[size] (the
+ *    block-end catch-up of the tail elements), mds and mdsRow1 (the integer full-round matrix,
+ *    when it is used), permute (the whole schedule on S, result in Z) and hash, the only exported
+ *    function: hash(inPtr, outPtr, count) → i32. It reads `count` groups of `arity` 32-byte
+ *    little-endian nodes at inPtr, checks every node is canonical (< r), puts the domain tag and
+ *    the nodes into S in limbs (canonical.ts), runs permute and writes one 32-byte canonical
+ *    digest per group at outPtr. Returns −1, or the index (group·arity + child) of the first
+ *    non-canonical node; groups before that one are hashed.
+ * hasher.ts instantiates it and calls hash; test/unit/proofs/poseidonWasm.test.ts checks every
+ * arity, both lane counts, edge and random values against the BigInt implementations and the
+ * emitters' overflow bounds on worst-case operands.
  */
 import type { PoseidonConstants } from "../constants.js";
 import { FR_MODULUS, frInv } from "../field.js";
