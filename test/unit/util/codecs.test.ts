@@ -13,6 +13,7 @@ import { Cid } from "../../../src/chain/cid.js";
 import { base32Decode, base32Encode } from "../../../src/util/base32.js";
 import { createCidV1, decodeCidV1, parseCidV1 } from "../../../src/util/cid.js";
 import { SmError } from "../../../src/util/errors.js";
+import { seededRandom } from "../../../src/util/random.js";
 import {
   decodeUvarint,
   decodeUvarintBigInt,
@@ -26,19 +27,6 @@ function isCode(code: string, part: string) {
     assert.equal(err.code, code, err.message);
     assert.ok(err.message.includes(part), `"${err.message}" should mention ${JSON.stringify(part)}`);
     return true;
-  };
-}
-
-/** xorshift32, so a failure names a seed that reproduces it. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
   };
 }
 
@@ -105,7 +93,7 @@ describe("varint", () => {
     );
     assert.throws(() => decodeUvarintBigInt(Uint8Array.of(0x81)), isCode("VARINT_INVALID", "truncated"));
     assert.throws(() => encodeUvarintBigInt(-1n), isCode("VARINT_INVALID", "negative"));
-    const next = rng(7);
+    const next = seededRandom(7);
     for (let i = 0; i < 200; i++) {
       const v = BigInt(Math.floor(next() * 2 ** 32)) * BigInt(Math.floor(next() * 2 ** 31)) + BigInt(i);
       assert.equal(decodeUvarintBigInt(encodeUvarintBigInt(v)).value, v, `seed 7, value ${v}`);
@@ -117,7 +105,7 @@ describe("varint", () => {
 
 describe("base32", () => {
   it("agrees with multiformats on random bytes of every length mod 5", () => {
-    const next = rng(11);
+    const next = seededRandom(11);
     for (let n = 0; n < 40; n++) {
       const bytes = Uint8Array.from({ length: n }, () => Math.floor(next() * 256));
       const s = base32Encode(bytes);
@@ -140,7 +128,7 @@ describe("CIDv1", () => {
   const messageCid = "bafy2bzacecqquyjhi2no6k477tnbxl2gca56r4pvkb667cl3ymbnmypjanoye";
 
   it("reads what multiformats reads, to an equal multiformats CID", () => {
-    const next = rng(13);
+    const next = seededRandom(13);
     for (let i = 0; i < 100; i++) {
       const digest = Uint8Array.from({ length: 1 + Math.floor(next() * 64) }, () => Math.floor(next() * 256));
       const codec = Math.floor(next() * 2 ** (1 + Math.floor(next() * 30)));
