@@ -2,7 +2,7 @@
  * Generates the WebAssembly module that hashes with neptune's Poseidon for one arity: the same
  * fast form as the BigInt `poseidonHashFast` (constants.ts: compressed partial-round constants,
  * sparse partial-round matrices, integer full-round matrix), in 29-bit-limb Montgomery arithmetic
- * (limbs.ts), with state, scratch and every constant in linear memory.
+ * (limbs.ts, montgomery.ts), with state, scratch and every constant in linear memory.
  *
  * Scale bookkeeping. Montgomery multiplication returns a·b·R⁻¹, and the integer MDS layer and its
  * partial reduction multiply by L·2^(−29k) (L = lcm(t .. 3t − 2)). Rather than converting values
@@ -20,7 +20,7 @@
  * at the block end with one reduced sum of `block` products each.
  *
  * Reduction discipline: values are kept below 2^261 (the 9-limb capacity), not below r, and
- * reduced only where needed: a product of sums is reduced once (lazy reduction, limbs.ts), the
+ * reduced only where needed: a product of sums is reduced once (lazy reduction, montgomery.ts), the
  * partial rounds' tail elements grow by about r per round and are never reduced inside the
  * partial rounds. `simulateBounds` follows the whole schedule with worst-case values and refuses
  * to generate a module in which any stored value could reach 2^261, or the output 2r; where the
@@ -264,7 +264,7 @@ export function buildPoseidonWasm(c: PoseidonConstants, lanes: 1 | 2 = 1): Posei
   const X5 = lay.vec(PARTIAL_BLOCK);
   const Y = lay.vec();
   const Z = lay.vec();
-  const SCRATCH = lay.vec(); // written by fence stores only (limbs.ts, Fence)
+  const SCRATCH = lay.vec(); // written by fence stores only (montgomery.ts, Fence)
   const POOL_ENTRIES = 256;
   const pool = new ConstPool(lay.vec(Math.ceil((POOL_ENTRIES * 16) / VEC_BYTES)), POOL_ENTRIES);
   const ar = lanes === 2 ? simdArith(pool) : SCALAR;
