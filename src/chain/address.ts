@@ -22,6 +22,8 @@ import type { AddressErrorCode } from "./errors.js";
 
 export type { AddressErrorCode };
 
+import { decodeUvarintBigInt, encodeUvarintBigInt } from "../util/varint.js";
+
 export const Protocol = {
   ID: 0,
   SECP256K1: 1,
@@ -56,32 +58,21 @@ export const MAX_ADDRESS_STRING_LENGTH = 115;
 const MAX_INT64_DIGITS = 19;
 const MAX_ID = (1n << 63n) - 1n;
 
-// --- unsigned varint (multiformats unsigned-varint, as go-varint: at most 9 bytes / 63 bits) ---
+// --- unsigned varint: the shared one of src/util (as go-varint: at most 9 bytes / 63 bits), errors
+// re-raised as AddressErrors ---
 
 function encodeUvarint(value: bigint): Uint8Array {
-  const out: number[] = [];
-  let rest = value;
-  while (rest >= 0x80n) {
-    out.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
-  }
-  out.push(Number(rest));
-  return Uint8Array.from(out);
+  return encodeUvarintBigInt(value);
 }
 
 /** Decodes a minimal varint of at most 9 bytes; returns the value and the bytes consumed. */
 function decodeUvarint(bytes: Uint8Array, what: string): { value: bigint; length: number } {
-  let value = 0n;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (i === 8 && b >= 0x80) fail("ADDRESS_INVALID_PAYLOAD", `${what}: varint longer than 63 bits`);
-    value |= BigInt(b & 0x7f) << BigInt(7 * i);
-    if (b < 0x80) {
-      if (b === 0 && i > 0) fail("ADDRESS_INVALID_PAYLOAD", `${what}: varint is not minimally encoded`);
-      return { value, length: i + 1 };
-    }
+  try {
+    const { value, next } = decodeUvarintBigInt(bytes, 0, { what });
+    return { value, length: next };
+  } catch (e) {
+    return fail("ADDRESS_INVALID_PAYLOAD", e instanceof Error ? e.message : String(e));
   }
-  return fail("ADDRESS_INVALID_PAYLOAD", `${what}: truncated varint`);
 }
 
 // --- base32: the shared RFC 4648 lower-case codec, errors re-raised as AddressErrors ---

@@ -1,50 +1,23 @@
 /**
- * Filecoin RLE+ bitfields (sector number sets: partition sectors, Skipped, recoveries).
- *
- * Wire format (Filecoin spec "RLE+ Bitset Encoding", as implemented by go-bitfield `rle/` and
- * ref-fvm `ipld/bitfield/src/rleplus/`), bits written least-significant-bit first into each byte:
- *
- *   <encoding> ::= <version "00"> <first-run value bit> <block>*
- *   <block>    ::= "1"                       run of length 1
- *                | "01" <4-bit length>       run of length 2..15   (low bits first)
- *                | "00" <unsigned varint>    run of length >= 16   (varint bytes, each 8 bits LSB first)
- *
- * Runs alternate between unset and set bits starting with the value in the header bit. The stream
- * ends where only zero bits remain (the bytes are implicitly followed by infinite zeros), so the
- * final byte is never 0 and an empty set is encoded as zero bytes.
+ * Filecoin RLE+ bitfields (sector number sets: partition sectors, Skipped, recoveries): the set
+ * type and its operations. The wire codec, with its two upstream rule sets, is chain/rlePlus.ts.
  *
  * In memory a BitField is a sorted list of disjoint, non-adjacent [start, end) ranges of set bits,
  * so a million consecutive sector numbers cost one range, not a million entries. Bit indexes are
  * JS numbers and must stay <= Number.MAX_SAFE_INTEGER (2^53 - 1); sector numbers are far below.
- *
- * Decoding strictness — two rule sets exist upstream and they differ:
- *  - ref-fvm `fvm_ipld_bitfield` (what the builtin actors run on chain, so what a
- *    SubmitWindowedPoSt / DeclareFaultsRecovered parameter must satisfy) accepts only the unique
- *    minimal encoding: no trailing zero byte, version 0, no short block of length < 2, no varint
- *    block of length < 16 (so also no zero-length run), minimal varints, no trailing run of unset
- *    bits, nothing non-zero after the last run, total length fits in uint64.
- *  - go-bitfield `rlepluslazy` (Lotus) only rejects a trailing zero byte, a version != 0, a
- *    non-minimal or over-long varint and a uint64 overflow of the total length. A zero-length
- *    short/varint block simply ends the stream there (anything after it is ignored), and
- *    non-minimal block choices and trailing unset runs are accepted.
- * `BitField.decode` applies the strict (chain) rules by default; `{ strict: false }` reproduces
- * go-bitfield's acceptance exactly. The encoder always writes the unique minimal form, which both
- * accept and which is byte-identical to go-bitfield `EncodeRuns` and fvm `to_bytes`.
  */
 
-import { SmError } from "../util/errors.js";
-import type { BitFieldErrorCode } from "./errors.js";
+import {
+  type DecodeOptions,
+  decodeRlePlus,
+  encodeRlePlus,
+  failBitField,
+  LIMIT,
+  RangeBuilder,
+  U64_MAX,
+} from "./rlePlus.js";
 
-export type { BitFieldErrorCode };
-
-export class BitFieldError extends SmError {
-  override name = "BitFieldError";
-  declare readonly code: BitFieldErrorCode;
-
-  constructor(code: BitFieldErrorCode, message: string, fields: Record<string, unknown> = {}) {
-    super(code, message, fields);
-  }
-}
+export { BitFieldError, type BitFieldErrorCode, type DecodeOptions, MAX_ENCODED_SIZE } from "./rlePlus.js";
 
 /** One run of equal bits; runs of a bitfield alternate and start at bit 0. */
 export interface Run {
@@ -52,33 +25,11 @@ export interface Run {
   readonly length: number;
 }
 
-export interface DecodeOptions {
-  /**
-   * true (default): ref-fvm / on-chain rules, only the unique minimal encoding is accepted.
-   * false: exactly what go-bitfield's rlepluslazy accepts (see the module comment).
-   */
-  readonly strict?: boolean;
-}
-
-/**
- * Largest encoded bitfield the actors and go-bitfield accept inside CBOR (32 KiB; go-bitfield
- * `MaxEncodedSize`, fvm `MAX_ENCODED_SIZE`). Enforced by the CBOR layer, not by `decode`.
- */
-export const MAX_ENCODED_SIZE = 32 << 10;
-
-/** Exclusive upper bound of a range: every stored index is <= MAX_SAFE_INTEGER. */
-const LIMIT = Number.MAX_SAFE_INTEGER + 1; // 2^53, exactly representable
-const U64_MAX = (1n << 64n) - 1n;
-
-function fail(code: BitFieldErrorCode, message: string, fields: Record<string, unknown> = {}): never {
-  throw new BitFieldError(code, message, fields);
-}
-
 /** Validates one bit index given as number or bigint. */
 function toIndex(value: unknown, what: string): number {
   if (typeof value === "bigint") {
     if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
-      fail(
+      failBitField(
         value < 0n ? "BITFIELD_INVALID_INPUT" : "BITFIELD_UNSAFE_INTEGER",
         `${what}: ${value} is not a bit index in 0..Number.MAX_SAFE_INTEGER`,
       );
@@ -86,288 +37,12 @@ function toIndex(value: unknown, what: string): number {
     return Number(value);
   }
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
-    fail("BITFIELD_INVALID_INPUT", `${what}: ${String(value)} is not a non-negative integer`);
+    failBitField("BITFIELD_INVALID_INPUT", `${what}: ${String(value)} is not a non-negative integer`);
   }
   if (value > Number.MAX_SAFE_INTEGER) {
-    fail("BITFIELD_UNSAFE_INTEGER", `${what}: ${value} exceeds Number.MAX_SAFE_INTEGER`);
+    failBitField("BITFIELD_UNSAFE_INTEGER", `${what}: ${value} exceeds Number.MAX_SAFE_INTEGER`);
   }
   return value;
-}
-
-/** Growable list of [start, end) pairs that coalesces touching ranges as they are appended in order. */
-class RangeBuilder {
-  private buf = new Float64Array(16);
-  private len = 0;
-
-  /** Appends [start, end); start must be >= the previous end. Empty ranges are ignored. */
-  push(start: number, end: number): void {
-    if (end <= start) return;
-    if (this.len > 0 && this.buf[this.len - 1] === start) {
-      this.buf[this.len - 1] = end;
-      return;
-    }
-    if (this.len + 2 > this.buf.length) {
-      const next = new Float64Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
-    this.buf[this.len++] = start;
-    this.buf[this.len++] = end;
-  }
-
-  finish(): BitField {
-    return wrapRanges(this.buf.slice(0, this.len));
-  }
-}
-
-/** LSB-first bit writer. */
-class BitWriter {
-  private buf = new Uint8Array(64);
-  private len = 0;
-  private acc = 0; // pending bits, < 2^16
-  private nbits = 0; // number of pending bits, < 8 between calls
-
-  /** Writes the low `count` (<= 8) bits of `value`. */
-  put(value: number, count: number): void {
-    this.acc |= value << this.nbits;
-    this.nbits += count;
-    if (this.nbits >= 8) {
-      this.pushByte(this.acc & 0xff);
-      this.acc >>>= 8;
-      this.nbits -= 8;
-    }
-  }
-
-  /** Writes one run length in its minimal block form. */
-  putLength(length: number): void {
-    if (length === 1) {
-      this.put(1, 1);
-    } else if (length < 16) {
-      this.put(0b10, 2);
-      this.put(length, 4);
-    } else {
-      this.put(0b00, 2);
-      // Unsigned LEB128; division keeps it exact above 2^32 (bit operators are 32-bit).
-      let rest = length;
-      while (rest >= 0x80) {
-        this.put((rest % 0x80) | 0x80, 8);
-        rest = Math.floor(rest / 0x80);
-      }
-      this.put(rest, 8);
-    }
-  }
-
-  finish(): Uint8Array {
-    if (this.nbits > 0) this.pushByte(this.acc & 0xff);
-    let end = this.len;
-    // The stream is implicitly zero-padded, so trailing zero bytes are dropped (both upstream
-    // encoders do this; decoders reject them).
-    while (end > 0 && this.buf[end - 1] === 0) end--;
-    return this.buf.slice(0, end);
-  }
-
-  private pushByte(b: number): void {
-    if (this.len === this.buf.length) {
-      const next = new Uint8Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
-    this.buf[this.len++] = b;
-  }
-}
-
-/** LSB-first bit reader over bytes followed by infinite zero bits. */
-class BitReader {
-  private byte = 0;
-  private bit = 0;
-
-  constructor(private readonly bytes: Uint8Array) {}
-
-  /** Absolute bit offset, for error messages. */
-  get offset(): number {
-    return this.byte * 8 + this.bit;
-  }
-
-  /** Reads `count` (<= 8) bits. */
-  read(count: number): number {
-    const v = this.peek(count);
-    this.bit += count;
-    if (this.bit >= 8) {
-      this.bit -= 8;
-      this.byte++;
-    }
-    return v;
-  }
-
-  peek(count: number): number {
-    const lo = this.bytes[this.byte] ?? 0;
-    const hi = this.bytes[this.byte + 1] ?? 0;
-    return ((lo | (hi << 8)) >>> this.bit) & ((1 << count) - 1);
-  }
-
-  /** True if any non-zero bit remains (the caller has already rejected a trailing zero byte). */
-  hasMore(): boolean {
-    const cur = this.bytes[this.byte];
-    if (cur === undefined) return false;
-    return cur >>> this.bit !== 0 || this.byte + 1 < this.bytes.length;
-  }
-}
-
-/**
- * Reads an unsigned LEB128 varint of at most 10 bytes (a full uint64), rejecting the same inputs
- * as both upstream readers: a 10th byte > 1 or a continuation past 10 bytes (over 64 bits), and a
- * final 0x00 byte after other bytes (not minimal). Returns a number when <= MAX_SAFE_INTEGER,
- * otherwise an exact bigint.
- */
-function readVarint(r: BitReader): number | bigint {
-  const at = r.offset;
-  let small = 0;
-  let big: bigint | null = null;
-  for (let i = 0; i < 10; i++) {
-    const b = r.read(8);
-    const part = b & 0x7f;
-    // The first 7 bytes carry 49 bits, exact in a double; later bytes go through bigint.
-    if (i < 7) small += part * 2 ** (7 * i);
-    else big = (big ?? BigInt(small)) + (BigInt(part) << BigInt(7 * i));
-    if ((b & 0x80) === 0) {
-      if (i === 9 && b > 1) {
-        fail("BITFIELD_INVALID_VARINT", `RLE+ varint at bit ${at} exceeds 64 bits`, { offset: at });
-      }
-      if (b === 0 && i > 0) {
-        fail("BITFIELD_INVALID_VARINT", `RLE+ varint at bit ${at} is not minimally encoded (ends in 0x00)`, {
-          offset: at,
-        });
-      }
-      if (big !== null && big <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(big);
-      return big ?? small;
-    }
-  }
-  return fail("BITFIELD_INVALID_VARINT", `RLE+ varint at bit ${at} is longer than 10 bytes`, { offset: at });
-}
-
-/** Accumulates decoded runs into ranges, tracking the uint64 total and the safe-integer limit. */
-class RunSink {
-  private pos = 0; // exact while bigPos is null
-  private bigPos: bigint | null = null;
-  unsafeIndex = false;
-  readonly out = new RangeBuilder();
-
-  add(length: number | bigint, value: boolean, at: number): void {
-    if (this.bigPos === null && typeof length === "number" && length <= LIMIT - this.pos) {
-      if (value) this.out.push(this.pos, this.pos + length);
-      this.pos += length;
-      return;
-    }
-    this.bigPos = (this.bigPos ?? BigInt(this.pos)) + BigInt(length);
-    if (this.bigPos > U64_MAX) {
-      fail("BITFIELD_OVERFLOW", `RLE+ run at bit ${at} makes the total length exceed 2^64 - 1`, {
-        offset: at,
-      });
-    }
-    // A set bit beyond 2^53 - 1 is valid RLE+ but cannot be held as a JS number; reported after
-    // the whole stream has been validated so that format errors take precedence.
-    if (value) this.unsafeIndex = true;
-  }
-}
-
-function decodeStrict(bytes: Uint8Array): BitField {
-  if (bytes.length > 0 && bytes[bytes.length - 1] === 0) {
-    fail("BITFIELD_NOT_MINIMAL", "RLE+ not minimally encoded: trailing zero byte");
-  }
-  const r = new BitReader(bytes);
-  const version = r.read(2);
-  if (version !== 0) {
-    fail("BITFIELD_WRONG_VERSION", `RLE+ version ${version} is not supported (expected 0)`, { version });
-  }
-  let value = r.read(1) === 1;
-  const sink = new RunSink();
-  let runs = 0;
-  while (r.hasMore()) {
-    const at = r.offset;
-    let length: number | bigint;
-    if (r.peek(1) === 1) {
-      r.read(1);
-      length = 1;
-    } else if (r.peek(2) === 0b10) {
-      r.read(2);
-      length = r.read(4);
-      if (length === 0) {
-        fail("BITFIELD_NOT_MINIMAL", `RLE+ zero-length run (short block) at bit ${at}`, { offset: at });
-      }
-      if (length === 1) {
-        fail("BITFIELD_NOT_MINIMAL", `RLE+ run of length 1 at bit ${at} uses a short block instead of "1"`, {
-          offset: at,
-        });
-      }
-    } else {
-      r.read(2);
-      length = readVarint(r);
-      if (length === 0) {
-        fail("BITFIELD_NOT_MINIMAL", `RLE+ zero-length run (varint block) at bit ${at}`, { offset: at });
-      }
-      if (typeof length === "number" && length < 16) {
-        fail(
-          "BITFIELD_NOT_MINIMAL",
-          `RLE+ run of length ${length} at bit ${at} uses a varint block; lengths < 16 must use a shorter block`,
-          { offset: at, length },
-        );
-      }
-    }
-    sink.add(length, value, at);
-    value = !value;
-    runs++;
-  }
-  // `value` is the value the next run would have had: true means the last run was unset bits
-  // (or the header promised a first set run that never came).
-  if (value) {
-    fail(
-      "BITFIELD_NOT_MINIMAL",
-      runs === 0
-        ? "RLE+ not minimally encoded: header announces a run of set bits but no run follows"
-        : "RLE+ not minimally encoded: ends with a run of unset bits",
-    );
-  }
-  return finishDecode(sink);
-}
-
-function decodeGoBitfield(bytes: Uint8Array): BitField {
-  // Same checks, in the same order, as go-bitfield FromBuf + ValidateRLE/DecodeRLE.
-  if (bytes.length > 0 && ((bytes[0] ?? 0) & 3) !== 0) {
-    fail("BITFIELD_WRONG_VERSION", `RLE+ version ${(bytes[0] ?? 0) & 3} is not supported (expected 0)`);
-  }
-  if (bytes.length > 0 && bytes[bytes.length - 1] === 0) {
-    fail("BITFIELD_NOT_MINIMAL", "RLE+ not minimally encoded: trailing zero byte");
-  }
-  const r = new BitReader(bytes);
-  r.read(2);
-  let value = r.read(1) === 1;
-  const sink = new RunSink();
-  for (;;) {
-    const at = r.offset;
-    let length: number | bigint;
-    if (r.peek(1) === 1) {
-      r.read(1);
-      length = 1;
-    } else if (r.peek(2) === 0b10) {
-      r.read(2);
-      length = r.read(4);
-    } else {
-      r.read(2);
-      length = readVarint(r);
-    }
-    // A zero-length block (explicit, or the implicit zero padding) ends the stream in go-bitfield.
-    if (length === 0) break;
-    sink.add(length, value, at);
-    value = !value;
-  }
-  return finishDecode(sink);
-}
-
-function finishDecode(sink: RunSink): BitField {
-  if (sink.unsafeIndex) {
-    fail("BITFIELD_UNSAFE_INTEGER", "RLE+ bitfield sets a bit above Number.MAX_SAFE_INTEGER");
-  }
-  return sink.out.finish();
 }
 
 const EMPTY_RANGES = new Float64Array(0);
@@ -421,7 +96,7 @@ export class BitField implements Iterable<number> {
       end = n + 1;
     }
     b.push(start, end);
-    return b.finish();
+    return wrapRanges(b.finish());
   }
 
   /** Set of the half-open ranges [start, end) (any order, may overlap or be empty). */
@@ -431,7 +106,7 @@ export class BitField implements Iterable<number> {
     for (const [s, e] of ranges) {
       const start = toIndex(s, `fromRanges: range #${i} start`);
       if (typeof e !== "number" || !Number.isInteger(e) || e < start || e > LIMIT) {
-        fail(
+        failBitField(
           "BITFIELD_INVALID_INPUT",
           `fromRanges: range #${i} end ${String(e)} is not an integer in ${start}..2^53`,
         );
@@ -453,7 +128,7 @@ export class BitField implements Iterable<number> {
       ce = e;
     }
     b.push(cs, ce);
-    return b.finish();
+    return wrapRanges(b.finish());
   }
 
   /**
@@ -470,20 +145,26 @@ export class BitField implements Iterable<number> {
     for (const run of runs) {
       const { value, length } = run;
       if (typeof value !== "boolean")
-        fail("BITFIELD_INVALID_INPUT", `fromRuns: run #${i} value is not a boolean`);
+        failBitField("BITFIELD_INVALID_INPUT", `fromRuns: run #${i} value is not a boolean`);
       if (typeof length !== "number" || !Number.isInteger(length) || length <= 0) {
-        fail(
+        failBitField(
           "BITFIELD_INVALID_INPUT",
           `fromRuns: run #${i} length ${String(length)} is not a positive integer`,
         );
       }
       if (prev === value) {
-        fail("BITFIELD_INVALID_INPUT", `fromRuns: runs #${i - 1} and #${i} have the same value (${value})`);
+        failBitField(
+          "BITFIELD_INVALID_INPUT",
+          `fromRuns: runs #${i - 1} and #${i} have the same value (${value})`,
+        );
       }
       if (beyond || length > LIMIT - pos) {
         // Unset bits past 2^53 are harmless only if nothing is set after them.
         if (value)
-          fail("BITFIELD_UNSAFE_INTEGER", `fromRuns: run #${i} sets bits above Number.MAX_SAFE_INTEGER`);
+          failBitField(
+            "BITFIELD_UNSAFE_INTEGER",
+            `fromRuns: run #${i} sets bits above Number.MAX_SAFE_INTEGER`,
+          );
         beyond = true;
       } else {
         if (value) b.push(pos, pos + length);
@@ -492,7 +173,7 @@ export class BitField implements Iterable<number> {
       prev = value;
       i++;
     }
-    return b.finish();
+    return wrapRanges(b.finish());
   }
 
   /**
@@ -504,7 +185,10 @@ export class BitField implements Iterable<number> {
   static fromLotusJSON(value: unknown): BitField {
     if (value === null) return BitField.empty();
     if (!Array.isArray(value)) {
-      fail("BITFIELD_INVALID_INPUT", `bitfield JSON must be an array of run lengths, got ${describe(value)}`);
+      failBitField(
+        "BITFIELD_INVALID_INPUT",
+        `bitfield JSON must be an array of run lengths, got ${describe(value)}`,
+      );
     }
     const runs: Run[] = [];
     let setNext = false;
@@ -513,25 +197,25 @@ export class BitField implements Iterable<number> {
       let length: number;
       if (typeof v === "bigint") {
         if (v < 0n || v > U64_MAX)
-          fail("BITFIELD_INVALID_INPUT", `bitfield JSON element #${i} (${v}) is not a uint64`);
+          failBitField("BITFIELD_INVALID_INPUT", `bitfield JSON element #${i} (${v}) is not a uint64`);
         length = Number(v);
       } else if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 64) {
         length = v;
       } else {
-        fail(
+        failBitField(
           "BITFIELD_INVALID_INPUT",
           `bitfield JSON element #${i} (${describe(v)}) is not a uint64 run length`,
         );
       }
       if (length === 0) {
         if (i !== 0)
-          fail(
+          failBitField(
             "BITFIELD_INVALID_INPUT",
             `bitfield JSON element #${i} is a zero-length run (only the first may be 0)`,
           );
       } else {
         if (length > Number.MAX_SAFE_INTEGER && (setNext || i !== value.length - 1)) {
-          fail(
+          failBitField(
             "BITFIELD_UNSAFE_INTEGER",
             `bitfield JSON element #${i} (${length}) exceeds Number.MAX_SAFE_INTEGER`,
           );
@@ -548,7 +232,7 @@ export class BitField implements Iterable<number> {
    * inputs go-bitfield accepts. Throws BitFieldError naming the problem and its bit offset.
    */
   static decode(bytes: Uint8Array, options: DecodeOptions = {}): BitField {
-    return options.strict === false ? decodeGoBitfield(bytes) : decodeStrict(bytes);
+    return wrapRanges(decodeRlePlus(bytes, options));
   }
 
   /** Union of any number of bitfields (go-bitfield `MultiMerge`). */
@@ -560,26 +244,7 @@ export class BitField implements Iterable<number> {
 
   /** The unique minimal RLE+ encoding (empty set → zero bytes). */
   encode(): Uint8Array {
-    const r = this.#r;
-    if (r.length === 0) return new Uint8Array(0);
-    const w = new BitWriter();
-    w.put(0, 2); // version 00
-    const first = r[0]!;
-    if (first === 0) {
-      w.put(1, 1);
-    } else {
-      w.put(0, 1);
-      w.putLength(first);
-    }
-    let prevEnd = first;
-    for (let i = 0; i < r.length; i += 2) {
-      const s = r[i]!;
-      const e = r[i + 1]!;
-      if (i > 0) w.putLength(s - prevEnd);
-      w.putLength(e - s);
-      prevEnd = e;
-    }
-    return w.finish();
+    return encodeRlePlus(this.#r);
   }
 
   /** Lotus JSON form (go-bitfield `RLE.MarshalJSON`): `[unsetRun, setRun, unsetRun, ...]`, `[0]` when empty. */
@@ -633,7 +298,7 @@ export class BitField implements Iterable<number> {
   toNumbers(max = Number.POSITIVE_INFINITY): number[] {
     const c = this.count();
     if (c > max)
-      fail("BITFIELD_TOO_MANY", `bitfield has ${c} set bits, more than the allowed ${max}`, {
+      failBitField("BITFIELD_TOO_MANY", `bitfield has ${c} set bits, more than the allowed ${max}`, {
         count: c,
         max,
       });
@@ -725,7 +390,7 @@ export class BitField implements Iterable<number> {
       }
     }
     out.push(cs, ce);
-    return out.finish();
+    return wrapRanges(out.finish());
   }
 
   intersect(other: BitField): BitField {
@@ -743,7 +408,7 @@ export class BitField implements Iterable<number> {
       if (ae <= be) i += 2;
       else j += 2;
     }
-    return out.finish();
+    return wrapRanges(out.finish());
   }
 
   /** Bits set here and not in `other`. */
@@ -767,7 +432,7 @@ export class BitField implements Iterable<number> {
       out.push(s, e);
       j = k;
     }
-    return out.finish();
+    return wrapRanges(out.finish());
   }
 
   /**
@@ -778,7 +443,7 @@ export class BitField implements Iterable<number> {
     const skip = toIndex(start, "slice start");
     const take = toIndex(count, "slice count");
     if (this.count() < skip + take) {
-      fail(
+      failBitField(
         "BITFIELD_NOT_ENOUGH_BITS",
         `bitfield has ${this.count()} set bits, cannot slice ${take} after skipping ${skip}`,
       );
@@ -801,7 +466,7 @@ export class BitField implements Iterable<number> {
       out.push(s, s + n);
       toTake -= n;
     }
-    return out.finish();
+    return wrapRanges(out.finish());
   }
 
   /** Short human-readable form, e.g. `BitField{0-2,5}` (long fields are abbreviated). */

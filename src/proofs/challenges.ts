@@ -14,6 +14,7 @@
  * has to go through `maskSeed` first, exactly as lotus and the FVM do.
  */
 import { createHash } from "node:crypto";
+import { encodeUvarintBigInt } from "../util/varint.js";
 import { bytesToBigIntLE, FR_BYTES, FR_MODULUS } from "./poseidon/field.js";
 
 /** Bytes per tree leaf / node (`NODE_SIZE` in storage-proofs-core). */
@@ -265,14 +266,7 @@ export function generateWindowPoStChallenges(opts: {
 export function proverIdFromActorId(actorId: bigint): Uint8Array {
   checkU64(actorId, "actorId");
   const out = new Uint8Array(FR_BYTES);
-  let v = actorId;
-  let i = 0;
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v !== 0n) b |= 0x80;
-    out[i++] = b;
-  } while (v !== 0n);
+  out.set(encodeUvarintBigInt(actorId));
   return out;
 }
 

@@ -10,11 +10,11 @@
  *    0xb401. (0xb402 is poseidon-bls12_381-a2-fc1-sc, which go-fil-commcid does not use.)
  *    Every sealed CID therefore starts "bagboea4b5abc";
  *  - unsealed (comm_d): codec 0xf101, multihash sha2-256-trunc254-padded 0x1012 ("baga6ea4sea…").
- * `multiformats` is not a dependency; varint and base32 come from the shared src/util helpers.
+ * The CIDs are built and read by the strict CIDv1 reader of src/util/cid.ts (multiformats
+ * underneath), with errors under PROOF_BAD_INPUT.
  */
-import { base32Decode, base32Encode } from "../util/base32.js";
+import { createCidV1, parseCidV1 } from "../util/cid.js";
 import { SmError } from "../util/errors.js";
-import { decodeUvarint, encodeUvarint } from "../util/varint.js";
 
 export const CID_VERSION_1 = 1;
 export const FIL_COMMITMENT_UNSEALED = 0xf101;
@@ -24,22 +24,12 @@ export const POSEIDON_BLS12_381_A2_FC1 = 0xb401;
 
 const BAD = { code: "PROOF_BAD_INPUT" } as const;
 
-/** RFC 4648 base32, lower case, no padding (multibase 'b' without the prefix). */
-export const base32Lower: (bytes: Uint8Array) => string = base32Encode;
-
 /** CIDv1 string of a 32-byte commitment under `codec` and multihash `hashCode`. */
 export function commitmentToCid(commitment: Uint8Array, codec: number, hashCode: number): string {
   if (!(commitment instanceof Uint8Array) || commitment.length !== 32) {
     throw new SmError("PROOF_BAD_INPUT", "a commitment must be 32 bytes");
   }
-  const bytes = Uint8Array.from([
-    ...encodeUvarint(CID_VERSION_1, BAD),
-    ...encodeUvarint(codec, BAD),
-    ...encodeUvarint(hashCode, BAD),
-    ...encodeUvarint(commitment.length, BAD),
-    ...commitment,
-  ]);
-  return `b${base32Lower(bytes)}`;
+  return createCidV1(codec, hashCode, commitment, BAD).toString();
 }
 
 /** The CID Lotus shows for a sealed commitment (comm_r): "bagboea4b5abc…". */
@@ -56,19 +46,12 @@ export function unsealedCid(commD: Uint8Array): string {
 export function cidToCommitment(cid: string): { codec: number; hashCode: number; commitment: Uint8Array } {
   if (!cid.startsWith("b"))
     throw new SmError("PROOF_BAD_INPUT", `${cid}: only base32 ('b…') CIDs are supported`);
-  const bytes = base32Decode(cid.slice(1), { ...BAD, what: cid });
-  let pos = 0;
-  const readVarint = (): number => {
-    const { value, next } = decodeUvarint(bytes, pos, { ...BAD, what: cid });
-    pos = next;
-    return value;
-  };
-  if (readVarint() !== CID_VERSION_1) throw new SmError("PROOF_BAD_INPUT", `${cid}: not a CIDv1`);
-  const codec = readVarint();
-  const hashCode = readVarint();
-  const len = readVarint();
-  if (len !== 32 || bytes.length - pos !== 32) {
-    throw new SmError("PROOF_BAD_INPUT", `${cid}: digest must be 32 bytes`);
+  let parsed: ReturnType<typeof parseCidV1>;
+  try {
+    parsed = parseCidV1(cid, BAD);
+  } catch (e) {
+    throw new SmError("PROOF_BAD_INPUT", `${cid}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return { codec, hashCode, commitment: bytes.slice(pos) };
+  if (parsed.multihash.size !== 32) throw new SmError("PROOF_BAD_INPUT", `${cid}: digest must be 32 bytes`);
+  return { codec: parsed.code, hashCode: parsed.multihash.code, commitment: parsed.multihash.digest.slice() };
 }

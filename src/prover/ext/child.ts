@@ -23,10 +23,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
-import fs from "node:fs/promises";
 import { formatGoDuration } from "../../config/units.js";
 import type { Logger } from "../../log/logger.js";
-import { AbortedError, abortError, errorMessage, SmError, sysCode } from "../../util/errors.js";
+import { AbortedError, abortError, errorMessage, SmError } from "../../util/errors.js";
 import {
   encodeRequest,
   LineSplitter,
@@ -35,45 +34,16 @@ import {
   type PoStTask,
   parseResponseLine,
   readyLine,
-  type Stage,
 } from "../protocol.js";
+import { leadingId, relayStderr } from "./childOutput.js";
+import { makeTmpDir, SUPERVISED_ENV, spawnFailure } from "./childStart.js";
 import { type ChildSpec, defaultRequestTimeoutMs } from "./specs.js";
+import { type StopPlan, StopSchedule, timerMs } from "./stopSchedule.js";
 
-/** setTimeout fires at once for anything above 2^31 - 1 ms (~24.8 days); every timer is clamped. */
-export const MAX_TIMER_MS = 2_147_483_647;
-const timerMs = (ms: number) => Math.max(0, Math.min(ms, MAX_TIMER_MS));
+export { SUPERVISED_ENV } from "./childStart.js";
+
 /** After stdout EOF, how long the child has to exit by itself before it is killed. */
 const EOF_GRACE_MS = 1000;
-
-/**
- * How a child is stopped: its stdin is closed at once (a processor exits on EOF), SIGTERM goes to its
- * process group `termMs` later and SIGKILL `killMs` later; `giveUpMs` after the stop began it is given
- * up on if its exit has still not been seen (a process stuck in the kernel cannot be waited for).
- */
-export interface StopPlan {
-  termMs: number;
-  killMs: number;
-  giveUpMs: number;
-}
-
-/**
- * Shutdown: the daemon must be gone within 2 s of SIGTERM whatever its children do. A child gets
- * 0.5 s to exit on EOF (a processor that first finishes the proof in hand does not get to: nobody is
- * left to take the answer), SIGTERM, and SIGKILL at 1.5 s; its exit is awaited until 1.9 s.
- */
-export const SHUTDOWN_STOP: StopPlan = { termMs: 500, killMs: 1500, giveUpMs: 1900 };
-
-/**
- * Reload (a removed or changed block, after its drain): the daemon keeps running, so the child may
- * end in its own time: 3 s after EOF before SIGTERM, SIGKILL 2 s later, given up on 3 s after that.
- */
-export const RELOAD_STOP: StopPlan = { termMs: 3000, killMs: 5000, giveUpMs: 8000 };
-
-/**
- * Set in every child's environment: our own processor then leaves its ready line to us (we log it
- * with the block), so each child's ready is logged once.
- */
-export const SUPERVISED_ENV = "VSM_EXT_PROVER_SUPERVISED";
 
 export type ChildState = "starting" | "ready" | "draining" | "exited";
 
@@ -81,78 +51,6 @@ interface InFlight {
   resolve: (o: PoStOutput) => void;
   reject: (e: unknown) => void;
   started: number;
-}
-
-/** A stop in progress: its timers, when each step is due (ms after `begun`), what was sent. */
-interface StopState {
-  begun: number;
-  at: StopPlan;
-  term: NodeJS.Timeout | undefined;
-  kill: NodeJS.Timeout | undefined;
-  giveUp: NodeJS.Timeout | undefined;
-  termSent?: boolean;
-  killSent?: boolean;
-  ended?: boolean;
-  done: Promise<void>;
-  settle: () => void;
-}
-
-/** A response line's id, read from the first bytes of a line too long to parse (`{"id":12,...`). */
-function leadingId(head: Buffer): number | undefined {
-  const m = /^\s*\{\s*"id"\s*:\s*(\d{1,15})\s*[,}]/.exec(head.toString("latin1"));
-  return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
-/**
- * A child's stderr line into our log, tagged with its pid and block. A line in our own console format
- * (timestamp, LEVEL, rest) keeps the child's level and drops its timestamp; anything else (a Rust
- * processor's tracing output) is logged at info as it is.
- */
-function relayStderr(log: Logger, raw: string): void {
-  const line = raw.length > 4000 ? `${raw.slice(0, 4000)}…` : raw;
-  if (line.trim() === "") return;
-  const m = /^\S+\t(DEBUG|INFO|WARN|ERROR)\t(.*)$/.exec(line);
-  const level = (m?.[1]?.toLowerCase() ?? "info") as "debug" | "info" | "warn" | "error";
-  log[level](m?.[2] ?? line);
-}
-
-/** Why a child could not be started, with what to check (it is retried with backoff). */
-export function spawnFailure(e: unknown, bin: string): string {
-  const code = sysCode(e);
-  const hint =
-    code === "ENOENT"
-      ? `${bin} does not exist; check Bin in ext-prover.cfg, or finish the upgrade that removed it: it is tried again until it is there`
-      : code === "EACCES"
-        ? `${bin} may not be run: it must be an executable file (chmod +x), in directories the daemon's user may enter`
-        : code === "ETXTBSY"
-          ? `${bin} is being written (an upgrade in progress?)`
-          : code === "ENOTDIR"
-            ? `a part of ${bin} is not a directory; check Bin in ext-prover.cfg`
-            : code === "ENOEXEC"
-              ? `${bin} is not a program this system can run`
-              : code === "EMFILE" || code === "ENFILE"
-                ? "the daemon has too many files open"
-                : undefined;
-  return `could not be started: ${errorMessage(e)}${hint ? ` (${hint})` : ""}`;
-}
-
-/**
- * The block's TMPDIR (the proving library's GPU lock and scratch files live there) is created, mode
- * 0700, before the child starts, so a fresh machine or a tmpfs emptied by a reboot does not fail the
- * child's first proof. A TMPDIR that cannot be made is a start failure, retried like any other.
- */
-async function makeTmpDir(dir: string | undefined): Promise<void> {
-  if (dir === undefined || dir === "") return;
-  try {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const st = await fs.stat(dir);
-    if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
-  } catch (e) {
-    throw new SmError(
-      "EXT_PROVER_NOT_READY",
-      `could not be started: TMPDIR ${dir} (Envs) cannot be created: ${errorMessage(e)}; fix Envs.TMPDIR in ext-prover.cfg or the permissions of its parent directory`,
-    );
-  }
 }
 
 export class ExtChild extends EventEmitter {
@@ -185,7 +83,7 @@ export class ExtChild extends EventEmitter {
   private procExited = false;
   private stdoutClosed = false;
   /** The stop in progress, once stop() has been called. */
-  private stopping: StopState | undefined;
+  private stopping: StopSchedule | undefined;
 
   constructor(spec: ChildSpec, logger: Logger) {
     super();
@@ -567,84 +465,36 @@ export class ExtChild extends EventEmitter {
     let s = this.stopping;
     if (!s) {
       proc.stdin?.end();
-      let settle: () => void = () => {};
-      const done = new Promise<void>((r) => {
-        settle = r;
-      });
-      const begun = Date.now();
-      s = { begun, term: undefined, kill: undefined, giveUp: undefined, at: { ...plan }, done, settle };
-      this.stopping = s;
-      // The exit ends the stop; the timers that have not fired go with it.
-      void this.exited.then(() => this.endStop());
-      this.armStop(s, plan, reason, true);
-    } else this.armStop(s, plan, reason, false);
-    await s.done;
-  }
-
-  /** (Re)arms the steps of a stop in progress, each at the earlier of its current and `plan`'s time. */
-  private armStop(s: StopState, plan: StopPlan, reason: string, first: boolean): void {
-    if (s.ended) return;
-    const since = Date.now() - s.begun;
-    const at = (k: keyof StopPlan) => (first ? plan[k] : Math.min(s.at[k], since + plan[k]));
-    const term = at("termMs");
-    const kill = at("killMs");
-    const giveUp = at("giveUpMs");
-    if (!s.termSent && (first || term < s.at.termMs)) {
-      clearTimeout(s.term);
-      s.at.termMs = term;
-      s.term = setTimeout(
-        () => {
-          s.termSent = true;
+      s = new StopSchedule(plan, reason, {
+        term: (why, afterMs) => {
           this.plog.warn("ext-prover child did not exit after its stdin was closed; SIGTERM", {
-            reason,
-            after_ms: Date.now() - s.begun,
+            reason: why,
+            after_ms: afterMs,
           });
           this.signalGroup("SIGTERM");
         },
-        timerMs(term - since),
-      );
-    }
-    if (!s.killSent && (first || kill < s.at.killMs)) {
-      clearTimeout(s.kill);
-      s.at.killMs = kill;
-      s.kill = setTimeout(
-        () => {
-          s.killSent = true;
+        kill: (why, afterMs) => {
           this.plog.warn("ext-prover child did not exit after SIGTERM; SIGKILL", {
-            reason,
-            after_ms: Date.now() - s.begun,
+            reason: why,
+            after_ms: afterMs,
           });
           this.signalGroup("SIGKILL");
         },
-        timerMs(kill - since),
-      );
-    }
-    if (first || giveUp < s.at.giveUpMs) {
-      clearTimeout(s.giveUp);
-      s.at.giveUpMs = giveUp;
-      s.giveUp = setTimeout(
-        () => {
+        giveUp: (why, afterMs) => {
           this.plog.error(
             "ext-prover child did not exit after SIGKILL; it may be stuck in the kernel (GPU driver)",
-            { reason, after_ms: Date.now() - s.begun },
+            { reason: why, after_ms: afterMs },
           );
           this.finish("did not exit after SIGKILL");
           this.release();
-          this.endStop();
         },
-        timerMs(giveUp - since),
-      );
-    }
-  }
-
-  private endStop(): void {
-    const s = this.stopping;
-    if (!s || s.ended) return;
-    s.ended = true;
-    clearTimeout(s.term);
-    clearTimeout(s.kill);
-    clearTimeout(s.giveUp);
-    s.settle();
+      });
+      this.stopping = s;
+      // The exit ends the stop; the timers that have not fired go with it.
+      const stop = s;
+      void this.exited.then(() => stop.end());
+    } else s.tighten(plan, reason);
+    await s.done;
   }
 
   /**

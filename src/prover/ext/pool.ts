@@ -32,8 +32,9 @@ import { AbortedError, abortError, errorMessage, SmError } from "../../util/erro
 import { PriorityQueue } from "../../util/priorityQueue.js";
 import { weightedIndex } from "../../util/random.js";
 import type { PoStOutput, PoStTask, Stage } from "../protocol.js";
-import { type ChildState, ExtChild, RELOAD_STOP, SHUTDOWN_STOP } from "./child.js";
+import { type ChildState, ExtChild } from "./child.js";
 import { type ChildSpec, defaultRequestTimeoutMs } from "./specs.js";
+import { RELOAD_STOP, SHUTDOWN_STOP } from "./stopSchedule.js";
 
 const BACKOFF_INITIAL_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;

@@ -12,23 +12,25 @@ import { instantiateWasm, poseidonWasm } from "../../../src/proofs/poseidon/wasm
 import {
   type Arith,
   ConstPool,
-  emitIntRow,
-  emitMontSum,
   fromLimbs,
-  intRowBound,
   LIMBS,
   MASK,
   memOperand,
   memSink,
-  montSumBound,
   NORMALISED,
   R,
   SCALAR,
   simdArith,
-  type Term,
   VEC_BYTES,
 } from "../../../src/proofs/poseidon/wasm/limbs.js";
 import { buildPoseidonWasm } from "../../../src/proofs/poseidon/wasm/module.js";
+import {
+  emitIntRow,
+  emitMontSum,
+  intRowBound,
+  montSumBound,
+  type Term,
+} from "../../../src/proofs/poseidon/wasm/montgomery.js";
 import {
   FR_MODULUS,
   frFromBytesLE,

@@ -11,6 +11,8 @@
  * 7 (export) and 10 (code).
  */
 
+import { encodeUvarint } from "../../../util/varint.js";
+
 export const I32 = 0x7f;
 export const I64 = 0x7e;
 /** 128-bit SIMD vector (WebAssembly fixed-width SIMD, shipped in V8 9.1 / Node 16.4). */
@@ -113,14 +115,10 @@ class Bytes {
   }
 }
 
+/** Unsigned LEB128: the same encoding as a multiformats varint, so the shared one writes it. */
 function uleb(out: Bytes, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`uleb: ${v}`);
-  do {
-    let b = v % 128;
-    v = Math.floor(v / 128);
-    if (v > 0) b |= 0x80;
-    out.byte(b);
-  } while (v > 0);
+  out.append(encodeUvarint(v));
 }
 
 function sleb(out: Bytes, v: bigint): void {

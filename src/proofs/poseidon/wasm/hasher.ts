@@ -6,6 +6,18 @@
  * Data crosses the JS/WASM boundary as bytes only: callers pass whole rows of 32-byte little-endian
  * nodes and get 32-byte digests back, so a tree row costs one call per chunk, not one per hash, and
  * no BigInt is created on the way.
+ *
+ * A call: `poseidonWasm(arity)` returns this thread's PoseidonWasm; `hashInto(input, output)`
+ * copies up to CHUNK_GROUPS groups at a time into the module's I/O area (`ioBase` onwards, sized
+ * and grown here once), calls the exported `hash(inPtr, outPtr, count)`, and copies the digests
+ * out; a negative result means every node was canonical, otherwise it is the first bad node.
+ *
+ * Reading order for the WebAssembly Poseidon: this file (how JS uses a module), module.ts (what
+ * a module holds: memory layout, functions, scales and the bound check), limbs.ts (the 9 × 29-bit
+ * limb representation and operands), montgomery.ts (the multiplications and their overflow
+ * bounds), canonical.ts (node bytes ↔ limbs) and emitter.ts (the binary writer). The tests in
+ * test/unit/proofs/poseidonWasm.test.ts compare every path with the BigInt implementations, which
+ * poseidon.test.ts checks against neptune's vectors.
  */
 import { getPoseidonConstants } from "../constants.js";
 import { FR_MODULUS } from "../field.js";

@@ -2,7 +2,7 @@
  * Generates the WebAssembly module that hashes with neptune's Poseidon for one arity: the same
  * fast form as the BigInt `poseidonHashFast` (constants.ts: compressed partial-round constants,
  * sparse partial-round matrices, integer full-round matrix), in 29-bit-limb Montgomery arithmetic
- * (limbs.ts), with state, scratch and every constant in linear memory.
+ * (limbs.ts, montgomery.ts), with state, scratch and every constant in linear memory.
  *
  * Scale bookkeeping. Montgomery multiplication returns a·b·R⁻¹, and the integer MDS layer and its
  * partial reduction multiply by L·2^(−29k) (L = lcm(t .. 3t − 2)). Rather than converting values
@@ -20,7 +20,7 @@
  * at the block end with one reduced sum of `block` products each.
  *
  * Reduction discipline: values are kept below 2^261 (the 9-limb capacity), not below r, and
- * reduced only where needed: a product of sums is reduced once (lazy reduction, limbs.ts), the
+ * reduced only where needed: a product of sums is reduced once (lazy reduction, montgomery.ts), the
  * partial rounds' tail elements grow by about r per round and are never reduced inside the
  * partial rounds. `simulateBounds` follows the whole schedule with worst-case values and refuses
  * to generate a module in which any stored value could reach 2^261, or the output 2r; where the
@@ -31,24 +31,32 @@
  * slot holds the limbs of two independent states, and the hash function fills the lanes from two
  * consecutive groups. Scale factors and bounds are per lane, hence unchanged.
  *
- * Exported function: hash(inPtr, outPtr, count) → i32. It reads `count` groups of `arity` 32-byte
- * little-endian nodes at inPtr, checks every node is canonical (< r), and writes one 32-byte
- * canonical digest per group at outPtr. Returns −1, or the index (group·arity + child) of the
- * first non-canonical node; groups before that one are hashed.
+ * The module (one per arity and lane count; no imports, one exported memory):
+ *  - Memory, in 72-byte limb vectors (limbs.ts) from address 0: the state S (t vectors), the
+ *    S-box outputs U (t), the partial-round block's x⁵ values X5, two temporaries Y and Z (Z
+ *    holds the result), the fence scratch vector, the two-lane constant pool, then every constant
+ *    (round constants with their scales, the pre-sparse and dense or integer matrices, the sparse
+ *    rows V and W of the partial-round blocks). `memoryImage` holds that region; the caller copies
+ *    it to address 0 after instantiating. From `ioBase` (64-byte aligned) on is the caller's I/O.
+ *  - Functions, emitted callees first: mul (one Montgomery product), sbox ((v + c)⁵), denseB[b]
+ *    (a row product, plus b earlier x⁵ terms inside a partial-round block), tails[size] (the
+ *    block-end catch-up of the tail elements), mds and mdsRow1 (the integer full-round matrix,
+ *    when it is used), permute (the whole schedule on S, result in Z) and hash, the only exported
+ *    function: hash(inPtr, outPtr, count) → i32. It reads `count` groups of `arity` 32-byte
+ *    little-endian nodes at inPtr, checks every node is canonical (< r), puts the domain tag and
+ *    the nodes into S in limbs (canonical.ts), runs permute and writes one 32-byte canonical
+ *    digest per group at outPtr. Returns −1, or the index (group·arity + child) of the first
+ *    non-canonical node; groups before that one are hashed.
+ * hasher.ts instantiates it and calls hash; test/unit/proofs/poseidonWasm.test.ts checks every
+ * arity, both lane counts, edge and random values against the BigInt implementations and the
+ * emitters' overflow bounds on worst-case operands.
  */
 import type { PoseidonConstants } from "../constants.js";
 import { FR_MODULUS, frInv } from "../field.js";
+import { emitLoadWords, emitStoreCanonical, emitWordsToLimbs } from "./canonical.js";
 import { FuncBuilder, I32, ModuleBuilder, OP } from "./emitter.js";
 import {
-  addOperands,
   ConstPool,
-  emitIntRow,
-  emitLoadWords,
-  emitMontSum,
-  emitStoreCanonical,
-  emitWordsToLimbs,
-  type Fence,
-  intRowBound,
   LIMBS,
   laneOperand,
   laneSink,
@@ -57,18 +65,25 @@ import {
   MASK,
   memOperand,
   memSink,
-  montSumBound,
   NORMALISED,
   normalisedLimbBounds,
   preload,
   R,
   SCALAR,
   simdArith,
-  type Term,
   toLimbs,
   VALUE_LIMIT,
   VEC_BYTES,
 } from "./limbs.js";
+import {
+  addOperands,
+  emitIntRow,
+  emitMontSum,
+  type Fence,
+  intRowBound,
+  montSumBound,
+  type Term,
+} from "./montgomery.js";
 
 const P = FR_MODULUS;
 const U64_MAX = (1n << 64n) - 1n;
@@ -249,7 +264,7 @@ export function buildPoseidonWasm(c: PoseidonConstants, lanes: 1 | 2 = 1): Posei
   const X5 = lay.vec(PARTIAL_BLOCK);
   const Y = lay.vec();
   const Z = lay.vec();
-  const SCRATCH = lay.vec(); // written by fence stores only (limbs.ts, Fence)
+  const SCRATCH = lay.vec(); // written by fence stores only (montgomery.ts, Fence)
   const POOL_ENTRIES = 256;
   const pool = new ConstPool(lay.vec(Math.ceil((POOL_ENTRIES * 16) / VEC_BYTES)), POOL_ENTRIES);
   const ar = lanes === 2 ? simdArith(pool) : SCALAR;
