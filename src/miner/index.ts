@@ -5,7 +5,10 @@
  * Provers: the `[[WinPost]]` ext-prover pool when ext-prover.cfg has blocks (looked up per call, so a
  * reload that adds or removes blocks takes effect), else the built-in prover in the node's worker
  * pool, which it shares with the PoSter. A WinningPoSt has seconds, so its work is queued ahead of any
- * WindowPoSt work there: it waits at most for a thread to finish the sector it is hashing.
+ * WindowPoSt work there and starts as soon as a thread has a free slot (a thread runs up to two
+ * tasks, one hashing while the other reads the disk, so a win may share a thread with one sector
+ * proof). At most BUILTIN_WINS_IN_FLIGHT built-in wins run at once, so callers of Venus.ComputeProof
+ * can never take every thread from a deadline.
  */
 import type { MinerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
@@ -18,6 +21,7 @@ import type { MethodTable } from "../rpc/method.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
 import { cliEntry } from "../util/childProcess.js";
+import { limitInFlight } from "../util/concurrency.js";
 import { winningPoStMethods } from "./rpcApi.js";
 import { WinningPoSt } from "./winningPost.js";
 
@@ -28,6 +32,13 @@ export { WINNING_POST_TIMEOUT_MS, WinningPoSt } from "./winningPost.js";
  * deadline's Close epoch (≥ 0, lower first), so a win, due within seconds, goes before all of it.
  */
 const WINNING_POST_PRIORITY = -1;
+
+/**
+ * Built-in WinningPoSt proofs running at once. One call proves one sector in one thread; two cover
+ * two miners winning the same round, which is rare. More would let a flood of ComputeProof calls
+ * (a misbehaving sophon-miner, or anyone with a write token) jump every WindowPoSt partition.
+ */
+const BUILTIN_WINS_IN_FLIGHT = 2;
 
 export interface MinerModule {
   service: WinningPoSt;
@@ -52,7 +63,8 @@ export function startMiner(miners: readonly MinerConfig[], deps: MinerDeps): Min
   const makeBuiltin = (): StageProver => {
     if (!builtin) {
       const prove = createVanillaProver("winning_post", deps.workerPool(), log);
-      builtin = (task, signal) => prove(task, signal, WINNING_POST_PRIORITY);
+      const limited = limitInFlight(BUILTIN_WINS_IN_FLIGHT);
+      builtin = (task, signal) => limited(() => prove(task, signal, WINNING_POST_PRIORITY), signal);
     }
     return builtin;
   };

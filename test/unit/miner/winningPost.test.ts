@@ -251,6 +251,37 @@ describe("WinningPoSt service", () => {
     }
   });
 
+  test("a flood of wins holds at most two tasks of the shared pool, so WindowPoSt work keeps the other threads", async () => {
+    const shared = new WorkerPool({ size: 4, perWorker: 1, logger });
+    let inFlight = 0;
+    let most = 0;
+    const run = shared.run.bind(shared);
+    // The real pool, counting the win tasks it holds (queued or running) at once.
+    shared.run = ((name, args, opts) => {
+      if (opts?.priority !== undefined && opts.priority < 0) {
+        most = Math.max(most, ++inFlight);
+        return run(name, args, opts).finally(() => inFlight--);
+      }
+      return run(name, args, opts);
+    }) as WorkerPool["run"];
+    const m = startMiner([miner(1000, true)], {
+      indexer,
+      stores,
+      ext: () => undefined,
+      workerPool: () => shared,
+      configFile: "/conf/sector-manager.cfg",
+      logger,
+    });
+    try {
+      const outs = await Promise.all([1, 2, 3, 4, 5, 6].map(() => m.service.compute(request(1))));
+      assert.equal(outs.length, 6, "every win is answered");
+      assert.ok(most >= 1 && most <= 2, `at most two wins in the pool at once, saw ${most}`);
+    } finally {
+      await m.close();
+      await shared.close();
+    }
+  });
+
   describe("through a [[WinPost]] ext-prover pool", () => {
     const withPool = async (
       mode: string,
