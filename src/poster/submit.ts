@@ -140,7 +140,7 @@ export class Submitter {
   /** Submit one group of finished partitions (in a dry run: build its params). */
   send(group: readonly ProvenPartition[]): void {
     if (this.input.dryRun) {
-      this.sends.push(this.#build(group));
+      this.#keep(this.#build(group));
       return;
     }
     let pushed: () => void = () => {};
@@ -149,7 +149,17 @@ export class Submitter {
         pushed = r;
       }),
     );
-    this.sends.push(this.#submit(group, () => pushed()).finally(() => pushed()));
+    this.#keep(this.#submit(group, () => pushed()).finally(() => pushed()));
+  }
+
+  /**
+   * Keep a send for the run to settle once every partition is done. It may fail long before that (no
+   * sender, a push refused, the run aborted while others still prove): the empty handler keeps that
+   * from being an unhandled rejection, and the run still sees and logs the failure.
+   */
+  #keep(send: Promise<void>): void {
+    send.catch(() => {});
+    this.sends.push(send);
   }
 
   async #params(group: readonly ProvenPartition[]) {

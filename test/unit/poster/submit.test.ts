@@ -214,6 +214,27 @@ describe("Submitter", () => {
     assert.deepEqual(refused.told.pushed, []);
   });
 
+  it("a send that fails while partitions are still proving is no unhandled rejection; the run still sees it", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const refused = setup();
+      refused.chain.pushFailures.push(
+        new SmError("CHAIN_VANILLA_PROOF_REFUSED", "vanilla proofs to a real network"),
+      );
+      refused.allow();
+      refused.submitter.send([proven(0, [1])]);
+      // The runner settles the sends only after every partition is proven: seconds later.
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(unhandled, []);
+      const settled = await Promise.allSettled(refused.submitter.sends);
+      assert.equal(settled[0]?.status, "rejected");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("a message the node lost is sent again once the chain is past it", async () => {
     const { chain, told, allow, submitter } = setup();
     chain.waits.push(new SmError("CHAIN_RPC_ERROR", "message not found"));
