@@ -88,7 +88,7 @@ export class HttpTransport implements RpcTransport {
     const fail = (f: RpcFailure): Error => this.opts.failures(f, method);
     if (this.isClosed) throw fail({ kind: "closed" });
     const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
-    const { signal, timeout } = callSignal(opts.signal, timeoutMs, this.closing.signal);
+    const { signal, timedOut, done } = callSignal(opts.signal, timeoutMs, this.closing.signal);
     let status: number;
     let text: string;
     try {
@@ -108,8 +108,10 @@ export class HttpTransport implements RpcTransport {
       if (e instanceof Failed) throw fail(e.failure);
       if (opts.signal?.aborted) throw fail({ kind: "aborted", signal: opts.signal });
       if (this.isClosed) throw fail({ kind: "closed" });
-      if (timeout?.aborted) throw fail({ kind: "timeout", timeoutMs });
+      if (timedOut()) throw fail({ kind: "timeout", timeoutMs });
       throw fail({ kind: "unreachable", url: this.url, cause: e, note });
+    } finally {
+      done();
     }
     let m: unknown;
     try {

@@ -18,6 +18,7 @@ import { WebSocketServer } from "ws";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import { errorMessage, SmError } from "../util/errors.js";
+import { linkSignals } from "../util/signal.js";
 import { verifyToken } from "./auth.js";
 import type { Dispatcher, JsonRpcResponse } from "./dispatch.js";
 import { RPC_INTERNAL_ERROR, RPC_INVALID_REQUEST, rpcCodeFor } from "./errors.js";
@@ -309,10 +310,16 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
       guarded(req, res, () => {
         if (tooBig) return;
         const callAbort = new AbortController();
-        res.on("close", () => callAbort.abort());
+        // One per request, on the server's long-lived shutdown signal: unlinked when the answer is
+        // out (util/signal.ts says why not AbortSignal.any).
+        const call = linkSignals([shutdown.signal, callAbort.signal]);
+        res.on("close", () => {
+          callAbort.abort();
+          call.done();
+        });
         const ctx: MethodContext = {
           perms,
-          signal: AbortSignal.any([shutdown.signal, callAbort.signal]),
+          signal: call.signal,
           remote: req.socket.remoteAddress ?? "?",
         };
         opts.dispatcher

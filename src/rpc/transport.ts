@@ -14,6 +14,7 @@
  * go-jsonrpc's channel dialect (`xrpc.ch.val`, `xrpc.ch.close`, `xrpc.cancel`) is a layer on top of
  * the WebSocket transport's notification hook (channels.ts).
  */
+import { type LinkedSignal, linkSignals } from "../util/signal.js";
 
 /** Per-call options of every JSON-RPC client. */
 export interface RpcCallOptions {
@@ -143,8 +144,6 @@ export function callSignal(
   caller: AbortSignal | undefined,
   timeoutMs: number,
   closing: AbortSignal,
-): { signal: AbortSignal; timeout: AbortSignal | null } {
-  const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : null;
-  const all = [caller, timeout, closing].filter((s): s is AbortSignal => s != null);
-  return { signal: AbortSignal.any(all), timeout };
+): LinkedSignal {
+  return linkSignals([caller, closing], { timeoutMs });
 }
