@@ -69,6 +69,12 @@ export function nodeRpcError(peer: string, f: RpcFailure, m: string | null): Err
       return unreachable(why, code);
     }
     case "connect": {
+      if (f.status === 401 || f.status === 403)
+        return new SmError(
+          "RPC_UNAUTHENTICATED",
+          `${peer} refused the WebSocket upgrade (HTTP ${f.status}): the token is missing or not accepted; pass the node's admin or write token`,
+          fields,
+        );
       if (f.status !== null) return unreachable(`it refused the WebSocket upgrade (HTTP ${f.status})`);
       if (f.handshakeTimedOut) return unreachable(`no answer to the upgrade within ${f.connectTimeoutMs} ms`);
       const { why, code } = unreachableWhy(f.cause);

@@ -219,6 +219,10 @@ export class WsTransport implements RpcTransport {
       this.drop(ws, socket, this.fail({ kind: "lost", url: this.url, why }, null));
     });
     const every = this.opts.pingIntervalMs;
+    // The socket this one replaces may still be closing, its close event (and drop) not yet come:
+    // its pings end here, not with it.
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    this.pingTimer = null;
     if (every > 0) {
       this.pingTimer = setInterval(() => {
         if (!alive) {

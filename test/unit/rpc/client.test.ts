@@ -311,6 +311,20 @@ describe("RpcClient over HTTP and WebSocket against our server", { timeout: 30_0
       }
     });
 
+    test(`${scheme}: a token the node does not accept is RPC_UNAUTHENTICATED, saying to check the token`, async () => {
+      const bad = new RpcClient({ url: url(), token: signToken(Buffer.alloc(32, 7), "admin") });
+      try {
+        await assert.rejects(bad.call("Test.Admin", []), (e: unknown) => {
+          assert.ok(e instanceof SmError, String(e));
+          assert.equal(e.code, "RPC_UNAUTHENTICATED");
+          assert.match(e.message, /token/);
+          return true;
+        });
+      } finally {
+        bad.close();
+      }
+    });
+
     test(`${scheme}: a call past its limit is TIMEOUT naming peer and method; an abort is the caller's`, async () => {
       const c = new RpcClient({ url: url(), timeoutMs: 5_000, peerName: "the test node" });
       try {
