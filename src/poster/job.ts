@@ -108,7 +108,10 @@ function bad(message: string): never {
 const isIndex = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isText = (v: unknown): v is string => typeof v === "string" && v !== "";
 
-/** A job read back from elsewhere (JSON.parse of a stored job): checked field by field, or POSTER_BAD_JOB. */
+/**
+ * A job checked field by field, or POSTER_BAD_JOB: what provePartition runs first, so a job read back
+ * from elsewhere (JSON.parse of a stored job, another node's) is proven only when it is whole.
+ */
 export function parsePartitionJob(v: unknown): PartitionJob {
   if (typeof v !== "object" || v === null || Array.isArray(v)) bad("not an object");
   const o = v as Record<string, unknown>;
@@ -128,6 +131,12 @@ export function parsePartitionJob(v: unknown): PartitionJob {
     if (!isText(e.sealedFile) || !isText(e.cacheDir)) bad(`sectors[${i}] has no location`);
     return { number: e.number, commR: e.commR, sealedFile: e.sealedFile, cacheDir: e.cacheDir };
   });
+  const ascending = (ns: readonly number[]) => ns.every((n, i) => i === 0 || n > (ns[i - 1] as number));
+  if (!ascending(sectors.map((s) => s.number))) bad("sectors are not in ascending order, or repeat");
+  if (!ascending(o.skipped as number[])) bad("skipped is not in ascending order, or repeats");
+  const toProve = new Set(sectors.map((s) => s.number));
+  const both = (o.skipped as number[]).find((n) => toProve.has(n));
+  if (both !== undefined) bad(`sector ${both} is both to prove and skipped`);
   return {
     actor: o.actor as number,
     deadline: o.deadline as number,

@@ -7,7 +7,7 @@ import { BitField } from "../chain/bitfield.js";
 import type { Logger } from "../log/logger.js";
 import type { ProvenPartition } from "./batch.js";
 import type { PartitionJob } from "./job.js";
-import { jobTask } from "./job.js";
+import { jobTask, parsePartitionJob } from "./job.js";
 import { isRetryableProverFailure, retryTransient } from "./retry.js";
 import type { ProveFn } from "./types.js";
 
@@ -51,10 +51,12 @@ export interface PartitionProofResult {
  * proven again.
  */
 export async function provePartition(
-  job: PartitionJob,
+  input: PartitionJob,
   prove: ProveFn,
   opts: ProveOptions,
 ): Promise<PartitionProofResult> {
+  // Wherever the job came from (built by the check stage, or stored and read back), it is whole.
+  const job = parsePartitionJob(input);
   const { signal, log } = opts;
   const started = performance.now();
   let skipped = BitField.fromNumbers(job.skipped);

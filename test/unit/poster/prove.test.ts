@@ -89,6 +89,15 @@ function scripted(answers: ((t: PoStTask) => PoStOutput | Error)[]) {
 const snark = (): PoStOutput => ({ proofs: [new Uint8Array(192).fill(5)], faults: [] });
 
 describe("PartitionJob", () => {
+  it("provePartition proves only a whole job: a bad one is POSTER_BAD_JOB and the prover is never called", async () => {
+    const { prove, tasks } = scripted([snark]);
+    await assert.rejects(
+      provePartition({ ...job([4]), seed: "00" }, prove, opts()),
+      (e: unknown) => e instanceof SmError && e.code === "POSTER_BAD_JOB",
+    );
+    assert.equal(tasks.length, 0);
+  });
+
   it("is built from a checked partition and survives JSON unchanged", () => {
     const j = job([4, 5]);
     assert.deepEqual(
@@ -120,6 +129,7 @@ describe("PartitionJob", () => {
 
   it("parsePartitionJob refuses what a prover could not run", () => {
     const good = JSON.parse(JSON.stringify(job([4]))) as Record<string, unknown>;
+    const two = job([4, 5]);
     const cases: [string, unknown][] = [
       ["not an object", [good]],
       ["a negative actor", { ...good, actor: -1 }],
@@ -129,6 +139,10 @@ describe("PartitionJob", () => {
       ["a sector without a location", { ...good, sectors: [{ number: 4, commR: "00".repeat(32) }] }],
       ["a bad comm_r", { ...good, sectors: [{ number: 4, commR: "zz", sealedFile: "a", cacheDir: "b" }] }],
       ["skipped not numbers", { ...good, skipped: ["1"] }],
+      ["sectors out of order", { ...good, sectors: [...two.sectors].reverse() }],
+      ["a sector twice", { ...good, sectors: [two.sectors[0], two.sectors[0]] }],
+      ["skipped out of order", { ...good, skipped: [9, 7] }],
+      ["a sector both to prove and skipped", { ...good, skipped: [4] }],
     ];
     for (const [what, v] of cases)
       assert.throws(
