@@ -4,7 +4,7 @@
  * its start until its messages are sent or the deadline closes / is reorged away.
  *
  * Every deadline ends in one line and one metric judged against what the chain said was due
- * (runner.ts deadlineOutcome): a run that failed, one given up at Close, and a deadline that closed
+ * (types.ts deadlineOutcome): a run that failed, one given up at Close, and a deadline that closed
  * before it could even be started are reported as missed, partial or unknown, never as proven. Heads
  * the node reports inconsistently are logged at once (headGuard.ts).
  */
@@ -15,15 +15,15 @@ import type { MinerConfig } from "../config/types.js";
 import { AbortedError, errorMessage } from "../util/errors.js";
 import { HeadGuard } from "./headGuard.js";
 import { declareRecoveries } from "./recoveries.js";
+import { runDeadline } from "./runner.js";
+import { type DeadlineAction, DeadlineTracker, nextDeadline } from "./timing.js";
 import {
   type DeadlineOutcome,
   deadlineOutcome,
   emptyRunResult,
   type RunnerDeps,
   type RunResult,
-  runDeadline,
-} from "./runner.js";
-import { type DeadlineAction, DeadlineTracker, nextDeadline } from "./timing.js";
+} from "./types.js";
 
 interface Run {
   stop: AbortController;

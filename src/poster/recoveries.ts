@@ -9,13 +9,14 @@ import { type DeadlineInfo, HEAD } from "../chain/interface.js";
 import { MinerMethod } from "../chain/message.js";
 import { encodeDeclareFaultsRecoveredParams } from "../chain/params.js";
 import type { MinerConfig } from "../config/types.js";
-import { cidToCommitment } from "../proofs/commCid.js";
 import { parseChainPoStProof } from "../proofs/proofTypes.js";
 import { checkSectors } from "../sectors/check.js";
+import { sectorCheckTargets } from "./check.js";
+import { chainReadRetry } from "./load.js";
 import { planRecoveries, recoveryCandidates, recoveryTargetDeadline, shouldDeclareNow } from "./recovery.js";
-import { isChainReadRetryable, retryTransient } from "./retry.js";
-import type { RunnerDeps } from "./runner.js";
+import { retryTransient } from "./retry.js";
 import { selectSender } from "./submit.js";
+import type { RunnerDeps } from "./types.js";
 
 export async function declareRecoveries(
   minerCfg: MinerConfig,
@@ -29,9 +30,8 @@ export async function declareRecoveries(
   const target = recoveryTargetDeadline(current);
   const log = deps.logger.with({ miner, recovery_deadline: target.index, fault_cutoff: target.faultCutoff });
   if (!shouldDeclareNow(target, head)) return 0;
-  // Chain reads whatever the failure, sector checks through failures that may pass (as runner.ts).
-  const retry = <T>(what: string, fn: () => Promise<T>) =>
-    retryTransient(what, fn, signal, log, isChainReadRetryable);
+  // Chain reads whatever the failure, sector checks through failures that may pass (as a deadline run).
+  const retry = chainReadRetry(signal, log, false);
   const partitions = await retry("reading partitions", () =>
     chain.stateMinerPartitions(miner, target.index, HEAD, { signal }),
   );
@@ -45,13 +45,7 @@ export async function declareRecoveries(
     "checking faulty sectors",
     () =>
       checkSectors(
-        sectors.map((s) => ({
-          miner: minerCfg.Actor,
-          number: s.sectorNumber,
-          upgrade: s.sectorKeyCid !== null,
-          shape,
-          commR: cidToCommitment(s.sealedCid).commitment,
-        })),
+        sectorCheckTargets(minerCfg.Actor, sectors, shape),
         { indexer: deps.indexer, stores: deps.stores, proving: deps.proving, strictProbe: deps.strictProbe },
         { strict: minerCfg.PoSt.StrictCheck, signal },
       ),

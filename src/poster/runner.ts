@@ -47,16 +47,6 @@ import { DRY_RUN_PROVER_ATTEMPTS, provePartition } from "./prove.js";
 import { type SentRecords, Submitter, type SubmitterInput } from "./submit.js";
 import { emptyRunResult, type PartitionOutcome, type RunnerDeps, type RunResult } from "./types.js";
 
-export {
-  type DeadlineOutcome,
-  deadlineOutcome,
-  emptyRunResult,
-  type PartitionOutcome,
-  type ProveFn,
-  type RunnerDeps,
-  type RunResult,
-} from "./types.js";
-
 export interface RunOptions {
   signal: AbortSignal;
   submitAllowed: () => Promise<void>;

@@ -17,7 +17,7 @@ import type { WorkerPool } from "../prover/workerPool.js";
 import type { StrictProbe } from "../sectors/check.js";
 import { SmError } from "../util/errors.js";
 import type { ProofFormat } from "./batch.js";
-import type { ProveFn } from "./runner.js";
+import type { ProveFn } from "./types.js";
 
 export interface WindowProver {
   prove: ProveFn;

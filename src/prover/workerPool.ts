@@ -2,8 +2,8 @@
  * A pool of worker threads for hashing-heavy work (tree building, vanilla proofs), so the event
  * loop of the daemon or processor stays responsive.
  *
- * Tasks queue first-in first-out and go to the least busy worker below its concurrency (2 by default:
- * one task hashing while another waits on the disk). A task whose AbortSignal fires is rejected at
+ * Tasks queue by priority (lower first; equal ones first-in first-out) and go to the least busy
+ * worker below its concurrency (2 by default: one task hashing while another waits on the disk). A task whose AbortSignal fires is rejected at
  * once; if it was already running its result is discarded when it arrives (hashing cannot be
  * interrupted, and a single sector proof is short). A worker that dies fails its running tasks with
  * PROVER_WORKER_DIED and is replaced.

@@ -24,7 +24,7 @@ export interface StackMiner {
   submitConfidence?: number;
 }
 
-/** What the nodes of the tests run with: INFO lines to wait for, one hashing thread per prover. */
+/** What the nodes of the tests run with: INFO lines to wait for, one hashing thread per ext-prover child. */
 export const NODE_ENV = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THREADS: "1" };
 
 /** Start a CLI process and wait for its ready line. */
