@@ -218,17 +218,21 @@ describe("WinningPoSt service", () => {
     assert.match(text, /vsm_winning_post_requests_total\{miner="f01000",result="not_found"\} 2/);
   });
 
-  test("in a worker pool shared with WindowPoSt, a win goes ahead of the queued partition work", async () => {
-    // One thread, one task at a time: whatever is queued waits for the thread.
-    const shared = new WorkerPool({ size: 1, perWorker: 1, logger });
-    const m = startMiner([miner(1000, true)], {
+  /** The --miner module of miner f01000 with the built-in prover in `pool`, as the node wires it. */
+  const minerOn = (pool: WorkerPool) =>
+    startMiner([miner(1000, true)], {
       indexer,
       stores,
       ext: () => undefined,
-      workerPool: () => shared,
+      workerPool: () => pool,
       configFile: "/conf/sector-manager.cfg",
       logger,
     });
+
+  test("in a worker pool shared with WindowPoSt, a win goes ahead of the queued partition work", async () => {
+    // One thread, one task at a time: whatever is queued waits for the thread.
+    const shared = new WorkerPool({ size: 1, perWorker: 1, logger });
+    const m = minerOn(shared);
     try {
       const done: string[] = [];
       // WindowPoSt work is queued by its deadline's Close epoch; each row is 4,000 arity-8 hashes.
@@ -264,14 +268,7 @@ describe("WinningPoSt service", () => {
       }
       return run(name, args, opts);
     }) as WorkerPool["run"];
-    const m = startMiner([miner(1000, true)], {
-      indexer,
-      stores,
-      ext: () => undefined,
-      workerPool: () => shared,
-      configFile: "/conf/sector-manager.cfg",
-      logger,
-    });
+    const m = minerOn(shared);
     try {
       const outs = await Promise.all([1, 2, 3, 4, 5, 6].map(() => m.service.compute(request(1))));
       assert.equal(outs.length, 6, "every win is answered");
