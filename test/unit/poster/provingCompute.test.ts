@@ -13,7 +13,6 @@ import { after, before, describe, test } from "node:test";
 import { newDeadlineInfo } from "../../../src/chain/dline.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { computeProblems } from "../../../src/cli/commands/proving.js";
-import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
 import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { nullLogger } from "../../../src/log/logger.js";
@@ -23,7 +22,8 @@ import { WorkerPool } from "../../../src/prover/workerPool.js";
 import type { MethodContext } from "../../../src/rpc/method.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
 import { SmError } from "../../../src/util/errors.js";
-import { type ManualDevnet, manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
+import { type ManualDevnet, startManualDevnet } from "../../helpers/manualDevnet.js";
+import { advanceToSectorsDeadline, manualConfig } from "../../helpers/runnerFixture.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const ctx = (): MethodContext => ({
@@ -46,7 +46,7 @@ describe("proving compute on a young chain", () => {
     ({ dir, cleanup } = await tempDir("vsm-compute-"));
     m = await startManualDevnet(dir, 8);
     devnet = m.devnet;
-    config = parseSectorManagerConfig("sector-manager.cfg", manualDevnetConfig(m), dir).config;
+    config = manualConfig(m, dir);
     chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
     runtime = new PostRuntime(
       { api: config.Common.API },
@@ -123,13 +123,7 @@ describe("proving compute on a young chain", () => {
   test("a message that cannot be built is in the answer and makes the run a failure", async () => {
     // Move to the open deadline that holds sectors (not proven before, so none is faulty yet), then
     // make the commit randomness unreadable: every partition proves, but no message can be built.
-    let index = -1;
-    for (let i = 0; i < 200 && index < 0; i++) {
-      const cur = await chain.stateMinerProvingDeadline("f01000", []);
-      if ((await chain.stateMinerPartitions("f01000", cur.index, [])).length > 0) index = cur.index;
-      else await devnet.node.produceBlock();
-    }
-    assert.ok(index >= 0, "the sectors' deadline came");
+    const { index } = (await advanceToSectorsDeadline(chain, devnet.node, { partitions: (n) => n > 0 })).di;
     const original = chain.stateGetRandomnessFromTickets;
     chain.stateGetRandomnessFromTickets = async () => {
       throw new SmError("CHAIN_RPC_ERROR", "randomness for that epoch is not available");

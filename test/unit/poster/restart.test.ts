@@ -12,19 +12,22 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
-import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
 import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { ProofStore } from "../../../src/poster/proofStore.js";
 import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
-import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
 import { WorkerPool } from "../../../src/prover/workerPool.js";
-import { PersistStores } from "../../../src/sectors/stores.js";
 import { MemoryStore } from "../../../src/store/memory.js";
-import { manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
+import { startManualDevnet } from "../../helpers/manualDevnet.js";
+import {
+  advanceToSectorsDeadline,
+  BlockProducer,
+  manualConfig,
+  runnerDeps,
+} from "../../helpers/runnerFixture.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const SECTORS = 8; // 2 KiB window PoSt partitions hold 2 sectors: several partitions per deadline
@@ -47,38 +50,18 @@ describe("runDeadline across a restart mid-deadline", () => {
     ({ dir, cleanup } = await tempDir("vsm-restart-"));
     const m = await startManualDevnet(dir, SECTORS);
     devnet = m.devnet;
-    config = parseSectorManagerConfig(
-      "sector-manager.cfg",
-      manualDevnetConfig(m, { post: "Confidence = 1" }),
-      dir,
-    ).config;
-    const indexer = m.indexer;
+    config = manualConfig(m, dir, { post: "Confidence = 1" });
     chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
     pool = new WorkerPool({ size: 2, logger: nullLogger });
     deps = {
+      ...runnerDeps(m, config, pool),
       chain,
-      indexer,
-      stores: new PersistStores(config.Common.PersistStores),
-      proving: config.Common.Proving,
-      format: "vanilla-bundle",
-      networkMaxPartitions: 3,
-      strictProbe: createStrictProbe(pool),
       proofs: new ProofStore(kv, nullLogger),
       logger: nullLogger,
     };
-    // Advance to the deadline that holds the sectors.
-    for (let i = 0; i < 200; i++) {
-      const cur = await chain.stateMinerProvingDeadline("f01000", []);
-      const ps = await chain.stateMinerPartitions("f01000", cur.index, []);
-      if (ps.length > 1) {
-        parts = ps.map((_, i) => i);
-        di = cur;
-        tsk = (await chain.chainHead()).key;
-        return;
-      }
-      await devnet.node.produceBlock();
-    }
-    throw new Error("the sectors' deadline never came");
+    const d = await advanceToSectorsDeadline(chain, devnet.node, { partitions: (n) => n > 1 });
+    parts = Array.from({ length: d.partitions }, (_, i) => i);
+    ({ di, tsk } = d);
   });
   after(async () => {
     chain?.close();
@@ -122,14 +105,8 @@ describe("runDeadline across a restart mid-deadline", () => {
 
   test("run 2 after the restart proves nothing and lands the stored proofs", async () => {
     const { prove, calls } = counting();
-    let done = false;
-    const producing = (async () => {
-      // Blocks keep coming while run 2 waits for its message, and stop with it (the deadline stays open).
-      while (!done) {
-        await sleep(100);
-        await devnet.node.produceBlock();
-      }
-    })();
+    // Blocks keep coming while run 2 waits for its message, and stop with it (the deadline stays open).
+    const producer = new BlockProducer(devnet.node, { everyMs: 100 });
     const r = await runDeadline(
       config.Miners[0]!,
       di,
@@ -139,10 +116,7 @@ describe("runDeadline across a restart mid-deadline", () => {
         signal: AbortSignal.timeout(30_000),
         submitAllowed: async () => {},
       },
-    ).finally(() => {
-      done = true;
-    });
-    await producing;
+    ).finally(() => producer.stop());
     const head = await chain.chainHead();
     assert.ok(head.height < di.close, `the deadline is still open (head ${head.height}, close ${di.close})`);
     assert.equal(calls.length, 0, "no partition proven again");

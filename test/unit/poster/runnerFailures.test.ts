@@ -12,19 +12,23 @@ import { encodeCbor } from "../../../src/chain/cbor.js";
 import { dagCborCid } from "../../../src/chain/cid.js";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
-import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
 import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
 import { isRetryableProverFailure } from "../../../src/poster/retry.js";
 import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
-import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
 import { WorkerPool } from "../../../src/prover/workerPool.js";
-import { PersistStores } from "../../../src/sectors/stores.js";
 import { SmError } from "../../../src/util/errors.js";
-import { manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
+import { startManualDevnet } from "../../helpers/manualDevnet.js";
+import {
+  advanceToSectorsDeadline,
+  BlockProducer,
+  manualConfig,
+  runnerDeps,
+  type SharedRunnerDeps,
+} from "../../helpers/runnerFixture.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 /** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
@@ -56,48 +60,24 @@ describe("runDeadline through prover and chain failures", () => {
   let chain: LotusChainClient;
   let pool: WorkerPool;
   let config: SectorManagerConfig;
-  let deps: Omit<RunnerDeps, "prove" | "chain" | "logger">;
+  let deps: SharedRunnerDeps;
   let lastOpen = -1;
-  /** Blocks still to produce for a pushed message (inclusion, then confidence). */
-  let blocksWanted = 0;
-  let producing: Promise<void> = Promise.resolve();
-  let stopped = false;
+  let producer: BlockProducer;
 
   before(async () => {
     let dir: string;
     ({ dir, cleanup } = await tempDir("vsm-runner-failures-"));
     const m = await startManualDevnet(dir, SECTORS);
     devnet = m.devnet;
-    config = parseSectorManagerConfig(
-      "sector-manager.cfg",
-      manualDevnetConfig(m, { post: "Confidence = 1" }),
-      dir,
-    ).config;
-    const indexer = m.indexer;
+    config = manualConfig(m, dir, { post: "Confidence = 1" });
     chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
     pool = new WorkerPool({ size: 2, logger: nullLogger });
-    deps = {
-      indexer,
-      stores: new PersistStores(config.Common.PersistStores),
-      proving: config.Common.Proving,
-      format: "vanilla-bundle",
-      networkMaxPartitions: 3,
-      strictProbe: createStrictProbe(pool),
-    };
+    deps = runnerDeps(m, config, pool);
     // Blocks come only when a message waits for them, so a retry's backoff costs no epochs.
-    producing = (async () => {
-      while (!stopped) {
-        if (blocksWanted > 0) {
-          blocksWanted--;
-          await devnet.node.produceBlock();
-        }
-        await sleep(30);
-      }
-    })();
+    producer = new BlockProducer(devnet.node, { pollMs: 30 });
   });
   after(async () => {
-    stopped = true;
-    await producing;
+    await producer?.stop();
     chain?.close();
     await pool?.close();
     await devnet?.close();
@@ -109,15 +89,9 @@ describe("runDeadline through prover and chain failures", () => {
    * sector stays proven (a deadline left unproven would make its sectors faulty for the next test).
    */
   const nextDeadline = async (): Promise<{ di: DeadlineInfo; tsk: TipSetKey }> => {
-    for (let i = 0; i < 200; i++) {
-      const di = await chain.stateMinerProvingDeadline("f01000", []);
-      if (di.open > lastOpen && (await chain.stateMinerPartitions("f01000", di.index, [])).length === 2) {
-        lastOpen = di.open;
-        return { di, tsk: (await chain.chainHead()).key };
-      }
-      await devnet.node.produceBlock();
-    }
-    throw new Error("no deadline with 2 partitions came");
+    const d = await advanceToSectorsDeadline(chain, devnet.node, { partitions: 2, after: lastOpen });
+    lastOpen = d.di.open;
+    return d;
   };
 
   /** Warnings and errors of a run, so a test can see what the runner did about a failure. */
@@ -141,16 +115,7 @@ describe("runDeadline through prover and chain failures", () => {
     return { prove, calls };
   };
 
-  /** The chain client with every pushed message given its blocks. */
-  const producingChain = (): LotusChainClient => {
-    const c = Object.create(chain) as LotusChainClient;
-    c.pushMessage = async (...a) => {
-      const r = await chain.pushMessage(...a);
-      blocksWanted = 3;
-      return r;
-    };
-    return c;
-  };
+  const producingChain = () => producer.producingChain(chain);
 
   const run = (
     d: { di: DeadlineInfo; tsk: TipSetKey },
@@ -242,7 +207,7 @@ describe("runDeadline through prover and chain failures", () => {
     c.pushMessage = async (...a) => {
       heights.push((await chain.chainHead()).height);
       if (++pushes === 1) {
-        blocksWanted = 3; // the chain goes on without the message
+        producer.want(3); // the chain goes on without the message
         return { cid: dagCborCid(encodeCbor(["lost message", d.di.open])).toString() };
       }
       return real(...a);

@@ -1,0 +1,145 @@
+/**
+ * What the in-process deadline-run tests build around a manual devnet (test/helpers/manualDevnet.ts):
+ * the parsed sector-manager.cfg, the RunnerDeps every run shares, the walk to a deadline that holds
+ * the sectors, and a block producer that makes blocks only when something waits for them.
+ *
+ * Blocks are produced by the test because the devnet's block time is an hour: a test decides how far
+ * the chain moves, so a retry's backoff or a slow machine costs no epochs.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ChainPort, DeadlineInfo, TipSetKey } from "../../src/chain/interface.js";
+import { parseSectorManagerConfig } from "../../src/config/load.js";
+import type { SectorManagerConfig } from "../../src/config/types.js";
+import type { DevnetNode } from "../../src/devnet/node.js";
+import type { RunnerDeps } from "../../src/poster/types.js";
+import { createStrictProbe } from "../../src/prover/strictProbe.js";
+import type { WorkerPool } from "../../src/prover/workerPool.js";
+import { PersistStores } from "../../src/sectors/stores.js";
+import { type ManualDevnet, manualDevnetConfig } from "./manualDevnet.js";
+
+/** The sector-manager.cfg of `manualDevnetConfig(m, lines)`, parsed as the daemon parses it in `dir`. */
+export function manualConfig(
+  m: ManualDevnet,
+  dir: string,
+  lines: { proving?: string; post?: string } = {},
+): SectorManagerConfig {
+  return parseSectorManagerConfig("sector-manager.cfg", manualDevnetConfig(m, lines), dir).config;
+}
+
+/** The RunnerDeps that do not change between runs of one test file. */
+export type SharedRunnerDeps = Pick<
+  RunnerDeps,
+  "indexer" | "stores" | "proving" | "format" | "networkMaxPartitions" | "strictProbe"
+>;
+
+/**
+ * The devnet's index and stores, `config`'s [Common.Proving], vanilla bundles (what the built-in
+ * prover makes and the devnet verifies) and 3 partitions per message (the devnet's
+ * postedPartitionsMax). With `pool`, strict checks read the sectors in its threads; without, the
+ * test brings its own probe.
+ */
+export function runnerDeps(
+  m: ManualDevnet,
+  config: SectorManagerConfig,
+  pool?: WorkerPool,
+): SharedRunnerDeps {
+  return {
+    indexer: m.indexer,
+    stores: new PersistStores(config.Common.PersistStores),
+    proving: config.Common.Proving,
+    format: "vanilla-bundle",
+    networkMaxPartitions: 3,
+    ...(pool ? { strictProbe: createStrictProbe(pool) } : {}),
+  };
+}
+
+export interface SectorsDeadline {
+  di: DeadlineInfo;
+  /** The head when the deadline was found: the tipset a run starts from. */
+  tsk: TipSetKey;
+  /** How many partitions the deadline holds. */
+  partitions: number;
+}
+
+/**
+ * Produce blocks one by one until the current deadline of f01000 holds the partitions `want.partitions`
+ * accepts (a count, or a test of the count) and opens after `want.after`. Read through `chain`, so a
+ * test whose client may hang reads through one that does not.
+ */
+export async function advanceToSectorsDeadline(
+  chain: Pick<ChainPort, "chainHead" | "stateMinerProvingDeadline" | "stateMinerPartitions">,
+  node: Pick<DevnetNode, "produceBlock">,
+  want: { partitions: number | ((count: number) => boolean); after?: number; maxBlocks?: number },
+): Promise<SectorsDeadline> {
+  const accepts =
+    typeof want.partitions === "number"
+      ? (n: number) => n === want.partitions
+      : (want.partitions as (n: number) => boolean);
+  for (let i = 0; i < (want.maxBlocks ?? 200); i++) {
+    const di = await chain.stateMinerProvingDeadline("f01000", []);
+    if (di.open > (want.after ?? Number.NEGATIVE_INFINITY)) {
+      const partitions = (await chain.stateMinerPartitions("f01000", di.index, [])).length;
+      if (accepts(partitions)) return { di, tsk: (await chain.chainHead()).key, partitions };
+    }
+    await node.produceBlock();
+  }
+  throw new Error("the sectors' deadline never came");
+}
+
+/**
+ * Produces blocks in the background: the ones asked for with `want(n)` (a pushed message's inclusion
+ * and confidence), and one every `everyMs` while that is above 0. `stop()` ends the loop and waits for
+ * the block being produced.
+ */
+export class BlockProducer {
+  /** Produce a block every this many ms besides the wanted ones (0: only wanted blocks). */
+  everyMs: number;
+  #wanted = 0;
+  #stopped = false;
+  readonly #loop: Promise<void>;
+
+  constructor(node: Pick<DevnetNode, "produceBlock">, opts: { everyMs?: number; pollMs?: number } = {}) {
+    this.everyMs = opts.everyMs ?? 0;
+    this.#loop = this.#run(node, opts.pollMs ?? 20);
+  }
+
+  async #run(node: Pick<DevnetNode, "produceBlock">, pollMs: number): Promise<void> {
+    let last = Date.now();
+    while (!this.#stopped) {
+      if (this.#wanted > 0 || (this.everyMs > 0 && Date.now() - last >= this.everyMs)) {
+        if (this.#wanted > 0) this.#wanted--;
+        last = Date.now();
+        await node.produceBlock();
+      }
+      await sleep(pollMs);
+    }
+  }
+
+  /** Blocks still to produce for what asked for them. */
+  get wanted(): number {
+    return this.#wanted;
+  }
+
+  /** Have the next `blocks` blocks produced (replacing what was still wanted). */
+  want(blocks: number): void {
+    this.#wanted = blocks;
+  }
+
+  /**
+   * `chain` with every pushed message given the 3 blocks it waits for (inclusion, then confidence).
+   */
+  producingChain<C extends Pick<ChainPort, "pushMessage">>(chain: C): C {
+    const c = Object.create(chain) as C;
+    c.pushMessage = async (...a) => {
+      const r = await chain.pushMessage(...a);
+      this.want(3);
+      return r;
+    };
+    return c;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#loop;
+  }
+}
