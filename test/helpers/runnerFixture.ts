@@ -8,14 +8,19 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChainPort, DeadlineInfo, TipSetKey } from "../../src/chain/interface.js";
+import { LotusChainClient, type LotusChainClientOptions } from "../../src/chain/lotus/client.js";
 import { parseSectorManagerConfig } from "../../src/config/load.js";
 import type { SectorManagerConfig } from "../../src/config/types.js";
+import type { RunningDevnet } from "../../src/daemon/devnetRun.js";
 import type { DevnetNode } from "../../src/devnet/node.js";
+import type { DevnetPolicy } from "../../src/devnet/policy.js";
+import { nullLogger } from "../../src/log/logger.js";
 import type { RunnerDeps } from "../../src/poster/types.js";
 import { createStrictProbe } from "../../src/prover/strictProbe.js";
-import type { WorkerPool } from "../../src/prover/workerPool.js";
+import { WorkerPool } from "../../src/prover/workerPool.js";
 import { PersistStores } from "../../src/sectors/stores.js";
-import { type ManualDevnet, manualDevnetConfig } from "./manualDevnet.js";
+import { type ManualDevnet, manualDevnetConfig, startManualDevnet } from "./manualDevnet.js";
+import { tempDir } from "./tmp.js";
 
 /** The sector-manager.cfg of `manualDevnetConfig(m, lines)`, parsed as the daemon parses it in `dir`. */
 export function manualConfig(
@@ -38,11 +43,7 @@ export type SharedRunnerDeps = Pick<
  * postedPartitionsMax). With `pool`, strict checks read the sectors in its threads; without, the
  * test brings its own probe.
  */
-export function runnerDeps(
-  m: ManualDevnet,
-  config: SectorManagerConfig,
-  pool?: WorkerPool,
-): SharedRunnerDeps {
+function runnerDeps(m: ManualDevnet, config: SectorManagerConfig, pool?: WorkerPool): SharedRunnerDeps {
   return {
     indexer: m.indexer,
     stores: new PersistStores(config.Common.PersistStores),
@@ -141,5 +142,106 @@ export class BlockProducer {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#loop;
+  }
+}
+
+export interface RunnerFixtureOptions {
+  /** Name prefix of the temp directory. */
+  prefix: string;
+  /** Synthetic 2 KiB sectors onboarded to f01000. */
+  sectors: number;
+  /** Over the manual devnet's policy. */
+  policy?: Partial<DevnetPolicy>;
+  /** [Common.Proving] and [Miners.PoSt] lines of the sector-manager.cfg. */
+  lines?: { proving?: string; post?: string };
+  /** Worker threads of the built-in prover and the strict checks; 0: no pool (default 2). */
+  threads?: number;
+  /** Start a BlockProducer with these options. */
+  producer?: { everyMs?: number; pollMs?: number };
+  /** Options of the chain client read from the cfg's [Common.API]. */
+  chain?: Omit<LotusChainClientOptions, "chain" | "messager" | "logger">;
+}
+
+/**
+ * A manual devnet in a temp directory with the sector-manager.cfg, chain client, worker pool, shared
+ * RunnerDeps and block producer a deadline-run test needs; `close()` takes everything down, last
+ * built first.
+ */
+export class RunnerFixture {
+  readonly #pool: WorkerPool | undefined;
+  readonly #producer: BlockProducer | undefined;
+  readonly #close: () => Promise<void>;
+
+  private constructor(
+    readonly dir: string,
+    readonly manual: ManualDevnet,
+    readonly config: SectorManagerConfig,
+    /** Reads the devnet straight, as configured in [Common.API]. */
+    readonly chain: LotusChainClient,
+    pool: WorkerPool | undefined,
+    /** Without `chain` and `logger`, which a run may wrap or record. */
+    readonly deps: SharedRunnerDeps,
+    producer: BlockProducer | undefined,
+    close: () => Promise<void>,
+  ) {
+    this.#pool = pool;
+    this.#producer = producer;
+    this.#close = close;
+  }
+
+  static async start(opts: RunnerFixtureOptions): Promise<RunnerFixture> {
+    const { dir, cleanup } = await tempDir(opts.prefix);
+    const undo: (() => unknown)[] = [cleanup];
+    try {
+      const manual = await startManualDevnet(dir, opts.sectors, opts.policy);
+      undo.unshift(() => manual.devnet.close());
+      const config = manualConfig(manual, dir, opts.lines);
+      const chain = LotusChainClient.fromConfig(config.Common.API, { ...opts.chain, logger: nullLogger });
+      undo.unshift(() => chain.close());
+      const threads = opts.threads ?? 2;
+      const pool = threads > 0 ? new WorkerPool({ size: threads, logger: nullLogger }) : undefined;
+      if (pool) undo.unshift(() => pool.close());
+      const producer = opts.producer ? new BlockProducer(manual.devnet.node, opts.producer) : undefined;
+      const close = async () => {
+        await producer?.stop();
+        for (const u of undo) await u();
+      };
+      return new RunnerFixture(
+        dir,
+        manual,
+        config,
+        chain,
+        pool,
+        runnerDeps(manual, config, pool),
+        producer,
+        close,
+      );
+    } catch (e) {
+      for (const u of undo) await u();
+      throw e;
+    }
+  }
+
+  get devnet(): RunningDevnet {
+    return this.manual.devnet;
+  }
+
+  /** The devnet node, which produces the blocks. */
+  get node(): DevnetNode {
+    return this.manual.devnet.node;
+  }
+
+  get pool(): WorkerPool {
+    if (!this.#pool) throw new Error("this fixture was started with threads: 0");
+    return this.#pool;
+  }
+
+  get producer(): BlockProducer {
+    if (!this.#producer) throw new Error("this fixture was started without a producer");
+    return this.#producer;
+  }
+
+  close(): Promise<void> {
+    return this.#close();
   }
 }

@@ -12,9 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
-import { parseApiEndpoint } from "../../../src/chain/lotus/endpoint.js";
-import type { MinerConfig, SectorManagerConfig } from "../../../src/config/types.js";
-import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
+import type { MinerConfig } from "../../../src/config/types.js";
 import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
 import { createMetrics } from "../../../src/metrics/metrics.js";
 import { Poster } from "../../../src/poster/poster.js";
@@ -22,20 +20,12 @@ import { runDeadline } from "../../../src/poster/runner.js";
 import { nextDeadline as followingDeadline } from "../../../src/poster/timing.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
-import { WorkerPool } from "../../../src/prover/workerPool.js";
 import type { SectorIndexer } from "../../../src/sectors/interface.js";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { MemoryStore } from "../../../src/store/memory.js";
 import { AbortedError } from "../../../src/util/errors.js";
 import { ChainGate, RpcFault, WrongShape } from "../../helpers/chainGate.js";
-import { startManualDevnet } from "../../helpers/manualDevnet.js";
-import {
-  advanceToSectorsDeadline,
-  BlockProducer,
-  manualConfig,
-  runnerDeps,
-} from "../../helpers/runnerFixture.js";
-import { tempDir } from "../../helpers/tmp.js";
+import { advanceToSectorsDeadline, type BlockProducer, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 /** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
 const SECTORS = 8;
@@ -50,26 +40,26 @@ interface Line {
 }
 
 describe("the PoSter through a chain node that errs, hangs or contradicts itself", () => {
-  let cleanup = async () => {};
-  let devnet: RunningDevnet;
+  let fx: RunnerFixture;
   let gate: ChainGate;
   let chain: LotusChainClient;
   /** Straight to the devnet, not through the gate (which may hang): where the chain really is. */
   let direct: LotusChainClient;
-  let pool: WorkerPool;
-  let config: SectorManagerConfig;
   let deps: Omit<RunnerDeps, "chain" | "logger">;
   /** Blocks wanted by pushed messages, and one every `producer.everyMs` while that is above 0. */
   let producer: BlockProducer;
   let lastOpen = -1;
 
   before(async () => {
-    let dir: string;
-    ({ dir, cleanup } = await tempDir("vsm-chain-faults-"));
-    const m = await startManualDevnet(dir, SECTORS);
-    devnet = m.devnet;
-    config = manualConfig(m, dir, { post: "ChallengeConfidence = 1\nSubmitConfidence = 1\nConfidence = 1" });
-    gate = await ChainGate.start(devnet.chainConfig);
+    fx = await RunnerFixture.start({
+      prefix: "vsm-chain-faults-",
+      sectors: SECTORS,
+      lines: { post: "ChallengeConfidence = 1\nSubmitConfidence = 1\nConfidence = 1" },
+      producer: {},
+      chain: { pingIntervalMs: 0 },
+    });
+    ({ chain: direct, producer } = fx);
+    gate = await ChainGate.start(fx.devnet.chainConfig);
     chain = new LotusChainClient({
       chain: gate.endpoint,
       logger: nullLogger,
@@ -77,27 +67,16 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
       backoffMaxMs: 200,
       pingIntervalMs: 0,
     });
-    direct = new LotusChainClient({
-      chain: parseApiEndpoint(devnet.chainConfig, { key: "Common.API.Chain", path: "/rpc/v1" }),
-      logger: nullLogger,
-      pingIntervalMs: 0,
-    });
-    pool = new WorkerPool({ size: 2, logger: nullLogger });
-    const local = createVanillaProver("window_post", pool, nullLogger);
-    deps = { ...runnerDeps(m, config, pool), prove: (task, o) => local(task, o.signal) };
-    producer = new BlockProducer(devnet.node);
+    const local = createVanillaProver("window_post", fx.pool, nullLogger);
+    deps = { ...fx.deps, prove: (task, o) => local(task, o.signal) };
   });
   after(async () => {
-    await producer?.stop();
     chain?.close();
-    direct?.close();
     await gate?.close();
-    await pool?.close();
-    await devnet?.close();
-    await cleanup();
+    await fx?.close();
   });
 
-  const truth = () => devnet.node;
+  const truth = () => fx.node;
   const partitionsOf = async (index: number) => (await direct.stateMinerPartitions(MINER, index, [])).length;
   /** Partitions with sectors to prove (live − faulty + recovering) in the deadline at the head. */
   const dueOf = async (index: number) =>
@@ -142,7 +121,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
     const { logger, lines } = recorder();
     try {
       const r = await runDeadline(
-        config.Miners[0]!,
+        fx.config.Miners[0]!,
         d.di,
         d.tsk,
         { ...deps, chain: producingChain(), logger },
@@ -179,7 +158,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
     try {
       await assert.rejects(
         runDeadline(
-          config.Miners[0]!,
+          fx.config.Miners[0]!,
           d.di,
           d.tsk,
           { ...deps, chain, logger },
@@ -216,7 +195,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
         logger,
         metrics,
       },
-      [opts.miner ?? config.Miners[0]!],
+      [opts.miner ?? fx.config.Miners[0]!],
     );
     const stop = new AbortController();
     const running = poster.run(stop.signal);
@@ -336,7 +315,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   test("a message that lands in the last Confidence epochs before Close is judged proven from its receipt, not unknown", async () => {
     // Confidence deeper than the whole window: the run's own wait can never see the receipt by Close.
-    const m = config.Miners[0]!;
+    const m = fx.config.Miners[0]!;
     const deep: MinerConfig = { ...m, PoSt: { ...m.PoSt, Confidence: 40 } };
     await withPoster(
       undefined,

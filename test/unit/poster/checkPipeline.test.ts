@@ -9,53 +9,46 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
-import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
-import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
 import type { StrictProbe } from "../../../src/sectors/check.js";
 import { SmError } from "../../../src/util/errors.js";
-import { type ManualDevnet, startManualDevnet } from "../../helpers/manualDevnet.js";
-import { advanceToSectorsDeadline, manualConfig, runnerDeps } from "../../helpers/runnerFixture.js";
-import { tempDir } from "../../helpers/tmp.js";
+import { advanceToSectorsDeadline, manualConfig, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 /** 2 KiB partitions hold 2 sectors: 4 partitions. */
 const SECTORS = 8;
 const PROBE_MS = 40;
 
 describe("runDeadline: sector checks per partition, pipelined with proving", () => {
-  let cleanup = async () => {};
-  let devnet: RunningDevnet;
-  let chain: LotusChainClient;
-  let manual: ManualDevnet;
-  let dir = "";
+  let fx: RunnerFixture;
   let deps: Omit<RunnerDeps, "prove">;
   let di: DeadlineInfo;
   let tsk: TipSetKey;
 
   before(async () => {
-    ({ dir, cleanup } = await tempDir("vsm-checkpipe-"));
-    // 3 deadlines: only one is mutable at onboarding, so every sector lands in the same deadline.
-    manual = await startManualDevnet(dir, SECTORS, { wPoStPeriodDeadlines: 3 });
-    devnet = manual.devnet;
-    chain = LotusChainClient.fromConfig(config("").Common.API, { logger: nullLogger });
-    // No pool: each test brings its own strict probe and [Common.Proving].
-    deps = { ...runnerDeps(manual, config("")), chain, logger: nullLogger };
-    ({ di, tsk } = await advanceToSectorsDeadline(chain, devnet.node, {
+    fx = await RunnerFixture.start({
+      prefix: "vsm-checkpipe-",
+      sectors: SECTORS,
+      // 3 deadlines: only one is mutable at onboarding, so every sector lands in the same deadline.
+      policy: { wPoStPeriodDeadlines: 3 },
+      lines: { post: "StrictCheck = true" },
+      // No pool: each test brings its own strict probe and [Common.Proving].
+      threads: 0,
+    });
+    deps = { ...fx.deps, chain: fx.chain, logger: nullLogger };
+    ({ di, tsk } = await advanceToSectorsDeadline(fx.chain, fx.node, {
       partitions: SECTORS / 2,
       maxBlocks: 100,
     }));
   });
   after(async () => {
-    chain?.close();
-    await devnet?.close();
-    await cleanup();
+    await fx?.close();
   });
 
   function config(proving: string): SectorManagerConfig {
-    return manualConfig(manual, dir, { proving, post: "StrictCheck = true" });
+    return manualConfig(fx.manual, fx.dir, { proving, post: "StrictCheck = true" });
   }
 
   /** A strict probe that takes PROBE_MS per sector and a prover that answers at once; both log when. */

@@ -11,33 +11,19 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
-import { LotusChainClient } from "../../../src/chain/lotus/client.js";
-import type { SectorManagerConfig } from "../../../src/config/types.js";
-import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
+import type { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { ProofStore } from "../../../src/poster/proofStore.js";
 import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
-import { WorkerPool } from "../../../src/prover/workerPool.js";
 import { MemoryStore } from "../../../src/store/memory.js";
-import { startManualDevnet } from "../../helpers/manualDevnet.js";
-import {
-  advanceToSectorsDeadline,
-  BlockProducer,
-  manualConfig,
-  runnerDeps,
-} from "../../helpers/runnerFixture.js";
-import { tempDir } from "../../helpers/tmp.js";
+import { advanceToSectorsDeadline, BlockProducer, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 const SECTORS = 8; // 2 KiB window PoSt partitions hold 2 sectors: several partitions per deadline
 
 describe("runDeadline across a restart mid-deadline", () => {
-  let cleanup = async () => {};
-  let devnet: RunningDevnet;
-  let chain: LotusChainClient;
-  let pool: WorkerPool;
-  let config: SectorManagerConfig;
+  let fx: RunnerFixture;
   let deps: Omit<RunnerDeps, "prove">;
   let di: DeadlineInfo;
   let tsk: TipSetKey;
@@ -46,32 +32,22 @@ describe("runDeadline across a restart mid-deadline", () => {
   const kv = new MemoryStore();
 
   before(async () => {
-    let dir: string;
-    ({ dir, cleanup } = await tempDir("vsm-restart-"));
-    const m = await startManualDevnet(dir, SECTORS);
-    devnet = m.devnet;
-    config = manualConfig(m, dir, { post: "Confidence = 1" });
-    chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
-    pool = new WorkerPool({ size: 2, logger: nullLogger });
-    deps = {
-      ...runnerDeps(m, config, pool),
-      chain,
-      proofs: new ProofStore(kv, nullLogger),
-      logger: nullLogger,
-    };
-    const d = await advanceToSectorsDeadline(chain, devnet.node, { partitions: (n) => n > 1 });
+    fx = await RunnerFixture.start({
+      prefix: "vsm-restart-",
+      sectors: SECTORS,
+      lines: { post: "Confidence = 1" },
+    });
+    deps = { ...fx.deps, chain: fx.chain, proofs: new ProofStore(kv, nullLogger), logger: nullLogger };
+    const d = await advanceToSectorsDeadline(fx.chain, fx.node, { partitions: (n) => n > 1 });
     parts = Array.from({ length: d.partitions }, (_, i) => i);
     ({ di, tsk } = d);
   });
   after(async () => {
-    chain?.close();
-    await pool?.close();
-    await devnet?.close();
-    await cleanup();
+    await fx?.close();
   });
 
   const counting = () => {
-    const local = createVanillaProver("window_post", pool, nullLogger);
+    const local = createVanillaProver("window_post", fx.pool, nullLogger);
     const calls: number[][] = [];
     const prove: ProveFn = (task, o) => {
       calls.push(task.replicas.map((r) => r.sectorId));
@@ -84,7 +60,7 @@ describe("runDeadline across a restart mid-deadline", () => {
     const { prove, calls } = counting();
     const stop = new AbortController();
     const run = runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       di,
       tsk,
       { ...deps, prove },
@@ -106,9 +82,9 @@ describe("runDeadline across a restart mid-deadline", () => {
   test("run 2 after the restart proves nothing and lands the stored proofs", async () => {
     const { prove, calls } = counting();
     // Blocks keep coming while run 2 waits for its message, and stop with it (the deadline stays open).
-    const producer = new BlockProducer(devnet.node, { everyMs: 100 });
+    const producer = new BlockProducer(fx.node, { everyMs: 100 });
     const r = await runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       di,
       tsk,
       { ...deps, prove },
@@ -117,7 +93,7 @@ describe("runDeadline across a restart mid-deadline", () => {
         submitAllowed: async () => {},
       },
     ).finally(() => producer.stop());
-    const head = await chain.chainHead();
+    const head = await fx.chain.chainHead();
     assert.ok(head.height < di.close, `the deadline is still open (head ${head.height}, close ${di.close})`);
     assert.equal(calls.length, 0, "no partition proven again");
     assert.deepEqual(
@@ -132,7 +108,7 @@ describe("runDeadline across a restart mid-deadline", () => {
   test("run 3 finds every partition proven on chain and sends nothing", async () => {
     const { prove, calls } = counting();
     const r = await runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       di,
       tsk,
       { ...deps, prove },
@@ -152,13 +128,13 @@ describe("runDeadline across a restart mid-deadline", () => {
   test("a dry run (proving compute) proves everything again and sends nothing", async () => {
     const { prove, calls } = counting();
     let pushed = 0;
-    const spy = Object.create(chain) as LotusChainClient;
+    const spy = Object.create(fx.chain) as LotusChainClient;
     spy.pushMessage = (...a) => {
       pushed++;
-      return chain.pushMessage(...a);
+      return fx.chain.pushMessage(...a);
     };
     const r = await runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       di,
       tsk,
       { ...deps, chain: spy, prove },
