@@ -1,7 +1,7 @@
 /**
  * A real devnet served on loopback whose blocks the test produces by hand (so the test controls time),
- * with synthetic 2 KiB sectors of miner f01000 sealed into one store, onboarded and indexed: the
- * fixture of the in-process runDeadline tests (restart, prover and chain failures, check pipeline).
+ * with synthetic 2 KiB sectors of miner f01000 sealed into one store, onboarded and indexed. The
+ * in-process runDeadline tests build on it through test/helpers/runnerFixture.ts.
  */
 import path from "node:path";
 import { type RunningDevnet, startDevnet } from "../../src/daemon/devnetRun.js";

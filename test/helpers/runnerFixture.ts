@@ -1,10 +1,10 @@
 /**
  * What the in-process deadline-run tests build around a manual devnet (test/helpers/manualDevnet.ts):
- * the parsed sector-manager.cfg, the RunnerDeps every run shares, the walk to a deadline that holds
- * the sectors, and a block producer that makes blocks only when something waits for them.
+ * RunnerFixture.start gives the parsed sector-manager.cfg, a chain client, the worker pool, the
+ * RunnerDeps every run shares and a BlockProducer, and walks to a deadline that holds the sectors.
  *
- * Blocks are produced by the test because the devnet's block time is an hour: a test decides how far
- * the chain moves, so a retry's backoff or a slow machine costs no epochs.
+ * The devnet's block time is an hour, so blocks come only when the test produces them: a test decides
+ * how far the chain moves, and a retry's backoff or a slow machine costs no epochs.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChainPort, DeadlineInfo, TipSetKey } from "../../src/chain/interface.js";
@@ -62,29 +62,14 @@ export interface SectorsDeadline {
   partitions: number;
 }
 
-/**
- * Produce blocks one by one until the current deadline of f01000 holds the partitions `want.partitions`
- * accepts (a count, or a test of the count) and opens after `want.after`. Read through `chain`, so a
- * test whose client may hang reads through one that does not.
- */
-export async function advanceToSectorsDeadline(
-  chain: Pick<ChainPort, "chainHead" | "stateMinerProvingDeadline" | "stateMinerPartitions">,
-  node: Pick<DevnetNode, "produceBlock">,
-  want: { partitions: number | ((count: number) => boolean); after?: number; maxBlocks?: number },
-): Promise<SectorsDeadline> {
-  const accepts =
-    typeof want.partitions === "number"
-      ? (n: number) => n === want.partitions
-      : (want.partitions as (n: number) => boolean);
-  for (let i = 0; i < (want.maxBlocks ?? 200); i++) {
-    const di = await chain.stateMinerProvingDeadline("f01000", []);
-    if (di.open > (want.after ?? Number.NEGATIVE_INFINITY)) {
-      const partitions = (await chain.stateMinerPartitions("f01000", di.index, [])).length;
-      if (accepts(partitions)) return { di, tsk: (await chain.chainHead()).key, partitions };
-    }
-    await node.produceBlock();
-  }
-  throw new Error("the sectors' deadline never came");
+/** What a deadline to advance to must be: see RunnerFixture.advanceToSectorsDeadline. */
+export interface SectorsDeadlineWanted {
+  /** Its partition count, or a test of that count. */
+  partitions: number | ((count: number) => boolean);
+  /** It opens after this epoch (a test that takes deadlines in turn passes the last one's Open). */
+  after?: number;
+  /** Give up after this many blocks (default 200). */
+  maxBlocks?: number;
 }
 
 /**
@@ -171,6 +156,7 @@ export class RunnerFixture {
   readonly #pool: WorkerPool | undefined;
   readonly #producer: BlockProducer | undefined;
   readonly #close: () => Promise<void>;
+  #closing: Promise<void> | undefined;
 
   private constructor(
     readonly dir: string,
@@ -241,7 +227,28 @@ export class RunnerFixture {
     return this.#producer;
   }
 
+  /**
+   * Produce blocks one by one until the current deadline of f01000 is the one `want` describes, read
+   * through `chain` (straight to the devnet, so a test whose run goes through a hanging proxy still
+   * moves on); returns it with the head to start a run from.
+   */
+  async advanceToSectorsDeadline(want: SectorsDeadlineWanted): Promise<SectorsDeadline> {
+    const wanted = want.partitions;
+    const accepts = typeof wanted === "number" ? (n: number) => n === wanted : wanted;
+    for (let i = 0; i < (want.maxBlocks ?? 200); i++) {
+      const di = await this.chain.stateMinerProvingDeadline("f01000", []);
+      if (di.open > (want.after ?? Number.NEGATIVE_INFINITY)) {
+        const partitions = (await this.chain.stateMinerPartitions("f01000", di.index, [])).length;
+        if (accepts(partitions)) return { di, tsk: (await this.chain.chainHead()).key, partitions };
+      }
+      await this.node.produceBlock();
+    }
+    throw new Error("the sectors' deadline never came");
+  }
+
+  /** Safe to call twice. */
   close(): Promise<void> {
-    return this.#close();
+    this.#closing ??= this.#close();
+    return this.#closing;
   }
 }

@@ -25,7 +25,7 @@ import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { MemoryStore } from "../../../src/store/memory.js";
 import { AbortedError } from "../../../src/util/errors.js";
 import { ChainGate, RpcFault, WrongShape } from "../../helpers/chainGate.js";
-import { advanceToSectorsDeadline, type BlockProducer, RunnerFixture } from "../../helpers/runnerFixture.js";
+import { type BlockProducer, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 /** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
 const SECTORS = 8;
@@ -86,7 +86,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   /** Advance to the next deadline with 2 partitions, taken in turn so every sector stays proven. */
   const nextDeadline = async (): Promise<{ di: DeadlineInfo; tsk: TipSetKey }> => {
-    const d = await advanceToSectorsDeadline(direct, truth(), { partitions: 2, after: lastOpen });
+    const d = await fx.advanceToSectorsDeadline({ partitions: 2, after: lastOpen });
     lastOpen = d.di.open;
     return d;
   };

@@ -15,7 +15,7 @@ import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
 import type { StrictProbe } from "../../../src/sectors/check.js";
 import { SmError } from "../../../src/util/errors.js";
-import { advanceToSectorsDeadline, manualConfig, RunnerFixture } from "../../helpers/runnerFixture.js";
+import { manualConfig, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 /** 2 KiB partitions hold 2 sectors: 4 partitions. */
 const SECTORS = 8;
@@ -38,7 +38,7 @@ describe("runDeadline: sector checks per partition, pipelined with proving", () 
       threads: 0,
     });
     deps = { ...fx.deps, chain: fx.chain, logger: nullLogger };
-    ({ di, tsk } = await advanceToSectorsDeadline(fx.chain, fx.node, {
+    ({ di, tsk } = await fx.advanceToSectorsDeadline({
       partitions: SECTORS / 2,
       maxBlocks: 100,
     }));

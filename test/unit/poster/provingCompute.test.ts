@@ -19,7 +19,7 @@ import { WorkerPool } from "../../../src/prover/workerPool.js";
 import type { MethodContext } from "../../../src/rpc/method.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
 import { SmError } from "../../../src/util/errors.js";
-import { advanceToSectorsDeadline, RunnerFixture } from "../../helpers/runnerFixture.js";
+import { RunnerFixture } from "../../helpers/runnerFixture.js";
 
 const ctx = (): MethodContext => ({
   perms: new Set(["read", "write", "sign", "admin"]),
@@ -108,7 +108,7 @@ describe("proving compute on a young chain", () => {
   test("a message that cannot be built is in the answer and makes the run a failure", async () => {
     // Move to the open deadline that holds sectors (not proven before, so none is faulty yet), then
     // make the commit randomness unreadable: every partition proves, but no message can be built.
-    const { index } = (await advanceToSectorsDeadline(fx.chain, fx.node, { partitions: (n) => n > 0 })).di;
+    const { index } = (await fx.advanceToSectorsDeadline({ partitions: (n) => n > 0 })).di;
     const original = fx.chain.stateGetRandomnessFromTickets;
     fx.chain.stateGetRandomnessFromTickets = async () => {
       throw new SmError("CHAIN_RPC_ERROR", "randomness for that epoch is not available");

@@ -18,7 +18,7 @@ import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
 import { MemoryStore } from "../../../src/store/memory.js";
-import { advanceToSectorsDeadline, BlockProducer, RunnerFixture } from "../../helpers/runnerFixture.js";
+import { BlockProducer, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 const SECTORS = 8; // 2 KiB window PoSt partitions hold 2 sectors: several partitions per deadline
 
@@ -38,7 +38,7 @@ describe("runDeadline across a restart mid-deadline", () => {
       lines: { post: "Confidence = 1" },
     });
     deps = { ...fx.deps, chain: fx.chain, proofs: new ProofStore(kv, nullLogger), logger: nullLogger };
-    const d = await advanceToSectorsDeadline(fx.chain, fx.node, { partitions: (n) => n > 1 });
+    const d = await fx.advanceToSectorsDeadline({ partitions: (n) => n > 1 });
     parts = Array.from({ length: d.partitions }, (_, i) => i);
     ({ di, tsk } = d);
   });

@@ -17,7 +17,7 @@ import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
 import { SmError } from "../../../src/util/errors.js";
-import { advanceToSectorsDeadline, RunnerFixture } from "../../helpers/runnerFixture.js";
+import { RunnerFixture } from "../../helpers/runnerFixture.js";
 
 /** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
 const SECTORS = 8;
@@ -64,7 +64,7 @@ describe("runDeadline through prover and chain failures", () => {
    * sector stays proven (a deadline left unproven would make its sectors faulty for the next test).
    */
   const nextDeadline = async (): Promise<{ di: DeadlineInfo; tsk: TipSetKey }> => {
-    const d = await advanceToSectorsDeadline(fx.chain, fx.node, { partitions: 2, after: lastOpen });
+    const d = await fx.advanceToSectorsDeadline({ partitions: 2, after: lastOpen });
     lastOpen = d.di.open;
     return d;
   };
