@@ -1,7 +1,7 @@
 /**
  * A real devnet served on loopback whose blocks the test produces by hand (so the test controls time),
- * with synthetic 2 KiB sectors of miner f01000 sealed into one store, onboarded and indexed: the
- * fixture of the in-process runDeadline tests (restart, prover and chain failures, check pipeline).
+ * with synthetic 2 KiB sectors of miner f01000 sealed into one store, onboarded and indexed. The
+ * in-process runDeadline tests build on it through test/helpers/runnerFixture.ts.
  */
 import path from "node:path";
 import { type RunningDevnet, startDevnet } from "../../src/daemon/devnetRun.js";
@@ -26,26 +26,32 @@ export interface ManualDevnet {
 }
 
 /**
- * Start the devnet in `dir`/devnet with `policy` (4 deadlines of 12 epochs by default), write
- * `sectors` synthetic 2 KiB sectors numbered from 1 into `dir`/store1, onboard them to f01000 and
- * index them. 2 KiB partitions hold 2 sectors; onboarding spreads sectors over the mutable deadlines.
+ * 4 deadlines of 12 epochs: a proving period of 48 blocks, short enough to walk block by block, with
+ * 2 of the 4 deadlines mutable at onboarding so 8 sectors make 2 partitions in each of them.
+ */
+const MANUAL_POLICY: DevnetPolicy = {
+  wPoStPeriodDeadlines: 4,
+  wPoStChallengeWindow: 12,
+  wPoStChallengeLookback: 4,
+  faultDeclarationCutoff: 6,
+  postedPartitionsMax: 3,
+};
+
+/**
+ * Start the devnet in `dir`/devnet with MANUAL_POLICY and `policy` over it, write `sectors` synthetic
+ * 2 KiB sectors numbered from 1 into `dir`/store1, onboard them to f01000 and index them. 2 KiB
+ * partitions hold 2 sectors; onboarding spreads sectors over the mutable deadlines.
  */
 export async function startManualDevnet(
   dir: string,
   sectors: number,
-  policy: DevnetPolicy = {
-    wPoStPeriodDeadlines: 4,
-    wPoStChallengeWindow: 12,
-    wPoStChallengeLookback: 4,
-    faultDeclarationCutoff: 6,
-    postedPartitionsMax: 3,
-  },
+  policy: Partial<DevnetPolicy> = {},
 ): Promise<ManualDevnet> {
   const devnet = await startDevnet({
     home: path.join(dir, "devnet"),
     listen: { host: "127.0.0.1", port: 0 },
     blockTimeMs: 3_600_000, // blocks are produced by the test
-    policy,
+    policy: { ...MANUAL_POLICY, ...policy },
     logger: nullLogger,
   });
   try {

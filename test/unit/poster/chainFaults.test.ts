@@ -12,27 +12,20 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
-import { parseApiEndpoint } from "../../../src/chain/lotus/endpoint.js";
-import { parseSectorManagerConfig } from "../../../src/config/load.js";
-import type { MinerConfig, SectorManagerConfig } from "../../../src/config/types.js";
-import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
+import type { MinerConfig } from "../../../src/config/types.js";
 import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
 import { createMetrics } from "../../../src/metrics/metrics.js";
 import { Poster } from "../../../src/poster/poster.js";
 import { runDeadline } from "../../../src/poster/runner.js";
 import { nextDeadline as followingDeadline } from "../../../src/poster/timing.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
-import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
-import { WorkerPool } from "../../../src/prover/workerPool.js";
 import type { SectorIndexer } from "../../../src/sectors/interface.js";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
-import { PersistStores } from "../../../src/sectors/stores.js";
 import { MemoryStore } from "../../../src/store/memory.js";
 import { AbortedError } from "../../../src/util/errors.js";
 import { ChainGate, RpcFault, WrongShape } from "../../helpers/chainGate.js";
-import { manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
-import { tempDir } from "../../helpers/tmp.js";
+import { type BlockProducer, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 /** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
 const SECTORS = 8;
@@ -47,34 +40,26 @@ interface Line {
 }
 
 describe("the PoSter through a chain node that errs, hangs or contradicts itself", () => {
-  let cleanup = async () => {};
-  let devnet: RunningDevnet;
+  let fx: RunnerFixture;
   let gate: ChainGate;
   let chain: LotusChainClient;
   /** Straight to the devnet, not through the gate (which may hang): where the chain really is. */
   let direct: LotusChainClient;
-  let pool: WorkerPool;
-  let config: SectorManagerConfig;
   let deps: Omit<RunnerDeps, "chain" | "logger">;
-  /** Blocks still to produce for a pushed message (inclusion, then confidence). */
-  let blocksWanted = 0;
-  /** Produce a block every this many ms (0: only blocks wanted by messages). */
-  let blockEveryMs = 0;
-  let producing: Promise<void> = Promise.resolve();
-  let stopped = false;
+  /** Blocks wanted by pushed messages, and one every `producer.everyMs` while that is above 0. */
+  let producer: BlockProducer;
   let lastOpen = -1;
 
   before(async () => {
-    let dir: string;
-    ({ dir, cleanup } = await tempDir("vsm-chain-faults-"));
-    const m = await startManualDevnet(dir, SECTORS);
-    devnet = m.devnet;
-    config = parseSectorManagerConfig(
-      "sector-manager.cfg",
-      manualDevnetConfig(m, { post: "ChallengeConfidence = 1\nSubmitConfidence = 1\nConfidence = 1" }),
-      dir,
-    ).config;
-    gate = await ChainGate.start(devnet.chainConfig);
+    fx = await RunnerFixture.start({
+      prefix: "vsm-chain-faults-",
+      sectors: SECTORS,
+      lines: { post: "ChallengeConfidence = 1\nSubmitConfidence = 1\nConfidence = 1" },
+      producer: {},
+      chain: { pingIntervalMs: 0 },
+    });
+    ({ chain: direct, producer } = fx);
+    gate = await ChainGate.start(fx.devnet.chainConfig);
     chain = new LotusChainClient({
       chain: gate.endpoint,
       logger: nullLogger,
@@ -82,46 +67,16 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
       backoffMaxMs: 200,
       pingIntervalMs: 0,
     });
-    direct = new LotusChainClient({
-      chain: parseApiEndpoint(devnet.chainConfig, { key: "Common.API.Chain", path: "/rpc/v1" }),
-      logger: nullLogger,
-      pingIntervalMs: 0,
-    });
-    pool = new WorkerPool({ size: 2, logger: nullLogger });
-    const local = createVanillaProver("window_post", pool, nullLogger);
-    deps = {
-      indexer: m.indexer,
-      stores: new PersistStores(config.Common.PersistStores),
-      proving: config.Common.Proving,
-      prove: (task, o) => local(task, o.signal),
-      format: "vanilla-bundle",
-      networkMaxPartitions: 3,
-      strictProbe: createStrictProbe(pool),
-    };
-    producing = (async () => {
-      let last = Date.now();
-      while (!stopped) {
-        if (blocksWanted > 0 || (blockEveryMs > 0 && Date.now() - last >= blockEveryMs)) {
-          if (blocksWanted > 0) blocksWanted--;
-          last = Date.now();
-          await devnet.node.produceBlock();
-        }
-        await sleep(20);
-      }
-    })();
+    const local = createVanillaProver("window_post", fx.pool, nullLogger);
+    deps = { ...fx.deps, prove: (task, o) => local(task, o.signal) };
   });
   after(async () => {
-    stopped = true;
-    await producing;
     chain?.close();
-    direct?.close();
     await gate?.close();
-    await pool?.close();
-    await devnet?.close();
-    await cleanup();
+    await fx?.close();
   });
 
-  const truth = () => devnet.node;
+  const truth = () => fx.node;
   const partitionsOf = async (index: number) => (await direct.stateMinerPartitions(MINER, index, [])).length;
   /** Partitions with sectors to prove (live − faulty + recovering) in the deadline at the head. */
   const dueOf = async (index: number) =>
@@ -131,27 +86,12 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   /** Advance to the next deadline with 2 partitions, taken in turn so every sector stays proven. */
   const nextDeadline = async (): Promise<{ di: DeadlineInfo; tsk: TipSetKey }> => {
-    for (let i = 0; i < 200; i++) {
-      const di = await direct.stateMinerProvingDeadline(MINER, []);
-      if (di.open > lastOpen && (await partitionsOf(di.index)) === 2) {
-        lastOpen = di.open;
-        return { di, tsk: (await direct.chainHead()).key };
-      }
-      await truth().produceBlock();
-    }
-    throw new Error("no deadline with 2 partitions came");
+    const d = await fx.advanceToSectorsDeadline({ partitions: 2, after: lastOpen });
+    lastOpen = d.di.open;
+    return d;
   };
 
-  /** The chain client with every pushed message given its blocks. */
-  const producingChain = (): LotusChainClient => {
-    const c = Object.create(chain) as LotusChainClient;
-    c.pushMessage = async (...a) => {
-      const r = await chain.pushMessage(...a);
-      blocksWanted = 3;
-      return r;
-    };
-    return c;
-  };
+  const producingChain = () => producer.producingChain(chain);
 
   const recorder = (level: "debug" | "info" | "warn" = "warn") => {
     const { logger, lines: raw } = memoryLogger(level);
@@ -181,7 +121,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
     const { logger, lines } = recorder();
     try {
       const r = await runDeadline(
-        config.Miners[0]!,
+        fx.config.Miners[0]!,
         d.di,
         d.tsk,
         { ...deps, chain: producingChain(), logger },
@@ -218,7 +158,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
     try {
       await assert.rejects(
         runDeadline(
-          config.Miners[0]!,
+          fx.config.Miners[0]!,
           d.di,
           d.tsk,
           { ...deps, chain, logger },
@@ -255,14 +195,14 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
         logger,
         metrics,
       },
-      [opts.miner ?? config.Miners[0]!],
+      [opts.miner ?? fx.config.Miners[0]!],
     );
     const stop = new AbortController();
     const running = poster.run(stop.signal);
     try {
       await body({ lines, metrics });
     } finally {
-      blockEveryMs = 0;
+      producer.everyMs = 0;
       stop.abort(new AbortedError("test over"));
       await running;
     }
@@ -310,13 +250,13 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
    */
   const hangBeforeNext = async (wanted: (index: number) => Promise<boolean>): Promise<DeadlineInfo> => {
     for (let i = 0; i < 3000; i++) {
-      blockEveryMs = 150;
+      producer.everyMs = 150;
       const next = followingDeadline(await direct.stateMinerProvingDeadline(MINER, []));
       const head = truth().head().height;
       if (head >= next.faultCutoff && head < next.challenge && (await wanted(next.index))) {
-        blockEveryMs = 0;
+        producer.everyMs = 0;
         await sleep(500);
-        if (truth().head().height < next.challenge && blocksWanted === 0) {
+        if (truth().head().height < next.challenge && producer.wanted === 0) {
           gate.hang();
           for (let j = 0; j < 200 && truth().head().height < next.close + 1; j++)
             await truth().produceBlock();
@@ -333,7 +273,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   test("heads whose height goes down with keys already seen are logged at once; the running deadline goes on and is proven", async () => {
     await withPoster(undefined, async ({ lines }) => {
-      blockEveryMs = 250;
+      producer.everyMs = 250;
       const d = await nextDeadlineWithTwoPartitions(lines);
       // From now on three head changes repeat the current head's keys at ever lower heights.
       let captured: { Val: { Height: number } } | undefined;
@@ -375,12 +315,12 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   test("a message that lands in the last Confidence epochs before Close is judged proven from its receipt, not unknown", async () => {
     // Confidence deeper than the whole window: the run's own wait can never see the receipt by Close.
-    const m = config.Miners[0]!;
+    const m = fx.config.Miners[0]!;
     const deep: MinerConfig = { ...m, PoSt: { ...m.PoSt, Confidence: 40 } };
     await withPoster(
       undefined,
       async ({ lines, metrics }) => {
-        blockEveryMs = 150;
+        producer.everyMs = 150;
         const d = await nextDeadlineWithTwoPartitions(lines);
         const done = await waitLine(
           lines,
@@ -404,7 +344,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   test("deadlines with nothing to prove are counted apart from proven ones", async () => {
     await withPoster(undefined, async ({ lines, metrics }) => {
-      blockEveryMs = 150;
+      producer.everyMs = 150;
       // 4 deadlines, 2 of them without sectors: within a period both kinds are judged.
       const empty = await waitLine(
         lines,
@@ -440,7 +380,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
         o.signal.addEventListener("abort", () => reject(o.signal.reason), { once: true }),
       );
     await withPoster(slow, async ({ lines, metrics }) => {
-      blockEveryMs = 150;
+      producer.everyMs = 150;
       const d = await nextDeadlineWithTwoPartitions(lines);
       const done = await waitLine(
         lines,
@@ -461,14 +401,14 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   test("a deadline that closes while the chain node hangs is reported missed at its return, and the PoSter goes on at once", async () => {
     await withPoster(undefined, async ({ lines, metrics }) => {
-      blockEveryMs = 150;
+      producer.everyMs = 150;
       // The node hangs after the PoSter saw the next deadline's fault cutoff (it reads what that
       // deadline has due then), and the chain goes on until that deadline has closed.
       const target = await hangBeforeNext(async (i) => (await dueOf(i)) > 0);
       while (truth().head().height < target.close + 1) await truth().produceBlock();
       const resumedAt = Date.now();
       gate.resume();
-      blockEveryMs = 150;
+      producer.everyMs = 150;
       const missed = await waitLine(
         lines,
         (l) => l.msg === "deadline closed before the PoSter could start it: missed" && l.open === target.open,
@@ -491,7 +431,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
 
   test("a proving-deadline lookup that keeps failing delays no start: the deadline follows from the last one read", async () => {
     await withPoster(undefined, async ({ lines }) => {
-      blockEveryMs = 150;
+      producer.everyMs = 150;
       const first = await waitLine(lines, (l) => l.msg === "proving deadline", "a deadline started");
       gate.fault = (method) =>
         method === "Filecoin.StateMinerProvingDeadline" ? new RpcFault(1, "state not in sync") : undefined;
@@ -523,7 +463,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
     await withPoster(
       undefined,
       async ({ lines, metrics }) => {
-        blockEveryMs = 150;
+        producer.everyMs = 150;
         const allFaulty = async () => {
           const dls = await direct.stateMinerDeadlines(MINER, []);
           for (let i = 0; i < dls.length; i++)
@@ -537,7 +477,7 @@ describe("the PoSter through a chain node that errs, hangs or contradicts itself
         while (truth().head().height < target.close + 1) await truth().produceBlock();
         const missedBefore = await deadlineCount(metrics, "missed");
         gate.resume();
-        blockEveryMs = 150;
+        producer.everyMs = 150;
         await waitLine(
           lines,
           (l) => l.msg === "proving deadline" && (l.open ?? -1) > target.open,

@@ -9,77 +9,46 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
-import { LotusChainClient } from "../../../src/chain/lotus/client.js";
-import { parseSectorManagerConfig } from "../../../src/config/load.js";
 import type { SectorManagerConfig } from "../../../src/config/types.js";
-import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
 import type { StrictProbe } from "../../../src/sectors/check.js";
-import { PersistStores } from "../../../src/sectors/stores.js";
 import { SmError } from "../../../src/util/errors.js";
-import { type ManualDevnet, manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
-import { tempDir } from "../../helpers/tmp.js";
+import { manualConfig, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 /** 2 KiB partitions hold 2 sectors: 4 partitions. */
 const SECTORS = 8;
 const PROBE_MS = 40;
 
 describe("runDeadline: sector checks per partition, pipelined with proving", () => {
-  let cleanup = async () => {};
-  let devnet: RunningDevnet;
-  let chain: LotusChainClient;
-  let manual: ManualDevnet;
-  let dir = "";
-  let deps: Omit<RunnerDeps, "prove" | "strictProbe" | "proving">;
+  let fx: RunnerFixture;
+  let deps: Omit<RunnerDeps, "prove">;
   let di: DeadlineInfo;
   let tsk: TipSetKey;
 
   before(async () => {
-    ({ dir, cleanup } = await tempDir("vsm-checkpipe-"));
-    // 3 deadlines: only one is mutable at onboarding, so every sector lands in the same deadline.
-    manual = await startManualDevnet(dir, SECTORS, {
-      wPoStPeriodDeadlines: 3,
-      wPoStChallengeWindow: 12,
-      wPoStChallengeLookback: 4,
-      faultDeclarationCutoff: 6,
-      postedPartitionsMax: 3,
+    fx = await RunnerFixture.start({
+      prefix: "vsm-checkpipe-",
+      sectors: SECTORS,
+      // 3 deadlines: only one is mutable at onboarding, so every sector lands in the same deadline.
+      policy: { wPoStPeriodDeadlines: 3 },
+      lines: { post: "StrictCheck = true" },
+      // No pool: each test brings its own strict probe and [Common.Proving].
+      threads: 0,
     });
-    devnet = manual.devnet;
-    const indexer = manual.indexer;
-    chain = LotusChainClient.fromConfig(config("").Common.API, { logger: nullLogger });
-    deps = {
-      chain,
-      indexer,
-      stores: new PersistStores(config("").Common.PersistStores),
-      format: "vanilla-bundle",
-      networkMaxPartitions: 3,
-      logger: nullLogger,
-    };
-    for (let i = 0; i < 100; i++) {
-      const cur = await chain.stateMinerProvingDeadline("f01000", []);
-      if ((await chain.stateMinerPartitions("f01000", cur.index, [])).length === SECTORS / 2) {
-        di = cur;
-        tsk = (await chain.chainHead()).key;
-        return;
-      }
-      await devnet.node.produceBlock();
-    }
-    throw new Error("the sectors' deadline never came");
+    deps = { ...fx.deps, chain: fx.chain, logger: nullLogger };
+    ({ di, tsk } = await fx.advanceToSectorsDeadline({
+      partitions: SECTORS / 2,
+      maxBlocks: 100,
+    }));
   });
   after(async () => {
-    chain?.close();
-    await devnet?.close();
-    await cleanup();
+    await fx?.close();
   });
 
   function config(proving: string): SectorManagerConfig {
-    return parseSectorManagerConfig(
-      "sector-manager.cfg",
-      manualDevnetConfig(manual, { proving, post: "StrictCheck = true" }),
-      dir,
-    ).config;
+    return manualConfig(fx.manual, fx.dir, { proving, post: "StrictCheck = true" });
   }
 
   /** A strict probe that takes PROBE_MS per sector and a prover that answers at once; both log when. */

@@ -11,11 +11,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { newDeadlineInfo } from "../../../src/chain/dline.js";
-import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { computeProblems } from "../../../src/cli/commands/proving.js";
-import { parseSectorManagerConfig } from "../../../src/config/load.js";
-import type { SectorManagerConfig } from "../../../src/config/types.js";
-import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { type ProvingComputeResult, provingMethods } from "../../../src/poster/provingApi.js";
 import { PostRuntime } from "../../../src/poster/runtime.js";
@@ -23,8 +19,7 @@ import { WorkerPool } from "../../../src/prover/workerPool.js";
 import type { MethodContext } from "../../../src/rpc/method.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
 import { SmError } from "../../../src/util/errors.js";
-import { type ManualDevnet, manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
-import { tempDir } from "../../helpers/tmp.js";
+import { RunnerFixture } from "../../helpers/runnerFixture.js";
 
 const ctx = (): MethodContext => ({
   perms: new Set(["read", "write", "sign", "admin"]),
@@ -33,25 +28,17 @@ const ctx = (): MethodContext => ({
 });
 
 describe("proving compute on a young chain", () => {
-  let cleanup = async () => {};
-  let m: ManualDevnet;
-  let devnet: RunningDevnet;
-  let config: SectorManagerConfig;
+  let fx: RunnerFixture;
   let runtime: PostRuntime;
-  let chain: LotusChainClient;
   let pool: WorkerPool | undefined;
 
   before(async () => {
-    let dir: string;
-    ({ dir, cleanup } = await tempDir("vsm-compute-"));
-    m = await startManualDevnet(dir, 8);
-    devnet = m.devnet;
-    config = parseSectorManagerConfig("sector-manager.cfg", manualDevnetConfig(m), dir).config;
-    chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
+    // The runtime makes its pool when it first asks for one.
+    fx = await RunnerFixture.start({ prefix: "vsm-compute-", sectors: 8, threads: 0 });
     runtime = new PostRuntime(
-      { api: config.Common.API },
+      { api: fx.config.Common.API },
       {
-        chain: () => chain,
+        chain: () => fx.chain,
         workerPool: () => {
           pool ??= new WorkerPool({ size: 2, logger: nullLogger });
           return pool;
@@ -62,24 +49,22 @@ describe("proving compute on a young chain", () => {
     );
   });
   after(async () => {
-    chain?.close();
     await pool?.close();
-    await devnet?.close();
-    await cleanup();
+    await fx?.close();
   });
 
   const methods = () =>
     provingMethods({
-      config,
-      indexer: m.indexer,
-      stores: new PersistStores(config.Common.PersistStores),
+      config: fx.config,
+      indexer: fx.manual.indexer,
+      stores: new PersistStores(fx.config.Common.PersistStores),
       runtime,
       logger: nullLogger,
     });
 
   test("a deadline whose current occurrence was challenged before genesis is refused, not proven", async () => {
-    const head = await chain.chainHead();
-    const cur = await chain.stateMinerProvingDeadline("f01000", []);
+    const head = await fx.chain.chainHead();
+    const cur = await fx.chain.stateMinerProvingDeadline("f01000", []);
     let index = -1;
     for (let i = 0; i < cur.wPoStPeriodDeadlines; i++) {
       const now = newDeadlineInfo(cur.periodStart, i, head.height, cur);
@@ -100,8 +85,8 @@ describe("proving compute on a young chain", () => {
   });
 
   test("a deadline not yet challenged in the first period is refused with the epoch to come back at", async () => {
-    const head = await chain.chainHead();
-    const cur = await chain.stateMinerProvingDeadline("f01000", []);
+    const head = await fx.chain.chainHead();
+    const cur = await fx.chain.stateMinerProvingDeadline("f01000", []);
     // A deadline still ahead whose previous occurrence would be from before genesis.
     let index = -1;
     for (let i = 0; i < cur.wPoStPeriodDeadlines; i++) {
@@ -123,22 +108,16 @@ describe("proving compute on a young chain", () => {
   test("a message that cannot be built is in the answer and makes the run a failure", async () => {
     // Move to the open deadline that holds sectors (not proven before, so none is faulty yet), then
     // make the commit randomness unreadable: every partition proves, but no message can be built.
-    let index = -1;
-    for (let i = 0; i < 200 && index < 0; i++) {
-      const cur = await chain.stateMinerProvingDeadline("f01000", []);
-      if ((await chain.stateMinerPartitions("f01000", cur.index, [])).length > 0) index = cur.index;
-      else await devnet.node.produceBlock();
-    }
-    assert.ok(index >= 0, "the sectors' deadline came");
-    const original = chain.stateGetRandomnessFromTickets;
-    chain.stateGetRandomnessFromTickets = async () => {
+    const { index } = (await fx.advanceToSectorsDeadline({ partitions: (n) => n > 0 })).di;
+    const original = fx.chain.stateGetRandomnessFromTickets;
+    fx.chain.stateGetRandomnessFromTickets = async () => {
       throw new SmError("CHAIN_RPC_ERROR", "randomness for that epoch is not available");
     };
     let r: ProvingComputeResult;
     try {
       r = (await methods()["Venus.ProvingCompute"]!.handler([null, index], ctx())) as ProvingComputeResult;
     } finally {
-      chain.stateGetRandomnessFromTickets = original;
+      fx.chain.stateGetRandomnessFromTickets = original;
     }
     assert.ok(r.Partitions.length > 0);
     assert.ok(

@@ -11,30 +11,19 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
-import { LotusChainClient } from "../../../src/chain/lotus/client.js";
-import { parseSectorManagerConfig } from "../../../src/config/load.js";
-import type { SectorManagerConfig } from "../../../src/config/types.js";
-import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
+import type { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { ProofStore } from "../../../src/poster/proofStore.js";
 import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
-import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
-import { WorkerPool } from "../../../src/prover/workerPool.js";
-import { PersistStores } from "../../../src/sectors/stores.js";
 import { MemoryStore } from "../../../src/store/memory.js";
-import { manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
-import { tempDir } from "../../helpers/tmp.js";
+import { BlockProducer, RunnerFixture } from "../../helpers/runnerFixture.js";
 
 const SECTORS = 8; // 2 KiB window PoSt partitions hold 2 sectors: several partitions per deadline
 
 describe("runDeadline across a restart mid-deadline", () => {
-  let cleanup = async () => {};
-  let devnet: RunningDevnet;
-  let chain: LotusChainClient;
-  let pool: WorkerPool;
-  let config: SectorManagerConfig;
+  let fx: RunnerFixture;
   let deps: Omit<RunnerDeps, "prove">;
   let di: DeadlineInfo;
   let tsk: TipSetKey;
@@ -43,52 +32,22 @@ describe("runDeadline across a restart mid-deadline", () => {
   const kv = new MemoryStore();
 
   before(async () => {
-    let dir: string;
-    ({ dir, cleanup } = await tempDir("vsm-restart-"));
-    const m = await startManualDevnet(dir, SECTORS);
-    devnet = m.devnet;
-    config = parseSectorManagerConfig(
-      "sector-manager.cfg",
-      manualDevnetConfig(m, { post: "Confidence = 1" }),
-      dir,
-    ).config;
-    const indexer = m.indexer;
-    chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
-    pool = new WorkerPool({ size: 2, logger: nullLogger });
-    deps = {
-      chain,
-      indexer,
-      stores: new PersistStores(config.Common.PersistStores),
-      proving: config.Common.Proving,
-      format: "vanilla-bundle",
-      networkMaxPartitions: 3,
-      strictProbe: createStrictProbe(pool),
-      proofs: new ProofStore(kv, nullLogger),
-      logger: nullLogger,
-    };
-    // Advance to the deadline that holds the sectors.
-    for (let i = 0; i < 200; i++) {
-      const cur = await chain.stateMinerProvingDeadline("f01000", []);
-      const ps = await chain.stateMinerPartitions("f01000", cur.index, []);
-      if (ps.length > 1) {
-        parts = ps.map((_, i) => i);
-        di = cur;
-        tsk = (await chain.chainHead()).key;
-        return;
-      }
-      await devnet.node.produceBlock();
-    }
-    throw new Error("the sectors' deadline never came");
+    fx = await RunnerFixture.start({
+      prefix: "vsm-restart-",
+      sectors: SECTORS,
+      lines: { post: "Confidence = 1" },
+    });
+    deps = { ...fx.deps, chain: fx.chain, proofs: new ProofStore(kv, nullLogger), logger: nullLogger };
+    const d = await fx.advanceToSectorsDeadline({ partitions: (n) => n > 1 });
+    parts = Array.from({ length: d.partitions }, (_, i) => i);
+    ({ di, tsk } = d);
   });
   after(async () => {
-    chain?.close();
-    await pool?.close();
-    await devnet?.close();
-    await cleanup();
+    await fx?.close();
   });
 
   const counting = () => {
-    const local = createVanillaProver("window_post", pool, nullLogger);
+    const local = createVanillaProver("window_post", fx.pool, nullLogger);
     const calls: number[][] = [];
     const prove: ProveFn = (task, o) => {
       calls.push(task.replicas.map((r) => r.sectorId));
@@ -101,7 +60,7 @@ describe("runDeadline across a restart mid-deadline", () => {
     const { prove, calls } = counting();
     const stop = new AbortController();
     const run = runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       di,
       tsk,
       { ...deps, prove },
@@ -122,16 +81,10 @@ describe("runDeadline across a restart mid-deadline", () => {
 
   test("run 2 after the restart proves nothing and lands the stored proofs", async () => {
     const { prove, calls } = counting();
-    let done = false;
-    const producing = (async () => {
-      // Blocks keep coming while run 2 waits for its message, and stop with it (the deadline stays open).
-      while (!done) {
-        await sleep(100);
-        await devnet.node.produceBlock();
-      }
-    })();
+    // Blocks keep coming while run 2 waits for its message, and stop with it (the deadline stays open).
+    const producer = new BlockProducer(fx.node, { everyMs: 100 });
     const r = await runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       di,
       tsk,
       { ...deps, prove },
@@ -139,11 +92,8 @@ describe("runDeadline across a restart mid-deadline", () => {
         signal: AbortSignal.timeout(30_000),
         submitAllowed: async () => {},
       },
-    ).finally(() => {
-      done = true;
-    });
-    await producing;
-    const head = await chain.chainHead();
+    ).finally(() => producer.stop());
+    const head = await fx.chain.chainHead();
     assert.ok(head.height < di.close, `the deadline is still open (head ${head.height}, close ${di.close})`);
     assert.equal(calls.length, 0, "no partition proven again");
     assert.deepEqual(
@@ -158,7 +108,7 @@ describe("runDeadline across a restart mid-deadline", () => {
   test("run 3 finds every partition proven on chain and sends nothing", async () => {
     const { prove, calls } = counting();
     const r = await runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       di,
       tsk,
       { ...deps, prove },
@@ -178,13 +128,13 @@ describe("runDeadline across a restart mid-deadline", () => {
   test("a dry run (proving compute) proves everything again and sends nothing", async () => {
     const { prove, calls } = counting();
     let pushed = 0;
-    const spy = Object.create(chain) as LotusChainClient;
+    const spy = Object.create(fx.chain) as LotusChainClient;
     spy.pushMessage = (...a) => {
       pushed++;
-      return chain.pushMessage(...a);
+      return fx.chain.pushMessage(...a);
     };
     const r = await runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       di,
       tsk,
       { ...deps, chain: spy, prove },

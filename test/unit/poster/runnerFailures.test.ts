@@ -11,21 +11,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { encodeCbor } from "../../../src/chain/cbor.js";
 import { dagCborCid } from "../../../src/chain/cid.js";
 import type { DeadlineInfo, TipSetKey } from "../../../src/chain/interface.js";
-import { LotusChainClient } from "../../../src/chain/lotus/client.js";
-import { parseSectorManagerConfig } from "../../../src/config/load.js";
-import type { SectorManagerConfig } from "../../../src/config/types.js";
-import type { RunningDevnet } from "../../../src/daemon/devnetRun.js";
 import { memoryLogger, nullLogger } from "../../../src/log/logger.js";
 import { isRetryableProverFailure } from "../../../src/poster/retry.js";
 import { runDeadline } from "../../../src/poster/runner.js";
 import type { ProveFn, RunnerDeps } from "../../../src/poster/types.js";
-import { createStrictProbe } from "../../../src/prover/strictProbe.js";
 import { createVanillaProver } from "../../../src/prover/vanillaProver.js";
-import { WorkerPool } from "../../../src/prover/workerPool.js";
-import { PersistStores } from "../../../src/sectors/stores.js";
 import { SmError } from "../../../src/util/errors.js";
-import { manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
-import { tempDir } from "../../helpers/tmp.js";
+import { RunnerFixture } from "../../helpers/runnerFixture.js";
 
 /** 2 KiB partitions hold 2 sectors: 8 sectors over the 2 mutable deadlines are 2 partitions each. */
 const SECTORS = 8;
@@ -51,57 +43,20 @@ describe("isRetryableProverFailure", () => {
 });
 
 describe("runDeadline through prover and chain failures", () => {
-  let cleanup = async () => {};
-  let devnet: RunningDevnet;
-  let chain: LotusChainClient;
-  let pool: WorkerPool;
-  let config: SectorManagerConfig;
-  let deps: Omit<RunnerDeps, "prove" | "chain" | "logger">;
+  let fx: RunnerFixture;
   let lastOpen = -1;
-  /** Blocks still to produce for a pushed message (inclusion, then confidence). */
-  let blocksWanted = 0;
-  let producing: Promise<void> = Promise.resolve();
-  let stopped = false;
 
   before(async () => {
-    let dir: string;
-    ({ dir, cleanup } = await tempDir("vsm-runner-failures-"));
-    const m = await startManualDevnet(dir, SECTORS);
-    devnet = m.devnet;
-    config = parseSectorManagerConfig(
-      "sector-manager.cfg",
-      manualDevnetConfig(m, { post: "Confidence = 1" }),
-      dir,
-    ).config;
-    const indexer = m.indexer;
-    chain = LotusChainClient.fromConfig(config.Common.API, { logger: nullLogger });
-    pool = new WorkerPool({ size: 2, logger: nullLogger });
-    deps = {
-      indexer,
-      stores: new PersistStores(config.Common.PersistStores),
-      proving: config.Common.Proving,
-      format: "vanilla-bundle",
-      networkMaxPartitions: 3,
-      strictProbe: createStrictProbe(pool),
-    };
-    // Blocks come only when a message waits for them, so a retry's backoff costs no epochs.
-    producing = (async () => {
-      while (!stopped) {
-        if (blocksWanted > 0) {
-          blocksWanted--;
-          await devnet.node.produceBlock();
-        }
-        await sleep(30);
-      }
-    })();
+    fx = await RunnerFixture.start({
+      prefix: "vsm-runner-failures-",
+      sectors: SECTORS,
+      lines: { post: "Confidence = 1" },
+      // Blocks come only when a message waits for them, so a retry's backoff costs no epochs.
+      producer: { pollMs: 30 },
+    });
   });
   after(async () => {
-    stopped = true;
-    await producing;
-    chain?.close();
-    await pool?.close();
-    await devnet?.close();
-    await cleanup();
+    await fx?.close();
   });
 
   /**
@@ -109,15 +64,9 @@ describe("runDeadline through prover and chain failures", () => {
    * sector stays proven (a deadline left unproven would make its sectors faulty for the next test).
    */
   const nextDeadline = async (): Promise<{ di: DeadlineInfo; tsk: TipSetKey }> => {
-    for (let i = 0; i < 200; i++) {
-      const di = await chain.stateMinerProvingDeadline("f01000", []);
-      if (di.open > lastOpen && (await chain.stateMinerPartitions("f01000", di.index, [])).length === 2) {
-        lastOpen = di.open;
-        return { di, tsk: (await chain.chainHead()).key };
-      }
-      await devnet.node.produceBlock();
-    }
-    throw new Error("no deadline with 2 partitions came");
+    const d = await fx.advanceToSectorsDeadline({ partitions: 2, after: lastOpen });
+    lastOpen = d.di.open;
+    return d;
   };
 
   /** Warnings and errors of a run, so a test can see what the runner did about a failure. */
@@ -129,7 +78,7 @@ describe("runDeadline through prover and chain failures", () => {
 
   /** The built-in prover, with `fail(call, task)` deciding which calls fail instead. */
   const prover = (fail: (n: number, partitionFirstSector: number) => Error | undefined) => {
-    const local = createVanillaProver("window_post", pool, nullLogger);
+    const local = createVanillaProver("window_post", fx.pool, nullLogger);
     const calls: number[] = [];
     const prove: ProveFn = async (task, o) => {
       const first = task.replicas[0]?.sectorId ?? -1;
@@ -141,26 +90,17 @@ describe("runDeadline through prover and chain failures", () => {
     return { prove, calls };
   };
 
-  /** The chain client with every pushed message given its blocks. */
-  const producingChain = (): LotusChainClient => {
-    const c = Object.create(chain) as LotusChainClient;
-    c.pushMessage = async (...a) => {
-      const r = await chain.pushMessage(...a);
-      blocksWanted = 3;
-      return r;
-    };
-    return c;
-  };
+  const producingChain = () => fx.producer.producingChain(fx.chain);
 
   const run = (
     d: { di: DeadlineInfo; tsk: TipSetKey },
     over: Partial<RunnerDeps> & Pick<RunnerDeps, "prove" | "logger">,
   ) =>
     runDeadline(
-      config.Miners[0]!,
+      fx.config.Miners[0]!,
       d.di,
       d.tsk,
-      { chain: producingChain(), ...deps, ...over },
+      { chain: producingChain(), ...fx.deps, ...over },
       { signal: AbortSignal.timeout(30_000), submitAllowed: async () => {} },
     );
 
@@ -187,7 +127,7 @@ describe("runDeadline through prover and chain failures", () => {
   test("[Miners.PoSt] Parallel: false sends one partition at a time to the provers, true all at once; the message carries the gas multipliers", async () => {
     for (const parallel of [false, true]) {
       const d = await nextDeadline();
-      const local = createVanillaProver("window_post", pool, nullLogger);
+      const local = createVanillaProver("window_post", fx.pool, nullLogger);
       let inFlight = 0;
       let most = 0;
       const prove: ProveFn = async (task, o) => {
@@ -200,8 +140,8 @@ describe("runDeadline through prover and chain failures", () => {
         }
       };
       const miner = {
-        ...config.Miners[0]!,
-        PoSt: { ...config.Miners[0]!.PoSt, Parallel: parallel, GasOverEstimation: 2.5, GasOverPremium: 3 },
+        ...fx.config.Miners[0]!,
+        PoSt: { ...fx.config.Miners[0]!.PoSt, Parallel: parallel, GasOverEstimation: 2.5, GasOverPremium: 3 },
       };
       const pushed: { gasOverEstimation?: number; gasOverPremium?: number }[] = [];
       const c = producingChain();
@@ -215,7 +155,7 @@ describe("runDeadline through prover and chain failures", () => {
         miner,
         d.di,
         d.tsk,
-        { ...deps, chain: c, prove, logger },
+        { ...fx.deps, chain: c, prove, logger },
         { signal: AbortSignal.timeout(30_000), submitAllowed: async () => {} },
       );
       assert.deepEqual([...r.proven].sort(), [0, 1], JSON.stringify(lines()));
@@ -240,9 +180,9 @@ describe("runDeadline through prover and chain failures", () => {
     const c = producingChain();
     const real = c.pushMessage.bind(c);
     c.pushMessage = async (...a) => {
-      heights.push((await chain.chainHead()).height);
+      heights.push((await fx.chain.chainHead()).height);
       if (++pushes === 1) {
-        blocksWanted = 3; // the chain goes on without the message
+        fx.producer.want(3); // the chain goes on without the message
         return { cid: dagCborCid(encodeCbor(["lost message", d.di.open])).toString() };
       }
       return real(...a);
@@ -282,7 +222,7 @@ describe("runDeadline through prover and chain failures", () => {
   test("a prover failure that cannot pass is not tried again: that partition is left out, the rest is sent", async () => {
     const d = await nextDeadline();
     const firstOfPartition1 = (
-      await chain.stateMinerPartitions("f01000", d.di.index, [])
+      await fx.chain.stateMinerPartitions("f01000", d.di.index, [])
     )[1]?.allSectors.toNumbers()[0];
     const { prove, calls } = prover((_, first) =>
       first === firstOfPartition1 ? new SmError("PROOF_BAD_RANDOMNESS", "seed not masked") : undefined,
