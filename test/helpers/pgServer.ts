@@ -181,7 +181,6 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
       "max_wal_senders = 5",
       "hot_standby = on",
       "fsync = off",
-      "synchronous_commit = off",
       "full_page_writes = off",
       "max_connections = 100",
       "shared_buffers = 16MB",
