@@ -129,65 +129,77 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
   const logFile = path.join(dir, "server.log");
   ownedDir(sock);
   const port = await freePort();
-
-  if (opts.standbyOf === undefined) {
-    run(
-      "initdb",
-      ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"],
-      60_000,
-    );
-    // Loopback only; the replication entry lets a standby stream from this server.
-    fs.writeFileSync(
-      path.join(data, "pg_hba.conf"),
+  // initdb or a base backup, then this server's own settings.
+  const setup = (): void => {
+    if (opts.standbyOf === undefined) {
+      run(
+        "initdb",
+        ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"],
+        60_000,
+      );
+      // Loopback only; the replication entry lets a standby stream from this server.
+      fs.writeFileSync(
+        path.join(data, "pg_hba.conf"),
+        [
+          "local all all trust",
+          "local replication all trust",
+          "host all all 127.0.0.1/32 trust",
+          "host replication all 127.0.0.1/32 trust",
+          "",
+        ].join("\n"),
+      );
+    } else {
+      ownedDir(data);
+      fs.chmodSync(data, 0o700);
+      run(
+        "pg_basebackup",
+        [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(opts.standbyOf.port),
+          "-U",
+          "postgres",
+          "-D",
+          data,
+          "-R",
+          "-X",
+          "stream",
+          // An immediate checkpoint: the default spread one waits minutes on a primary with writes.
+          "-c",
+          "fast",
+          "--no-sync",
+        ],
+        60_000,
+      );
+    }
+    // Settings appended last win over the primary's copy in a base backup.
+    fs.appendFileSync(
+      path.join(data, "postgresql.conf"),
       [
-        "local all all trust",
-        "local replication all trust",
-        "host all all 127.0.0.1/32 trust",
-        "host replication all 127.0.0.1/32 trust",
+        "",
+        `port = ${port}`,
+        "listen_addresses = '127.0.0.1'",
+        `unix_socket_directories = '${sock}'`,
+        "wal_level = replica",
+        "max_wal_senders = 5",
+        "hot_standby = on",
+        "fsync = off",
+        "full_page_writes = off",
+        "max_connections = 100",
+        "shared_buffers = 16MB",
         "",
       ].join("\n"),
     );
-  } else {
-    ownedDir(data);
-    fs.chmodSync(data, 0o700);
-    run(
-      "pg_basebackup",
-      [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(opts.standbyOf.port),
-        "-U",
-        "postgres",
-        "-D",
-        data,
-        "-R",
-        "-X",
-        "stream",
-        "--no-sync",
-      ],
-      60_000,
-    );
+    if (asRoot) execFileSync("chown", ["-R", "postgres:postgres", dir]);
+  };
+
+  try {
+    setup();
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
-  // Settings appended last win over the primary's copy in a base backup.
-  fs.appendFileSync(
-    path.join(data, "postgresql.conf"),
-    [
-      "",
-      `port = ${port}`,
-      "listen_addresses = '127.0.0.1'",
-      `unix_socket_directories = '${sock}'`,
-      "wal_level = replica",
-      "max_wal_senders = 5",
-      "hot_standby = on",
-      "fsync = off",
-      "full_page_writes = off",
-      "max_connections = 100",
-      "shared_buffers = 16MB",
-      "",
-    ].join("\n"),
-  );
-  if (asRoot) execFileSync("chown", ["-R", "postgres:postgres", dir]);
 
   let started = false;
   const server: PgServer = {
