@@ -38,6 +38,11 @@ export interface PgServer {
   start(): Promise<void>;
   /** Turns a standby into a primary and waits until it accepts writes. */
   promote(): Promise<void>;
+  /**
+   * SIGSTOPs (true) or SIGCONTs (false) the server and all its backends: connections stay open but
+   * nothing answers, as with a frozen host or a silent network.
+   */
+  freeze(frozen: boolean): void;
   /** Stops the server if it runs and removes its directory. */
   destroy(): Promise<void>;
 }
@@ -105,12 +110,33 @@ function installExitHook(): void {
   process.on("exit", () => {
     for (const data of running) {
       try {
+        if (frozenPids.has(data)) for (const pid of serverPids(data)) process.kill(pid, "SIGCONT");
         run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "10", "stop"], 15_000);
       } catch {
         // already stopped, or nothing more can be done while exiting
       }
     }
   });
+}
+
+/** Data directories of servers left frozen, thawed before any stop. */
+const frozenPids = new Set<string>();
+
+/** The postmaster of a data directory and every process it started (its backends and helpers). */
+function serverPids(data: string): number[] {
+  const pid = Number(fs.readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+  const out = [pid];
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(e));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
 }
 
 /** Makes a directory the postgres user owns (initdb and the server write into it). */
@@ -233,6 +259,7 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
     },
     async stop({ mode = "fast" } = {}) {
       if (!started) return;
+      if (frozenPids.has(data)) server.freeze(false);
       run("pg_ctl", ["-D", data, "-m", mode, "-w", "-t", "30", "stop"], 40_000);
       started = false;
       running.delete(data);
@@ -245,6 +272,12 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`standby on port ${port} still in recovery after promote`);
+    },
+    freeze(frozen) {
+      const pids = serverPids(data);
+      for (const pid of pids) process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+      if (frozen) frozenPids.add(data);
+      else frozenPids.delete(data);
     },
     async destroy() {
       try {

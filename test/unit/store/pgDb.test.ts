@@ -157,3 +157,48 @@ describe("pg client", { timeout: 60_000 }, () => {
     );
   });
 });
+
+describe("pg client on a silent server", { timeout: 60_000 }, () => {
+  let server: PgServer;
+  let pg: Pg | undefined;
+  before(async () => {
+    server = await startPg();
+  });
+  after(async () => {
+    await pg?.close();
+    await server?.destroy();
+  });
+
+  test("a server that stops answering fails calls after the statement bound, and the same Pg recovers", async () => {
+    pg = openPg(await server.createDatabase("frozen"), {
+      logger: nullLogger,
+      applicationName: "vsm-test",
+      connectTimeoutMs: 1000,
+      queryTimeoutMs: 1000,
+    });
+    await pg.query("CREATE TABLE t (id INT PRIMARY KEY)");
+    server.freeze(true);
+    try {
+      const t0 = Date.now();
+      await assert.rejects(pg.query("SELECT id FROM t"), (e: unknown) => {
+        assert.ok(e instanceof SmError);
+        assert.equal(e.code, "STORE_DB_UNREACHABLE");
+        assert.ok(isTransient(e));
+        return true;
+      });
+      await assert.rejects(
+        pg.tx((q) => q.query("INSERT INTO t VALUES (1)")),
+        (e: unknown) => e instanceof SmError && e.code === "STORE_DB_UNREACHABLE",
+      );
+      assert.ok(Date.now() - t0 < 5000, `bounded: ${Date.now() - t0} ms`);
+    } finally {
+      server.freeze(false);
+    }
+    await eventually(
+      10_000,
+      () =>
+        pg?.tx((q) => q.query("INSERT INTO t VALUES (1) ON CONFLICT (id) DO NOTHING")) ?? Promise.resolve([]),
+    );
+    assert.deepEqual(await pg.query("SELECT id FROM t"), [{ id: 1 }]);
+  });
+});
