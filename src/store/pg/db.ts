@@ -29,7 +29,7 @@ export type PgRow = Record<string, unknown>;
 /** What a transaction body may run. */
 export interface PgQuery {
   /** One statement with `$1`-style parameters; the rows it returns. */
-  query<T extends PgRow = PgRow>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  query<T = PgRow>(text: string, params?: readonly unknown[]): Promise<T[]>;
 }
 
 export type PgIsolation = "serializable" | "repeatable read" | "read committed";
@@ -280,7 +280,7 @@ class PgClient implements Pg {
       throw new SmError("STORE_DB_UNREACHABLE", "the database client is closed (the node is shutting down)");
   }
 
-  async query<T extends PgRow = PgRow>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+  async query<T = PgRow>(text: string, params: readonly unknown[] = []): Promise<T[]> {
     this.checkOpen();
     const generation = this.generation;
     try {
@@ -333,10 +333,7 @@ class PgClient implements Pg {
     // The body's own errors must reach the caller unchanged; only client errors are translated.
     const result = this.sql.begin(`isolation level ${isolation}`, async (t) => {
       const q: PgQuery = {
-        query: async <R extends PgRow = PgRow>(
-          text: string,
-          params: readonly unknown[] = [],
-        ): Promise<R[]> => {
+        query: async <R = PgRow>(text: string, params: readonly unknown[] = []): Promise<R[]> => {
           const rows = await this.bounded(
             t.unsafe(text, params as postgres.ParameterOrJSON<never>[]),
             generation,
