@@ -69,6 +69,13 @@ export interface PgOptions {
   /** Tries of a transaction on serialization failures; default 10. */
   txAttempts?: number;
   /**
+   * Sent as `idle_in_transaction_session_timeout` (default 30 s; 0: not sent), so the server ends the
+   * transaction of a node frozen or cut off in its middle and frees its row locks. PgBouncer refuses
+   * startup parameters it does not know: list it in its `ignore_startup_parameters`, or set 0 and the
+   * same timeout on the database.
+   */
+  idleInTransactionTimeoutMs?: number;
+  /**
    * Named prepared statements (default true). Turn off behind PgBouncer in transaction mode older than
    * 1.21, which cannot route them.
    */
@@ -224,6 +231,7 @@ class PgClient implements Pg {
   private makeClient(): postgres.Sql {
     const tsa = this.parsed.targetSessionAttrs;
     const o = this.opts;
+    const idleTx = o.idleInTransactionTimeoutMs ?? 30_000;
     return postgres(this.parsed.dsn, {
       max: o.maxConnections ?? 4,
       connect_timeout: Math.max(1, Math.ceil((o.connectTimeoutMs ?? 5000) / 1000)),
@@ -237,7 +245,7 @@ class PgClient implements Pg {
       connection: {
         application_name: o.applicationName,
         // A node frozen (SIGSTOP) or cut off inside a transaction must not hold its row locks for ever.
-        idle_in_transaction_session_timeout: 30_000,
+        ...(idleTx > 0 ? { idle_in_transaction_session_timeout: idleTx } : {}),
       },
     });
   }
@@ -332,17 +340,29 @@ class PgClient implements Pg {
   ): Promise<T> {
     // The body's own errors must reach the caller unchanged; only client errors are translated.
     const result = this.sql.begin(`isolation level ${isolation}`, async (t) => {
+      // The first statement that failed. A body that catches it and returns normally must not pass
+      // for committed: the server answers that COMMIT with ROLLBACK. postgres.js 3.4 already throws
+      // such a failure itself; the rule is ours, so it is kept here too, independent of the client's
+      // version (the test "a body that swallows a failed statement" checks the outcome).
+      let broken: unknown;
       const q: PgQuery = {
         query: async <R = PgRow>(text: string, params: readonly unknown[] = []): Promise<R[]> => {
-          const rows = await this.bounded(
-            t.unsafe(text, params as postgres.ParameterOrJSON<never>[]),
-            generation,
-            "transaction statement",
-          );
-          return Array.from(rows) as unknown as R[];
+          try {
+            const rows = await this.bounded(
+              t.unsafe(text, params as postgres.ParameterOrJSON<never>[]),
+              generation,
+              "transaction statement",
+            );
+            return Array.from(rows) as unknown as R[];
+          } catch (e) {
+            broken ??= e;
+            throw e;
+          }
         },
       };
-      return fn(q);
+      const out = await fn(q);
+      if (broken !== undefined) throw broken;
+      return out;
     });
     return (await this.bounded(result as Promise<T>, generation, "transaction", this.txTimeoutMs)) as T;
   }

@@ -108,6 +108,19 @@ describe("pg client", { timeout: 60_000 }, () => {
     assert.deepEqual(await pg.query("SELECT id FROM t"), []);
   });
 
+  test("a body that swallows a failed statement does not pass for committed", async () => {
+    const pg = open(await server.createDatabase("swallow"));
+    await pg.query("CREATE TABLE t (id INT PRIMARY KEY)");
+    await assert.rejects(
+      pg.tx(async (q) => {
+        await q.query("INSERT INTO t VALUES (1)");
+        await q.query("SELECT * FROM no_such_table").catch(() => []);
+      }),
+      (e: unknown) => e instanceof SmError && e.code === "STORE_DB_ERROR" && e.fields.sqlstate === "42P01",
+    );
+    assert.deepEqual(await pg.query("SELECT id FROM t"), []);
+  });
+
   test("an SQL error is STORE_DB_ERROR with its SQLSTATE", async () => {
     const pg = open(await server.createDatabase("sqlerr"));
     await assert.rejects(pg.query("SELECT * FROM no_such_table"), (e: unknown) => {
