@@ -107,16 +107,33 @@ function installExitHook(): void {
   hookInstalled = true;
   // Last resort for a test that crashed before its `after`: an immediate stop is synchronous and
   // bounded, so it fits an exit handler.
-  process.on("exit", () => {
-    for (const data of running) {
-      try {
-        if (frozenPids.has(data)) for (const pid of serverPids(data)) process.kill(pid, "SIGCONT");
-        run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "10", "stop"], 15_000);
-      } catch {
-        // already stopped, or nothing more can be done while exiting
-      }
+  process.on("exit", stopAllNow);
+  // A test run interrupted by a signal runs no `after` and no exit handler by default: stop the
+  // servers, then die of the same signal's usual exit code.
+  for (const [sig, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    // `on`, not `once`: a second signal during the cleanup must not kill the process half way.
+    process.on(sig, () => {
+      stopAllNow();
+      process.exit(code);
+    });
+  }
+}
+
+/** Stops every server of this process at once; synchronous and bounded, for exit paths. */
+function stopAllNow(): void {
+  for (const data of running) {
+    try {
+      if (frozenPids.has(data)) for (const pid of serverPids(data)) process.kill(pid, "SIGCONT");
+      run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "10", "stop"], 15_000);
+      fs.rmSync(path.dirname(data), { recursive: true, force: true });
+    } catch {
+      // already stopped, or nothing more can be done while exiting
     }
-  });
+  }
+  running.clear();
 }
 
 /** Data directories of servers left frozen, thawed before any stop. */
