@@ -45,7 +45,8 @@ export interface Pg extends PgQuery {
   /**
    * Runs `fn` in a transaction and commits. A serialization failure or deadlock, in a statement or at
    * COMMIT, rolls back and runs `fn` again (so `fn` must have no effect outside the database), after a
-   * jittered backoff, up to `attempts` times; then STORE_DB_CONFLICT.
+   * jittered backoff, up to `attempts` times; then STORE_DB_CONFLICT. `fn` runs only statements: a
+   * transaction past `txTimeoutMs` is taken for a silent server, and the client is replaced.
    */
   tx<T>(fn: (q: PgQuery) => Promise<T>, opts?: TxOptions): Promise<T>;
   /** Closes every connection; later calls fail. */
