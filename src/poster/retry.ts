@@ -157,7 +157,7 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   STORE_DB_UNREACHABLE: "transient",
   STORE_DB_CONFLICT: "transient",
   STORE_DB_ERROR: "failure",
-  STORE_DB_DSN_INVALID: "permanent",
+  STORE_DB_DSN_INVALID: "failure",
   // config
   CONFIG_DIR_MISSING: "failure",
   CONFIG_EMPTY: "failure",
