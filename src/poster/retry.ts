@@ -153,6 +153,11 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   STORE_WRITE_FAILED: "failure",
   STORE_VERSION_INVALID: "failure",
   STORE_VERSION_MISMATCH: "failure",
+  // A database restarting or failing over, or a conflict that outlived its retries, may pass by itself.
+  STORE_DB_UNREACHABLE: "transient",
+  STORE_DB_CONFLICT: "transient",
+  STORE_DB_ERROR: "failure",
+  STORE_DB_DSN_INVALID: "failure",
   // config
   CONFIG_DIR_MISSING: "failure",
   CONFIG_EMPTY: "failure",

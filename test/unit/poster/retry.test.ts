@@ -55,13 +55,15 @@ describe("retryTransient", () => {
 describe("what is retried, by code", () => {
   const DECLARED = Object.keys(RPC_ERROR_NUMBERS) as DeclaredErrorCode[];
 
-  test("only an unreachable node or source and a timeout are transient; only a task no prover can take, a bug and shutdown are permanent", () => {
+  test("only an unreachable node, source or database, a database conflict and a timeout are transient; only a task no prover can take, a bug and shutdown are permanent", () => {
     const transient = DECLARED.filter((c) => retryClassOf(c) === "transient");
     const permanent = DECLARED.filter((c) => retryClassOf(c) === "permanent");
     assert.deepEqual(transient.sort(), [
       "CHAIN_UNREACHABLE",
       "RPC_UNREACHABLE",
       "SECTORS_SOURCE_UNAVAILABLE",
+      "STORE_DB_CONFLICT",
+      "STORE_DB_UNREACHABLE",
       "TIMEOUT",
     ]);
     assert.deepEqual(permanent.sort(), [

@@ -9,12 +9,16 @@ import type { MethodTable } from "../../../src/rpc/method.js";
 import { type RpcServer, startRpcServer } from "../../../src/rpc/server.js";
 import type { SectorIndexer } from "../../../src/sectors/interface.js";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
+import { PgIndexer } from "../../../src/sectors/pgIndexer.js";
 import { ProxyIndexer } from "../../../src/sectors/proxyIndexer.js";
 import { sectorIndexerMethods } from "../../../src/sectors/rpcApi.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
 import { Bucket, u64Key } from "../../../src/store/keys.js";
 import { MemoryStore } from "../../../src/store/memory.js";
+import { openPg, type Pg } from "../../../src/store/pg/db.js";
+import { migrate } from "../../../src/store/pg/migrations.js";
 import { SmError } from "../../../src/util/errors.js";
+import { type PgServer, startPg } from "../../helpers/pgServer.js";
 
 const stores = new PersistStores([
   {
@@ -33,46 +37,75 @@ const stores = new PersistStores([
   },
 ]);
 
+/**
+ * The behaviour every writable indexer shares, run against each implementation (embedded and
+ * PostgreSQL), so the cluster's index answers exactly as the local one.
+ */
+async function indexerBehaviour(idx: SectorIndexer): Promise<void> {
+  assert.equal((await idx.find("normal", { miner: 1000, number: 1 })).found, false);
+  await idx.update("normal", [
+    { miner: 1000, number: 1, sealedFile: "s1", cacheDir: "s1" },
+    { miner: 1000, number: 2, sealedFile: "s1", cacheDir: "s2" },
+    { miner: 1001, number: 1, sealedFile: "s2", cacheDir: "" },
+  ]);
+  await idx.update("upgrade", [{ miner: 1000, number: 1, sealedFile: "s2", cacheDir: "s2" }]);
+  assert.deepEqual(await idx.find("normal", { miner: 1000, number: 2 }), {
+    found: true,
+    instance: { sealedFile: "s1", cacheDir: "s2" },
+  });
+  assert.deepEqual(
+    await idx.find("normal", { miner: 1001, number: 1 }),
+    { found: true, instance: { sealedFile: "s2", cacheDir: "s2" } },
+    "empty cache = sealed instance",
+  );
+  assert.deepEqual(await idx.find("upgrade", { miner: 1000, number: 1 }), {
+    found: true,
+    instance: { sealedFile: "s2", cacheDir: "s2" },
+  });
+  assert.equal((await idx.find("upgrade", { miner: 1000, number: 2 })).found, false);
+  const many = await idx.findMany("normal", [
+    { miner: 1000, number: 2 },
+    { miner: 9, number: 9 },
+    { miner: 1000, number: 1 },
+  ]);
+  assert.deepEqual(
+    many.map((l) => l.found),
+    [true, false, true],
+  );
+  assert.deepEqual(await idx.counts(), { normal: { s1: 2, s2: 1 }, upgrade: { s2: 1 } });
+  await idx.update("normal", [{ miner: 1000, number: 1, sealedFile: "s2", cacheDir: "s2" }]);
+  assert.equal(
+    (await idx.find("normal", { miner: 1000, number: 1 })).instance.sealedFile,
+    "s2",
+    "re-attach overwrites",
+  );
+  // A large batch: answers in the asked order (the database cuts it into chunks).
+  const big = Array.from({ length: 1200 }, (_, i) => ({
+    miner: 2000,
+    number: i,
+    sealedFile: `s${(i % 2) + 1}`,
+    cacheDir: "s1",
+  }));
+  await idx.update("normal", big);
+  const order = big.map(({ miner, number }) => ({ miner, number })).reverse();
+  assert.deepEqual(
+    (await idx.findMany("normal", order)).map((l) => l.instance.sealedFile),
+    order.map((s) => `s${(s.number % 2) + 1}`),
+  );
+  // A record without a sealed instance refuses the whole batch.
+  await assert.rejects(
+    idx.update("normal", [
+      { miner: 3000, number: 1, sealedFile: "s1", cacheDir: "" },
+      { miner: 3000, number: 2, sealedFile: "", cacheDir: "" },
+    ]),
+    (e: unknown) => e instanceof SmError && e.code === "SECTORS_INVALID_RECORD",
+  );
+  assert.equal((await idx.find("normal", { miner: 3000, number: 1 })).found, false);
+}
+
 describe("LocalIndexer", () => {
   test("find, findMany, update, counts; the two indexes are separate", async () => {
-    const idx = new LocalIndexer(new MemoryStore());
-    assert.equal((await idx.find("normal", { miner: 1000, number: 1 })).found, false);
-    await idx.update("normal", [
-      { miner: 1000, number: 1, sealedFile: "s1", cacheDir: "s1" },
-      { miner: 1000, number: 2, sealedFile: "s1", cacheDir: "s2" },
-      { miner: 1001, number: 1, sealedFile: "s2", cacheDir: "" },
-    ]);
-    await idx.update("upgrade", [{ miner: 1000, number: 1, sealedFile: "s2", cacheDir: "s2" }]);
-    assert.deepEqual(await idx.find("normal", { miner: 1000, number: 2 }), {
-      found: true,
-      instance: { sealedFile: "s1", cacheDir: "s2" },
-    });
-    assert.deepEqual(
-      await idx.find("normal", { miner: 1001, number: 1 }),
-      { found: true, instance: { sealedFile: "s2", cacheDir: "s2" } },
-      "empty cache = sealed instance",
-    );
-    assert.deepEqual(await idx.find("upgrade", { miner: 1000, number: 1 }), {
-      found: true,
-      instance: { sealedFile: "s2", cacheDir: "s2" },
-    });
-    assert.equal((await idx.find("upgrade", { miner: 1000, number: 2 })).found, false);
-    const many = await idx.findMany("normal", [
-      { miner: 1000, number: 2 },
-      { miner: 9, number: 9 },
-      { miner: 1000, number: 1 },
-    ]);
-    assert.deepEqual(
-      many.map((l) => l.found),
-      [true, false, true],
-    );
-    assert.deepEqual(await idx.counts(), { normal: { s1: 2, s2: 1 }, upgrade: { s2: 1 } });
-    await idx.update("normal", [{ miner: 1000, number: 1, sealedFile: "s2", cacheDir: "s2" }]);
-    assert.equal(
-      (await idx.find("normal", { miner: 1000, number: 1 })).instance.sealedFile,
-      "s2",
-      "re-attach overwrites",
-    );
+    await indexerBehaviour(new LocalIndexer(new MemoryStore()));
   });
 
   test("a damaged record is an error, not a wrong answer", async () => {
@@ -103,6 +136,54 @@ describe("LocalIndexer", () => {
       () => stores.resolve("normal", { miner: 1, number: 2 }, { sealedFile: "gone", cacheDir: "gone" }),
       /instance "gone", which is not in \[\[Common\.PersistStores\]\]/,
     );
+  });
+});
+
+describe("PgIndexer on a real PostgreSQL server", { timeout: 60_000 }, () => {
+  let server: PgServer;
+  const clients: Pg[] = [];
+  const open = async (db: string): Promise<Pg> => {
+    const pg = openPg(await server.createDatabase(db), { logger: nullLogger, applicationName: "vsm-test" });
+    clients.push(pg);
+    await migrate(pg, { logger: nullLogger, node: "test" });
+    return pg;
+  };
+  before(async () => {
+    server = await startPg();
+  });
+  after(async () => {
+    for (const c of clients) await c.close();
+    await server?.destroy();
+  });
+
+  test("find, findMany, update, counts; the two indexes are separate", async () => {
+    await indexerBehaviour(new PgIndexer(await open("behaviour")));
+  });
+
+  test("a damaged record is an error for its own sector only", async () => {
+    const pg = await open("damaged");
+    const idx = new PgIndexer(pg);
+    await idx.update("normal", [
+      { miner: 1, number: 1, sealedFile: "s1", cacheDir: "s1" },
+      { miner: 1, number: 2, sealedFile: "s1", cacheDir: "s1" },
+    ]);
+    await pg.query("UPDATE sector_index SET sealed_instance = '' WHERE miner = 1 AND number = 1");
+    await assert.rejects(
+      idx.find("normal", { miner: 1, number: 1 }),
+      (e: unknown) => e instanceof SmError && e.code === "STORE_CORRUPT",
+    );
+    const [bad, good] = await idx.findMany("normal", [
+      { miner: 1, number: 1 },
+      { miner: 1, number: 2 },
+    ]);
+    assert.equal(bad?.found, false);
+    assert.match(bad?.error ?? "", /damaged/);
+    assert.equal(good?.found, true);
+    assert.deepEqual(await idx.counts(), {
+      normal: { s1: 1 },
+      upgrade: {},
+      damaged: { normal: 1, upgrade: 0 },
+    });
   });
 });
 

@@ -26,6 +26,7 @@ import {
 } from "../../../src/rpc/errors.js";
 import { SECTORS_ERROR_CODES } from "../../../src/sectors/errors.js";
 import { STORE_ERROR_CODES } from "../../../src/store/errors.js";
+import { PG_ERROR_CODES } from "../../../src/store/pg/errors.js";
 import { type ErrorCode, SmError, UTIL_ERROR_CODES } from "../../../src/util/errors.js";
 
 /** Every declared code: the keys of the JSON-RPC table, which its type forces to be complete. */
@@ -36,6 +37,7 @@ const DOMAINS: Record<string, readonly string[]> = {
   util: UTIL_ERROR_CODES,
   proofs: Object.values(PROOF_ERROR_CODES),
   store: STORE_ERROR_CODES,
+  "store/pg": PG_ERROR_CODES,
   config: CONFIG_ERROR_CODES,
   rpc: RPC_ERROR_CODES,
   chain: CHAIN_ERROR_CODES,

@@ -1,0 +1,156 @@
+/**
+ * Sector index in the cluster's database (`sector_index`, src/store/pg/schema.ts), so that every node
+ * of a cluster reads sector locations directly, without a `--proxy` source node. Same behaviour as
+ * `LocalIndexer`: instance names, never paths; an empty cache instance means the sealed file's.
+ *
+ * The schema cannot store a row without names, but a row written by hand may have an empty sealed
+ * instance: that record is damaged and fails only its own sector, as in the embedded index.
+ *
+ * Batches are cut into chunks (a statement has at most 65535 parameters, and smaller statements keep
+ * each round trip short); a multi-chunk read or write runs in one transaction, so `findMany` answers
+ * from one snapshot and `update` is atomic for the whole batch.
+ */
+import type { Pg, PgQuery } from "../store/pg/db.js";
+import { SmError } from "../util/errors.js";
+import {
+  type IndexCounts,
+  type IndexerOptions,
+  type IndexRecord,
+  type IndexType,
+  NOT_FOUND,
+  type SectorIndexer,
+  type SectorLocation,
+  type SectorRef,
+} from "./interface.js";
+
+const CHUNK = 500;
+
+interface Row {
+  miner: string;
+  number: string;
+  sealed_instance: string;
+  cache_instance: string;
+}
+
+function damagedText(type: IndexType, s: SectorRef): string {
+  return `the ${type} sector index record of sector ${s.miner}-${s.number} in the cluster database is damaged (it has no sealed instance name); re-attach the store that holds this sector with \`vsm util storage attach --name NAME PATH\` to rewrite it`;
+}
+
+function locate(type: IndexType, s: SectorRef, row: Row | undefined): SectorLocation {
+  if (row === undefined) return NOT_FOUND;
+  if (row.sealed_instance === "") {
+    return { found: false, instance: { sealedFile: "", cacheDir: "" }, error: damagedText(type, s) };
+  }
+  const cache = row.cache_instance !== "" ? row.cache_instance : row.sealed_instance;
+  return { found: true, instance: { sealedFile: row.sealed_instance, cacheDir: cache } };
+}
+
+function chunks<T>(xs: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += CHUNK) out.push(xs.slice(i, i + CHUNK));
+  return out;
+}
+
+export class PgIndexer implements SectorIndexer {
+  readonly description: string;
+  readonly readOnly = false;
+
+  constructor(private readonly pg: Pg) {
+    this.description = `postgres ${pg.description}`;
+  }
+
+  async find(type: IndexType, sector: SectorRef, opts?: IndexerOptions): Promise<SectorLocation> {
+    opts?.signal?.throwIfAborted();
+    const [row] = await this.pg.query<Row>(
+      "SELECT miner, number, sealed_instance, cache_instance FROM sector_index WHERE miner = $1 AND kind = $2 AND number = $3",
+      [sector.miner, type, sector.number],
+    );
+    const loc = locate(type, sector, row);
+    if (loc.error !== undefined) {
+      throw new SmError("STORE_CORRUPT", loc.error, {
+        miner: sector.miner,
+        number: sector.number,
+        index: type,
+      });
+    }
+    return loc;
+  }
+
+  async findMany(
+    type: IndexType,
+    sectors: readonly SectorRef[],
+    opts?: IndexerOptions,
+  ): Promise<SectorLocation[]> {
+    opts?.signal?.throwIfAborted();
+    if (sectors.length === 0) return [];
+    const read = async (q: PgQuery): Promise<Map<string, Row>> => {
+      const found = new Map<string, Row>();
+      for (const part of chunks(sectors)) {
+        // (miner, number) IN ((..), ..): row values, accepted by PostgreSQL, YugabyteDB and CockroachDB.
+        const tuples = part.map((_, i) => `($${2 * i + 2}, $${2 * i + 3})`).join(", ");
+        const params = [type, ...part.flatMap((s) => [s.miner, s.number])];
+        const rows = await q.query<Row>(
+          `SELECT miner, number, sealed_instance, cache_instance FROM sector_index WHERE kind = $1 AND (miner, number) IN (${tuples})`,
+          params,
+        );
+        for (const r of rows) found.set(`${r.miner}-${r.number}`, r);
+      }
+      return found;
+    };
+    const found =
+      sectors.length <= CHUNK
+        ? await read(this.pg)
+        : await this.pg.tx(read, { isolation: "repeatable read" });
+    return sectors.map((s) => locate(type, s, found.get(`${s.miner}-${s.number}`)));
+  }
+
+  async update(type: IndexType, records: readonly IndexRecord[], opts?: IndexerOptions): Promise<void> {
+    opts?.signal?.throwIfAborted();
+    for (const r of records) {
+      if (r.sealedFile === "") {
+        throw new SmError(
+          "SECTORS_INVALID_RECORD",
+          `sector ${r.miner}-${r.number}: empty sealed instance name`,
+        );
+      }
+    }
+    if (records.length === 0) return;
+    // The last record of a sector wins, as in one LMDB transaction; a statement may not name a key twice.
+    const last = new Map<string, IndexRecord>();
+    for (const r of records) last.set(`${r.miner}-${r.number}`, r);
+    const unique = [...last.values()];
+    await this.pg.tx(async (q) => {
+      for (const part of chunks(unique)) {
+        const values = part
+          .map((_, i) => `($1, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4}, $${4 * i + 5}, now())`)
+          .join(", ");
+        const params = [
+          type,
+          ...part.flatMap((r) => [r.miner, r.number, r.sealedFile, r.cacheDir || r.sealedFile]),
+        ];
+        await q.query(
+          `INSERT INTO sector_index (kind, miner, number, sealed_instance, cache_instance, updated_at) VALUES ${values}
+           ON CONFLICT (miner, kind, number) DO UPDATE
+           SET sealed_instance = excluded.sealed_instance, cache_instance = excluded.cache_instance, updated_at = excluded.updated_at`,
+          params,
+        );
+      }
+    });
+  }
+
+  async counts(opts?: IndexerOptions): Promise<IndexCounts> {
+    opts?.signal?.throwIfAborted();
+    const rows = await this.pg.query<{ kind: string; sealed_instance: string; n: string }>(
+      "SELECT kind, sealed_instance, count(*) AS n FROM sector_index GROUP BY kind, sealed_instance",
+    );
+    const out: IndexCounts = { normal: {}, upgrade: {} };
+    const damaged: Record<IndexType, number> = { normal: 0, upgrade: 0 };
+    for (const r of rows) {
+      const type: IndexType = r.kind === "upgrade" ? "upgrade" : "normal";
+      if (r.sealed_instance === "") damaged[type] += Number(r.n);
+      else out[type][r.sealed_instance] = Number(r.n);
+    }
+    if (damaged.normal + damaged.upgrade > 0) out.damaged = damaged;
+    return out;
+  }
+}

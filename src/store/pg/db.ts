@@ -1,0 +1,386 @@
+/**
+ * The cluster's connection to a PostgreSQL-compatible database: a small wrapper over postgres.js
+ * (the choice and its reasons: docs/cluster.md, "Client") that the cluster code uses and nothing else.
+ *
+ * What it adds to the client, because a late proof costs money and the database is shared:
+ * - every failure becomes an SmError with a code (`errors.ts`): STORE_DB_UNREACHABLE when the server is
+ *   down, restarting, failing over or silent (transient: retry), STORE_DB_CONFLICT when a transaction
+ *   kept conflicting, STORE_DB_ERROR for anything else;
+ * - `tx` retries serialization failures and deadlocks (SQLSTATE 40001, 40P01) with jittered backoff, a
+ *   bounded number of times, as CockroachDB requires of every client and SERIALIZABLE needs anywhere;
+ * - every statement has a time bound: a server or network that goes silent (a partition, a frozen
+ *   host) would otherwise leave a query waiting for as long as TCP takes to notice, many minutes;
+ * - reconnection: the client connects lazily, so after a restart or a failover the next call connects
+ *   again (to whichever host of a multi-host DSN is now the primary). When a call times out, or lands
+ *   on a read-only standby, the whole client is replaced, because its connections cannot be trusted
+ *   and postgres.js 3.x cannot close one connection by itself.
+ *
+ * A statement that fails with STORE_DB_UNREACHABLE may or may not have been applied (a COMMIT whose
+ * answer was lost): callers retry only what is idempotent, which every cluster write is designed to be.
+ */
+import postgres from "postgres";
+import type { Logger } from "../../log/logger.js";
+import { errorMessage, SmError, sysCode } from "../../util/errors.js";
+import { sleep } from "../../util/time.js";
+import "./errors.js";
+
+export type PgRow = Record<string, unknown>;
+
+/** What a transaction body may run. */
+export interface PgQuery {
+  /** One statement with `$1`-style parameters; the rows it returns. */
+  query<T = PgRow>(text: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+export type PgIsolation = "serializable" | "repeatable read" | "read committed";
+
+export interface TxOptions {
+  /** Default "serializable": the one level PostgreSQL, YugabyteDB and CockroachDB all give with the same meaning. */
+  isolation?: PgIsolation;
+  /** Tries in all, for serialization failures and deadlocks; default PgOptions.txAttempts. */
+  attempts?: number;
+}
+
+export interface Pg extends PgQuery {
+  /**
+   * Runs `fn` in a transaction and commits. A serialization failure or deadlock, in a statement or at
+   * COMMIT, rolls back and runs `fn` again (so `fn` must have no effect outside the database), after a
+   * jittered backoff, up to `attempts` times; then STORE_DB_CONFLICT. `fn` runs only statements: a
+   * transaction past `txTimeoutMs` is taken for a silent server, and the client is replaced.
+   */
+  tx<T>(fn: (q: PgQuery) => Promise<T>, opts?: TxOptions): Promise<T>;
+  /** Closes every connection; later calls fail. */
+  close(): Promise<void>;
+  /** Host list of the DSN, without credentials, for logs. */
+  readonly description: string;
+}
+
+export interface PgOptions {
+  logger: Logger;
+  /** Shown in pg_stat_activity: which node holds which connection. */
+  applicationName: string;
+  /** Connections kept at most; default 4 (the cluster's traffic is a few small statements a second). */
+  maxConnections?: number;
+  /** Bound on one statement, waiting for a connection included; default 10 s. */
+  queryTimeoutMs?: number;
+  /** Bound on opening one connection (per host of the DSN); default 5 s. */
+  connectTimeoutMs?: number;
+  /** Bound on a whole transaction, body and COMMIT included; default 30 s. */
+  txTimeoutMs?: number;
+  /** Tries of a transaction on serialization failures; default 10. */
+  txAttempts?: number;
+  /**
+   * Sent as `idle_in_transaction_session_timeout` (default 30 s; 0: not sent), so the server ends the
+   * transaction of a node frozen or cut off in its middle and frees its row locks. PgBouncer refuses
+   * startup parameters it does not know: list it in its `ignore_startup_parameters`, or set 0 and the
+   * same timeout on the database.
+   */
+  idleInTransactionTimeoutMs?: number;
+  /**
+   * Named prepared statements (default true). Turn off behind PgBouncer in transaction mode older than
+   * 1.21, which cannot route them.
+   */
+  prepare?: boolean;
+}
+
+const SERIALIZATION_FAILURE = "40001";
+const DEADLOCK_DETECTED = "40P01";
+
+/** SQLSTATEs that say the server went away or is not the writable primary: try again later, elsewhere. */
+const UNREACHABLE_SQLSTATES = new Set([
+  "57P01", // admin_shutdown: the server is stopping (pg_ctl stop -m fast)
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: starting up, or a standby not yet accepting connections
+  "53300", // too_many_connections
+  "25006", // read_only_sql_transaction: we reached a standby
+  "40003", // statement_completion_unknown (CockroachDB): the outcome is unknown, as with a lost connection
+]);
+/** Client-side codes of postgres.js for a connection that closed, ended or never opened. */
+const CLIENT_CONNECTION_CODES = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+const NET_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNABORTED",
+]);
+
+function sqlstateOf(e: unknown): string | undefined {
+  return e instanceof postgres.PostgresError ? e.code : undefined;
+}
+
+function isRetryableConflict(e: unknown): boolean {
+  const s = sqlstateOf(e);
+  return s === SERIALIZATION_FAILURE || s === DEADLOCK_DETECTED;
+}
+
+/** Whether `e` came from the client or the server rather than from a transaction body. */
+function isClientError(e: unknown): boolean {
+  if (e instanceof postgres.PostgresError || e instanceof SmError) return true;
+  const code = sysCode(e);
+  return code !== undefined && (NET_CODES.has(code) || CLIENT_CONNECTION_CODES.has(code));
+}
+
+/** Our error for whatever the client threw; `what` says which call. */
+export function pgError(e: unknown, what: string): SmError {
+  if (e instanceof SmError) return e;
+  const sqlstate = sqlstateOf(e);
+  const msg = errorMessage(e);
+  if (sqlstate !== undefined) {
+    if (UNREACHABLE_SQLSTATES.has(sqlstate) || sqlstate.startsWith("08")) {
+      return new SmError(
+        "STORE_DB_UNREACHABLE",
+        `${what}: the database is not available (${sqlstate}: ${msg})`,
+        { sqlstate },
+        { cause: e },
+      );
+    }
+    if (sqlstate === SERIALIZATION_FAILURE || sqlstate === DEADLOCK_DETECTED) {
+      return new SmError(
+        "STORE_DB_CONFLICT",
+        `${what}: conflicting concurrent transactions (${sqlstate}: ${msg})`,
+        { sqlstate },
+        { cause: e },
+      );
+    }
+    return new SmError(
+      "STORE_DB_ERROR",
+      `${what}: ${msg} (SQLSTATE ${sqlstate})`,
+      { sqlstate },
+      { cause: e },
+    );
+  }
+  const code = sysCode(e);
+  if (code !== undefined && (NET_CODES.has(code) || CLIENT_CONNECTION_CODES.has(code))) {
+    return new SmError(
+      "STORE_DB_UNREACHABLE",
+      `${what}: cannot reach the database (${code}: ${msg})`,
+      { errno: code },
+      { cause: e },
+    );
+  }
+  return new SmError("STORE_DB_ERROR", `${what}: ${msg}`, {}, { cause: e });
+}
+
+interface ParsedDsn {
+  dsn: string;
+  hosts: string;
+  targetSessionAttrs: string | undefined;
+}
+
+/**
+ * Checks the DSN and finds its `target_session_attrs`. postgres.js 3.4 decides "read-only" from
+ * `default_transaction_read_only` alone, which a PostgreSQL 14+ hot standby reports as off, so with
+ * `read-write` it would settle on a standby (libpq also looks at `in_hot_standby`). `primary` asks the
+ * right question there, so `read-write` is passed on as `primary`; a primary set read-only by hand is
+ * still caught by its first write (25006), which replaces the client.
+ */
+function parseDsn(dsn: string): ParsedDsn {
+  const m = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/.exec(dsn);
+  if (m === null) {
+    throw new SmError(
+      "STORE_DB_DSN_INVALID",
+      "the database DSN must look like postgres://user@host:port/db (several host:port separated by commas for failover)",
+    );
+  }
+  const hosts = m[1] ?? "";
+  const params = new URLSearchParams((m[3] ?? "").slice(1));
+  const tsa = params.get("target_session_attrs") ?? undefined;
+  const known = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"];
+  if (tsa !== undefined && !known.includes(tsa)) {
+    throw new SmError(
+      "STORE_DB_DSN_INVALID",
+      `the DSN's target_session_attrs=${tsa} is not one of ${known.join(", ")}`,
+    );
+  }
+  return { dsn, hosts, targetSessionAttrs: tsa };
+}
+
+class PgClient implements Pg {
+  readonly description: string;
+  private sql: postgres.Sql;
+  /** Bumped each time the client is replaced, so calls that fail together replace it once. */
+  private generation = 0;
+  private closed = false;
+  private readonly log: Logger;
+  private readonly queryTimeoutMs: number;
+  private readonly txAttempts: number;
+  private readonly txTimeoutMs: number;
+
+  constructor(
+    private readonly parsed: ParsedDsn,
+    private readonly opts: PgOptions,
+  ) {
+    this.description = parsed.hosts;
+    this.log = opts.logger.named("db");
+    this.queryTimeoutMs = opts.queryTimeoutMs ?? 10_000;
+    this.txAttempts = opts.txAttempts ?? 10;
+    this.txTimeoutMs = opts.txTimeoutMs ?? 30_000;
+    this.sql = this.makeClient();
+  }
+
+  private makeClient(): postgres.Sql {
+    const tsa = this.parsed.targetSessionAttrs;
+    const o = this.opts;
+    const idleTx = o.idleInTransactionTimeoutMs ?? 30_000;
+    return postgres(this.parsed.dsn, {
+      max: o.maxConnections ?? 4,
+      connect_timeout: Math.max(1, Math.ceil((o.connectTimeoutMs ?? 5000) / 1000)),
+      prepare: o.prepare ?? true,
+      // Reconnect quickly: the default backoff grows to 20 s, longer than a deadline can wait.
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2),
+      // A connection held idle for long by a NAT or a proxy may be dropped silently; renew it.
+      idle_timeout: 60,
+      ...(tsa === "read-write" ? { target_session_attrs: "primary" as const } : {}),
+      onnotice: () => {},
+      connection: {
+        application_name: o.applicationName,
+        // A node frozen (SIGSTOP) or cut off inside a transaction must not hold its row locks for ever.
+        ...(idleTx > 0 ? { idle_in_transaction_session_timeout: idleTx } : {}),
+      },
+    });
+  }
+
+  /** Replaces the client after a call found its connections untrustworthy (silent, on a standby). */
+  private replace(generation: number, why: string): void {
+    if (this.closed || generation !== this.generation) return;
+    this.generation++;
+    const old = this.sql;
+    this.sql = this.makeClient();
+    this.log.warn("database connections replaced", { reason: why, hosts: this.description });
+    old.end({ timeout: 0 }).catch(() => {});
+  }
+
+  /** `p` bounded by the statement timeout; on timeout the client is replaced (which also ends `p`). */
+  private bounded<T>(p: Promise<T>, generation: number, what: string, ms = this.queryTimeoutMs): Promise<T> {
+    // The losing side of the race must never become an unhandled rejection.
+    p.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.replace(generation, `${what} got no answer in ${ms} ms`);
+        reject(
+          new SmError("STORE_DB_UNREACHABLE", `${what}: the database did not answer within ${ms} ms`, {
+            timeoutMs: ms,
+          }),
+        );
+      }, ms);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private failed(e: unknown, generation: number, what: string): SmError {
+    if (sqlstateOf(e) === "25006") this.replace(generation, "a write reached a read-only server (standby)");
+    return pgError(e, what);
+  }
+
+  private checkOpen(): void {
+    if (this.closed)
+      throw new SmError("STORE_DB_UNREACHABLE", "the database client is closed (the node is shutting down)");
+  }
+
+  async query<T = PgRow>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    this.checkOpen();
+    const generation = this.generation;
+    try {
+      const rows = await this.bounded(
+        this.sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]),
+        generation,
+        "query",
+      );
+      // A plain array: callers never see the client's Result type.
+      return Array.from(rows) as unknown as T[];
+    } catch (e) {
+      throw this.failed(e, generation, "query");
+    }
+  }
+
+  async tx<T>(fn: (q: PgQuery) => Promise<T>, opts: TxOptions = {}): Promise<T> {
+    const attempts = opts.attempts ?? this.txAttempts;
+    const isolation = opts.isolation ?? "serializable";
+    let last: unknown;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      this.checkOpen();
+      const generation = this.generation;
+      try {
+        return await this.once(fn, isolation, generation);
+      } catch (e) {
+        // An error of the body's own (not the client's) reaches the caller unchanged.
+        if (!isClientError(e)) throw e;
+        if (!isRetryableConflict(e)) throw this.failed(e, generation, "transaction");
+        last = e;
+        if (attempt < attempts) {
+          // Full jitter, 10 ms doubling to 1 s: conflicting nodes must not retry in lock step.
+          await sleep(Math.random() * Math.min(10 * 2 ** (attempt - 1), 1000));
+        }
+      }
+    }
+    const err = pgError(last, "transaction");
+    throw new SmError(
+      "STORE_DB_CONFLICT",
+      `${err.message}; gave up after ${attempts} tries`,
+      { ...err.fields, attempts },
+      { cause: last },
+    );
+  }
+
+  private async once<T>(
+    fn: (q: PgQuery) => Promise<T>,
+    isolation: PgIsolation,
+    generation: number,
+  ): Promise<T> {
+    // The body's own errors must reach the caller unchanged; only client errors are translated.
+    const result = this.sql.begin(`isolation level ${isolation}`, async (t) => {
+      // The first statement that failed. A body that catches it and returns normally must not pass
+      // for committed: the server answers that COMMIT with ROLLBACK. postgres.js 3.4 already throws
+      // such a failure itself; the rule is ours, so it is kept here too, independent of the client's
+      // version (the test "a body that swallows a failed statement" checks the outcome).
+      let broken: unknown;
+      const q: PgQuery = {
+        query: async <R = PgRow>(text: string, params: readonly unknown[] = []): Promise<R[]> => {
+          try {
+            const rows = await this.bounded(
+              t.unsafe(text, params as postgres.ParameterOrJSON<never>[]),
+              generation,
+              "transaction statement",
+            );
+            return Array.from(rows) as unknown as R[];
+          } catch (e) {
+            broken ??= e;
+            throw e;
+          }
+        },
+      };
+      const out = await fn(q);
+      if (broken !== undefined) throw broken;
+      return out;
+    });
+    return (await this.bounded(result as Promise<T>, generation, "transaction", this.txTimeoutMs)) as T;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Statements in flight get one second. The bound matters: a connection a crashed server left
+    // behind can keep postgres.js 3.4's end() from finishing on its own (seen in the restart test).
+    await this.sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
+/**
+ * Opens the database named by `dsn` (nothing connects until the first call). A DSN the client cannot
+ * use throws STORE_DB_DSN_INVALID at once.
+ */
+export function openPg(dsn: string, opts: PgOptions): Pg {
+  return new PgClient(parseDsn(dsn), opts);
+}

@@ -1,0 +1,321 @@
+/**
+ * A throwaway PostgreSQL server for tests: Debian's binaries (`apt-get install -y postgresql`),
+ * `initdb` into a temp directory, listening on a free loopback port and on a unix socket inside that
+ * directory, trust authentication on loopback only. Never a mock: the cluster's correctness rests on
+ * the server's locking and isolation, which an imitation would not reproduce.
+ *
+ * PostgreSQL refuses to run as root, so when the test process is root every server command runs as
+ * the `postgres` user (runuser); otherwise it runs directly. `startPg({standbyOf})` makes a streaming
+ * standby of a running primary (pg_basebackup -R), which `promote()` turns into a primary, for the
+ * failover tests.
+ *
+ * Every server started here is stopped by `stop()`; a test that forgets (or crashes before its
+ * `after`) still leaves nothing running, because an exit hook stops them all immediately. Every
+ * command has a time bound, so a stuck server fails the test instead of hanging it.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+const BIN_ROOT = "/usr/lib/postgresql";
+const COMMAND_TIMEOUT_MS = 30_000;
+
+export interface PgServer {
+  readonly port: number;
+  /** The temp directory that holds the data directory, the socket and the log. */
+  readonly dir: string;
+  /** `postgres://postgres@127.0.0.1:port/db`. */
+  dsn(db: string): string;
+  /** Creates a database (on a primary) and returns its DSN. */
+  createDatabase(name: string): Promise<string>;
+  /** Runs one SQL statement through psql as the superuser; returns its unaligned output. */
+  psql(db: string, sql: string): string;
+  /** Stops the server: "fast" rolls back and disconnects cleanly, "immediate" is a crash (no checkpoint). */
+  stop(opts?: { mode?: "fast" | "immediate" }): Promise<void>;
+  /** Starts it again on the same port and data directory. */
+  start(): Promise<void>;
+  /** Turns a standby into a primary and waits until it accepts writes. */
+  promote(): Promise<void>;
+  /**
+   * SIGSTOPs (true) or SIGCONTs (false) the server and all its backends: connections stay open but
+   * nothing answers, as with a frozen host or a silent network.
+   */
+  freeze(frozen: boolean): void;
+  /** Stops the server if it runs and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+let binDirCache: string | undefined;
+
+/** The bin directory of the highest installed PostgreSQL major. */
+export function pgBinDir(): string {
+  if (binDirCache !== undefined) return binDirCache;
+  let versions: number[] = [];
+  try {
+    versions = fs
+      .readdirSync(BIN_ROOT)
+      .map(Number)
+      .filter((v) => Number.isInteger(v) && fs.existsSync(path.join(BIN_ROOT, String(v), "bin", "initdb")));
+  } catch {
+    // no /usr/lib/postgresql at all: reported below
+  }
+  if (versions.length === 0) {
+    throw new Error(
+      `no PostgreSQL server binaries under ${BIN_ROOT}/*/bin: install them with \`apt-get install -y postgresql\``,
+    );
+  }
+  binDirCache = path.join(BIN_ROOT, String(Math.max(...versions)), "bin");
+  return binDirCache;
+}
+
+const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** Runs a server binary, as `postgres` when we are root; throws with its output when it fails. */
+function run(bin: string, args: string[], timeoutMs = COMMAND_TIMEOUT_MS): string {
+  const file = path.join(pgBinDir(), bin);
+  const [cmd, argv] = asRoot ? ["runuser", ["-u", "postgres", "--", file, ...args]] : [file, args];
+  const r = spawnSync(cmd, argv, { encoding: "utf8", timeout: timeoutMs, cwd: os.tmpdir() });
+  if (r.error !== undefined || r.status !== 0) {
+    const why = r.error !== undefined ? r.error.message : `exit ${r.status ?? r.signal}`;
+    throw new Error(`${bin} ${args.join(" ")} failed (${why}): ${r.stderr}${r.stdout}`);
+  }
+  return r.stdout;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() =>
+        typeof addr === "object" && addr !== null ? resolve(addr.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+/** Data directories of the servers that may run, for the exit hook. */
+const running = new Set<string>();
+let hookInstalled = false;
+
+function installExitHook(): void {
+  if (hookInstalled) return;
+  hookInstalled = true;
+  // Last resort for a test that crashed before its `after`: an immediate stop is synchronous and
+  // bounded, so it fits an exit handler.
+  process.on("exit", stopAllNow);
+  // A test run interrupted by a signal runs no `after` and no exit handler by default: stop the
+  // servers, then die of the same signal's usual exit code.
+  for (const [sig, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    // `on`, not `once`: a second signal during the cleanup must not kill the process half way.
+    process.on(sig, () => {
+      stopAllNow();
+      process.exit(code);
+    });
+  }
+}
+
+/** Stops every server of this process at once; synchronous and bounded, for exit paths. */
+function stopAllNow(): void {
+  for (const data of running) {
+    try {
+      if (frozenPids.has(data)) for (const pid of serverPids(data)) process.kill(pid, "SIGCONT");
+      run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "10", "stop"], 15_000);
+      fs.rmSync(path.dirname(data), { recursive: true, force: true });
+    } catch {
+      // already stopped, or nothing more can be done while exiting
+    }
+  }
+  running.clear();
+}
+
+/** Data directories of servers left frozen, thawed before any stop. */
+const frozenPids = new Set<string>();
+
+/** The postmaster of a data directory and every process it started (its backends and helpers). */
+function serverPids(data: string): number[] {
+  const pid = Number(fs.readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+  const out = [pid];
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(e));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** Makes a directory the postgres user owns (initdb and the server write into it). */
+function ownedDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (asRoot) execFileSync("chown", ["-R", "postgres:postgres", dir]);
+}
+
+export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgServer> {
+  installExitHook();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vsm-pg-"));
+  fs.chmodSync(dir, 0o755);
+  if (asRoot) execFileSync("chown", ["postgres:postgres", dir]);
+  const data = path.join(dir, "data");
+  const sock = path.join(dir, "sock");
+  const logFile = path.join(dir, "server.log");
+  ownedDir(sock);
+  const port = await freePort();
+  // initdb or a base backup, then this server's own settings.
+  const setup = (): void => {
+    if (opts.standbyOf === undefined) {
+      run(
+        "initdb",
+        ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"],
+        60_000,
+      );
+      // Loopback only; the replication entry lets a standby stream from this server.
+      fs.writeFileSync(
+        path.join(data, "pg_hba.conf"),
+        [
+          "local all all trust",
+          "local replication all trust",
+          "host all all 127.0.0.1/32 trust",
+          "host replication all 127.0.0.1/32 trust",
+          "",
+        ].join("\n"),
+      );
+    } else {
+      ownedDir(data);
+      fs.chmodSync(data, 0o700);
+      run(
+        "pg_basebackup",
+        [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(opts.standbyOf.port),
+          "-U",
+          "postgres",
+          "-D",
+          data,
+          "-R",
+          "-X",
+          "stream",
+          // An immediate checkpoint: the default spread one waits minutes on a primary with writes.
+          "-c",
+          "fast",
+          "--no-sync",
+        ],
+        60_000,
+      );
+    }
+    // Settings appended last win over the primary's copy in a base backup.
+    fs.appendFileSync(
+      path.join(data, "postgresql.conf"),
+      [
+        "",
+        `port = ${port}`,
+        "listen_addresses = '127.0.0.1'",
+        `unix_socket_directories = '${sock}'`,
+        "wal_level = replica",
+        "max_wal_senders = 5",
+        "hot_standby = on",
+        "fsync = off",
+        "full_page_writes = off",
+        "max_connections = 100",
+        "shared_buffers = 16MB",
+        "",
+      ].join("\n"),
+    );
+    if (asRoot) execFileSync("chown", ["-R", "postgres:postgres", dir]);
+  };
+
+  try {
+    setup();
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+
+  let started = false;
+  const server: PgServer = {
+    port,
+    dir,
+    dsn: (db) => `postgres://postgres@127.0.0.1:${port}/${db}`,
+    async createDatabase(name) {
+      server.psql("postgres", `CREATE DATABASE "${name}"`);
+      return server.dsn(name);
+    },
+    psql(db, sql) {
+      return run("psql", [
+        "-h",
+        sock,
+        "-p",
+        String(port),
+        "-U",
+        "postgres",
+        "-d",
+        db,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-XAtc",
+        sql,
+      ]);
+    },
+    async start() {
+      running.add(data);
+      run("pg_ctl", ["-D", data, "-l", logFile, "-w", "-t", "30", "start"], 40_000);
+      started = true;
+    },
+    async stop({ mode = "fast" } = {}) {
+      if (!started) return;
+      if (frozenPids.has(data)) server.freeze(false);
+      run("pg_ctl", ["-D", data, "-m", mode, "-w", "-t", "30", "stop"], 40_000);
+      started = false;
+      running.delete(data);
+    },
+    async promote() {
+      run("pg_ctl", ["-D", data, "-w", "-t", "30", "promote"], 40_000);
+      // `-w` waits for the end of recovery; a write proves it.
+      for (let i = 0; i < 100; i++) {
+        if (server.psql("postgres", "SELECT pg_is_in_recovery()").trim() === "f") return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`standby on port ${port} still in recovery after promote`);
+    },
+    freeze(frozen) {
+      const pids = serverPids(data);
+      for (const pid of pids) process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+      if (frozen) frozenPids.add(data);
+      else frozenPids.delete(data);
+    },
+    async destroy() {
+      try {
+        await server.stop({ mode: "immediate" });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+  try {
+    await server.start();
+  } catch (e) {
+    let log = "";
+    try {
+      log = fs.readFileSync(logFile, "utf8");
+    } catch {
+      // no log written
+    }
+    running.delete(data);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`${(e as Error).message}\nserver log:\n${log}`);
+  }
+  return server;
+}
