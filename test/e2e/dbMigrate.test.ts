@@ -13,7 +13,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { acquireHomeLock, homePaths } from "../../src/daemon/home.js";
 import { shapeByName } from "../../src/proofs/sectorShapes.js";
-import { cliEntry, runCli } from "../../src/util/childProcess.js";
+import { cliEntry, runCli, startCli } from "../../src/util/childProcess.js";
 import { writeLayoutOnlySector } from "../helpers/layoutOnlySector.js";
 import { type PgServer, startPg } from "../helpers/pgServer.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -173,6 +173,38 @@ describe("util db migrate --from-lmdb", { timeout: 60_000 }, () => {
     assert.equal(a.code, 0, a.output);
     assert.match(a.output, /recorded offline in the cluster database/);
     assert.match(rows(), /normal:9:store2/);
+
+    // A daemon on the database (no --poster) reads the sector from it, and shows its --name.
+    const d = startCli(["--home", target, "daemon", "run", "--listen=127.0.0.1:0", "--name=e2e-node"]);
+    try {
+      const ready = await d.waitForLine(/node ready/, 20_000);
+      assert.match(ready, /e2e-node/);
+      assert.match(ready, /postgres 127\.0\.0\.1:/);
+      const f = await runCli(["--home", target, "util", "storage", "find", String(M), "9", "--json"]);
+      assert.equal(f.code, 0, f.output);
+      assert.equal(
+        (JSON.parse(f.output) as { Instance: { SealedFile: string } }).Instance.SealedFile,
+        "store2",
+      );
+      const up = await runCli([
+        "--home",
+        target,
+        "util",
+        "storage",
+        "find",
+        "--upgrade",
+        String(M),
+        "4",
+        "--json",
+      ]);
+      assert.equal(up.code, 0, up.output);
+      assert.equal(
+        (JSON.parse(up.output) as { Instance: { SealedFile: string } }).Instance.SealedFile,
+        "store1",
+      );
+    } finally {
+      assert.equal((await d.stop(5000)).code, 0);
+    }
 
     const r = await runCli(["--home", target, "daemon", "run", "--listen=127.0.0.1:0", "--poster"], {
       timeoutMs: 30_000,
