@@ -138,6 +138,29 @@ describe("util db migrate --from-lmdb", { timeout: 60_000 }, () => {
     assert.match(rows(), /normal:2:store1/);
   });
 
+  test("on a terminal, progress shows done/total and an ETA; off a terminal, none of it on stdout", async () => {
+    // util-linux `script` (Debian's essential bsdutils) runs the CLI on a pseudo-terminal.
+    const cmd = [process.execPath, cliEntry(), "--home", target, "util", "db", "migrate", "--from-lmdb", src]
+      .map((a) => `'${a.replace(/'/g, "'\\''")}'`)
+      .join(" ");
+    const tty = await new Promise<string>((resolve) => {
+      const child = spawn("script", ["-qec", cmd, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (b: Buffer) => {
+        out += b.toString();
+      });
+      const t = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      child.on("exit", () => {
+        clearTimeout(t);
+        resolve(out);
+      });
+    });
+    assert.match(tty, /\r {2}3\/4 records \(75%\), \d+\/s, ETA \d+s/);
+    assert.match(tty, /\r {2}4\/4 records \(100%\)/);
+    const plain = await migrate();
+    assert.doesNotMatch(plain.stdout + plain.stderr, /records \(\d+%\)/);
+  });
+
   test("a source home in use is refused, and so is a config without the database", async () => {
     const lock = await acquireHomeLock(src, "test holding the home");
     try {
