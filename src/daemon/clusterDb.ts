@@ -151,17 +151,21 @@ export interface ClusterDb {
  */
 export async function startClusterDb(
   config: SectorManagerConfig,
-  deps: { logger: Logger; name: string; shutdown?: AbortSignal },
+  deps: { logger: Logger; name: string; home: string; shutdown?: AbortSignal },
 ): Promise<ClusterDb> {
   const log = deps.logger.named("db");
   const pg = openConfiguredPg(config, deps.logger, deps.name);
   const gate = new SchemaGate(pg, deps.logger, deps.name);
+  const indexer = new PgIndexer(pg);
+  const ready = (r: MigrateResult) => {
+    log.info("cluster database ready", { dsn: dsnForLog(config), schema: r.to });
+    void warnIfEmpty(indexer, config, deps.home, log);
+  };
   const stop = new AbortController();
   const signal = deps.shutdown ? AbortSignal.any([deps.shutdown, stop.signal]) : stop.signal;
   let retry: Promise<void> | undefined;
   try {
-    const r = await gate.ensure();
-    log.info("cluster database ready", { dsn: dsnForLog(config), schema: r.to });
+    ready(await gate.ensure());
   } catch (e) {
     if (!isTransientDbError(e)) {
       await pg.close();
@@ -176,8 +180,7 @@ export async function startClusterDb(
         await sleep(delay, signal).catch(() => {});
         if (signal.aborted || gate.ready) break;
         try {
-          const r = await gate.ensure();
-          log.info("cluster database ready", { dsn: dsnForLog(config), schema: r.to });
+          ready(await gate.ensure());
           break;
         } catch (err) {
           const level = isTransientDbError(err) ? "warn" : "error";
@@ -192,13 +195,40 @@ export async function startClusterDb(
   return {
     pg,
     gate,
-    indexer: new GatedIndexer(new PgIndexer(pg), gate),
+    indexer: new GatedIndexer(indexer, gate),
     async close() {
       stop.abort();
       await retry;
       await pg.close();
     },
   };
+}
+
+/**
+ * A database index with no sector while stores are configured is what a node switched to the database
+ * before its embedded index was copied looks like: every sector would be reported missing. Say how to
+ * copy it. Best effort: a failure here is only a missing warning.
+ */
+async function warnIfEmpty(
+  indexer: PgIndexer,
+  config: SectorManagerConfig,
+  home: string,
+  log: Logger,
+): Promise<void> {
+  if (config.Common.PersistStores.length === 0) return;
+  try {
+    const c = await indexer.counts();
+    if (Object.keys(c.normal).length + Object.keys(c.upgrade).length > 0) return;
+    log.warn(
+      "the cluster database's sector index is empty but persist stores are configured: every sector is reported missing; copy an embedded index into it, or re-attach each store",
+      {
+        migrate: `vsm --home ${home} util db migrate --from-lmdb <home of the node that had the index>`,
+        stores: config.Common.PersistStores.length,
+      },
+    );
+  } catch {
+    // The database went away again: lookups say so themselves.
+  }
 }
 
 /** Name the database records for a command run by hand (migrate, offline attach). */

@@ -185,6 +185,7 @@ export async function startNode(
       db = await startClusterDb(config, {
         logger: deps.logger,
         name: name ?? os.hostname(),
+        home,
         shutdown: deps.shutdown,
       });
       const opened = db;

@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { homePaths, initHome } from "../../../src/daemon/home.js";
 import { type DaemonFlags, startNode } from "../../../src/daemon/node.js";
-import { nullLogger } from "../../../src/log/logger.js";
+import { createLogger, nullLogger } from "../../../src/log/logger.js";
 import { RpcClient } from "../../../src/rpc/client.js";
 import { SmError } from "../../../src/util/errors.js";
 import { type PgServer, startPg } from "../../helpers/pgServer.js";
@@ -133,6 +133,31 @@ describe("daemon on the cluster database", { timeout: 60_000 }, () => {
       await server.start();
     } finally {
       await node?.close();
+    }
+  });
+
+  test("an empty database index with stores configured is warned about, with the migrate command", async () => {
+    const home = await pgHome(dir, "empty", await server.createDatabase("empty_idx"));
+    await fs.appendFile(
+      homePaths(home).sectorManagerCfg,
+      `[[Common.PersistStores]]\nName = "s1"\nPath = ${JSON.stringify(path.join(dir, "s1"))}\n`,
+    );
+    const lines: string[] = [];
+    const logger = createLogger({ level: "info", format: "json", sink: (l) => lines.push(l) });
+    const node = await startNode(home, flags({}), { logger });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!lines.some((l) => /sector index is empty/.test(l)) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      const warn = lines.find((l) => /sector index is empty/.test(l));
+      assert.ok(warn, lines.join(""));
+      assert.match(warn, /util db migrate --from-lmdb/);
+      assert.ok(
+        lines.some((l) => /"msg":"node ready".*"name":"[^"]+:\d+"/.test(l)),
+        "the ready line names the node",
+      );
+    } finally {
+      await node.close();
     }
   });
 
