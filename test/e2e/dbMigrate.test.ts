@@ -209,6 +209,22 @@ describe("util db migrate --from-lmdb", { timeout: 60_000 }, () => {
         (JSON.parse(f.output) as { Instance: { SealedFile: string } }).Instance.SealedFile,
         "store2",
       );
+      // attach through the running daemon writes into the database too.
+      const store3 = path.join(root, "store3");
+      await writeLayoutOnlySector(store3, "normal", M, 11, k2);
+      const online = await runCli([
+        "--home",
+        target,
+        "util",
+        "storage",
+        "attach",
+        "--name",
+        "store3",
+        store3,
+      ]);
+      assert.equal(online.code, 0, online.output);
+      assert.match(online.output, /recorded through the running daemon/);
+      assert.match(rows(), /normal:11:store3/);
       const up = await runCli([
         "--home",
         target,
