@@ -9,6 +9,8 @@ export const CLI_ERROR_CODES = [
   "DAEMON_NOT_RUNNING",
   /** `devnet seal` would overwrite a sector file. */
   "SECTOR_EXISTS",
+  /** `util db migrate`: the database holds some sectors at other locations than the embedded index (without --force). */
+  "MIGRATE_DIFFERS",
 ] as const;
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 

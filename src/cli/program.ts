@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { registerDaemon } from "./commands/daemon.js";
+import { registerDb } from "./commands/db.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerDevnet } from "./commands/devnet.js";
 import { registerProcessors } from "./commands/processor.js";
@@ -41,6 +42,7 @@ registerDaemon(program);
 const util = program.command("util").description("operator tools");
 registerStorage(util);
 registerProving(util);
+registerDb(util);
 registerDemo(program);
 registerProcessors(program);
 registerDevnet(program);

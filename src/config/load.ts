@@ -11,6 +11,7 @@ import path from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { SmError, sysCode } from "../util/errors.js";
 import { expandHome } from "../util/paths.js";
+import { parsePostgresDsn } from "./dsn.js";
 import { scanLines } from "./lines.js";
 import {
   EXT_PROVER_CFG,
@@ -205,6 +206,7 @@ export function parseSectorManagerConfig(
 
   const db = cfg.Common.DB as { Driver: string; LMDB: { BaseDir: string } };
   if (db.Driver === "badger") db.Driver = "lmdb";
+  checkPostgres(cfg, ctx, err);
   if (db.LMDB.BaseDir.trim() !== "") {
     // Relative to the config directory, like store paths.
     const raw = db.LMDB.BaseDir.trim();
@@ -226,6 +228,46 @@ export function parseSectorManagerConfig(
       });
   }
   return finish(file, ctx, cfg as SectorManagerConfig);
+}
+
+/**
+ * `[Common.DB.Postgres]`: the DSN parses (when given), is given when Driver = "postgres", and the lease
+ * and heartbeat settings leave room for lost renewals. Each rule names the keys to change.
+ */
+function checkPostgres(
+  cfg: SectorManagerConfig,
+  ctx: ValidationContext,
+  err: (p: (string | number)[], message: string) => void,
+): void {
+  const pg = cfg.Common.DB.Postgres;
+  const at = (k: string) => ["Common", "DB", "Postgres", k];
+  const dsn = pg.DSN?.trim() ?? "";
+  if (dsn !== "") {
+    const parsed = parsePostgresDsn(dsn);
+    if (typeof parsed === "string") err(at("DSN"), parsed);
+    else pg.DSN = dsn;
+  } else pg.DSN = undefined;
+  if (cfg.Common.DB.Driver === "postgres" && dsn === "")
+    err(
+      ["Common", "DB", "Driver"],
+      'is "postgres" but [Common.DB.Postgres] DSN is not set; set DSN = "postgres://user@host:port/database", or Driver = "lmdb" for the embedded store',
+    );
+  if (cfg.Common.DB.Driver !== "postgres" && dsn !== "")
+    ctx.warnings.push({
+      key: "Common.DB.Postgres.DSN",
+      line: lineOf(ctx.lines, at("DSN")),
+      message: `is not used: [Common.DB] Driver is "${cfg.Common.DB.Driver}"; set Driver = "postgres" to use the database`,
+    });
+  if (pg.LeaseRenewIntervalMs * 2 > pg.LeaseTimeoutMs)
+    err(
+      at("LeaseRenewInterval"),
+      `must be at most half of LeaseTimeout (${pg.LeaseTimeoutMs} ms), so that one lost renewal does not cost a node its tasks; lower LeaseRenewInterval or raise LeaseTimeout`,
+    );
+  if (pg.HeartbeatIntervalMs * 2 > pg.NodeDeadAfterMs)
+    err(
+      at("NodeDeadAfter"),
+      `must be at least twice HeartbeatInterval (${pg.HeartbeatIntervalMs} ms), so that one late heartbeat does not show a live node dead; raise NodeDeadAfter or lower HeartbeatInterval`,
+    );
 }
 
 /**

@@ -168,6 +168,55 @@ const minerPoSt = {
   },
 } satisfies TableSpec;
 
+/**
+ * Lease and heartbeat defaults of the cluster. A partition task's lease must expire well inside a
+ * deadline's slack (a 30-minute window), and a hung node's work must move within seconds: 8 s lease,
+ * renewed every 2 s (three renewals may be lost before it expires), heartbeats every 2 s, a node dead
+ * after 6 s of silence. damocles' worker-prover uses 3 s / 15 s; Curio's 10 minutes is too slow.
+ */
+export const CLUSTER_TIMING_DEFAULT = {
+  LeaseTimeout: "8s",
+  LeaseRenewInterval: "2s",
+  HeartbeatInterval: "2s",
+  NodeDeadAfter: "6s",
+} as const;
+
+const postgresDb = {
+  DSN: {
+    kind: "optionalString",
+    doc: 'libpq-style URL of the database; several host:port separated by commas fail over in order, and target_session_attrs=read-write picks the primary. Required when Driver = "postgres". A password may be given here or in PGPASSWORD; it is never logged.',
+    example: "postgres://vsm@db1:5432,db2:5432/vsm?target_session_attrs=read-write",
+  },
+  LeaseTimeout: {
+    kind: "duration",
+    default: CLUSTER_TIMING_DEFAULT.LeaseTimeout,
+    min: "2s",
+    max: "1m0s",
+    doc: "A claimed partition task is lost by its node when not renewed for this long (the node died, hung or lost the database), and another node takes it. WARNING: a long lease delays the takeover of a hung node's work toward the deadline's Close.",
+  },
+  LeaseRenewInterval: {
+    kind: "duration",
+    default: CLUSTER_TIMING_DEFAULT.LeaseRenewInterval,
+    min: "100ms",
+    max: "30s",
+    doc: "How often a node renews the leases of the tasks it holds; at most half of LeaseTimeout.",
+  },
+  HeartbeatInterval: {
+    kind: "duration",
+    default: CLUSTER_TIMING_DEFAULT.HeartbeatInterval,
+    min: "100ms",
+    max: "30s",
+    doc: "How often a node records that it is alive (the database's clock, never the node's).",
+  },
+  NodeDeadAfter: {
+    kind: "duration",
+    default: CLUSTER_TIMING_DEFAULT.NodeDeadAfter,
+    min: "1s",
+    max: "10m0s",
+    doc: "A node whose last heartbeat is older than this is shown dead (`util cluster nodes`); at least twice HeartbeatInterval.",
+  },
+} satisfies TableSpec;
+
 export const sectorManagerSchema = {
   Common: {
     kind: "table",
@@ -259,8 +308,8 @@ export const sectorManagerSchema = {
           Driver: {
             kind: "string",
             default: "lmdb",
-            oneOf: ["lmdb", "badger"],
-            doc: 'Embedded store. "badger" (damocles\' name) is accepted and means the embedded LMDB store.',
+            oneOf: ["lmdb", "badger", "postgres"],
+            doc: 'Where the sector index lives. "lmdb": the embedded store in the home ("badger", damocles\' name, means the same). "postgres": the cluster\'s shared PostgreSQL-compatible database, [Common.DB.Postgres] (docs/cluster.md); every node reads sector locations from it.',
           },
           LMDB: {
             kind: "table",
@@ -271,6 +320,11 @@ export const sectorManagerSchema = {
                 doc: "Directory of the LMDB files; empty = <home>/db.",
               },
             },
+          },
+          Postgres: {
+            kind: "table",
+            doc: 'The cluster database, used when Driver = "postgres" (docs/cluster.md).',
+            fields: postgresDb,
           },
           Badger: { kind: "opaque", doc: "damocles badger settings (not used)." },
           Mongo: { kind: "opaque", doc: "damocles mongo settings (not supported)." },

@@ -66,8 +66,11 @@ export type MinerConfig = Omit<MinerRaw, "PoSt"> & { PoSt: MinerPoStConfig };
 export type SectorManagerConfig = {
   Common: Omit<CommonRaw, "PersistStores" | "DB"> & {
     PersistStores: PersistStoreConfig[];
-    /** "badger" is mapped to "lmdb"; an empty BaseDir stays empty (= <home>/db). */
-    DB: Omit<CommonRaw["DB"], "Driver"> & { Driver: "lmdb" };
+    /**
+     * "badger" is mapped to "lmdb"; an empty BaseDir stays empty (= <home>/db). Postgres.DSN is trimmed
+     * and checked, undefined when empty; with Driver "postgres" it is always set.
+     */
+    DB: Omit<CommonRaw["DB"], "Driver"> & { Driver: "lmdb" | "postgres" };
   };
   Miners: MinerConfig[];
 };

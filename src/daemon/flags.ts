@@ -74,3 +74,33 @@ export function parseProxy(raw: string): HostPort {
     parts.host === "" || parts.host === "0.0.0.0" ? "127.0.0.1" : parts.host === "::" ? "::1" : parts.host;
   return { host, port };
 }
+
+/** Longest node name, in characters: it is shown in tables and stored with every task a node holds. */
+export const NODE_NAME_MAX = 128;
+
+/**
+ * `--name`: this node's name in the cluster. Non-empty, at most 128 characters, printable and without
+ * white space (it is typed back as an argument, `vsm util cluster cordon NAME`, and shown in tables).
+ */
+export function parseNodeName(raw: string): string {
+  const chars = [...raw];
+  const bad = (why: string) =>
+    new SmError(
+      "FLAG_INVALID",
+      `--name=${JSON.stringify(raw)}: ${why}; a node name is 1 to ${NODE_NAME_MAX} printable characters without spaces, e.g. --name=prover-3`,
+    );
+  if (chars.length === 0) throw bad("is empty");
+  if (chars.length > NODE_NAME_MAX) throw bad(`is ${chars.length} characters long`);
+  // \p{C}: control, format (zero-width), unassigned, private-use and lone surrogate code points.
+  const odd = chars.find((c) => /[\p{C}\p{Z}\s]/u.test(c));
+  if (odd !== undefined)
+    throw bad(
+      `contains ${/\s|\p{Z}/u.test(odd) ? "white space" : "a character that is not printable"} (U+${(odd.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")})`,
+    );
+  return raw;
+}
+
+/** The default `--name`: `<hostname>:<listen port>`, unique per machine because the port is. */
+export function defaultNodeName(hostname: string, port: number): string {
+  return `${hostname}:${port}`;
+}

@@ -2,8 +2,9 @@
  * Composition root of `daemon run`: the only place that knows which implementations are wired
  * together, and the only place that builds them. Built in this order, torn down in reverse:
  *
- *   config (home or --conf-dir) → home lock → metadata store → persist stores → sector indexer
- *   (local, or the source's over RPC with --proxy) → metrics → worker pool → chain client →
+ *   config (home or --conf-dir) → home lock → metadata store → cluster database (Driver = "postgres":
+ *   opened, migrated; clusterDb.ts) → persist stores → sector indexer (local, the database's, or the
+ *   source's over RPC with --proxy, which overrides the other two) → metrics → worker pool → chain client →
  *   ext-prover children → WinningPoSt (--miner) → PoSt runtime → RPC server → <home>/api → PoSter
  *   (--poster)
  *
@@ -15,6 +16,7 @@
  * one set of stores. The pool and the chain client start on first use, so a node that never proves
  * starts no threads and opens no chain connection; they are closed after everything that uses them.
  */
+import os from "node:os";
 import path from "node:path";
 import { LotusChainClient } from "../chain/lotus/client.js";
 import { resolveApiEndpoints } from "../chain/lotus/endpoint.js";
@@ -48,7 +50,8 @@ import { Bucket } from "../store/keys.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep } from "../util/time.js";
 import { API_VERSION, VERSION } from "../version.js";
-import type { HostPort } from "./flags.js";
+import { type ClusterDb, refusePosterOnDb, startClusterDb } from "./clusterDb.js";
+import { defaultNodeName, type HostPort } from "./flags.js";
 import {
   acquireHomeLock,
   formatHostPort,
@@ -71,11 +74,15 @@ export interface DaemonFlags {
   extProver: boolean;
   /** Token for the source node, when it refuses anonymous reads. */
   proxyToken: string | undefined;
+  /** `--name` (checked by parseNodeName); undefined: `<hostname>:<listen port>`. */
+  name?: string;
 }
 
 export interface RunningNode {
   /** host:port clients on this machine can dial. */
   readonly api: string;
+  /** This node's name in the cluster (`--name`, or `<hostname>:<port>`). */
+  readonly name: string;
   readonly indexer: SectorIndexer;
   readonly config: SectorManagerConfig;
   /** Re-read ext-prover.cfg and apply it (SIGHUP); throws when the file is invalid (children kept). */
@@ -141,6 +148,14 @@ export async function startNode(
     : undefined;
   if (flags.proxyIndexerOff && !flags.proxy)
     log.warn("--proxy-sector-indexer-off has no effect without --proxy");
+  refusePosterOnDb(config, flags);
+  const proxied = Boolean(flags.proxy && !flags.proxyIndexerOff);
+  const onDb = config.Common.DB.Driver === "postgres" && !proxied;
+  if (config.Common.DB.Driver === "postgres" && proxied)
+    log.info('--proxy overrides [Common.DB] Driver = "postgres": sector locations come from the source node');
+  // With --listen=...:0 the port, and so the default name, is known only once the server listens.
+  let name =
+    flags.name ?? (flags.listen.port !== 0 ? defaultNodeName(os.hostname(), flags.listen.port) : undefined);
 
   const secret = await readSecret(home);
   const cleanups: (() => Promise<void>)[] = [];
@@ -164,7 +179,18 @@ export async function startNode(
       onWriteError: (e) => log.error("sector index write failed", { code: e.code, err: e.message }),
     });
     cleanups.push(() => store.close());
-    if (!(flags.proxy && !flags.proxyIndexerOff)) await warnIfIndexEmpty(store, config, home, dbDir, log);
+    if (!proxied && !onDb) await warnIfIndexEmpty(store, config, home, dbDir, log);
+    let db: ClusterDb | undefined;
+    if (onDb) {
+      db = await startClusterDb(config, {
+        logger: deps.logger,
+        name: name ?? os.hostname(),
+        home,
+        shutdown: deps.shutdown,
+      });
+      const opened = db;
+      cleanups.push(() => opened.close());
+    }
 
     const stores = new PersistStores(config.Common.PersistStores);
     for (const s of await stores.status()) {
@@ -198,12 +224,15 @@ export async function startNode(
             : "source node not reachable yet; sector lookups fail until it is, the node keeps running",
           { source, err: quotePeer(probe.err) },
         );
+    } else if (db) {
+      indexer = db.indexer;
     } else {
       indexer = new LocalIndexer(store);
     }
+    const indexerKind = proxied ? "proxy" : onDb ? "postgres" : "local";
     const metrics: Metrics = createMetrics();
     // Every lookup (RPC, PoSter, WinningPoSt, proving check/compute) counts in vsm_sector_index_lookups_total.
-    indexer = new CountedIndexer(indexer, metrics, flags.proxy && !flags.proxyIndexerOff ? "proxy" : "local");
+    indexer = new CountedIndexer(indexer, metrics, indexerKind);
 
     let pool: WorkerPool | undefined;
     const workerPool = () => {
@@ -255,7 +284,7 @@ export async function startNode(
       {
         version: VERSION,
         modules: modulesText(flags),
-        indexer: flags.proxy && !flags.proxyIndexerOff ? "proxy" : "local",
+        indexer: indexerKind,
       },
       1,
     );
@@ -280,7 +309,7 @@ export async function startNode(
     );
     const methods: MethodTable = {
       ...sectorIndexerMethods({ indexer, stores }),
-      ...nodeMethods(secret, flags),
+      ...nodeMethods(secret, flags, () => name ?? ""),
       ...extProverMethods(() => ext, reloadExtProver),
       ...miner?.methods,
       ...provingMethods({ config, indexer, stores, runtime, logger: deps.logger }),
@@ -292,9 +321,10 @@ export async function startNode(
       anonymousRead: config.Common.RPC.AnonymousRead,
       logger: deps.logger.named("rpc"),
       metrics,
-      health: () => ({ version: VERSION, indexer: indexer.description }),
+      health: () => ({ version: VERSION, name, indexer: indexer.description }),
     });
     cleanups.push(() => server.close());
+    name ??= defaultNodeName(os.hostname(), server.address.port);
     const api = await writeApiFile(home, flags.listen.host, server.address.port);
     cleanups.push(() => removeApiFile(home, api));
 
@@ -317,6 +347,7 @@ export async function startNode(
       });
     }
     log.info("node ready", {
+      name,
       listen: listenText,
       api,
       home,
@@ -328,8 +359,10 @@ export async function startNode(
     });
 
     let closing: Promise<void> | undefined;
+    const nodeName = name;
     return {
       api,
+      name: nodeName,
       indexer,
       config,
       reloadExtProver,
@@ -396,14 +429,14 @@ async function warnIfIndexEmpty(
   );
 }
 
-function nodeMethods(secret: Buffer, flags: DaemonFlags): MethodTable {
+function nodeMethods(secret: Buffer, flags: DaemonFlags, name: () => string): MethodTable {
   return {
     "Venus.Version": {
       perm: "read",
-      doc: "() → {Version, APIVersion, Modules}",
+      doc: "() → {Version, APIVersion, Modules, Name}: Name is this node's name in the cluster (--name)",
       async handler(params) {
         arity(params, 0);
-        return { Version: VERSION, APIVersion: API_VERSION, Modules: modulesText(flags) };
+        return { Version: VERSION, APIVersion: API_VERSION, Modules: modulesText(flags), Name: name() };
       },
     },
     "Venus.AuthVerify": {

@@ -30,7 +30,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     indexLookups: new Counter({
       name: "vsm_sector_index_lookups_total",
-      help: "Sector location lookups by indexer (local, proxy) and result (found, missing, error)",
+      help: "Sector location lookups by indexer (local, proxy, postgres) and result (found, missing, error)",
       labelNames: ["indexer", "result"] as const,
       registers: [registry],
     }),

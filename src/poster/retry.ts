@@ -244,9 +244,11 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   HOME_UNWRITABLE: "failure",
   FLAG_INVALID: "failure",
   DEMO_FAILED: "failure",
+  CLUSTER_UNAVAILABLE: "failure",
   // cli
   CHAIN_NOT_CONFIGURED: "failure",
   DAEMON_NOT_READY: "failure",
   DAEMON_NOT_RUNNING: "failure",
   SECTOR_EXISTS: "failure",
+  MIGRATE_DIFFERS: "failure",
 };

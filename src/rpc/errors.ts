@@ -207,11 +207,13 @@ export const RPC_ERROR_NUMBERS: Readonly<Record<DeclaredErrorCode, number>> = {
   HOME_UNWRITABLE: RPC_APP_ERROR,
   FLAG_INVALID: RPC_APP_ERROR,
   DEMO_FAILED: RPC_APP_ERROR,
+  CLUSTER_UNAVAILABLE: RPC_APP_ERROR,
   // cli
   CHAIN_NOT_CONFIGURED: RPC_APP_ERROR,
   DAEMON_NOT_READY: RPC_APP_ERROR,
   DAEMON_NOT_RUNNING: RPC_APP_ERROR,
   SECTOR_EXISTS: RPC_APP_ERROR,
+  MIGRATE_DIFFERS: RPC_APP_ERROR,
 };
 
 /** Whether a code read from another process (a worker, a child, a JSON-RPC peer) is one this version declares. */

@@ -20,8 +20,8 @@ export class CountedIndexer implements SectorIndexer {
   constructor(
     private readonly inner: SectorIndexer,
     private readonly metrics: Pick<Metrics, "indexLookups">,
-    /** The `indexer` label: local or proxy. */
-    private readonly kind: "local" | "proxy",
+    /** The `indexer` label: local, proxy or postgres. */
+    private readonly kind: "local" | "proxy" | "postgres",
   ) {}
 
   get description(): string {

@@ -10,7 +10,7 @@
  * Re-attaching the store that holds the sector rewrites the record.
  */
 import type { KVStore } from "../store/interface.js";
-import { Bucket, u64Key } from "../store/keys.js";
+import { Bucket, readU64, u64Key } from "../store/keys.js";
 import { SmError } from "../util/errors.js";
 import {
   type IndexCounts,
@@ -106,6 +106,26 @@ export class LocalIndexer implements SectorIndexer {
         );
       }
     });
+  }
+
+  /**
+   * Every record of one index in key order (miner, then number), for copying the index elsewhere
+   * (`util db migrate`). A damaged record comes with `error` set; a key of the wrong length (never
+   * written by this program) is reported the same way with number -1.
+   */
+  async *entries(type: IndexType): AsyncIterable<SectorRef & { location: SectorLocation }> {
+    for await (const { key, value } of this.store.scan(Uint8Array.of(bucketOf(type)))) {
+      if (key.length !== 17) {
+        yield {
+          miner: -1,
+          number: -1,
+          location: { ...NOT_FOUND, error: `a ${type} index key of ${key.length} bytes instead of 17` },
+        };
+        continue;
+      }
+      const ref = { miner: readU64(key, 0), number: readU64(key, 1) };
+      yield { ...ref, location: locate(type, ref, value) };
+    }
   }
 
   async counts(_opts?: IndexerOptions): Promise<IndexCounts> {

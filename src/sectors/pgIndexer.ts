@@ -18,12 +18,14 @@ import {
   type IndexRecord,
   type IndexType,
   NOT_FOUND,
+  type SectorAccess,
   type SectorIndexer,
   type SectorLocation,
   type SectorRef,
 } from "./interface.js";
 
-const CHUNK = 500;
+/** Records per statement; also the most `merge` takes per call. */
+export const CHUNK = 500;
 
 interface Row {
   miner: string;
@@ -135,6 +137,65 @@ export class PgIndexer implements SectorIndexer {
           params,
         );
       }
+    });
+  }
+
+  /**
+   * Copies records in (`util db migrate`), in one transaction per call: a record the database lacks is
+   * inserted; one it holds with the same names is left alone; one it holds with other names is left
+   * alone and returned in `differing`, unless `force`, which overwrites it. Running it again changes
+   * nothing. Under SERIALIZABLE a node writing the same rows meanwhile makes the transaction retry.
+   */
+  async merge(
+    type: IndexType,
+    records: readonly IndexRecord[],
+    opts: { force: boolean },
+  ): Promise<{ copied: number; same: number; differing: (IndexRecord & { database: SectorAccess })[] }> {
+    const unique = new Map<string, IndexRecord>();
+    for (const r of records) {
+      if (r.sealedFile === "")
+        throw new SmError(
+          "SECTORS_INVALID_RECORD",
+          `sector ${r.miner}-${r.number}: empty sealed instance name`,
+        );
+      unique.set(`${r.miner}-${r.number}`, { ...r, cacheDir: r.cacheDir || r.sealedFile });
+    }
+    const list = [...unique.values()];
+    if (list.length > CHUNK) throw new Error(`PgIndexer.merge takes at most ${CHUNK} records per call`);
+    if (list.length === 0) return { copied: 0, same: 0, differing: [] };
+    return this.pg.tx(async (q) => {
+      const tuples = list.map((_, i) => `($${2 * i + 2}, $${2 * i + 3})`).join(", ");
+      const rows = await q.query<Row>(
+        `SELECT miner, number, sealed_instance, cache_instance FROM sector_index WHERE kind = $1 AND (miner, number) IN (${tuples})`,
+        [type, ...list.flatMap((r) => [r.miner, r.number])],
+      );
+      const have = new Map(rows.map((r) => [`${r.miner}-${r.number}`, r]));
+      const missing: IndexRecord[] = [];
+      const differing: (IndexRecord & { database: SectorAccess })[] = [];
+      let same = 0;
+      for (const r of list) {
+        const row = have.get(`${r.miner}-${r.number}`);
+        if (row === undefined) missing.push(r);
+        else if (row.sealed_instance === r.sealedFile && row.cache_instance === r.cacheDir) same++;
+        else
+          differing.push({
+            ...r,
+            database: { sealedFile: row.sealed_instance, cacheDir: row.cache_instance },
+          });
+      }
+      const write = opts.force ? [...missing, ...differing] : missing;
+      if (write.length > 0) {
+        const values = write
+          .map((_, i) => `($1, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4}, $${4 * i + 5}, now())`)
+          .join(", ");
+        await q.query(
+          `INSERT INTO sector_index (kind, miner, number, sealed_instance, cache_instance, updated_at) VALUES ${values}
+           ON CONFLICT (miner, kind, number) DO UPDATE
+           SET sealed_instance = excluded.sealed_instance, cache_instance = excluded.cache_instance, updated_at = excluded.updated_at`,
+          [type, ...write.flatMap((r) => [r.miner, r.number, r.sealedFile, r.cacheDir])],
+        );
+      }
+      return { copied: missing.length, same, differing };
     });
   }
 

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { parseListen, parseProxy } from "../../daemon/flags.js";
+import { parseListen, parseNodeName, parseProxy } from "../../daemon/flags.js";
 import { initHome } from "../../daemon/home.js";
 import { type DaemonFlags, startNode } from "../../daemon/node.js";
 import { AbortedError, errorMessage } from "../../util/errors.js";
@@ -42,6 +42,10 @@ export function registerDaemon(program: Command): void {
       "read the *.cfg files from this directory (e.g. the source node's home) instead of the home",
     )
     .option("--ext-prover", "run proofs in child processes configured by ext-prover.cfg", false)
+    .option(
+      "--name <name>",
+      "this node's name in the cluster: 1 to 128 printable characters without spaces (default <hostname>:<listen port>)",
+    )
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       let node: Awaited<ReturnType<typeof startNode>> | undefined;
       try {
@@ -55,6 +59,7 @@ export function registerDaemon(program: Command): void {
           proxyToken: typeof opts.proxyToken === "string" ? opts.proxyToken : undefined,
           confDir: typeof opts.confDir === "string" ? expandHome(opts.confDir) : undefined,
           extProver: opts.extProver === true,
+          name: typeof opts.name === "string" ? parseNodeName(opts.name) : undefined,
         };
         process.on("unhandledRejection", (e) =>
           log.error("unhandled rejection (please report this)", { err: errorMessage(e) }),

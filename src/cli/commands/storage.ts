@@ -12,8 +12,10 @@ import type { Command } from "commander";
 import { loadConfigDir } from "../../config/load.js";
 import { SECTOR_MANAGER_CFG } from "../../config/schema.js";
 import type { SectorManagerConfig } from "../../config/types.js";
+import { commandNodeName, openConfiguredPg } from "../../daemon/clusterDb.js";
 import { acquireHomeLock } from "../../daemon/home.js";
 import { openMetadataStore } from "../../daemon/metadataStore.js";
+import type { Logger } from "../../log/logger.js";
 import { cacheDirPath, sealedFilePath } from "../../proofs/sectorFiles.js";
 import { createStrictProbe } from "../../prover/strictProbe.js";
 import { createWorkerPool } from "../../prover/workerPool.js";
@@ -28,7 +30,9 @@ import {
 } from "../../sectors/attach.js";
 import type { IndexRecord, IndexType, SectorLocation } from "../../sectors/interface.js";
 import { LocalIndexer } from "../../sectors/localIndexer.js";
+import { PgIndexer } from "../../sectors/pgIndexer.js";
 import { indexCountsFromWire } from "../../sectors/rpcApi.js";
+import { migrate } from "../../store/pg/migrations.js";
 import { SmError, sysCode } from "../../util/errors.js";
 import { action, homeOf, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
 import { daemonClient, requireDaemon } from "../daemonClient.js";
@@ -148,6 +152,7 @@ async function writeOffline(
   cfg: SectorManagerConfig | undefined,
   recs: Record<IndexType, IndexRecord[]>,
   guard: MoveGuard,
+  logger: Logger,
 ): Promise<InstanceMove[]> {
   try {
     const st = await fs.stat(home);
@@ -160,6 +165,7 @@ async function writeOffline(
   }
   const lock = await acquireHomeLock(home, "util storage attach");
   try {
+    if (cfg?.Common.DB.Driver === "postgres") return await writeToDb(cfg, recs, guard, logger);
     const store = await openMetadataStore(home, cfg);
     try {
       const idx = new LocalIndexer(store);
@@ -178,6 +184,36 @@ async function writeOffline(
     }
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * Offline attach on a home whose config says Driver = "postgres": the records go to the cluster
+ * database, as a running daemon of that home would write them. The look-up and the write are two
+ * statements: an attach of the same sectors by another machine in between is not detected (the last
+ * write wins, as two attaches through two daemons would).
+ */
+async function writeToDb(
+  cfg: SectorManagerConfig,
+  recs: Record<IndexType, IndexRecord[]>,
+  guard: MoveGuard,
+  logger: Logger,
+): Promise<InstanceMove[]> {
+  const pg = openConfiguredPg(cfg, logger, commandNodeName("util storage attach"));
+  try {
+    await migrate(pg, { logger, node: commandNodeName("util storage attach") });
+    const idx = new PgIndexer(pg);
+    const moves = guard({
+      normal: await idx.findMany("normal", recs.normal),
+      upgrade: await idx.findMany("upgrade", recs.upgrade),
+    });
+    for (const type of ["normal", "upgrade"] as const) {
+      for (let i = 0; i < recs[type].length; i += WRITE_BATCH)
+        await idx.update(type, recs[type].slice(i, i + WRITE_BATCH));
+    }
+    return moves;
+  } finally {
+    await pg.close();
   }
 }
 
@@ -248,6 +284,7 @@ export function registerStorage(util: Command): void {
             return moves;
           };
         let moves: InstanceMove[] = [];
+        let cfgDriver = "lmdb";
         if (client) {
           const listed = await client.call<unknown>("Venus.StoreList", []);
           configured = Array.isArray(listed)
@@ -265,8 +302,9 @@ export function registerStorage(util: Command): void {
           await writeOnline(client, recs);
         } else {
           const cfg = await localConfig(home);
+          cfgDriver = cfg?.Common.DB.Driver ?? "lmdb";
           configured = (cfg?.Common.PersistStores ?? []).map((s) => ({ Name: s.Name, Path: s.Path }));
-          moves = await writeOffline(home, cfg, recs, guard(configured));
+          moves = await writeOffline(home, cfg, recs, guard(configured), loggerOf(cmd));
         }
         const movedFrom: Record<string, number> = {};
         for (const m of moves) movedFrom[m.from] = (movedFrom[m.from] ?? 0) + 1;
@@ -285,7 +323,7 @@ export function registerStorage(util: Command): void {
               {
                 name,
                 path: dir,
-                via: client ? "daemon" : "offline",
+                via: client ? "daemon" : cfgDriver === "postgres" ? "offline-database" : "offline",
                 attached: { normal: recs.normal.length, upgrade: recs.upgrade.length },
                 moved: movedFrom,
                 sectors: scan.good.map((s) => ({
@@ -307,7 +345,7 @@ export function registerStorage(util: Command): void {
         }
         const out: string[] = [];
         out.push(
-          `scanned ${dir} (${client ? "recorded through the running daemon" : "recorded offline in the home's store"})`,
+          `scanned ${dir} (${client ? "recorded through the running daemon" : cfgDriver === "postgres" ? "recorded offline in the cluster database" : "recorded offline in the home's store"})`,
         );
         out.push(
           `attached ${scan.good.length} sector(s) as instance ${JSON.stringify(name)}: ${recs.normal.length} normal, ${recs.upgrade.length} upgrade`,

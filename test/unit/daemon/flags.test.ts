@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseListen, parseProxy } from "../../../src/daemon/flags.js";
+import {
+  defaultNodeName,
+  NODE_NAME_MAX,
+  parseListen,
+  parseNodeName,
+  parseProxy,
+} from "../../../src/daemon/flags.js";
 
 describe("--listen", () => {
   test("accepts the seed's forms", () => {
@@ -35,5 +41,31 @@ describe("--proxy", () => {
     for (const bad of ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ""]) {
       assert.throws(() => parseProxy(bad), /expected \{ip\}:\{port\}/, bad);
     }
+  });
+});
+
+describe("--name", () => {
+  test("accepts printable names up to 128 characters, unicode included", () => {
+    assert.equal(parseNodeName("prover-3"), "prover-3");
+    assert.equal(parseNodeName("host.lan:1789"), "host.lan:1789");
+    assert.equal(parseNodeName("节点-1"), "节点-1");
+    assert.equal(parseNodeName("x".repeat(NODE_NAME_MAX)), "x".repeat(NODE_NAME_MAX));
+  });
+  test("rejects empty, too long, white space and unprintable names, saying which", () => {
+    const cases: [string, RegExp][] = [
+      ["", /is empty/],
+      ["x".repeat(NODE_NAME_MAX + 1), /is 129 characters long/],
+      ["a b", /white space \(U\+0020\)/],
+      ["a\tb", /white space \(U\+0009\)/],
+      ["a\u0007", /not printable \(U\+0007\)/],
+      ["a\u200bb", /not printable \(U\+200B\)/],
+    ];
+    for (const [raw, re] of cases) {
+      assert.throws(() => parseNodeName(raw), re, JSON.stringify(raw));
+      assert.throws(() => parseNodeName(raw), /--name=.*1 to 128 printable characters/);
+    }
+  });
+  test("the default is <hostname>:<listen port>", () => {
+    assert.equal(defaultNodeName("box1", 1789), "box1:1789");
   });
 });
