@@ -44,6 +44,13 @@ export interface HistoryLimits {
   maxRows: number;
 }
 
+/**
+ * Epochs a closed deadline's rows (tasks, proofs, message groups, recoveries) are kept after its
+ * Close, for `vsm util cluster tasks` and for the post-mortem of a missed deadline. Default 5760: two
+ * proving periods (two days on mainnet), a few thousand rows per miner.
+ */
+export const KEEP_CLOSED_EPOCHS_DEFAULT = 2 * 2880;
+
 export const CLUSTER_DEFAULTS: Readonly<ClusterTimings & { history: Readonly<HistoryLimits> }> =
   Object.freeze({
     // ≤ 10 s as issue 13 asks: a partition takes minutes to prove and a deadline lasts 30 min, so

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { heartbeat, listNodes, registerNode, setCordoned } from "../../../src/cluster/nodes.js";
+import { heartbeat, listNodes, registerNode, setCapacity, setCordoned } from "../../../src/cluster/nodes.js";
+import { pruneClosedDeadlines } from "../../../src/cluster/prune.js";
 import {
   claimTasks,
   completeTask,
@@ -429,5 +430,64 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
       ],
     );
     assert.ok((nodes[1]?.heartbeatAgeMs ?? 0) >= 250);
+  });
+
+  test("capacity updates change what a node may claim; only its current session may change it", async () => {
+    const { pg } = await freshDb();
+    await createDeadlineTasks(pg, {
+      miner: 1000,
+      deadline: 1,
+      open: 100,
+      close: 160,
+      partitions: partitions(5),
+    });
+    const a = await node(pg, "a", 1);
+    assert.equal((await claimTasks(pg, a, { height: 90 })).tasks.length, 1);
+    assert.equal((await claimTasks(pg, a, { height: 90 })).tasks.length, 0);
+    await setCapacity(pg, a, 3);
+    const more = await claimTasks(pg, a, { height: 90 });
+    assert.deepEqual([more.tasks.length, more.free], [2, 0]);
+    const [info] = await listNodes(pg);
+    assert.deepEqual([info?.capacity, info?.tasksInFlight, info?.alive], [3, 3, true]);
+    await setCapacity(pg, a, 0);
+    assert.equal((await claimTasks(pg, a, { height: 90 })).tasks.length, 0);
+    const fresh = await node(pg, "a", 1);
+    await rejectsWith(setCapacity(pg, a, 5), "CLUSTER_SESSION_STALE");
+    await rejectsWith(setCapacity(pg, { name: "ghost", session: fresh.session }, 5), "CLUSTER_NODE_UNKNOWN");
+    await rejectsWith(setCapacity(pg, fresh, -1), "CLUSTER_BAD_INPUT");
+  });
+
+  test("closed deadlines' rows are pruned after the kept epochs, and nothing newer", async () => {
+    const { pg } = await freshDb();
+    await createDeadlineTasks(pg, {
+      miner: 1000,
+      deadline: 1,
+      open: 100,
+      close: 160,
+      partitions: partitions(2),
+    });
+    await createDeadlineTasks(pg, {
+      miner: 1000,
+      deadline: 2,
+      open: 160,
+      close: 220,
+      partitions: partitions(2),
+    });
+    const a = await node(pg, "a");
+    for (const t of (await claimTasks(pg, a, { height: 90 })).tasks) {
+      await completeTask(pg, a, t, { proof: new Uint8Array([1]) });
+    }
+    assert.deepEqual(await pruneClosedDeadlines(pg, { height: 200, keepEpochs: 41 }), {
+      tasks: 0,
+      proofs: 0,
+      groups: 0,
+      recoveries: 0,
+    });
+    const r = await pruneClosedDeadlines(pg, { height: 200, keepEpochs: 40 });
+    assert.deepEqual([r.tasks, r.proofs], [2, 2]);
+    assert.deepEqual(
+      (await listTasks(pg)).map((t) => t.open),
+      [160, 160],
+    );
   });
 });
