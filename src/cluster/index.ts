@@ -8,7 +8,8 @@
  *   tasks.ts       partition tasks: creation, claims earliest Close first, leases, fenced results, Close
  *   groups.ts      message groups: formation, CAS claims, fenced CID recording, receipts
  *   recoveries.ts  recovery declarations: one declarer per miner and deadline, fenced the same way
- *   prune.ts       deletion of closed deadlines' rows
+ *   taskViews.ts   the task list, stored proofs and attempts, read only
+ *   prune.ts       deletion of closed deadlines' rows and of old task history
  *   options.ts     lease and heartbeat defaults, with their reasoning
  *
  * The loop a node runs (not here yet): register; every heartbeatEveryMs heartbeat; every
@@ -25,4 +26,5 @@ export * from "./options.js";
 export * from "./prune.js";
 export * from "./recoveries.js";
 export * from "./tasks.js";
+export * from "./taskViews.js";
 export * from "./types.js";

@@ -6,25 +6,27 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { NodeIdentity } from "../../../src/cluster/index.js";
 import {
   claimGroup,
   claimNextGroup,
+  claimRecovery,
+  claimTasks,
+  completeTask,
+  createDeadlineTasks,
+  createRecovery,
   expireGroupsAtClose,
+  failTask,
   formGroups,
   listGroups,
   recordGroupMessage,
   recordGroupReceipt,
-  renewGroupLease,
-} from "../../../src/cluster/groups.js";
-import { registerNode, setCordoned } from "../../../src/cluster/nodes.js";
-import {
-  claimRecovery,
-  createRecovery,
   recordRecoveryMessage,
   recordRecoveryResult,
-} from "../../../src/cluster/recoveries.js";
-import { claimTasks, completeTask, createDeadlineTasks, failTask } from "../../../src/cluster/tasks.js";
-import type { NodeIdentity } from "../../../src/cluster/types.js";
+  registerNode,
+  renewGroupLease,
+  setCordoned,
+} from "../../../src/cluster/index.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { openPg, type Pg } from "../../../src/store/pg/db.js";
 import { migrate } from "../../../src/store/pg/migrations.js";

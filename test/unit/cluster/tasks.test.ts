@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { heartbeat, listNodes, registerNode, setCapacity, setCordoned } from "../../../src/cluster/nodes.js";
-import { pruneClosedDeadlines } from "../../../src/cluster/prune.js";
+import type { NodeIdentity } from "../../../src/cluster/index.js";
 import {
   claimTasks,
   completeTask,
@@ -14,12 +13,17 @@ import {
   deadlineProofs,
   expireTasksAtClose,
   failTask,
+  heartbeat,
+  listNodes,
   listTasks,
+  pruneClosedDeadlines,
   pruneTaskHistory,
+  registerNode,
   renewTaskLeases,
+  setCapacity,
+  setCordoned,
   taskHistory,
-} from "../../../src/cluster/tasks.js";
-import type { NodeIdentity } from "../../../src/cluster/types.js";
+} from "../../../src/cluster/index.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { openPg, type Pg } from "../../../src/store/pg/db.js";
 import { migrate } from "../../../src/store/pg/migrations.js";
