@@ -12,12 +12,13 @@
  * group is claimable again: a `claimed` group is sent afresh, a `sent` one keeps its CID, whose
  * receipt the new claimant awaits instead of sending again.
  *
- * Sending safely (for the caller): claim; check the chain's PostSubmissions for the deadline; record
- * the CID with recordGroupMessage, which checks the lease again in its transaction; only then push the
- * message. Recording first is what stops a node that resumes after its lease expired (SIGSTOP, a
- * partition) from sending anything: its record is refused. This needs the message's CID before it is
- * pushed (sign it locally, then MpoolPush); pushing first and recording after leaves a window in which
- * a stalled node's message and its successor's may both reach the chain.
+ * Sending safely (for the caller): claim; check the chain's PostSubmissions for the deadline; sign
+ * the message; record its CID and signed bytes with recordGroupMessage, which checks the lease again
+ * in its transaction; only then push it. Recording first is what stops a node that resumes after its
+ * lease expired (SIGSTOP, a partition) from sending anything new: its record is refused. A node that
+ * recorded and then stalled can only push the recorded message, the one its successor pushes again
+ * (`signedMessage` of the claim) and awaits: the same CID, which the chain takes once. Pushing first
+ * and recording after would leave a window in which two different messages reach the chain.
  */
 import type { Pg, PgQuery } from "../store/pg/db.js";
 import { SmError } from "../util/errors.js";
@@ -45,8 +46,10 @@ export interface ClaimedGroup extends GroupLease {
   close: number;
   /** Partition indexes, ascending. */
   partitions: number[];
-  /** Set when a previous claimant recorded a message: await its receipt rather than send again. */
+  /** Set when a previous claimant recorded a message: push that one again and await it; never build a new one. */
   msgCid: string | null;
+  /** The signed message recorded with `msgCid` (null when the recorder gave none). */
+  signedMessage: Buffer | null;
   /** The claim took the group over from an expired lease. */
   takeover: boolean;
 }
@@ -162,11 +165,11 @@ async function casGroup(
     [key.miner, key.open, key.group],
   );
   // The compare-and-set: only the first of concurrent claimants finds the condition true.
-  const [r] = await q.query<GroupRow>(
+  const [r] = await q.query<GroupRow & { msg_signed: Buffer | null }>(
     `UPDATE message_groups SET claimed_by = $4, claimed_session = $5, lease_expires_at = now() + ${msInterval(6)},
        attempts = attempts + 1, state = CASE WHEN state = 'sent' THEN 'sent' ELSE 'claimed' END, updated_at = now()
      WHERE miner = $1 AND open_epoch = $2 AND group_index = $3 AND ${CLAIMABLE}
-     RETURNING ${GROUP_COLUMNS}`,
+     RETURNING ${GROUP_COLUMNS}, msg_signed`,
     [key.miner, key.open, key.group, node.name, node.session, leaseMs],
   );
   if (r === undefined) return null;
@@ -179,6 +182,7 @@ async function casGroup(
     close: num(r.close_epoch),
     partitions: r.partitions,
     msgCid: r.msg_cid,
+    signedMessage: r.msg_signed,
     takeover: before?.state !== "waiting",
   };
 }
@@ -292,26 +296,27 @@ export async function renewGroupLease(
 }
 
 /**
- * Records the message CID of a claimed group, checking the claimant's lease again in the same
- * transaction (fencing): refused with CLUSTER_LEASE_LOST, changing nothing, once the lease expired or
- * passed to another node. Repeating the call with the same CID after a lost answer succeeds
- * (`already: true`).
+ * Records the message CID (and its signed bytes) of a claimed group, before the message is pushed,
+ * checking the claimant's lease again in the same transaction (fencing): refused with
+ * CLUSTER_LEASE_LOST, changing nothing, once the lease expired or passed to another node. Repeating
+ * the call with the same CID after a lost answer succeeds (`already: true`).
  */
 export async function recordGroupMessage(
   pg: Pg,
   node: NodeIdentity,
   lease: GroupLease,
-  cid: string,
+  msg: { cid: string; signed?: Uint8Array },
 ): Promise<{ already: boolean }> {
+  const cid = msg.cid;
   checkNode(node);
   return pg.tx(async (q) => {
     const g = await fenceGroup(q, node, lease, "the message CID");
     if (g.mine && g.state === "sent" && g.msg_cid === cid) return { already: true };
     if (!(g.mine && g.live && g.state === "claimed")) throw lost("the message CID", lease, node, g);
     await q.query(
-      `UPDATE message_groups SET state = 'sent', msg_cid = $4, updated_at = now()
+      `UPDATE message_groups SET state = 'sent', msg_cid = $4, msg_signed = $5, updated_at = now()
        WHERE miner = $1 AND open_epoch = $2 AND group_index = $3`,
-      [lease.miner, lease.open, lease.group, cid],
+      [lease.miner, lease.open, lease.group, cid, msg.signed === undefined ? null : Buffer.from(msg.signed)],
     );
     return { already: false };
   });

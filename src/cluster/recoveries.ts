@@ -20,8 +20,10 @@ export interface ClaimedRecovery extends RecoveryKey {
   deadline: number;
   /** What the creator stored: the sectors to declare (the caller's shape, as JSON). */
   sectors: unknown;
-  /** Set when a previous claimant recorded a message: await its result rather than send again. */
+  /** Set when a previous claimant recorded a message: push that one again and await it; never build a new one. */
   msgCid: string | null;
+  /** The signed message recorded with `msgCid` (null when the recorder gave none). */
+  signedMessage: Buffer | null;
 }
 
 /** Creates the recovery of one deadline occurrence unless it exists; true when this call created it. */
@@ -62,12 +64,13 @@ export async function claimRecovery(
       deadline_index: number;
       sectors: unknown;
       msg_cid: string | null;
+      msg_signed: Buffer | null;
     }>(
       `UPDATE recoveries SET declared_by = $3, declared_session = $4, lease_expires_at = now() + ${msInterval(5)},
          state = CASE WHEN state = 'sent' THEN 'sent' ELSE 'claimed' END, updated_at = now()
        WHERE miner = $1 AND open_epoch = $2
          AND (state = 'waiting' OR (state IN ('claimed', 'sent') AND lease_expires_at <= now()))
-       RETURNING miner, open_epoch, deadline_index, sectors, msg_cid`,
+       RETURNING miner, open_epoch, deadline_index, sectors, msg_cid, msg_signed`,
       [key.miner, key.open, node.name, node.session, leaseMs],
     );
     if (r === undefined) return null;
@@ -77,6 +80,7 @@ export async function claimRecovery(
       deadline: r.deadline_index,
       sectors: r.sectors,
       msgCid: r.msg_cid,
+      signedMessage: r.msg_signed,
     };
   });
 }
@@ -137,13 +141,17 @@ export async function renewRecoveryLease(
   });
 }
 
-/** Records the declaration's message CID under a fenced check of the lease (as recordGroupMessage). */
+/**
+ * Records the declaration's message CID and signed bytes under a fenced check of the lease, before
+ * the message is pushed (as recordGroupMessage).
+ */
 export async function recordRecoveryMessage(
   pg: Pg,
   node: NodeIdentity,
   key: RecoveryKey,
-  cid: string,
+  msg: { cid: string; signed?: Uint8Array },
 ): Promise<{ already: boolean }> {
+  const cid = msg.cid;
   checkNode(node);
   return pg.tx(async (q) => {
     const v = await fenceRecovery(q, node, key, "the message CID", (r) =>
@@ -155,8 +163,8 @@ export async function recordRecoveryMessage(
     );
     if (v === "already") return { already: true };
     await q.query(
-      "UPDATE recoveries SET state = 'sent', msg_cid = $3, updated_at = now() WHERE miner = $1 AND open_epoch = $2",
-      [key.miner, key.open, cid],
+      "UPDATE recoveries SET state = 'sent', msg_cid = $3, msg_signed = $4, updated_at = now() WHERE miner = $1 AND open_epoch = $2",
+      [key.miner, key.open, cid, msg.signed === undefined ? null : Buffer.from(msg.signed)],
     );
     return { already: false };
   });

@@ -171,14 +171,14 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     await sleep(400);
     // a was frozen past its lease: its renewal and its CID are refused even before anyone took over.
     await rejectsWith(renewGroupLease(pg, a, mine), "CLUSTER_LEASE_LOST");
-    await rejectsWith(recordGroupMessage(pg, a, mine, "bafy-stale"), "CLUSTER_LEASE_LOST");
+    await rejectsWith(recordGroupMessage(pg, a, mine, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
     const theirs = await claimGroup(pgB, b, g, { leaseMs: 5000 });
     assert.ok(theirs);
     assert.equal(theirs.takeover, true);
-    await rejectsWith(recordGroupMessage(pg, a, mine, "bafy-stale"), "CLUSTER_LEASE_LOST");
-    assert.deepEqual(await recordGroupMessage(pgB, b, theirs, "bafy-good"), { already: false });
-    assert.deepEqual(await recordGroupMessage(pgB, b, theirs, "bafy-good"), { already: true });
-    await rejectsWith(recordGroupMessage(pgB, b, theirs, "bafy-other"), "CLUSTER_LEASE_LOST");
+    await rejectsWith(recordGroupMessage(pg, a, mine, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
+    assert.deepEqual(await recordGroupMessage(pgB, b, theirs, { cid: "bafy-good" }), { already: false });
+    assert.deepEqual(await recordGroupMessage(pgB, b, theirs, { cid: "bafy-good" }), { already: true });
+    await rejectsWith(recordGroupMessage(pgB, b, theirs, { cid: "bafy-other" }), "CLUSTER_LEASE_LOST");
     await renewGroupLease(pgB, b, theirs);
     assert.equal(await recordGroupReceipt(pg, g, "bafy-stale", { exitCode: 0, height: 130 }), false);
     assert.equal(await recordGroupReceipt(pg, g, "bafy-good", { exitCode: 0, height: 130 }), true);
@@ -198,12 +198,13 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     const a = await node(pg, "a");
     const mine = await claimGroup(pg, a, g, { leaseMs: 200 });
     assert.ok(mine);
-    await recordGroupMessage(pg, a, mine, "bafy-1");
+    await recordGroupMessage(pg, a, mine, { cid: "bafy-1", signed: new Uint8Array([0xaa, 0xbb]) });
     await sleep(300);
     const pgB = open(dsn);
     const b = await node(pgB, "b");
     const theirs = await claimNextGroup(pgB, b, { height: 120 });
     assert.deepEqual([theirs?.msgCid, theirs?.takeover, theirs?.attempt], ["bafy-1", true, 2]);
+    assert.deepEqual([...(theirs?.signedMessage ?? [])], [0xaa, 0xbb], "the very message to push again");
     assert.equal((await listGroups(pg, 1000, 100))[0]?.state, "sent");
   });
 
@@ -222,7 +223,7 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     const expired = await expireGroupsAtClose(pg, 160);
     assert.deepEqual(expired.map((k) => k.group).sort(), [0, 1]);
     assert.ok(held);
-    await rejectsWith(recordGroupMessage(pg, a, held, "bafy-late"), "CLUSTER_LEASE_LOST");
+    await rejectsWith(recordGroupMessage(pg, a, held, { cid: "bafy-late" }), "CLUSTER_LEASE_LOST");
     const rows = await listGroups(pg, 1000, 100);
     assert.ok(rows.every((r) => r.state === "failed" && /deadline closed/.test(r.error ?? "")));
     assert.equal(groups.length, 2);
@@ -246,12 +247,34 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     assert.ok(w);
     assert.deepEqual(won.find((x) => x !== null)?.sectors, [5, 6]);
     await sleep(400);
-    await rejectsWith(recordRecoveryMessage(w.pg, w.id, key, "bafy-stale"), "CLUSTER_LEASE_LOST");
+    await rejectsWith(recordRecoveryMessage(w.pg, w.id, key, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
     const other = claimants.find((c) => c !== w);
     assert.ok(other);
     assert.ok(await claimRecovery(other.pg, other.id, key));
-    await rejectsWith(recordRecoveryMessage(w.pg, w.id, key, "bafy-stale"), "CLUSTER_LEASE_LOST");
-    assert.deepEqual(await recordRecoveryMessage(other.pg, other.id, key, "bafy-r"), { already: false });
+    await rejectsWith(recordRecoveryMessage(w.pg, w.id, key, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
+    assert.deepEqual(await recordRecoveryMessage(other.pg, other.id, key, { cid: "bafy-r" }), {
+      already: false,
+    });
     assert.equal(await recordRecoveryResult(pg, key, "bafy-r", { exitCode: 0 }), true);
+  });
+
+  test("a node restarted under the same name frees its groups at once, and its old session records nothing", async () => {
+    const { dsn, pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 1);
+    const [t] = tasks;
+    assert.ok(t);
+    await completeTask(pg, prover, t, { proof: new Uint8Array([1]) });
+    const [g] = await formGroups(pg, { miner: 1000, open: 100, perMessage: 3 });
+    assert.ok(g);
+    const old = await node(pg, "a");
+    const held = await claimGroup(pg, old, g, { leaseMs: 60_000 });
+    assert.ok(held);
+    await node(pg, "a");
+    const pgB = open(dsn);
+    const b = await node(pgB, "b");
+    const taken = await claimGroup(pgB, b, g);
+    assert.equal(taken?.takeover, true, "claimable without waiting for the 60 s lease");
+    await rejectsWith(recordGroupMessage(pg, old, held, { cid: "bafy-old" }), "CLUSTER_LEASE_LOST");
+    await rejectsWith(claimNextGroup(pg, old, { height: 120 }), "CLUSTER_SESSION_STALE");
   });
 });

@@ -111,6 +111,70 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
     }
   });
 
+  test("under racing claims, expiring leases and late results, each task accepts exactly one result", async () => {
+    const { dsn, pg } = await freshDb();
+    const N = 24;
+    await createDeadlineTasks(pg, {
+      miner: 1000,
+      deadline: 0,
+      open: 100,
+      close: 160,
+      partitions: partitions(N),
+    });
+    const workers = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(async (i) => {
+        const c = open(dsn);
+        return { pg: c, id: await node(c, `w${i}`, 2) };
+      }),
+    );
+    const accepted = new Map<number, string[]>();
+    let refused = 0;
+    // Each worker claims with a 150 ms lease and "proves" for 0-300 ms without renewing, so about half
+    // the results arrive after their lease: those must be refused, and their tasks taken over.
+    let rng = 7;
+    const random = () => {
+      rng = (rng * 1103515245 + 12345) % 2 ** 31;
+      return rng / 2 ** 31;
+    };
+    const deadlineAt = Date.now() + 20_000;
+    await Promise.all(
+      workers.map(async (w) => {
+        while (Date.now() < deadlineAt) {
+          const { tasks } = await claimTasks(w.pg, w.id, { height: 90, leaseMs: 150 });
+          if (tasks.length === 0) {
+            const left = (await listTasks(pg)).filter((t) => t.state !== "done").length;
+            if (left === 0) return;
+            await sleep(30);
+            continue;
+          }
+          await Promise.all(
+            tasks.map(async (t) => {
+              await sleep(random() * 300);
+              try {
+                await completeTask(w.pg, w.id, t, { proof: new Uint8Array([t.attempt]) });
+                accepted.set(t.partition, [...(accepted.get(t.partition) ?? []), w.id.name]);
+              } catch (e) {
+                assert.ok(e instanceof SmError && e.code === "CLUSTER_LEASE_LOST", String(e));
+                refused++;
+              }
+            }),
+          );
+        }
+      }),
+    );
+    assert.equal(accepted.size, N, "every task finished");
+    for (const [p, by] of accepted) assert.equal(by.length, 1, `partition ${p} accepted ${by.join(", ")}`);
+    assert.ok(refused > 0, "some results came after their lease and were refused");
+    const proofs = await deadlineProofs(pg, 1000, 100);
+    assert.equal(proofs.length, N);
+    const byPartition = new Map((await listTasks(pg)).map((t) => [t.partition, t]));
+    for (const p of proofs) {
+      // The stored proof is the accepted attempt's: the proof bytes carry the attempt number.
+      assert.equal(p.proof[0], byPartition.get(p.partition)?.attempts, `partition ${p.partition}`);
+      assert.equal(p.provenBy, accepted.get(p.partition)?.[0]);
+    }
+  });
+
   test("claims go earliest Close first across miners, within capacity", async () => {
     const { pg } = await freshDb();
     await createDeadlineTasks(pg, {
