@@ -4,8 +4,8 @@
  */
 import type { Pg } from "../store/pg/db.js";
 import { num } from "./options.js";
-import type { TaskState } from "./tasks.js";
-import type { TaskKey } from "./types.js";
+import type { ClaimedTask, TaskState } from "./tasks.js";
+import type { NodeIdentity, TaskKey } from "./types.js";
 
 export interface TaskInfo extends TaskKey {
   deadline: number;
@@ -134,5 +134,38 @@ export async function taskHistory(
     attempt: r.attempt,
     error: r.error,
     finishedAt: r.finished_at,
+  }));
+}
+
+/**
+ * The tasks `node` holds under a live lease, as claims. After a claim whose answer was lost
+ * (STORE_DB_UNREACHABLE: it may have been applied), the node reads what it holds here and either
+ * proves those tasks or lets their leases run out, instead of leaving them idle for a lease.
+ */
+export async function heldTasks(pg: Pg, node: NodeIdentity): Promise<ClaimedTask[]> {
+  const rows = await pg.query<{
+    miner: string;
+    open_epoch: string;
+    partition_index: number;
+    deadline_index: number;
+    close_epoch: string;
+    job: unknown;
+    attempts: number;
+  }>(
+    `SELECT miner, open_epoch, partition_index, deadline_index, close_epoch, job, attempts FROM partition_tasks
+     WHERE state = 'running' AND holder = $1 AND holder_session = $2 AND lease_expires_at > now()
+     ORDER BY close_epoch, miner, open_epoch, partition_index`,
+    [node.name, node.session],
+  );
+  return rows.map((r) => ({
+    miner: num(r.miner),
+    open: num(r.open_epoch),
+    partition: r.partition_index,
+    attempt: r.attempts,
+    deadline: r.deadline_index,
+    close: num(r.close_epoch),
+    job: r.job,
+    takeover: false,
+    previousHolder: null,
   }));
 }

@@ -126,7 +126,7 @@ interface CandidateRow {
  * rows are locked FOR UPDATE SKIP LOCKED, so each claimer passes over what another is taking.
  *
  * If the answer is lost (STORE_DB_UNREACHABLE) the claim may have been applied: the tasks it took are
- * then held by nobody who knows it, and come back when their lease expires.
+ * then held by nobody who knows it: `heldTasks` finds them, or they come back when their lease expires.
  */
 export async function claimTasks(
   pg: Pg,

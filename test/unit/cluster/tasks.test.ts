@@ -14,6 +14,7 @@ import {
   expireTasksAtClose,
   failTask,
   heartbeat,
+  heldTasks,
   listNodes,
   listTasks,
   pruneClosedDeadlines,
@@ -515,6 +516,15 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
     await setCapacity(pg, a, 3);
     const more = await claimTasks(pg, a, { height: 90 });
     assert.deepEqual([more.tasks.length, more.free], [2, 0]);
+    // What a node holds can be read back (after a claim whose answer was lost).
+    assert.deepEqual(
+      (await heldTasks(pg, a)).map((t) => [t.partition, t.attempt]),
+      [
+        [0, 1],
+        [1, 1],
+        [2, 1],
+      ],
+    );
     const [info] = await listNodes(pg);
     assert.deepEqual([info?.capacity, info?.tasksInFlight, info?.alive], [3, 3, true]);
     await setCapacity(pg, a, 0);
