@@ -164,11 +164,11 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     const a = await node(pg, "a");
     const pgB = open(dsn);
     const b = await node(pgB, "b");
-    const mine = await claimNextGroup(pg, a, { height: 120, leaseMs: 300 });
+    const mine = await claimNextGroup(pg, a, { height: 120, leaseMs: 1000 });
     assert.ok(mine);
     assert.deepEqual([mine.partitions, mine.takeover, mine.msgCid], [[0], false, null]);
-    assert.equal(await claimGroup(pgB, b, g, { leaseMs: 300 }), null, "held");
-    await sleep(400);
+    assert.equal(await claimGroup(pgB, b, g, { leaseMs: 1000 }), null, "held");
+    await sleep(1100);
     // a was frozen past its lease: its renewal and its CID are refused even before anyone took over.
     await rejectsWith(renewGroupLease(pg, a, mine), "CLUSTER_LEASE_LOST");
     await rejectsWith(recordGroupMessage(pg, a, mine, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
@@ -240,13 +240,13 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
         return { pg: c, id: await node(c, `r${i}`) };
       }),
     );
-    const won = await Promise.all(claimants.map((c) => claimRecovery(c.pg, c.id, key, { leaseMs: 300 })));
+    const won = await Promise.all(claimants.map((c) => claimRecovery(c.pg, c.id, key, { leaseMs: 1000 })));
     const winners = claimants.filter((_, i) => won[i] !== null);
     assert.equal(winners.length, 1);
     const w = winners[0];
     assert.ok(w);
     assert.deepEqual(won.find((x) => x !== null)?.sectors, [5, 6]);
-    await sleep(400);
+    await sleep(1100);
     await rejectsWith(recordRecoveryMessage(w.pg, w.id, key, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
     const other = claimants.find((c) => c !== w);
     assert.ok(other);

@@ -130,7 +130,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
     );
     const accepted = new Map<number, string[]>();
     let refused = 0;
-    // Each worker claims with a 150 ms lease and "proves" for 0-300 ms without renewing, so about half
+    // Each worker claims with a 400 ms lease and "proves" for 0-800 ms without renewing, so about half
     // the results arrive after their lease: those must be refused, and their tasks taken over.
     let rng = 7;
     const random = () => {
@@ -141,7 +141,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
     await Promise.all(
       workers.map(async (w) => {
         while (Date.now() < deadlineAt) {
-          const { tasks } = await claimTasks(w.pg, w.id, { height: 90, leaseMs: 150 });
+          const { tasks } = await claimTasks(w.pg, w.id, { height: 90, leaseMs: 400 });
           if (tasks.length === 0) {
             const left = (await listTasks(pg)).filter((t) => t.state !== "done").length;
             if (left === 0) return;
@@ -150,7 +150,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
           }
           await Promise.all(
             tasks.map(async (t) => {
-              await sleep(random() * 300);
+              await sleep(random() * 800);
               try {
                 await completeTask(w.pg, w.id, t, { proof: new Uint8Array([t.attempt]) });
                 accepted.set(t.partition, [...(accepted.get(t.partition) ?? []), w.id.name]);
@@ -250,23 +250,23 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
     const a = await node(pg, "a");
     const pgB = open(dsn);
     const b = await node(pgB, "b");
-    const [held] = (await claimTasks(pg, a, { height: 90, leaseMs: 300 })).tasks;
+    const [held] = (await claimTasks(pg, a, { height: 90, leaseMs: 1000 })).tasks;
     assert.ok(held);
     assert.equal(
-      (await claimTasks(pgB, b, { height: 90, leaseMs: 300 })).tasks.length,
+      (await claimTasks(pgB, b, { height: 90, leaseMs: 1000 })).tasks.length,
       0,
       "the lease is live",
     );
     // Renewed once in time: still held.
-    await sleep(150);
-    assert.equal((await renewTaskLeases(pg, a, [held], { leaseMs: 300 })).renewed.length, 1);
-    await sleep(200);
+    await sleep(400);
+    assert.equal((await renewTaskLeases(pg, a, [held], { leaseMs: 1000 })).renewed.length, 1);
+    await sleep(500);
     assert.equal(
-      (await claimTasks(pgB, b, { height: 90, leaseMs: 300 })).tasks.length,
+      (await claimTasks(pgB, b, { height: 90, leaseMs: 1000 })).tasks.length,
       0,
       "renewed lease is live",
     );
-    await sleep(200);
+    await sleep(600);
     const taken = await claimTasks(pgB, b, { height: 90, leaseMs: 5000 });
     assert.equal(taken.takeovers, 1);
     const [t] = taken.tasks;
@@ -322,16 +322,16 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
     const a = await node(pg, "a");
     const pgB = open(dsn);
     const b = await node(pgB, "b", 1);
-    const held = (await claimTasks(pg, a, { height: 90, leaseMs: 300 })).tasks;
+    const held = (await claimTasks(pg, a, { height: 90, leaseMs: 1000 })).tasks;
     assert.equal(held.length, 3);
     const [h0, h1, h2] = held;
     assert.ok(h0 && h1 && h2);
-    await sleep(150);
-    await renewTaskLeases(pg, a, [h0, h2], { leaseMs: 300 });
-    await sleep(250);
+    await sleep(500);
+    await renewTaskLeases(pg, a, [h0, h2], { leaseMs: 1000 });
+    await sleep(600);
     const [taken] = (await claimTasks(pgB, b, { height: 90 })).tasks;
     assert.equal(taken?.partition, 1);
-    const r = await renewTaskLeases(pg, a, held, { leaseMs: 300 });
+    const r = await renewTaskLeases(pg, a, held, { leaseMs: 1000 });
     assert.deepEqual(
       r.renewed.map((l) => l.partition),
       [0, 2],
@@ -488,9 +488,9 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
     const { pg } = await freshDb();
     const a = await node(pg, "a", 2);
     await node(pg, "b", 3);
-    await sleep(300);
+    await sleep(1200);
     await heartbeat(pg, a);
-    const nodes = await listNodes(pg, { deadAfterMs: 200 });
+    const nodes = await listNodes(pg, { deadAfterMs: 1000 });
     assert.deepEqual(
       nodes.map((n) => [n.name, n.alive, n.capacity]),
       [
@@ -498,7 +498,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
         ["b", false, 3],
       ],
     );
-    assert.ok((nodes[1]?.heartbeatAgeMs ?? 0) >= 250);
+    assert.ok((nodes[1]?.heartbeatAgeMs ?? 0) >= 1100);
   });
 
   test("capacity updates change what a node may claim; only its current session may change it", async () => {
