@@ -158,6 +158,11 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   STORE_DB_CONFLICT: "transient",
   STORE_DB_ERROR: "failure",
   STORE_DB_DSN_INVALID: "failure",
+  // cluster: a lost lease or a replaced session never comes back by retrying the same call
+  CLUSTER_LEASE_LOST: "failure",
+  CLUSTER_SESSION_STALE: "failure",
+  CLUSTER_NODE_UNKNOWN: "failure",
+  CLUSTER_BAD_INPUT: "failure",
   // config
   CONFIG_DIR_MISSING: "failure",
   CONFIG_EMPTY: "failure",

@@ -138,6 +138,17 @@ export const MIGRATIONS: readonly Migration[] = [
       "CREATE INDEX IF NOT EXISTS task_history_by_time ON task_history (finished_at)",
     ],
   },
+  {
+    version: 2,
+    name: "cluster: the signed message of a group or recovery, so whoever takes it over can push it again",
+    statements: [
+      // A group's CID is recorded (fenced) before its message is pushed. If the recorder then dies,
+      // the node that takes the group over must push that very message (same nonce, same CID: the
+      // chain cannot take it twice), not a new one; so the signed bytes are kept with the CID.
+      "ALTER TABLE message_groups ADD COLUMN IF NOT EXISTS msg_signed BYTEA",
+      "ALTER TABLE recoveries ADD COLUMN IF NOT EXISTS msg_signed BYTEA",
+    ],
+  },
 ];
 
 /** The schema version this build writes and understands. */

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CHAIN_ERROR_CODES } from "../../../src/chain/errors.js";
 import { CLI_ERROR_CODES } from "../../../src/cli/errors.js";
+import { CLUSTER_ERROR_CODES } from "../../../src/cluster/errors.js";
 import { CONFIG_ERROR_CODES } from "../../../src/config/errors.js";
 import { DAEMON_ERROR_CODES } from "../../../src/daemon/errors.js";
 import { DEVNET_ERROR_CODES } from "../../../src/devnet/errors.js";
@@ -38,6 +39,7 @@ const DOMAINS: Record<string, readonly string[]> = {
   proofs: Object.values(PROOF_ERROR_CODES),
   store: STORE_ERROR_CODES,
   "store/pg": PG_ERROR_CODES,
+  cluster: CLUSTER_ERROR_CODES,
   config: CONFIG_ERROR_CODES,
   rpc: RPC_ERROR_CODES,
   chain: CHAIN_ERROR_CODES,

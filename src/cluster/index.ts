@@ -1,0 +1,30 @@
+/**
+ * The PoSter cluster engine (issue 13): several nodes share every miner's deadlines through one
+ * PostgreSQL-compatible database (src/store/pg). A library of short transactions over `Pg`; the
+ * daemon drives it (next step of issue 13). docs/cluster.md, "Tasks and leases", describes the state
+ * machines and the fencing rule.
+ *
+ *   nodes.ts       registration (a new session per start), heartbeats, the node list, cordon, capacity
+ *   tasks.ts       partition tasks: creation, claims earliest Close first, leases, fenced results, Close
+ *   groups.ts      message groups: formation, CAS claims, fenced CID recording, receipts
+ *   recoveries.ts  recovery declarations: one declarer per miner and deadline, fenced the same way
+ *   taskViews.ts   the task list, stored proofs and attempts, read only
+ *   prune.ts       deletion of closed deadlines' rows and of old task history
+ *   options.ts     lease and heartbeat defaults, with their reasoning
+ *
+ * The loop a node runs (not here yet): register; every heartbeatEveryMs heartbeat; every
+ * renewEveryMs renew what it holds and drop what comes back lost; on each head create the
+ * deadlines' tasks it sees, expire what is past Close, claim up to its free capacity, prove, complete
+ * or fail; form groups, claim one, check PostSubmissions, record the CID, then push, then await the
+ * receipt. A call that fails with STORE_DB_UNREACHABLE may have been applied: every write here is
+ * safe to repeat, and a node that cannot reach the database loses its leases and must stop sending.
+ */
+export * from "./errors.js";
+export * from "./groups.js";
+export * from "./nodes.js";
+export * from "./options.js";
+export * from "./prune.js";
+export * from "./recoveries.js";
+export * from "./tasks.js";
+export * from "./taskViews.js";
+export * from "./types.js";

@@ -1,0 +1,280 @@
+/**
+ * Message groups and recoveries on a real PostgreSQL server: groups formed from proven partitions as
+ * the poster forms them, exactly one winner among concurrent claimants, the CID recorded only under a
+ * live lease (a claimant that resumes after its lease expired is refused), takeover of a dead
+ * claimant's group, receipts, expiry at Close, and the same for recoveries.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { NodeIdentity } from "../../../src/cluster/index.js";
+import {
+  claimGroup,
+  claimNextGroup,
+  claimRecovery,
+  claimTasks,
+  completeTask,
+  createDeadlineTasks,
+  createRecovery,
+  expireGroupsAtClose,
+  failTask,
+  formGroups,
+  listGroups,
+  recordGroupMessage,
+  recordGroupReceipt,
+  recordRecoveryMessage,
+  recordRecoveryResult,
+  registerNode,
+  renewGroupLease,
+  setCordoned,
+} from "../../../src/cluster/index.js";
+import { nullLogger } from "../../../src/log/logger.js";
+import { openPg, type Pg } from "../../../src/store/pg/db.js";
+import { migrate } from "../../../src/store/pg/migrations.js";
+import { SmError } from "../../../src/util/errors.js";
+import { type PgServer, startPg } from "../../helpers/pgServer.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => e instanceof SmError && e.code === code);
+}
+
+describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
+  let server: PgServer;
+  const clients: Pg[] = [];
+  let dbCount = 0;
+  const open = (dsn: string): Pg => {
+    const pg = openPg(dsn, { logger: nullLogger, applicationName: "vsm-test" });
+    clients.push(pg);
+    return pg;
+  };
+  async function freshDb(): Promise<{ dsn: string; pg: Pg }> {
+    const dsn = await server.createDatabase(`groups${++dbCount}`);
+    const pg = open(dsn);
+    await migrate(pg, { logger: nullLogger, node: "test" });
+    return { dsn, pg };
+  }
+  const node = (pg: Pg, name: string, capacity = 100): Promise<NodeIdentity> =>
+    registerNode(pg, { name, address: `${name}:1`, capacity });
+
+  /** A deadline (miner 1000, open 100, close 160) with `n` partitions, all claimed by a fresh node "prover". */
+  async function provingDeadline(pg: Pg, n: number) {
+    await createDeadlineTasks(pg, {
+      miner: 1000,
+      deadline: 2,
+      open: 100,
+      close: 160,
+      partitions: Array.from({ length: n }, (_, i) => ({ partition: i, job: {} })),
+    });
+    const prover = await node(pg, "prover");
+    const tasks = (await claimTasks(pg, prover, { height: 95 })).tasks;
+    return { prover, tasks };
+  }
+
+  before(async () => {
+    server = await startPg();
+  });
+  after(async () => {
+    for (const c of clients) await c.close();
+    await server?.destroy();
+  });
+
+  test("groups form in completion order, `perMessage` at a time, and the remainder once every task is finished", async () => {
+    const { pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 5);
+    const byIndex = (i: number) => {
+      const t = tasks.find((x) => x.partition === i);
+      assert.ok(t);
+      return t;
+    };
+    const d = { miner: 1000, open: 100, perMessage: 2 };
+    await completeTask(pg, prover, byIndex(3), { proof: new Uint8Array([3]) });
+    assert.deepEqual(await formGroups(pg, d), [], "one proven partition waits for a second");
+    await completeTask(pg, prover, byIndex(1), { proof: new Uint8Array([1]) });
+    await completeTask(pg, prover, byIndex(4), { proof: new Uint8Array([4]) });
+    const first = await formGroups(pg, d);
+    assert.deepEqual(
+      first.map((g) => [g.group, g.partitions, g.state]),
+      [[0, [1, 3], "waiting"]],
+    );
+    assert.deepEqual(await formGroups(pg, d), [], "formed once");
+    await failTask(pg, prover, byIndex(0), { error: "unreadable" });
+    assert.deepEqual(await formGroups(pg, d), [], "partition 2 is still running");
+    await completeTask(pg, prover, byIndex(2), { proof: new Uint8Array([2]) });
+    const second = await formGroups(pg, d);
+    assert.deepEqual(
+      second.map((g) => [g.group, g.partitions]),
+      [[1, [2, 4]]],
+    );
+    assert.equal((await listGroups(pg, 1000, 100)).length, 2);
+  });
+
+  test("nodes forming groups at once create each group once", async () => {
+    const { dsn, pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 9);
+    for (const t of tasks) await completeTask(pg, prover, t, { proof: new Uint8Array([t.partition]) });
+    const formers = [0, 1, 2, 3].map(() => open(dsn));
+    const made = await Promise.all(
+      formers.map((c) => formGroups(c, { miner: 1000, open: 100, perMessage: 3 })),
+    );
+    const all = made.flat();
+    assert.deepEqual(all.map((g) => g.group).sort(), [0, 1, 2]);
+    const groups = await listGroups(pg, 1000, 100);
+    assert.deepEqual(
+      groups.map((g) => g.partitions),
+      [
+        [0, 1, 2],
+        [3, 4, 5],
+        [6, 7, 8],
+      ],
+    );
+  });
+
+  test("of many concurrent claimants of a group exactly one wins, over many rounds", async () => {
+    const { dsn, pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 10);
+    for (const t of tasks) await completeTask(pg, prover, t, { proof: new Uint8Array([1]) });
+    const groups = await formGroups(pg, { miner: 1000, open: 100, perMessage: 1 });
+    assert.equal(groups.length, 10);
+    const claimants = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(async (i) => {
+        const c = open(dsn);
+        return { pg: c, id: await node(c, `s${i}`) };
+      }),
+    );
+    for (const g of groups) {
+      const won = await Promise.all(claimants.map((c) => claimGroup(c.pg, c.id, g)));
+      const winners = won.filter((w) => w !== null);
+      assert.equal(winners.length, 1, `group ${g.group}: ${winners.length} winners`);
+    }
+    // claimNextGroup finds nothing left to claim.
+    const first = claimants[0];
+    assert.ok(first);
+    assert.equal(await claimNextGroup(first.pg, first.id, { height: 100 }), null);
+  });
+
+  test("the CID is recorded only under a live lease; a claimant resuming after its lease expired is refused", async () => {
+    const { dsn, pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 1);
+    const [t] = tasks;
+    assert.ok(t);
+    await completeTask(pg, prover, t, { proof: new Uint8Array([1]) });
+    const [g] = await formGroups(pg, { miner: 1000, open: 100, perMessage: 3 });
+    assert.ok(g);
+    const a = await node(pg, "a");
+    const pgB = open(dsn);
+    const b = await node(pgB, "b");
+    const mine = await claimNextGroup(pg, a, { height: 120, leaseMs: 1000 });
+    assert.ok(mine);
+    assert.deepEqual([mine.partitions, mine.takeover, mine.msgCid], [[0], false, null]);
+    assert.equal(await claimGroup(pgB, b, g, { leaseMs: 1000 }), null, "held");
+    await sleep(1100);
+    // a was frozen past its lease: its renewal and its CID are refused even before anyone took over.
+    await rejectsWith(renewGroupLease(pg, a, mine), "CLUSTER_LEASE_LOST");
+    await rejectsWith(recordGroupMessage(pg, a, mine, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
+    const theirs = await claimGroup(pgB, b, g, { leaseMs: 5000 });
+    assert.ok(theirs);
+    assert.equal(theirs.takeover, true);
+    await rejectsWith(recordGroupMessage(pg, a, mine, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
+    assert.deepEqual(await recordGroupMessage(pgB, b, theirs, { cid: "bafy-good" }), { already: false });
+    assert.deepEqual(await recordGroupMessage(pgB, b, theirs, { cid: "bafy-good" }), { already: true });
+    await rejectsWith(recordGroupMessage(pgB, b, theirs, { cid: "bafy-other" }), "CLUSTER_LEASE_LOST");
+    await renewGroupLease(pgB, b, theirs);
+    assert.equal(await recordGroupReceipt(pg, g, "bafy-stale", { exitCode: 0, height: 130 }), false);
+    assert.equal(await recordGroupReceipt(pg, g, "bafy-good", { exitCode: 0, height: 130 }), true);
+    assert.equal(await recordGroupReceipt(pg, g, "bafy-good", { exitCode: 0, height: 130 }), false);
+    const [row] = await listGroups(pg, 1000, 100);
+    assert.deepEqual([row?.state, row?.msgCid, row?.claimedBy], ["landed", "bafy-good", "b"]);
+  });
+
+  test("a sent group whose claimant died is taken over with its CID, to await the receipt, not to resend", async () => {
+    const { dsn, pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 1);
+    const [t] = tasks;
+    assert.ok(t);
+    await completeTask(pg, prover, t, { proof: new Uint8Array([1]) });
+    const [g] = await formGroups(pg, { miner: 1000, open: 100, perMessage: 3 });
+    assert.ok(g);
+    const a = await node(pg, "a");
+    const mine = await claimGroup(pg, a, g, { leaseMs: 200 });
+    assert.ok(mine);
+    await recordGroupMessage(pg, a, mine, { cid: "bafy-1", signed: new Uint8Array([0xaa, 0xbb]) });
+    await sleep(300);
+    const pgB = open(dsn);
+    const b = await node(pgB, "b");
+    const theirs = await claimNextGroup(pgB, b, { height: 120 });
+    assert.deepEqual([theirs?.msgCid, theirs?.takeover, theirs?.attempt], ["bafy-1", true, 2]);
+    assert.deepEqual([...(theirs?.signedMessage ?? [])], [0xaa, 0xbb], "the very message to push again");
+    assert.equal((await listGroups(pg, 1000, 100))[0]?.state, "sent");
+  });
+
+  test("a cordoned node claims no group; unsent groups past Close become failed", async () => {
+    const { pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 2);
+    for (const t of tasks) await completeTask(pg, prover, t, { proof: new Uint8Array([1]) });
+    const groups = await formGroups(pg, { miner: 1000, open: 100, perMessage: 1 });
+    const a = await node(pg, "a");
+    await setCordoned(pg, "a", true);
+    assert.equal(await claimNextGroup(pg, a, { height: 120 }), null);
+    await setCordoned(pg, "a", false);
+    const held = await claimNextGroup(pg, a, { height: 120 });
+    assert.equal(held?.group, 0);
+    assert.equal(await claimNextGroup(pg, a, { height: 160 }), null, "never past Close");
+    const expired = await expireGroupsAtClose(pg, 160);
+    assert.deepEqual(expired.map((k) => k.group).sort(), [0, 1]);
+    assert.ok(held);
+    await rejectsWith(recordGroupMessage(pg, a, held, { cid: "bafy-late" }), "CLUSTER_LEASE_LOST");
+    const rows = await listGroups(pg, 1000, 100);
+    assert.ok(rows.every((r) => r.state === "failed" && /deadline closed/.test(r.error ?? "")));
+    assert.equal(groups.length, 2);
+  });
+
+  test("recoveries: created once, declared by exactly one node, the CID fenced", async () => {
+    const { dsn, pg } = await freshDb();
+    const key = { miner: 1000, open: 220 };
+    assert.equal(await createRecovery(pg, { ...key, deadline: 4, sectors: [5, 6] }), true);
+    assert.equal(await createRecovery(pg, { ...key, deadline: 4, sectors: [5, 6] }), false);
+    const claimants = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => {
+        const c = open(dsn);
+        return { pg: c, id: await node(c, `r${i}`) };
+      }),
+    );
+    const won = await Promise.all(claimants.map((c) => claimRecovery(c.pg, c.id, key, { leaseMs: 1000 })));
+    const winners = claimants.filter((_, i) => won[i] !== null);
+    assert.equal(winners.length, 1);
+    const w = winners[0];
+    assert.ok(w);
+    assert.deepEqual(won.find((x) => x !== null)?.sectors, [5, 6]);
+    await sleep(1100);
+    await rejectsWith(recordRecoveryMessage(w.pg, w.id, key, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
+    const other = claimants.find((c) => c !== w);
+    assert.ok(other);
+    assert.ok(await claimRecovery(other.pg, other.id, key));
+    await rejectsWith(recordRecoveryMessage(w.pg, w.id, key, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
+    assert.deepEqual(await recordRecoveryMessage(other.pg, other.id, key, { cid: "bafy-r" }), {
+      already: false,
+    });
+    assert.equal(await recordRecoveryResult(pg, key, "bafy-r", { exitCode: 0 }), true);
+  });
+
+  test("a node restarted under the same name frees its groups at once, and its old session records nothing", async () => {
+    const { dsn, pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 1);
+    const [t] = tasks;
+    assert.ok(t);
+    await completeTask(pg, prover, t, { proof: new Uint8Array([1]) });
+    const [g] = await formGroups(pg, { miner: 1000, open: 100, perMessage: 3 });
+    assert.ok(g);
+    const old = await node(pg, "a");
+    const held = await claimGroup(pg, old, g, { leaseMs: 60_000 });
+    assert.ok(held);
+    await node(pg, "a");
+    const pgB = open(dsn);
+    const b = await node(pgB, "b");
+    const taken = await claimGroup(pgB, b, g);
+    assert.equal(taken?.takeover, true, "claimable without waiting for the 60 s lease");
+    await rejectsWith(recordGroupMessage(pg, old, held, { cid: "bafy-old" }), "CLUSTER_LEASE_LOST");
+    await rejectsWith(claimNextGroup(pg, old, { height: 120 }), "CLUSTER_SESSION_STALE");
+  });
+});
