@@ -198,7 +198,10 @@ describe("util db migrate --from-lmdb", { timeout: 60_000 }, () => {
     assert.match(rows(), /normal:9:store2/);
 
     // A daemon on the database (no --poster) reads the sector from it, and shows its --name.
-    const d = startCli(["--home", target, "daemon", "run", "--listen=127.0.0.1:0", "--name=e2e-node"]);
+    // `npm test` runs with VSM_LOG_LEVEL=warn; the ready line is INFO.
+    const d = startCli(["--home", target, "daemon", "run", "--listen=127.0.0.1:0", "--name=e2e-node"], {
+      env: { ...process.env, VSM_LOG_LEVEL: "info" },
+    });
     try {
       const ready = await d.waitForLine(/node ready/, 20_000);
       assert.match(ready, /e2e-node/);
