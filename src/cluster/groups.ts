@@ -93,7 +93,8 @@ function info(r: GroupRow): GroupInfo {
 /**
  * Forms the groups that are due for one deadline occurrence (see the header); returns the groups this
  * call created. Any node may call it at any time, concurrently: the transaction is SERIALIZABLE, so two
- * nodes forming groups at once cannot both create one (the loser is retried and finds it done).
+ * nodes forming groups at once cannot both create one (the loser, told 40001 or 23505, is retried
+ * and finds it done).
  */
 export async function formGroups(
   pg: Pg,
