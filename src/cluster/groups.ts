@@ -161,18 +161,22 @@ async function formGroupsOnce(
   });
 }
 
-/** The node's session must be current (its row locked FOR SHARE, as in claimTasks); a cordoned node takes nothing new (false). */
+/** The node's session must be current; a cordoned node takes nothing new (false). */
 async function mayClaim(q: PgQuery, node: NodeIdentity): Promise<boolean> {
   const [me] = await q.query<{ cordoned: boolean }>(
-    "SELECT cordoned FROM cluster_nodes WHERE name = $1 AND session = $2 FOR SHARE",
+    "SELECT cordoned FROM cluster_nodes WHERE name = $1 AND session = $2",
     [node.name, node.session],
   );
   if (me === undefined) throw await sessionError(q, node);
   return !me.cordoned;
 }
 
-/** A group is claimable when waiting, or when its claimant's lease expired before it landed. */
-const CLAIMABLE = "(state = 'waiting' OR (state IN ('claimed', 'sent') AND lease_expires_at <= now()))";
+/**
+ * A group is claimable when waiting, or when its claimant's lease expired or session was replaced
+ * before it landed (the latter as for tasks: see CLAIMABLE_TASK in tasks.ts).
+ */
+const CLAIMABLE = `(state = 'waiting' OR (state IN ('claimed', 'sent')
+  AND (lease_expires_at <= now() OR NOT ${sessionCurrent("claimed_by", "claimed_session")})))`;
 
 async function casGroup(
   q: PgQuery,

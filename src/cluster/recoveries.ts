@@ -53,7 +53,7 @@ export async function claimRecovery(
   const leaseMs = checkMs(opts.leaseMs ?? CLUSTER_DEFAULTS.leaseMs, "leaseMs");
   return pg.tx(async (q) => {
     const [me] = await q.query<{ cordoned: boolean }>(
-      "SELECT cordoned FROM cluster_nodes WHERE name = $1 AND session = $2 FOR SHARE",
+      "SELECT cordoned FROM cluster_nodes WHERE name = $1 AND session = $2",
       [node.name, node.session],
     );
     if (me === undefined) throw await sessionError(q, node);
@@ -69,7 +69,8 @@ export async function claimRecovery(
       `UPDATE recoveries SET declared_by = $3, declared_session = $4, lease_expires_at = now() + ${msInterval(5)},
          state = CASE WHEN state = 'sent' THEN 'sent' ELSE 'claimed' END, updated_at = now()
        WHERE miner = $1 AND open_epoch = $2
-         AND (state = 'waiting' OR (state IN ('claimed', 'sent') AND lease_expires_at <= now()))
+         AND (state = 'waiting' OR (state IN ('claimed', 'sent')
+           AND (lease_expires_at <= now() OR NOT ${sessionCurrent("declared_by", "declared_session")})))
          AND ${sessionCurrent("$3", "$4")}
        RETURNING miner, open_epoch, deadline_index, sectors, msg_cid, msg_signed`,
       [key.miner, key.open, node.name, node.session, leaseMs],

@@ -127,8 +127,13 @@ interface CandidateRow {
   started_at: Date | null;
 }
 
-/** A task another node may claim: waiting, or running under a lease that expired. */
-const CLAIMABLE_TASK = "(state = 'waiting' OR (state = 'running' AND lease_expires_at <= now()))";
+/**
+ * A task another node may claim: waiting, or running under a lease that expired or whose session was
+ * replaced. The last case is what registerNode releases; it is also tested here because a claim of the
+ * old session that commits after the re-registration's snapshot escapes that release.
+ */
+const CLAIMABLE_TASK = `(state = 'waiting' OR (state = 'running'
+  AND (lease_expires_at <= now() OR NOT ${sessionCurrent("holder", "holder_session")})))`;
 
 /**
  * Claims up to `max` tasks (default: all the node's free capacity) for `node`, earliest Close first
@@ -152,16 +157,13 @@ export async function claimTasks(
   // row that changed while it waited, so claimers skip each other instead of failing serialization
   // (under SERIALIZABLE, PostgreSQL answers most concurrent claims with 40001). Where the database
   // gives a stronger level instead (CockroachDB, YugabyteDB by default), conflicts are retried by tx.
-  // The node's row is read FOR SHARE so that a re-registration under the same name waits for this
-  // claim to commit and then releases what it took, instead of missing tasks committed after its
-  // snapshot under the session it replaced.
   return pg.tx(
     async (q) => {
       const [me] = await q.query<{ capacity: number; cordoned: boolean; held: string }>(
         `SELECT n.capacity, n.cordoned,
            (SELECT count(*) FROM partition_tasks t WHERE t.state = 'running' AND t.holder = n.name
               AND t.holder_session = n.session AND t.lease_expires_at > now()) AS held
-         FROM cluster_nodes n WHERE n.name = $1 AND n.session = $2 FOR SHARE OF n`,
+         FROM cluster_nodes n WHERE n.name = $1 AND n.session = $2`,
         [node.name, node.session],
       );
       if (me === undefined) throw await sessionError(q, node);
@@ -197,7 +199,8 @@ export async function claimTasks(
         if (u === undefined) continue;
         const expired = t.state === "running";
         if (expired) {
-          await history(q, t, t.holder ?? "", "lost", t.attempts, "lease expired", t.started_at);
+          const why = t.holder === node.name ? "lease expired or session replaced" : "lease expired";
+          await history(q, t, t.holder ?? "", "lost", t.attempts, why, t.started_at);
         }
         // Taking back one's own expired lease moves no work between nodes: not a takeover.
         const takeover = expired && !(t.holder === node.name && t.holder_session === node.session);

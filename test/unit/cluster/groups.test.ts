@@ -308,6 +308,10 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     await rejectsWith(renewRecoveryLease(pg, old, key), "CLUSTER_LEASE_LOST");
     await rejectsWith(recordRecoveryMessage(pg, old, key, { cid: "bafy-old" }), "CLUSTER_LEASE_LOST");
     assert.equal((await listGroups(pg, 1000, 100))[0]?.msgCid, null);
+    // Nobody will renew them: another node takes them at once, without waiting for the hour.
+    const b = await node(pg, "b");
+    assert.equal((await claimGroup(pg, b, g))?.takeover, true);
+    assert.ok(await claimRecovery(pg, b, key));
   });
 
   test("group formation retries a duplicate key (23505) reported instead of a serialization failure", async () => {

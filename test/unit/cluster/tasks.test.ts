@@ -500,6 +500,13 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
     await rejectsWith(completeTask(pg, old, lease, { proof: new Uint8Array([1]) }), "CLUSTER_LEASE_LOST");
     await rejectsWith(failTask(pg, old, lease, { error: "x" }), "CLUSTER_LEASE_LOST");
     assert.equal((await deadlineProofs(pg, 1000, 100)).length, 0);
+    // Nobody will renew it: another node takes it at once, without waiting for the hour-long lease.
+    const b = await node(pg, "b");
+    const taken = await claimTasks(pg, b, { height: 90 });
+    assert.deepEqual(
+      taken.tasks.map((t) => [t.partition, t.takeover, t.attempt]),
+      [[0, true, 2]],
+    );
   });
 
   test("a node taking back its own expired lease is not a takeover", async () => {
