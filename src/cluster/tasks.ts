@@ -41,7 +41,7 @@ export interface ClaimedTask extends TaskLease {
   deadline: number;
   close: number;
   job: unknown;
-  /** The task was running under another node's (or session's) lease, which had expired. */
+  /** The task was running under another node's (or session's) lease, which had expired or whose session was replaced. */
   takeover: boolean;
   /** Who held it before a takeover. */
   previousHolder: string | null;
@@ -137,7 +137,8 @@ const CLAIMABLE_TASK = `(state = 'waiting' OR (state = 'running'
 
 /**
  * Claims up to `max` tasks (default: all the node's free capacity) for `node`, earliest Close first
- * across every miner: waiting tasks, and running ones whose lease expired (takeovers). Never a task
+ * across every miner: waiting tasks, and running ones whose lease expired or whose holder's session
+ * was replaced (takeovers, unless the lease was this session's own). Never a task
  * whose Close is at or below `height`, never for a cordoned node (it gets none), and never for a
  * session that is not current (CLUSTER_SESSION_STALE). Concurrent claimers never take the same task:
  * rows are locked FOR UPDATE SKIP LOCKED, so each claimer passes over what another is taking.
