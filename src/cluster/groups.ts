@@ -24,7 +24,7 @@ import type { Pg, PgQuery } from "../store/pg/db.js";
 import { SmError } from "../util/errors.js";
 import "./errors.js";
 import { sessionError } from "./nodes.js";
-import { CLUSTER_DEFAULTS, checkMs, checkNode, msInterval, num } from "./options.js";
+import { CLUSTER_DEFAULTS, checkMs, checkNode, msInterval, num, sessionCurrent } from "./options.js";
 import type { GroupKey, GroupLease, NodeIdentity } from "./types.js";
 
 export type GroupState = "waiting" | "claimed" | "sent" | "landed" | "failed";
@@ -93,7 +93,8 @@ function info(r: GroupRow): GroupInfo {
 /**
  * Forms the groups that are due for one deadline occurrence (see the header); returns the groups this
  * call created. Any node may call it at any time, concurrently: the transaction is SERIALIZABLE, so two
- * nodes forming groups at once cannot both create one (the loser is retried and finds it done).
+ * nodes forming groups at once cannot both create one (the loser, told 40001 or 23505, is retried
+ * and finds it done).
  */
 export async function formGroups(
   pg: Pg,
@@ -102,6 +103,25 @@ export async function formGroups(
   if (!Number.isSafeInteger(d.perMessage) || d.perMessage < 1) {
     throw new SmError("CLUSTER_BAD_INPUT", `partitions per message must be ≥ 1, got ${d.perMessage}`);
   }
+  // Two formers may both insert group index n, from different partitions: PostgreSQL reports the
+  // loser as 23505 rather than 40001 in some interleavings, and tx retries only the latter. Retrying
+  // the whole body re-reads the groups the winner made; DO NOTHING would instead keep both choices.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await formGroupsOnce(pg, d);
+    } catch (e) {
+      if (!(e instanceof SmError && e.fields.sqlstate === "23505" && attempt < FORM_ATTEMPTS)) throw e;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+    }
+  }
+}
+
+const FORM_ATTEMPTS = 8;
+
+async function formGroupsOnce(
+  pg: Pg,
+  d: { miner: number; open: number; perMessage: number },
+): Promise<GroupInfo[]> {
   return pg.tx(async (q) => {
     const tasks = await q.query<{ state: string; deadline_index: number; close_epoch: string }>(
       "SELECT state, deadline_index, close_epoch FROM partition_tasks WHERE miner = $1 AND open_epoch = $2",
@@ -151,8 +171,12 @@ async function mayClaim(q: PgQuery, node: NodeIdentity): Promise<boolean> {
   return !me.cordoned;
 }
 
-/** A group is claimable when waiting, or when its claimant's lease expired before it landed. */
-const CLAIMABLE = "(state = 'waiting' OR (state IN ('claimed', 'sent') AND lease_expires_at <= now()))";
+/**
+ * A group is claimable when waiting, or when its claimant's lease expired or session was replaced
+ * before it landed (the latter as for tasks: see CLAIMABLE_TASK in tasks.ts).
+ */
+const CLAIMABLE = `(state = 'waiting' OR (state IN ('claimed', 'sent')
+  AND (lease_expires_at <= now() OR NOT ${sessionCurrent("claimed_by", "claimed_session")})))`;
 
 async function casGroup(
   q: PgQuery,
@@ -160,15 +184,11 @@ async function casGroup(
   key: GroupKey,
   leaseMs: number,
 ): Promise<ClaimedGroup | null> {
-  const [before] = await q.query<{ state: GroupState }>(
-    "SELECT state FROM message_groups WHERE miner = $1 AND open_epoch = $2 AND group_index = $3",
-    [key.miner, key.open, key.group],
-  );
   // The compare-and-set: only the first of concurrent claimants finds the condition true.
   const [r] = await q.query<GroupRow & { msg_signed: Buffer | null }>(
     `UPDATE message_groups SET claimed_by = $4, claimed_session = $5, lease_expires_at = now() + ${msInterval(6)},
        attempts = attempts + 1, state = CASE WHEN state = 'sent' THEN 'sent' ELSE 'claimed' END, updated_at = now()
-     WHERE miner = $1 AND open_epoch = $2 AND group_index = $3 AND ${CLAIMABLE}
+     WHERE miner = $1 AND open_epoch = $2 AND group_index = $3 AND ${CLAIMABLE} AND ${sessionCurrent("$4", "$5")}
      RETURNING ${GROUP_COLUMNS}, msg_signed`,
     [key.miner, key.open, key.group, node.name, node.session, leaseMs],
   );
@@ -183,7 +203,9 @@ async function casGroup(
     partitions: r.partitions,
     msgCid: r.msg_cid,
     signedMessage: r.msg_signed,
-    takeover: before?.state !== "waiting",
+    // A group never returns to waiting, so an earlier attempt means a lease that expired; this is
+    // read from the row the compare-and-set wrote, not from an unlocked read before it.
+    takeover: r.attempts > 1,
   };
 }
 
@@ -236,8 +258,9 @@ async function fenceGroup(
   lease: GroupLease,
   what: string,
 ): Promise<GroupRow & { live: boolean; mine: boolean }> {
-  const [g] = await q.query<GroupRow & { live: boolean }>(
-    `SELECT ${GROUP_COLUMNS}, (lease_expires_at IS NOT NULL AND lease_expires_at > now()) AS live
+  const [g] = await q.query<GroupRow & { live: boolean; current: boolean }>(
+    `SELECT ${GROUP_COLUMNS}, (lease_expires_at IS NOT NULL AND lease_expires_at > now()) AS live,
+       ${sessionCurrent("claimed_by", "claimed_session")} AS current
      FROM message_groups WHERE miner = $1 AND open_epoch = $2 AND group_index = $3 FOR UPDATE`,
     [lease.miner, lease.open, lease.group],
   );
@@ -252,7 +275,8 @@ async function fenceGroup(
   }
   const mine =
     g.claimed_by === node.name && g.claimed_session === node.session && g.attempts === lease.attempt;
-  return { ...g, mine };
+  // A replaced session holds nothing, however live its lease looks.
+  return { ...g, mine, live: g.live && g.current };
 }
 
 function lost(

@@ -21,7 +21,8 @@ export interface ClusterTimings {
   /**
    * How often a holder renews its leases, ms. Default 2000: four renewals per 8 s lease, so up to three
    * renewals in a row may fail (a database restart, a failover, a slow statement) before the lease is
-   * lost. Keep it at most a third of leaseMs.
+   * lost. At most half of leaseMs (the config refuses more), so that one failed renewal never loses
+   * a lease; a third or less leaves room for two.
    */
   renewEveryMs: number;
   /** How often a node writes its heartbeat, ms. Default 2000, as the renewals. */
@@ -74,6 +75,16 @@ export function deadAfterMs(t: Pick<ClusterTimings, "heartbeatEveryMs" | "missed
  */
 export function msInterval(param: number): string {
   return `($${param}::BIGINT * INTERVAL '1 millisecond')`;
+}
+
+/**
+ * SQL that is true while `session` is still the registered session of node `name` (two SQL
+ * expressions). Fencing checks it besides the lease: a process whose name was registered again by a
+ * newer start must record, renew and claim nothing, even under a lease that looks live because a
+ * claim of its was committed after the re-registration released its work.
+ */
+export function sessionCurrent(name: string, session: string): string {
+  return `EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.name = ${name} AND n.session = ${session})`;
 }
 
 export function checkMs(v: number, what: string): number {

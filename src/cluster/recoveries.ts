@@ -11,7 +11,7 @@ import type { Pg, PgQuery } from "../store/pg/db.js";
 import { SmError } from "../util/errors.js";
 import "./errors.js";
 import { sessionError } from "./nodes.js";
-import { CLUSTER_DEFAULTS, checkMs, checkNode, msInterval, num } from "./options.js";
+import { CLUSTER_DEFAULTS, checkMs, checkNode, msInterval, num, sessionCurrent } from "./options.js";
 import type { NodeIdentity, RecoveryKey } from "./types.js";
 
 export type RecoveryState = "waiting" | "claimed" | "sent" | "landed" | "failed";
@@ -69,7 +69,9 @@ export async function claimRecovery(
       `UPDATE recoveries SET declared_by = $3, declared_session = $4, lease_expires_at = now() + ${msInterval(5)},
          state = CASE WHEN state = 'sent' THEN 'sent' ELSE 'claimed' END, updated_at = now()
        WHERE miner = $1 AND open_epoch = $2
-         AND (state = 'waiting' OR (state IN ('claimed', 'sent') AND lease_expires_at <= now()))
+         AND (state = 'waiting' OR (state IN ('claimed', 'sent')
+           AND (lease_expires_at <= now() OR NOT ${sessionCurrent("declared_by", "declared_session")})))
+         AND ${sessionCurrent("$3", "$4")}
        RETURNING miner, open_epoch, deadline_index, sectors, msg_cid, msg_signed`,
       [key.miner, key.open, node.name, node.session, leaseMs],
     );
@@ -104,7 +106,9 @@ async function fenceRecovery(
     live: boolean;
     msg_cid: string | null;
   }>(
-    `SELECT state, declared_by, declared_session, msg_cid, (lease_expires_at IS NOT NULL AND lease_expires_at > now()) AS live
+    `SELECT state, declared_by, declared_session, msg_cid,
+       (lease_expires_at IS NOT NULL AND lease_expires_at > now()
+         AND ${sessionCurrent("declared_by", "declared_session")}) AS live
      FROM recoveries WHERE miner = $1 AND open_epoch = $2 FOR UPDATE`,
     [key.miner, key.open],
   );

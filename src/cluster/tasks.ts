@@ -15,7 +15,15 @@ import type { Pg, PgQuery } from "../store/pg/db.js";
 import { SmError } from "../util/errors.js";
 import "./errors.js";
 import { sessionError } from "./nodes.js";
-import { CLUSTER_DEFAULTS, checkCount, checkMs, checkNode, msInterval, num } from "./options.js";
+import {
+  CLUSTER_DEFAULTS,
+  checkCount,
+  checkMs,
+  checkNode,
+  msInterval,
+  num,
+  sessionCurrent,
+} from "./options.js";
 import type { NodeIdentity, TaskKey, TaskLease } from "./types.js";
 
 export type TaskState = "waiting" | "running" | "done" | "failed";
@@ -33,7 +41,7 @@ export interface ClaimedTask extends TaskLease {
   deadline: number;
   close: number;
   job: unknown;
-  /** The task was running under another node's (or session's) lease, which had expired. */
+  /** The task was running under another node's (or session's) lease, which had expired or whose session was replaced. */
   takeover: boolean;
   /** Who held it before a takeover. */
   previousHolder: string | null;
@@ -114,13 +122,23 @@ interface CandidateRow {
   state: TaskState;
   job: unknown;
   holder: string | null;
+  holder_session: string | null;
   attempts: number;
   started_at: Date | null;
 }
 
 /**
+ * A task another node may claim: waiting, or running under a lease that expired or whose session was
+ * replaced. The last case is what registerNode releases; it is also tested here because a claim of the
+ * old session that commits after the re-registration's snapshot escapes that release.
+ */
+const CLAIMABLE_TASK = `(state = 'waiting' OR (state = 'running'
+  AND (lease_expires_at <= now() OR NOT ${sessionCurrent("holder", "holder_session")})))`;
+
+/**
  * Claims up to `max` tasks (default: all the node's free capacity) for `node`, earliest Close first
- * across every miner: waiting tasks, and running ones whose lease expired (takeovers). Never a task
+ * across every miner: waiting tasks, and running ones whose lease expired or whose holder's session
+ * was replaced (takeovers, unless the lease was this session's own). Never a task
  * whose Close is at or below `height`, never for a cordoned node (it gets none), and never for a
  * session that is not current (CLUSTER_SESSION_STALE). Concurrent claimers never take the same task:
  * rows are locked FOR UPDATE SKIP LOCKED, so each claimer passes over what another is taking.
@@ -155,9 +173,10 @@ export async function claimTasks(
       if (me.cordoned || limit === 0) return { tasks: [], takeovers: 0, free };
 
       const picked = await q.query<CandidateRow>(
-        `SELECT miner, open_epoch, partition_index, deadline_index, close_epoch, state, job, holder, attempts, started_at
+        `SELECT miner, open_epoch, partition_index, deadline_index, close_epoch, state, job, holder, holder_session,
+           attempts, started_at
          FROM partition_tasks
-         WHERE close_epoch > $1 AND (state = 'waiting' OR (state = 'running' AND lease_expires_at <= now()))
+         WHERE close_epoch > $1 AND ${CLAIMABLE_TASK}
          ORDER BY close_epoch, miner, open_epoch, partition_index
          LIMIT $2
          FOR UPDATE SKIP LOCKED`,
@@ -166,24 +185,32 @@ export async function claimTasks(
       const tasks: ClaimedTask[] = [];
       let takeovers = 0;
       for (const t of picked) {
-        const takeover = t.state === "running";
-        if (takeover) {
-          takeovers++;
-          await history(q, t, t.holder ?? "", "lost", t.attempts, "lease expired", t.started_at);
-        }
+        // The claimable condition, the Close and the session are checked again here: PostgreSQL
+        // re-checks a row locked FOR UPDATE, but not every database in the subset promises to, and a
+        // session replaced since the first statement must not take anything.
         const [u] = await q.query<{ attempts: number }>(
           `UPDATE partition_tasks SET state = 'running', holder = $4, holder_session = $5,
              lease_expires_at = now() + ${msInterval(6)}, attempts = attempts + 1, error = NULL,
              started_at = now(), updated_at = now()
-           WHERE miner = $1 AND open_epoch = $2 AND partition_index = $3
+           WHERE miner = $1 AND open_epoch = $2 AND partition_index = $3 AND close_epoch > $7
+             AND ${CLAIMABLE_TASK} AND ${sessionCurrent("$4", "$5")}
            RETURNING attempts`,
-          [t.miner, t.open_epoch, t.partition_index, node.name, node.session, leaseMs],
+          [t.miner, t.open_epoch, t.partition_index, node.name, node.session, leaseMs, opts.height],
         );
+        if (u === undefined) continue;
+        const expired = t.state === "running";
+        if (expired) {
+          const why = t.holder === node.name ? "lease expired or session replaced" : "lease expired";
+          await history(q, t, t.holder ?? "", "lost", t.attempts, why, t.started_at);
+        }
+        // Taking back one's own expired lease moves no work between nodes: not a takeover.
+        const takeover = expired && !(t.holder === node.name && t.holder_session === node.session);
+        if (takeover) takeovers++;
         tasks.push({
           miner: num(t.miner),
           open: num(t.open_epoch),
           partition: t.partition_index,
-          attempt: u?.attempts ?? t.attempts + 1,
+          attempt: u.attempts,
           deadline: t.deadline_index,
           close: num(t.close_epoch),
           job: t.job,
@@ -229,6 +256,7 @@ export async function renewTaskLeases(
     q.query<{ miner: string; open_epoch: string; partition_index: number }>(
       `UPDATE partition_tasks SET lease_expires_at = now() + ${msInterval(3)}, updated_at = now()
        WHERE state = 'running' AND holder = $1 AND holder_session = $2 AND lease_expires_at > now()
+         AND ${sessionCurrent("$1", "$2")}
          AND (miner, open_epoch, partition_index, attempts) IN (${t.sql})
        RETURNING miner, open_epoch, partition_index`,
       [node.name, node.session, leaseMs, ...t.params],
@@ -257,6 +285,11 @@ interface LockedTask {
   started_at: Date | null;
 }
 
+interface FencedTask extends LockedTask {
+  error: string | null;
+  current: boolean;
+}
+
 /**
  * Locks the task and decides whether `node` may record a result under `lease`: "ok" when it holds the
  * current unexpired lease, "already" when this very result was recorded before (a retry after a lost
@@ -268,10 +301,11 @@ async function fence(
   lease: TaskLease,
   outcome: TaskState,
   what: string,
-): Promise<{ verdict: "ok" | "already"; task: LockedTask }> {
-  const [task] = await q.query<LockedTask>(
+): Promise<{ verdict: "ok" | "already"; task: FencedTask }> {
+  const [task] = await q.query<FencedTask>(
     `SELECT miner, open_epoch, partition_index, deadline_index, close_epoch, state, holder, holder_session,
-       attempts, started_at, (lease_expires_at IS NOT NULL AND lease_expires_at > now()) AS live
+       attempts, started_at, error, (lease_expires_at IS NOT NULL AND lease_expires_at > now()) AS live,
+       ${sessionCurrent("holder", "holder_session")} AS current
      FROM partition_tasks WHERE miner = $1 AND open_epoch = $2 AND partition_index = $3 FOR UPDATE`,
     [lease.miner, lease.open, lease.partition],
   );
@@ -280,7 +314,7 @@ async function fence(
     task.holder === node.name &&
     task.holder_session === node.session &&
     task.attempts === lease.attempt;
-  if (mine && task.state === "running" && task.live) return { verdict: "ok", task };
+  if (mine && task.state === "running" && task.live && task.current) return { verdict: "ok", task };
   if (mine && task.state === outcome) return { verdict: "already", task };
   throw new SmError(
     "CLUSTER_LEASE_LOST",
@@ -289,8 +323,10 @@ async function fence(
         ? "no such task"
         : mine
           ? task.state === "running"
-            ? "the lease expired"
-            : `the task is ${task.state}`
+            ? task.current
+              ? "the lease expired"
+              : `session ${node.session} of node ${node.name} was replaced by a newer registration`
+            : `the task is ${task.state}${task.error === null ? "" : ` (${task.error})`}`
           : `attempt ${lease.attempt} of node ${node.name} is not the task's current lease (${task.state}, attempt ${task.attempts} by ${task.holder ?? "nobody"})`
     }; nothing was recorded`,
     { ...lease, node: node.name, state: task?.state, holder: task?.holder },
@@ -380,10 +416,12 @@ export async function expireTasksAtClose(pg: Pg, height: number): Promise<TaskKe
       [height],
     );
     for (const r of rows) {
+      // The holder's session is cleared: fencing must not take this failure for one the holder
+      // recorded itself, which a repeated failTask would otherwise answer with `already`.
       const error = `the deadline closed at epoch ${r.close_epoch} (chain height ${height}) before the partition was proven`;
       await q.query(
         `UPDATE partition_tasks SET state = 'failed', lease_expires_at = NULL, error = $4,
-           finished_at = now(), updated_at = now()
+           holder_session = NULL, finished_at = now(), updated_at = now()
          WHERE miner = $1 AND open_epoch = $2 AND partition_index = $3`,
         [r.miner, r.open_epoch, r.partition_index, error],
       );

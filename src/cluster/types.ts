@@ -3,8 +3,9 @@
  *
  * Fencing: a node holds a task (or a message group, or a recovery) under a lease, and every write that
  * ends or extends the work names the lease it holds: node name + session + attempt. The database
- * accepts it only while that lease is the task's current one and has not expired on the database's
- * clock; otherwise it changes nothing and answers CLUSTER_LEASE_LOST. A node that was frozen, cut off
+ * accepts it only while that lease is the task's current one, has not expired on the database's
+ * clock, and its session is still the name's registered one (cluster_nodes.session); otherwise it
+ * changes nothing and answers CLUSTER_LEASE_LOST. A node that was frozen, cut off
  * or restarted therefore cannot record anything from its past.
  */
 

@@ -25,6 +25,7 @@ import {
   recordRecoveryResult,
   registerNode,
   renewGroupLease,
+  renewRecoveryLease,
   setCordoned,
 } from "../../../src/cluster/index.js";
 import { nullLogger } from "../../../src/log/logger.js";
@@ -32,8 +33,6 @@ import { openPg, type Pg } from "../../../src/store/pg/db.js";
 import { migrate } from "../../../src/store/pg/migrations.js";
 import { SmError } from "../../../src/util/errors.js";
 import { type PgServer, startPg } from "../../helpers/pgServer.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => e instanceof SmError && e.code === code);
@@ -164,11 +163,11 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     const a = await node(pg, "a");
     const pgB = open(dsn);
     const b = await node(pgB, "b");
-    const mine = await claimNextGroup(pg, a, { height: 120, leaseMs: 1000 });
+    const mine = await claimNextGroup(pg, a, { height: 120 });
     assert.ok(mine);
     assert.deepEqual([mine.partitions, mine.takeover, mine.msgCid], [[0], false, null]);
-    assert.equal(await claimGroup(pgB, b, g, { leaseMs: 1000 }), null, "held");
-    await sleep(1100);
+    assert.equal(await claimGroup(pgB, b, g), null, "held");
+    await pg.query("UPDATE message_groups SET lease_expires_at = now() - INTERVAL '1 millisecond'");
     // a was frozen past its lease: its renewal and its CID are refused even before anyone took over.
     await rejectsWith(renewGroupLease(pg, a, mine), "CLUSTER_LEASE_LOST");
     await rejectsWith(recordGroupMessage(pg, a, mine, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
@@ -196,10 +195,11 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     const [g] = await formGroups(pg, { miner: 1000, open: 100, perMessage: 3 });
     assert.ok(g);
     const a = await node(pg, "a");
-    const mine = await claimGroup(pg, a, g, { leaseMs: 200 });
+    const mine = await claimGroup(pg, a, g);
     assert.ok(mine);
     await recordGroupMessage(pg, a, mine, { cid: "bafy-1", signed: new Uint8Array([0xaa, 0xbb]) });
-    await sleep(300);
+    // a dies: its lease ends (explicitly, on the database's clock, rather than by sleeping past it).
+    await pg.query("UPDATE message_groups SET lease_expires_at = now() - INTERVAL '1 millisecond'");
     const pgB = open(dsn);
     const b = await node(pgB, "b");
     const theirs = await claimNextGroup(pgB, b, { height: 120 });
@@ -240,13 +240,13 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
         return { pg: c, id: await node(c, `r${i}`) };
       }),
     );
-    const won = await Promise.all(claimants.map((c) => claimRecovery(c.pg, c.id, key, { leaseMs: 1000 })));
+    const won = await Promise.all(claimants.map((c) => claimRecovery(c.pg, c.id, key)));
     const winners = claimants.filter((_, i) => won[i] !== null);
     assert.equal(winners.length, 1);
     const w = winners[0];
     assert.ok(w);
     assert.deepEqual(won.find((x) => x !== null)?.sectors, [5, 6]);
-    await sleep(1100);
+    await pg.query("UPDATE recoveries SET lease_expires_at = now() - INTERVAL '1 millisecond'");
     await rejectsWith(recordRecoveryMessage(w.pg, w.id, key, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
     const other = claimants.find((c) => c !== w);
     assert.ok(other);
@@ -276,5 +276,73 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     assert.equal(taken?.takeover, true, "claimable without waiting for the 60 s lease");
     await rejectsWith(recordGroupMessage(pg, old, held, { cid: "bafy-old" }), "CLUSTER_LEASE_LOST");
     await rejectsWith(claimNextGroup(pg, old, { height: 120 }), "CLUSTER_SESSION_STALE");
+  });
+
+  test("a replaced session can neither renew nor record a CID for a group or recovery it still appears to hold", async () => {
+    const { pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 1);
+    const [t] = tasks;
+    assert.ok(t);
+    await completeTask(pg, prover, t, { proof: new Uint8Array([1]) });
+    const [g] = await formGroups(pg, { miner: 1000, open: 100, perMessage: 3 });
+    assert.ok(g);
+    const key = { miner: 1000, open: 220 };
+    await createRecovery(pg, { ...key, deadline: 4, sectors: [5] });
+    const old = await node(pg, "a");
+    await node(pg, "a");
+    // What claims by the old session leave when they commit after the re-registration released the
+    // old session's work: held under the replaced session, with live leases.
+    await pg.query(
+      `UPDATE message_groups SET state = 'claimed', claimed_by = $1, claimed_session = $2, attempts = 1,
+         lease_expires_at = now() + INTERVAL '1 hour'`,
+      [old.name, old.session],
+    );
+    await pg.query(
+      `UPDATE recoveries SET state = 'claimed', declared_by = $1, declared_session = $2,
+         lease_expires_at = now() + INTERVAL '1 hour'`,
+      [old.name, old.session],
+    );
+    const lease = { ...g, attempt: 1 };
+    await rejectsWith(renewGroupLease(pg, old, lease), "CLUSTER_LEASE_LOST");
+    await rejectsWith(recordGroupMessage(pg, old, lease, { cid: "bafy-old" }), "CLUSTER_LEASE_LOST");
+    await rejectsWith(renewRecoveryLease(pg, old, key), "CLUSTER_LEASE_LOST");
+    await rejectsWith(recordRecoveryMessage(pg, old, key, { cid: "bafy-old" }), "CLUSTER_LEASE_LOST");
+    assert.equal((await listGroups(pg, 1000, 100))[0]?.msgCid, null);
+    // Nobody will renew them: another node takes them at once, without waiting for the hour.
+    const b = await node(pg, "b");
+    assert.equal((await claimGroup(pg, b, g))?.takeover, true);
+    assert.ok(await claimRecovery(pg, b, key));
+  });
+
+  test("group formation retries a duplicate key (23505) reported instead of a serialization failure", async () => {
+    const { pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 2);
+    for (const t of tasks) await completeTask(pg, prover, t, { proof: new Uint8Array([1]) });
+    let calls = 0;
+    // The first transaction fails as a concurrent former's insert of the same group index would.
+    const racing = new Proxy(pg, {
+      get(target, prop, receiver) {
+        if (prop !== "tx") return Reflect.get(target, prop, receiver);
+        return (fn: Parameters<Pg["tx"]>[0], opts?: Parameters<Pg["tx"]>[1]) => {
+          calls++;
+          if (calls === 1) {
+            return Promise.reject(
+              new SmError(
+                "STORE_DB_ERROR",
+                'transaction: duplicate key value violates unique constraint "message_groups_pkey" (SQLSTATE 23505)',
+                { sqlstate: "23505" },
+              ),
+            );
+          }
+          return target.tx(fn, opts);
+        };
+      },
+    });
+    const made = await formGroups(racing, { miner: 1000, open: 100, perMessage: 3 });
+    assert.deepEqual(
+      made.map((m) => m.partitions),
+      [[0, 1]],
+    );
+    assert.equal(calls, 2);
   });
 });
