@@ -19,6 +19,7 @@
  * answer was lost): callers retry only what is idempotent, which every cluster write is designed to be.
  */
 import postgres from "postgres";
+import { parsePostgresDsn } from "../../config/dsn.js";
 import type { Logger } from "../../log/logger.js";
 import { errorMessage, SmError, sysCode } from "../../util/errors.js";
 import { sleep } from "../../util/time.js";
@@ -186,24 +187,13 @@ interface ParsedDsn {
  * still caught by its first write (25006), which replaces the client.
  */
 function parseDsn(dsn: string): ParsedDsn {
-  const m = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/.exec(dsn);
-  if (m === null) {
-    throw new SmError(
-      "STORE_DB_DSN_INVALID",
-      "the database DSN must look like postgres://user@host:port/db (several host:port separated by commas for failover)",
-    );
-  }
-  const hosts = m[1] ?? "";
-  const params = new URLSearchParams((m[3] ?? "").slice(1));
-  const tsa = params.get("target_session_attrs") ?? undefined;
-  const known = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"];
-  if (tsa !== undefined && !known.includes(tsa)) {
-    throw new SmError(
-      "STORE_DB_DSN_INVALID",
-      `the DSN's target_session_attrs=${tsa} is not one of ${known.join(", ")}`,
-    );
-  }
-  return { dsn, hosts, targetSessionAttrs: tsa };
+  // The config's parser, so the hosts shown in logs and /healthcheck are cut where the config check
+  // cut them (at the last @ of the authority), and a password with raw reserved characters is
+  // refused here too for a DSN that did not come through the config.
+  const p = parsePostgresDsn(dsn);
+  if (typeof p === "string") throw new SmError("STORE_DB_DSN_INVALID", `the database DSN ${p}`);
+  const hosts = p.hosts.map((h) => `${h.host.includes(":") ? `[${h.host}]` : h.host}:${h.port}`).join(",");
+  return { dsn, hosts, targetSessionAttrs: p.params.get("target_session_attrs") ?? undefined };
 }
 
 class PgClient implements Pg {

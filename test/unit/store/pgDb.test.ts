@@ -168,6 +168,14 @@ describe("pg client", { timeout: 60_000 }, () => {
         openPg("postgres://h/db?target_session_attrs=bogus", { logger: nullLogger, applicationName: "t" }),
       (e: unknown) => e instanceof SmError && e.code === "STORE_DB_DSN_INVALID",
     );
+    assert.throws(
+      () => openPg("postgres://u:p@ss@h/db", { logger: nullLogger, applicationName: "t" }),
+      (e: unknown) => e instanceof SmError && e.code === "STORE_DB_DSN_INVALID" && !/p@|ss@/.test(e.message),
+    );
+    assert.equal(
+      openPg("postgres://u:p%40ss@h,[::1]:6000/db", { logger: nullLogger, applicationName: "t" }).description,
+      "h:5432,[::1]:6000",
+    );
   });
 });
 
