@@ -292,7 +292,14 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
     },
     freeze(frozen) {
       const pids = serverPids(data);
-      for (const pid of pids) process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+      for (const pid of pids) {
+        try {
+          process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+        } catch (e) {
+          // A backend that ended since the list was read (a client just disconnected) is no matter.
+          if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+        }
+      }
       if (frozen) frozenPids.add(data);
       else frozenPids.delete(data);
     },
