@@ -30,6 +30,12 @@ export interface ParsedDsn {
 
 const DEFAULT_PORT = 5432;
 
+/** RFC 3986 userinfo: unreserved, percent-encoded, sub-delims and the one `:` between user and password. */
+const USERINFO_RE = /^(?:[A-Za-z0-9._~!$&'()*+,;=:-]|%[0-9A-Fa-f]{2})*$/;
+
+const RESERVED_IN_USERINFO =
+  "has a reserved character (@ / ? # [ ] or a space) in its user name or password, or an @ after its hosts: percent-encode it (@ as %40, / as %2F, ? as %3F, # as %23)";
+
 function parseHost(raw: string): DsnHost | string {
   let host: string;
   let portText: string | undefined;
@@ -68,15 +74,24 @@ export function parsePostgresDsn(dsn: string): ParsedDsn | string {
   const end = rest.search(/[/?#]/);
   const authority = end < 0 ? rest : rest.slice(0, end);
   const tail = end < 0 ? "" : rest.slice(end);
+  // libpq and postgres.js end the authority at the first / ? or #, and postgres.js takes the user
+  // and password up to the FIRST @ of it: a raw reserved character in a password cuts the DSN in a
+  // different place for each reader, and the pieces could reach a log. Such a DSN is refused, and
+  // the message quotes nothing of it.
   const at = authority.lastIndexOf("@");
   const userinfo = at >= 0 ? authority.slice(0, at) : undefined;
   const hostList = at >= 0 ? authority.slice(at + 1) : authority;
+  if (userinfo !== undefined && !USERINFO_RE.test(userinfo)) return RESERVED_IN_USERINFO;
+  // An @ after the authority may end a password with a raw / or ?, the hosts found then being
+  // pieces of it: no error may quote them, and a database name or parameter name with a raw @ is
+  // refused too (percent-encoded, it is read the same by every parser).
+  const cutUserinfo = tail.includes("@");
   if (hostList === "")
     return "names no host; write postgres://user@host:port/database (the cluster's nodes reach the database over TCP)";
   const hosts: DsnHost[] = [];
   for (const h of hostList.split(",")) {
     const r = parseHost(h);
-    if (typeof r === "string") return r;
+    if (typeof r === "string") return cutUserinfo ? RESERVED_IN_USERINFO : r;
     hosts.push(r);
   }
   if (tail.includes("#")) return "has a #fragment, which a DSN does not take (percent-encode # as %23)";
@@ -91,13 +106,39 @@ export function parsePostgresDsn(dsn: string): ParsedDsn | string {
     return "has a malformed percent-encoding (%XX)";
   }
   const params = new URLSearchParams((m[2] ?? "").slice(1));
+  if (m[1]?.includes("@") || [...params.keys()].some((k) => /[@/]/.test(k))) return RESERVED_IN_USERINFO;
   const tsa = params.get("target_session_attrs");
   if (tsa !== null && !(TARGET_SESSION_ATTRS as readonly string[]).includes(tsa))
     return `has target_session_attrs=${tsa}; accepted: ${TARGET_SESSION_ATTRS.join(", ")}`;
   return { hosts, database, user, params };
 }
 
-/** The DSN without its password, for logs and messages. */
+/**
+ * The DSN without its password, for logs and messages: rebuilt from the parsed parts, so a password
+ * the parser would not accept is never shown in part. A DSN that does not parse is shown as its
+ * scheme and ***.
+ */
 export function redactDsn(dsn: string): string {
-  return dsn.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/?#]*):[^@/?#]*@/, "$1:***@");
+  const s = dsn.trim();
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(s)?.[1];
+  const p = parsePostgresDsn(s);
+  if (typeof p === "string") return scheme !== undefined ? `${scheme}://***` : "***";
+  const rest = s.slice(s.indexOf("://") + 3);
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  const tail = end < 0 ? "" : rest.slice(end);
+  const at = authority.lastIndexOf("@");
+  const hosts = authority.slice(at + 1);
+  let user = "";
+  if (at >= 0) {
+    const userinfo = authority.slice(0, at);
+    const colon = userinfo.indexOf(":");
+    user = colon >= 0 ? `${userinfo.slice(0, colon)}:***@` : `${userinfo}@`;
+  }
+  return `${scheme}://${user}${hosts}${redactQuery(tail)}`;
+}
+
+/** A `password=` query parameter is a password too (libpq reads it). */
+function redactQuery(tail: string): string {
+  return tail.replace(/([?&]password=)[^&]*/gi, "$1***");
 }

@@ -60,6 +60,8 @@ export class SchemaGate {
     private readonly pg: Pg,
     private readonly logger: Logger,
     private readonly node: string,
+    /** Called once, by whichever caller (start, retry loop, lookup) brought the schema up to date. */
+    private readonly onReady?: (r: MigrateResult) => void,
   ) {}
 
   get ready(): boolean {
@@ -72,6 +74,7 @@ export class SchemaGate {
       (r) => {
         this.done = r;
         this.running = undefined;
+        this.onReady?.(r);
         return r;
       },
       (e) => {
@@ -155,17 +158,16 @@ export async function startClusterDb(
 ): Promise<ClusterDb> {
   const log = deps.logger.named("db");
   const pg = openConfiguredPg(config, deps.logger, deps.name);
-  const gate = new SchemaGate(pg, deps.logger, deps.name);
   const indexer = new PgIndexer(pg);
-  const ready = (r: MigrateResult) => {
+  const gate = new SchemaGate(pg, deps.logger, deps.name, (r) => {
     log.info("cluster database ready", { dsn: dsnForLog(config), schema: r.to });
     void warnIfEmpty(indexer, config, deps.home, log);
-  };
+  });
   const stop = new AbortController();
   const signal = deps.shutdown ? AbortSignal.any([deps.shutdown, stop.signal]) : stop.signal;
   let retry: Promise<void> | undefined;
   try {
-    ready(await gate.ensure());
+    await gate.ensure();
   } catch (e) {
     if (!isTransientDbError(e)) {
       await pg.close();
@@ -180,9 +182,10 @@ export async function startClusterDb(
         await sleep(delay, signal).catch(() => {});
         if (signal.aborted || gate.ready) break;
         try {
-          ready(await gate.ensure());
+          await gate.ensure();
           break;
         } catch (err) {
+          if (signal.aborted) break;
           const level = isTransientDbError(err) ? "warn" : "error";
           log[level]("cluster database still not ready; retrying", {
             err: errorMessage(err),
@@ -198,8 +201,10 @@ export async function startClusterDb(
     indexer: new GatedIndexer(indexer, gate),
     async close() {
       stop.abort();
-      await retry;
+      // Closing first ends a migration attempt in flight, which a silent database would otherwise
+      // hold for the whole statement timeout.
       await pg.close();
+      await retry;
     },
   };
 }

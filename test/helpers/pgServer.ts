@@ -128,9 +128,14 @@ function stopAllNow(): void {
     try {
       if (frozenPids.has(data)) for (const pid of serverPids(data)) process.kill(pid, "SIGCONT");
       run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "10", "stop"], 15_000);
+    } catch {
+      // already stopped, or pg_ctl could not stop it: killed below
+    }
+    try {
+      killLeftover(data);
       fs.rmSync(path.dirname(data), { recursive: true, force: true });
     } catch {
-      // already stopped, or nothing more can be done while exiting
+      // nothing more can be done while exiting
     }
   }
   running.clear();
@@ -156,6 +161,60 @@ function serverPids(data: string): number[] {
   return out;
 }
 
+/**
+ * Kills what is left of the server of `data` when pg_ctl could not start or stop it in time: its
+ * directory is about to be removed, after which neither pg_ctl nor the exit hook could reach it.
+ * The pid comes from postmaster.pid and is trusted only if that process runs with this data
+ * directory (a stale file may name a pid reused since).
+ */
+function killLeftover(data: string): void {
+  let pids: number[];
+  try {
+    pids = serverPids(data);
+    const cmdline = fs.readFileSync(`/proc/${pids[0]}/cmdline`, "utf8");
+    if (!cmdline.includes(data)) return;
+  } catch {
+    return; // no postmaster.pid, or its process is gone: nothing runs
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // ended meanwhile
+    }
+  }
+  // Bounded wait, synchronous so the exit hook can use it too.
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 50 && pids.some(isRunning); i++) Atomics.wait(pause, 0, 0, 20);
+}
+
+/** Whether a process runs (a zombie does not: a container's init may never reap it). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the server log written since `from` (a byte offset) says the port was taken. */
+function bindFailed(logFile: string, from: number): boolean {
+  try {
+    return fs.readFileSync(logFile, "utf8").slice(from).includes("could not bind");
+  } catch {
+    return false;
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 /** Makes a directory the postgres user owns (initdb and the server write into it). */
 function ownedDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -171,7 +230,7 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
   const sock = path.join(dir, "sock");
   const logFile = path.join(dir, "server.log");
   ownedDir(sock);
-  const port = await freePort();
+  let port = await freePort();
   // initdb or a base backup, then this server's own settings.
   const setup = (): void => {
     if (opts.standbyOf === undefined) {
@@ -246,7 +305,9 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
 
   let started = false;
   const server: PgServer = {
-    port,
+    get port() {
+      return port;
+    },
     dir,
     dsn: (db) => `postgres://postgres@127.0.0.1:${port}/${db}`,
     async createDatabase(name) {
@@ -271,7 +332,18 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
     },
     async start() {
       running.add(data);
-      run("pg_ctl", ["-D", data, "-l", logFile, "-w", "-t", "30", "start"], 40_000);
+      // The port may be taken between freePort() and the start, or by another process while this
+      // server was stopped: wait for it to be free again (a restart must keep its port).
+      for (let attempt = 1; ; attempt++) {
+        const from = fileSize(logFile);
+        try {
+          run("pg_ctl", ["-D", data, "-l", logFile, "-w", "-t", "30", "start"], 40_000);
+          break;
+        } catch (e) {
+          if (attempt >= 10 || !bindFailed(logFile, from)) throw e;
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
       started = true;
     },
     async stop({ mode = "fast" } = {}) {
@@ -292,7 +364,14 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
     },
     freeze(frozen) {
       const pids = serverPids(data);
-      for (const pid of pids) process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+      for (const pid of pids) {
+        try {
+          process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+        } catch (e) {
+          // A backend that ended since the list was read (a client just disconnected) is no matter.
+          if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+        }
+      }
       if (frozen) frozenPids.add(data);
       else frozenPids.delete(data);
     },
@@ -300,13 +379,32 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
       try {
         await server.stop({ mode: "immediate" });
       } finally {
+        killLeftover(data);
+        running.delete(data);
         fs.rmSync(dir, { recursive: true, force: true });
       }
     },
   };
+  const first = async (): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const from = fileSize(logFile);
+      try {
+        running.add(data);
+        run("pg_ctl", ["-D", data, "-l", logFile, "-w", "-t", "30", "start"], 40_000);
+        started = true;
+        return;
+      } catch (e) {
+        if (attempt >= 5 || !bindFailed(logFile, from)) throw e;
+        // Nobody knows this server's port yet: take another (the last `port =` line wins).
+        port = await freePort();
+        fs.appendFileSync(path.join(data, "postgresql.conf"), `port = ${port}\n`);
+      }
+    }
+  };
   try {
-    await server.start();
+    await first();
   } catch (e) {
+    killLeftover(data);
     let log = "";
     try {
       log = fs.readFileSync(logFile, "utf8");

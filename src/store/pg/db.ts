@@ -9,9 +9,12 @@
  * - `tx` retries serialization failures and deadlocks (SQLSTATE 40001, 40P01) with jittered backoff, a
  *   bounded number of times, as CockroachDB requires of every client and SERIALIZABLE needs anywhere;
  * - every statement has a time bound: a server or network that goes silent (a partition, a frozen
- *   host) would otherwise leave a query waiting for as long as TCP takes to notice, many minutes;
+ *   host) would otherwise leave a query waiting for as long as TCP takes to notice, many minutes. The
+ *   server is told the bound, a little lower (`statement_timeout`, `lock_timeout`), so a statement
+ *   that is merely slow or waits on a lock is cancelled by the server on its own connection, and the
+ *   client's own timer fires only when the server does not answer at all;
  * - reconnection: the client connects lazily, so after a restart or a failover the next call connects
- *   again (to whichever host of a multi-host DSN is now the primary). When a call times out, or lands
+ *   again (to whichever host of a multi-host DSN is now the primary). When a call gets no answer, or lands
  *   on a read-only standby, the whole client is replaced, because its connections cannot be trusted
  *   and postgres.js 3.x cannot close one connection by itself.
  *
@@ -19,6 +22,7 @@
  * answer was lost): callers retry only what is idempotent, which every cluster write is designed to be.
  */
 import postgres from "postgres";
+import { parsePostgresDsn } from "../../config/dsn.js";
 import type { Logger } from "../../log/logger.js";
 import { errorMessage, SmError, sysCode } from "../../util/errors.js";
 import { sleep } from "../../util/time.js";
@@ -39,6 +43,12 @@ export interface TxOptions {
   isolation?: PgIsolation;
   /** Tries in all, for serialization failures and deadlocks; default PgOptions.txAttempts. */
   attempts?: number;
+  /**
+   * Bound on this transaction and on each of its statements, for work known to be long (schema
+   * migrations), in place of txTimeoutMs and queryTimeoutMs; the server's statement_timeout and
+   * lock_timeout are raised to match for this transaction only (SET LOCAL).
+   */
+  timeoutMs?: number;
 }
 
 export interface Pg extends PgQuery {
@@ -61,7 +71,10 @@ export interface PgOptions {
   applicationName: string;
   /** Connections kept at most; default 4 (the cluster's traffic is a few small statements a second). */
   maxConnections?: number;
-  /** Bound on one statement, waiting for a connection included; default 10 s. */
+  /**
+   * Bound on one statement, waiting for a connection included; default 10 s. The server gets it as
+   * `statement_timeout` and `lock_timeout`, a little lower (see serverTimeoutMs).
+   */
   queryTimeoutMs?: number;
   /** Bound on opening one connection (per host of the DSN); default 5 s. */
   connectTimeoutMs?: number;
@@ -83,6 +96,14 @@ export interface PgOptions {
   prepare?: boolean;
 }
 
+/**
+ * The server-side bound for a client-side one: lower by a fifth, at most 1 s, so the server's
+ * cancellation reaches the client before the client's own timer takes the silence for a dead server.
+ */
+export function serverTimeoutMs(clientMs: number): number {
+  return Math.max(1, Math.round(clientMs - Math.min(1000, clientMs / 5)));
+}
+
 const SERIALIZATION_FAILURE = "40001";
 const DEADLOCK_DETECTED = "40P01";
 
@@ -94,6 +115,10 @@ const UNREACHABLE_SQLSTATES = new Set([
   "53300", // too_many_connections
   "25006", // read_only_sql_transaction: we reached a standby
   "40003", // statement_completion_unknown (CockroachDB): the outcome is unknown, as with a lost connection
+  // Our statement_timeout or lock_timeout: the server is alive but busy or the rows are locked;
+  // the statement was cancelled (not applied) and can be tried again.
+  "57014", // query_canceled
+  "55P03", // lock_not_available
 ]);
 /** Client-side codes of postgres.js for a connection that closed, ended or never opened. */
 const CLIENT_CONNECTION_CODES = new Set([
@@ -186,24 +211,13 @@ interface ParsedDsn {
  * still caught by its first write (25006), which replaces the client.
  */
 function parseDsn(dsn: string): ParsedDsn {
-  const m = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/.exec(dsn);
-  if (m === null) {
-    throw new SmError(
-      "STORE_DB_DSN_INVALID",
-      "the database DSN must look like postgres://user@host:port/db (several host:port separated by commas for failover)",
-    );
-  }
-  const hosts = m[1] ?? "";
-  const params = new URLSearchParams((m[3] ?? "").slice(1));
-  const tsa = params.get("target_session_attrs") ?? undefined;
-  const known = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"];
-  if (tsa !== undefined && !known.includes(tsa)) {
-    throw new SmError(
-      "STORE_DB_DSN_INVALID",
-      `the DSN's target_session_attrs=${tsa} is not one of ${known.join(", ")}`,
-    );
-  }
-  return { dsn, hosts, targetSessionAttrs: tsa };
+  // The config's parser, so the hosts shown in logs and /healthcheck are cut where the config check
+  // cut them (at the last @ of the authority), and a password with raw reserved characters is
+  // refused here too for a DSN that did not come through the config.
+  const p = parsePostgresDsn(dsn);
+  if (typeof p === "string") throw new SmError("STORE_DB_DSN_INVALID", `the database DSN ${p}`);
+  const hosts = p.hosts.map((h) => `${h.host.includes(":") ? `[${h.host}]` : h.host}:${h.port}`).join(",");
+  return { dsn, hosts, targetSessionAttrs: p.params.get("target_session_attrs") ?? undefined };
 }
 
 class PgClient implements Pg {
@@ -247,6 +261,9 @@ class PgClient implements Pg {
         application_name: o.applicationName,
         // A node frozen (SIGSTOP) or cut off inside a transaction must not hold its row locks for ever.
         ...(idleTx > 0 ? { idle_in_transaction_session_timeout: idleTx } : {}),
+        statement_timeout: serverTimeoutMs(this.queryTimeoutMs),
+        // Lower still, so a statement stuck behind a lock says so (55P03) rather than "timeout".
+        lock_timeout: Math.round(serverTimeoutMs(this.queryTimeoutMs) * 0.9),
       },
     });
   }
@@ -313,7 +330,7 @@ class PgClient implements Pg {
       this.checkOpen();
       const generation = this.generation;
       try {
-        return await this.once(fn, isolation, generation);
+        return await this.once(fn, isolation, generation, opts.timeoutMs);
       } catch (e) {
         // An error of the body's own (not the client's) reaches the caller unchanged.
         if (!isClientError(e)) throw e;
@@ -338,7 +355,9 @@ class PgClient implements Pg {
     fn: (q: PgQuery) => Promise<T>,
     isolation: PgIsolation,
     generation: number,
+    timeoutMs: number | undefined,
   ): Promise<T> {
+    const statementMs = timeoutMs ?? this.queryTimeoutMs;
     // The body's own errors must reach the caller unchanged; only client errors are translated.
     const result = this.sql.begin(`isolation level ${isolation}`, async (t) => {
       // The first statement that failed. A body that catches it and returns normally must not pass
@@ -353,6 +372,7 @@ class PgClient implements Pg {
               t.unsafe(text, params as postgres.ParameterOrJSON<never>[]),
               generation,
               "transaction statement",
+              statementMs,
             );
             return Array.from(rows) as unknown as R[];
           } catch (e) {
@@ -361,11 +381,21 @@ class PgClient implements Pg {
           }
         },
       };
+      if (timeoutMs !== undefined) {
+        const ms = serverTimeoutMs(timeoutMs);
+        await q.query(`SET LOCAL statement_timeout = ${ms}`);
+        await q.query(`SET LOCAL lock_timeout = ${Math.round(ms * 0.9)}`);
+      }
       const out = await fn(q);
       if (broken !== undefined) throw broken;
       return out;
     });
-    return (await this.bounded(result as Promise<T>, generation, "transaction", this.txTimeoutMs)) as T;
+    return (await this.bounded(
+      result as Promise<T>,
+      generation,
+      "transaction",
+      timeoutMs ?? this.txTimeoutMs,
+    )) as T;
   }
 
   async close(): Promise<void> {

@@ -33,7 +33,15 @@ export interface MigrateOptions {
   node: string;
   /** For tests; default the schema's list. */
   migrations?: readonly Migration[];
+  /**
+   * Bound on the migrating transaction and each of its statements; default 5 min. A migration may
+   * rebuild an index over a large table, or wait for another node's migration to commit: neither is
+   * a silent server, and the client's usual bounds (seconds) would cancel them.
+   */
+  timeoutMs?: number;
 }
+
+const MIGRATION_TIMEOUT_MS = 300_000;
 
 const BOOTSTRAP = [
   "CREATE TABLE IF NOT EXISTS vsm_schema (id INT PRIMARY KEY, version BIGINT NOT NULL, updated_at TIMESTAMPTZ NOT NULL)",
@@ -90,26 +98,29 @@ export async function migrate(pg: Pg, opts: MigrateOptions): Promise<MigrateResu
   if (current > known) throw tooNew(current, known);
   if (current === known) return { from: current, to: current, applied: [] };
 
-  const result = await pg.tx(async (q) => {
-    const [locked] = await q.query<{ version: string }>(
-      "SELECT version FROM vsm_schema WHERE id = 1 FOR UPDATE",
-    );
-    const from = Number(locked?.version ?? 0);
-    if (from > known) throw tooNew(from, known);
-    const applied: number[] = [];
-    for (const m of migrations) {
-      if (m.version <= from) continue;
-      for (const s of m.statements) await q.query(s);
-      await q.query(
-        "INSERT INTO vsm_migrations (version, name, applied_by, applied_at) VALUES ($1, $2, $3, now())",
-        [m.version, m.name, opts.node],
+  const result = await pg.tx(
+    async (q) => {
+      const [locked] = await q.query<{ version: string }>(
+        "SELECT version FROM vsm_schema WHERE id = 1 FOR UPDATE",
       );
-      applied.push(m.version);
-    }
-    if (applied.length > 0)
-      await q.query("UPDATE vsm_schema SET version = $1, updated_at = now() WHERE id = 1", [known]);
-    return { from, to: Math.max(from, known), applied };
-  });
+      const from = Number(locked?.version ?? 0);
+      if (from > known) throw tooNew(from, known);
+      const applied: number[] = [];
+      for (const m of migrations) {
+        if (m.version <= from) continue;
+        for (const s of m.statements) await q.query(s);
+        await q.query(
+          "INSERT INTO vsm_migrations (version, name, applied_by, applied_at) VALUES ($1, $2, $3, now())",
+          [m.version, m.name, opts.node],
+        );
+        applied.push(m.version);
+      }
+      if (applied.length > 0)
+        await q.query("UPDATE vsm_schema SET version = $1, updated_at = now() WHERE id = 1", [known]);
+      return { from, to: Math.max(from, known), applied };
+    },
+    { timeoutMs: opts.timeoutMs ?? MIGRATION_TIMEOUT_MS },
+  );
   if (result.applied.length > 0) {
     opts.logger.info("database schema migrated", {
       from: result.from,

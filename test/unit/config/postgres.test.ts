@@ -132,4 +132,41 @@ describe("[Common.DB.Postgres]", () => {
     assert.equal(redactDsn("postgres://u:s3cret@h:1/db"), "postgres://u:***@h:1/db");
     assert.equal(redactDsn("postgres://u@h:1/db"), "postgres://u@h:1/db");
   });
+
+  test("a password with raw reserved characters is refused without quoting any of it; redactDsn never shows a piece", () => {
+    const secrets = ["pa/ss", "p@ss", "pa?ss", "pa#ss", "p[x]", "sec/ret"];
+    for (const dsn of [
+      "postgres://u:pa/ss@h/db",
+      "postgres://u:p@ss@h/db",
+      "postgres://u:pa?ss@h/db",
+      "postgres://u:pa#ss@h/db",
+      "postgres://u:p[x]@h/db",
+      "postgres://u:1/sec/ret@h/db",
+      "postgres://u:1?sec/ret@h/db",
+      "postgres://u:p@ss/x@h",
+    ]) {
+      const p = parsePostgresDsn(dsn);
+      assert.equal(typeof p, "string", dsn);
+      assert.match(String(p), /percent-encode/, dsn);
+      for (const piece of ["pa", "ss", "ret", "sec", "p[", "x"])
+        assert.ok(!String(p).includes(`"${piece}`), `${dsn}: ${p}`);
+      const shown = redactDsn(dsn);
+      for (const secret of secrets)
+        for (const piece of secret.split(/[/@?#[\]]/)) {
+          if (piece.length > 1) assert.ok(!shown.includes(piece), `${dsn} shown as ${shown}`);
+        }
+    }
+    const ok = parsePostgresDsn("postgres://u:p%40s%2Fs@h:1/db");
+    assert.ok(typeof ok !== "string", String(ok));
+    assert.deepEqual(ok.hosts, [{ host: "h", port: 1 }]);
+    assert.equal(redactDsn("postgres://u:p%40s%2Fs@h:1/db"), "postgres://u:***@h:1/db");
+    assert.equal(
+      redactDsn("postgres://u@h/db?password=s3cret&sslmode=disable"),
+      "postgres://u@h/db?password=***&sslmode=disable",
+    );
+    assert.ok(
+      typeof parsePostgresDsn("postgres://h/db?application_name=a@b") !== "string",
+      "an @ in a parameter value is fine",
+    );
+  });
 });

@@ -9,7 +9,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { defaultSectorManagerConfig } from "../../../src/config/load.js";
-import { refusePosterOnDb } from "../../../src/daemon/clusterDb.js";
+import { refusePosterOnDb, startClusterDb } from "../../../src/daemon/clusterDb.js";
 import { homePaths, initHome } from "../../../src/daemon/home.js";
 import { type DaemonFlags, startNode } from "../../../src/daemon/node.js";
 import { createLogger, nullLogger } from "../../../src/log/logger.js";
@@ -153,6 +153,74 @@ describe("daemon on the cluster database", { timeout: 60_000 }, () => {
       await server.start();
     } finally {
       await node?.close();
+    }
+  });
+
+  test("a lookup that migrates before the retry loop still logs the ready line and the empty-index warning", async () => {
+    const dsn = await server.createDatabase("late_ready");
+    const cfg = defaultSectorManagerConfig();
+    cfg.Common.DB.Driver = "postgres";
+    cfg.Common.DB.Postgres.DSN = dsn;
+    cfg.Common.PersistStores.push({
+      Name: "s1",
+      Path: path.join(dir, "s1"),
+    } as (typeof cfg.Common.PersistStores)[number]);
+    const lines: string[] = [];
+    const logger = createLogger({ level: "info", format: "json", sink: (l) => lines.push(l) });
+    await server.stop();
+    const shutdown = new AbortController();
+    let db: Awaited<ReturnType<typeof startClusterDb>> | undefined;
+    try {
+      db = await startClusterDb(cfg, {
+        logger,
+        name: "late",
+        home: path.join(dir, "late_ready"),
+        shutdown: shutdown.signal,
+      });
+      // The retry loop is stopped, so only the lookup can bring the schema up.
+      shutdown.abort();
+      await server.start();
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        try {
+          await db.indexer.find("normal", { miner: 1000, number: 1 });
+          break;
+        } catch (e) {
+          if (!(e instanceof SmError && e.code === "STORE_DB_UNREACHABLE") || Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      const until = Date.now() + 10_000;
+      while (!lines.some((l) => /sector index is empty/.test(l)) && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.equal(lines.filter((l) => /"msg":"cluster database ready"/.test(l)).length, 1, lines.join(""));
+      assert.ok(
+        lines.some((l) => /sector index is empty/.test(l)),
+        lines.join(""),
+      );
+    } finally {
+      await db?.close();
+    }
+  });
+
+  test("close() does not wait for a migration attempt stuck on a silent database", async () => {
+    const dsn = await server.createDatabase("silent_close");
+    const cfg = defaultSectorManagerConfig();
+    cfg.Common.DB.Driver = "postgres";
+    cfg.Common.DB.Postgres.DSN = dsn;
+    server.freeze(true);
+    let db: Awaited<ReturnType<typeof startClusterDb>> | undefined;
+    try {
+      db = await startClusterDb(cfg, { logger: nullLogger, name: "silent", home: path.join(dir, "silent") });
+      // The first retry starts after 1 s and then waits on the silent server.
+      await new Promise((r) => setTimeout(r, 1500));
+      const t0 = Date.now();
+      await db.close();
+      db = undefined;
+      assert.ok(Date.now() - t0 < 3000, `close() took ${Date.now() - t0} ms`);
+    } finally {
+      server.freeze(false);
+      await db?.close();
     }
   });
 

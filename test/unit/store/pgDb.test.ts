@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { nullLogger } from "../../../src/log/logger.js";
+import { createLogger, nullLogger } from "../../../src/log/logger.js";
 import { isTransient } from "../../../src/poster/retry.js";
 import { openPg, type Pg } from "../../../src/store/pg/db.js";
 import { SmError } from "../../../src/util/errors.js";
@@ -158,6 +158,54 @@ describe("pg client", { timeout: 60_000 }, () => {
     await pg.tx((q) => q.query("INSERT INTO t VALUES (2)"));
   });
 
+  test("a slow statement or a lock wait is cancelled by the server; the client is kept for the others", async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: "info", format: "json", sink: (l) => lines.push(l) });
+    const pg = openPg(await server.createDatabase("slow"), {
+      logger,
+      applicationName: "vsm-test",
+      connectTimeoutMs: 1000,
+      queryTimeoutMs: 1000,
+    });
+    clients.push(pg);
+    await pg.query("CREATE TABLE t (id INT PRIMARY KEY, v INT)");
+    await pg.query("INSERT INTO t VALUES (1, 0)");
+    const slow = pg.query("SELECT pg_sleep(3)");
+    // Runs past the moment the client's own timer would have replaced the whole client.
+    await new Promise((r) => setTimeout(r, 500));
+    const healthy = pg.query<{ ok: number }>("SELECT 1 AS ok FROM pg_sleep(0.6)");
+    await assert.rejects(slow, (e: unknown) => {
+      assert.ok(e instanceof SmError);
+      assert.equal(e.fields.sqlstate, "57014");
+      assert.ok(isTransient(e));
+      return true;
+    });
+    assert.deepEqual(await healthy, [{ ok: 1 }]);
+
+    let locked: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      locked = r;
+    });
+    let release: () => void = () => {};
+    const done = new Promise<void>((r) => {
+      release = r;
+    });
+    const holder = pg.tx(async (q) => {
+      await q.query("SELECT v FROM t WHERE id = 1 FOR UPDATE");
+      locked();
+      await done;
+    });
+    await held;
+    await assert.rejects(
+      pg.query("UPDATE t SET v = 1 WHERE id = 1"),
+      (e: unknown) => e instanceof SmError && e.fields.sqlstate === "55P03" && isTransient(e),
+    );
+    release();
+    await holder;
+    await pg.query("UPDATE t SET v = 1 WHERE id = 1");
+    assert.ok(!lines.some((l) => /connections replaced/.test(l)), lines.join(""));
+  });
+
   test("a DSN that is not a postgres URL is refused at once", () => {
     assert.throws(
       () => openPg("mysql://h/db", { logger: nullLogger, applicationName: "t" }),
@@ -167,6 +215,14 @@ describe("pg client", { timeout: 60_000 }, () => {
       () =>
         openPg("postgres://h/db?target_session_attrs=bogus", { logger: nullLogger, applicationName: "t" }),
       (e: unknown) => e instanceof SmError && e.code === "STORE_DB_DSN_INVALID",
+    );
+    assert.throws(
+      () => openPg("postgres://u:p@ss@h/db", { logger: nullLogger, applicationName: "t" }),
+      (e: unknown) => e instanceof SmError && e.code === "STORE_DB_DSN_INVALID" && !/p@|ss@/.test(e.message),
+    );
+    assert.equal(
+      openPg("postgres://u:p%40ss@h,[::1]:6000/db", { logger: nullLogger, applicationName: "t" }).description,
+      "h:5432,[::1]:6000",
     );
   });
 });

@@ -53,6 +53,29 @@ describe("pg migrations", { timeout: 60_000 }, () => {
     assert.deepEqual(again, { from: SCHEMA_VERSION, to: SCHEMA_VERSION, applied: [] });
   });
 
+  test("a migration slower than the client's statement bound is not cancelled (it has its own bound)", async () => {
+    const pg = openPg(await server.createDatabase("slow"), {
+      logger: nullLogger,
+      applicationName: "vsm-test",
+      queryTimeoutMs: 1000,
+      txTimeoutMs: 1000,
+    });
+    clients.push(pg);
+    const result = await migrate(pg, {
+      logger: nullLogger,
+      node: "n1",
+      migrations: [
+        { version: 1, name: "slow", statements: ["SELECT pg_sleep(1.5)", "CREATE TABLE slow (id INT)"] },
+      ],
+    });
+    assert.deepEqual(result.applied, [1]);
+    // The raised bounds were for that transaction only.
+    await assert.rejects(
+      pg.query("SELECT pg_sleep(1.5)"),
+      (e: unknown) => e instanceof SmError && e.fields.sqlstate === "57014",
+    );
+  });
+
   test("five nodes migrating one database at once all succeed, and each migration is applied once", async () => {
     const dsn = await server.createDatabase("concurrent");
     // Separate clients: separate connections, as separate nodes would have.
