@@ -5,8 +5,7 @@
  * claimant's group, receipts, expiry at Close, and the same for recoveries.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { NodeIdentity } from "../../../src/cluster/index.js";
+import { describe, test } from "node:test";
 import {
   claimGroup,
   claimNextGroup,
@@ -23,38 +22,16 @@ import {
   recordGroupReceipt,
   recordRecoveryMessage,
   recordRecoveryResult,
-  registerNode,
   renewGroupLease,
   renewRecoveryLease,
   setCordoned,
 } from "../../../src/cluster/index.js";
-import { nullLogger } from "../../../src/log/logger.js";
-import { openPg, type Pg } from "../../../src/store/pg/db.js";
-import { migrate } from "../../../src/store/pg/migrations.js";
+import type { Pg } from "../../../src/store/pg/db.js";
 import { SmError } from "../../../src/util/errors.js";
-import { type PgServer, startPg } from "../../helpers/pgServer.js";
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => e instanceof SmError && e.code === code);
-}
+import { clusterDbFixture, rejectsWith } from "../../helpers/clusterDb.js";
 
 describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
-  let server: PgServer;
-  const clients: Pg[] = [];
-  let dbCount = 0;
-  const open = (dsn: string): Pg => {
-    const pg = openPg(dsn, { logger: nullLogger, applicationName: "vsm-test" });
-    clients.push(pg);
-    return pg;
-  };
-  async function freshDb(): Promise<{ dsn: string; pg: Pg }> {
-    const dsn = await server.createDatabase(`groups${++dbCount}`);
-    const pg = open(dsn);
-    await migrate(pg, { logger: nullLogger, node: "test" });
-    return { dsn, pg };
-  }
-  const node = (pg: Pg, name: string, capacity = 100): Promise<NodeIdentity> =>
-    registerNode(pg, { name, address: `${name}:1`, capacity });
+  const { open, freshDb, node } = clusterDbFixture("groups");
 
   /** A deadline (miner 1000, open 100, close 160) with `n` partitions, all claimed by a fresh node "prover". */
   async function provingDeadline(pg: Pg, n: number) {
@@ -69,14 +46,6 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     const tasks = (await claimTasks(pg, prover, { height: 95 })).tasks;
     return { prover, tasks };
   }
-
-  before(async () => {
-    server = await startPg();
-  });
-  after(async () => {
-    for (const c of clients) await c.close();
-    await server?.destroy();
-  });
 
   test("groups form in completion order, `perMessage` at a time, and the remainder once every task is finished", async () => {
     const { pg } = await freshDb();

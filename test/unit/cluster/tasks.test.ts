@@ -4,8 +4,7 @@
  * same name, idempotent creation, expiry at Close and the bounded history.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { NodeIdentity } from "../../../src/cluster/index.js";
+import { describe, test } from "node:test";
 import {
   claimTasks,
   completeTask,
@@ -19,17 +18,14 @@ import {
   listTasks,
   pruneClosedDeadlines,
   pruneTaskHistory,
-  registerNode,
   renewTaskLeases,
   setCapacity,
   setCordoned,
   taskHistory,
 } from "../../../src/cluster/index.js";
-import { nullLogger } from "../../../src/log/logger.js";
-import { openPg, type Pg } from "../../../src/store/pg/db.js";
-import { migrate } from "../../../src/store/pg/migrations.js";
+import type { Pg } from "../../../src/store/pg/db.js";
 import { SmError } from "../../../src/util/errors.js";
-import { type PgServer, startPg } from "../../helpers/pgServer.js";
+import { clusterDbFixture, rejectsWith } from "../../helpers/clusterDb.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -46,36 +42,8 @@ async function expireTask(pg: Pg, k: { miner: number; open: number; partition: n
   );
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => e instanceof SmError && e.code === code);
-}
-
 describe("cluster tasks", { timeout: 55_000 }, () => {
-  let server: PgServer;
-  const clients: Pg[] = [];
-  let dbCount = 0;
-  const open = (dsn: string): Pg => {
-    const pg = openPg(dsn, { logger: nullLogger, applicationName: "vsm-test" });
-    clients.push(pg);
-    return pg;
-  };
-  /** A fresh migrated database and one client on it. */
-  async function freshDb(): Promise<{ dsn: string; pg: Pg }> {
-    const dsn = await server.createDatabase(`tasks${++dbCount}`);
-    const pg = open(dsn);
-    await migrate(pg, { logger: nullLogger, node: "test" });
-    return { dsn, pg };
-  }
-  const node = (pg: Pg, name: string, capacity = 100): Promise<NodeIdentity> =>
-    registerNode(pg, { name, address: `${name}:1`, capacity });
-
-  before(async () => {
-    server = await startPg();
-  });
-  after(async () => {
-    for (const c of clients) await c.close();
-    await server?.destroy();
-  });
+  const { open, freshDb, node } = clusterDbFixture("tasks");
 
   test("creating a deadline's tasks twice creates them once", async () => {
     const { pg } = await freshDb();
