@@ -28,7 +28,7 @@ import {
   type ScanResult,
   scanStoreDir,
 } from "../../sectors/attach.js";
-import type { IndexRecord, IndexType, SectorLocation } from "../../sectors/interface.js";
+import type { IndexRecord, IndexType, SectorIndexer, SectorLocation } from "../../sectors/interface.js";
 import { LocalIndexer } from "../../sectors/localIndexer.js";
 import { PgIndexer } from "../../sectors/pgIndexer.js";
 import { indexCountsFromWire } from "../../sectors/rpcApi.js";
@@ -168,23 +168,31 @@ async function writeOffline(
     if (cfg?.Common.DB.Driver === "postgres") return await writeToDb(cfg, recs, guard, logger);
     const store = await openMetadataStore(home, cfg);
     try {
-      const idx = new LocalIndexer(store);
       // Under the home lock: nothing can change the index between this look-up and the write.
-      const moves = guard({
-        normal: await idx.findMany("normal", recs.normal),
-        upgrade: await idx.findMany("upgrade", recs.upgrade),
-      });
-      for (const type of ["normal", "upgrade"] as const) {
-        for (let i = 0; i < recs[type].length; i += WRITE_BATCH)
-          await idx.update(type, recs[type].slice(i, i + WRITE_BATCH));
-      }
-      return moves;
+      return await writeGuarded(new LocalIndexer(store), recs, guard);
     } finally {
       await store.close();
     }
   } finally {
     await lock.release();
   }
+}
+
+/** Look the records up, let `guard` refuse moves between instances, then write them in batches. */
+async function writeGuarded(
+  idx: SectorIndexer,
+  recs: Record<IndexType, IndexRecord[]>,
+  guard: MoveGuard,
+): Promise<InstanceMove[]> {
+  const moves = guard({
+    normal: await idx.findMany("normal", recs.normal),
+    upgrade: await idx.findMany("upgrade", recs.upgrade),
+  });
+  for (const type of ["normal", "upgrade"] as const) {
+    for (let i = 0; i < recs[type].length; i += WRITE_BATCH)
+      await idx.update(type, recs[type].slice(i, i + WRITE_BATCH));
+  }
+  return moves;
 }
 
 /**
@@ -202,16 +210,7 @@ async function writeToDb(
   const pg = openConfiguredPg(cfg, logger, commandNodeName("util storage attach"));
   try {
     await migrate(pg, { logger, node: commandNodeName("util storage attach") });
-    const idx = new PgIndexer(pg);
-    const moves = guard({
-      normal: await idx.findMany("normal", recs.normal),
-      upgrade: await idx.findMany("upgrade", recs.upgrade),
-    });
-    for (const type of ["normal", "upgrade"] as const) {
-      for (let i = 0; i < recs[type].length; i += WRITE_BATCH)
-        await idx.update(type, recs[type].slice(i, i + WRITE_BATCH));
-    }
-    return moves;
+    return await writeGuarded(new PgIndexer(pg), recs, guard);
   } finally {
     await pg.close();
   }

@@ -33,6 +33,16 @@ function partitions(n: number, miner = 1000) {
   return Array.from({ length: n }, (_, i) => ({ partition: i, job: { actor: miner, partition: i } }));
 }
 
+/** Creates `n` partition tasks of one deadline of `miner` (1000 unless given). */
+function deadlineTasks(
+  pg: Pg,
+  d: { deadline: number; open: number; close: number; n: number; miner?: number },
+): ReturnType<typeof createDeadlineTasks> {
+  const miner = d.miner ?? 1000;
+  const { deadline, open, close } = d;
+  return createDeadlineTasks(pg, { miner, deadline, open, close, partitions: partitions(d.n, miner) });
+}
+
 /** Ends a task's lease now, on the database's clock, instead of sleeping past it. */
 async function expireTask(pg: Pg, k: { miner: number; open: number; partition: number }): Promise<void> {
   await pg.query(
@@ -92,13 +102,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
   test("under racing claims, expiring leases and late results, each task accepts exactly one result", async () => {
     const { dsn, pg } = await freshDb();
     const N = 24;
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 0,
-      open: 100,
-      close: 160,
-      partitions: partitions(N),
-    });
+    await deadlineTasks(pg, { deadline: 0, open: 100, close: 160, n: N });
     const workers = await Promise.all(
       [0, 1, 2, 3, 4, 5].map(async (i) => {
         const c = open(dsn);
@@ -158,20 +162,8 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("claims go earliest Close first across miners, within capacity", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 2000,
-      deadline: 5,
-      open: 300,
-      close: 360,
-      partitions: partitions(3, 2000),
-    });
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 4,
-      open: 270,
-      close: 330,
-      partitions: partitions(3, 1000),
-    });
+    await deadlineTasks(pg, { deadline: 5, open: 300, close: 360, n: 3, miner: 2000 });
+    await deadlineTasks(pg, { deadline: 4, open: 270, close: 330, n: 3 });
     const a = await node(pg, "a", 4);
     const first = await claimTasks(pg, a, { height: 280 });
     assert.deepEqual(
@@ -206,13 +198,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("a task is never claimed at or past its Close", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(2),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 2 });
     const a = await node(pg, "a");
     assert.equal((await claimTasks(pg, a, { height: 160 })).tasks.length, 0);
     assert.equal((await claimTasks(pg, a, { height: 159 })).tasks.length, 2);
@@ -220,13 +206,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("a lease not renewed expires and the task is taken over; the stale holder's results are refused", async () => {
     const { dsn, pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(1),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 1 });
     const a = await node(pg, "a");
     const pgB = open(dsn);
     const b = await node(pgB, "b");
@@ -278,13 +258,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("an expired lease refuses a result even before anyone takes the task over", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(1),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 1 });
     const a = await node(pg, "a");
     const [held] = (await claimTasks(pg, a, { height: 90, leaseMs: 200 })).tasks;
     assert.ok(held);
@@ -295,13 +269,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("renew tells which leases were lost", async () => {
     const { dsn, pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(3),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 3 });
     const a = await node(pg, "a");
     const pgB = open(dsn);
     const b = await node(pgB, "b", 1);
@@ -325,13 +293,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("a cordoned node claims nothing, finishes what it holds, and claims again once uncordoned", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(3),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 3 });
     const a = await node(pg, "a");
     const [held] = (await claimTasks(pg, a, { height: 90, max: 1 })).tasks;
     assert.ok(held);
@@ -348,13 +310,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("a node re-registered under the same name cannot finish its old tasks, which are free again", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(2),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 2 });
     const old = await node(pg, "a");
     const held = (await claimTasks(pg, old, { height: 90 })).tasks;
     assert.equal(held.length, 2);
@@ -382,13 +338,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("fail with retry puts the task back; without it the task is failed", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(1),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 1 });
     const a = await node(pg, "a");
     const [t1] = (await claimTasks(pg, a, { height: 90 })).tasks;
     assert.ok(t1);
@@ -407,20 +357,8 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("tasks past Close become failed with the reason, and their holder is refused", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(2),
-    });
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 2,
-      open: 160,
-      close: 220,
-      partitions: partitions(1),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 2 });
+    await deadlineTasks(pg, { deadline: 2, open: 160, close: 220, n: 1 });
     const a = await node(pg, "a");
     const [held] = (await claimTasks(pg, a, { height: 150, max: 1 })).tasks;
     assert.ok(held);
@@ -447,13 +385,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("a session replaced by a re-registration can neither renew nor complete a task it still appears to hold", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(1),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 1 });
     const old = await node(pg, "a");
     await node(pg, "a");
     // What a claim by the old session leaves when it commits after the re-registration released the
@@ -479,13 +411,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("a node taking back its own expired lease is not a takeover", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(1),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 1 });
     const a = await node(pg, "a");
     const [first] = (await claimTasks(pg, a, { height: 90 })).tasks;
     assert.ok(first);
@@ -500,13 +426,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("the task history is bounded by count and by age", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(10),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 10 });
     const a = await node(pg, "a");
     for (const t of (await claimTasks(pg, a, { height: 90 })).tasks)
       await failTask(pg, a, t, { error: "e", retry: true });
@@ -539,13 +459,7 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("capacity updates change what a node may claim; only its current session may change it", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(5),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 5 });
     const a = await node(pg, "a", 1);
     assert.equal((await claimTasks(pg, a, { height: 90 })).tasks.length, 1);
     assert.equal((await claimTasks(pg, a, { height: 90 })).tasks.length, 0);
@@ -573,20 +487,8 @@ describe("cluster tasks", { timeout: 55_000 }, () => {
 
   test("closed deadlines' rows are pruned after the kept epochs, and nothing newer", async () => {
     const { pg } = await freshDb();
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 1,
-      open: 100,
-      close: 160,
-      partitions: partitions(2),
-    });
-    await createDeadlineTasks(pg, {
-      miner: 1000,
-      deadline: 2,
-      open: 160,
-      close: 220,
-      partitions: partitions(2),
-    });
+    await deadlineTasks(pg, { deadline: 1, open: 100, close: 160, n: 2 });
+    await deadlineTasks(pg, { deadline: 2, open: 160, close: 220, n: 2 });
     const a = await node(pg, "a");
     for (const t of (await claimTasks(pg, a, { height: 90 })).tasks) {
       await completeTask(pg, a, t, { proof: new Uint8Array([1]) });
