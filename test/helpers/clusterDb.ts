@@ -1,5 +1,5 @@
 /**
- * What the cluster engine's tests share: one throwaway PostgreSQL server per test file, a fresh
+ * What the tests on the cluster database share (the engine, the sector index on PostgreSQL): one
  * migrated database per test, clients that are all closed at the end, and node registration.
  */
 import assert from "node:assert/strict";

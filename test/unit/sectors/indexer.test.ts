@@ -15,10 +15,9 @@ import { sectorIndexerMethods } from "../../../src/sectors/rpcApi.js";
 import { PersistStores } from "../../../src/sectors/stores.js";
 import { Bucket, u64Key } from "../../../src/store/keys.js";
 import { MemoryStore } from "../../../src/store/memory.js";
-import { openPg, type Pg } from "../../../src/store/pg/db.js";
-import { migrate } from "../../../src/store/pg/migrations.js";
+import type { Pg } from "../../../src/store/pg/db.js";
 import { SmError } from "../../../src/util/errors.js";
-import { type PgServer, startPg } from "../../helpers/pgServer.js";
+import { clusterDbFixture } from "../../helpers/clusterDb.js";
 
 const stores = new PersistStores([
   {
@@ -140,28 +139,16 @@ describe("LocalIndexer", () => {
 });
 
 describe("PgIndexer on a real PostgreSQL server", { timeout: 60_000 }, () => {
-  let server: PgServer;
-  const clients: Pg[] = [];
-  const open = async (db: string): Promise<Pg> => {
-    const pg = openPg(await server.createDatabase(db), { logger: nullLogger, applicationName: "vsm-test" });
-    clients.push(pg);
-    await migrate(pg, { logger: nullLogger, node: "test" });
-    return pg;
-  };
-  before(async () => {
-    server = await startPg();
-  });
-  after(async () => {
-    for (const c of clients) await c.close();
-    await server?.destroy();
-  });
+  const db = clusterDbFixture("indexer");
+  /** A fresh migrated database (one per test). */
+  const open = async (): Promise<Pg> => (await db.freshDb()).pg;
 
   test("find, findMany, update, counts; the two indexes are separate", async () => {
-    await indexerBehaviour(new PgIndexer(await open("behaviour")));
+    await indexerBehaviour(new PgIndexer(await open()));
   });
 
   test("a damaged record is an error for its own sector only", async () => {
-    const pg = await open("damaged");
+    const pg = await open();
     const idx = new PgIndexer(pg);
     await idx.update("normal", [
       { miner: 1, number: 1, sealedFile: "s1", cacheDir: "s1" },

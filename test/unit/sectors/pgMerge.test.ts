@@ -5,38 +5,24 @@
  * copy (SERIALIZABLE makes the loser retry and find them there).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { nullLogger } from "../../../src/log/logger.js";
+import { describe, test } from "node:test";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { CHUNK, PgIndexer } from "../../../src/sectors/pgIndexer.js";
 import { Bucket, u64Key } from "../../../src/store/keys.js";
 import { openLmdbStore } from "../../../src/store/lmdb.js";
-import { openPg, type Pg } from "../../../src/store/pg/db.js";
-import { migrate } from "../../../src/store/pg/migrations.js";
-import { type PgServer, startPg } from "../../helpers/pgServer.js";
+import type { Pg } from "../../../src/store/pg/db.js";
+import { clusterDbFixture } from "../../helpers/clusterDb.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const rec = (number: number, name: string) => ({ miner: 1000, number, sealedFile: name, cacheDir: name });
 
 describe("PgIndexer.merge", { timeout: 60_000 }, () => {
-  let server: PgServer;
-  const clients: Pg[] = [];
-  const open = async (db: string): Promise<Pg> => {
-    const pg = openPg(await server.createDatabase(db), { logger: nullLogger, applicationName: "vsm-test" });
-    clients.push(pg);
-    await migrate(pg, { logger: nullLogger, node: "test" });
-    return pg;
-  };
-  before(async () => {
-    server = await startPg();
-  });
-  after(async () => {
-    for (const c of clients) await c.close();
-    await server?.destroy();
-  });
+  const db = clusterDbFixture("merge");
+  /** A fresh migrated database (one per test). */
+  const open = async (): Promise<Pg> => (await db.freshDb()).pg;
 
   test("copies what is missing, leaves what is equal, reports what differs and overwrites it only with force", async () => {
-    const idx = new PgIndexer(await open("merge"));
+    const idx = new PgIndexer(await open());
     await idx.update("normal", [rec(2, "a"), rec(3, "other")]);
     const r = await idx.merge("normal", [rec(1, "a"), rec(2, "a"), rec(3, "a")], { force: false });
     assert.equal(r.copied, 1);
@@ -53,7 +39,7 @@ describe("PgIndexer.merge", { timeout: 60_000 }, () => {
   });
 
   test("an empty cache name means the sealed one; empty sealed names and oversized batches are refused", async () => {
-    const idx = new PgIndexer(await open("merge_rules"));
+    const idx = new PgIndexer(await open());
     await idx.merge("normal", [{ miner: 1000, number: 1, sealedFile: "s", cacheDir: "" }], { force: false });
     const same = await idx.merge("normal", [{ miner: 1000, number: 1, sealedFile: "s", cacheDir: "s" }], {
       force: false,
@@ -68,11 +54,8 @@ describe("PgIndexer.merge", { timeout: 60_000 }, () => {
   });
 
   test("two copies racing on the same rows: each row copied once, the other sees it there", async () => {
-    const dsn = await server.createDatabase("race");
-    const a = openPg(dsn, { logger: nullLogger, applicationName: "a" });
-    const b = openPg(dsn, { logger: nullLogger, applicationName: "b" });
-    clients.push(a, b);
-    await migrate(a, { logger: nullLogger, node: "a" });
+    const { dsn, pg: a } = await db.freshDb();
+    const b = db.open(dsn);
     const recs = Array.from({ length: 200 }, (_, i) => rec(i, "s"));
     const [ra, rb] = await Promise.all([
       new PgIndexer(a).merge("normal", recs, { force: false }),
