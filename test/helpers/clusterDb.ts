@@ -1,6 +1,7 @@
 /**
  * What the tests on the cluster database share (the engine, the sector index on PostgreSQL): one
- * migrated database per test, clients that are all closed at the end, and node registration.
+ * throwaway PostgreSQL server per test file, a fresh migrated database per test, clients that are
+ * all closed at the end, and node registration.
  */
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
