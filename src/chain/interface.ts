@@ -136,6 +136,22 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+export interface PushOptions extends CallOptions {
+  /**
+   * Called synchronously at the last moment before the message leaves for the chain node or the
+   * messager, after any gas estimation; throwing stops the push. The cluster checks there, on the
+   * local clock, that it still holds the lease of what it sends: a node resumed after a freeze
+   * (SIGSTOP, a partition) must not send what another node has taken over.
+   */
+  beforeSend?: () => void;
+  /**
+   * An idempotency key: a venus-messager given the same id twice keeps one message
+   * (PushMessageWithId), so two nodes sending the same group send one message. Ignored by
+   * MpoolPushMessage, which has no such key.
+   */
+  id?: string;
+}
+
 export interface ChainPort {
   /** Network name ("mainnet", "calibrationnet", "vsm-devnet", ...); decides whether vanilla proofs may be sent. */
   networkName(opts?: CallOptions): Promise<string>;
@@ -191,7 +207,7 @@ export interface ChainPort {
   stateGetActor(address: string, tsk: TipSetKey, opts?: CallOptions): Promise<Actor>;
   /** The ID address (f0…) of any address. */
   stateLookupID(address: string, tsk: TipSetKey, opts?: CallOptions): Promise<string>;
-  pushMessage(msg: OutgoingMessage, opts?: CallOptions): Promise<PushedMessage>;
+  pushMessage(msg: OutgoingMessage, opts?: PushOptions): Promise<PushedMessage>;
   /** Wait until the message is executed with `confidence` epochs on top. */
   waitMessage(cid: string, confidence: number, opts?: CallOptions): Promise<MessageReceipt>;
 }

@@ -16,6 +16,8 @@ export const CLUSTER_ERROR_CODES = [
   "CLUSTER_NODE_UNKNOWN",
   /** An argument the engine cannot use (a negative capacity, an empty name, a lease of 0 ms). */
   "CLUSTER_BAD_INPUT",
+  /** A partition task's stored job cannot be read (another version wrote it, or it was edited by hand). */
+  "CLUSTER_BAD_JOB",
 ] as const;
 export type ClusterErrorCode = (typeof CLUSTER_ERROR_CODES)[number];
 

@@ -52,6 +52,11 @@ export interface ClaimedGroup extends GroupLease {
   signedMessage: Buffer | null;
   /** The claim took the group over from an expired lease. */
   takeover: boolean;
+  /**
+   * Height at which a holder last recorded it was about to push (recordGroupPush), null if none
+   * did: a message may then be on its way although no CID was recorded.
+   */
+  pushHeight: number | null;
 }
 
 interface GroupRow {
@@ -185,11 +190,11 @@ async function casGroup(
   leaseMs: number,
 ): Promise<ClaimedGroup | null> {
   // The compare-and-set: only the first of concurrent claimants finds the condition true.
-  const [r] = await q.query<GroupRow & { msg_signed: Buffer | null }>(
+  const [r] = await q.query<GroupRow & { msg_signed: Buffer | null; push_height: string | null }>(
     `UPDATE message_groups SET claimed_by = $4, claimed_session = $5, lease_expires_at = now() + ${msInterval(6)},
        attempts = attempts + 1, state = CASE WHEN state = 'sent' THEN 'sent' ELSE 'claimed' END, updated_at = now()
      WHERE miner = $1 AND open_epoch = $2 AND group_index = $3 AND ${CLAIMABLE} AND ${sessionCurrent("$4", "$5")}
-     RETURNING ${GROUP_COLUMNS}, msg_signed`,
+     RETURNING ${GROUP_COLUMNS}, msg_signed, push_height`,
     [key.miner, key.open, key.group, node.name, node.session, leaseMs],
   );
   if (r === undefined) return null;
@@ -206,6 +211,7 @@ async function casGroup(
     // A group never returns to waiting, so an earlier attempt means a lease that expired; this is
     // read from the row the compare-and-set wrote, not from an unlocked read before it.
     takeover: r.attempts > 1,
+    pushHeight: r.push_height === null ? null : num(r.push_height),
   };
 }
 
@@ -320,10 +326,39 @@ export async function renewGroupLease(
 }
 
 /**
- * Records the message CID (and its signed bytes) of a claimed group, before the message is pushed,
- * checking the claimant's lease again in the same transaction (fencing): refused with
- * CLUSTER_LEASE_LOST, changing nothing, once the lease expired or passed to another node. Repeating
- * the call with the same CID after a lost answer succeeds (`already: true`).
+ * Records, fenced, that the holder is about to push the group's message at chain height `height`
+ * (the engine's flow: claim, check the chain, recordGroupPush, push, recordGroupMessage). Refused with
+ * CLUSTER_LEASE_LOST once the lease expired or passed to another node: the holder must then push
+ * nothing. Returns how long the lease still runs on the database's clock, which bounds how long the
+ * holder may still take to start the push.
+ */
+export async function recordGroupPush(
+  pg: Pg,
+  node: NodeIdentity,
+  lease: GroupLease,
+  push: { height: number },
+): Promise<{ leaseLeftMs: number }> {
+  checkNode(node);
+  return pg.tx(async (q) => {
+    const g = await fenceGroup(q, node, lease, "the push");
+    if (!(g.mine && g.live && (g.state === "claimed" || g.state === "sent")))
+      throw lost("the push", lease, node, g);
+    const [r] = await q.query<{ left_ms: string }>(
+      `UPDATE message_groups SET push_height = $4, updated_at = now()
+       WHERE miner = $1 AND open_epoch = $2 AND group_index = $3
+       RETURNING (EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::BIGINT AS left_ms`,
+      [lease.miner, lease.open, lease.group, push.height],
+    );
+    return { leaseLeftMs: Math.max(0, num(r?.left_ms ?? 0)) };
+  });
+}
+
+/**
+ * Records the message CID (and its signed bytes, when the node signs) of a claimed group, checking
+ * the claimant's lease again in the same transaction (fencing): refused with CLUSTER_LEASE_LOST,
+ * changing nothing, once the lease expired or passed to another node. A holder that sends the group
+ * again (its message was lost) records the new CID over the old one. Repeating the call with the same
+ * CID after a lost answer succeeds (`already: true`).
  */
 export async function recordGroupMessage(
   pg: Pg,
@@ -336,7 +371,8 @@ export async function recordGroupMessage(
   return pg.tx(async (q) => {
     const g = await fenceGroup(q, node, lease, "the message CID");
     if (g.mine && g.state === "sent" && g.msg_cid === cid) return { already: true };
-    if (!(g.mine && g.live && g.state === "claimed")) throw lost("the message CID", lease, node, g);
+    if (!(g.mine && g.live && (g.state === "claimed" || g.state === "sent")))
+      throw lost("the message CID", lease, node, g);
     await q.query(
       `UPDATE message_groups SET state = 'sent', msg_cid = $4, msg_signed = $5, updated_at = now()
        WHERE miner = $1 AND open_epoch = $2 AND group_index = $3`,
@@ -376,6 +412,32 @@ export async function recordGroupReceipt(
     ),
   );
   return rows.length > 0;
+}
+
+/**
+ * The group's partitions are proven on chain already, although its holder has no receipt for them (an
+ * earlier holder's push landed before its CID was recorded, or another PoSter proved them): the group
+ * ends landed, with the receipt saying so. Fenced like recordGroupMessage.
+ */
+export async function recordGroupOnChain(
+  pg: Pg,
+  node: NodeIdentity,
+  lease: GroupLease,
+  height: number,
+): Promise<void> {
+  checkNode(node);
+  await pg.tx(async (q) => {
+    const g = await fenceGroup(q, node, lease, "the on-chain record");
+    if (g.mine && g.state === "landed") return;
+    if (!(g.mine && g.live && (g.state === "claimed" || g.state === "sent")))
+      throw lost("the on-chain record", lease, node, g);
+    await q.query(
+      `UPDATE message_groups SET state = 'landed', receipt = $4::TEXT::JSONB, lease_expires_at = NULL,
+         error = NULL, updated_at = now()
+       WHERE miner = $1 AND open_epoch = $2 AND group_index = $3`,
+      [lease.miner, lease.open, lease.group, JSON.stringify({ onChain: true, height })],
+    );
+  });
 }
 
 /** Groups not yet sent whose Close is at or below `height` become failed with the reason. */

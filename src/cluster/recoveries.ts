@@ -197,3 +197,33 @@ export async function recordRecoveryResult(
   );
   return rows.length > 0;
 }
+
+/**
+ * The holder declared what it found to declare (`declared` sectors, 0 when nothing passed its check
+ * or nothing was faulty), or failed with `error`: the recovery ends landed or failed. Fenced; repeating
+ * it after a lost answer changes nothing.
+ */
+export async function finishRecovery(
+  pg: Pg,
+  node: NodeIdentity,
+  key: RecoveryKey,
+  outcome: { declared: number; error?: string },
+): Promise<void> {
+  checkNode(node);
+  const state: RecoveryState = outcome.error === undefined ? "landed" : "failed";
+  await pg.tx(async (q) => {
+    const v = await fenceRecovery(q, node, key, "the result", (r) =>
+      r.mine && r.state === state
+        ? "already"
+        : r.mine && r.live && (r.state === "claimed" || r.state === "sent")
+          ? "ok"
+          : "lost",
+    );
+    if (v === "already") return;
+    await q.query(
+      `UPDATE recoveries SET state = $3, lease_expires_at = NULL, error = $4, sectors = $5::TEXT::JSONB, updated_at = now()
+       WHERE miner = $1 AND open_epoch = $2`,
+      [key.miner, key.open, state, outcome.error ?? null, JSON.stringify({ declared: outcome.declared })],
+    );
+  });
+}

@@ -240,21 +240,3 @@ async function warnIfEmpty(
 export function commandNodeName(command: string): string {
   return `${os.hostname()} (${command})`;
 }
-
-/**
- * The cluster's task engine is not wired into the node yet. Until it is, several `--poster` nodes on
- * one database would each prove and submit every partition of every miner, so a PoSter node that
- * would read the index from the database is refused. With `--proxy` the node reads the index from a
- * source node and proves alone, as a standalone PoSter always has.
- */
-export function refusePosterOnDb(
-  config: SectorManagerConfig,
-  flags: { poster: boolean; proxy: unknown; proxyIndexerOff: boolean },
-): void {
-  if (config.Common.DB.Driver !== "postgres" || !flags.poster) return;
-  if (flags.proxy && !flags.proxyIndexerOff) return;
-  throw new SmError(
-    "CLUSTER_UNAVAILABLE",
-    '--poster with [Common.DB] Driver = "postgres": the PoSter cluster is not available in this version yet (several PoSters on one database would each prove and submit every partition). Run the PoSter on the embedded store (Driver = "lmdb"), or run it with --proxy=<ip:port> of a source node that uses the database (docs/cluster.md)',
-  );
-}

@@ -15,8 +15,6 @@ export const DAEMON_ERROR_CODES = [
   "FLAG_INVALID",
   /** A step of `vsm demo` failed. */
   "DEMO_FAILED",
-  /** `--poster` with the cluster database: the PoSter cluster's task engine is not in this version yet. */
-  "CLUSTER_UNAVAILABLE",
 ] as const;
 export type DaemonErrorCode = (typeof DAEMON_ERROR_CODES)[number];
 

@@ -25,9 +25,6 @@ import type { ExtProverConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { createMetrics, type Metrics } from "../metrics/metrics.js";
 import { startMiner } from "../miner/index.js";
-import type { ProofFormat } from "../poster/batch.js";
-import { Poster } from "../poster/poster.js";
-import { ProofStore } from "../poster/proofStore.js";
 import { provingMethods } from "../poster/provingApi.js";
 import { PostRuntime } from "../poster/runtime.js";
 import { ExtProvers } from "../prover/ext/index.js";
@@ -48,9 +45,8 @@ import { PersistStores } from "../sectors/stores.js";
 import type { KVStore } from "../store/interface.js";
 import { Bucket } from "../store/keys.js";
 import { errorMessage, SmError } from "../util/errors.js";
-import { sleep } from "../util/time.js";
 import { API_VERSION, VERSION } from "../version.js";
-import { type ClusterDb, refusePosterOnDb, startClusterDb } from "./clusterDb.js";
+import { type ClusterDb, startClusterDb } from "./clusterDb.js";
 import { defaultNodeName, type HostPort } from "./flags.js";
 import {
   acquireHomeLock,
@@ -62,6 +58,7 @@ import {
   writeApiFile,
 } from "./home.js";
 import { metadataStoreDir, openMetadataStore } from "./metadataStore.js";
+import { startPoster } from "./posterStart.js";
 
 export interface DaemonFlags {
   listen: HostPort;
@@ -148,9 +145,10 @@ export async function startNode(
     : undefined;
   if (flags.proxyIndexerOff && !flags.proxy)
     log.warn("--proxy-sector-indexer-off has no effect without --proxy");
-  refusePosterOnDb(config, flags);
   const proxied = Boolean(flags.proxy && !flags.proxyIndexerOff);
+  // The database holds the sector index unless --proxy overrides it, and the PoSter cluster's work.
   const onDb = config.Common.DB.Driver === "postgres" && !proxied;
+  const openDb = config.Common.DB.Driver === "postgres" && (!proxied || flags.poster);
   if (config.Common.DB.Driver === "postgres" && proxied)
     log.info('--proxy overrides [Common.DB] Driver = "postgres": sector locations come from the source node');
   // With --listen=...:0 the port, and so the default name, is known only once the server listens.
@@ -181,7 +179,7 @@ export async function startNode(
     cleanups.push(() => store.close());
     if (!proxied && !onDb) await warnIfIndexEmpty(store, config, home, dbDir, log);
     let db: ClusterDb | undefined;
-    if (onDb) {
+    if (openDb) {
       db = await startClusterDb(config, {
         logger: deps.logger,
         name: name ?? os.hostname(),
@@ -224,7 +222,7 @@ export async function startNode(
             : "source node not reachable yet; sector lookups fail until it is, the node keeps running",
           { source, err: quotePeer(probe.err) },
         );
-    } else if (db) {
+    } else if (db && onDb) {
       indexer = db.indexer;
     } else {
       indexer = new LocalIndexer(store);
@@ -340,6 +338,7 @@ export async function startNode(
         metrics,
         logger: deps.logger,
         shutdown: posterStop.signal,
+        cluster: db && { db, name, address: listenText },
       });
       cleanups.push(async () => {
         posterStop.abort();
@@ -504,71 +503,4 @@ function extProverMethods(get: () => ExtProvers | undefined, reload: () => Promi
       },
     },
   };
-}
-
-/**
- * `--poster`: the WindowPoSt loop for every [[Miners]] with PoSt.Enabled, against [Common.API] Chain.
- * Proofs go to the ext-prover WdPost children when --ext-prover is on, else to the built-in prover in
- * worker threads. The proof format follows the network: vanilla bundles on the devnet, SNARKs elsewhere
- * (the chain client refuses to send vanilla proofs to a real network).
- */
-async function startPoster(
-  config: SectorManagerConfig,
-  deps: {
-    kv: KVStore;
-    indexer: SectorIndexer;
-    stores: PersistStores;
-    runtime: PostRuntime;
-    metrics: Metrics;
-    logger: Logger;
-    shutdown: AbortSignal;
-  },
-): Promise<{ done: Promise<void> }> {
-  const log = deps.logger.named("poster");
-  const miners = config.Miners.filter((m) => m.PoSt.Enabled);
-  if (miners.length === 0) {
-    log.warn("--poster: no [[Miners]] block with PoSt enabled; nothing to prove");
-    return { done: Promise.resolve() };
-  }
-  const chain = deps.runtime.chain("--poster");
-  deps.runtime.warmUp();
-  log.info("prover", { kind: deps.runtime.prover().kind });
-  const run = (async () => {
-    let format: ProofFormat | undefined;
-    for (let delay = 500; !format && !deps.shutdown.aborted; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        const n = await deps.runtime.proofFormat(deps.shutdown);
-        format = n.format;
-        log.info("chain", { network: n.network, proof_format: n.format });
-      } catch (e) {
-        if (deps.shutdown.aborted) break;
-        log.warn("chain node not reachable yet; retrying", { err: errorMessage(e), retry_ms: delay });
-        await sleep(delay, deps.shutdown).catch(() => {});
-      }
-    }
-    if (!format) return;
-    const poster = new Poster(
-      {
-        chain,
-        indexer: deps.indexer,
-        stores: deps.stores,
-        proving: config.Common.Proving,
-        // Looked up per task, so an ext-prover reload that adds or drops [[WdPost]] blocks applies.
-        prove: (task, o) => deps.runtime.prover().prove(task, o),
-        strictProbe: (input, signal) => deps.runtime.prover().strictProbe(input, signal),
-        format,
-        networkMaxPartitions: 3,
-        proofs: new ProofStore(deps.kv, log),
-        metrics: deps.metrics,
-        logger: log,
-      },
-      miners,
-    );
-    await poster.run(deps.shutdown).catch((e) => {
-      if (!deps.shutdown.aborted) log.error("poster stopped", { err: errorMessage(e) });
-    });
-  })();
-  // A handle, not the promise itself: an async function returning a promise would make its caller
-  // wait for the whole run.
-  return { done: run };
 }

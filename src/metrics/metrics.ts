@@ -120,6 +120,36 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       labelNames: ["miner"] as const,
       registers: [registry],
     }),
+    clusterTasks: new Gauge({
+      name: "vsm_cluster_tasks",
+      help: "Partition tasks of the PoSter cluster by state (waiting, running, done, failed) over the deadlines still kept in the database; the whole cluster's figure, the same on every node (take max() across nodes)",
+      labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    clusterTaskResults: new Counter({
+      name: "vsm_cluster_task_results_total",
+      help: "Partition tasks this node ended, by outcome: done (proof recorded), failed (given up for good), retry (handed back for any node), lost (its lease expired or was taken over: the work was dropped)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    clusterTakeovers: new Counter({
+      name: "vsm_cluster_lease_takeovers_total",
+      help: "Work this node took over from another node whose lease expired (dead, hung, cut off), by kind (task, group)",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    clusterClaimDuration: new Histogram({
+      name: "vsm_cluster_claim_seconds",
+      help: "Time of one claim transaction of partition tasks (earliest Close first, FOR UPDATE SKIP LOCKED)",
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    clusterDbErrors: new Counter({
+      name: "vsm_cluster_db_errors_total",
+      help: "Cluster database operations that failed, by operation (heartbeat, renew, claim, complete, fail, create, group, recovery, expire, count); a rising rate means the node is losing its hold on work",
+      labelNames: ["op"] as const,
+      registers: [registry],
+    }),
   };
 }
 

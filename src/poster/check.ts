@@ -13,10 +13,13 @@ import { type JobSector, toHex } from "./job.js";
 import type { TodoPartition } from "./plan.js";
 import { retryTransient } from "./retry.js";
 
+/** What the check needs of a sector's on-chain info (a cluster task carries only this). */
+export type CheckSectorInfo = Pick<SectorOnChainInfo, "sectorNumber" | "sealedCid" | "sectorKeyCid">;
+
 /** What the sector check needs of each on-chain sector: where to look (normal or upgrade index), size, comm_r. */
 export function sectorCheckTargets(
   actor: number,
-  sectors: Iterable<SectorOnChainInfo>,
+  sectors: Iterable<CheckSectorInfo>,
   shape: SectorShape,
 ): CheckTarget[] {
   return [...sectors].map((s) => ({
@@ -33,7 +36,7 @@ export interface CheckInput {
   /** The sector shape of the miner's proof type. */
   shape: SectorShape;
   /** On-chain infos of the sectors to prove (load.ts readSectorInfos). */
-  infos: ReadonlyMap<number, SectorOnChainInfo>;
+  infos: ReadonlyMap<number, CheckSectorInfo>;
   /** [Miners.PoSt] StrictCheck. */
   strict: boolean;
   deps: CheckDeps;

@@ -59,6 +59,19 @@ export function deadlineAt(di: DeadlineInfo, height: number): DeadlineInfo {
   return { ...d, currentEpoch: height };
 }
 
+/**
+ * What a cluster member changes in the Poster (cluster/deadline.ts); a single node uses the defaults.
+ * The Poster itself never knows whether it runs alone.
+ */
+export interface PosterHooks {
+  /** Runs one deadline: runDeadline (this node alone) by default. */
+  runDeadline?: typeof runDeadline;
+  /** Declares the recoveries of deadline + 2: declareRecoveries by default. */
+  declareRecoveries?: typeof declareRecoveries;
+  /** Each head height as the Poster sees it (a cluster member follows the chain this way). */
+  onHead?: (height: number) => void;
+}
+
 export class Poster {
   private readonly trackers = new Map<number, DeadlineTracker>();
   private readonly runs = new Map<string, Run>();
@@ -68,6 +81,7 @@ export class Poster {
   constructor(
     private readonly deps: RunnerDeps,
     private readonly miners: readonly MinerConfig[],
+    private readonly hooks: PosterHooks = {},
   ) {}
 
   /** Follow the head until `signal` aborts (ChainNotify resubscribes by itself after a drop). */
@@ -80,6 +94,8 @@ export class Poster {
         for (const p of problems)
           (p.kind === "keys-repeated" ? log.error : log.warn).call(log, p.message, p.fields);
         if (changes.length === 0) continue;
+        const height = Math.max(...changes.filter((c) => c.type !== "revert").map((c) => c.tipset.height));
+        if (Number.isFinite(height)) this.hooks.onHead?.(height);
         await this.onHeadChange(changes, signal).catch((e) =>
           log.error("head change handling failed", { err: errorMessage(e) }),
         );
@@ -317,7 +333,7 @@ export class Poster {
       });
       log.info("proving deadline", { challenge: a.di.challenge, close: a.di.close, at: a.tipset.height });
       // Recoveries for deadline + 2 run beside the proof of this one.
-      void declareRecoveries(
+      void (this.hooks.declareRecoveries ?? declareRecoveries)(
         m,
         a.di,
         a.tipset.height,
@@ -373,7 +389,7 @@ export class Poster {
         this.record(a.miner, a.di, result, outcome);
         return result;
       };
-      const done = runDeadline(m, a.di, a.tipset.key, this.deps, {
+      const done = (this.hooks.runDeadline ?? runDeadline)(m, a.di, a.tipset.key, this.deps, {
         signal: AbortSignal.any([signal, stop.signal]),
         submitAllowed: () => allowed,
         onAllPushed: () => {

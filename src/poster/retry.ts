@@ -163,6 +163,7 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   CLUSTER_SESSION_STALE: "failure",
   CLUSTER_NODE_UNKNOWN: "failure",
   CLUSTER_BAD_INPUT: "failure",
+  CLUSTER_BAD_JOB: "failure",
   // config
   CONFIG_DIR_MISSING: "failure",
   CONFIG_EMPTY: "failure",
@@ -249,7 +250,6 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   HOME_UNWRITABLE: "failure",
   FLAG_INVALID: "failure",
   DEMO_FAILED: "failure",
-  CLUSTER_UNAVAILABLE: "failure",
   // cli
   CHAIN_NOT_CONFIGURED: "failure",
   DAEMON_NOT_READY: "failure",

@@ -24,6 +24,11 @@ export interface WindowProver {
   strictProbe: StrictProbe;
   /** For logs: which prover this is. */
   kind: string;
+  /**
+   * Partitions it proves at once: the sum of the WdPost children's `Concurrent`, or the worker
+   * threads (a cluster member claims this many tasks).
+   */
+  capacity: number;
 }
 
 export interface PostRuntimeOptions {
@@ -70,7 +75,15 @@ export class PostRuntime {
     const wd = this.deps.ext()?.pool("window_post");
     const strictProbe = createStrictProbe(this.deps.workerPool());
     if (wd)
-      return { prove: (task, o) => wd.submit(task, o), strictProbe, kind: "ext-prover WdPost children" };
+      return {
+        prove: (task, o) => wd.submit(task, o),
+        strictProbe,
+        kind: "ext-prover WdPost children",
+        capacity: wd
+          .status()
+          .filter((c) => c.state !== "retired")
+          .reduce((n, c) => n + c.concurrent, 0),
+      };
     const local = createVanillaProver(
       "window_post",
       this.deps.workerPool(),
@@ -80,6 +93,7 @@ export class PostRuntime {
       prove: (task, o) => local(task, o.signal, o.priority),
       strictProbe,
       kind: "built-in vanilla prover (worker threads)",
+      capacity: this.deps.workerPool().size,
     };
   }
 

@@ -11,6 +11,7 @@ import {
   type DeadlineInfo,
   HEAD,
   type MinerInfo,
+  type OutgoingMessage,
   RANDOMNESS_TAG,
 } from "../chain/interface.js";
 import { MinerMethod } from "../chain/message.js";
@@ -24,7 +25,7 @@ import { isTransient, retryTransient } from "./retry.js";
 import type { DryRunMessage, LandedMessage } from "./types.js";
 
 /** A push failure worth another round: the node unreachable or answering an error of its own. */
-const pushRetryable = (e: unknown): boolean =>
+export const pushRetryable = (e: unknown): boolean =>
   isTransient(e) ||
   (e instanceof SmError && (e.code === "CHAIN_UNREACHABLE" || e.code === "CHAIN_RPC_ERROR"));
 
@@ -32,7 +33,7 @@ const pushRetryable = (e: unknown): boolean =>
  * Epochs after its push at which a message whose wait failed is presumed lost and sent again: the
  * block after the push would normally include it, and the one after that shows its effect.
  */
-const LOST_AFTER_EPOCHS = 2;
+export const LOST_AFTER_EPOCHS = 2;
 
 /**
  * The configured sender (owner/worker/control) with the highest balance; the worker when none is
@@ -129,6 +130,62 @@ export interface SubmitterInput {
   report: SubmitReport;
 }
 
+/** What building a SubmitWindowedPoSt message needs (a part of SubmitterInput). */
+export type MessageInput = Pick<SubmitterInput, "chain" | "message" | "retry" | "signal">;
+
+/** The SubmitWindowedPoSt params of one group, with the chain commit randomness of the deadline's challenge. */
+export async function submitParams(input: MessageInput, group: readonly ProvenPartition[]) {
+  const { chain, message, signal, retry } = input;
+  const chainCommitRand = await retry("reading commit randomness", () =>
+    chain.stateGetRandomnessFromTickets(
+      RANDOMNESS_TAG.PoStChainCommit,
+      message.deadline.challenge,
+      new Uint8Array(0),
+      HEAD,
+      { signal },
+    ),
+  );
+  return buildSubmitParams(
+    {
+      deadline: message.deadline.index,
+      partitions: group,
+      proofType: message.info.windowPoStProofType,
+      chainCommitEpoch: message.deadline.challenge,
+      chainCommitRand,
+    },
+    message.format,
+  );
+}
+
+/**
+ * The SubmitWindowedPoSt message of one group, from the best sender; POSTER_NO_SENDER when no
+ * configured sender can send for the miner.
+ */
+export async function windowPostMessage(
+  input: MessageInput,
+  group: readonly ProvenPartition[],
+): Promise<OutgoingMessage> {
+  const { chain, message, signal, retry } = input;
+  const sender = await retry("choosing the sender", () =>
+    selectSender(chain, message.info, message.post.Senders, signal),
+  );
+  if (!sender)
+    throw new SmError(
+      "POSTER_NO_SENDER",
+      `no usable sender for ${message.miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
+    );
+  return {
+    from: sender,
+    to: message.miner,
+    method: MinerMethod.SubmitWindowedPoSt,
+    params: encodeSubmitWindowedPoStParams(await submitParams(input, group)),
+    value: 0n,
+    maxFeeCap: message.post.GasFeeCap,
+    gasOverEstimation: message.post.GasOverEstimation,
+    gasOverPremium: message.post.GasOverPremium,
+  };
+}
+
 export class Submitter {
   /** One per message: settles when the message is on chain (or given up with the deadline). */
   readonly sends: Promise<void>[] = [];
@@ -162,27 +219,8 @@ export class Submitter {
     this.sends.push(send);
   }
 
-  async #params(group: readonly ProvenPartition[]) {
-    const { chain, message, signal, retry } = this.input;
-    const chainCommitRand = await retry("reading commit randomness", () =>
-      chain.stateGetRandomnessFromTickets(
-        RANDOMNESS_TAG.PoStChainCommit,
-        message.deadline.challenge,
-        new Uint8Array(0),
-        HEAD,
-        { signal },
-      ),
-    );
-    return buildSubmitParams(
-      {
-        deadline: message.deadline.index,
-        partitions: group,
-        proofType: message.info.windowPoStProofType,
-        chainCommitEpoch: message.deadline.challenge,
-        chainCommitRand,
-      },
-      message.format,
-    );
+  #params(group: readonly ProvenPartition[]) {
+    return submitParams(this.input, group);
   }
 
   /**
@@ -257,33 +295,13 @@ export class Submitter {
     pending: readonly ProvenPartition[],
     delay: number,
   ): Promise<{ cid: string; pushedAt: number } | undefined> {
-    const { chain, message, signal, log, retry } = this.input;
-    const sender = await retry("choosing the sender", () =>
-      selectSender(chain, message.info, message.post.Senders, signal),
-    );
-    if (!sender)
-      throw new SmError(
-        "POSTER_NO_SENDER",
-        `no usable sender for ${message.miner}: [Miners.PoSt] Senders must include its owner, worker or a control address with funds`,
-      );
-    const params = await this.#params(pending);
+    const { chain, signal, log, retry } = this.input;
+    const msg = await windowPostMessage(this.input, pending);
     const parts = pending.map((g) => g.index);
     const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
     try {
-      const { cid } = await chain.pushMessage(
-        {
-          from: sender,
-          to: message.miner,
-          method: MinerMethod.SubmitWindowedPoSt,
-          params: encodeSubmitWindowedPoStParams(params),
-          value: 0n,
-          maxFeeCap: message.post.GasFeeCap,
-          gasOverEstimation: message.post.GasOverEstimation,
-          gasOverPremium: message.post.GasOverPremium,
-        },
-        { signal },
-      );
-      log.info("window post message sent", { partitions: parts, cid, sender });
+      const { cid } = await chain.pushMessage(msg, { signal });
+      log.info("window post message sent", { partitions: parts, cid, sender: msg.from });
       return { cid, pushedAt };
     } catch (e) {
       // The node is unreachable (the message was not sent, or was and the answer was lost) or

@@ -189,7 +189,7 @@ describe("util db migrate --from-lmdb", { timeout: 60_000 }, () => {
     assert.match(missing.stderr, /has no embedded sector index/);
   });
 
-  test("offline attach on a postgres home writes to the database; --poster on the database is refused", async () => {
+  test("offline attach on a postgres home writes to the database", async () => {
     const store2 = path.join(root, "store2");
     await writeLayoutOnlySector(store2, "normal", M, 9, k2);
     const a = await runCli(["--home", target, "util", "storage", "attach", "--name", "store2", store2]);
@@ -247,14 +247,5 @@ describe("util db migrate --from-lmdb", { timeout: 60_000 }, () => {
     } finally {
       assert.equal((await d.stop(5000)).code, 0);
     }
-
-    const r = await runCli(["--home", target, "daemon", "run", "--listen=127.0.0.1:0", "--poster"], {
-      timeoutMs: 30_000,
-    });
-    assert.equal(r.code, 1, r.output);
-    assert.match(
-      r.output,
-      /error: --poster with \[Common\.DB\] Driver = "postgres": the PoSter cluster is not available in this version yet/,
-    );
   });
 });

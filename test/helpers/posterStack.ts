@@ -47,6 +47,8 @@ export interface StackOptions {
   readyTimeoutMs?: number;
   /** Every line the PoSter prints (its log and its children's, relayed). */
   onPosterLine?: (line: string) => void;
+  /** Changes the source's rendered sector-manager.cfg before the chain, store and miners are added. */
+  srcConfig?: (cfg: string) => string;
 }
 
 /** `[[WdPost]]` blocks running the fixed-time processor fixture (real proofs, fixed proving time). */
@@ -187,6 +189,7 @@ export class PosterStack {
       chainLine: this.chainLine,
       store: this.store,
       miners: this.opts.miners,
+      edit: this.opts.srcConfig,
     });
     if (this.opts.extProverCfg !== undefined) await this.writeExtProverCfg(this.opts.extProverCfg);
   }

@@ -41,6 +41,7 @@ import type {
   OutgoingMessage,
   Partition,
   PushedMessage,
+  PushOptions,
   SectorOnChainInfo,
   TipSet,
   TipSetKey,
@@ -486,7 +487,7 @@ export class LotusChainClient implements ChainPort {
     return (await this.call("Filecoin.StateLookupID", [address, encodeTipSetKey(tsk)], opts)).address(true);
   }
 
-  async pushMessage(msg: OutgoingMessage, opts: CallOptions = {}): Promise<PushedMessage> {
+  async pushMessage(msg: OutgoingMessage, opts: PushOptions = {}): Promise<PushedMessage> {
     if (msg.value < 0n || msg.maxFeeCap < 0n) {
       throw new SmError("CHAIN_INVALID_MESSAGE", "message value and fee cap must not be negative", {
         to: msg.to,
@@ -500,7 +501,7 @@ export class LotusChainClient implements ChainPort {
     }
     const wire = encodeMessage(msg);
     if (this.messagerRpc !== null) {
-      const id = this.messageId(msg);
+      const id = opts.id ?? this.messageId(msg);
       const s = this.sendSpec(msg);
       // The message's own multipliers ([Miners.PoSt]) win over the client-wide spec; venus-messager
       // applies them when it estimates the gas (0 = its own setting).
@@ -511,12 +512,14 @@ export class LotusChainClient implements ChainPort {
         gasOverPremium: msg.gasOverPremium ?? s.gasOverPremium,
       };
       const method = "Message.PushMessageWithId";
+      opts.beforeSend?.();
       const j = new Json(method, await this.messagerRpc.call(method, [id, wire, spec], opts));
       const uid = j.str();
       if (uid === "") j.fail("is an empty message id");
       return { cid: uid };
     }
     await this.estimateGas(msg, wire, opts);
+    opts.beforeSend?.();
     const j = await this.call("Filecoin.MpoolPushMessage", [wire, { MaxFee: this.maxFee.toString() }], opts);
     return { cid: j.get("CID").cid() };
   }

@@ -149,6 +149,18 @@ export const MIGRATIONS: readonly Migration[] = [
       "ALTER TABLE recoveries ADD COLUMN IF NOT EXISTS msg_signed BYTEA",
     ],
   },
+  {
+    version: 3,
+    name: "cluster: a group's push intent (the height at which its holder was about to push)",
+    statements: [
+      // Messages are signed by the chain node (MpoolPushMessage) or the messager, so a CID is known
+      // only once the push returns. The holder records, fenced, that it is about to push and at what
+      // height; a node that takes the group over without a CID then waits until the chain is past that
+      // height by the lost-message margin before it pushes again, so a push that did reach the chain
+      // node lands (and is seen on chain) instead of being duplicated.
+      "ALTER TABLE message_groups ADD COLUMN IF NOT EXISTS push_height BIGINT",
+    ],
+  },
 ];
 
 /** The schema version this build writes and understands. */

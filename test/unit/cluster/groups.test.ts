@@ -146,13 +146,16 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
     await rejectsWith(recordGroupMessage(pg, a, mine, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
     assert.deepEqual(await recordGroupMessage(pgB, b, theirs, { cid: "bafy-good" }), { already: false });
     assert.deepEqual(await recordGroupMessage(pgB, b, theirs, { cid: "bafy-good" }), { already: true });
-    await rejectsWith(recordGroupMessage(pgB, b, theirs, { cid: "bafy-other" }), "CLUSTER_LEASE_LOST");
+    // The holder sends again (the chain node lost its message): the new CID replaces the old one.
+    assert.deepEqual(await recordGroupMessage(pgB, b, theirs, { cid: "bafy-resent" }), { already: false });
+    await rejectsWith(recordGroupMessage(pg, a, mine, { cid: "bafy-stale" }), "CLUSTER_LEASE_LOST");
     await renewGroupLease(pgB, b, theirs);
     assert.equal(await recordGroupReceipt(pg, g, "bafy-stale", { exitCode: 0, height: 130 }), false);
-    assert.equal(await recordGroupReceipt(pg, g, "bafy-good", { exitCode: 0, height: 130 }), true);
     assert.equal(await recordGroupReceipt(pg, g, "bafy-good", { exitCode: 0, height: 130 }), false);
+    assert.equal(await recordGroupReceipt(pg, g, "bafy-resent", { exitCode: 0, height: 130 }), true);
+    assert.equal(await recordGroupReceipt(pg, g, "bafy-resent", { exitCode: 0, height: 130 }), false);
     const [row] = await listGroups(pg, 1000, 100);
-    assert.deepEqual([row?.state, row?.msgCid, row?.claimedBy], ["landed", "bafy-good", "b"]);
+    assert.deepEqual([row?.state, row?.msgCid, row?.claimedBy], ["landed", "bafy-resent", "b"]);
   });
 
   test("a sent group whose claimant died is taken over with its CID, to await the receipt, not to resend", async () => {

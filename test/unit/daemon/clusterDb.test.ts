@@ -9,7 +9,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { defaultSectorManagerConfig } from "../../../src/config/load.js";
-import { refusePosterOnDb, startClusterDb } from "../../../src/daemon/clusterDb.js";
+import { startClusterDb } from "../../../src/daemon/clusterDb.js";
 import { homePaths, initHome } from "../../../src/daemon/home.js";
 import { type DaemonFlags, startNode } from "../../../src/daemon/node.js";
 import { createLogger, nullLogger } from "../../../src/log/logger.js";
@@ -85,37 +85,6 @@ describe("daemon on the cluster database", { timeout: 60_000 }, () => {
       await a.close();
       await b.close();
     }
-  });
-
-  test("--poster on the database is refused with one message saying what to do instead", async () => {
-    const home = await pgHome(dir, "poster", await server.createDatabase("poster"));
-    await assert.rejects(
-      startNode(home, flags({ poster: true }), { logger: nullLogger }),
-      (e: unknown) =>
-        e instanceof SmError &&
-        e.code === "CLUSTER_UNAVAILABLE" &&
-        /PoSter cluster is not available in this version yet/.test(e.message) &&
-        /Driver = "lmdb"/.test(e.message) &&
-        /--proxy/.test(e.message),
-    );
-  });
-
-  test("--poster is allowed on the database only when --proxy gives the index (and is not turned off)", () => {
-    const cfg = defaultSectorManagerConfig();
-    cfg.Common.DB.Driver = "postgres";
-    const proxy = { host: "127.0.0.1", port: 1789 };
-    assert.doesNotThrow(() => refusePosterOnDb(cfg, { poster: true, proxy, proxyIndexerOff: false }));
-    assert.doesNotThrow(() =>
-      refusePosterOnDb(cfg, { poster: false, proxy: undefined, proxyIndexerOff: false }),
-    );
-    assert.throws(
-      () => refusePosterOnDb(cfg, { poster: true, proxy, proxyIndexerOff: true }),
-      /cluster is not available/,
-    );
-    cfg.Common.DB.Driver = "lmdb";
-    assert.doesNotThrow(() =>
-      refusePosterOnDb(cfg, { poster: true, proxy: undefined, proxyIndexerOff: false }),
-    );
   });
 
   test("a database down at start: the node starts, lookups fail as transient, then recover by themselves", async () => {
