@@ -92,6 +92,7 @@ function taskJson(t: TaskInfo) {
     finished: iso(t.finishedAt),
     updated: t.updatedAt.toISOString(),
     leaseExpires: iso(t.leaseExpiresAt),
+    leaseExpired: t.leaseExpired,
     error: t.error,
     skipped: t.skipped,
     faults: t.faults,
@@ -161,7 +162,8 @@ function printTasks(tasks: TaskInfo[], limited: boolean): void {
       String(x.deadline),
       String(x.partition),
       x.state,
-      x.node ?? "-",
+      // Still "running" in the database until another node claims it; say its holder stopped renewing.
+      x.leaseExpired ? `${x.node ?? "-"} (lease expired)` : (x.node ?? "-"),
       String(x.attempts),
       shortTime(x.startedAt),
       shortTime(x.finishedAt),
