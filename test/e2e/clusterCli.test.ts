@@ -368,7 +368,7 @@ describe("util cluster", { timeout: 55_000 }, () => {
     }
   });
 
-  test("refused: a database no node has started on, and one with an older schema; neither is changed", async () => {
+  test("refused: a database no node has started on (left unchanged), one that does not exist, an older or newer schema", async () => {
     const { dsn, pg, run } = await cluster();
     await pg.query("CREATE DATABASE clicli_empty");
     const emptyDsn = dsn.replace(/\/[^/?]+(\?|$)/, "/clicli_empty$1");
@@ -385,6 +385,17 @@ describe("util cluster", { timeout: 55_000 }, () => {
       "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = current_schema()",
     );
     assert.equal(Number(t!.n), 0, "the read-only command created tables");
+
+    // A database that does not exist: the server's answer, with the DSN it concerns.
+    const missing = await pgHome(dsn.replace(/\/[^/?]+(\?|$)/, "/clicli_nosuch$1"));
+    const m = await cliSplit(["--home", missing, "util", "cluster", "tasks", "--json"]);
+    assert.equal(m.code, 1);
+    assert.equal(m.stdout, "");
+    noStack(m.stderr);
+    assert.match(
+      m.stderr,
+      /^error: the cluster database postgres:\/\/postgres@127\.0\.0\.1:\d+\/clicli_nosuch \(\[Common\.DB\.Postgres\] DSN in .*sector-manager\.cfg\): .*database "clicli_nosuch" does not exist/,
+    );
 
     await pg.query("UPDATE vsm_schema SET version = version - 1");
     const old = await run("tasks");

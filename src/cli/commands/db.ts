@@ -24,7 +24,7 @@ import type { Command } from "commander";
 import { loadConfigDir } from "../../config/load.js";
 import { SECTOR_MANAGER_CFG } from "../../config/schema.js";
 import type { SectorManagerConfig } from "../../config/types.js";
-import { commandNodeName, dsnForLog } from "../../daemon/clusterDb.js";
+import { commandNodeName } from "../../daemon/clusterDb.js";
 import { acquireHomeLock } from "../../daemon/home.js";
 import { metadataStoreDir } from "../../daemon/metadataStore.js";
 import type { SectorAccess } from "../../sectors/interface.js";
@@ -111,7 +111,6 @@ export function registerDb(util: Command): void {
           opts,
           "util db migrate copies into the cluster database",
         );
-        const { config } = dbConfig;
         const source = path.resolve(expandHome(String(opts.fromLmdb)));
         const dbDir = await sourceDbDir(source);
         if (!fs.existsSync(path.join(dbDir, "data.mdb")))
@@ -141,7 +140,7 @@ export function registerDb(util: Command): void {
               for (const type of TYPES) for await (const _ of local.entries(type)) tally[type].total++;
               const total = tally.normal.total + tally.upgrade.total;
               if (!opts.json)
-                process.stderr.write(`copying ${total} record(s) from ${dbDir} into ${dsnForLog(config)}\n`);
+                process.stderr.write(`copying ${total} record(s) from ${dbDir} into ${dbConfig.dsn}\n`);
               const progress = progressReporter(total, log);
               const damaged: { type: Type; miner: number; number: number; error: string }[] = [];
               const differing: Differing[] = [];
@@ -187,7 +186,7 @@ export function registerDb(util: Command): void {
               report({
                 source,
                 dbDir,
-                database: dsnForLog(config),
+                database: dbConfig.dsn,
                 force,
                 tally,
                 damaged,
