@@ -11,6 +11,11 @@ export const CLI_ERROR_CODES = [
   "SECTOR_EXISTS",
   /** `util db migrate`: the database holds some sectors at other locations than the embedded index (without --force). */
   "MIGRATE_DIFFERS",
+  /**
+   * `util cluster ...`: the configured database has no cluster schema; no node has started on it yet
+   * (or the DSN names another database than the nodes use). Read-only commands do not create it.
+   */
+  "CLUSTER_DB_EMPTY",
 ] as const;
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 

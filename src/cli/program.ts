@@ -4,6 +4,7 @@
  */
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import { registerCluster } from "./commands/cluster.js";
 import { registerDaemon } from "./commands/daemon.js";
 import { registerDb } from "./commands/db.js";
 import { registerDemo } from "./commands/demo.js";
@@ -43,6 +44,7 @@ const util = program.command("util").description("operator tools");
 registerStorage(util);
 registerProving(util);
 registerDb(util);
+registerCluster(util);
 registerDemo(program);
 registerProcessors(program);
 registerDevnet(program);

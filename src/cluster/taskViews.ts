@@ -22,6 +22,11 @@ export interface TaskInfo extends TaskKey {
   startedAt: Date | null;
   finishedAt: Date | null;
   leaseExpiresAt: Date | null;
+  /**
+   * Running under a lease that has expired on the database's clock: its holder stopped renewing (dead,
+   * hung or cut off), and the next claim by any node takes it over.
+   */
+  leaseExpired: boolean;
 }
 
 export interface StoredProof {
@@ -55,9 +60,11 @@ export async function listTasks(
     started_at: Date | null;
     finished_at: Date | null;
     lease_expires_at: Date | null;
+    lease_expired: boolean;
   }>(
     `SELECT miner, open_epoch, partition_index, deadline_index, close_epoch, state, holder, attempts, error,
-       skipped, faults, created_at, updated_at, started_at, finished_at, lease_expires_at
+       skipped, faults, created_at, updated_at, started_at, finished_at, lease_expires_at,
+       (state = 'running' AND lease_expires_at <= now()) AS lease_expired
      FROM partition_tasks
      WHERE ($1::BIGINT IS NULL OR miner = $1::BIGINT) AND ($2::INT IS NULL OR deadline_index = $2::INT)
      ORDER BY open_epoch DESC, miner, partition_index
@@ -81,6 +88,7 @@ export async function listTasks(
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     leaseExpiresAt: r.lease_expires_at,
+    leaseExpired: r.lease_expired === true,
   }));
 }
 

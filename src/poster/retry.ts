@@ -256,4 +256,5 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   DAEMON_NOT_RUNNING: "failure",
   SECTOR_EXISTS: "failure",
   MIGRATE_DIFFERS: "failure",
+  CLUSTER_DB_EMPTY: "failure",
 };

@@ -219,6 +219,7 @@ export const RPC_ERROR_NUMBERS: Readonly<Record<DeclaredErrorCode, number>> = {
   DAEMON_NOT_RUNNING: RPC_APP_ERROR,
   SECTOR_EXISTS: RPC_APP_ERROR,
   MIGRATE_DIFFERS: RPC_APP_ERROR,
+  CLUSTER_DB_EMPTY: RPC_APP_ERROR,
 };
 
 /** Whether a code read from another process (a worker, a child, a JSON-RPC peer) is one this version declares. */

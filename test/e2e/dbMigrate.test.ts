@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { acquireHomeLock, homePaths } from "../../src/daemon/home.js";
 import { shapeByName } from "../../src/proofs/sectorShapes.js";
 import { cliEntry, runCli, startCli } from "../../src/util/childProcess.js";
+import { cliSplit } from "../helpers/cli.js";
 import { writeLayoutOnlySector } from "../helpers/layoutOnlySector.js";
 import { type PgServer, startPg } from "../helpers/pgServer.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -21,25 +22,7 @@ import { tempDir } from "../helpers/tmp.js";
 const k2 = shapeByName("2KiB")!;
 const M = 1000;
 
-/** Runs the CLI with stdout and stderr apart (the JSON is on stdout). */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliEntry(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => {
-      stdout += b.toString();
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      stderr += b.toString();
-    });
-    const t = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("exit", (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]) => cliSplit(args);
 
 interface Summary {
   normal: { total: number; copied: number; same: number; differing: number };

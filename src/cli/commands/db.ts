@@ -24,7 +24,7 @@ import type { Command } from "commander";
 import { loadConfigDir } from "../../config/load.js";
 import { SECTOR_MANAGER_CFG } from "../../config/schema.js";
 import type { SectorManagerConfig } from "../../config/types.js";
-import { commandNodeName, configuredDsn, dsnForLog, openConfiguredPg } from "../../daemon/clusterDb.js";
+import { commandNodeName } from "../../daemon/clusterDb.js";
 import { acquireHomeLock } from "../../daemon/home.js";
 import { metadataStoreDir } from "../../daemon/metadataStore.js";
 import type { SectorAccess } from "../../sectors/interface.js";
@@ -34,7 +34,8 @@ import { openLmdbStore } from "../../store/lmdb.js";
 import { migrate } from "../../store/pg/migrations.js";
 import { SmError } from "../../util/errors.js";
 import { expandHome } from "../../util/paths.js";
-import { action, homeOf, loggerOf } from "../context.js";
+import { action, loggerOf } from "../context.js";
+import { confDirOption, loadDatabaseConfig, openDatabase, withDsn } from "../database.js";
 
 const TYPES = ["normal", "upgrade"] as const;
 type Type = (typeof TYPES)[number];
@@ -95,30 +96,21 @@ function progressReporter(total: number, log: ReturnType<typeof loggerOf>) {
 
 export function registerDb(util: Command): void {
   const db = util.command("db").description('the cluster database ([Common.DB] Driver = "postgres")');
-  db.command("migrate")
+  confDirOption(db.command("migrate"))
     .description(
       "copy the embedded sector index of a node home into the cluster database of this config, idempotently",
     )
     .requiredOption("--from-lmdb <home>", "node home whose embedded (LMDB) sector index is copied")
-    .option(
-      "--conf-dir <dir>",
-      "read sector-manager.cfg (with the DSN) from this directory instead of --home",
-    )
     .option("--force", "overwrite records the database holds under other instance names", false)
     .option("--json", "print the summary as JSON", false)
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const log = loggerOf(cmd).named("db");
-        const confDir = typeof opts.confDir === "string" ? expandHome(opts.confDir) : homeOf(cmd);
-        const config = (await loadConfigDir(confDir, { confDir: typeof opts.confDir === "string" }))
-          .sectorManager.config;
-        if (config.Common.DB.Driver !== "postgres")
-          throw new SmError(
-            "CONFIG_INVALID",
-            `${path.join(confDir, SECTOR_MANAGER_CFG)} has [Common.DB] Driver = "${config.Common.DB.Driver}"; util db migrate copies into the cluster database: set Driver = "postgres" and [Common.DB.Postgres] DSN there (or point --conf-dir at a config that has them)`,
-            { problems: [] },
-          );
-        configuredDsn(config);
+        const dbConfig = await loadDatabaseConfig(
+          cmd,
+          opts,
+          "util db migrate copies into the cluster database",
+        );
         const source = path.resolve(expandHome(String(opts.fromLmdb)));
         const dbDir = await sourceDbDir(source);
         if (!fs.existsSync(path.join(dbDir, "data.mdb")))
@@ -132,9 +124,13 @@ export function registerDb(util: Command): void {
           const store = await openLmdbStore(dbDir);
           try {
             const local = new LocalIndexer(store);
-            const pg = openConfiguredPg(config, log, commandNodeName("util db migrate"));
+            const pg = openDatabase(dbConfig, log, "util db migrate");
             try {
-              await migrate(pg, { logger: log, node: commandNodeName("util db migrate") });
+              // Unlike the read-only cluster commands, the copy may create the schema: it writes the
+              // index a node of this version reads, as that node would at its start.
+              await migrate(pg, { logger: log, node: commandNodeName("util db migrate") }).catch((e) => {
+                throw withDsn(e, dbConfig);
+              });
               const idx = new PgIndexer(pg);
               // A first pass counts the records, so progress can say how far along and how long to go.
               const tally: Record<Type, Tally> = {
@@ -144,7 +140,7 @@ export function registerDb(util: Command): void {
               for (const type of TYPES) for await (const _ of local.entries(type)) tally[type].total++;
               const total = tally.normal.total + tally.upgrade.total;
               if (!opts.json)
-                process.stderr.write(`copying ${total} record(s) from ${dbDir} into ${dsnForLog(config)}\n`);
+                process.stderr.write(`copying ${total} record(s) from ${dbDir} into ${dbConfig.dsn}\n`);
               const progress = progressReporter(total, log);
               const damaged: { type: Type; miner: number; number: number; error: string }[] = [];
               const differing: Differing[] = [];
@@ -190,7 +186,7 @@ export function registerDb(util: Command): void {
               report({
                 source,
                 dbDir,
-                database: dsnForLog(config),
+                database: dbConfig.dsn,
                 force,
                 tally,
                 damaged,
