@@ -13,16 +13,22 @@
  * connection hangs until its own timeouts, a new connect() hangs in SYN_SENT. Tested on Linux 6.18:
  * - `ip link set … down` is wrong: the kernel drops the connected /30 route with the link, so a
  *   connect() from that side fails at once with ENETUNREACH, like a refused connection.
- * - `tc qdisc … netem loss 100%` would be right but needs the sch_netem module, absent from kernels
+ * - `tc qdisc … netem loss 100%` would likely do as well but needs the sch_netem module, absent from kernels
  *   built without it (this sandbox has no modules at all).
  * - `tc qdisc replace dev … root blackhole` (always built with traffic control) drops every packet
  *   the interface would send and reports success to the sender, so TCP retransmits into the void.
  *   Applied to both ends it cuts both directions. That is what `cut()` does.
- * One more trap: with the link silent, ARP resolution fails after a few seconds and the kernel then
- * fails new connects with EHOSTUNREACH (as on a LAN whose peer is gone). A partition beyond a router
- * does not do that, and the tests want the hang, so each end gets a permanent neighbour entry for the
- * other at creation: no ARP ever runs on the pair. Measured: after 30 s cut, connects made at 1.5 s
- * and 20 s were still pending (no error), and both completed after `restore()`.
+ * Each end also gets a permanent neighbour entry for the other at creation, so no ARP ever runs on
+ * the pair: whether a silent link later turns into EHOSTUNREACH then depends on nothing in the
+ * kernel's neighbour state machine (a failed neighbour may be reported to the sender as
+ * EHOSTUNREACH; a partition beyond a router never is). Measured here: with the entries, connects made
+ * 1.5 s and 20 s into a 30 s cut were still pending with no error and completed after `restore()`;
+ * without them the neighbour went FAILED and connects still hung for 50 s, so the entries are a
+ * guard for other kernels, not a fix observed on this one.
+ *
+ * Only the namespace is cut off: a host process that dials `hostAddr` (a local address of the host)
+ * is routed over loopback, not through the pair. So servers on the host can listen on `hostAddr` (or
+ * on every interface) and serve both sides, and a cut isolates exactly the processes inside.
  *
  * Cleanup: `destroy()` kills every process in the namespace, deletes the pair and the namespace; it
  * is idempotent and synchronous, and runs for every live namespace at process exit (and on SIGINT /

@@ -13,6 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 import { after, before, describe, test } from "node:test";
+import postgres from "postgres";
 import { createNetns, type Netns } from "../../helpers/netns.js";
 import { type PgServer, startPg } from "../../helpers/pgServer.js";
 import { alive } from "../../helpers/process.js";
@@ -135,7 +136,14 @@ describe("netns helper: a real network partition", { timeout: 55_000, skip: !isR
     const fresh = startClient(ns, dsn);
     clients.push(fresh);
     assert.equal(await fresh.next(), "hung", "a new connection must hang, not be refused");
-    // Still nothing after more than the ARP give-up time (about 3 s): no EHOSTUNREACH either.
+    // The host itself still reaches the host end: that address is local, routed over loopback.
+    const hostSide = postgres(dsn, { max: 1, connect_timeout: 5, onnotice: () => {} });
+    try {
+      assert.deepEqual([...(await hostSide`select 1 as n`)], [{ n: 1 }]);
+    } finally {
+      await hostSide.end({ timeout: 1 });
+    }
+    // Still nothing seconds later, past the first SYN retransmissions (1 s, 3 s): no late error either.
     await new Promise((r) => setTimeout(r, 3500));
     assert.equal(await fresh.query(), "hung");
 
@@ -162,6 +170,39 @@ describe("netns helper: a real network partition", { timeout: 55_000, skip: !isR
     for (const pid of inside) assert.equal(alive(pid), false, `pid ${pid} still runs`);
     assert.throws(() => ns.exec("true", []), /destroyed/);
   });
+
+  for (const how of ["exit", "SIGTERM"] as const) {
+    test(`a process that ends by ${how} without destroy() leaves no namespace and no interface`, async () => {
+      const helper = path.join(root, "test/helpers/netns.ts");
+      const script =
+        `const { createNetns } = await import(${JSON.stringify(helper)});` +
+        "const ns = createNetns({ name: 'exithook' });" +
+        "ns.exec('sleep', ['300'], { stdio: 'ignore' });" +
+        "console.log(ns.name, ns.hostIf);" +
+        (how === "exit" ? "setTimeout(() => process.exit(3), 300);" : "setInterval(() => {}, 1000);");
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        cwd: root,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d) => {
+        out += String(d);
+      });
+      child.stderr.on("data", (d) => {
+        err += String(d);
+      });
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      for (let i = 0; i < 200 && !out.includes("\n"); i++) await new Promise((r) => setTimeout(r, 25));
+      const [name, hostIf] = out.trim().split(" ");
+      assert.ok(name?.startsWith("vsmt-") && hostIf !== undefined, `child printed ${out}; stderr: ${err}`);
+      assert.ok(fs.existsSync(`/run/netns/${name}`), "the child created its namespace");
+      if (how === "SIGTERM") child.kill("SIGTERM");
+      assert.equal(await exited, how === "exit" ? 3 : 143);
+      assert.equal(fs.existsSync(`/run/netns/${name}`), false, "namespace removed at exit");
+      assert.equal(fs.existsSync(`/sys/class/net/${hostIf}`), false, "interface removed at exit");
+    });
+  }
 
   test("a namespace and a pair left by a dead owner are removed by the next createNetns", async () => {
     const dead = spawnSync("true").pid;
