@@ -455,8 +455,14 @@ export async function startPg(opts: StartPgOptions = {}): Promise<PgServer> {
   };
   try {
     await first();
-    // PostgreSQL starts with a warning when it cannot bind some address: make that an error here.
+    // PostgreSQL starts with a warning when it cannot bind some address: make that an error here,
+    // from its log (a connect alone could be answered by something else on the way to a non-local
+    // address), then prove the address answers.
+    const startLog = fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "";
     for (const addr of extraListen) {
+      if (startLog.includes(`could not create listen socket for "${addr}"`)) {
+        throw new Error(`PostgreSQL could not listen on ${addr}: is ${addr} a local address?`);
+      }
       await probe(addr, port, 5_000).catch((e: Error) => {
         throw new Error(
           `PostgreSQL does not accept connections on ${addr}:${port} (${e.message}); is ${addr} a local address?`,
