@@ -1,7 +1,8 @@
 /**
  * A throwaway PostgreSQL server for tests: Debian's binaries (`apt-get install -y postgresql`),
  * `initdb` into a temp directory, listening on a free loopback port and on a unix socket inside that
- * directory, trust authentication on loopback only. Never a mock: the cluster's correctness rests on
+ * directory, trust authentication on loopback only (`listen`/`trust` add other addresses, e.g. the host
+ * end of a test network namespace, test/helpers/netns.ts). Never a mock: the cluster's correctness rests on
  * the server's locking and isolation, which an imitation would not reproduce.
  *
  * PostgreSQL refuses to run as root, so when the test process is root every server command runs as
@@ -26,8 +27,8 @@ export interface PgServer {
   readonly port: number;
   /** The temp directory that holds the data directory, the socket and the log. */
   readonly dir: string;
-  /** `postgres://postgres@127.0.0.1:port/db`. */
-  dsn(db: string): string;
+  /** `postgres://postgres@HOST:port/db`; HOST is 127.0.0.1 unless given (one of `listen`). */
+  dsn(db: string, host?: string): string;
   /** Creates a database (on a primary) and returns its DSN. */
   createDatabase(name: string): Promise<string>;
   /** Runs one SQL statement through psql as the superuser; returns its unaligned output. */
@@ -221,7 +222,51 @@ function ownedDir(dir: string): void {
   if (asRoot) execFileSync("chown", ["-R", "postgres:postgres", dir]);
 }
 
-export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgServer> {
+export interface StartPgOptions {
+  /** Streams from this primary as a standby (pg_basebackup -R). */
+  standbyOf?: PgServer;
+  /**
+   * More addresses to listen on besides 127.0.0.1 (always there: the helper's own commands and the
+   * standbys use it), e.g. a netns host end. Each must accept connections once started, or startPg
+   * fails (PostgreSQL itself only warns about an address it cannot bind).
+   */
+  listen?: readonly string[];
+  /** IPv4 prefixes (CIDR) whose clients are trusted like loopback, e.g. a netns `subnet`. */
+  trust?: readonly string[];
+}
+
+/** Resolves when a TCP connect to host:port succeeds; rejects after `ms`. */
+function probe(host: string, port: number, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no answer within ${ms} ms`));
+    }, ms);
+    sock.once("connect", () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve();
+    });
+    sock.once("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+export async function startPg(opts: StartPgOptions = {}): Promise<PgServer> {
+  for (const cidr of opts.trust ?? []) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr)) {
+      throw new Error(`startPg: trust ${JSON.stringify(cidr)}: expected an IPv4 prefix like 10.213.7.0/30`);
+    }
+  }
+  const extraListen = (opts.listen ?? []).filter((a) => a !== "127.0.0.1");
+  for (const addr of extraListen) {
+    if (!/^[0-9A-Za-z.:]+$/.test(addr)) {
+      throw new Error(`startPg: listen ${JSON.stringify(addr)}: expected an IP address`);
+    }
+  }
   installExitHook();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vsm-pg-"));
   fs.chmodSync(dir, 0o755);
@@ -281,7 +326,7 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
       [
         "",
         `port = ${port}`,
-        "listen_addresses = '127.0.0.1'",
+        `listen_addresses = '${["127.0.0.1", ...extraListen].join(",")}'`,
         `unix_socket_directories = '${sock}'`,
         "wal_level = replica",
         "max_wal_senders = 5",
@@ -293,6 +338,12 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
         "",
       ].join("\n"),
     );
+    // Also after a base backup: the standby's pg_hba.conf is the primary's copy.
+    const trusted = (opts.trust ?? []).flatMap((cidr) => [
+      `host all all ${cidr} trust`,
+      `host replication all ${cidr} trust`,
+    ]);
+    if (trusted.length > 0) fs.appendFileSync(path.join(data, "pg_hba.conf"), `${trusted.join("\n")}\n`);
     if (asRoot) execFileSync("chown", ["-R", "postgres:postgres", dir]);
   };
 
@@ -309,7 +360,8 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
       return port;
     },
     dir,
-    dsn: (db) => `postgres://postgres@127.0.0.1:${port}/${db}`,
+    dsn: (db, host = "127.0.0.1") =>
+      `postgres://postgres@${host.includes(":") ? `[${host}]` : host}:${port}/${db}`,
     async createDatabase(name) {
       server.psql("postgres", `CREATE DATABASE "${name}"`);
       return server.dsn(name);
@@ -403,6 +455,20 @@ export async function startPg(opts: { standbyOf?: PgServer } = {}): Promise<PgSe
   };
   try {
     await first();
+    // PostgreSQL starts with a warning when it cannot bind some address: make that an error here,
+    // from its log (a connect alone could be answered by something else on the way to a non-local
+    // address), then prove the address answers.
+    const startLog = fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "";
+    for (const addr of extraListen) {
+      if (startLog.includes(`could not create listen socket for "${addr}"`)) {
+        throw new Error(`PostgreSQL could not listen on ${addr}: is ${addr} a local address?`);
+      }
+      await probe(addr, port, 5_000).catch((e: Error) => {
+        throw new Error(
+          `PostgreSQL does not accept connections on ${addr}:${port} (${e.message}); is ${addr} a local address?`,
+        );
+      });
+    }
   } catch (e) {
     killLeftover(data);
     let log = "";

@@ -1,14 +1,16 @@
 /**
  * The test server helper itself (test/helpers/pgServer.ts): a restart whose port is briefly taken
  * waits for it instead of failing, and destroy() leaves no postmaster behind even when pg_ctl could
- * not stop it.
+ * not stop it; `listen` adds an address, and one the host does not have fails the start.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { startPg } from "../../helpers/pgServer.js";
+import { pgBinDir, startPg } from "../../helpers/pgServer.js";
 
 function listen(port: number): Promise<net.Server> {
   return new Promise((resolve, reject) => {
@@ -37,6 +39,44 @@ describe("test PostgreSQL server helper", { timeout: 120_000 }, () => {
       setTimeout(() => squatter.close(), 1000);
       await server.start();
       assert.equal(server.psql("postgres", "SELECT 1").trim(), "1");
+    } finally {
+      await server.destroy();
+    }
+  });
+
+  test("listen on an address that is not local fails the start and leaves nothing", async () => {
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this host.
+    const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("vsm-pg-")).length;
+    await assert.rejects(startPg({ listen: ["192.0.2.77"] }), /could not listen on 192\.0\.2\.77/);
+    assert.equal(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("vsm-pg-")).length, before);
+  });
+
+  test("listen: the server also answers on a listed address, and dsn() names it", async () => {
+    // 127.0.0.2 is loopback, so this needs no namespace (the client's source address is still
+    // 127.0.0.1: `trust` is proven by test/unit/helpers/netns.test.ts, from another address).
+    const server = await startPg({ listen: ["127.0.0.2"] });
+    try {
+      assert.equal(
+        server.dsn("postgres", "127.0.0.2"),
+        `postgres://postgres@127.0.0.2:${server.port}/postgres`,
+      );
+      const r = spawnSync(
+        path.join(pgBinDir(), "psql"),
+        [
+          "-h",
+          "127.0.0.2",
+          "-p",
+          String(server.port),
+          "-U",
+          "postgres",
+          "-d",
+          "postgres",
+          "-XAtc",
+          "SELECT 1",
+        ],
+        { encoding: "utf8", timeout: 10_000 },
+      );
+      assert.equal(r.stdout.trim(), "1", r.stderr);
     } finally {
       await server.destroy();
     }
