@@ -12,12 +12,11 @@
  *   prune.ts       deletion of closed deadlines' rows and of old task history
  *   options.ts     lease and heartbeat defaults, with their reasoning
  *
- * The loop a node runs (not here yet): register; every heartbeatEveryMs heartbeat; every
- * renewEveryMs renew what it holds and drop what comes back lost; on each head create the
- * deadlines' tasks it sees, expire what is past Close, claim up to its free capacity, prove, complete
- * or fail; form groups, claim one, check PostSubmissions, record the CID, then push, then await the
- * receipt. A call that fails with STORE_DB_UNREACHABLE may have been applied: every write here is
- * safe to repeat, and a node that cannot reach the database loses its leases and must stop sending.
+ * Driving it: member.ts (a node's loop: join, heartbeat, renewals, claims, proving via proveTask.ts,
+ * Close expiry), deadline.ts (the Poster's deadline runner on the database: tasks, groups, sending via
+ * send.ts), recover.ts (one declarer of recoveries), localLease.ts (a lease on the node's own clock).
+ * A call that fails with STORE_DB_UNREACHABLE may have been applied: every write here is safe to
+ * repeat, and a node that cannot reach the database loses its leases and must stop sending.
  */
 export * from "./errors.js";
 export * from "./groups.js";

@@ -42,6 +42,7 @@ import {
   failTask,
   renewTaskLeases,
 } from "./tasks.js";
+import { heldTasks } from "./taskViews.js";
 import type { GroupLease, NodeIdentity, RecoveryKey, TaskLease } from "./types.js";
 
 export interface MemberOptions {
@@ -67,6 +68,9 @@ const LEASE_MARGIN_MS = 1000;
 /** A failed check or proof is handed back for another node this many times, then failed for good. */
 const TASK_ATTEMPTS = 3;
 
+/** How often the cluster's tasks are counted by state for vsm_cluster_tasks, ms. */
+const TASK_COUNT_EVERY_MS = 5000;
+
 /** Every this many heads, closed deadlines and old task history are pruned (cheap, idempotent). */
 const PRUNE_EVERY_HEADS = 120;
 
@@ -87,8 +91,14 @@ export class ClusterMember {
   private readonly changeListeners = new Set<() => void>();
   private expiring = false;
   private lastHeartbeat = Number.NEGATIVE_INFINITY;
+  private lastCount = Number.NEGATIVE_INFINITY;
   /** Another process registered this node's name: it takes no work any more. */
   private stale = false;
+  /**
+   * When a claim whose answer was lost was sent (performance.now()): it may have been applied, so
+   * the next round asks the database what this session holds (heldTasks).
+   */
+  private lostClaimAt: number | undefined;
 
   private constructor(
     private readonly pg: Pg,
@@ -209,6 +219,10 @@ export class ClusterMember {
       }
     }
     if (this.stale) return;
+    if (m && started - this.lastCount >= TASK_COUNT_EVERY_MS) {
+      this.lastCount = started;
+      await this.countTasks(m);
+    }
     const capacity = this.opts.capacity();
     if (capacity !== this.capacity) {
       await setCapacity(this.pg, this.id, capacity).then(
@@ -254,6 +268,20 @@ export class ClusterMember {
     );
   }
 
+  /** vsm_cluster_tasks: the cluster's tasks by state (every state set, 0 when none). */
+  private async countTasks(m: Metrics): Promise<void> {
+    try {
+      const rows = await this.pg.query<{ state: string; n: string }>(
+        "SELECT state, count(*) AS n FROM partition_tasks GROUP BY state",
+      );
+      const by = new Map(rows.map((r) => [r.state, Number(r.n)]));
+      for (const state of ["waiting", "running", "done", "failed"])
+        m.clusterTasks.set({ state }, by.get(state) ?? 0);
+    } catch {
+      m.clusterDbErrors.inc({ op: "count" });
+    }
+  }
+
   private becomeStale(e: SmError): void {
     if (this.stale) return;
     this.stale = true;
@@ -280,6 +308,7 @@ export class ClusterMember {
     const free = this.capacity - this.tasks.size;
     if (this.stale || this.height < 0 || free <= 0 || signal.aborted) return;
     const m = this.opts.metrics;
+    if (this.lostClaimAt !== undefined) await this.adoptHeld(signal);
     const started = performance.now();
     let claimed: ClaimedTask[];
     try {
@@ -294,10 +323,29 @@ export class ClusterMember {
     } catch (e) {
       m?.clusterDbErrors.inc({ op: "claim" });
       if (e instanceof SmError && e.code === "CLUSTER_SESSION_STALE") this.becomeStale(e);
-      else this.log.warn("claiming tasks failed", { err: errorMessage(e) });
+      else {
+        if (isTransient(e)) this.lostClaimAt = started;
+        this.log.warn("claiming tasks failed", { err: errorMessage(e) });
+      }
       return;
     }
     for (const t of claimed) this.start(t, started, signal);
+  }
+
+  /**
+   * After a claim whose answer was lost: prove what it took (the database says this session holds it)
+   * rather than leaving it idle for a lease. Its local lease starts when that claim was sent, which
+   * is no later than the database's start of it.
+   */
+  private async adoptHeld(signal: AbortSignal): Promise<void> {
+    const since = this.lostClaimAt as number;
+    try {
+      const held = await heldTasks(this.pg, this.id);
+      this.lostClaimAt = undefined;
+      for (const t of held) if (!this.tasks.has(taskKey(t))) this.start(t, since, signal);
+    } catch {
+      this.opts.metrics?.clusterDbErrors.inc({ op: "claim" });
+    }
   }
 
   private start(t: ClaimedTask, startedAt: number, signal: AbortSignal): void {

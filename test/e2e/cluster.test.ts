@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DeadlineInfo } from "../../src/chain/interface.js";
+import { readApiFile } from "../../src/daemon/home.js";
 import { MinerMethod } from "../../src/chain/message.js";
 import { ClusterStack } from "../helpers/clusterStack.js";
 import { type PgServer, startPg } from "../helpers/pgServer.js";
@@ -132,6 +133,15 @@ describe("the PoSter cluster: three nodes share one miner's deadlines", { timeou
       hist.some((h) => h.partition === victim?.partition && h.node === victim.name && h.state === "lost"),
       `the dead node's attempt is recorded lost: ${detail}`,
     );
+    // The metrics of the node that took it over say so; every member reports the cluster's tasks.
+    const t = (await c.tasks(MINER.actor, next)).find((x) => x.partition === victim?.partition);
+    assert.ok(t?.holder, detail);
+    const metrics = await (await fetch(`http://${await readApiFile(c.home(t.holder))}/metrics`)).text();
+    assert.match(metrics, /^vsm_cluster_lease_takeovers_total\{kind="task"\} [1-9]/m, metrics);
+    assert.match(metrics, /^vsm_cluster_tasks\{state="done"\} (\d+)/m);
+    assert.ok(Number(/^vsm_cluster_tasks\{state="done"\} (\d+)/m.exec(metrics)?.[1]) >= MINER.partitions);
+    assert.match(metrics, /^vsm_cluster_task_results_total\{outcome="done"\} [1-9]/m);
+    assert.match(metrics, /^vsm_cluster_claim_seconds_count [1-9]/m);
     // The node comes back under the same name and takes work again.
     await c.startNode(victim.name);
   });

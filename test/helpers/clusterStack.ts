@@ -64,9 +64,14 @@ export class ClusterStack {
     for (const n of names) await this.startNode(n);
   }
 
+  /** The home of the PoSter node named `name`. */
+  home(name: string): string {
+    return path.join(this.o.dir, `node-${name}`);
+  }
+
   /** A PoSter node named `name` (started again under the same name and home after a stop or kill). */
   async startNode(name: string, env: NodeJS.ProcessEnv = NODE_ENV): Promise<Proc> {
-    const home = path.join(this.o.dir, `node-${name}`);
+    const home = this.home(name);
     const exists = await fs.stat(home).then(
       () => true,
       () => false,
