@@ -156,6 +156,7 @@ export async function sendGroup(
       await db("recording the message CID", () => recordGroupMessage(pg, member.id, glease, { cid: sent }));
     }
   } catch (e) {
+    if (e instanceof SmError && e.code === "CLUSTER_LEASE_LOST") lease.lose(e.message);
     if (lease.signal.aborted) {
       log.warn("message group dropped: this node no longer holds it; another node sends it", {
         why: errorMessage(lease.signal.reason),
