@@ -139,13 +139,27 @@ export class ClusterStack {
   async history(
     actor: number,
     open: number,
-  ): Promise<{ partition: number; node: string; state: string; error: string | null }[]> {
+  ): Promise<
+    { partition: number; node: string; state: string; error: string | null; startedAt: Date | null }[]
+  > {
     const rows = await this.sql<
-      { partition_index: number; node: string; state: string; error: string | null }[]
+      {
+        partition_index: number;
+        node: string;
+        state: string;
+        error: string | null;
+        started_at: Date | null;
+      }[]
     >`
-      SELECT partition_index, node, state, error FROM task_history
+      SELECT partition_index, node, state, error, started_at FROM task_history
       WHERE miner = ${actor} AND open_epoch = ${open} ORDER BY finished_at`;
-    return rows.map((r) => ({ partition: r.partition_index, node: r.node, state: r.state, error: r.error }));
+    return rows.map((r) => ({
+      partition: r.partition_index,
+      node: r.node,
+      state: r.state,
+      error: r.error,
+      startedAt: r.started_at,
+    }));
   }
 
   async stop(): Promise<void> {
