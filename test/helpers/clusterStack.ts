@@ -4,12 +4,20 @@
  * (`--poster --ext-prover --name`) reading the source's config through `--conf-dir` (so the same
  * database, miners and ext-prover.cfg), each with its own home. Built on PosterStack for the devnet and
  * the source.
+ *
+ * A node may run inside a network namespace (netns.ts, `startNode(name, env, { netns })`), so a test
+ * can cut its network. It then reads the same config as the others, so everything it dials must be
+ * reachable from inside: give `devnetListen` (the namespace's `hostAddr`: the devnet listens there and
+ * the Chain line names it) and a DSN on that address (`startPg({ listen: [hostAddr], trust: [subnet] })`,
+ * `pg.dsn(db, hostAddr)`). Host processes dial the same address over loopback, so they are unaffected
+ * by a cut.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import postgres from "postgres";
-import type { Proc } from "../../src/util/childProcess.js";
-import { initNodeHome, NODE_ENV, startReady } from "./devnetSetup.js";
+import { cliEntry, type Proc, startCli, startProcess } from "../../src/util/childProcess.js";
+import { initNodeHome, NODE_ENV } from "./devnetSetup.js";
+import type { Netns } from "./netns.js";
 import { PosterStack, type StackOptions } from "./posterStack.js";
 
 /** Lease settings short enough for a takeover to fit in a test deadline (the config's minimum lease is 2 s). */
@@ -23,6 +31,8 @@ export const FAST_LEASES = {
 export interface ClusterStackOptions extends Omit<StackOptions, "srcConfig"> {
   dsn: string;
   leases?: Partial<typeof FAST_LEASES>;
+  /** The address the devnet listens on (port chosen by it); default 127.0.0.1. */
+  devnetListen?: string;
 }
 
 export interface TaskRow {
@@ -58,7 +68,7 @@ export class ClusterStack {
 
   /** Devnet, source node, then the named PoSter nodes. */
   async start(names: readonly string[]): Promise<void> {
-    await this.stack.startDevnet();
+    await this.stack.startDevnet(this.o.devnetListen === undefined ? undefined : `${this.o.devnetListen}:0`);
     await this.stack.initSource();
     await this.stack.startSource();
     for (const n of names) await this.startNode(n);
@@ -69,8 +79,11 @@ export class ClusterStack {
     return path.join(this.o.dir, `node-${name}`);
   }
 
-  /** A PoSter node named `name` (started again under the same name and home after a stop or kill). */
-  async startNode(name: string, env: NodeJS.ProcessEnv = NODE_ENV): Promise<Proc> {
+  /**
+   * A PoSter node named `name` (started again under the same name and home after a stop or kill).
+   * With `netns` it runs inside that namespace, listening on the namespace's own address.
+   */
+  async startNode(name: string, env: NodeJS.ProcessEnv = NODE_ENV, o: { netns?: Netns } = {}): Promise<Proc> {
     const home = this.home(name);
     const exists = await fs.stat(home).then(
       () => true,
@@ -79,21 +92,28 @@ export class ClusterStack {
     if (!exists) await initNodeHome(home, {});
     const lines = this.lines.get(name) ?? [];
     this.lines.set(name, lines);
-    const p = await startReady(
-      [
-        "--home",
-        home,
-        "daemon",
-        "run",
-        "--listen=127.0.0.1:0",
-        `--conf-dir=${this.stack.srcHome}`,
-        "--poster",
-        "--ext-prover",
-        `--name=${name}`,
-      ],
-      /joined the cluster/,
-      { env, timeoutMs: 60_000, onLine: (l) => lines.push(l) },
-    );
+    const args = [
+      "--home",
+      home,
+      "daemon",
+      "run",
+      `--listen=${o.netns?.nsAddr ?? "127.0.0.1"}:0`,
+      `--conf-dir=${this.stack.srcHome}`,
+      "--poster",
+      "--ext-prover",
+      `--name=${name}`,
+    ];
+    const opts = { env, onLine: (l: string) => lines.push(l) };
+    // `ip netns exec` execs the command: the Proc's pid is the node's own.
+    const p = o.netns
+      ? startProcess(...o.netns.spawnArgs(process.execPath, [cliEntry(), ...args]), opts)
+      : startCli(args, opts);
+    try {
+      await p.waitForLine(/joined the cluster/, 60_000);
+    } catch (e) {
+      await p.stop(5000);
+      throw e;
+    }
     this.nodes.set(name, p);
     return p;
   }
@@ -124,13 +144,27 @@ export class ClusterStack {
   async history(
     actor: number,
     open: number,
-  ): Promise<{ partition: number; node: string; state: string; error: string | null }[]> {
+  ): Promise<
+    { partition: number; node: string; state: string; error: string | null; startedAt: Date | null }[]
+  > {
     const rows = await this.sql<
-      { partition_index: number; node: string; state: string; error: string | null }[]
+      {
+        partition_index: number;
+        node: string;
+        state: string;
+        error: string | null;
+        started_at: Date | null;
+      }[]
     >`
-      SELECT partition_index, node, state, error FROM task_history
+      SELECT partition_index, node, state, error, started_at FROM task_history
       WHERE miner = ${actor} AND open_epoch = ${open} ORDER BY finished_at`;
-    return rows.map((r) => ({ partition: r.partition_index, node: r.node, state: r.state, error: r.error }));
+    return rows.map((r) => ({
+      partition: r.partition_index,
+      node: r.node,
+      state: r.state,
+      error: r.error,
+      startedAt: r.started_at,
+    }));
   }
 
   async stop(): Promise<void> {
