@@ -12,6 +12,7 @@
  */
 import type { Pg, PgQuery } from "../store/pg/db.js";
 import { SmError } from "../util/errors.js";
+import { untilAborted } from "../util/time.js";
 import {
   type IndexCounts,
   type IndexerOptions,
@@ -23,6 +24,15 @@ import {
   type SectorLocation,
   type SectorRef,
 } from "./interface.js";
+
+/**
+ * A lookup stops waiting when its caller gives up (a deadline closed, a cluster lease lost): the
+ * database may be the very thing that does not answer, and its own timeout is longer. A read left
+ * running is harmless; its late answer or error is dropped.
+ */
+function untilDone<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return signal ? untilAborted(p, signal, "sector lookup stopped") : p;
+}
 
 /** Records per statement; also the most `merge` takes per call. */
 export const CHUNK = 500;
@@ -63,9 +73,12 @@ export class PgIndexer implements SectorIndexer {
 
   async find(type: IndexType, sector: SectorRef, opts?: IndexerOptions): Promise<SectorLocation> {
     opts?.signal?.throwIfAborted();
-    const [row] = await this.pg.query<Row>(
-      "SELECT miner, number, sealed_instance, cache_instance FROM sector_index WHERE miner = $1 AND kind = $2 AND number = $3",
-      [sector.miner, type, sector.number],
+    const [row] = await untilDone(
+      this.pg.query<Row>(
+        "SELECT miner, number, sealed_instance, cache_instance FROM sector_index WHERE miner = $1 AND kind = $2 AND number = $3",
+        [sector.miner, type, sector.number],
+      ),
+      opts?.signal,
     );
     const loc = locate(type, sector, row);
     if (loc.error !== undefined) {
@@ -99,10 +112,10 @@ export class PgIndexer implements SectorIndexer {
       }
       return found;
     };
-    const found =
-      sectors.length <= CHUNK
-        ? await read(this.pg)
-        : await this.pg.tx(read, { isolation: "repeatable read" });
+    const found = await untilDone(
+      sectors.length <= CHUNK ? read(this.pg) : this.pg.tx(read, { isolation: "repeatable read" }),
+      opts?.signal,
+    );
     return sectors.map((s) => locate(type, s, found.get(`${s.miner}-${s.number}`)));
   }
 

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import postgres from "postgres";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { CHUNK, PgIndexer } from "../../../src/sectors/pgIndexer.js";
 import { Bucket, u64Key } from "../../../src/store/keys.js";
@@ -96,5 +97,47 @@ describe("LocalIndexer.entries", () => {
     } finally {
       await cleanup();
     }
+  });
+});
+
+describe("PgIndexer lookups", { timeout: 30_000 }, () => {
+  const db = clusterDbFixture("lookup");
+
+  test("a lookup the database does not answer stops waiting when its caller gives up", async () => {
+    const { dsn, pg } = await db.freshDb();
+    const idx = new PgIndexer(pg);
+    await idx.update("normal", [rec(1, "s")]);
+    // Another client holds the table: every read of it waits.
+    const other = postgres(dsn, { max: 1, onnotice: () => {} });
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let locked: () => void = () => {};
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    const holder = other.begin(async (t) => {
+      await t`LOCK TABLE sector_index IN ACCESS EXCLUSIVE MODE`;
+      locked();
+      await held;
+    });
+    try {
+      await isLocked;
+      const t0 = Date.now();
+      await assert.rejects(
+        idx.findMany("normal", [{ miner: 1000, number: 1 }], { signal: AbortSignal.timeout(300) }),
+      );
+      await assert.rejects(
+        idx.find("normal", { miner: 1000, number: 1 }, { signal: AbortSignal.timeout(300) }),
+      );
+      assert.ok(Date.now() - t0 < 2500, `gave up after ${Date.now() - t0} ms`);
+    } finally {
+      release();
+      await holder;
+      await other.end({ timeout: 2 });
+    }
+    // The reads left waiting finish harmlessly; a new lookup works.
+    assert.equal((await idx.find("normal", { miner: 1000, number: 1 })).found, true);
   });
 });
