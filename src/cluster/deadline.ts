@@ -24,6 +24,7 @@ import {
   type DeadlineReads,
   loadDeadline,
   readPartitions,
+  readPosted,
   readSectorInfos,
 } from "../poster/load.js";
 import { duePartitions, planDeadline, type TodoPartition } from "../poster/plan.js";
@@ -32,13 +33,14 @@ import type { RunOptions } from "../poster/runner.js";
 import type { MessageInput } from "../poster/submit.js";
 import { emptyRunResult, type RunnerDeps, type RunResult } from "../poster/types.js";
 import type { Pg } from "../store/pg/db.js";
+import { errorMessage } from "../util/errors.js";
 import { untilAborted } from "../util/time.js";
 import { claimGroup, formGroups, type GroupInfo, listGroups } from "./groups.js";
 import type { ClusterMember } from "./member.js";
 import { num } from "./options.js";
-import { sendGroup } from "./send.js";
+import { type GroupSendInput, sendGroup } from "./send.js";
 import { encodeTaskJob } from "./taskJob.js";
-import { createDeadlineTasks, type TaskState } from "./tasks.js";
+import { createDeadlineTasks, resetForNewSeed, type TaskState } from "./tasks.js";
 
 export interface ClusterRunnerInput {
   pg: Pg;
@@ -119,6 +121,15 @@ async function runClusterDeadline(
           }),
         ),
       });
+    const seed = Buffer.from(loaded.seed).toString("hex");
+    if (
+      await db("checking the deadline's challenge", () =>
+        resetForNewSeed(c.pg, { miner: actor, open: di.open, seed }),
+      )
+    )
+      log.warn(
+        "the deadline's challenge seed changed (a reorg below its Challenge): its tasks and proofs start afresh",
+      );
     const created = await db("creating the deadline's partition tasks", () =>
       createDeadlineTasks(c.pg, {
         miner: actor,
@@ -161,47 +172,79 @@ async function runClusterDeadline(
     signal,
   };
   const landed: RunResult["messages"] = [];
-  for (;;) {
-    await db("forming message groups", () => formGroups(c.pg, { miner: actor, open: di.open, perMessage }));
-    const [tasks, groups] = await db("reading the deadline's state", () =>
-      Promise.all([deadlineTasks(c.pg, actor, di.open), listGroups(c.pg, actor, di.open)]),
-    );
-    fill(tasks, groups);
-    for (const m of landed) if (!result.messages.some((x) => x.cid === m.cid)) result.messages.push(m);
-    const allEnded = tasks.every((t) => t.state === "done" || t.state === "failed");
-    const allSettled = groups.every((g) => g.state === "landed" || g.state === "failed");
-    const grouped = new Set(groups.flatMap((g) => g.partitions));
-    const proofsLeft = tasks.some((t) => t.state === "done" && !grouped.has(t.partition));
-    if (allEnded && allSettled && !proofsLeft) break;
-    let sent = false;
-    for (const g of groups) {
-      if (g.state === "landed" || g.state === "failed") continue;
-      const claimedAt = performance.now();
-      const claimed = await db("claiming a message group", () =>
-        claimGroup(c.pg, c.member.id, g, { leaseMs: c.leaseMs }),
-      );
-      if (!claimed) continue;
-      await sendGroup(claimed, claimedAt, {
-        pg: c.pg,
-        member: c.member,
-        reads,
-        message,
-        confidence: minerCfg.PoSt.Confidence,
-        log,
-        report: {
-          pushed: () => {},
-          landed: (m) => landed.push(m),
-        },
-      });
-      sent = true;
+  // Groups this member is sending, by index: each is sent in the background while the loop goes on
+  // forming and claiming, as the single-node submitter pushes every message at once.
+  const sending = new Map<number, Promise<void>>();
+  const send: Omit<GroupSendInput, "report"> = {
+    pg: c.pg,
+    member: c.member,
+    reads,
+    message,
+    seed: loaded.seed,
+    confidence: minerCfg.PoSt.Confidence,
+    log,
+  };
+  let allPushed = false;
+  try {
+    for (;;) {
+      let [tasks, groups] = await readState();
+      const grouped = () => new Set(groups.flatMap((g) => g.partitions));
+      const allEnded = tasks.every((t) => t.state === "done" || t.state === "failed");
+      if (tasks.some((t) => t.state === "done" && !grouped().has(t.partition))) {
+        // Proofs not in a group yet: form what is due (the remainder once every task has ended).
+        await db("forming message groups", () =>
+          formGroups(c.pg, { miner: actor, open: di.open, perMessage }),
+        );
+        [tasks, groups] = await readState();
+      }
+      fill(tasks, groups);
+      for (const m of landed) if (!result.messages.some((x) => x.cid === m.cid)) result.messages.push(m);
+      const proofsLeft = tasks.some((t) => t.state === "done" && !grouped().has(t.partition));
+      const settled = (g: GroupInfo) => g.state === "landed" || g.state === "failed";
+      if (!allPushed && allEnded && !proofsLeft && groups.every((g) => settled(g) || g.msgCid !== null)) {
+        allPushed = true;
+        opts.onAllPushed?.();
+      }
+      if (allEnded && !proofsLeft && groups.every(settled) && sending.size === 0) break;
+      for (const g of groups) {
+        if (settled(g) || !g.claimable || sending.has(g.group)) continue;
+        const claimedAt = performance.now();
+        const claimed = await db("claiming a message group", () =>
+          claimGroup(c.pg, c.member.id, g, { leaseMs: c.leaseMs }),
+        );
+        if (!claimed) continue;
+        const p = sendGroup(claimed, claimedAt, {
+          ...send,
+          report: { pushed: () => {}, landed: (m) => landed.push(m) },
+        })
+          .catch((e) => {
+            if (!signal.aborted)
+              log.error("sending a message group failed", { group: g.group, err: errorMessage(e) });
+          })
+          .finally(() => sending.delete(g.group));
+        sending.set(g.group, p);
+      }
+      await Promise.race([c.member.nextChange(c.pollMs ?? 1000, signal), ...sending.values()]);
     }
-    if (!sent) await c.member.nextChange(c.pollMs ?? 1000, signal);
+  } finally {
+    await Promise.allSettled(sending.values());
   }
+  // A group that failed on chain may still have its partitions proven by another message.
+  const posted = await readPosted(reads);
+  const proven = new Set(result.proven);
+  for (const i of result.due ?? []) if (posted.has(i) && !proven.has(i)) result.proven.push(i);
+  result.proven.sort((x, y) => x - y);
   log.info("cluster deadline settled", {
     groups: result.pushed.length,
     proven: result.proven.length,
   });
   return result;
+
+  function readState() {
+    return db("reading the deadline's state", () =>
+      Promise.all([deadlineTasks(c.pg, actor, di.open), listGroups(c.pg, actor, di.open)]),
+    );
+  }
 }
 
 /** The deadline's tasks, by partition. */

@@ -12,13 +12,12 @@
  * group is claimable again: a `claimed` group is sent afresh, a `sent` one keeps its CID, whose
  * receipt the new claimant awaits instead of sending again.
  *
- * Sending safely (for the caller): claim; check the chain's PostSubmissions for the deadline; sign
- * the message; record its CID and signed bytes with recordGroupMessage, which checks the lease again
- * in its transaction; only then push it. Recording first is what stops a node that resumes after its
- * lease expired (SIGSTOP, a partition) from sending anything new: its record is refused. A node that
- * recorded and then stalled can only push the recorded message, the one its successor pushes again
- * (`signedMessage` of the claim) and awaits: the same CID, which the chain takes once. Pushing first
- * and recording after would leave a window in which two different messages reach the chain.
+ * Sending safely (for the caller, send.ts): claim; check the chain's PostSubmissions for the deadline;
+ * record the push intent (recordGroupPush, fenced: refused once the lease is lost); push, checking the
+ * lease on the local clock at the last moment; record the CID (fenced); await and record the receipt.
+ * Messages are signed by the chain node or the messager, so the CID exists only after the push; a
+ * successor that finds a push intent without a CID waits for that push to land before sending
+ * (docs/cluster.md, "Sending under a lease"). `msg_signed` is kept for a node that signs itself.
  */
 import type { Pg, PgQuery } from "../store/pg/db.js";
 import { SmError } from "../util/errors.js";
@@ -39,6 +38,8 @@ export interface GroupInfo extends GroupKey {
   receipt: unknown;
   attempts: number;
   error: string | null;
+  /** Another node may claim it now (waiting, or its claimant's lease expired); listGroups sets it. */
+  claimable: boolean;
 }
 
 export interface ClaimedGroup extends GroupLease {
@@ -73,6 +74,7 @@ interface GroupRow {
   receipt: unknown;
   attempts: number;
   error: string | null;
+  claimable?: boolean;
 }
 
 const GROUP_COLUMNS =
@@ -92,6 +94,7 @@ function info(r: GroupRow): GroupInfo {
     receipt: r.receipt,
     attempts: r.attempts,
     error: r.error,
+    claimable: r.claimable ?? false,
   };
 }
 
@@ -309,20 +312,23 @@ export async function renewGroupLease(
   pg: Pg,
   node: NodeIdentity,
   lease: GroupLease,
-  opts: { leaseMs?: number } = {},
+  opts: { leaseMs?: number; timeoutMs?: number } = {},
 ): Promise<void> {
   checkNode(node);
   const leaseMs = checkMs(opts.leaseMs ?? CLUSTER_DEFAULTS.leaseMs, "leaseMs");
-  await pg.tx(async (q) => {
-    const g = await fenceGroup(q, node, lease, "the renewal");
-    if (!(g.mine && g.live && (g.state === "claimed" || g.state === "sent")))
-      throw lost("the renewal", lease, node, g);
-    await q.query(
-      `UPDATE message_groups SET lease_expires_at = now() + ${msInterval(4)}, updated_at = now()
+  await pg.tx(
+    async (q) => {
+      const g = await fenceGroup(q, node, lease, "the renewal");
+      if (!(g.mine && g.live && (g.state === "claimed" || g.state === "sent")))
+        throw lost("the renewal", lease, node, g);
+      await q.query(
+        `UPDATE message_groups SET lease_expires_at = now() + ${msInterval(4)}, updated_at = now()
        WHERE miner = $1 AND open_epoch = $2 AND group_index = $3`,
-      [lease.miner, lease.open, lease.group, leaseMs],
-    );
-  });
+        [lease.miner, lease.open, lease.group, leaseMs],
+      );
+    },
+    { timeoutMs: opts.timeoutMs },
+  );
 }
 
 /**
@@ -457,7 +463,8 @@ export async function expireGroupsAtClose(pg: Pg, height: number): Promise<Group
 /** A deadline occurrence's groups, in order. */
 export async function listGroups(pg: Pg, miner: number, open: number): Promise<GroupInfo[]> {
   const rows = await pg.query<GroupRow>(
-    `SELECT ${GROUP_COLUMNS} FROM message_groups WHERE miner = $1 AND open_epoch = $2 ORDER BY group_index`,
+    `SELECT ${GROUP_COLUMNS}, ${CLAIMABLE} AS claimable FROM message_groups
+     WHERE miner = $1 AND open_epoch = $2 ORDER BY group_index`,
     [miner, open],
   );
   return rows.map(info);

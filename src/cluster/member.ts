@@ -42,7 +42,7 @@ import {
   failTask,
   renewTaskLeases,
 } from "./tasks.js";
-import { heldTasks } from "./taskViews.js";
+import { heldTasks, taskFailures } from "./taskViews.js";
 import type { GroupLease, NodeIdentity, RecoveryKey, TaskLease } from "./types.js";
 
 export interface MemberOptions {
@@ -71,8 +71,17 @@ const TASK_ATTEMPTS = 3;
 /** How often the cluster's tasks are counted by state for vsm_cluster_tasks, ms. */
 const TASK_COUNT_EVERY_MS = 5000;
 
+/** How long a stopping node tries to hand its tasks back, ms. */
+const HAND_BACK_MS = 2000;
+
 /** Every this many heads, closed deadlines and old task history are pruned (cheap, idempotent). */
 const PRUNE_EVERY_HEADS = 120;
+
+interface HeldTask {
+  lease: TaskLease;
+  local: LocalLease;
+  done: Promise<void>;
+}
 
 interface Held {
   lease: LocalLease;
@@ -82,7 +91,7 @@ interface Held {
 
 export class ClusterMember {
   private readonly log: Logger;
-  private readonly tasks = new Map<string, { lease: TaskLease; local: LocalLease; done: Promise<void> }>();
+  private readonly tasks = new Map<string, HeldTask>();
   private readonly others = new Map<string, Held>();
   private height = -1;
   private heads = 0;
@@ -92,6 +101,9 @@ export class ClusterMember {
   private expiring = false;
   private lastHeartbeat = Number.NEGATIVE_INFINITY;
   private lastCount = Number.NEGATIVE_INFINITY;
+  /** Failures in a row of this node's tasks, and until when it claims nothing because of them. */
+  private failStreak = 0;
+  private claimPausedUntil = 0;
   /** Another process registered this node's name: it takes no work any more. */
   private stale = false;
   /**
@@ -157,7 +169,7 @@ export class ClusterMember {
   holdGroup(lease: GroupLease, startedAt: number): LocalLease {
     const what = `message group ${lease.group} of f0${lease.miner} (deadline open ${lease.open})`;
     return this.hold(`g/${lease.miner}/${lease.open}/${lease.group}`, what, startedAt, () =>
-      renewGroupLease(this.pg, this.id, lease, { leaseMs: this.opts.timings.leaseMs }),
+      renewGroupLease(this.pg, this.id, lease, this.renewOpts()),
     );
   }
 
@@ -165,18 +177,29 @@ export class ClusterMember {
   holdRecovery(key: RecoveryKey, startedAt: number): LocalLease {
     const what = `recovery declaration of f0${key.miner} (deadline open ${key.open})`;
     return this.hold(`r/${key.miner}/${key.open}`, what, startedAt, () =>
-      renewRecoveryLease(this.pg, this.id, key, { leaseMs: this.opts.timings.leaseMs }),
+      renewRecoveryLease(this.pg, this.id, key, this.renewOpts()),
     );
+  }
+
+  private renewOpts(): { leaseMs: number; timeoutMs: number } {
+    return { leaseMs: this.opts.timings.leaseMs, timeoutMs: this.opts.timings.renewEveryMs };
   }
 
   private hold(key: string, what: string, startedAt: number, renew: () => Promise<void>): LocalLease {
     const lease = new LocalLease(what, this.opts.timings.leaseMs, LEASE_MARGIN_MS, startedAt);
-    this.others.set(key, { lease, renew });
-    lease.signal.addEventListener("abort", () => this.others.delete(key), { once: true });
+    const held: Held = { lease, renew };
+    // A run restarted by a reorg may hold the same key while the previous one unwinds: only the
+    // entry's own end removes it.
+    this.others.get(key)?.lease.lose("held again by a newer claim");
+    this.others.set(key, held);
+    const forget = () => {
+      if (this.others.get(key) === held) this.others.delete(key);
+    };
+    lease.signal.addEventListener("abort", forget, { once: true });
     const release = lease.release.bind(lease);
     lease.release = () => {
       release();
-      this.others.delete(key);
+      forget();
     };
     return lease;
   }
@@ -201,14 +224,60 @@ export class ClusterMember {
     }
   }
 
-  /** One round: heartbeat, capacity, then every lease held. */
+  /**
+   * One round: every lease held, at once and first (what holds work must not wait behind a
+   * heartbeat or a count), each bounded by the renewal interval so that a silent database cannot
+   * hold the next round back; then the heartbeat, the task count and the capacity.
+   */
   private async renewOnce(): Promise<void> {
-    const m = this.opts.metrics;
     const started = performance.now();
-    if (
-      started - this.lastHeartbeat >=
-      this.opts.timings.heartbeatEveryMs - this.opts.timings.renewEveryMs / 2
-    ) {
+    await Promise.all([this.renewTasks(started), this.renewOthers(started), this.housekeeping(started)]);
+  }
+
+  private async renewTasks(started: number): Promise<void> {
+    // Work already dropped here is not kept alive in the database: let its lease run out for others.
+    const held = [...this.tasks.values()].filter((h) => !h.local.signal.aborted);
+    if (held.length === 0) return;
+    const { leaseMs, renewEveryMs } = this.opts.timings;
+    try {
+      const { renewed, lost } = await renewTaskLeases(
+        this.pg,
+        this.id,
+        held.map((h) => h.lease),
+        { leaseMs, timeoutMs: renewEveryMs },
+      );
+      for (const l of renewed) this.tasks.get(taskKey(l))?.local.renewed(started);
+      for (const l of lost)
+        this.tasks.get(taskKey(l))?.local.lose("the database no longer has it under this node's lease");
+    } catch (e) {
+      this.opts.metrics?.clusterDbErrors.inc({ op: "renew" });
+      this.log.warn("renewing task leases failed; work stops if this lasts a lease", {
+        err: errorMessage(e),
+        tasks: held.length,
+        lease_ms: leaseMs,
+      });
+    }
+  }
+
+  private async renewOthers(started: number): Promise<void> {
+    await Promise.all(
+      [...this.others.values()].map(async (h) => {
+        if (!h.renew || h.lease.signal.aborted) return;
+        try {
+          await h.renew();
+          h.lease.renewed(started);
+        } catch (e) {
+          if (e instanceof SmError && e.code === "CLUSTER_LEASE_LOST") h.lease.lose(e.message);
+          else this.opts.metrics?.clusterDbErrors.inc({ op: "renew" });
+        }
+      }),
+    );
+  }
+
+  private async housekeeping(started: number): Promise<void> {
+    const m = this.opts.metrics;
+    const { heartbeatEveryMs, renewEveryMs } = this.opts.timings;
+    if (started - this.lastHeartbeat >= heartbeatEveryMs - renewEveryMs / 2) {
       try {
         await heartbeat(this.pg, this.id);
         this.lastHeartbeat = started;
@@ -233,39 +302,6 @@ export class ClusterMember {
         () => m?.clusterDbErrors.inc({ op: "capacity" }),
       );
     }
-    const held = [...this.tasks.values()];
-    if (held.length > 0) {
-      try {
-        const { renewed, lost } = await renewTaskLeases(
-          this.pg,
-          this.id,
-          held.map((h) => h.lease),
-          { leaseMs: this.opts.timings.leaseMs },
-        );
-        for (const l of renewed) this.tasks.get(taskKey(l))?.local.renewed(started);
-        for (const l of lost)
-          this.tasks.get(taskKey(l))?.local.lose("the database no longer has it under this node's lease");
-      } catch (e) {
-        m?.clusterDbErrors.inc({ op: "renew" });
-        this.log.warn("renewing task leases failed; work stops if this lasts a lease", {
-          err: errorMessage(e),
-          tasks: held.length,
-          lease_ms: this.opts.timings.leaseMs,
-        });
-      }
-    }
-    await Promise.all(
-      [...this.others.values()].map(async (h) => {
-        if (!h.renew) return;
-        try {
-          await h.renew();
-          h.lease.renewed(started);
-        } catch (e) {
-          if (e instanceof SmError && e.code === "CLUSTER_LEASE_LOST") h.lease.lose(e.message);
-          else m?.clusterDbErrors.inc({ op: "renew" });
-        }
-      }),
-    );
   }
 
   /** vsm_cluster_tasks: the cluster's tasks by state (every state set, 0 when none). */
@@ -307,6 +343,7 @@ export class ClusterMember {
   private async claimOnce(signal: AbortSignal): Promise<void> {
     const free = this.capacity - this.tasks.size;
     if (this.stale || this.height < 0 || free <= 0 || signal.aborted) return;
+    if (performance.now() < this.claimPausedUntil) return;
     const m = this.opts.metrics;
     if (this.lostClaimAt !== undefined) await this.adoptHeld(signal);
     const started = performance.now();
@@ -362,17 +399,21 @@ export class ClusterMember {
     if (t.takeover) log.info("took over a partition task", { from: t.previousHolder, close: t.close });
     else log.info("claimed a partition task", { close: t.close });
     const key = taskKey(lease);
+    // This session's own expired lease claimed again: the database gave it a new attempt, so the
+    // previous run (still unwinding) can record nothing; it must not outlive or remove the new one.
+    this.tasks.get(key)?.local.lose("claimed again under a new attempt");
     const linked = linkSignals([signal, local.signal]);
-    const done = this.runTask(t, lease, local, linked.signal, log)
+    const entry: HeldTask = { lease, local, done: Promise.resolve() };
+    entry.done = this.runTask(t, lease, local, linked.signal, log)
       .catch((e) => log.error("partition task ended in error", { err: errorMessage(e) }))
       .finally(() => {
         linked.done();
         local.release();
-        this.tasks.delete(key);
+        if (this.tasks.get(key) === entry) this.tasks.delete(key);
         this.wake();
         for (const l of this.changeListeners) l();
       });
-    this.tasks.set(key, { lease, local, done });
+    this.tasks.set(key, entry);
   }
 
   private async runTask(
@@ -397,27 +438,26 @@ export class ClusterMember {
       }
       if (signal.aborted) return; // shutdown: handBack() returns it
       const retry =
-        isTransient(e) ||
-        (t.attempt < TASK_ATTEMPTS && !(e instanceof SmError && e.code === "CLUSTER_BAD_JOB"));
+        !(e instanceof SmError && e.code === "CLUSTER_BAD_JOB") &&
+        (isTransient(e) || (await this.failuresBefore(lease)) + 1 < TASK_ATTEMPTS);
       log.error(
         retry ? "partition task failed; handed back for another try" : "partition task failed for good",
-        {
-          err: errorMessage(e),
-        },
+        { err: errorMessage(e) },
       );
-      await this.record("fail", local, () =>
-        failTask(this.pg, this.id, lease, { error: errorMessage(e), retry }),
-      );
-      m?.clusterTaskResults.inc({ outcome: retry ? "retry" : "failed" });
+      await this.giveUp(lease, local, errorMessage(e), retry);
       return;
     }
     if (outcome.kind === "none") {
-      const error = `nothing provable: ${outcome.skipped.length} sector(s) failed their check or were reported faulty; the partition is left out`;
-      log.warn("partition has nothing provable; left out (its sectors become faulty at Close)", {
-        skipped: outcome.skipped.length,
-      });
-      await this.record("fail", local, () => failTask(this.pg, this.id, lease, { error, retry: false }));
-      m?.clusterTaskResults.inc({ outcome: "failed" });
+      // A store mounted on other machines only leaves nothing provable here: another node may do better.
+      const retry = (await this.failuresBefore(lease)) + 1 < TASK_ATTEMPTS;
+      const error = `nothing provable on ${this.id.name}: ${outcome.skipped.length} sector(s) failed their check or were reported faulty`;
+      log.warn(
+        retry
+          ? "partition has nothing provable on this node; handed back for another node"
+          : "partition has nothing provable; left out (its sectors become faulty at Close)",
+        { skipped: outcome.skipped.length, reasons: outcome.failed.slice(0, 5) },
+      );
+      await this.giveUp(lease, local, error, retry);
       return;
     }
     const ok = await this.record("complete", local, () =>
@@ -428,6 +468,7 @@ export class ClusterMember {
       }),
     );
     if (ok) {
+      this.failStreak = 0;
       m?.clusterTaskResults.inc({ outcome: "done" });
       log.info("partition proven", {
         sectors: outcome.sectors,
@@ -435,6 +476,27 @@ export class ClusterMember {
         ms: outcome.ms,
       });
     } else m?.clusterTaskResults.inc({ outcome: "lost" });
+  }
+
+  /** Failed attempts recorded for the task so far (claims lost to takeovers or restarts do not count). */
+  private async failuresBefore(lease: TaskLease): Promise<number> {
+    try {
+      return await taskFailures(this.pg, lease);
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Ends the attempt as failed: handed back for any node (`retry`) or for good. After a hand-back this
+   * node pauses its claims a little (doubling to 15 s while failures go on), so the partition goes to
+   * another node instead of straight back to this one.
+   */
+  private async giveUp(lease: TaskLease, local: LocalLease, error: string, retry: boolean): Promise<void> {
+    await this.record("fail", local, () => failTask(this.pg, this.id, lease, { error, retry }));
+    this.opts.metrics?.clusterTaskResults.inc({ outcome: retry ? "retry" : "failed" });
+    this.failStreak++;
+    this.claimPausedUntil = performance.now() + Math.min(1000 * 2 ** this.failStreak, 15_000);
   }
 
   /**
@@ -501,14 +563,20 @@ export class ClusterMember {
     // The shutdown signal has already stopped their proving (their signals are linked to it).
     const held = [...this.tasks.values()];
     await Promise.allSettled(held.map((h) => h.done));
-    await Promise.allSettled(
-      held.map((h) =>
-        failTask(this.pg, this.id, h.lease, { error: `node ${this.id.name} stopped`, retry: true }).catch(
-          () => {},
+    // Bounded: a database that is down must not hold the shutdown (the leases then expire instead).
+    const back = await Promise.race([
+      Promise.all(
+        held.map((h) =>
+          failTask(this.pg, this.id, h.lease, { error: `node ${this.id.name} stopped`, retry: true }).then(
+            (r) => !r.already,
+            () => false,
+          ),
         ),
       ),
-    );
-    if (held.length > 0) this.log.info("handed partition tasks back to the cluster", { tasks: held.length });
+      sleep(HAND_BACK_MS).then(() => [] as boolean[]),
+    ]);
+    const n = back.filter(Boolean).length;
+    if (n > 0) this.log.info("handed partition tasks back to the cluster", { tasks: n });
   }
 }
 

@@ -15,9 +15,10 @@ import { retryTransient } from "../poster/retry.js";
 import type { Pg } from "../store/pg/db.js";
 import { errorMessage } from "../util/errors.js";
 import { linkSignals } from "../util/signal.js";
+import { sleep } from "../util/time.js";
 import type { LocalLease } from "./localLease.js";
 import type { ClusterMember } from "./member.js";
-import { claimRecovery, createRecovery, finishRecovery } from "./recoveries.js";
+import { claimRecovery, createRecovery, finishRecovery, recoveryState } from "./recoveries.js";
 
 export function clusterRecoveries(c: {
   pg: Pg;
@@ -33,11 +34,24 @@ export function clusterRecoveries(c: {
     await db("creating the recovery declaration", () =>
       createRecovery(c.pg, { ...key, deadline: target.index, sectors: null }),
     );
-    const claimedAt = performance.now();
-    const claimed = await db("claiming the recovery declaration", () =>
+    // Another member may hold it: wait while it is held, and take it over if its holder's lease
+    // expires (dead, hung, cut off) while the declaration is still due.
+    let claimedAt = performance.now();
+    let claimed = await db("claiming the recovery declaration", () =>
       claimRecovery(c.pg, c.member.id, key, { leaseMs: c.leaseMs }),
     );
-    if (!claimed) return 0; // another member declares it, or has
+    while (!claimed) {
+      const state = await db("reading the recovery declaration", () => recoveryState(c.pg, key));
+      if (state === "landed" || state === "failed" || state === null) return 0;
+      await sleep(Math.max(500, c.leaseMs / 2), signal);
+      const now = await deps.chain.chainHead({ signal }).catch(() => undefined);
+      if (now && !shouldDeclareNow(target, now.height)) return 0;
+      claimedAt = performance.now();
+      claimed = await db("claiming the recovery declaration", () =>
+        claimRecovery(c.pg, c.member.id, key, { leaseMs: c.leaseMs }),
+      );
+      if (claimed) log.info("took over the recovery declaration from a member whose lease expired");
+    }
     const lease = c.member.holdRecovery(key, claimedAt);
     const linked = linkSignals([signal, lease.signal]);
     try {
@@ -50,7 +64,10 @@ export function clusterRecoveries(c: {
       );
       await db("recording the recovery declaration", () =>
         finishRecovery(c.pg, c.member.id, key, { declared }),
-      );
+      ).catch((e) => {
+        // Declared on chain already: only the record is missing, and a successor's repeat is harmless.
+        log.warn("recovery declared, but its record was refused", { err: errorMessage(e) });
+      });
       return declared;
     } catch (e) {
       if (lease.signal.aborted) {

@@ -130,19 +130,22 @@ export async function renewRecoveryLease(
   pg: Pg,
   node: NodeIdentity,
   key: RecoveryKey,
-  opts: { leaseMs?: number } = {},
+  opts: { leaseMs?: number; timeoutMs?: number } = {},
 ): Promise<void> {
   checkNode(node);
   const leaseMs = checkMs(opts.leaseMs ?? CLUSTER_DEFAULTS.leaseMs, "leaseMs");
-  await pg.tx(async (q) => {
-    await fenceRecovery(q, node, key, "the renewal", (r) =>
-      r.mine && r.live && (r.state === "claimed" || r.state === "sent") ? "ok" : "lost",
-    );
-    await q.query(
-      `UPDATE recoveries SET lease_expires_at = now() + ${msInterval(3)}, updated_at = now() WHERE miner = $1 AND open_epoch = $2`,
-      [key.miner, key.open, leaseMs],
-    );
-  });
+  await pg.tx(
+    async (q) => {
+      await fenceRecovery(q, node, key, "the renewal", (r) =>
+        r.mine && r.live && (r.state === "claimed" || r.state === "sent") ? "ok" : "lost",
+      );
+      await q.query(
+        `UPDATE recoveries SET lease_expires_at = now() + ${msInterval(3)}, updated_at = now() WHERE miner = $1 AND open_epoch = $2`,
+        [key.miner, key.open, leaseMs],
+      );
+    },
+    { timeoutMs: opts.timeoutMs },
+  );
 }
 
 /**
@@ -226,4 +229,13 @@ export async function finishRecovery(
       [key.miner, key.open, state, outcome.error ?? null, JSON.stringify({ declared: outcome.declared })],
     );
   });
+}
+
+/** The recovery's state, or null when there is no such row (pruned). */
+export async function recoveryState(pg: Pg, key: RecoveryKey): Promise<RecoveryState | null> {
+  const [r] = await pg.query<{ state: RecoveryState }>(
+    "SELECT state FROM recoveries WHERE miner = $1 AND open_epoch = $2",
+    [key.miner, key.open],
+  );
+  return r?.state ?? null;
 }

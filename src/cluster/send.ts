@@ -53,6 +53,8 @@ export interface GroupSendInput {
   /** The deadline's chain reads (PostSubmissions at the head). */
   reads: DeadlineReads;
   message: MessageInput;
+  /** The challenge seed of this run: a recorded proof answering another one is never sent. */
+  seed: Uint8Array;
   /** [Miners.PoSt] Confidence. */
   confidence: number;
   log: Logger;
@@ -101,7 +103,7 @@ export async function sendGroup(
   const msgInput: MessageInput = { ...input.message, signal };
   const wait: Waits = { chain: input.message.chain, retry: reads.retry, signal, log };
   try {
-    const proofs = await groupProofs(pg, claimed);
+    const proofs = await groupProofs(pg, claimed, input.seed);
     let cid = claimed.msgCid;
     let pushedAt = claimed.pushHeight;
     if (cid === null && pushedAt !== null) {
@@ -199,7 +201,7 @@ async function pushOnce(
   }
 }
 
-async function groupProofs(pg: Pg, g: ClaimedGroup): Promise<ProvenPartition[]> {
+async function groupProofs(pg: Pg, g: ClaimedGroup, seed: Uint8Array): Promise<ProvenPartition[]> {
   const want = new Set(g.partitions);
   const stored = (await deadlineProofs(pg, g.miner, g.open)).filter((p) => want.has(p.partition));
   if (stored.length !== g.partitions.length)
@@ -207,7 +209,15 @@ async function groupProofs(pg: Pg, g: ClaimedGroup): Promise<ProvenPartition[]> 
       "CLUSTER_BAD_INPUT",
       `message group ${g.group} lists partitions ${g.partitions.join(", ")} but the database has proofs of ${stored.map((p) => p.partition).join(", ") || "none"}`,
     );
-  return stored.map((p) => decodeSavedProof(p.partition, p.proof).partition);
+  return stored.map((p) => {
+    const saved = decodeSavedProof(p.partition, p.proof);
+    if (!Buffer.from(saved.seed).equals(Buffer.from(seed)))
+      throw new SmError(
+        "CLUSTER_BAD_INPUT",
+        `the recorded proof of partition ${p.partition} answers another challenge (a reorg changed the seed); not sent`,
+      );
+    return saved.partition;
+  });
 }
 
 /** What the waits below use: the chain, its read retry, the group's signal. */

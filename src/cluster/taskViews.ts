@@ -177,3 +177,13 @@ export async function heldTasks(pg: Pg, node: NodeIdentity): Promise<ClaimedTask
     previousHolder: null,
   }));
 }
+
+/** Failed attempts recorded for one task (takeovers and restarts are `lost`, not failures). */
+export async function taskFailures(pg: Pg, key: TaskKey): Promise<number> {
+  const [r] = await pg.query<{ n: string }>(
+    `SELECT count(*) AS n FROM task_history
+     WHERE miner = $1 AND open_epoch = $2 AND partition_index = $3 AND state = 'failed'`,
+    [key.miner, key.open, key.partition],
+  );
+  return Number(r?.n ?? 0);
+}

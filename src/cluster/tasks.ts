@@ -246,21 +246,24 @@ export async function renewTaskLeases(
   pg: Pg,
   node: NodeIdentity,
   leases: readonly TaskLease[],
-  opts: { leaseMs?: number } = {},
+  opts: { leaseMs?: number; timeoutMs?: number } = {},
 ): Promise<{ renewed: TaskLease[]; lost: TaskLease[] }> {
   checkNode(node);
   const leaseMs = checkMs(opts.leaseMs ?? CLUSTER_DEFAULTS.leaseMs, "leaseMs");
   if (leases.length === 0) return { renewed: [], lost: [] };
   const t = leaseTuples(leases, 3);
-  const rows = await pg.tx((q) =>
-    q.query<{ miner: string; open_epoch: string; partition_index: number }>(
-      `UPDATE partition_tasks SET lease_expires_at = now() + ${msInterval(3)}, updated_at = now()
+  const rows = await pg.tx(
+    (q) =>
+      q.query<{ miner: string; open_epoch: string; partition_index: number }>(
+        `UPDATE partition_tasks SET lease_expires_at = now() + ${msInterval(3)}, updated_at = now()
        WHERE state = 'running' AND holder = $1 AND holder_session = $2 AND lease_expires_at > now()
          AND ${sessionCurrent("$1", "$2")}
          AND (miner, open_epoch, partition_index, attempts) IN (${t.sql})
        RETURNING miner, open_epoch, partition_index`,
-      [node.name, node.session, leaseMs, ...t.params],
-    ),
+        [node.name, node.session, leaseMs, ...t.params],
+      ),
+    // A renewal that cannot finish within its interval is of no use: the next one is due.
+    { timeoutMs: opts.timeoutMs },
   );
   const ok = new Set(
     rows.map((r) => keyOf({ miner: num(r.miner), open: num(r.open_epoch), partition: r.partition_index })),
@@ -430,5 +433,31 @@ export async function expireTasksAtClose(pg: Pg, height: number): Promise<TaskKe
       }
     }
     return rows.map((r) => ({ miner: num(r.miner), open: num(r.open_epoch), partition: r.partition_index }));
+  });
+}
+
+/**
+ * A reorg below a deadline's Challenge can change its challenge seed: the tasks made for the old seed,
+ * their proofs and the groups not landed are then worthless (a proof answers one seed). Deletes them
+ * when the deadline's tasks were made for another seed than `seed` (hex), so they are made afresh;
+ * returns whether it did. Idempotent; every member may call it at each start of the deadline.
+ */
+export async function resetForNewSeed(
+  pg: Pg,
+  d: { miner: number; open: number; seed: string },
+): Promise<boolean> {
+  return pg.tx(async (q) => {
+    const [t] = await q.query<{ seed: string | null }>(
+      "SELECT job->>'seed' AS seed FROM partition_tasks WHERE miner = $1 AND open_epoch = $2 LIMIT 1",
+      [d.miner, d.open],
+    );
+    if (t === undefined || t.seed === null || t.seed === d.seed) return false;
+    for (const table of ["partition_tasks", "partition_proofs"])
+      await q.query(`DELETE FROM ${table} WHERE miner = $1 AND open_epoch = $2`, [d.miner, d.open]);
+    await q.query("DELETE FROM message_groups WHERE miner = $1 AND open_epoch = $2 AND state <> 'landed'", [
+      d.miner,
+      d.open,
+    ]);
+    return true;
   });
 }

@@ -74,6 +74,13 @@ export async function startPoster(
           metrics: deps.metrics,
           logger: deps.logger,
           shutdown: deps.shutdown,
+        }).catch((e) => {
+          // What no retry mends (a refused write, a schema the database refuses): the node keeps
+          // serving, and says loudly that it proves nothing.
+          log.error("cannot join the PoSter cluster: this node proves nothing until it is restarted", {
+            err: errorMessage(e),
+          });
+          return undefined;
         })
       : undefined;
     if (deps.cluster && !member) return;

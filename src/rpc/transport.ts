@@ -21,6 +21,11 @@ export interface RpcCallOptions {
   signal?: AbortSignal;
   /** Overrides the client's limit, in ms; 0 = none (StateWaitMsg, WaitMessage). */
   timeoutMs?: number;
+  /**
+   * Called synchronously once the connection is ready, immediately before the request is handed to
+   * it; throwing stops the call (the cluster's last-moment lease check: PushOptions.beforeSend).
+   */
+  beforeSend?: () => void;
 }
 
 /**

@@ -512,14 +512,13 @@ export class LotusChainClient implements ChainPort {
         gasOverPremium: msg.gasOverPremium ?? s.gasOverPremium,
       };
       const method = "Message.PushMessageWithId";
-      opts.beforeSend?.();
+      // beforeSend runs in the transport, once connected, right before the request leaves.
       const j = new Json(method, await this.messagerRpc.call(method, [id, wire, spec], opts));
       const uid = j.str();
       if (uid === "") j.fail("is an empty message id");
       return { cid: uid };
     }
-    await this.estimateGas(msg, wire, opts);
-    opts.beforeSend?.();
+    await this.estimateGas(msg, wire, { signal: opts.signal });
     const j = await this.call("Filecoin.MpoolPushMessage", [wire, { MaxFee: this.maxFee.toString() }], opts);
     return { cid: j.get("CID").cid() };
   }

@@ -118,8 +118,12 @@ export class LotusRpc {
         if (opts.signal?.aborted) throw abortError(opts.signal, `${method} aborted`);
         wsProblem = errorMessage(e);
       }
-      if (wsProblem === null) return this.ws.call(method, params, opts);
+      if (wsProblem === null) {
+        opts.beforeSend?.();
+        return this.ws.call(method, params, opts);
+      }
     }
+    opts.beforeSend?.();
     return this.http.call(method, params, opts, wsProblem);
   }
 
