@@ -16,15 +16,21 @@ import {
   createRecovery,
   expireGroupsAtClose,
   failTask,
+  finishRecovery,
   formGroups,
   listGroups,
   recordGroupMessage,
+  recordGroupOnChain,
+  recordGroupPush,
   recordGroupReceipt,
   recordRecoveryMessage,
   recordRecoveryResult,
+  recoveryState,
   renewGroupLease,
   renewRecoveryLease,
+  resetForNewSeed,
   setCordoned,
+  taskFailures,
 } from "../../../src/cluster/index.js";
 import type { Pg } from "../../../src/store/pg/db.js";
 import { SmError } from "../../../src/util/errors.js";
@@ -316,5 +322,95 @@ describe("cluster message groups and recoveries", { timeout: 55_000 }, () => {
       [[0, 1]],
     );
     assert.equal(calls, 2);
+  });
+
+  test("the push intent is fenced and tells the lease left; a successor sees it; a group proven on chain ends landed", async () => {
+    const { dsn, pg } = await freshDb();
+    const { prover, tasks } = await provingDeadline(pg, 1);
+    const [t0] = tasks;
+    assert.ok(t0);
+    await completeTask(pg, prover, t0, { proof: new Uint8Array([1]) });
+    const [g] = await formGroups(pg, { miner: 1000, open: 100, perMessage: 3 });
+    assert.ok(g);
+    assert.deepEqual(
+      (await listGroups(pg, 1000, 100)).map((x) => x.claimable),
+      [true],
+    );
+    const a = await node(pg, "a");
+    const mine = await claimGroup(pg, a, g, { leaseMs: 5000 });
+    assert.ok(mine);
+    assert.equal(mine.pushHeight, null);
+    assert.deepEqual(
+      (await listGroups(pg, 1000, 100)).map((x) => x.claimable),
+      [false],
+      "held under a live lease",
+    );
+    const { leaseLeftMs } = await recordGroupPush(pg, a, mine, { height: 120 });
+    assert.ok(leaseLeftMs > 3000 && leaseLeftMs <= 5000, `lease left ${leaseLeftMs}`);
+    // a freezes; its lease expires; b takes over and sees the intent.
+    await pg.query("UPDATE message_groups SET lease_expires_at = now() - INTERVAL '1 millisecond'");
+    await rejectsWith(recordGroupPush(pg, a, mine, { height: 125 }), "CLUSTER_LEASE_LOST");
+    const pgB = open(dsn);
+    const b = await node(pgB, "b");
+    const theirs = await claimGroup(pgB, b, g, { leaseMs: 5000 });
+    assert.ok(theirs);
+    assert.deepEqual([theirs.pushHeight, theirs.msgCid, theirs.takeover], [120, null, true]);
+    await rejectsWith(recordGroupOnChain(pg, a, mine, 130), "CLUSTER_LEASE_LOST");
+    await recordGroupOnChain(pgB, b, theirs, 130);
+    await recordGroupOnChain(pgB, b, theirs, 130); // repeated after a lost answer: no change, no error
+    const [row] = await listGroups(pg, 1000, 100);
+    assert.deepEqual(
+      [row?.state, row?.receipt, row?.claimable],
+      ["landed", { onChain: true, height: 130 }, false],
+    );
+  });
+
+  test("a recovery's result is fenced; its state is readable", async () => {
+    const { pg } = await freshDb();
+    const key = { miner: 1000, open: 300 };
+    assert.equal(await recoveryState(pg, key), null);
+    await createRecovery(pg, { ...key, deadline: 4, sectors: null });
+    assert.equal(await recoveryState(pg, key), "waiting");
+    const a = await node(pg, "a");
+    const b = await node(pg, "b");
+    assert.ok(await claimRecovery(pg, a, key));
+    await rejectsWith(finishRecovery(pg, b, key, { declared: 2 }), "CLUSTER_LEASE_LOST");
+    await finishRecovery(pg, a, key, { declared: 2 });
+    await finishRecovery(pg, a, key, { declared: 2 });
+    assert.equal(await recoveryState(pg, key), "landed");
+    assert.equal(await claimRecovery(pg, b, key), null, "a declared recovery is not claimed again");
+  });
+
+  test("a changed challenge seed resets the deadline's tasks, proofs and unsent groups; failures are counted from the history", async () => {
+    const { pg } = await freshDb();
+    await createDeadlineTasks(pg, {
+      miner: 1000,
+      deadline: 2,
+      open: 100,
+      close: 160,
+      partitions: [0, 1].map((partition) => ({ partition, job: { seed: "aa" } })),
+    });
+    const p = await node(pg, "prover");
+    const [t0, t1] = (await claimTasks(pg, p, { height: 95 })).tasks;
+    assert.ok(t0 && t1);
+    await failTask(pg, p, t1, { error: "disk", retry: true });
+    assert.equal(await taskFailures(pg, t1), 1);
+    assert.equal(await taskFailures(pg, t0), 0);
+    await completeTask(pg, p, t0, { proof: new Uint8Array([1]) });
+    assert.equal((await formGroups(pg, { miner: 1000, open: 100, perMessage: 1 })).length, 1);
+    assert.equal(await resetForNewSeed(pg, { miner: 1000, open: 100, seed: "aa" }), false, "same seed: kept");
+    assert.equal(await resetForNewSeed(pg, { miner: 1000, open: 100, seed: "bb" }), true);
+    assert.deepEqual(await listGroups(pg, 1000, 100), []);
+    const [n] = await pg.query<{ tasks: string; proofs: string }>(
+      `SELECT (SELECT count(*) FROM partition_tasks WHERE open_epoch = 100) AS tasks,
+              (SELECT count(*) FROM partition_proofs WHERE open_epoch = 100) AS proofs`,
+    );
+    assert.deepEqual([Number(n?.tasks), Number(n?.proofs)], [0, 0]);
+    await rejectsWith(completeTask(pg, p, t1, { proof: new Uint8Array([2]) }), "CLUSTER_LEASE_LOST");
+    assert.equal(
+      await resetForNewSeed(pg, { miner: 1000, open: 100, seed: "bb" }),
+      false,
+      "nothing left to reset",
+    );
   });
 });
