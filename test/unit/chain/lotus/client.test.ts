@@ -4,6 +4,7 @@
  * request encoding (TipSetKey, bitfield filter, entropy, message JSON), the bearer token and venus'
  * namespace header, and the venus-messager path (PushMessageWithId / WaitMessage).
  */
+
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Address } from "../../../../src/chain/address.js";
@@ -12,6 +13,7 @@ import { HEAD, RANDOMNESS_TAG } from "../../../../src/chain/interface.js";
 import { LotusChainClient } from "../../../../src/chain/lotus/client.js";
 import { parseApiEndpoint } from "../../../../src/chain/lotus/endpoint.js";
 import { cborAddressBytes } from "../../../../src/chain/lotus/shapes.js";
+import { SmError } from "../../../../src/util/errors.js";
 import { FakeLotus } from "./fakeLotus.js";
 import { endpoint, FAST, isCode, recorded, TOKEN, TSK } from "./helpers.js";
 import * as R from "./recordings.js";
@@ -248,6 +250,58 @@ describe("[Miners.PoSt] GasOverEstimation and GasOverPremium without a messager"
     const left = fake.requests[0]!.params[0] as { GasLimit: number; GasPremium: string };
     assert.equal(left.GasLimit, 0);
     assert.equal(left.GasPremium, "0");
+  });
+
+  test("beforeSend runs after gas estimation, right before the push; throwing stops the push", async () => {
+    fake.requests.length = 0;
+    let seenBefore: string[] = [];
+    await client.pushMessage(
+      { ...msg, maxFeeCap: 5_000_000_000n, gasOverEstimation: 1.5, gasOverPremium: 2.5 },
+      {
+        beforeSend: () => {
+          seenBefore = fake.requests.map((r) => r.method);
+        },
+      },
+    );
+    assert.deepEqual(seenBefore, ["Filecoin.GasEstimateGasLimit", "Filecoin.GasEstimateGasPremium"]);
+    assert.equal(fake.requests.at(-1)?.method, "Filecoin.MpoolPushMessage");
+    fake.requests.length = 0;
+    await assert.rejects(
+      client.pushMessage(
+        { ...msg, maxFeeCap: 5_000_000_000n, gasOverEstimation: 1.5 },
+        {
+          beforeSend: () => {
+            throw new SmError("CLUSTER_LEASE_LOST", "lease over");
+          },
+        },
+      ),
+      /lease over/,
+    );
+    assert.deepEqual(
+      fake.requests.map((r) => r.method),
+      ["Filecoin.GasEstimateGasLimit"],
+      "nothing pushed",
+    );
+  });
+
+  test("with a messager, an idempotency id is passed as PushMessageWithId's id", async () => {
+    const messager = await FakeLotus.start({ "Message.PushMessageWithId": (p) => p[0] });
+    const c = new LotusChainClient({
+      chain: endpoint(fake, null),
+      messager: endpoint(messager, null, "/rpc/v0"),
+      ...FAST,
+    });
+    try {
+      const r = await c.pushMessage(
+        { ...msg, maxFeeCap: 1n },
+        { id: "0b0e2f1a-1111-5222-a333-444455556666" },
+      );
+      assert.equal(r.cid, "0b0e2f1a-1111-5222-a333-444455556666");
+      assert.equal(messager.requests[0]?.params[0], "0b0e2f1a-1111-5222-a333-444455556666");
+    } finally {
+      c.close();
+      await messager.close();
+    }
   });
 
   test("with a messager, the message's multipliers go into the send spec", async () => {
