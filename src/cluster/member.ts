@@ -101,6 +101,7 @@ export class ClusterMember {
   private expiring = false;
   private lastHeartbeat = Number.NEGATIVE_INFINITY;
   private lastCount = Number.NEGATIVE_INFINITY;
+  private housekeeping = false;
   /** Failures in a row of this node's tasks, and until when it claims nothing because of them. */
   private failStreak = 0;
   private claimPausedUntil = 0;
@@ -227,11 +228,20 @@ export class ClusterMember {
   /**
    * One round: every lease held, at once and first (what holds work must not wait behind a
    * heartbeat or a count), each bounded by the renewal interval so that a silent database cannot
-   * hold the next round back; then the heartbeat, the task count and the capacity.
+   * hold the next round back; the heartbeat, the task count and the capacity beside them.
    */
   private async renewOnce(): Promise<void> {
     const started = performance.now();
-    await Promise.all([this.renewTasks(started), this.renewOthers(started), this.housekeeping(started)]);
+    // Housekeeping runs beside the renewals and never holds the next round back.
+    if (!this.housekeeping) {
+      this.housekeeping = true;
+      void this.keepHouse(started)
+        .catch((e) => this.log.warn("cluster housekeeping failed", { err: errorMessage(e) }))
+        .finally(() => {
+          this.housekeeping = false;
+        });
+    }
+    await Promise.all([this.renewTasks(started), this.renewOthers(started)]);
   }
 
   private async renewTasks(started: number): Promise<void> {
@@ -274,7 +284,7 @@ export class ClusterMember {
     );
   }
 
-  private async housekeeping(started: number): Promise<void> {
+  private async keepHouse(started: number): Promise<void> {
     const m = this.opts.metrics;
     const { heartbeatEveryMs, renewEveryMs } = this.opts.timings;
     if (started - this.lastHeartbeat >= heartbeatEveryMs - renewEveryMs / 2) {
