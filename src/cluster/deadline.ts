@@ -16,6 +16,7 @@
  *     what the whole cluster did, whoever did it.
  */
 import { performance } from "node:perf_hooks";
+import { BitField } from "../chain/bitfield.js";
 import type { DeadlineInfo, TipSetKey } from "../chain/interface.js";
 import type { MinerConfig } from "../config/types.js";
 import { postPartitionsPerMessage } from "../poster/batch.js";
@@ -100,7 +101,25 @@ async function runClusterDeadline(
   const todo = plan.todo.filter((t) => !t.toProve.isEmpty());
   const sizes = new Map(plan.todo.map((t) => [t.index, t.toProve.count()]));
   if (todo.length > 0) {
-    const infos = await readSectorInfos(reads, plan.wanted);
+    const seed = Buffer.from(loaded.seed).toString("hex");
+    if (
+      await db("checking the deadline's challenge", () =>
+        resetForNewSeed(c.pg, { miner: actor, open: di.open, seed }),
+      )
+    )
+      log.warn(
+        "the deadline's challenge seed changed (a reorg below its Challenge): its tasks and proofs start afresh",
+      );
+    // Only the first member to get here writes the jobs: the others skip reading every sector's
+    // on-chain info (23 000 of them for a full mainnet deadline) and sending it for nothing.
+    const existing = new Set(
+      (await db("reading the deadline's tasks", () => deadlineTasks(c.pg, actor, di.open))).map(
+        (t) => t.partition,
+      ),
+    );
+    const missing = todo.filter((t) => !existing.has(t.index));
+    const wanted = BitField.unionAll(missing.map((t) => t.toProve));
+    const infos = missing.length === 0 ? new Map() : await readSectorInfos(reads, wanted);
     const job = (t: TodoPartition) =>
       encodeTaskJob({
         actor,
@@ -121,24 +140,18 @@ async function runClusterDeadline(
           }),
         ),
       });
-    const seed = Buffer.from(loaded.seed).toString("hex");
-    if (
-      await db("checking the deadline's challenge", () =>
-        resetForNewSeed(c.pg, { miner: actor, open: di.open, seed }),
-      )
-    )
-      log.warn(
-        "the deadline's challenge seed changed (a reorg below its Challenge): its tasks and proofs start afresh",
-      );
-    const created = await db("creating the deadline's partition tasks", () =>
-      createDeadlineTasks(c.pg, {
-        miner: actor,
-        deadline: di.index,
-        open: di.open,
-        close: di.close,
-        partitions: todo.map((t) => ({ partition: t.index, job: job(t) })),
-      }),
-    );
+    const created =
+      missing.length === 0
+        ? 0
+        : await db("creating the deadline's partition tasks", () =>
+            createDeadlineTasks(c.pg, {
+              miner: actor,
+              deadline: di.index,
+              open: di.open,
+              close: di.close,
+              partitions: missing.map((t) => ({ partition: t.index, job: job(t) })),
+            }),
+          );
     log.info(
       created > 0
         ? "partition tasks created for the cluster"
