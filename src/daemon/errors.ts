@@ -15,6 +15,8 @@ export const DAEMON_ERROR_CODES = [
   "FLAG_INVALID",
   /** A step of `vsm demo` failed. */
   "DEMO_FAILED",
+  /** `vsm demo --cluster` found no PostgreSQL server binaries (initdb, pg_ctl) to run its database. */
+  "DEMO_PG_MISSING",
 ] as const;
 export type DaemonErrorCode = (typeof DAEMON_ERROR_CODES)[number];
 

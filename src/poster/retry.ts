@@ -250,6 +250,7 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   HOME_UNWRITABLE: "failure",
   FLAG_INVALID: "failure",
   DEMO_FAILED: "failure",
+  DEMO_PG_MISSING: "failure",
   // cli
   CHAIN_NOT_CONFIGURED: "failure",
   DAEMON_NOT_READY: "failure",

@@ -5,6 +5,7 @@
  */
 import type { Command } from "commander";
 import { SUPERVISED_ENV } from "../../prover/ext/child.js";
+import { MIN_PROOF_TIME_ENV, withMinProofTime } from "../../prover/minProofTime.js";
 import { runProcessor } from "../../prover/processor.js";
 import type { Stage } from "../../prover/protocol.js";
 import { createVanillaProver } from "../../prover/vanillaProver.js";
@@ -21,6 +22,9 @@ function register(program: Command, name: string, stage: Stage, what: string): v
         const log = loggerOf(cmd).named("processor-cmd");
         const raw = (opts.threads as string | undefined) ?? process.env.VSM_PROVER_THREADS;
         const threads = raw !== undefined ? parseUintArg(raw, "--threads") : undefined;
+        // A floor on each proof's time (demos and benchmarks on small sectors; minProofTime.ts).
+        const rawMin = process.env[MIN_PROOF_TIME_ENV]?.trim();
+        const minMs = rawMin ? parseUintArg(rawMin, MIN_PROOF_TIME_ENV) : 0;
         const pool = createWorkerPool("processor", { threads, logger: log });
         log.info("processor starting", {
           proc: name,
@@ -28,6 +32,7 @@ function register(program: Command, name: string, stage: Stage, what: string): v
           threads: pool.size,
           cuda_visible_devices: process.env.CUDA_VISIBLE_DEVICES ?? null,
           tmpdir: process.env.TMPDIR ?? null,
+          ...(minMs > 0 ? { min_proof_ms: minMs } : {}),
         });
         try {
           await runProcessor({
@@ -35,7 +40,7 @@ function register(program: Command, name: string, stage: Stage, what: string): v
             input: process.stdin,
             output: process.stdout,
             logger: log,
-            prove: createVanillaProver(stage, pool, log),
+            prove: withMinProofTime(createVanillaProver(stage, pool, log), minMs),
             // Our daemon logs the ready line of each child itself; damocles-manager does not.
             logReady: process.env[SUPERVISED_ENV] !== "1",
           });
