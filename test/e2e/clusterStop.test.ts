@@ -16,10 +16,11 @@
  * history as lost and another node proved the partition; the resumed node's log says it dropped its
  * work, and it proved or sent nothing of what it held.
  *
- * A process frozen inside a database transaction keeps that transaction's row locks until it resumes
- * (or the server's idle_in_transaction_session_timeout, 30 s), which would delay the takeover past
- * what this test waits; the test makes sure it did not stop the node in that state (pg_stat_activity),
- * and tries again a moment later if it did.
+ * Two races of the catch are ruled out before the stop counts, by letting the node go on and catching
+ * it again: a node stopped inside a database transaction keeps that transaction's row locks until it
+ * resumes (or the server's idle_in_transaction_session_timeout, 30 s), which would hold the takeover
+ * back past what this test waits (pg_stat_activity shows it); and a node may have finished the task
+ * (or the group) between the read that caught it and the SIGSTOP (the database shows it).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -128,6 +129,22 @@ describe("the PoSter cluster: a node stopped while it holds work sends nothing s
     return rows.length > 0;
   };
 
+  /** Whether the database still has `h`'s task (and group) under the same attempt of its node. */
+  const stillHolds = async (h: Held, open: number): Promise<boolean> => {
+    const [task] = await c.sql<{ n: number }[]>`
+      SELECT count(*)::INT AS n FROM partition_tasks
+      WHERE miner = ${MINER.actor} AND open_epoch = ${open} AND partition_index = ${h.partition} AND state = 'running'
+        AND holder = ${h.node} AND attempts = ${h.taskAttempt}`;
+    if (!task || task.n === 0) return false;
+    if (!h.group) return true;
+    const [g] = await c.sql<{ n: number }[]>`
+      SELECT count(*)::INT AS n FROM message_groups
+      WHERE miner = ${MINER.actor} AND open_epoch = ${open} AND group_index = ${h.group.index}
+        AND state IN ('claimed', 'sent')
+        AND claimed_by = ${h.node} AND attempts = ${h.group.attempt}`;
+    return !!g && g.n > 0;
+  };
+
   test("(c) a node SIGSTOPped while it holds a task and a message group, then SIGCONTed: nothing stale reaches the chain", async (t) => {
     const s = c.stack;
     const at = s.onboardingEpoch(MINER.actor, MINER.deadline, (await s.epoch()) + 1, 25);
@@ -157,8 +174,9 @@ describe("the PoSter cluster: a node stopped while it holds work sends nothing s
       proc.kill("SIGSTOP");
       frozen = h.node;
       await sleep(100);
-      if (retries < 5 && (await inTransaction(h.node))) {
-        // Frozen between two statements of a transaction: let it finish and catch it again.
+      if (retries < 5 && ((await inTransaction(h.node)) || !(await stillHolds(h, dl.open)))) {
+        // Frozen between two statements of a transaction, or just after it finished the work (the
+        // database says it no longer holds it): let it go on and catch it again.
         proc.kill("SIGCONT");
         frozen = null;
         retries++;
