@@ -121,11 +121,14 @@ describe("the PoSter cluster: a node stopped while it holds work sends nothing s
       : undefined;
   };
 
-  /** Whether `node` has a transaction open on the server (its row locks would outlive the stop). */
+  /**
+   * Whether `node` has a transaction open on the server, or a statement still running (one waiting on
+   * a lock becomes an open transaction when it ends): its row locks would outlive the stop.
+   */
   const inTransaction = async (node: string): Promise<boolean> => {
     const rows = await c.sql<{ state: string }[]>`
       SELECT state FROM pg_stat_activity
-      WHERE application_name = ${`vsm ${node}`} AND state LIKE 'idle in transaction%'`;
+      WHERE application_name = ${`vsm ${node}`} AND (state LIKE 'idle in transaction%' OR state = 'active')`;
     return rows.length > 0;
   };
 
