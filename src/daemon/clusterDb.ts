@@ -43,7 +43,14 @@ export function configuredDsn(config: SectorManagerConfig): string {
 
 /** Opens the configured database (nothing connects yet). `who` goes to pg_stat_activity. */
 export function openConfiguredPg(config: SectorManagerConfig, logger: Logger, who: string): Pg {
-  return openPg(configuredDsn(config), { logger, applicationName: `vsm ${who}`.slice(0, 63) });
+  return openPg(configuredDsn(config), {
+    logger,
+    applicationName: `vsm ${who}`.slice(0, 63),
+    // Every cluster transaction is a few statements sent back to back: one idle for half a lease
+    // belongs to a node frozen or cut off in its middle, whose row locks would otherwise keep its
+    // work from moving (a group claim waits on them) for longer than the lease.
+    idleInTransactionTimeoutMs: Math.max(1000, Math.floor(config.Common.DB.Postgres.LeaseTimeoutMs / 2)),
+  });
 }
 
 /** Hosts of the DSN and its user, without the password: for logs. */
