@@ -297,7 +297,36 @@ export class ClusterMember {
       else this.log.warn("claiming tasks failed", { err: errorMessage(e) });
       return;
     }
-    for (const t of claimed) this.start(t, started, signal);
+    const startedAt = await this.freshen(claimed, started);
+    for (const t of claimed) {
+      const at = startedAt.get(taskKey(t));
+      if (at !== undefined) this.start(t, at, signal);
+    }
+  }
+
+  /**
+   * A claim's local lease counts from when the claim was sent. One that took long to answer (its
+   * call waited for a connection while the database restarted or failed over) comes back with
+   * little or nothing of it left: its work would be dropped at once, and the task would wait out its
+   * lease in the database before anyone took it again. Such tasks are renewed at once, and their work
+   * counts from the renewal. Returns when each task's lease starts locally; a task the renewal found
+   * lost is left out.
+   */
+  private async freshen(claimed: readonly ClaimedTask[], started: number): Promise<Map<string, number>> {
+    const out = new Map(claimed.map((t) => [taskKey(t), started]));
+    const { leaseMs } = this.opts.timings;
+    if (claimed.length === 0 || performance.now() - started < (leaseMs - LEASE_MARGIN_MS) / 2) return out;
+    const again = performance.now();
+    try {
+      const { lost } = await renewTaskLeases(this.pg, this.id, claimed, { leaseMs });
+      for (const t of claimed) out.set(taskKey(t), again);
+      for (const l of lost) out.delete(taskKey(l));
+    } catch (e) {
+      // Kept as claimed: the work stops when the claim's lease runs out, as it would have.
+      this.opts.metrics?.clusterDbErrors.inc({ op: "renew" });
+      this.log.warn("renewing slowly claimed tasks failed", { err: errorMessage(e), tasks: claimed.length });
+    }
+    return out;
   }
 
   private start(t: ClaimedTask, startedAt: number, signal: AbortSignal): void {
@@ -339,6 +368,9 @@ export class ClusterMember {
     try {
       const job = parseTaskJob(t.job);
       outcome = await proveTask(job, this.opts.deps, { height: this.height, signal, log });
+      // A check stopped by the signal reports its sectors skipped ("check aborted"), which is no
+      // outcome: recorded, it would fail the partition for good ("nothing provable").
+      signal.throwIfAborted();
     } catch (e) {
       if (local.signal.aborted) {
         m?.clusterTaskResults.inc({ outcome: "lost" });
