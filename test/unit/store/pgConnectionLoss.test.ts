@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { nullLogger } from "../../../src/log/logger.js";
+import { memoryLogger } from "../../../src/log/logger.js";
 import { isTransient } from "../../../src/poster/retry.js";
 import { openPg, type Pg } from "../../../src/store/pg/db.js";
 import { SmError } from "../../../src/util/errors.js";
@@ -22,12 +22,13 @@ const APP = "vsm-conn-loss";
 describe("a connection lost under a call", { timeout: 60_000 }, () => {
   let server: PgServer;
   let pg: Pg | undefined;
+  const log = memoryLogger("info");
 
   before(async () => {
     server = await startPg();
     const dsn = await server.createDatabase("loss");
     pg = openPg(dsn, {
-      logger: nullLogger,
+      logger: log.logger,
       applicationName: APP,
       maxConnections: 1,
       connectTimeoutMs: 2000,
@@ -91,6 +92,11 @@ describe("a connection lost under a call", { timeout: 60_000 }, () => {
     await assert.rejects(call, transient);
     await answersAtOnce(db);
     assert.equal(afterLoss, false, "the body stopped at the lost statement");
+    // The operator sees the loss, the client replaced, and the database back.
+    const said = (msg: string) => log.lines.findIndex((l) => l.includes(msg));
+    assert.ok(said("database unreachable") >= 0, log.lines.join("\n"));
+    assert.ok(said("database connections replaced") >= 0, log.lines.join("\n"));
+    assert.ok(said("database reachable again") > said("database unreachable"), log.lines.join("\n"));
   });
 
   test("in a single statement: it fails transient, the next call answers", async () => {
