@@ -176,10 +176,14 @@ async function runClusterDeadline(
     let sent = false;
     for (const g of groups) {
       if (g.state === "landed" || g.state === "failed") continue;
-      const claimedAt = performance.now();
-      const claimed = await db("claiming a message group", () =>
-        claimGroup(c.pg, c.member.id, g, { leaseMs: c.leaseMs }),
-      );
+      // The lease counts from the try that got the group, not from the first of the retries (a
+      // database failing over answers the first tries with errors): taken from the first, it would
+      // already be over, and the group dropped as soon as claimed.
+      let claimedAt = performance.now();
+      const claimed = await db("claiming a message group", () => {
+        claimedAt = performance.now();
+        return claimGroup(c.pg, c.member.id, g, { leaseMs: c.leaseMs });
+      });
       if (!claimed) continue;
       await sendGroup(claimed, claimedAt, {
         pg: c.pg,
