@@ -101,7 +101,8 @@ describe("the PoSter cluster through a PostgreSQL failover", { timeout: 170_000 
     const dl: DeadlineInfo = s.nextDeadline(MINER.actor, MINER.deadline, await s.epoch());
     assert.ok((await s.epoch()) < dl.challenge, "in place before the challenge");
 
-    // Every process that must live through the failover, as started.
+    // Every process that must live through the failover, as started (the stack's procs are the devnet,
+    // then the source node).
     const procs = new Map<string, Proc>([["source", s.procs[1] as Proc]]);
     for (const n of NODES) procs.set(n, cs.nodes.get(n) as Proc);
     const pids = new Map([...procs].map(([n, p]) => [n, p.pid]));
