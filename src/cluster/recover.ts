@@ -33,10 +33,13 @@ export function clusterRecoveries(c: {
     await db("creating the recovery declaration", () =>
       createRecovery(c.pg, { ...key, deadline: target.index, sectors: null }),
     );
-    const claimedAt = performance.now();
-    const claimed = await db("claiming the recovery declaration", () =>
-      claimRecovery(c.pg, c.member.id, key, { leaseMs: c.leaseMs }),
-    );
+    // The lease counts from the try that got the declaration, not from the first of the retries
+    // (as for message groups, deadline.ts).
+    let claimedAt = performance.now();
+    const claimed = await db("claiming the recovery declaration", () => {
+      claimedAt = performance.now();
+      return claimRecovery(c.pg, c.member.id, key, { leaseMs: c.leaseMs });
+    });
     if (!claimed) return 0; // another member declares it, or has
     const lease = c.member.holdRecovery(key, claimedAt);
     const linked = linkSignals([signal, lease.signal]);
