@@ -143,6 +143,25 @@ export class ClusterMember {
     return Promise.race([changed, sleep(ms, signal)]).finally(() => this.changeListeners.delete(onChange));
   }
 
+  /**
+   * When the local lease of a message group claimed at `claimedAt` starts: at the claim, or, when the
+   * claim took so long to answer that most of the lease is gone on the local clock, at a renewal made
+   * at once (as freshen does for tasks).
+   */
+  async groupLeaseStart(lease: GroupLease, claimedAt: number): Promise<number> {
+    const { leaseMs } = this.opts.timings;
+    if (performance.now() - claimedAt < slowClaimMs(leaseMs)) return claimedAt;
+    const again = performance.now();
+    try {
+      await renewGroupLease(this.pg, this.id, lease, { leaseMs });
+      return again;
+    } catch (e) {
+      // Lost, or no answer: the lease runs out from the claim, as it would have.
+      this.log.warn("renewing a slowly claimed message group failed", { err: errorMessage(e) });
+      return claimedAt;
+    }
+  }
+
   /** Holds a message group's lease, renewed with the others until released. */
   holdGroup(lease: GroupLease, startedAt: number): LocalLease {
     const what = `message group ${lease.group} of f0${lease.miner} (deadline open ${lease.open})`;
@@ -315,7 +334,7 @@ export class ClusterMember {
   private async freshen(claimed: readonly ClaimedTask[], started: number): Promise<Map<string, number>> {
     const out = new Map(claimed.map((t) => [taskKey(t), started]));
     const { leaseMs } = this.opts.timings;
-    if (claimed.length === 0 || performance.now() - started < (leaseMs - LEASE_MARGIN_MS) / 2) return out;
+    if (claimed.length === 0 || performance.now() - started < slowClaimMs(leaseMs)) return out;
     const again = performance.now();
     try {
       const { lost } = await renewTaskLeases(this.pg, this.id, claimed, { leaseMs });
@@ -495,6 +514,9 @@ export class ClusterMember {
     if (held.length > 0) this.log.info("handed partition tasks back to the cluster", { tasks: held.length });
   }
 }
+
+/** A claim that took this long to answer has lost half of its local lease: it is renewed at once. */
+const slowClaimMs = (leaseMs: number): number => (leaseMs - LEASE_MARGIN_MS) / 2;
 
 const taskKey = (k: { miner: number; open: number; partition: number }): string =>
   `${k.miner}/${k.open}/${k.partition}`;

@@ -8,11 +8,22 @@
  * stopped by the shutdown reports its sectors "check aborted", which is no outcome of the task. (It
  * used to come out as "nothing provable" and be recorded as a permanent failure, the partition left
  * out.)
+ *
+ * A message group whose claim took long to answer (the database failing over) is renewed before it is
+ * sent, and its local lease counts from the renewal; otherwise from the claim.
  */
 import assert from "node:assert/strict";
+import { performance } from "node:perf_hooks";
 import { after, before, describe, test } from "node:test";
 import { BitField } from "../../../src/chain/bitfield.js";
-import { listTasks, taskHistory } from "../../../src/cluster/index.js";
+import {
+  claimGroup,
+  claimTasks,
+  completeTask,
+  formGroups,
+  listTasks,
+  taskHistory,
+} from "../../../src/cluster/index.js";
 import { ClusterMember } from "../../../src/cluster/member.js";
 import type { TaskProveDeps } from "../../../src/cluster/proveTask.js";
 import { encodeTaskJob } from "../../../src/cluster/taskJob.js";
@@ -33,6 +44,7 @@ const MINER = 1000;
 const WINDOW_2KIB = 10;
 const k2 = shapeByName("2KiB")!;
 const SECTORS = [1, 2];
+const TIMINGS = { leaseMs: 10_000, renewEveryMs: 1000, heartbeatEveryMs: 1000, missedHeartbeats: 3 };
 
 describe("cluster member", { timeout: 30_000 }, () => {
   const { freshDb } = clusterDbFixture("member");
@@ -105,7 +117,7 @@ describe("cluster member", { timeout: 30_000 }, () => {
         name: "m1",
         address: "m1:1",
         capacity: () => 1,
-        timings: { leaseMs: 10_000, renewEveryMs: 1000, heartbeatEveryMs: 1000, missedHeartbeats: 3 },
+        timings: TIMINGS,
         pollMs: 100,
         deps,
         logger: nullLogger,
@@ -128,5 +140,63 @@ describe("cluster member", { timeout: 30_000 }, () => {
       [["failed", "node m1 stopped"]],
       "the attempt is recorded as ended by the stop, not as nothing provable",
     );
+  });
+
+  test("a message group claimed slowly is renewed, and its lease counts from the renewal", async () => {
+    const { pg } = await freshDb();
+    await createDeadlineTasks(pg, {
+      miner: MINER,
+      deadline: 0,
+      open: 100,
+      close: 160,
+      partitions: [{ partition: 0, job: {} }],
+    });
+    const never = new AbortController();
+    const member = await ClusterMember.join(
+      pg,
+      {
+        name: "m2",
+        address: "m2:1",
+        capacity: () => 1,
+        timings: TIMINGS,
+        deps: {} as TaskProveDeps,
+        logger: nullLogger,
+      },
+      never.signal,
+    );
+    const [task] = (await claimTasks(pg, member.id, { height: 95, leaseMs: TIMINGS.leaseMs })).tasks;
+    assert.ok(task);
+    await completeTask(pg, member.id, task, { proof: new Uint8Array([1]) });
+    const [group] = await formGroups(pg, { miner: MINER, open: 100, perMessage: 1 });
+    assert.ok(group);
+    const claimed = await claimGroup(pg, member.id, group, { leaseMs: TIMINGS.leaseMs });
+    assert.ok(claimed);
+    const lease = { miner: MINER, open: 100, group: claimed.group, attempt: claimed.attempt };
+    const expiry = async () =>
+      (
+        await pg.query<{ e: Date }>(
+          "SELECT lease_expires_at AS e FROM message_groups WHERE miner = $1 AND open_epoch = 100",
+          [MINER],
+        )
+      )[0]?.e.getTime() ?? 0;
+
+    // Answered at once: the lease counts from the claim, nothing renewed.
+    const now = performance.now();
+    const before = await expiry();
+    assert.equal(await member.groupLeaseStart(lease, now), now);
+    assert.equal(await expiry(), before);
+
+    // Answered 6 s after it was sent (more than half of the 10 s lease, less its 1 s margin).
+    const slow = performance.now() - 6000;
+    const start = await member.groupLeaseStart(lease, slow);
+    assert.ok(start > slow + 5500, "counts from the renewal");
+    assert.ok((await expiry()) > before, "renewed in the database");
+
+    // Lost meanwhile: the renewal is refused and the lease counts from the claim, so it is over.
+    await pg.query(
+      "UPDATE message_groups SET lease_expires_at = now() - INTERVAL '1 millisecond' WHERE miner = $1",
+      [MINER],
+    );
+    assert.equal(await member.groupLeaseStart(lease, slow), slow);
   });
 });
