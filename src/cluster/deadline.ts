@@ -221,10 +221,14 @@ async function runClusterDeadline(
       if (allEnded && !proofsLeft && groups.every(settled) && sending.size === 0) break;
       for (const g of groups) {
         if (settled(g) || !g.claimable || sending.has(g.group)) continue;
-        const claimedAt = performance.now();
-        const claimed = await db("claiming a message group", () =>
-          claimGroup(c.pg, c.member.id, g, { leaseMs: c.leaseMs }),
-        );
+        // The lease counts from the try that got the group, not from the first of the retries (a
+        // database failing over answers the first tries with errors): taken from the first, it would
+        // already be over, and the group dropped as soon as claimed.
+        let claimedAt = performance.now();
+        const claimed = await db("claiming a message group", () => {
+          claimedAt = performance.now();
+          return claimGroup(c.pg, c.member.id, g, { leaseMs: c.leaseMs });
+        });
         if (!claimed) continue;
         const p = sendGroup(claimed, claimedAt, {
           ...send,

@@ -30,19 +30,12 @@ import { expireGroupsAtClose, renewGroupLease } from "./groups.js";
 import { LocalLease } from "./localLease.js";
 import { heartbeat, registerNode, setCapacity } from "./nodes.js";
 import type { ClusterTimings } from "./options.js";
-import { proveTask, type TaskProveDeps } from "./proveTask.js";
+import type { TaskProveDeps } from "./proveTask.js";
 import { pruneClosedDeadlines, pruneTaskHistory } from "./prune.js";
 import { renewRecoveryLease } from "./recoveries.js";
-import { parseTaskJob } from "./taskJob.js";
-import {
-  type ClaimedTask,
-  claimTasks,
-  completeTask,
-  expireTasksAtClose,
-  failTask,
-  renewTaskLeases,
-} from "./tasks.js";
-import { heldTasks, taskFailures } from "./taskViews.js";
+import { runClaimedTask, type TaskEnd } from "./taskRun.js";
+import { type ClaimedTask, claimTasks, expireTasksAtClose, failTask, renewTaskLeases } from "./tasks.js";
+import { heldTasks } from "./taskViews.js";
 import type { GroupLease, NodeIdentity, RecoveryKey, TaskLease } from "./types.js";
 
 export interface MemberOptions {
@@ -64,9 +57,6 @@ export interface MemberOptions {
  * database will, to cover the time between its last local check and a message reaching the chain node.
  */
 const LEASE_MARGIN_MS = 1000;
-
-/** A failed check or proof is handed back for another node this many times, then failed for good. */
-const TASK_ATTEMPTS = 3;
 
 /** How often the cluster's tasks are counted by state for vsm_cluster_tasks, ms. */
 const TASK_COUNT_EVERY_MS = 5000;
@@ -164,6 +154,25 @@ export class ClusterMember {
     });
     this.changeListeners.add(onChange);
     return Promise.race([changed, sleep(ms, signal)]).finally(() => this.changeListeners.delete(onChange));
+  }
+
+  /**
+   * When the local lease of a message group claimed at `claimedAt` starts: at the claim, or, when the
+   * claim took so long to answer that most of the lease is gone on the local clock, at a renewal made
+   * at once (as freshen does for tasks).
+   */
+  async groupLeaseStart(lease: GroupLease, claimedAt: number): Promise<number> {
+    const { leaseMs } = this.opts.timings;
+    if (performance.now() - claimedAt < slowClaimMs(leaseMs)) return claimedAt;
+    const again = performance.now();
+    try {
+      await renewGroupLease(this.pg, this.id, lease, { leaseMs });
+      return again;
+    } catch (e) {
+      // Lost, or no answer: the lease runs out from the claim, as it would have.
+      this.log.warn("renewing a slowly claimed message group failed", { err: errorMessage(e) });
+      return claimedAt;
+    }
   }
 
   /** Holds a message group's lease, renewed with the others until released. */
@@ -376,7 +385,36 @@ export class ClusterMember {
       }
       return;
     }
-    for (const t of claimed) this.start(t, started, signal);
+    const startedAt = await this.freshen(claimed, started);
+    for (const t of claimed) {
+      const at = startedAt.get(taskKey(t));
+      if (at !== undefined) this.start(t, at, signal);
+    }
+  }
+
+  /**
+   * A claim's local lease counts from when the claim was sent. One that took long to answer (its
+   * call waited for a connection while the database restarted or failed over) comes back with
+   * little or nothing of it left: its work would be dropped at once, and the task would wait out its
+   * lease in the database before anyone took it again. Such tasks are renewed at once, and their work
+   * counts from the renewal. Returns when each task's lease starts locally; a task the renewal found
+   * lost is left out.
+   */
+  private async freshen(claimed: readonly ClaimedTask[], started: number): Promise<Map<string, number>> {
+    const out = new Map(claimed.map((t) => [taskKey(t), started]));
+    const { leaseMs } = this.opts.timings;
+    if (claimed.length === 0 || performance.now() - started < slowClaimMs(leaseMs)) return out;
+    const again = performance.now();
+    try {
+      const { lost } = await renewTaskLeases(this.pg, this.id, claimed, { leaseMs });
+      for (const t of claimed) out.set(taskKey(t), again);
+      for (const l of lost) out.delete(taskKey(l));
+    } catch (e) {
+      // Kept as claimed: the work stops when the claim's lease runs out, as it would have.
+      this.opts.metrics?.clusterDbErrors.inc({ op: "renew" });
+      this.log.warn("renewing slowly claimed tasks failed", { err: errorMessage(e), tasks: claimed.length });
+    }
+    return out;
   }
 
   /**
@@ -414,7 +452,21 @@ export class ClusterMember {
     this.tasks.get(key)?.local.lose("claimed again under a new attempt");
     const linked = linkSignals([signal, local.signal]);
     const entry: HeldTask = { lease, local, done: Promise.resolve() };
-    entry.done = this.runTask(t, lease, local, linked.signal, log)
+    entry.done = runClaimedTask(
+      {
+        pg: this.pg,
+        id: this.id,
+        deps: this.opts.deps,
+        metrics: this.opts.metrics,
+        log,
+        height: this.height,
+        ended: (outcome) => this.taskEnded(outcome),
+      },
+      t,
+      lease,
+      local,
+      linked.signal,
+    )
       .catch((e) => log.error("partition task ended in error", { err: errorMessage(e) }))
       .finally(() => {
         linked.done();
@@ -426,117 +478,15 @@ export class ClusterMember {
     this.tasks.set(key, entry);
   }
 
-  private async runTask(
-    t: ClaimedTask,
-    lease: TaskLease,
-    local: LocalLease,
-    signal: AbortSignal,
-    log: Logger,
-  ): Promise<void> {
-    const m = this.opts.metrics;
-    let outcome: Awaited<ReturnType<typeof proveTask>>;
-    try {
-      const job = parseTaskJob(t.job);
-      outcome = await proveTask(job, this.opts.deps, { height: this.height, signal, log });
-    } catch (e) {
-      if (local.signal.aborted) {
-        m?.clusterTaskResults.inc({ outcome: "lost" });
-        log.warn("partition task dropped: this node no longer holds it", {
-          why: errorMessage(local.signal.reason),
-        });
-        return;
-      }
-      if (signal.aborted) return; // shutdown: handBack() returns it
-      const retry =
-        !(e instanceof SmError && e.code === "CLUSTER_BAD_JOB") &&
-        (isTransient(e) || (await this.failuresBefore(lease)) + 1 < TASK_ATTEMPTS);
-      log.error(
-        retry ? "partition task failed; handed back for another try" : "partition task failed for good",
-        { err: errorMessage(e) },
-      );
-      await this.giveUp(lease, local, errorMessage(e), retry);
-      return;
-    }
-    if (outcome.kind === "none") {
-      // A store mounted on other machines only leaves nothing provable here: another node may do better.
-      const retry = (await this.failuresBefore(lease)) + 1 < TASK_ATTEMPTS;
-      const error = `nothing provable on ${this.id.name}: ${outcome.skipped.length} sector(s) failed their check or were reported faulty`;
-      log.warn(
-        retry
-          ? "partition has nothing provable on this node; handed back for another node"
-          : "partition has nothing provable; left out (its sectors become faulty at Close)",
-        { skipped: outcome.skipped.length, reasons: outcome.failed.slice(0, 5) },
-      );
-      await this.giveUp(lease, local, error, retry);
-      return;
-    }
-    const ok = await this.record("complete", local, () =>
-      completeTask(this.pg, this.id, lease, {
-        proof: outcome.proof,
-        skipped: outcome.skipped,
-        faults: outcome.faults,
-      }),
-    );
-    if (ok) {
-      this.failStreak = 0;
-      m?.clusterTaskResults.inc({ outcome: "done" });
-      log.info("partition proven", {
-        sectors: outcome.sectors,
-        skipped: outcome.skipped.length,
-        ms: outcome.ms,
-      });
-    } else m?.clusterTaskResults.inc({ outcome: "lost" });
-  }
-
-  /** Failed attempts recorded for the task so far (claims lost to takeovers or restarts do not count). */
-  private async failuresBefore(lease: TaskLease): Promise<number> {
-    try {
-      return await taskFailures(this.pg, lease);
-    } catch {
-      return 0;
-    }
-  }
-
   /**
-   * Ends the attempt as failed: handed back for any node (`retry`) or for good. After a hand-back this
-   * node pauses its claims a little (doubling to 15 s while failures go on), so the partition goes to
-   * another node instead of straight back to this one.
+   * After a hand-back this node pauses its claims a little (doubling to 15 s while failures go on), so
+   * the partition goes to another node instead of straight back to this one.
    */
-  private async giveUp(lease: TaskLease, local: LocalLease, error: string, retry: boolean): Promise<void> {
-    await this.record("fail", local, () => failTask(this.pg, this.id, lease, { error, retry }));
-    this.opts.metrics?.clusterTaskResults.inc({ outcome: retry ? "retry" : "failed" });
-    this.failStreak++;
-    this.claimPausedUntil = performance.now() + Math.min(1000 * 2 ** this.failStreak, 15_000);
-  }
-
-  /**
-   * Records a task's end, retrying through an unreachable database while the lease is still valid
-   * locally (every call is safe to repeat); false when the lease was lost (nothing recorded).
-   */
-  private async record(
-    op: "complete" | "fail",
-    local: LocalLease,
-    write: () => Promise<unknown>,
-  ): Promise<boolean> {
-    for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
-      if (local.left() <= 0) {
-        this.log.warn("result not recorded: the lease ran out before the database answered", {
-          task: local.what,
-        });
-        return false;
-      }
-      try {
-        await write();
-        return true;
-      } catch (e) {
-        this.opts.metrics?.clusterDbErrors.inc({ op });
-        if (e instanceof SmError && e.code === "CLUSTER_LEASE_LOST") {
-          this.log.warn("result refused: another node holds the task now", { err: e.message });
-          return false;
-        }
-        if (!isTransient(e)) throw e;
-        await sleep(Math.min(delay, local.left()));
-      }
+  private taskEnded(outcome: TaskEnd): void {
+    if (outcome === "done") this.failStreak = 0;
+    else if (outcome === "failed" || outcome === "retry") {
+      this.failStreak++;
+      this.claimPausedUntil = performance.now() + Math.min(1000 * 2 ** this.failStreak, 15_000);
     }
   }
 
@@ -589,6 +539,9 @@ export class ClusterMember {
     if (n > 0) this.log.info("handed partition tasks back to the cluster", { tasks: n });
   }
 }
+
+/** A claim that took this long to answer has lost half of its local lease: it is renewed at once. */
+const slowClaimMs = (leaseMs: number): number => (leaseMs - LEASE_MARGIN_MS) / 2;
 
 const taskKey = (k: { miner: number; open: number; partition: number }): string =>
   `${k.miner}/${k.open}/${k.partition}`;

@@ -36,20 +36,22 @@ export function clusterRecoveries(c: {
     );
     // Another member may hold it: wait while it is held, and take it over if its holder's lease
     // expires (dead, hung, cut off) while the declaration is still due.
+    // The lease counts from the try that got the declaration, not from the first of the retries
+    // (as for message groups, deadline.ts).
     let claimedAt = performance.now();
-    let claimed = await db("claiming the recovery declaration", () =>
-      claimRecovery(c.pg, c.member.id, key, { leaseMs: c.leaseMs }),
-    );
+    const claim = () =>
+      db("claiming the recovery declaration", () => {
+        claimedAt = performance.now();
+        return claimRecovery(c.pg, c.member.id, key, { leaseMs: c.leaseMs });
+      });
+    let claimed = await claim();
     while (!claimed) {
       const state = await db("reading the recovery declaration", () => recoveryState(c.pg, key));
       if (state === "landed" || state === "failed" || state === null) return 0;
       await sleep(Math.max(500, c.leaseMs / 2), signal);
       const now = await deps.chain.chainHead({ signal }).catch(() => undefined);
       if (now && !shouldDeclareNow(target, now.height)) return 0;
-      claimedAt = performance.now();
-      claimed = await db("claiming the recovery declaration", () =>
-        claimRecovery(c.pg, c.member.id, key, { leaseMs: c.leaseMs }),
-      );
+      claimed = await claim();
       if (claimed) log.info("took over the recovery declaration from a member whose lease expired");
     }
     const lease = c.member.holdRecovery(key, claimedAt);

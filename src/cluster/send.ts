@@ -89,7 +89,7 @@ export async function sendGroup(
     group: claimed.group,
     attempt: claimed.attempt,
   };
-  const lease = member.holdGroup(glease, claimedAt);
+  const lease = member.holdGroup(glease, await member.groupLeaseStart(glease, claimedAt));
   const linked = linkSignals([input.reads.signal, lease.signal]);
   const signal = linked.signal;
   const log = input.log.with({

@@ -21,6 +21,7 @@
  * A statement that fails with STORE_DB_UNREACHABLE may or may not have been applied (a COMMIT whose
  * answer was lost): callers retry only what is idempotent, which every cluster write is designed to be.
  */
+import { performance } from "node:perf_hooks";
 import postgres from "postgres";
 import { parsePostgresDsn } from "../../config/dsn.js";
 import type { Logger } from "../../log/logger.js";
@@ -149,6 +150,24 @@ function isRetryableConflict(e: unknown): boolean {
   return s === SERIALIZATION_FAILURE || s === DEADLOCK_DETECTED;
 }
 
+/**
+ * Whether `e` says a connection that was open is gone: the server closed or reset it, or told it so
+ * before closing (57P01 admin_shutdown, 57P02 crash_shutdown, class 08). Not a connection that could
+ * not be opened (ECONNREFUSED, CONNECT_TIMEOUT), nor one this client ended itself.
+ *
+ * Such a connection must see no statement again. postgres.js 3.4.10 (porsager/postgres issues #1208,
+ * #1154, fix not released) writes a statement on a connection whose socket is gone from a
+ * setImmediate, where the TypeError cannot be caught and kills the process; and a write pending when
+ * the socket closes leaves the connection unable to send anything after it reconnects (its write
+ * timer is cleared but never reset), so every later use of it waits for the connect timeout.
+ */
+function connectionLost(e: unknown): boolean {
+  const s = sqlstateOf(e);
+  if (s !== undefined) return s === "57P01" || s === "57P02" || s.startsWith("08");
+  const code = sysCode(e);
+  return code === "CONNECTION_CLOSED" || code === "ECONNRESET" || code === "EPIPE" || code === "ECONNABORTED";
+}
+
 /** Whether `e` came from the client or the server rather than from a transaction body. */
 function isClientError(e: unknown): boolean {
   if (e instanceof postgres.PostgresError || e instanceof SmError) return true;
@@ -230,6 +249,8 @@ class PgClient implements Pg {
   private readonly queryTimeoutMs: number;
   private readonly txAttempts: number;
   private readonly txTimeoutMs: number;
+  /** performance.now() when a call first found the database unreachable; undefined while it answers. */
+  private unreachableSince: number | undefined;
 
   constructor(
     private readonly parsed: ParsedDsn,
@@ -298,7 +319,41 @@ class PgClient implements Pg {
 
   private failed(e: unknown, generation: number, what: string): SmError {
     if (sqlstateOf(e) === "25006") this.replace(generation, "a write reached a read-only server (standby)");
-    return pgError(e, what);
+    // Its connections may be unusable after a lost one (connectionLost); a new client costs little.
+    else if (connectionLost(e)) this.replace(generation, "a connection to the database was lost");
+    const err = pgError(e, what);
+    this.noteOutage(err);
+    return err;
+  }
+
+  /**
+   * The first call to find the database gone says so once, and the first call started after that
+   * which succeeds says it is back and how long it was away: an operator reading the log of a restart
+   * or a failover sees when each node lost the database and when it reached it again (by itself:
+   * postgres.js connects again on the next call). A statement the server cancelled (57014, 55P03) is
+   * no outage: the server answered.
+   */
+  private noteOutage(err: SmError): void {
+    if (err.code !== "STORE_DB_UNREACHABLE" || this.unreachableSince !== undefined) return;
+    const sqlstate = err.fields.sqlstate;
+    if (sqlstate === "57014" || sqlstate === "55P03") return;
+    this.unreachableSince = performance.now();
+    this.log.warn("database unreachable; calls are retried until it answers", {
+      err: err.message,
+      hosts: this.description,
+    });
+  }
+
+  /** A call started at `startedAt` (performance.now()) succeeded. */
+  private answered(startedAt: number): void {
+    const since = this.unreachableSince;
+    // A call that started before the outage was noticed proves nothing about the server now.
+    if (since === undefined || startedAt < since) return;
+    this.unreachableSince = undefined;
+    this.log.info("database reachable again", {
+      unreachable_ms: Math.round(performance.now() - since),
+      hosts: this.description,
+    });
   }
 
   private checkOpen(): void {
@@ -309,12 +364,14 @@ class PgClient implements Pg {
   async query<T = PgRow>(text: string, params: readonly unknown[] = []): Promise<T[]> {
     this.checkOpen();
     const generation = this.generation;
+    const startedAt = performance.now();
     try {
       const rows = await this.bounded(
         this.sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]),
         generation,
         "query",
       );
+      this.answered(startedAt);
       // A plain array: callers never see the client's Result type.
       return Array.from(rows) as unknown as T[];
     } catch (e) {
@@ -329,8 +386,11 @@ class PgClient implements Pg {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       this.checkOpen();
       const generation = this.generation;
+      const startedAt = performance.now();
       try {
-        return await this.once(fn, isolation, generation, opts.timeoutMs);
+        const out = await this.once(fn, isolation, generation, opts.timeoutMs);
+        this.answered(startedAt);
+        return out;
       } catch (e) {
         // An error of the body's own (not the client's) reaches the caller unchanged.
         if (!isClientError(e)) throw e;
@@ -377,6 +437,12 @@ class PgClient implements Pg {
             return Array.from(rows) as unknown as R[];
           } catch (e) {
             broken ??= e;
+            // On a lost connection the body must not end: postgres.js would send ROLLBACK (or, if the
+            // body went on, its next statement) on that connection, and crash the process
+            // (connectionLost). The transaction's own promise still settles: postgres.js rejects it
+            // when the connection closes, and the bound below rejects it if that never comes. The
+            // body is then left pending, unreferenced, and collected.
+            if (connectionLost(e)) await new Promise<never>(() => {});
             throw e;
           }
         },
