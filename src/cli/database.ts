@@ -15,7 +15,7 @@ import { loadConfigDir } from "../config/load.js";
 import { SECTOR_MANAGER_CFG } from "../config/schema.js";
 import type { SectorManagerConfig } from "../config/types.js";
 import { commandNodeName, dsnForLog, openConfiguredPg } from "../daemon/clusterDb.js";
-import type { Logger } from "../log/logger.js";
+import { type Logger, nullLogger } from "../log/logger.js";
 import type { Pg } from "../store/pg/db.js";
 import { SCHEMA_VERSION } from "../store/pg/schema.js";
 import { SmError } from "../util/errors.js";
@@ -95,12 +95,10 @@ export function withDsn(e: unknown, db: DatabaseConfig): unknown {
  * its schema is this build's: missing (no node ever started on it) is CLUSTER_DB_EMPTY, older or
  * newer is STORE_VERSION_MISMATCH. Nothing is created or migrated. The caller closes the client.
  */
-export async function openClusterDbForReading(
-  db: DatabaseConfig,
-  logger: Logger,
-  command: string,
-): Promise<Pg> {
-  const pg = openDatabase(db, logger, command);
+export async function openClusterDbForReading(db: DatabaseConfig, command: string): Promise<Pg> {
+  // A one-shot command reports a database it cannot reach in its own error, once: the client's
+  // outage lines (written for a daemon's log) would say it twice.
+  const pg = openDatabase(db, nullLogger, command);
   try {
     const version = await schemaVersion(pg);
     if (version === undefined || version === 0)

@@ -15,7 +15,7 @@ import type { TaskState } from "../../cluster/tasks.js";
 import { listTasks, type TaskInfo } from "../../cluster/taskViews.js";
 import type { Pg } from "../../store/pg/db.js";
 import { SmError } from "../../util/errors.js";
-import { action, loggerOf, parseMinerArg } from "../context.js";
+import { action, parseMinerArg } from "../context.js";
 import { confDirOption, loadDatabaseConfig, openClusterDbForReading, withDsn } from "../database.js";
 import { plainTable } from "../format.js";
 
@@ -34,7 +34,7 @@ async function withClusterDb<T>(
   fn: (pg: Pg, deadAfterMs: number) => Promise<T>,
 ): Promise<T> {
   const db = await loadDatabaseConfig(cmd, opts, NEED);
-  const pg = await openClusterDbForReading(db, loggerOf(cmd).named("cluster"), command);
+  const pg = await openClusterDbForReading(db, command);
   try {
     return await fn(pg, db.config.Common.DB.Postgres.NodeDeadAfterMs);
   } catch (e) {

@@ -338,7 +338,7 @@ class PgClient implements Pg {
     const sqlstate = err.fields.sqlstate;
     if (sqlstate === "57014" || sqlstate === "55P03") return;
     this.unreachableSince = performance.now();
-    this.log.warn("database unreachable; calls are retried until it answers", {
+    this.log.warn("database unreachable", {
       err: err.message,
       hosts: this.description,
     });
