@@ -16,9 +16,9 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freeLoopbackPort, killAndWait, postmasterPids } from "../store/pg/localServer.js";
 import { SmError } from "../util/errors.js";
 
 export const PG_BIN_DIR_ENV = "VSM_PG_BIN_DIR";
@@ -82,55 +82,6 @@ export interface DemoPg {
   stop(): void;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr !== null ? resolve(addr.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-/** Whether a process runs (a zombie does not). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The postmaster of `data` and its children, if it runs with that data directory (a stale
- * postmaster.pid may name a pid reused since).
- */
-function serverPids(data: string): number[] {
-  let pid: number;
-  try {
-    pid = Number(fs.readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0]);
-    if (!fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(data)) return [];
-  } catch {
-    return [];
-  }
-  const out = [pid];
-  for (const e of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(e));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
-
 /** Starts a throwaway server; every step is bounded in time, and a failure leaves nothing behind. */
 export async function startDemoPg(binDir: string): Promise<DemoPg> {
   const run = (bin: string, args: string[], timeoutMs: number): string => {
@@ -173,17 +124,8 @@ export async function startDemoPg(binDir: string): Promise<DemoPg> {
           // did not stop in time: killed below
         }
       }
-      const pids = serverPids(data);
-      for (const pid of pids) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // ended meanwhile
-        }
-      }
-      // Synchronous bounded wait, so the signal handlers of the demo can use stop() too.
-      const pause = new Int32Array(new SharedArrayBuffer(4));
-      for (let i = 0; i < 100 && pids.some(isRunning); i++) Atomics.wait(pause, 0, 0, 20);
+      // Synchronous and bounded, so the signal handlers of the demo can use stop() too.
+      killAndWait(postmasterPids(data), 2000);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -215,9 +157,9 @@ export async function startDemoPg(binDir: string): Promise<DemoPg> {
         "shared_buffers = 16MB",
         "",
       ].join("\n");
-    // The port may be taken between freePort() and the start: try another one a few times.
+    // The port may be taken between freeLoopbackPort() and the start: try another one a few times.
     for (let attempt = 1; ; attempt++) {
-      port = await freePort();
+      port = await freeLoopbackPort();
       fs.appendFileSync(path.join(data, "postgresql.conf"), settings(port));
       if (asRoot) execFileSync("chown", ["-R", "postgres:postgres", dir]);
       const from = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;

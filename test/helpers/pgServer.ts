@@ -19,6 +19,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freeLoopbackPort, killAndWait, postmasterPids } from "../../src/store/pg/localServer.js";
 
 const BIN_ROOT = "/usr/lib/postgresql";
 const COMMAND_TIMEOUT_MS = 30_000;
@@ -85,20 +86,6 @@ function run(bin: string, args: string[], timeoutMs = COMMAND_TIMEOUT_MS): strin
   return r.stdout;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr !== null ? resolve(addr.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
 /** Data directories of the servers that may run, for the exit hook. */
 const running = new Set<string>();
 let hookInstalled = false;
@@ -127,7 +114,7 @@ function installExitHook(): void {
 function stopAllNow(): void {
   for (const data of running) {
     try {
-      if (frozenPids.has(data)) for (const pid of serverPids(data)) process.kill(pid, "SIGCONT");
+      if (frozenPids.has(data)) for (const pid of postmasterPids(data)) process.kill(pid, "SIGCONT");
       run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "10", "stop"], 15_000);
     } catch {
       // already stopped, or pg_ctl could not stop it: killed below
@@ -145,23 +132,6 @@ function stopAllNow(): void {
 /** Data directories of servers left frozen, thawed before any stop. */
 const frozenPids = new Set<string>();
 
-/** The postmaster of a data directory and every process it started (its backends and helpers). */
-function serverPids(data: string): number[] {
-  const pid = Number(fs.readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0]);
-  const out = [pid];
-  for (const e of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(e));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return out;
-}
-
 /**
  * Kills what is left of the server of `data` when pg_ctl could not start or stop it in time: its
  * directory is about to be removed, after which neither pg_ctl nor the exit hook could reach it.
@@ -169,34 +139,7 @@ function serverPids(data: string): number[] {
  * directory (a stale file may name a pid reused since).
  */
 function killLeftover(data: string): void {
-  let pids: number[];
-  try {
-    pids = serverPids(data);
-    const cmdline = fs.readFileSync(`/proc/${pids[0]}/cmdline`, "utf8");
-    if (!cmdline.includes(data)) return;
-  } catch {
-    return; // no postmaster.pid, or its process is gone: nothing runs
-  }
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // ended meanwhile
-    }
-  }
-  // Bounded wait, synchronous so the exit hook can use it too.
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (let i = 0; i < 50 && pids.some(isRunning); i++) Atomics.wait(pause, 0, 0, 20);
-}
-
-/** Whether a process runs (a zombie does not: a container's init may never reap it). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
+  killAndWait(postmasterPids(data), 1000);
 }
 
 /** Whether the server log written since `from` (a byte offset) says the port was taken. */
@@ -275,7 +218,7 @@ export async function startPg(opts: StartPgOptions = {}): Promise<PgServer> {
   const sock = path.join(dir, "sock");
   const logFile = path.join(dir, "server.log");
   ownedDir(sock);
-  let port = await freePort();
+  let port = await freeLoopbackPort();
   // initdb or a base backup, then this server's own settings.
   const setup = (): void => {
     if (opts.standbyOf === undefined) {
@@ -384,7 +327,7 @@ export async function startPg(opts: StartPgOptions = {}): Promise<PgServer> {
     },
     async start() {
       running.add(data);
-      // The port may be taken between freePort() and the start, or by another process while this
+      // The port may be taken between freeLoopbackPort() and the start, or by another process while this
       // server was stopped: wait for it to be free again (a restart must keep its port).
       for (let attempt = 1; ; attempt++) {
         const from = fileSize(logFile);
@@ -415,7 +358,7 @@ export async function startPg(opts: StartPgOptions = {}): Promise<PgServer> {
       throw new Error(`standby on port ${port} still in recovery after promote`);
     },
     freeze(frozen) {
-      const pids = serverPids(data);
+      const pids = postmasterPids(data);
       for (const pid of pids) {
         try {
           process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
@@ -448,7 +391,7 @@ export async function startPg(opts: StartPgOptions = {}): Promise<PgServer> {
       } catch (e) {
         if (attempt >= 5 || !bindFailed(logFile, from)) throw e;
         // Nobody knows this server's port yet: take another (the last `port =` line wins).
-        port = await freePort();
+        port = await freeLoopbackPort();
         fs.appendFileSync(path.join(data, "postgresql.conf"), `port = ${port}\n`);
       }
     }
