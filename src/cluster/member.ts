@@ -35,7 +35,7 @@ import { pruneClosedDeadlines, pruneTaskHistory } from "./prune.js";
 import { renewRecoveryLease } from "./recoveries.js";
 import { runClaimedTask, type TaskEnd } from "./taskRun.js";
 import { type ClaimedTask, claimTasks, expireTasksAtClose, failTask, renewTaskLeases } from "./tasks.js";
-import { heldTasks } from "./taskViews.js";
+import { heldTasks, unfinishedPastClose } from "./taskViews.js";
 import type { GroupLease, NodeIdentity, RecoveryKey, TaskLease } from "./types.js";
 
 export interface MemberOptions {
@@ -133,9 +133,12 @@ export class ClusterMember {
   /** The chain head moved (the PoSter follows it): claims avoid closed deadlines, Close expiry runs. */
   onHead(height: number): void {
     if (height <= this.height) return;
+    const first = this.height < 0;
     this.height = height;
     this.expireAtClose(height);
-    this.wake();
+    // Claims need a height to start; after that the claim loop's own rounds and the local wakes find
+    // the work (a head every 30 s on mainnet, but several a second on a devnet: not a claim each).
+    if (first) this.wake();
   }
 
   /** Look for work now (a deadline's tasks were created, a task ended). */
@@ -497,6 +500,7 @@ export class ClusterMember {
     const prune = ++this.heads % PRUNE_EVERY_HEADS === 0;
     void (async () => {
       try {
+        if (!prune && !(await unfinishedPastClose(this.pg, height))) return;
         const tasks = await expireTasksAtClose(this.pg, height);
         const groups = await expireGroupsAtClose(this.pg, height);
         if (tasks.length > 0 || groups.length > 0)

@@ -187,3 +187,16 @@ export async function taskFailures(pg: Pg, key: TaskKey): Promise<number> {
   );
   return Number(r?.n ?? 0);
 }
+
+/**
+ * Whether a task not done, or a group not sent, has its Close at or below `height`: one cheap
+ * statement a node runs on each head before the Close expiry, whose answer is nearly always no.
+ */
+export async function unfinishedPastClose(pg: Pg, height: number): Promise<boolean> {
+  const [r] = await pg.query<{ any: boolean }>(
+    `SELECT (EXISTS (SELECT 1 FROM partition_tasks WHERE state IN ('waiting', 'running') AND close_epoch <= $1)
+       OR EXISTS (SELECT 1 FROM message_groups WHERE state IN ('waiting', 'claimed') AND close_epoch <= $1)) AS any`,
+    [height],
+  );
+  return r?.any === true;
+}
