@@ -3,12 +3,14 @@
  * transactions (nodes.ts, tasks.ts, groups.ts, recoveries.ts).
  *
  *  - join: register under its name with a new session (its previous life's tasks go back to waiting);
- *  - every renewEveryMs: heartbeat, renew every lease it holds (tasks in one statement, then each
- *    message group and recovery), drop what comes back lost; report a changed prover capacity;
+ *  - every renewEveryMs: renew every lease it holds (its tasks in one statement, each message group
+ *    and recovery beside it), drop what comes back lost; beside the renewals, never holding them
+ *    back: the heartbeat, the task count for the metrics, a changed prover capacity;
  *  - claim: whenever it has a free prover slot (woken when a task ends or a deadline's tasks are
  *    created, else every pollMs), claim tasks earliest Close first across all miners, up to its free
  *    capacity, and check + prove each here (proveTask.ts), then record the proof, fenced;
- *  - on each head: tasks and groups past their Close become failed, with the reason;
+ *  - on each head: tasks and groups past their Close become failed, with the reason (one cheap check
+ *    first: nearly always there are none);
  *  - on shutdown: hand every task it holds back (waiting), so another node takes it at once rather
  *    than after the lease.
  *
