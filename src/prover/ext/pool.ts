@@ -226,6 +226,7 @@ export class ExtProverPool {
     child.on("exit", (why: string, was: ChildState) => this.onChildExit(e, child, why, was));
     try {
       await child.start();
+      this.deps.metrics?.extProverChildUp.set({ stage: this.stage, block: child.label }, 1);
       e.readySince = Date.now();
       e.startFailed = false;
       this.dispatch();
@@ -249,6 +250,10 @@ export class ExtProverPool {
     e.totalMs += child.totalMs;
     e.protocolErrors += child.protocolErrors;
     this.deps.metrics?.extProverRestarts.inc({ stage: this.stage, block: child.label });
+    // A retired block is gone for good: its series goes rather than alerting as a child down.
+    const up = { stage: this.stage, block: child.label };
+    if (e.retired) this.deps.metrics?.extProverChildUp.remove(up);
+    else this.deps.metrics?.extProverChildUp.set(up, 0);
     if (e.child === child) e.child = undefined;
     if (this.closed || e.retired || was === "draining") {
       this.reapStranded();
