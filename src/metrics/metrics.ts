@@ -12,15 +12,22 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
   if (opts.defaults ?? true) collectDefaultMetrics({ register: registry, prefix: "vsm_" });
   /** Block timestamp of the last head the PoSter followed; the lag is computed at each scrape. */
   let headTimestamp: number | null = null;
+  // Before the first head the chain series are absent rather than 0: a 0 lag would read as healthy.
   const chainHeadHeight = new Gauge({
     name: "vsm_chain_head_height",
-    help: "Height of the latest head the PoSter followed from the chain node",
+    help: "Height of the latest head the PoSter followed from the chain node (absent until the first head)",
     registers: [registry],
+    collect() {
+      if (headTimestamp === null) this.remove();
+    },
   });
   const chainHeadTimestamp = new Gauge({
     name: "vsm_chain_head_timestamp_seconds",
-    help: "Block timestamp (Unix seconds) of the latest head the PoSter followed",
+    help: "Block timestamp (Unix seconds) of the latest head the PoSter followed (absent until the first head)",
     registers: [registry],
+    collect() {
+      if (headTimestamp === null) this.remove();
+    },
   });
   return {
     registry,
@@ -235,7 +242,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: "Seconds between now (at scrape) and the block timestamp of the latest head the PoSter followed; grows while no head comes. Absent until the first head",
       registers: [registry],
       collect() {
-        if (headTimestamp === null) return;
+        if (headTimestamp === null) return this.remove();
         this.set(Math.max(0, Date.now() / 1000 - headTimestamp));
       },
     }),
