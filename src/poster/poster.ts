@@ -82,7 +82,16 @@ export class Poster {
     private readonly deps: RunnerDeps,
     private readonly miners: readonly MinerConfig[],
     private readonly hooks: PosterHooks = {},
-  ) {}
+  ) {
+    // Counters start at 0 for every miner, so that Prometheus' increase() sees the first missed
+    // deadline or skipped sector (a series born at 1 shows no increase).
+    for (const m of miners) {
+      const miner = `f0${m.Actor}`;
+      for (const result of ["proven", "empty", "partial", "missed", "unknown", "aborted"])
+        deps.metrics?.wdpostDeadlines.inc({ miner, result }, 0);
+      deps.metrics?.wdpostSkippedSectors.inc({ miner }, 0);
+    }
+  }
 
   /** Follow the head until `signal` aborts (ChainNotify resubscribes by itself after a drop). */
   async run(signal: AbortSignal): Promise<void> {

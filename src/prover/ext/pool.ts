@@ -214,6 +214,8 @@ export class ExtProverPool {
     if (this.closed || e.retired) return;
     const child = new ExtChild(e.spec, this.log);
     e.child = child;
+    // From 0, so that increase() counts the first exits of a child crashing in a loop.
+    this.deps.metrics?.extProverRestarts.inc({ stage: this.stage, block: child.label }, 0);
     this.alive.add(child);
     void child.exited.then(() => this.alive.delete(child));
     child.on("slot", () => {
