@@ -28,10 +28,10 @@ import {
   readPosted,
   readSectorInfos,
 } from "../poster/load.js";
-import { duePartitions, planDeadline, type TodoPartition } from "../poster/plan.js";
+import { duePartitions, faultyCount, planDeadline, type TodoPartition } from "../poster/plan.js";
 import { retryTransient } from "../poster/retry.js";
 import type { RunOptions } from "../poster/runner.js";
-import type { MessageInput } from "../poster/submit.js";
+import { type MessageInput, recordSenderBalance } from "../poster/submit.js";
 import { emptyRunResult, type RunnerDeps, type RunResult } from "../poster/types.js";
 import type { Pg } from "../store/pg/db.js";
 import { errorMessage } from "../util/errors.js";
@@ -92,6 +92,7 @@ async function runClusterDeadline(
 
   const partitions = await readPartitions(reads);
   result.due = duePartitions(partitions);
+  result.faulty = faultyCount(partitions);
   if (partitions.length === 0) return result;
   const loaded = await loadDeadline(reads, partitions);
   const challenge = { seed: loaded.seed, proofType: loaded.apiProofType, format: deps.format };
@@ -183,6 +184,7 @@ async function runClusterDeadline(
     message: { miner, info: loaded.info, deadline: di, format: deps.format, post: minerCfg.PoSt },
     retry,
     signal,
+    senderBalance: recordSenderBalance(deps.metrics, miner),
   };
   const landed: RunResult["messages"] = [];
   // Groups this member is sending, by index: each is sent in the background while the loop goes on

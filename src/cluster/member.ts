@@ -30,8 +30,8 @@ import { linkSignals } from "../util/signal.js";
 import { sleep } from "../util/time.js";
 import { expireGroupsAtClose, renewGroupLease } from "./groups.js";
 import { LocalLease } from "./localLease.js";
-import { heartbeat, registerNode, setCapacity } from "./nodes.js";
-import type { ClusterTimings } from "./options.js";
+import { heartbeat, listNodes, registerNode, setCapacity } from "./nodes.js";
+import { type ClusterTimings, deadAfterMs } from "./options.js";
 import type { TaskProveDeps } from "./proveTask.js";
 import { pruneClosedDeadlines, pruneTaskHistory } from "./prune.js";
 import { renewRecoveryLease } from "./recoveries.js";
@@ -328,7 +328,7 @@ export class ClusterMember {
     }
   }
 
-  /** vsm_cluster_tasks: the cluster's tasks by state (every state set, 0 when none). */
+  /** vsm_cluster_tasks and vsm_cluster_nodes: the cluster's tasks and nodes by state (every state set). */
   private async countTasks(m: Metrics): Promise<void> {
     try {
       const rows = await this.pg.query<{ state: string; n: string }>(
@@ -337,6 +337,11 @@ export class ClusterMember {
       const by = new Map(rows.map((r) => [r.state, Number(r.n)]));
       for (const state of ["waiting", "running", "done", "failed"])
         m.clusterTasks.set({ state }, by.get(state) ?? 0);
+      const nodes = await listNodes(this.pg, { deadAfterMs: deadAfterMs(this.opts.timings) });
+      const alive = nodes.filter((n) => n.alive).length;
+      m.clusterNodes.set({ state: "alive" }, alive);
+      m.clusterNodes.set({ state: "dead" }, nodes.length - alive);
+      m.clusterNodes.set({ state: "cordoned" }, nodes.filter((n) => n.cordoned).length);
     } catch {
       m.clusterDbErrors.inc({ op: "count" });
     }

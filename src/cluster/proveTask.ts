@@ -15,7 +15,11 @@ import { parseChainPoStProof } from "../proofs/proofTypes.js";
 import { jobChallenge, jobTodo, type TaskJob } from "./taskJob.js";
 
 /** What proving a task needs from the node (a part of the poster's RunnerDeps). */
-export type TaskProveDeps = Pick<RunnerDeps, "indexer" | "stores" | "proving" | "prove" | "strictProbe">;
+/** metrics: the check time of each task (vsm_wdpost_sector_check_seconds). */
+export type TaskProveDeps = Pick<
+  RunnerDeps,
+  "indexer" | "stores" | "proving" | "prove" | "strictProbe" | "metrics"
+>;
 
 export type TaskOutcome =
   | {
@@ -37,6 +41,10 @@ export async function proveTask(
   opts: { height: number; signal: AbortSignal; log: Logger },
 ): Promise<TaskOutcome> {
   const { signal, log } = opts;
+  const end = deps.metrics?.wdpostCheckDuration.startTimer({
+    miner: `f0${job.actor}`,
+    deadline: String(job.deadline),
+  });
   const checked = await checkPartition(jobTodo(job), {
     actor: job.actor,
     shape: parseChainPoStProof(job.postProof).shape,
@@ -51,6 +59,7 @@ export async function proveTask(
     signal,
     log,
   });
+  end?.();
   if (checked.plan.proven.isEmpty())
     return { kind: "none", skipped: checked.plan.skipped.toNumbers(), faults: [], failed: checked.failed };
   const challenge = jobChallenge(job);

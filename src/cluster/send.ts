@@ -122,6 +122,7 @@ export async function sendGroup(
             partitions: claimed.partitions,
             cid,
             exitCode: landed.exitCode,
+            gasUsed: landed.gasUsed,
             height: landed.height,
           });
           if (landed.exitCode === 0)
@@ -247,7 +248,7 @@ async function waitLanded(
   pushedAt: number | null,
   w: Waits,
   confidence: number,
-): Promise<{ exitCode: number; height: number } | null> {
+): Promise<{ exitCode: number; gasUsed: number; height: number } | null> {
   try {
     const r = await retryTransient(
       "waiting for the message",
@@ -255,7 +256,7 @@ async function waitLanded(
       w.signal,
       w.log,
     );
-    return { exitCode: r.exitCode, height: r.height };
+    return { exitCode: r.exitCode, gasUsed: r.gasUsed, height: r.height };
   } catch (e) {
     if (w.signal.aborted) throw e;
     const after = (pushedAt ?? (await headNow(w)).height) + LOST_AFTER_EPOCHS;

@@ -70,6 +70,7 @@ export async function startPoster(
             proving: config.Common.Proving,
             prove: (task, o) => deps.runtime.prover().prove(task, o),
             strictProbe: (input, signal) => deps.runtime.prover().strictProbe(input, signal),
+            metrics: deps.metrics,
           },
           metrics: deps.metrics,
           logger: deps.logger,

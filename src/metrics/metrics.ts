@@ -1,12 +1,34 @@
 /**
  * Prometheus metrics of a node, served at `/metrics`. One creator builds the whole set; components
- * receive `Metrics | undefined`. Names carry a unit suffix; times are in seconds.
+ * receive `Metrics | undefined`. Names carry a unit suffix; times are in seconds. Labels stay bounded:
+ * miner, deadline index (0..47), partition index (a miner's partitions of one deadline), child block,
+ * never a sector number or a CID. Every series is described in docs/metrics.md (a test keeps the two
+ * in step).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export function createMetrics(opts: { defaults?: boolean } = {}) {
   const registry = new Registry();
   if (opts.defaults ?? true) collectDefaultMetrics({ register: registry, prefix: "vsm_" });
+  /** Block timestamp of the last head the PoSter followed; the lag is computed at each scrape. */
+  let headTimestamp: number | null = null;
+  // Before the first head the chain series are absent rather than 0: a 0 lag would read as healthy.
+  const chainHeadHeight = new Gauge({
+    name: "vsm_chain_head_height",
+    help: "Height of the latest head the PoSter followed from the chain node (absent until the first head)",
+    registers: [registry],
+    collect() {
+      if (headTimestamp === null) this.remove();
+    },
+  });
+  const chainHeadTimestamp = new Gauge({
+    name: "vsm_chain_head_timestamp_seconds",
+    help: "Block timestamp (Unix seconds) of the latest head the PoSter followed (absent until the first head)",
+    registers: [registry],
+    collect() {
+      if (headTimestamp === null) this.remove();
+    },
+  });
   return {
     registry,
     info: new Gauge({
@@ -150,7 +172,104 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       labelNames: ["op"] as const,
       registers: [registry],
     }),
+    wdpostPartitionLastProve: new Gauge({
+      name: "vsm_wdpost_partition_last_prove_seconds",
+      help: "Time the latest proof of one WindowPoSt partition took (all prover calls), by miner, deadline index and partition index",
+      labelNames: ["miner", "deadline", "partition"] as const,
+      registers: [registry],
+    }),
+    wdpostPartitionSkipped: new Gauge({
+      name: "vsm_wdpost_partition_skipped_sectors",
+      help: "Sectors left out (Skipped) of the latest proof of one partition, by miner, deadline index and partition index",
+      labelNames: ["miner", "deadline", "partition"] as const,
+      registers: [registry],
+    }),
+    wdpostCheckDuration: new Histogram({
+      name: "vsm_wdpost_sector_check_seconds",
+      help: "Time to check the sectors of one WindowPoSt partition before proving it (files there, strict vanilla proofs), by miner and deadline index",
+      labelNames: ["miner", "deadline"] as const,
+      buckets: [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600],
+      registers: [registry],
+    }),
+    wdpostFaultySectors: new Gauge({
+      name: "vsm_wdpost_faulty_sectors",
+      help: "Sectors the chain held faulty in a deadline's partitions when its latest run read them, by miner and deadline index",
+      labelNames: ["miner", "deadline"] as const,
+      registers: [registry],
+    }),
+    wdpostMessageExitCodes: new Counter({
+      name: "vsm_wdpost_message_exit_codes_total",
+      help: "SubmitWindowedPoSt messages executed on chain, by miner and exit code (0 is success)",
+      labelNames: ["miner", "exit_code"] as const,
+      registers: [registry],
+    }),
+    wdpostMessageGas: new Histogram({
+      name: "vsm_wdpost_message_gas_used",
+      help: "Gas used by each executed SubmitWindowedPoSt message, by miner",
+      labelNames: ["miner"] as const,
+      buckets: [1e6, 5e6, 1e7, 2.5e7, 5e7, 1e8, 2.5e8, 5e8, 1e9],
+      registers: [registry],
+    }),
+    wdpostMessageCloseMargin: new Histogram({
+      name: "vsm_wdpost_message_close_margin_epochs",
+      help: "Epochs left before the deadline's Close when each SubmitWindowedPoSt message executed, by miner",
+      labelNames: ["miner"] as const,
+      buckets: [0, 5, 10, 15, 20, 30, 40, 50, 60],
+      registers: [registry],
+    }),
+    wdpostDeadlineCloseMargin: new Gauge({
+      name: "vsm_wdpost_deadline_close_margin_epochs",
+      help: "Epochs left before Close when the last successful message of the deadline's latest proven run executed, by miner and deadline index",
+      labelNames: ["miner", "deadline"] as const,
+      registers: [registry],
+    }),
+    wdpostRunningClose: new Gauge({
+      name: "vsm_wdpost_deadline_running_close_epoch",
+      help: "Close epoch of each deadline whose run is going on (not judged yet), by miner and deadline index; the series goes away when the run ends. Compare with vsm_chain_head_height for the epochs left",
+      labelNames: ["miner", "deadline"] as const,
+      registers: [registry],
+    }),
+    chainHeadHeight,
+    chainHeadTimestamp,
+    /** Records a head the PoSter followed (height and block timestamp in Unix seconds). */
+    chainHead(height: number, timestamp: number): void {
+      chainHeadHeight.set(height);
+      chainHeadTimestamp.set(timestamp);
+      headTimestamp = timestamp;
+    },
+    chainHeadLag: new Gauge({
+      name: "vsm_chain_head_lag_seconds",
+      help: "Seconds between now (at scrape) and the block timestamp of the latest head the PoSter followed; grows while no head comes. Absent until the first head",
+      registers: [registry],
+      collect() {
+        if (headTimestamp === null) return this.remove();
+        this.set(Math.max(0, Date.now() / 1000 - headTimestamp));
+      },
+    }),
+    extProverChildUp: new Gauge({
+      name: "vsm_ext_prover_child_up",
+      help: "1 while the ext-prover child of a block is ready, 0 while it is down (exited, starting again, in backoff); a removed block's series goes away",
+      labelNames: ["stage", "block"] as const,
+      registers: [registry],
+    }),
+    clusterNodes: new Gauge({
+      name: "vsm_cluster_nodes",
+      help: "Nodes registered in the PoSter cluster by state: alive (heartbeat within the dead-after time), dead (none since), cordoned (takes no new work; also counted alive or dead); the whole cluster's figure, the same on every node",
+      labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    senderBalance: new Gauge({
+      name: "vsm_sender_balance_fil",
+      help: "Balance in FIL of each sender the PoSter considered for a miner's messages, by miner, address (f0 ID) and role (owner, worker, control); read whenever a sender is chosen",
+      labelNames: ["miner", "address", "role"] as const,
+      registers: [registry],
+    }),
   };
+}
+
+/** attoFIL to FIL as a float (a gauge's precision is plenty for a balance). */
+export function attoToFil(atto: bigint): number {
+  return Number(atto / 1_000_000_000n) / 1e9;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -22,6 +22,11 @@ export function duePartitions(partitions: readonly Partition[]): number[] {
   return partitions.flatMap((p, index) => (sectorsToProve(p).isEmpty() ? [] : [index]));
 }
 
+/** Sectors the chain holds faulty across the deadline's partitions. */
+export function faultyCount(partitions: readonly Partition[]): number {
+  return partitions.reduce((n, p) => n + p.faultySectors.count(), 0);
+}
+
 /** A partition to check and prove in this run. */
 export interface TodoPartition {
   index: number;

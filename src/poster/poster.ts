@@ -82,7 +82,16 @@ export class Poster {
     private readonly deps: RunnerDeps,
     private readonly miners: readonly MinerConfig[],
     private readonly hooks: PosterHooks = {},
-  ) {}
+  ) {
+    // Counters start at 0 for every miner, so that Prometheus' increase() sees the first missed
+    // deadline or skipped sector (a series born at 1 shows no increase).
+    for (const m of miners) {
+      const miner = `f0${m.Actor}`;
+      for (const result of ["proven", "empty", "partial", "missed", "unknown", "aborted"])
+        deps.metrics?.wdpostDeadlines.inc({ miner, result }, 0);
+      deps.metrics?.wdpostSkippedSectors.inc({ miner }, 0);
+    }
+  }
 
   /** Follow the head until `signal` aborts (ChainNotify resubscribes by itself after a drop). */
   async run(signal: AbortSignal): Promise<void> {
@@ -94,8 +103,11 @@ export class Poster {
         for (const p of problems)
           (p.kind === "keys-repeated" ? log.error : log.warn).call(log, p.message, p.fields);
         if (changes.length === 0) continue;
-        const height = Math.max(...changes.filter((c) => c.type !== "revert").map((c) => c.tipset.height));
+        const applied = changes.filter((c) => c.type !== "revert").map((c) => c.tipset);
+        const height = Math.max(...applied.map((t) => t.height));
         if (Number.isFinite(height)) this.hooks.onHead?.(height);
+        const top = applied.find((t) => t.height === height);
+        if (top) this.deps.metrics?.chainHead(top.height, top.timestamp);
         await this.onHeadChange(changes, signal).catch((e) =>
           log.error("head change handling failed", { err: errorMessage(e) }),
         );
@@ -285,6 +297,7 @@ export class Poster {
             partitions: m.partitions,
             cid: m.cid,
             exitCode: r.exitCode,
+            gasUsed: r.gasUsed,
             height: r.height,
           });
           if (r.exitCode === 0) result.proven.push(...m.partitions);
@@ -314,11 +327,26 @@ export class Poster {
       m.wdpostPartitions.inc({ miner, source: p.source === "on-chain" ? "on_chain" : p.source });
       if (p.source === "proved") m.wdpostPartitionDuration.observe({ miner }, p.ms / 1000);
     }
+    const deadline = String(di.index);
+    for (const p of r.partitions) {
+      if (p.source !== "proved") continue;
+      const at = { miner, deadline, partition: String(p.index) };
+      m.wdpostPartitionLastProve.set(at, p.ms / 1000);
+      m.wdpostPartitionSkipped.set(at, p.skipped);
+    }
+    if (r.faulty !== undefined) m.wdpostFaultySectors.set({ miner, deadline }, r.faulty);
     if (r.skipped.length > 0) m.wdpostSkippedSectors.inc({ miner }, r.skipped.length);
-    for (const msg of r.messages)
+    for (const msg of r.messages) {
       m.wdpostMessages.inc({ miner, result: msg.exitCode === 0 ? "ok" : "failed" });
+      m.wdpostMessageExitCodes.inc({ miner, exit_code: String(msg.exitCode) });
+      if (msg.gasUsed !== undefined) m.wdpostMessageGas.observe({ miner }, msg.gasUsed);
+      m.wdpostMessageCloseMargin.observe({ miner }, di.close - msg.height);
+    }
     const last = Math.max(...r.messages.filter((x) => x.exitCode === 0).map((x) => x.height));
-    if (outcome === "proven" && Number.isFinite(last)) m.wdpostCloseMargin.set({ miner }, di.close - last);
+    if (outcome === "proven" && Number.isFinite(last)) {
+      m.wdpostCloseMargin.set({ miner }, di.close - last);
+      m.wdpostDeadlineCloseMargin.set({ miner, deadline }, di.close - last);
+    }
   }
 
   private apply(m: MinerConfig, a: DeadlineAction, signal: AbortSignal): void {
@@ -402,8 +430,13 @@ export class Poster {
       );
       run.done = done;
       this.runs.set(key, run);
+      // The series lives while this run is the deadline's current one (a restart's run replaces it).
+      const running = { miner: a.miner, deadline: String(a.di.index) };
+      this.deps.metrics?.wdpostRunningClose.set(running, a.di.close);
       void done.finally(() => {
-        if (this.runs.get(key)?.done === done) this.runs.delete(key);
+        if (this.runs.get(key)?.done !== done) return;
+        this.runs.delete(key);
+        this.deps.metrics?.wdpostRunningClose.remove(running);
       });
     } else if (a.kind === "submit") {
       this.runs.get(key)?.allow();

@@ -15,7 +15,7 @@ import { sectorCheckTargets } from "./check.js";
 import { chainReadRetry } from "./load.js";
 import { planRecoveries, recoveryCandidates, recoveryTargetDeadline, shouldDeclareNow } from "./recovery.js";
 import { retryTransient } from "./retry.js";
-import { selectSender } from "./submit.js";
+import { recordSenderBalance, selectSender } from "./submit.js";
 import type { RunnerDeps } from "./types.js";
 
 export async function declareRecoveries(
@@ -56,7 +56,7 @@ export async function declareRecoveries(
   const plan = planRecoveries(partitions, target.index, (n) => good.has(n), minerCfg.PoSt);
   if (plan.messages.length === 0) return 0;
   const sender = await retry("choosing the sender", () =>
-    selectSender(chain, info, minerCfg.PoSt.Senders, signal),
+    selectSender(chain, info, minerCfg.PoSt.Senders, signal, recordSenderBalance(deps.metrics, miner)),
   );
   if (!sender) {
     log.warn("no usable sender; recoveries not declared");

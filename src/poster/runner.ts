@@ -39,12 +39,13 @@ import {
   type Challenge,
   type DeadlinePlan,
   duePartitions,
+  faultyCount,
   planDeadline,
   type TodoPartition,
 } from "./plan.js";
 import type { DeadlineKey, ProofStore, SavedProof } from "./proofStore.js";
 import { DRY_RUN_PROVER_ATTEMPTS, provePartition } from "./prove.js";
-import { type SentRecords, Submitter, type SubmitterInput } from "./submit.js";
+import { recordSenderBalance, type SentRecords, Submitter, type SubmitterInput } from "./submit.js";
 import { emptyRunResult, type PartitionOutcome, type RunnerDeps, type RunResult } from "./types.js";
 
 export interface RunOptions {
@@ -76,6 +77,7 @@ export async function runDeadline(
   // The partitions first: once they are read, what was due is known, whatever fails after.
   const partitions = await readPartitions(run.reads);
   result.due = duePartitions(partitions);
+  result.faulty = faultyCount(partitions);
   if (partitions.length === 0) return result;
   const loaded = await loadDeadline(run.reads, partitions);
   // Records of deadlines that have closed are of no use any more (the one before this may still be open).
@@ -115,7 +117,12 @@ export async function runDeadline(
     log,
     result,
     check: async (todo) => {
+      const end = deps.metrics?.wdpostCheckDuration.startTimer({
+        miner: run.reads.miner,
+        deadline: String(di.index),
+      });
       const checked = await checkPartition(todo, check);
+      end?.();
       result.skipped.push(...checked.failed);
       return checked;
     },
@@ -227,6 +234,7 @@ function submitterInput(
     dryRun: run.dryRun,
     signal: run.signal,
     log: run.log,
+    senderBalance: recordSenderBalance(deps.metrics, run.reads.miner),
     report: {
       proven: (partitions) => result.proven.push(...partitions),
       pushed: (partitions, cid) => {

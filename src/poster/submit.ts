@@ -18,6 +18,7 @@ import { MinerMethod } from "../chain/message.js";
 import { encodeSubmitWindowedPoStParams } from "../chain/params.js";
 import type { MinerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
+import { attoToFil, type Metrics } from "../metrics/metrics.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep, untilAborted } from "../util/time.js";
 import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
@@ -35,6 +36,29 @@ export const pushRetryable = (e: unknown): boolean =>
  */
 export const LOST_AFTER_EPOCHS = 2;
 
+/** Told the balance of each sender candidate read (vsm_sender_balance_fil). */
+export type SenderBalanceFn = (
+  address: string,
+  role: "owner" | "worker" | "control",
+  balance: bigint,
+) => void;
+
+/** A sender's role for the miner (worker first: the owner may also be the worker). */
+export function senderRole(info: MinerInfo, id: string): "owner" | "worker" | "control" {
+  return id === info.worker ? "worker" : id === info.owner ? "owner" : "control";
+}
+
+/** vsm_sender_balance_fil of the miner's sender candidates (nothing without metrics). */
+export function recordSenderBalance(
+  metrics: Metrics | undefined,
+  miner: string,
+): SenderBalanceFn | undefined {
+  return (
+    metrics &&
+    ((address, role, balance) => metrics.senderBalance.set({ miner, address, role }, attoToFil(balance)))
+  );
+}
+
 /**
  * The configured sender (owner/worker/control) with the highest balance; the worker when none is
  * configured. An address the node cannot resolve is no candidate; but when no candidate is left and a
@@ -46,6 +70,7 @@ export async function selectSender(
   info: MinerInfo,
   senders: readonly string[],
   signal?: AbortSignal,
+  seen?: SenderBalanceFn,
 ): Promise<string | undefined> {
   const allowed = new Set([info.owner, info.worker, ...info.controlAddresses]);
   const candidates: string[] = [];
@@ -64,6 +89,7 @@ export async function selectSender(
       failure ??= e;
       return undefined;
     });
+    if (a) seen?.(c, senderRole(info, c), a.balance);
     if (a && (!best || a.balance > best.balance)) best = { addr: c, balance: a.balance };
   }
   if (!best && failure !== undefined) throw failure;
@@ -128,10 +154,12 @@ export interface SubmitterInput {
   signal: AbortSignal;
   log: Logger;
   report: SubmitReport;
+  /** Told each sender candidate's balance when a sender is chosen. */
+  senderBalance?: SenderBalanceFn;
 }
 
 /** What building a SubmitWindowedPoSt message needs (a part of SubmitterInput). */
-export type MessageInput = Pick<SubmitterInput, "chain" | "message" | "retry" | "signal">;
+export type MessageInput = Pick<SubmitterInput, "chain" | "message" | "retry" | "signal" | "senderBalance">;
 
 /** The SubmitWindowedPoSt params of one group, with the chain commit randomness of the deadline's challenge. */
 export async function submitParams(input: MessageInput, group: readonly ProvenPartition[]) {
@@ -167,7 +195,7 @@ export async function windowPostMessage(
 ): Promise<OutgoingMessage> {
   const { chain, message, signal, retry } = input;
   const sender = await retry("choosing the sender", () =>
-    selectSender(chain, message.info, message.post.Senders, signal),
+    selectSender(chain, message.info, message.post.Senders, signal, input.senderBalance),
   );
   if (!sender)
     throw new SmError(
@@ -325,7 +353,7 @@ export class Submitter {
    */
   async #waitLanded(parts: number[], pushed: { cid: string; pushedAt: number }): Promise<boolean> {
     const { chain, message, signal, log, retry, report } = this.input;
-    let receipt: { exitCode: number; height: number };
+    let receipt: { exitCode: number; gasUsed?: number; height: number };
     try {
       // Only failures that may pass are waited through: a node that no longer knows the message is
       // handled below by sending again.
@@ -355,7 +383,13 @@ export class Submitter {
         await sleep(poll, signal);
       }
     }
-    report.landed({ partitions: parts, cid: pushed.cid, exitCode: receipt.exitCode, height: receipt.height });
+    report.landed({
+      partitions: parts,
+      cid: pushed.cid,
+      exitCode: receipt.exitCode,
+      gasUsed: receipt.gasUsed,
+      height: receipt.height,
+    });
     if (receipt.exitCode === 0) {
       report.proven(parts);
       log.info("window post message succeeded", {

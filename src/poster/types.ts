@@ -65,6 +65,8 @@ export interface LandedMessage {
   partitions: number[];
   cid: string;
   exitCode: number;
+  /** Gas the message used (absent when the receipt was not read by this node). */
+  gasUsed?: number;
   height: number;
 }
 
@@ -91,6 +93,8 @@ export interface RunResult {
   messages: LandedMessage[];
   /** Sectors skipped, with why. */
   skipped: { sector: number; reason: string }[];
+  /** Sectors the chain held faulty in the deadline's partitions at the start tipset (once read). */
+  faulty?: number;
 }
 
 /**

@@ -214,6 +214,8 @@ export class ExtProverPool {
     if (this.closed || e.retired) return;
     const child = new ExtChild(e.spec, this.log);
     e.child = child;
+    // From 0, so that increase() counts the first exits of a child crashing in a loop.
+    this.deps.metrics?.extProverRestarts.inc({ stage: this.stage, block: child.label }, 0);
     this.alive.add(child);
     void child.exited.then(() => this.alive.delete(child));
     child.on("slot", () => {
@@ -226,6 +228,7 @@ export class ExtProverPool {
     child.on("exit", (why: string, was: ChildState) => this.onChildExit(e, child, why, was));
     try {
       await child.start();
+      this.deps.metrics?.extProverChildUp.set({ stage: this.stage, block: child.label }, 1);
       e.readySince = Date.now();
       e.startFailed = false;
       this.dispatch();
@@ -249,6 +252,10 @@ export class ExtProverPool {
     e.totalMs += child.totalMs;
     e.protocolErrors += child.protocolErrors;
     this.deps.metrics?.extProverRestarts.inc({ stage: this.stage, block: child.label });
+    // A retired block is gone for good: its series goes rather than alerting as a child down.
+    const up = { stage: this.stage, block: child.label };
+    if (e.retired) this.deps.metrics?.extProverChildUp.remove(up);
+    else this.deps.metrics?.extProverChildUp.set(up, 0);
     if (e.child === child) e.child = undefined;
     if (this.closed || e.retired || was === "draining") {
       this.reapStranded();

@@ -25,10 +25,12 @@ import {
   taskHistory,
 } from "../../../src/cluster/index.js";
 import { ClusterMember } from "../../../src/cluster/member.js";
+import { registerNode, setCordoned } from "../../../src/cluster/nodes.js";
 import type { TaskProveDeps } from "../../../src/cluster/proveTask.js";
 import { encodeTaskJob } from "../../../src/cluster/taskJob.js";
 import { createDeadlineTasks } from "../../../src/cluster/tasks.js";
 import { nullLogger } from "../../../src/log/logger.js";
+import { createMetrics } from "../../../src/metrics/metrics.js";
 import { sealedCid } from "../../../src/proofs/commCid.js";
 import { apiPoStProofName } from "../../../src/proofs/proofTypes.js";
 import { shapeByName } from "../../../src/proofs/sectorShapes.js";
@@ -140,6 +142,56 @@ describe("cluster member", { timeout: 30_000 }, () => {
       [["failed", "node m1 stopped"]],
       "the attempt is recorded as ended by the stop, not as nothing provable",
     );
+  });
+
+  test("vsm_cluster_nodes and vsm_cluster_tasks count the cluster's nodes and tasks by state", async () => {
+    const { pg } = await freshDb();
+    await createDeadlineTasks(pg, {
+      miner: MINER,
+      deadline: 0,
+      open: 100,
+      close: 160,
+      partitions: [{ partition: 0, job: {} }],
+    });
+    // A node whose last heartbeat is an hour old: dead; and a live one cordoned.
+    await registerNode(pg, { name: "ghost", address: "ghost:1", capacity: 1 });
+    await pg.query(
+      "UPDATE cluster_nodes SET last_heartbeat = now() - interval '1 hour' WHERE name = 'ghost'",
+    );
+    await registerNode(pg, { name: "idle", address: "idle:1", capacity: 1 });
+    await setCordoned(pg, "idle", true);
+    const metrics = createMetrics({ defaults: false });
+    const stop = new AbortController();
+    const member = await ClusterMember.join(
+      pg,
+      {
+        name: "m4",
+        address: "m4:1",
+        capacity: () => 0,
+        timings: TIMINGS,
+        pollMs: 100,
+        deps: {} as TaskProveDeps,
+        metrics,
+        logger: nullLogger,
+      },
+      stop.signal,
+    );
+    const running = member.run(stop.signal);
+    const value = async (g: "clusterNodes" | "clusterTasks", state: string) =>
+      (await metrics[g].get()).values.find((v) => v.labels.state === state)?.value;
+    try {
+      const end = Date.now() + 10_000;
+      while ((await value("clusterNodes", "alive")) === undefined && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await value("clusterNodes", "alive"), 2, "m4 and idle");
+      assert.equal(await value("clusterNodes", "dead"), 1, "ghost");
+      assert.equal(await value("clusterNodes", "cordoned"), 1, "idle");
+      assert.equal(await value("clusterTasks", "waiting"), 1);
+      assert.equal(await value("clusterTasks", "running"), 0);
+    } finally {
+      stop.abort(new Error("test over"));
+      await running;
+    }
   });
 
   test("a message group claimed slowly is renewed, and its lease counts from the renewal", async () => {

@@ -128,7 +128,10 @@ function setup(over: Partial<SubmitterInput> = {}, onChain: number[] = []) {
 
 describe("Submitter", () => {
   it("sends once allowed, from the richest allowed sender, and reports what landed", async () => {
-    const { chain, told, allow, submitter } = setup();
+    const balances: [string, string, bigint][] = [];
+    const { chain, told, allow, submitter } = setup({
+      senderBalance: (address, role, balance) => balances.push([address, role, balance]),
+    });
     submitter.send([proven(0, [1]), proven(2, [5, 6])]);
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(chain.pushed.length, 0, "nothing is sent before submission is allowed");
@@ -155,7 +158,17 @@ describe("Submitter", () => {
 
     assert.deepEqual(told.pushed, [{ partitions: [0, 2], cid: "msg1" }]);
     assert.deepEqual(told.marked, [{ partitions: [0, 2], cid: "msg1" }]);
-    assert.deepEqual(told.landed, [{ partitions: [0, 2], cid: "msg1", exitCode: 0, height: 101 }]);
+    assert.deepEqual(told.landed, [
+      { partitions: [0, 2], cid: "msg1", exitCode: 0, gasUsed: 1, height: 101 },
+    ]);
+    assert.deepEqual(
+      balances,
+      [
+        ["f0100", "owner", 5n],
+        ["f0102", "control", 9n],
+      ],
+      "every configured sender the miner allows is reported with its role (f0999 is not the miner's)",
+    );
     assert.deepEqual(told.proven, [0, 2]);
   });
 

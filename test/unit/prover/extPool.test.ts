@@ -495,6 +495,35 @@ describe("a child never holds the node (issue 10)", () => {
     });
   });
 
+  test("vsm_ext_prover_child_up follows a child: 1 when ready, 0 once it died, 1 again when respawned", async () => {
+    const metrics = createMetrics({ defaults: false });
+    const up = async () =>
+      (await metrics.extProverChildUp.get()).values.find((v) => v.labels.block === "WdPost[0]")?.value;
+    await withPool(
+      [spec(0, "close-stdout", { requestTimeoutMs: 60_000 })],
+      async (pool) => {
+        assert.equal(await up(), 1);
+        const seen = new Set<number | undefined>();
+        let watching = true;
+        const watch = (async () => {
+          while (watching) {
+            seen.add(await up());
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        })();
+        await assert.rejects(pool.submit(task(1), { priority: 1 }));
+        assert.ok(await waitFor(() => pool.readyCount === 1 && seen.has(0), 5000), "respawned");
+        watching = false;
+        await watch;
+        assert.ok(seen.has(0), "down while it was dead");
+        assert.equal(await up(), 1, "up again");
+        const exits = (await metrics.extProverRestarts.get()).values[0]?.value ?? 0;
+        assert.ok(exits >= 1, "its exit counted");
+      },
+      { metrics },
+    );
+  });
+
   test("RequestTimeout: a child that never answers is killed and respawned; its request fails over to another child", async () => {
     const metrics = createMetrics({ defaults: false });
     await withPool(
