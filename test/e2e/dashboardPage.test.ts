@@ -4,7 +4,7 @@
  * (test/helpers/dashboardServer.ts) with sample states, so it is checked on its own: the grid, a
  * deadline turning proven over SSE without a reload, an alert at the top, the dark mode, the token
  * flow, the polling fallback and a phone's width. VSM_DASHBOARD_SCREENSHOT=<file.png> also copies
- * the wide screenshot there (for the README).
+ * the wide screenshot there, and the phone's to <file>-phone.png (for the README).
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -221,6 +221,25 @@ describe("dashboard page in chromium", { timeout: 50_000 }, () => {
     await page.context().close();
   });
 
+  it("says so when a state cannot be drawn, instead of showing the old one as current", async () => {
+    const good = sampleState({ now, current: 5 });
+    const srv = await serve(good);
+    const page = await open(srv.url, { viewport: { width: 1400, height: 900 } });
+    await page
+      .locator('[data-miner="f01000"] .dl')
+      .nth(DEADLINES - 1)
+      .waitFor();
+    const broken = JSON.parse(JSON.stringify(good)) as Record<string, unknown>;
+    broken.miners = [{ miner: "f01000", deadlines: null }];
+    srv.setState(broken as unknown as typeof good);
+    const banner = page.locator("#render-error");
+    await banner.waitFor({ state: "visible", timeout: 5000 });
+    assert.match((await banner.textContent()) ?? "", /could not show the node's latest state/);
+    srv.setState(good);
+    await banner.waitFor({ state: "hidden", timeout: 5000 });
+    await page.context().close();
+  });
+
   it("reads on a phone: dark from the system preference, no sideways scrolling", async () => {
     const srv = await serve(sampleState({ now, current: 5, alerts: [faultAlert(now)] }));
     const page = await open(srv.url, {
@@ -246,7 +265,10 @@ describe("dashboard page in chromium", { timeout: 50_000 }, () => {
       .locator('[data-miner="f01000"] .dl-detail')
       .getByText(/epoch 100600/)
       .waitFor();
-    await page.screenshot({ path: path.join(tmp.dir, "dashboard-phone.png"), fullPage: true });
+    const shot = path.join(tmp.dir, "dashboard-phone.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    const keep = process.env.VSM_DASHBOARD_SCREENSHOT;
+    if (keep) fs.copyFileSync(shot, keep.replace(/(\.png)?$/, "-phone.png"));
     assert.deepEqual(errorsOf(page), []);
     await page.context().close();
   });

@@ -132,7 +132,19 @@ function main(): void {
     state(s) {
       state = s;
       receivedAt = Date.now();
-      render();
+      try {
+        render();
+        $("render-error").hidden = true;
+      } catch (e) {
+        // A state this page cannot draw (a newer or broken node): say so rather than show a
+        // half-updated page as if it were current.
+        drawn.clear();
+        const el = $("render-error");
+        el.hidden = false;
+        el.textContent =
+          `This page could not show the node's latest state (${e instanceof Error ? e.message : String(e)}); ` +
+          "what you see may be out of date. Reload the page; if it persists, the page and the node are out of step.";
+      }
     },
     mode(m, detail) {
       mode = m;
