@@ -192,7 +192,7 @@ export class Connection {
         this.on.mode("polling");
         this.on.state(s);
         this.polls++;
-        if (this.polls % SSE_RETRY_POLLS === 0 && !this.es) this.openSse();
+        if ((this.polls === 1 || this.polls % SSE_RETRY_POLLS === 0) && !this.es) this.openSse();
       } catch (e) {
         if (e instanceof Unauthorized) return this.failed(e);
         this.on.mode("offline", e instanceof Error ? e.message : String(e));
