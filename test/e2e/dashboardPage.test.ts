@@ -107,6 +107,19 @@ describe("dashboard page in chromium", { timeout: 50_000 }, () => {
       new RegExp(`Partitions${d8.partitions}Sectors${d8.sectors}`),
     );
 
+    // The keyboard: one tab stop per grid, arrow keys move and show the details.
+    await cell(8).focus();
+    await page.keyboard.press("ArrowRight");
+    await detail.getByText(`epoch ${d8.openEpoch + 60}`).waitFor();
+    assert.equal(await js(page, "document.activeElement.dataset.index"), "9");
+    assert.equal(await page.locator('[data-miner="f01000"] .dl[tabindex="0"]').count(), 1);
+    await page.keyboard.press("ArrowDown");
+    assert.equal(await js(page, "document.activeElement.dataset.index"), "33", "24 columns at 1400 px");
+
+    // Semantic tables: a caption and column headers everywhere (uPlot's legend is its own).
+    assert.equal(await page.locator("table:not(.u-legend):not(:has(caption))").count(), 0);
+    assert.equal(await page.locator("table:not(.u-legend) th:not([scope])").count(), 0);
+
     // The current deadline: stages with who proves them, time left, last margin.
     const current = page.locator('[data-miner="f01000"] .current-dl');
     assert.match((await current.textContent()) ?? "", /Close in \d+ min \d+ s \(40 epochs/);

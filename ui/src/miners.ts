@@ -66,11 +66,34 @@ function detail(d: DeadlineView | undefined): HTMLElement {
   );
 }
 
+/**
+ * Arrow keys move between cells (one tab stop per grid rather than 48): left/right by one, up/down
+ * by a row of however many columns the screen's layout shows, Home/End to the ends.
+ */
+function onGridKey(ev: KeyboardEvent, list: HTMLElement): void {
+  const cells = [...list.querySelectorAll<HTMLButtonElement>("button.dl")];
+  const at = cells.indexOf(document.activeElement as HTMLButtonElement);
+  if (at < 0) return;
+  const cols = getComputedStyle(list).gridTemplateColumns.split(" ").filter(Boolean).length || 1;
+  const step: Record<string, number> = {
+    ArrowLeft: -1,
+    ArrowRight: 1,
+    ArrowUp: -cols,
+    ArrowDown: cols,
+    Home: -at,
+    End: cells.length - 1 - at,
+  };
+  const d = step[ev.key];
+  if (d === undefined) return;
+  ev.preventDefault();
+  cells[Math.min(cells.length - 1, Math.max(0, at + d))]?.focus();
+}
+
 function grid(m: MinerView, onPick: (index: number) => void): HTMLElement {
   const sel = selected.get(m.miner) ?? m.currentDeadline;
-  return h(
+  const list = h(
     "ol",
-    { class: "dl-grid", "aria-label": `Deadlines of ${m.miner}` },
+    { class: "dl-grid", "aria-label": `Deadlines of ${m.miner} (arrow keys move between them)` },
     m.deadlines.map((d) => {
       const l = DEADLINE_LABEL[d.state];
       const btn = h(
@@ -82,6 +105,7 @@ function grid(m: MinerView, onPick: (index: number) => void): HTMLElement {
           "data-index": d.index,
           "data-focus-key": `dl:${m.miner}:${d.index}`,
           "aria-pressed": d.index === sel ? "true" : "false",
+          tabindex: d.index === sel ? 0 : -1,
           "aria-label": deadlineSummary(m.miner, d),
           title: deadlineSummary(m.miner, d),
         },
@@ -96,6 +120,8 @@ function grid(m: MinerView, onPick: (index: number) => void): HTMLElement {
       return h("li", null, btn);
     }),
   );
+  list.addEventListener("keydown", (ev) => onGridKey(ev, list));
+  return list;
 }
 
 function current(m: MinerView, c: CurrentDeadlineView | null, receivedAt: number): HTMLElement {
