@@ -234,6 +234,23 @@ describe("dashboard page in chromium", { timeout: 50_000 }, () => {
     await page.context().close();
   });
 
+  it("notices an event stream that stays silent and polls instead", { timeout: 25_000 }, async () => {
+    const srv = await serve(sampleState({ now, current: 5 }), { sse: "silent" });
+    const page = await open(srv.url, { viewport: { width: 1400, height: 900 } });
+    await page
+      .locator('[data-miner="f01000"] .dl')
+      .nth(DEADLINES - 1)
+      .waitFor();
+    assert.ok(srv.requests.some((r) => r.path === "/api/events"));
+    srv.setState(sampleState({ now, current: 6 }));
+    // The node sends at least every 5 s; the page gives up on the stream after 12 s of silence.
+    await page.getByText("Polling every 3 s").waitFor({ timeout: 18_000 });
+    await page
+      .locator('[data-miner="f01000"] .dl[data-index="5"][data-state="proven"]')
+      .waitFor({ timeout: 5000 });
+    await page.context().close();
+  });
+
   it("says so when a state cannot be drawn, instead of showing the old one as current", async () => {
     const good = sampleState({ now, current: 5 });
     const srv = await serve(good);

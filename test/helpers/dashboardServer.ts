@@ -23,8 +23,11 @@ export interface DashboardServerOptions {
   root?: string;
   /** When set, every /api call needs this token. */
   token?: string;
-  /** false: /api/events answers 503, so the page must poll. */
-  sse?: boolean;
+  /**
+   * false: /api/events answers 503, so the page must poll. "silent": the stream opens but never
+   * carries an event (a buffering proxy), so the page must notice the silence and poll.
+   */
+  sse?: boolean | "silent";
 }
 
 export interface DashboardServer {
@@ -45,6 +48,7 @@ export async function startDashboardServer(
   }
   let state = initial;
   const streams = new Set<http.ServerResponse>();
+  const silent = new Set<http.ServerResponse>();
   const requests: DashboardServer["requests"] = [];
 
   const send = (res: http.ServerResponse) => res.write(`event: state\ndata: ${JSON.stringify(state)}\n\n`);
@@ -89,6 +93,12 @@ export async function startDashboardServer(
         "cache-control": "no-store",
         connection: "keep-alive",
       });
+      res.flushHeaders();
+      if (opts.sse === "silent") {
+        silent.add(res);
+        req.on("close", () => silent.delete(res));
+        return;
+      }
       streams.add(res);
       req.on("close", () => streams.delete(res));
       send(res);
@@ -107,8 +117,9 @@ export async function startDashboardServer(
     },
     async close() {
       clearInterval(keepAlive);
-      for (const res of streams) res.end();
+      for (const res of [...streams, ...silent]) res.end();
       streams.clear();
+      silent.clear();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
