@@ -18,6 +18,9 @@ if (build.status !== 0) {
   console.error("error: the build failed; fix the type errors above");
   process.exit(build.status ?? 1);
 }
+// The dashboard page (dist/ui), which its browser test loads.
+const buildUi = spawnSync(process.execPath, [path.join("scripts", "build-ui.mjs")], { stdio: "inherit" });
+if (buildUi.status !== 0) process.exit(buildUi.status ?? 1);
 
 // The tests and benches are type-checked too (tsx runs them without checking types).
 const typecheck = spawnSync(
@@ -40,6 +43,7 @@ const lint = spawnSync(
     "test",
     "bench",
     "scripts",
+    "ui",
   ],
   {
     stdio: "inherit",
