@@ -6,7 +6,7 @@ import type { SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ProofFormat } from "../poster/batch.js";
-import { Poster } from "../poster/poster.js";
+import { Poster, type PosterHooks } from "../poster/poster.js";
 import { ProofStore } from "../poster/proofStore.js";
 import type { PostRuntime } from "../poster/runtime.js";
 import type { SectorIndexer } from "../sectors/interface.js";
@@ -35,6 +35,8 @@ export async function startPoster(
     shutdown: AbortSignal;
     /** The cluster database: the PoSter runs as a cluster member (clusterPoster.ts). */
     cluster?: { db: ClusterDb; name: string; address: string } | undefined;
+    /** Observer of deadline runs (the dashboard). */
+    onRun?: PosterHooks["onRun"];
   },
 ): Promise<{ done: Promise<void> }> {
   const log = deps.logger.named("poster");
@@ -100,7 +102,7 @@ export async function startPoster(
         logger: log,
       },
       miners,
-      member?.hooks,
+      { ...member?.hooks, onRun: deps.onRun },
     );
     await poster.run(deps.shutdown).catch((e) => {
       if (!deps.shutdown.aborted) log.error("poster stopped", { err: errorMessage(e) });

@@ -70,6 +70,17 @@ export interface PosterHooks {
   declareRecoveries?: typeof declareRecoveries;
   /** Each head height as the Poster sees it (a cluster member follows the chain this way). */
   onHead?: (height: number) => void;
+  /**
+   * A deadline run starts ("start", with the result the stages fill as they go, so an observer such
+   * as the dashboard reads each partition's progress from it) or was judged ("end", with its outcome).
+   */
+  onRun?: (e: {
+    phase: "start" | "end";
+    miner: string;
+    di: DeadlineInfo;
+    result: RunResult;
+    outcome?: DeadlineOutcome;
+  }) => void;
 }
 
 export class Poster {
@@ -83,6 +94,15 @@ export class Poster {
     private readonly miners: readonly MinerConfig[],
     private readonly hooks: PosterHooks = {},
   ) {}
+
+  /** Tells the onRun observer; an observer's failure never touches a run. */
+  private observe(e: Parameters<NonNullable<PosterHooks["onRun"]>>[0]): void {
+    try {
+      this.hooks.onRun?.(e);
+    } catch (err) {
+      this.deps.logger.warn("run observer failed", { err: errorMessage(err) });
+    }
+  }
 
   /** Follow the head until `signal` aborts (ChainNotify resubscribes by itself after a drop). */
   async run(signal: AbortSignal): Promise<void> {
@@ -387,8 +407,10 @@ export class Poster {
             fields,
           );
         this.record(a.miner, a.di, result, outcome);
+        this.observe({ phase: "end", miner: a.miner, di: a.di, result, outcome });
         return result;
       };
+      this.observe({ phase: "start", miner: a.miner, di: a.di, result });
       const done = (this.hooks.runDeadline ?? runDeadline)(m, a.di, a.tipset.key, this.deps, {
         signal: AbortSignal.any([signal, stop.signal]),
         submitAllowed: () => allowed,
