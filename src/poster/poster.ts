@@ -72,7 +72,8 @@ export interface PosterHooks {
   onHead?: (height: number) => void;
   /**
    * A deadline run starts ("start", with the result the stages fill as they go, so an observer such
-   * as the dashboard reads each partition's progress from it) or was judged ("end", with its outcome).
+   * as the dashboard reads each partition's progress from it) or ends ("end": with its outcome when
+   * judged, without one when a reorg or shutdown stopped it).
    */
   onRun?: (e: {
     phase: "start" | "end";
@@ -376,6 +377,7 @@ export class Poster {
         if (why !== null && why !== "deadline closed") {
           log.info("deadline run stopped", { why });
           this.deps.metrics?.wdpostDeadlines.inc({ miner: a.miner, result: "aborted" });
+          this.observe({ phase: "end", miner: a.miner, di: a.di, result });
           return undefined;
         }
         // Messages pushed and not confirmed by Close (one that landed in its last Confidence epochs):

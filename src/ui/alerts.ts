@@ -10,6 +10,8 @@ export type Alert = Omit<AlertView, "since">;
 export interface AlertInputs {
   state: DashboardState;
   nowMs: number;
+  /** Why the head could not be read, when no head was ever read. */
+  headError?: string | null;
   /** Seconds per epoch (30 on mainnet). */
   blockSeconds: number;
   /** Epochs before Close under which unproven partitions are at risk, per miner (window / 4 by default). */
@@ -51,13 +53,13 @@ export function computeAlerts(i: AlertInputs): Alert[] {
         null,
         `no new chain head for ${Math.round(age)} s (head ${s.chain.head}, over 3 block times of ${i.blockSeconds} s): check the chain node's sync`,
       );
-  } else if (s.miners.length > 0 || i.missed.length > 0) {
+  } else if (i.headError) {
     add(
       "chain-stale",
       "critical",
       "head",
       null,
-      "the chain head cannot be read: check [Common.API] Chain and the chain node",
+      `the chain head cannot be read (${i.headError}): check [Common.API] Chain and the chain node`,
     );
   }
   for (const m of s.miners) {

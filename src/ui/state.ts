@@ -115,6 +115,7 @@ export class DashboardModel {
   private loop: Promise<void> | undefined;
   private head: TipSet | null = null;
   private network: string | null = null;
+  private headError: string | null = null;
   private blockSeconds: number;
   private readonly minerCache = new Map<string, MinerCache>();
   private readonly runs = new Map<string, LiveRun>();
@@ -185,7 +186,15 @@ export class DashboardModel {
     if (this.deps.chain) {
       const chain = this.deps.chain();
       if (this.network === null) this.network = await chain.networkName({ signal }).catch(() => null);
-      const head = await chain.chainHead({ signal });
+      let head: TipSet;
+      try {
+        head = await chain.chainHead({ signal });
+        this.headError = null;
+      } catch (e) {
+        this.headError = errorMessage(e);
+        this.changed();
+        throw e;
+      }
       if (!this.head || head.height !== this.head.height || head.key.join() !== this.head.key.join()) {
         if (this.head && head.height > this.head.height && head.timestamp > this.head.timestamp)
           this.blockSeconds = Math.max(
@@ -265,7 +274,11 @@ export class DashboardModel {
     const tasks = await listTasks(pg, { limit: 1000 });
     const counts: TaskCounts = { waiting: 0, running: 0, done: 0, failed: 0 };
     const byKey = new Map<string, { state: string; node: string | null; skipped: number }>();
+    // Counts of the last proving period (a day on mainnet): older tasks say nothing about now.
+    const period = [...this.minerCache.values()][0]?.di.wPoStProvingPeriod ?? 2880;
+    const since = this.head ? this.head.height - period : null;
     for (const t of tasks) {
+      if (since !== null && t.close < since) continue;
       counts[t.state]++;
       byKey.set(`f0${t.miner}@${t.open}#${t.partition}`, {
         state: t.state,
@@ -405,6 +418,7 @@ export class DashboardModel {
       computeAlerts({
         state,
         nowMs,
+        headError: this.headError,
         blockSeconds: this.blockSeconds,
         atRiskEpochs: (m) =>
           this.o.atRiskEpochs ??

@@ -4,7 +4,9 @@
  * produces them, and the model's clock is the test's, so nothing here depends on the machine's speed.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
+import { LotusChainClient } from "../../../src/chain/lotus/client.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { emptyRunResult } from "../../../src/poster/types.js";
 import type { ChildStatus } from "../../../src/prover/ext/pool.js";
@@ -245,6 +247,44 @@ describe("dashboard model without a chain", () => {
     nowMs += 11 * 60_000;
     s = m.snapshot();
     assert.ok(!s.alerts.some((a) => a.kind === "prover-flapping"), JSON.stringify(s.alerts));
+  });
+});
+
+describe("dashboard model with an unreachable chain node", () => {
+  test("chain-stale names why the head cannot be read; the refresh fails without throwing out of the loop", async () => {
+    // A port nothing listens on: a real client, a real refusal.
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const chain = LotusChainClient.fromConfig(
+      { Chain: `http://127.0.0.1:${port}/rpc/v1`, Gateway: [], Messager: "", Token: "" },
+      { logger: nullLogger, timeoutMs: 2_000, connectTimeoutMs: 1_000 },
+    );
+    const m = new DashboardModel({
+      name: () => "n",
+      version: "v",
+      modules: [],
+      miners: ["f01000"],
+      chain: () => chain,
+      logger: nullLogger,
+      options: { headPollMs: 50 },
+    });
+    try {
+      await assert.rejects(m.refresh());
+      const s = m.snapshot();
+      assert.equal(s.chain.head, null);
+      assert.deepEqual(s.miners, []);
+      const a = s.alerts.find((x) => x.kind === "chain-stale");
+      assert.ok(a, JSON.stringify(s.alerts));
+      assert.match(a.message, /cannot be read/);
+      // The background loop keeps going and stops on close.
+      m.start();
+      await new Promise((r) => setTimeout(r, 200));
+      await m.close();
+    } finally {
+      chain.close();
+    }
   });
 });
 
