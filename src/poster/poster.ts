@@ -307,6 +307,7 @@ export class Poster {
             cid: m.cid,
             exitCode: r.exitCode,
             height: r.height,
+            gasUsed: r.gasUsed,
           });
           if (r.exitCode === 0) result.proven.push(...m.partitions);
           log.info("window post message found executed after Close", {

@@ -325,7 +325,7 @@ export class Submitter {
    */
   async #waitLanded(parts: number[], pushed: { cid: string; pushedAt: number }): Promise<boolean> {
     const { chain, message, signal, log, retry, report } = this.input;
-    let receipt: { exitCode: number; height: number };
+    let receipt: { exitCode: number; height: number; gasUsed: number };
     try {
       // Only failures that may pass are waited through: a node that no longer knows the message is
       // handled below by sending again.
@@ -355,7 +355,13 @@ export class Submitter {
         await sleep(poll, signal);
       }
     }
-    report.landed({ partitions: parts, cid: pushed.cid, exitCode: receipt.exitCode, height: receipt.height });
+    report.landed({
+      partitions: parts,
+      cid: pushed.cid,
+      exitCode: receipt.exitCode,
+      height: receipt.height,
+      gasUsed: receipt.gasUsed,
+    });
     if (receipt.exitCode === 0) {
       report.proven(parts);
       log.info("window post message succeeded", {

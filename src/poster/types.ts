@@ -66,6 +66,8 @@ export interface LandedMessage {
   cid: string;
   exitCode: number;
   height: number;
+  /** Gas the message used, from its receipt (absent where only the exit code is known). */
+  gasUsed?: number;
 }
 
 export interface RunResult {

@@ -218,7 +218,15 @@ export function uiRoutes(opts: UiRoutesOptions): UiRoutes {
       return true;
     }
     if (req.method !== "GET" && req.method !== "HEAD") return false;
-    if (p === "/" || p === "/index.html") return serveFile(req, res, "index.html");
+    if (p === "/" || p === "/index.html") {
+      if (!serveFile(req, res, "index.html"))
+        res
+          .writeHead(404, { "content-type": "text/plain" })
+          .end(
+            `the dashboard page is not built (no ${staticDir ? path.join(staticDir, "index.html") : "page directory"}): run \`npm run build\`; the data is at /api/dashboard\n`,
+          );
+      return true;
+    }
     if (p.startsWith("/assets/")) {
       let rel: string;
       try {

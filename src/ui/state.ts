@@ -218,7 +218,8 @@ export class DashboardModel {
       );
       moved = true;
     }
-    if (moved || this.deps.provers) this.changed();
+    // A live run's partitions move between heads: let the streams look (they send only on a change).
+    if (moved || this.deps.provers || this.runs.size > 0) this.changed();
   }
 
   private async refreshMiner(
@@ -337,9 +338,9 @@ export class DashboardModel {
 
   /** The messages of a run into the ring (pushed first, then their receipts). */
   private ingest(r: LiveRun): void {
-    for (const p of r.result.pushed) this.upsertMessage(r, p.cid, p.partitions, null, null);
+    for (const p of r.result.pushed) this.upsertMessage(r, p.cid, p.partitions, null, null, null);
     for (const m of r.result.messages) {
-      this.upsertMessage(r, m.cid, m.partitions, m.exitCode, m.height);
+      this.upsertMessage(r, m.cid, m.partitions, m.exitCode, m.height, m.gasUsed ?? null);
       if (m.exitCode === 0) this.lastMargin.set(r.miner, r.di.close - m.height);
     }
   }
@@ -350,12 +351,14 @@ export class DashboardModel {
     partitions: number[],
     exitCode: number | null,
     height: number | null,
+    gasUsed: number | null,
   ) {
     const have = this.messages.find((m) => m.cid === cid);
     if (have) {
       if (exitCode !== null) {
         have.exitCode = exitCode;
         have.height = height;
+        have.gasUsed = gasUsed;
       }
       return;
     }
@@ -364,7 +367,7 @@ export class DashboardModel {
       miner: r.miner,
       method: "SubmitWindowedPoSt",
       partitions: [...partitions],
-      gasUsed: null,
+      gasUsed,
       exitCode,
       height,
       time: new Date(this.now()).toISOString(),

@@ -155,7 +155,9 @@ describe("Submitter", () => {
 
     assert.deepEqual(told.pushed, [{ partitions: [0, 2], cid: "msg1" }]);
     assert.deepEqual(told.marked, [{ partitions: [0, 2], cid: "msg1" }]);
-    assert.deepEqual(told.landed, [{ partitions: [0, 2], cid: "msg1", exitCode: 0, height: 101 }]);
+    assert.deepEqual(told.landed, [
+      { partitions: [0, 2], cid: "msg1", exitCode: 0, height: 101, gasUsed: 1 },
+    ]);
     assert.deepEqual(told.proven, [0, 2]);
   });
 

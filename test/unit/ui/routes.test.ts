@@ -205,6 +205,29 @@ describe("dashboard static files", () => {
         assert.equal(r.status, 404, p);
         assert.doesNotMatch(await r.text(), /^no$/);
       }
+      const empty = uiRoutes({ model, logger: nullLogger, staticDir: path.join(dir, "none") });
+      const res = {
+        status: 0,
+        text: "",
+        writeHead(s: number) {
+          this.status = s;
+          return this;
+        },
+        end(t: string) {
+          this.text = t;
+        },
+      };
+      assert.equal(
+        empty.handle(
+          { method: "GET" } as never,
+          res as never,
+          { pathname: "/", query: new URLSearchParams() },
+          () => new Set(),
+        ),
+        true,
+      );
+      assert.equal(res.status, 404);
+      assert.match(res.text, /not built.*npm run build/);
       // Anonymous reads are on here: the API answers without a token, and keep-alive events flow.
       const api = await fetch(`${base}/api/dashboard`);
       assert.equal(api.status, 200);

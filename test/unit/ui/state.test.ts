@@ -113,7 +113,13 @@ describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
       s.messages.map((x) => [x.cid, x.method, x.partitions, x.exitCode]),
       [["bafymsg0", "SubmitWindowedPoSt", [0], null]],
     );
-    result.messages.push({ partitions: [0], cid: "bafymsg0", exitCode: 0, height: at.di.close - 3 });
+    result.messages.push({
+      partitions: [0],
+      cid: "bafymsg0",
+      exitCode: 0,
+      height: at.di.close - 3,
+      gasUsed: 12345,
+    });
     result.partitions.push({ index: 1, source: "failed", sectors: 0, skipped: 0, ms: 0, error: "x" });
     m.observeRun({ phase: "end", miner: "f01000", di: at.di, result, outcome: "partial" });
     s = m.snapshot();
@@ -125,8 +131,8 @@ describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
       ["waiting", "waiting"],
     );
     assert.deepEqual(
-      s.messages.map((x) => [x.cid, x.exitCode, x.height]),
-      [["bafymsg0", 0, at.di.close - 3]],
+      s.messages.map((x) => [x.cid, x.exitCode, x.height, x.gasUsed]),
+      [["bafymsg0", 0, at.di.close - 3, 12345]],
     );
     assert.deepEqual(
       s.provingTimes.map((p) => [p.miner, p.partition, p.seconds]),
