@@ -7,12 +7,15 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { loadConfigDir } from "../../../src/config/load.js";
 import { homePaths, initHome, readSecret } from "../../../src/daemon/home.js";
+import { openMetadataStore } from "../../../src/daemon/metadataStore.js";
 import { type DaemonFlags, type RunningNode, startNode } from "../../../src/daemon/node.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { signToken } from "../../../src/rpc/auth.js";
 import { createDispatcher } from "../../../src/rpc/dispatch.js";
 import { startRpcServer } from "../../../src/rpc/server.js";
+import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { uiRoutes } from "../../../src/ui/routes.js";
 import { DashboardModel, type DashboardState } from "../../../src/ui/state.js";
 import { type ManualDevnet, manualDevnetConfig, startManualDevnet } from "../../helpers/manualDevnet.js";
@@ -85,6 +88,14 @@ describe("dashboard routes on a node", { timeout: 50_000 }, () => {
       `[Common.RPC]\nAnonymousRead = false\n${manualDevnetConfig(m)}`,
     );
     token = signToken(await readSecret(home), "read");
+    // The node's own sector index knows the devnet's two sectors in store1, so its Poster proves them.
+    const cfg = (await loadConfigDir(home)).sectorManager.config;
+    const kv = await openMetadataStore(home, cfg);
+    await new LocalIndexer(kv).update(
+      "normal",
+      [1, 2].map((number) => ({ miner: 1000, number, sealedFile: "store1", cacheDir: "store1" })),
+    );
+    await kv.close();
     node = await startNode(home, flags, { logger: nullLogger });
   });
   after(async () => {
@@ -132,6 +143,27 @@ describe("dashboard routes on a node", { timeout: 50_000 }, () => {
     assert.equal(s.miners[0]?.deadlines.length, 4);
     assert.equal(s.cluster, null);
     assert.deepEqual(s.provers, []);
+  });
+
+  test("the Poster's run reaches the page: its message, the margin it landed with, the proving time", async () => {
+    let s: DashboardState | undefined;
+    for (let i = 0; i < 100; i++) {
+      await m?.devnet.node.produceBlock();
+      await new Promise((res) => setTimeout(res, 150));
+      const r = await get("/api/dashboard", { authorization: `Bearer ${token}` });
+      s = (await r.json()) as DashboardState;
+      if (s.messages.some((x) => x.exitCode === 0) && s.provingTimes.length > 0) break;
+    }
+    assert.ok(s);
+    const msg = s.messages.find((x) => x.exitCode === 0);
+    assert.ok(msg, JSON.stringify(s.messages));
+    assert.equal(msg.miner, "f01000");
+    assert.equal(msg.method, "SubmitWindowedPoSt");
+    assert.deepEqual(msg.partitions, [0]);
+    assert.ok((msg.gasUsed ?? 0) > 0, `gas used ${msg.gasUsed}`);
+    assert.ok(msg.height !== null && msg.height > 0);
+    assert.ok(s.provingTimes.every((p) => p.miner === "f01000" && p.seconds > 0));
+    assert.equal(typeof s.miners[0]?.current?.lastMargin, "number");
   });
 
   test("GET /api/events: a state at once, another after a new head; the stream ends on shutdown", async () => {
