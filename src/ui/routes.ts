@@ -162,9 +162,18 @@ export function uiRoutes(opts: UiRoutesOptions): UiRoutes {
     send();
   };
 
-  const serveFile = (req: http.IncomingMessage, res: http.ServerResponse, rel: string): boolean => {
+  /**
+   * `rel` under `sub` of the page directory. dist/ui also holds this module compiled (tsc puts
+   * src/ui there), so only index.html and assets/ are ever served, never the node's own code.
+   */
+  const serveFile = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    sub: "" | "assets",
+    rel: string,
+  ): boolean => {
     if (!staticDir) return false;
-    const root = path.resolve(staticDir);
+    const root = path.resolve(staticDir, sub);
     const file = path.resolve(root, rel);
     // No way out of the directory: "..", encoded or not, absolute paths, backslashes, NUL.
     if (!file.startsWith(root + path.sep) || rel.includes("\0") || rel.includes("\\")) return false;
@@ -219,7 +228,7 @@ export function uiRoutes(opts: UiRoutesOptions): UiRoutes {
     }
     if (req.method !== "GET" && req.method !== "HEAD") return false;
     if (p === "/" || p === "/index.html") {
-      if (!serveFile(req, res, "index.html"))
+      if (!serveFile(req, res, "", "index.html"))
         res
           .writeHead(404, { "content-type": "text/plain" })
           .end(
@@ -230,11 +239,11 @@ export function uiRoutes(opts: UiRoutesOptions): UiRoutes {
     if (p.startsWith("/assets/")) {
       let rel: string;
       try {
-        rel = decodeURIComponent(p.slice(1));
+        rel = decodeURIComponent(p.slice("/assets/".length));
       } catch {
         return false;
       }
-      if (!serveFile(req, res, rel)) {
+      if (!serveFile(req, res, "assets", rel)) {
         res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       }
       return true;

@@ -198,6 +198,7 @@ describe("dashboard static files", () => {
     await fs.writeFile(path.join(ui, "index.html"), "<!doctype html><p>x</p>");
     await fs.writeFile(path.join(ui, "assets", "app.js"), "console.log(1)");
     await fs.writeFile(path.join(dir, "secret.txt"), "no");
+    await fs.writeFile(path.join(ui, "routes.js"), "no");
     const model = new DashboardModel({
       name: () => "s",
       version: "v",
@@ -231,7 +232,10 @@ describe("dashboard static files", () => {
         "/assets/..%2f..%2fsecret.txt",
         "/assets/%2e%2e/%2e%2e/secret.txt",
         "/assets/nope.js",
+        "/assets/..%2findex.html",
+        "/assets/..%2froutes.js",
         "/assets/",
+        "/routes.js",
       ]) {
         const r = await fetch(`${base}${p}`);
         assert.equal(r.status, 404, p);
