@@ -66,7 +66,8 @@ export function computeAlerts(i: AlertInputs): Alert[] {
     const c = m.current;
     if (!c) continue;
     const open = c.partitions.filter((p) => p.stage !== "on-chain" && p.sectors > 0);
-    if (open.length > 0 && c.epochsLeft < i.atRiskEpochs(m.miner))
+    // At Close (epochsLeft 0) it is no longer at risk: the run's outcome says whether it was missed.
+    if (open.length > 0 && c.epochsLeft > 0 && c.epochsLeft < i.atRiskEpochs(m.miner))
       add(
         "deadline-at-risk",
         "critical",

@@ -43,6 +43,9 @@ export interface UiRoutes {
   close(): void;
 }
 
+/** Bytes an event stream may have waiting to be sent before the client is let go. */
+const MAX_UNSENT_BYTES = 1024 * 1024;
+
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
@@ -126,6 +129,16 @@ export function uiRoutes(opts: UiRoutesOptions): UiRoutes {
         const s = opts.model.snapshot();
         lastKey = changeKey(s);
         lastSent = Date.now();
+        // A client that reads slower than the node writes would have states pile up in memory:
+        // past 1 MiB unsent it is let go (the page reconnects, or polls).
+        if (res.writableLength > MAX_UNSENT_BYTES) {
+          opts.logger.warn("dashboard stream closed: the client does not keep up", {
+            remote: req.socket.remoteAddress,
+            unsent_bytes: res.writableLength,
+          });
+          res.destroy();
+          return;
+        }
         res.write(`event: state\ndata: ${JSON.stringify(s)}\n\n`);
       } catch (e) {
         opts.logger.warn("dashboard event failed", { err: errorMessage(e) });
