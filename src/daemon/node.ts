@@ -357,6 +357,7 @@ export async function startNode(
         shutdown: posterStop.signal,
         cluster: db && { db, name, address: listenText },
         onRun: (e) => dashboard.model.observeRun(e),
+        watchChain: (c) => dashboard.model.watchChain(c),
       });
       cleanups.push(async () => {
         posterStop.abort();

@@ -2,6 +2,7 @@
  * The PoSter of `daemon run --poster`, started once the node's other parts are up: alone, or as a
  * member of the PoSter cluster when the node uses the cluster database (clusterPoster.ts).
  */
+import type { ChainPort } from "../chain/interface.js";
 import type { SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
@@ -37,6 +38,8 @@ export async function startPoster(
     cluster?: { db: ClusterDb; name: string; address: string } | undefined;
     /** Observer of deadline runs (the dashboard). */
     onRun?: PosterHooks["onRun"];
+    /** The PoSter's chain client as the dashboard watches it (its recovery messages). */
+    watchChain?: (chain: ChainPort) => ChainPort;
   },
 ): Promise<{ done: Promise<void> }> {
   const log = deps.logger.named("poster");
@@ -45,7 +48,8 @@ export async function startPoster(
     log.warn("--poster: no [[Miners]] block with PoSt enabled; nothing to prove");
     return { done: Promise.resolve() };
   }
-  const chain = deps.runtime.chain("--poster");
+  const base = deps.runtime.chain("--poster");
+  const chain = deps.watchChain ? deps.watchChain(base) : base;
   deps.runtime.warmUp();
   log.info("prover", { kind: deps.runtime.prover().kind });
   const run = (async () => {

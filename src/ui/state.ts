@@ -19,6 +19,7 @@ import type { ChildStatus } from "../prover/ext/pool.js";
 import type { Pg } from "../store/pg/db.js";
 import { errorMessage } from "../util/errors.js";
 import { AlertBook, attoToFil, computeAlerts } from "./alerts.js";
+import { MessageRing, watchRecoveryMessages } from "./messages.js";
 import type {
   ClusterView,
   CurrentPartitionView,
@@ -105,7 +106,6 @@ interface LiveRun {
   result: RunResult;
 }
 
-const MAX_MESSAGES = 50;
 const MAX_TIMES = 2000;
 
 export class DashboardModel {
@@ -119,7 +119,7 @@ export class DashboardModel {
   private blockSeconds: number;
   private readonly minerCache = new Map<string, MinerCache>();
   private readonly runs = new Map<string, LiveRun>();
-  private readonly messages: MessageView[] = [];
+  private readonly messages = new MessageRing();
   private readonly times: ProvingTime[] = [];
   private readonly missed: { miner: string; index: number; open: number; outcome: string; at: number }[] = [];
   private readonly newFaults = new Map<string, { before: number; now: number; at: number }>();
@@ -338,41 +338,46 @@ export class DashboardModel {
 
   /** The messages of a run into the ring (pushed first, then their receipts). */
   private ingest(r: LiveRun): void {
-    for (const p of r.result.pushed) this.upsertMessage(r, p.cid, p.partitions, null, null, null);
+    const view = (cid: string, partitions: number[]): MessageView => ({
+      cid,
+      miner: r.miner,
+      method: "SubmitWindowedPoSt",
+      partitions,
+      gasUsed: null,
+      exitCode: null,
+      height: null,
+      time: new Date(this.now()).toISOString(),
+    });
+    for (const p of r.result.pushed) this.messages.upsert(view(p.cid, p.partitions));
     for (const m of r.result.messages) {
-      this.upsertMessage(r, m.cid, m.partitions, m.exitCode, m.height, m.gasUsed ?? null);
+      this.messages.upsert({
+        ...view(m.cid, m.partitions),
+        exitCode: m.exitCode,
+        height: m.height,
+        gasUsed: m.gasUsed ?? null,
+      });
       if (m.exitCode === 0) this.lastMargin.set(r.miner, r.di.close - m.height);
     }
   }
 
-  private upsertMessage(
-    r: LiveRun,
-    cid: string,
-    partitions: number[],
-    exitCode: number | null,
-    height: number | null,
-    gasUsed: number | null,
-  ) {
-    const have = this.messages.find((m) => m.cid === cid);
-    if (have) {
-      if (exitCode !== null) {
-        have.exitCode = exitCode;
-        have.height = height;
-        have.gasUsed = gasUsed;
-      }
-      return;
-    }
-    this.messages.unshift({
-      cid,
-      miner: r.miner,
-      method: "SubmitWindowedPoSt",
-      partitions: [...partitions],
-      gasUsed,
-      exitCode,
-      height,
-      time: new Date(this.now()).toISOString(),
-    });
-    if (this.messages.length > MAX_MESSAGES) this.messages.length = MAX_MESSAGES;
+  /**
+   * `chain` with its DeclareFaultsRecovered messages shown on the page (the PoSter's chain client
+   * is given through this; see messages.ts).
+   */
+  watchChain(chain: ChainPort): ChainPort {
+    return watchRecoveryMessages(
+      chain,
+      {
+        push: (m) => {
+          this.messages.upsert(m);
+          this.changed();
+        },
+        receipt: (cid, r) => {
+          if (this.messages.receipt(cid, r)) this.changed();
+        },
+      },
+      this.now,
+    );
   }
 
   /** The whole state, built from the caches. */
@@ -410,7 +415,7 @@ export class DashboardModel {
       }),
       provers,
       cluster: this.deps.cluster ? (this.cluster ?? { nodes: [], takeovers: 0, tasks: emptyCounts() }) : null,
-      messages: this.messages.map((m) => ({ ...m, partitions: [...m.partitions] })),
+      messages: this.messages.views(),
       alerts: [],
       provingTimes: [...this.times],
     };

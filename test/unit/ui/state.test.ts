@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
+import { BitField } from "../../../src/chain/bitfield.js";
 import { LotusChainClient } from "../../../src/chain/lotus/client.js";
+import { MinerMethod } from "../../../src/chain/message.js";
+import { encodeDeclareFaultsRecoveredParams } from "../../../src/chain/params.js";
 import { nullLogger } from "../../../src/log/logger.js";
 import { emptyRunResult } from "../../../src/poster/types.js";
 import type { ChildStatus } from "../../../src/prover/ext/pool.js";
@@ -17,6 +20,7 @@ import { RunnerFixture } from "../../helpers/runnerFixture.js";
 describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
   let fx: RunnerFixture;
   let nowMs = 0;
+  let faultyDeadline: number | undefined;
   const model = (o: Partial<DashboardDeps> = {}) =>
     new DashboardModel({
       name: () => "n1",
@@ -162,6 +166,7 @@ describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
       faulty = s.miners[0]?.deadlines.find((d) => d.faults > 0)?.index;
     }
     assert.notEqual(faulty, undefined, "no deadline turned faulty within 60 blocks");
+    faultyDeadline = faulty;
     const d = s.miners[0]?.deadlines.find((x) => x.index === faulty);
     assert.ok(d);
     if (d.index !== s.miners[0]?.currentDeadline)
@@ -169,6 +174,41 @@ describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
     const f = s.alerts.find((a) => a.kind === "new-faults");
     assert.ok(f, JSON.stringify(s.alerts));
     assert.match(f.message, /from 0 to \d+/);
+  });
+
+  test("a DeclareFaultsRecovered sent through the watched chain client shows with its partitions and receipt", async () => {
+    assert.notEqual(faultyDeadline, undefined, "the previous test left a faulty deadline");
+    const dl = faultyDeadline ?? 0;
+    const m = model();
+    const chain = m.watchChain(fx.chain);
+    const parts = await fx.chain.stateMinerPartitions("f01000", dl, []);
+    const p = parts.findIndex((x) => !x.faultySectors.isEmpty());
+    assert.ok(p >= 0);
+    const info = await chain.stateMinerInfo("f01000", []);
+    const params = encodeDeclareFaultsRecoveredParams({
+      recoveries: [{ deadline: dl, partition: p, sectors: parts[p]?.faultySectors ?? BitField.empty() }],
+    });
+    const pushed = await chain.pushMessage({
+      from: info.worker,
+      to: "f01000",
+      method: MinerMethod.DeclareFaultsRecovered,
+      params,
+      value: 0n,
+      maxFeeCap: 0n,
+    });
+    let s = m.snapshot();
+    assert.deepEqual(
+      s.messages.map((x) => [x.cid, x.method, x.miner, x.partitions, x.exitCode]),
+      [[pushed.cid, "DeclareFaultsRecovered", "f01000", [p], null]],
+    );
+    const waited = chain.waitMessage(pushed.cid, 1);
+    for (let i = 0; i < 3; i++) await fx.node.produceBlock();
+    const r = await waited;
+    s = m.snapshot();
+    assert.deepEqual(
+      s.messages.map((x) => [x.exitCode, x.height, x.gasUsed]),
+      [[r.exitCode, r.height, r.gasUsed]],
+    );
   });
 
   test("chain-stale: no new head for over 3 block times (the block time measured from the heads)", async () => {
