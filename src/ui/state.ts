@@ -201,7 +201,6 @@ export class DashboardModel {
             1,
             (head.timestamp - this.head.timestamp) / (head.height - this.head.height),
           );
-        this.head = head;
         moved = true;
         this.fullRefreshHeads = (this.fullRefreshHeads + 1) % 10;
         for (const m of this.deps.miners)
@@ -209,6 +208,9 @@ export class DashboardModel {
             if (!signal.aborted)
               this.deps.logger.debug("dashboard: miner refresh failed", { miner: m, err: errorMessage(e) });
           });
+        // The head is shown once the miners were read at it, so a page never sees a new head with
+        // the deadlines of the last one (or none at all on the first round).
+        this.head = head;
       }
     }
     if (this.deps.cluster && this.now() - this.clusterAt >= this.o.clusterEveryMs) {
