@@ -49,7 +49,11 @@ export function startDashboard(
       return v.values.reduce((a, x) => a + x.value, 0);
     },
     logger: log,
-    options: deps.options,
+    options: {
+      atRiskEpochs: config.Common.Dashboard.AtRiskEpochs || null,
+      minBalanceAtto: config.Common.Dashboard.MinSenderBalance,
+      ...deps.options,
+    },
   });
   model.start();
   const routes = uiRoutes({ model, logger: log });

@@ -40,11 +40,11 @@ export interface DashboardOptions {
   /** Seconds per epoch until two heads tell (30 on mainnet). */
   blockSeconds: number;
   /**
-   * Worker/control balance under which sender-balance-low fires, in FIL. A conservative constant,
-   * not an estimate from the base fee: 48 SubmitWindowedPoSt a day at up to ~0.02 FIL each when
-   * the base fee spikes is about 1 FIL.
+   * Worker/control balance under which sender-balance-low fires, in attoFIL ([Common.Dashboard]
+   * MinSenderBalance). A conservative constant, not an estimate from the base fee, which the chain
+   * port does not read: 48 SubmitWindowedPoSt a day at up to ~0.02 FIL each is about 1 FIL.
    */
-  minBalanceFil: string;
+  minBalanceAtto: bigint;
   /** How often the head is polled. */
   headPollMs: number;
   balanceEveryMs: number;
@@ -61,7 +61,7 @@ export interface DashboardOptions {
 export const DEFAULT_DASHBOARD_OPTIONS: Readonly<DashboardOptions> = Object.freeze({
   atRiskEpochs: null,
   blockSeconds: 30,
-  minBalanceFil: "1",
+  minBalanceAtto: 10n ** 18n,
   headPollMs: 3_000,
   balanceEveryMs: 60_000,
   clusterEveryMs: 5_000,
@@ -433,7 +433,7 @@ export class DashboardModel {
         atRiskEpochs: (m) =>
           this.o.atRiskEpochs ??
           Math.max(1, Math.floor((this.minerCache.get(m)?.di.wPoStChallengeWindow ?? 60) / 4)),
-        minBalanceAtto: BigInt(Math.round(Number(this.o.minBalanceFil) * 1e9)) * 10n ** 9n,
+        minBalanceAtto: this.o.minBalanceAtto,
         missed: this.missed,
         newFaults: [...this.newFaults].map(([miner, f]) => ({ miner, before: f.before, now: f.now })),
         flapping: this.flapping(provers, nowMs),

@@ -85,7 +85,8 @@ describe("dashboard routes on a node", { timeout: 50_000 }, () => {
     await initHome(home);
     await fs.writeFile(
       homePaths(home).sectorManagerCfg,
-      `[Common.RPC]\nAnonymousRead = false\n${manualDevnetConfig(m)}`,
+      // A threshold no devnet worker reaches: the key is read, and the alert reaches the page.
+      `[Common.RPC]\nAnonymousRead = false\n[Common.Dashboard]\nMinSenderBalance = "1000000000 FIL"\n${manualDevnetConfig(m)}`,
     );
     token = signToken(await readSecret(home), "read");
     // The node's own sector index knows the devnet's two sectors in store1, so its Poster proves them.
@@ -143,6 +144,14 @@ describe("dashboard routes on a node", { timeout: 50_000 }, () => {
     assert.equal(s.miners[0]?.deadlines.length, 4);
     assert.equal(s.cluster, null);
     assert.deepEqual(s.provers, []);
+    const worker = s.miners[0]?.senders.find((x) => x.role === "worker");
+    assert.ok(worker);
+    const low = s.alerts.find((a) => a.kind === "sender-balance-low");
+    assert.ok(low, JSON.stringify(s.alerts));
+    assert.match(
+      low.message,
+      new RegExp(`${worker.address} holds ${worker.balanceFil} FIL, under 1000000000 FIL`),
+    );
   });
 
   test("the Poster's run reaches the page: its message, the margin it landed with, the proving time", async () => {
