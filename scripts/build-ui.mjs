@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
- * Builds the dashboard into dist/ui (part of `npm run build`, so `npm ci` builds it through
+ * Builds the dashboard into dist/web (part of `npm run build`, so `npm ci` builds it through
  * `prepare`): the browser modules compiled by tsc from ui/src (tsconfig.ui.json: DOM types, no node
  * types, plain ES modules the browser loads directly, no bundler), index.html and styles.css, and
  * uPlot's ESM build and stylesheet copied from node_modules so the page needs no CDN.
  *
- * Layout: dist/ui/index.html is served at `/`, everything else is flat under dist/ui/assets and
+ * Layout: dist/web/index.html is served at `/`, everything else is flat under dist/web/assets and
  * served at `/assets/<file>`.
  */
 import { spawnSync } from "node:child_process";
@@ -13,7 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
-const out = path.join(root, "dist", "ui");
+const out = path.join(root, "dist", "web");
 const assets = path.join(out, "assets");
 
 // A clean directory: a module removed from ui/src must not linger in the package.

@@ -18,7 +18,7 @@ if (build.status !== 0) {
   console.error("error: the build failed; fix the type errors above");
   process.exit(build.status ?? 1);
 }
-// The dashboard page (dist/ui), which its browser test loads.
+// The dashboard page (dist/web), which its browser test loads.
 const buildUi = spawnSync(process.execPath, [path.join("scripts", "build-ui.mjs")], { stdio: "inherit" });
 if (buildUi.status !== 0) process.exit(buildUi.status ?? 1);
 

@@ -265,6 +265,23 @@ export const sectorManagerSchema = {
           },
         },
       },
+      Dashboard: {
+        kind: "table",
+        doc: "The dashboard at / and its alerts (/api/dashboard).",
+        fields: {
+          AtRiskEpochs: {
+            kind: "uint",
+            default: 0,
+            max: 2880,
+            doc: "Deadline at risk: partitions of the current deadline not on chain with fewer than this many epochs left before Close. 0 = a quarter of the challenge window (15 epochs, 7.5 min on mainnet).",
+          },
+          MinSenderBalance: {
+            kind: "fil",
+            default: "1 FIL",
+            doc: "Sender balance low: a worker or control address holding less than this. The default is a day of PoSt messages with margin (48 SubmitWindowedPoSt at up to ~0.02 FIL each when the base fee spikes).",
+          },
+        },
+      },
       PersistStores: {
         kind: "tableArray",
         fields: persistStore,

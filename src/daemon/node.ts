@@ -5,8 +5,8 @@
  *   config (home or --conf-dir) → home lock → metadata store → cluster database (Driver = "postgres":
  *   opened, migrated; clusterDb.ts) → persist stores → sector indexer (local, the database's, or the
  *   source's over RPC with --proxy, which overrides the other two) → metrics → worker pool → chain client →
- *   ext-prover children → WinningPoSt (--miner) → PoSt runtime → RPC server → <home>/api → PoSter
- *   (--poster)
+ *   ext-prover children → WinningPoSt (--miner) → PoSt runtime → dashboard (dashboard.ts) → RPC server →
+ *   <home>/api → PoSter (--poster)
  *
  * The lock is taken before the store is opened so a second daemon on the same home stops with a clear
  * message instead of two writers. The API file is written last, so a client that finds it can call.
@@ -47,6 +47,7 @@ import { Bucket } from "../store/keys.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { API_VERSION, VERSION } from "../version.js";
 import { type ClusterDb, startClusterDb } from "./clusterDb.js";
+import { startDashboard } from "./dashboard.js";
 import { defaultNodeName, type HostPort } from "./flags.js";
 import {
   acquireHomeLock,
@@ -312,7 +313,19 @@ export async function startNode(
       ...miner?.methods,
       ...provingMethods({ config, indexer, stores, runtime, logger: deps.logger }),
     };
+    const dashboard = startDashboard(config, {
+      name: () => name ?? "",
+      modules: modulesText(flags) === "none" ? [] : modulesText(flags).split(","),
+      // Only a node that follows the chain anyway (--poster) reads it for the page.
+      chain: flags.poster && config.Miners.some((m) => m.PoSt.Enabled) ? chain : undefined,
+      ext: () => ext,
+      db,
+      metrics,
+      logger: deps.logger,
+    });
+    cleanups.push(() => dashboard.close());
     const server: RpcServer = await startRpcServer({
+      extraRoutes: dashboard.routes,
       listen: flags.listen,
       dispatcher: createDispatcher(methods, { logger: deps.logger.named("rpc"), metrics }),
       secret,
@@ -321,7 +334,11 @@ export async function startNode(
       metrics,
       health: () => ({ version: VERSION, name, indexer: indexer.description }),
     });
-    cleanups.push(() => server.close());
+    // Streams end before the server closes (cleanups run backwards), so no open page holds it.
+    cleanups.push(async () => {
+      await dashboard.close();
+      await server.close();
+    });
     name ??= defaultNodeName(os.hostname(), server.address.port);
     const api = await writeApiFile(home, flags.listen.host, server.address.port);
     cleanups.push(() => removeApiFile(home, api));
@@ -339,6 +356,8 @@ export async function startNode(
         logger: deps.logger,
         shutdown: posterStop.signal,
         cluster: db && { db, name, address: listenText },
+        onRun: (e) => dashboard.model.observeRun(e),
+        watchChain: (c) => dashboard.model.watchChain(c),
       });
       cleanups.push(async () => {
         posterStop.abort();

@@ -2,11 +2,12 @@
  * The PoSter of `daemon run --poster`, started once the node's other parts are up: alone, or as a
  * member of the PoSter cluster when the node uses the cluster database (clusterPoster.ts).
  */
+import type { ChainPort } from "../chain/interface.js";
 import type { SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ProofFormat } from "../poster/batch.js";
-import { Poster } from "../poster/poster.js";
+import { Poster, type PosterHooks } from "../poster/poster.js";
 import { ProofStore } from "../poster/proofStore.js";
 import type { PostRuntime } from "../poster/runtime.js";
 import type { SectorIndexer } from "../sectors/interface.js";
@@ -35,6 +36,10 @@ export async function startPoster(
     shutdown: AbortSignal;
     /** The cluster database: the PoSter runs as a cluster member (clusterPoster.ts). */
     cluster?: { db: ClusterDb; name: string; address: string } | undefined;
+    /** Observer of deadline runs (the dashboard). */
+    onRun?: PosterHooks["onRun"];
+    /** The PoSter's chain client as the dashboard watches it (its recovery messages). */
+    watchChain?: (chain: ChainPort) => ChainPort;
   },
 ): Promise<{ done: Promise<void> }> {
   const log = deps.logger.named("poster");
@@ -43,7 +48,8 @@ export async function startPoster(
     log.warn("--poster: no [[Miners]] block with PoSt enabled; nothing to prove");
     return { done: Promise.resolve() };
   }
-  const chain = deps.runtime.chain("--poster");
+  const base = deps.runtime.chain("--poster");
+  const chain = deps.watchChain ? deps.watchChain(base) : base;
   deps.runtime.warmUp();
   log.info("prover", { kind: deps.runtime.prover().kind });
   const run = (async () => {
@@ -101,7 +107,7 @@ export async function startPoster(
         logger: log,
       },
       miners,
-      member?.hooks,
+      { ...member?.hooks, onRun: deps.onRun },
     );
     await poster.run(deps.shutdown).catch((e) => {
       if (!deps.shutdown.aborted) log.error("poster stopped", { err: errorMessage(e) });

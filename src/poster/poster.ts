@@ -70,6 +70,18 @@ export interface PosterHooks {
   declareRecoveries?: typeof declareRecoveries;
   /** Each head height as the Poster sees it (a cluster member follows the chain this way). */
   onHead?: (height: number) => void;
+  /**
+   * A deadline run starts ("start", with the result the stages fill as they go, so an observer such
+   * as the dashboard reads each partition's progress from it) or ends ("end": with its outcome when
+   * judged, without one when a reorg or shutdown stopped it).
+   */
+  onRun?: (e: {
+    phase: "start" | "end";
+    miner: string;
+    di: DeadlineInfo;
+    result: RunResult;
+    outcome?: DeadlineOutcome;
+  }) => void;
 }
 
 export class Poster {
@@ -90,6 +102,15 @@ export class Poster {
       for (const result of ["proven", "empty", "partial", "missed", "unknown", "aborted"])
         deps.metrics?.wdpostDeadlines.inc({ miner, result }, 0);
       deps.metrics?.wdpostSkippedSectors.inc({ miner }, 0);
+    }
+  }
+
+  /** Tells the onRun observer; an observer's failure never touches a run. */
+  private observe(e: Parameters<NonNullable<PosterHooks["onRun"]>>[0]): void {
+    try {
+      this.hooks.onRun?.(e);
+    } catch (err) {
+      this.deps.logger.warn("run observer failed", { err: errorMessage(err) });
     }
   }
 
@@ -384,6 +405,7 @@ export class Poster {
         if (why !== null && why !== "deadline closed") {
           log.info("deadline run stopped", { why });
           this.deps.metrics?.wdpostDeadlines.inc({ miner: a.miner, result: "aborted" });
+          this.observe({ phase: "end", miner: a.miner, di: a.di, result });
           return undefined;
         }
         // Messages pushed and not confirmed by Close (one that landed in its last Confidence epochs):
@@ -415,8 +437,10 @@ export class Poster {
             fields,
           );
         this.record(a.miner, a.di, result, outcome);
+        this.observe({ phase: "end", miner: a.miner, di: a.di, result, outcome });
         return result;
       };
+      this.observe({ phase: "start", miner: a.miner, di: a.di, result });
       const done = (this.hooks.runDeadline ?? runDeadline)(m, a.di, a.tipset.key, this.deps, {
         signal: AbortSignal.any([signal, stop.signal]),
         submitAllowed: () => allowed,

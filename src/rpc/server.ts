@@ -56,7 +56,20 @@ export interface RpcServerOptions {
   /** Defaults MAX_BUFFERED_BYTES and MAX_BUFFERED_BYTES_PER_CLIENT (tests set them lower). */
   maxBufferedBytes?: number;
   maxBufferedBytesPerClient?: number;
+  /**
+   * Other HTTP routes (the dashboard, src/ui): asked before the JSON-RPC paths; returns true when it
+   * answered the request. `authenticate(queryAllowed)` applies this server's token rules (with
+   * `?token=` accepted when queryAllowed, for EventSource, which cannot set headers).
+   */
+  extraRoutes?: ExtraRoutes;
 }
+
+export type ExtraRoutes = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: RequestTarget,
+  authenticate: (queryAllowed: boolean) => ReadonlySet<Permission> | SmError,
+) => boolean;
 
 export interface RpcServer {
   readonly address: ListenAddress;
@@ -224,6 +237,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
         .catch((e) => failed(req, res, e));
       return;
     }
+    if (opts.extraRoutes?.(req, res, url, (q) => authenticate(req, url, q))) return;
     if (!paths.has(url.pathname)) {
       res
         .writeHead(404, { "content-type": "text/plain" })

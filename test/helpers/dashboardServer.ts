@@ -1,6 +1,6 @@
 /**
  * A stand-in for the node's dashboard endpoints (dash14.md), for the page's browser test while the
- * real backend is developed alongside: it serves the built page from dist/ui (`/` and
+ * real backend is developed alongside: it serves the built page from dist/web (`/` and
  * `/assets/<file>`), `GET /api/dashboard` and `GET /api/events` (SSE, `event: state`) with the same
  * token rules (Bearer header, or `?token=` on the event stream; 401 with `{error}`). The test sets
  * the state and the server pushes it to every open stream at once.
@@ -19,7 +19,7 @@ const TYPES: Record<string, string> = {
 };
 
 export interface DashboardServerOptions {
-  /** The built page; dist/ui by default. */
+  /** The built page; dist/web by default. */
   root?: string;
   /** When set, every /api call needs this token. */
   token?: string;
@@ -42,7 +42,7 @@ export async function startDashboardServer(
   initial: DashboardState,
   opts: DashboardServerOptions = {},
 ): Promise<DashboardServer> {
-  const root = opts.root ?? path.resolve("dist", "ui");
+  const root = opts.root ?? path.resolve("dist", "web");
   if (!fs.existsSync(path.join(root, "index.html"))) {
     throw new Error(`${root}/index.html is missing: build the dashboard first (npm run build)`);
   }

@@ -17,7 +17,7 @@ const STALE_MS = 15_000;
 
 function $(id: string): HTMLElement {
   const el = document.getElementById(id);
-  if (!el) throw new Error(`the page has no #${id}; dist/ui/index.html and app.js are out of step`);
+  if (!el) throw new Error(`the page has no #${id}; dist/web/index.html and app.js are out of step`);
   return el;
 }
 

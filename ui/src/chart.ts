@@ -1,5 +1,5 @@
 /**
- * The proving time per partition over the last days, drawn with uPlot (vendored into dist/ui/assets
+ * The proving time per partition over the last days, drawn with uPlot (vendored into dist/web/assets
  * by the build). One series per miner and partition, points joined by thin lines; the x axis is in
  * the browser's local time (uPlot's default). A text summary beside the canvas says the same in
  * words for screen readers.
