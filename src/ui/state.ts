@@ -18,6 +18,7 @@ import type { DeadlineOutcome, RunResult } from "../poster/types.js";
 import type { ChildStatus } from "../prover/ext/pool.js";
 import type { Pg } from "../store/pg/db.js";
 import { errorMessage } from "../util/errors.js";
+import { sleep } from "../util/time.js";
 import { AlertBook, attoToFil, computeAlerts } from "./alerts.js";
 import { MessageRing, watchRecoveryMessages } from "./messages.js";
 import type {
@@ -170,13 +171,8 @@ export class DashboardModel {
       await this.refresh(signal).catch((e) => {
         if (!signal.aborted) this.deps.logger.debug("dashboard refresh failed", { err: errorMessage(e) });
       });
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.o.headPollMs);
-        signal.addEventListener("abort", () => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      // sleep() ends at once when the signal has already aborted (close() during the refresh).
+      await sleep(this.o.headPollMs, signal).catch(() => {});
     }
   }
 
