@@ -422,7 +422,7 @@ export async function startPg(opts: StartPgOptions = {}): Promise<PgServer> {
     }
     running.delete(data);
     fs.rmSync(dir, { recursive: true, force: true });
-    throw new Error(`${(e as Error).message}\nserver log:\n${log}`);
+    throw new Error(`${(e as Error).message}\n(its directory ${dir} was removed)\nserver log:\n${log}`);
   }
   return server;
 }
