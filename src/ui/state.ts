@@ -255,7 +255,9 @@ export class DashboardModel {
     let faults = 0;
     for (const ps of partitions.values()) for (const p of ps) faults += p.faultySectors.count();
     const before = prev?.faults ?? null;
-    if (full && before !== null && faults > before)
+    // On every read, full or not: a fault first seen by a read of the current or next deadline is in
+    // the count from then on, so a later full read would never see it rise.
+    if (before !== null && faults > before)
       this.newFaults.set(miner, { before, now: faults, at: this.now() });
     this.minerCache.set(miner, {
       di,
