@@ -23,6 +23,8 @@ export interface TipSet {
    * did not say. Polling the head (client.ts) uses it to tell an extension from a reorg.
    */
   parents?: TipSetKey;
+  /** The base fee its messages pay, in attoFIL (Blocks[0].ParentBaseFee), when the source said. */
+  parentBaseFee?: bigint;
 }
 
 export type HeadChangeType = "current" | "apply" | "revert";

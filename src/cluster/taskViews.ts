@@ -3,7 +3,7 @@
  * deadline's proofs, and for tests.
  */
 import type { Pg } from "../store/pg/db.js";
-import { num } from "./options.js";
+import { msInterval, num } from "./options.js";
 import type { ClaimedTask, TaskState } from "./tasks.js";
 import type { NodeIdentity, TaskKey } from "./types.js";
 
@@ -199,4 +199,18 @@ export async function unfinishedPastClose(pg: Pg, height: number): Promise<boole
     [height],
   );
   return r?.any === true;
+}
+
+/**
+ * Task takeovers in the whole cluster over the last `sinceMs`: claims that replaced an expired lease,
+ * recorded as `lost` attempts in the task history (pruned by age and count, so a long window may come
+ * out short). Message groups and recoveries taken over are not counted here.
+ */
+export async function countTakeovers(pg: Pg, sinceMs: number): Promise<number> {
+  const [r] = await pg.query<{ n: string }>(
+    `SELECT count(*) AS n FROM task_history
+      WHERE state = 'lost' AND finished_at > now() - ${msInterval(1)}`,
+    [Math.round(sinceMs)],
+  );
+  return Number(r?.n ?? 0);
 }

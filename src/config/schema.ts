@@ -278,7 +278,7 @@ export const sectorManagerSchema = {
           MinSenderBalance: {
             kind: "fil",
             default: "1 FIL",
-            doc: "Sender balance low: a worker or control address holding less than this. The default is a day of PoSt messages with margin (48 SubmitWindowedPoSt at up to ~0.02 FIL each when the base fee spikes).",
+            doc: "Sender balance low: the floor of the balance a worker or control address should hold. Above it, the threshold is a day of the miner's PoSt messages at the head's base fee (one per 3 partitions of each deadline, at the gas its own messages used), exported as vsm_sender_need_fil. The floor covers a base fee that spikes after the estimate: 48 SubmitWindowedPoSt at up to ~0.02 FIL each.",
           },
         },
       },

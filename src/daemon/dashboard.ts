@@ -44,10 +44,7 @@ export function startDashboard(
     chain: deps.chain,
     provers: () => deps.ext()?.status() ?? [],
     cluster: deps.db && { pg: deps.db.pg },
-    takeovers: async () => {
-      const v = await deps.metrics.clusterTakeovers.get();
-      return v.values.reduce((a, x) => a + x.value, 0);
-    },
+    onSenderNeed: (miner, fil) => deps.metrics.senderNeed.set({ miner }, Number(fil)),
     logger: log,
     options: {
       atRiskEpochs: config.Common.Dashboard.AtRiskEpochs || null,

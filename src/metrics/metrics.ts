@@ -258,6 +258,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       labelNames: ["state"] as const,
       registers: [registry],
     }),
+    senderNeed: new Gauge({
+      name: "vsm_sender_need_fil",
+      help: "The balance a worker or control address of the miner should hold, in FIL: a day of its PoSt messages (one per 3 partitions of each deadline, with the gas its own messages used) at the head's base fee, and never less than [Common.Dashboard] MinSenderBalance; the dashboard's sender-balance-low threshold, set once per head on nodes that follow the chain",
+      labelNames: ["miner"] as const,
+      registers: [registry],
+    }),
     senderBalance: new Gauge({
       name: "vsm_sender_balance_fil",
       help: "Balance in FIL of each sender the PoSter considered for a miner's messages, by miner, address (f0 ID) and role (owner, worker, control); read whenever a sender is chosen",

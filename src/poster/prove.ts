@@ -30,6 +30,8 @@ export interface ProveOptions {
   attempts: number;
   /** Sectors the prover reported faulty in a round, as soon as it did. */
   onFaults?: (sectors: number[]) => void;
+  /** A prover took one of the partition's calls (ProveFn's onStart). */
+  onStart?: (by: string) => void;
 }
 
 export interface PartitionProofResult {
@@ -66,7 +68,7 @@ export async function provePartition(
     const sectors = job.sectors.filter((s) => proven.has(s.number));
     const out = await retryTransient(
       "proving the partition",
-      () => prove(jobTask(job, sectors), { priority: job.close, signal }),
+      () => prove(jobTask(job, sectors), { priority: job.close, signal, onStart: opts.onStart }),
       signal,
       log.with({ partition: job.partition }),
       isRetryableProverFailure,

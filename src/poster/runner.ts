@@ -281,6 +281,10 @@ async function proveChecked(
     attempts: run.dryRun ? DRY_RUN_PROVER_ATTEMPTS : Number.POSITIVE_INFINITY,
     onFaults: (sectors) =>
       result.skipped.push(...sectors.map((sector) => ({ sector, reason: "the prover reported it faulty" }))),
+    onStart: (by) => {
+      result.provers ??= {};
+      result.provers[checked.plan.index] = by;
+    },
   });
   const { index } = checked.plan;
   if (!r.proof) {

@@ -90,7 +90,10 @@ export class PostRuntime {
       this.deps.logger.named("prover"),
     );
     return {
-      prove: (task, o) => local(task, o.signal, o.priority),
+      prove: (task, o) => {
+        o.onStart?.("built-in");
+        return local(task, o.signal, o.priority);
+      },
       strictProbe,
       kind: "built-in vanilla prover (worker threads)",
       capacity: this.deps.workerPool().size,

@@ -13,10 +13,13 @@ import type { PersistStores } from "../sectors/stores.js";
 import type { ProofFormat } from "./batch.js";
 import type { ProofStore } from "./proofStore.js";
 
-/** Runs one prover task; `priority` is the deadline's Close epoch (earliest first). */
+/**
+ * Runs one prover task; `priority` is the deadline's Close epoch (earliest first). `onStart` is told
+ * which prover took the task (an ext-prover block such as "WdPost[0]", or "built-in"), each time one does.
+ */
 export type ProveFn = (
   task: PoStTask,
-  opts: { priority: number; signal: AbortSignal },
+  opts: { priority: number; signal: AbortSignal; onStart?: (by: string) => void },
 ) => Promise<PoStOutput>;
 
 export interface RunnerDeps {
@@ -95,6 +98,8 @@ export interface RunResult {
   skipped: { sector: number; reason: string }[];
   /** Sectors the chain held faulty in the deadline's partitions at the start tipset (once read). */
   faulty?: number;
+  /** Which prover took each partition's latest call ("WdPost[0]", "built-in"), by partition index. */
+  provers?: Record<number, string>;
 }
 
 /**

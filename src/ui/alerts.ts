@@ -16,8 +16,6 @@ export interface AlertInputs {
   blockSeconds: number;
   /** Epochs before Close under which unproven partitions are at risk, per miner (window / 4 by default). */
   atRiskEpochs: (miner: string) => number;
-  /** Worker / control balance under which a sender is low, in attoFIL. */
-  minBalanceAtto: bigint;
   /** Deadlines that ended missed or partial recently: miner, index, open epoch, outcome. */
   missed: { miner: string; index: number; open: number; outcome: string }[];
   /** Miners whose fault count rose recently, with the count before and now. */
@@ -120,19 +118,21 @@ export function computeAlerts(i: AlertInputs): Alert[] {
       `cluster node ${n.name} missed its heartbeats (last ${n.lastHeartbeat}): its tasks are taken over when their leases expire`,
     );
   }
-  for (const m of s.miners)
+  for (const m of s.miners) {
+    const need = filToAtto(m.senderNeedFil);
     for (const sd of m.senders) {
-      if (sd.role === "owner") continue;
+      if (sd.role === "owner" || need === null) continue;
       const atto = filToAtto(sd.balanceFil);
-      if (atto !== null && atto < i.minBalanceAtto)
+      if (atto !== null && atto < need)
         add(
           "sender-balance-low",
           "warning",
           `${m.miner}:${sd.address}`,
           m.miner,
-          `${sd.role} ${sd.address} holds ${sd.balanceFil} FIL, under ${attoToFil(i.minBalanceAtto)} FIL (a day of PoSt messages): top it up`,
+          `${sd.role} ${sd.address} holds ${sd.balanceFil} FIL, under the ${m.senderNeedFil} FIL a day of PoSt messages needs (${m.senderNeedWhy}): top it up`,
         );
     }
+  }
   return out;
 }
 

@@ -9,10 +9,7 @@
  * not say when a partition moves from its check to its prover, so a partition of a run whose due
  * list is known and that has no outcome yet shows "proving" ("checking" before the due list is read).
  */
-import { BitField } from "../chain/bitfield.js";
-import { newDeadlineInfo } from "../chain/dline.js";
-import type { ChainPort, DeadlineInfo, DeadlineState, Partition, TipSet } from "../chain/interface.js";
-import { listNodes, listTasks } from "../cluster/index.js";
+import type { ChainPort, DeadlineInfo, TipSet } from "../chain/interface.js";
 import type { Logger } from "../log/logger.js";
 import type { DeadlineOutcome, RunResult } from "../poster/types.js";
 import type { ChildStatus } from "../prover/ext/pool.js";
@@ -20,17 +17,23 @@ import type { Pg } from "../store/pg/db.js";
 import { errorMessage } from "../util/errors.js";
 import { sleep } from "../util/time.js";
 import { AlertBook, attoToFil, computeAlerts } from "./alerts.js";
+import { emptyCounts, readCluster } from "./clusterView.js";
 import { MessageRing, watchRecoveryMessages } from "./messages.js";
+import {
+  ASSUMED_POST_GAS,
+  buildMinerView,
+  dayOfMessages,
+  type LiveRun,
+  type MinerCache,
+  type TaskMark,
+} from "./minerView.js";
 import type {
   ClusterView,
-  CurrentPartitionView,
   DashboardState,
-  DeadlineView,
   MessageView,
   MinerView,
   ProvingTime,
   SenderView,
-  TaskCounts,
 } from "./types.js";
 
 export * from "./types.js";
@@ -41,9 +44,9 @@ export interface DashboardOptions {
   /** Seconds per epoch until two heads tell (30 on mainnet). */
   blockSeconds: number;
   /**
-   * Worker/control balance under which sender-balance-low fires, in attoFIL ([Common.Dashboard]
-   * MinSenderBalance). A conservative constant, not an estimate from the base fee, which the chain
-   * port does not read: 48 SubmitWindowedPoSt a day at up to ~0.02 FIL each is about 1 FIL.
+   * The floor of the balance under which a worker or control address raises sender-balance-low, in
+   * attoFIL ([Common.Dashboard] MinSenderBalance). Above it, the need is a day of the miner's PoSt
+   * messages at the head's base fee (minerView.ts dayOfMessages).
    */
   minBalanceAtto: bigint;
   /** How often the head is polled. */
@@ -82,29 +85,13 @@ export interface DashboardDeps {
   chain?: () => ChainPort;
   /** The ext-prover children (none without --ext-prover). */
   provers?: () => ChildStatus[];
+  /** Told each miner's sender need (FIL) once per head: vsm_sender_need_fil. */
+  onSenderNeed?: (miner: string, fil: string) => void;
   /** The cluster database when this node is a cluster member. */
   cluster?: { pg: Pg };
-  /** Lease takeovers this node did (vsm_cluster_lease_takeovers_total). */
-  takeovers?: () => Promise<number> | number;
   logger: Logger;
   now?: () => number;
   options?: Partial<DashboardOptions>;
-}
-
-interface MinerCache {
-  di: DeadlineInfo;
-  tipset: TipSet;
-  deadlines: DeadlineState[];
-  partitions: Map<number, Partition[]>;
-  senders: SenderView[];
-  balancesAt: number;
-  faults: number | null;
-}
-
-interface LiveRun {
-  miner: string;
-  di: DeadlineInfo;
-  result: RunResult;
 }
 
 const MAX_TIMES = 2000;
@@ -127,7 +114,7 @@ export class DashboardModel {
   private readonly restarts = new Map<string, { t: number; restarts: number }[]>();
   private readonly lastMargin = new Map<string, number>();
   private cluster: ClusterView | null = null;
-  private clusterTasks = new Map<string, { state: string; node: string | null; skipped: number }>();
+  private clusterTasks = new Map<string, TaskMark>();
   private clusterAt = 0;
   private readonly alerts = new AlertBook();
   private readonly listeners = new Set<() => void>();
@@ -259,6 +246,7 @@ export class DashboardModel {
     // the count from then on, so a later full read would never see it rise.
     if (before !== null && faults > before)
       this.newFaults.set(miner, { before, now: faults, at: this.now() });
+    const need = this.senderNeed(miner, { di, partitions }, head);
     this.minerCache.set(miner, {
       di,
       tipset: head,
@@ -267,40 +255,17 @@ export class DashboardModel {
       senders,
       balancesAt,
       faults: full ? faults : (prev?.faults ?? faults),
+      need,
     });
+    this.deps.onSenderNeed?.(miner, attoToFil(need.atto));
   }
 
   private async refreshCluster(pg: Pg): Promise<void> {
-    const nodes = await listNodes(pg);
-    const tasks = await listTasks(pg, { limit: 1000 });
-    const counts: TaskCounts = { waiting: 0, running: 0, done: 0, failed: 0 };
-    const byKey = new Map<string, { state: string; node: string | null; skipped: number }>();
     // Counts of the last proving period (a day on mainnet): older tasks say nothing about now.
     const period = [...this.minerCache.values()][0]?.di.wPoStProvingPeriod ?? 2880;
-    const since = this.head ? this.head.height - period : null;
-    for (const t of tasks) {
-      if (since !== null && t.close < since) continue;
-      counts[t.state]++;
-      byKey.set(`f0${t.miner}@${t.open}#${t.partition}`, {
-        state: t.state,
-        node: t.node,
-        skipped: t.skipped?.length ?? 0,
-      });
-    }
-    const takeovers = await this.deps.takeovers?.();
-    this.clusterTasks = byKey;
-    this.cluster = {
-      nodes: nodes.map((n) => ({
-        name: n.name,
-        alive: n.alive,
-        capacity: n.capacity,
-        inFlight: n.tasksInFlight,
-        cordoned: n.cordoned,
-        lastHeartbeat: n.lastHeartbeat.toISOString(),
-      })),
-      takeovers: takeovers ?? 0,
-      tasks: counts,
-    };
+    const r = await readCluster(pg, this.head ? this.head.height - period : null);
+    this.clusterTasks = r.tasks;
+    this.cluster = r.view;
   }
 
   /** PosterHooks.onRun: a deadline run started (its result fills as it goes) or was judged. */
@@ -431,7 +396,6 @@ export class DashboardModel {
         atRiskEpochs: (m) =>
           this.o.atRiskEpochs ??
           Math.max(1, Math.floor((this.minerCache.get(m)?.di.wPoStChallengeWindow ?? 60) / 4)),
-        minBalanceAtto: this.o.minBalanceAtto,
         missed: this.missed,
         newFaults: [...this.newFaults].map(([miner, f]) => ({ miner, before: f.before, now: f.now })),
         flapping: this.flapping(provers, nowMs),
@@ -461,112 +425,51 @@ export class DashboardModel {
     const c = this.minerCache.get(miner);
     const head = this.head;
     if (!c || !head) return null;
-    const di = c.di;
-    const at = (epoch: number) =>
-      new Date((head.timestamp + (epoch - head.height) * this.blockSeconds) * 1000).toISOString();
-    const deadlines: DeadlineView[] = [];
-    for (let i = 0; i < di.wPoStPeriodDeadlines; i++) {
-      const d = newDeadlineInfo(di.periodStart, i, head.height, di);
-      const ps = c.partitions.get(i) ?? [];
-      let sectors = 0;
-      let faults = 0;
-      let recoveries = 0;
-      for (const p of ps) {
-        sectors += p.liveSectors.count();
-        faults += p.faultySectors.count();
-        recoveries += p.recoveringSectors.count();
-      }
-      deadlines.push({
-        index: i,
-        state: gridState(i === di.index, ps.length, sectors, faults),
-        partitions: ps.length,
-        sectors,
-        faults,
-        recoveries,
-        open: at(d.open),
-        close: at(d.close),
-        openEpoch: d.open,
-        closeEpoch: d.close,
-      });
-    }
-    const epochsLeft = Math.max(0, di.close - head.height);
-    return {
+    return buildMinerView({
       miner,
-      provingPeriodStart: di.periodStart,
-      currentDeadline: di.index,
-      deadlinesPerPeriod: di.wPoStPeriodDeadlines,
-      deadlines,
-      current: {
-        index: di.index,
-        closeEpoch: di.close,
-        epochsLeft,
-        secondsLeft: Math.round(epochsLeft * this.blockSeconds),
-        partitions: this.currentPartitions(miner, c),
-        lastMargin: this.lastMargin.get(miner) ?? null,
-      },
-      senders: c.senders.map((s) => ({ ...s })),
-    };
-  }
-
-  private currentPartitions(miner: string, c: MinerCache): CurrentPartitionView[] {
-    const di = c.di;
-    const posted = c.deadlines[di.index]?.postSubmissions ?? BitField.empty();
-    const run = this.runs.get(`${miner}@${di.open}`);
-    const r = run?.result;
-    return (c.partitions.get(di.index) ?? []).map((p, index) => {
-      const sectors = p.liveSectors.subtract(p.faultySectors).union(p.recoveringSectors).count();
-      const view: CurrentPartitionView = { index, stage: "waiting", by: null, sectors, skipped: 0 };
-      const task = this.clusterTasks.get(`${miner}@${di.open}#${index}`);
-      if (task) {
-        view.by = task.node;
-        view.skipped = task.skipped;
-        view.stage =
-          task.state === "running"
-            ? "proving"
-            : task.state === "done"
-              ? "proven"
-              : task.state === "failed"
-                ? "failed"
-                : "waiting";
-      }
-      if (r) {
-        const outcome = r.partitions.find((x) => x.index === index);
-        if (!task) {
-          view.by = this.deps.name();
-          view.stage = r.due === null ? "checking" : r.due.includes(index) ? "proving" : "waiting";
-        }
-        if (outcome) {
-          view.skipped = outcome.skipped;
-          view.stage =
-            outcome.source === "on-chain"
-              ? "on-chain"
-              : outcome.source === "failed" || outcome.source === "none"
-                ? "failed"
-                : "proven";
-        }
-        if (r.pushed.some((m) => m.partitions.includes(index))) view.stage = "submitted";
-        const landed = r.messages.find((m) => m.partitions.includes(index));
-        if (landed) view.stage = landed.exitCode === 0 ? "on-chain" : "failed";
-      }
-      if (posted.has(index)) view.stage = "on-chain";
-      return view;
+      cache: c,
+      head,
+      blockSeconds: this.blockSeconds,
+      nodeName: this.deps.name(),
+      run: this.runs.get(`${miner}@${c.di.open}`),
+      tasks: this.clusterTasks,
+      lastMargin: this.lastMargin.get(miner) ?? null,
     });
   }
-}
 
-/** Curio's grid vocabulary for one deadline. */
-export function gridState(
-  current: boolean,
-  partitions: number,
-  sectors: number,
-  faults: number,
-): DeadlineView["state"] {
-  if (partitions === 0 || sectors === 0) return current ? "current" : "empty";
-  if (current) return "current";
-  if (faults === 0) return "proven";
-  return faults >= sectors ? "faulty" : "partly-faulty";
-}
-
-function emptyCounts(): TaskCounts {
-  return { waiting: 0, running: 0, done: 0, failed: 0 };
+  /**
+   * What a worker or control address of `miner` should hold: a day of its PoSt messages at the
+   * head's base fee, with the gas its own landed messages used (the median) once there are any, and
+   * never less than the configured floor.
+   */
+  private senderNeed(
+    miner: string,
+    c: Pick<MinerCache, "di" | "partitions">,
+    head: TipSet,
+  ): { atto: bigint; why: string } {
+    const used = this.messages
+      .views()
+      .flatMap((m) =>
+        m.miner === miner && m.method === "SubmitWindowedPoSt" && m.exitCode === 0 && m.gasUsed !== null
+          ? [m.gasUsed]
+          : [],
+      )
+      .sort((a, b) => a - b);
+    const gas = used[Math.floor(used.length / 2)] ?? ASSUMED_POST_GAS;
+    const fee = head.parentBaseFee ?? null;
+    const day = dayOfMessages(c, { gasPerMessage: gas, baseFee: fee, blockSeconds: this.blockSeconds });
+    const floor = this.o.minBalanceAtto;
+    const basis = `${day.messages} message${day.messages === 1 ? "" : "s"} a day × ${gas} gas (${used.length > 0 ? "the median of its own" : "assumed"})`;
+    if (day.atto === null)
+      return {
+        atto: floor,
+        why: `[Common.Dashboard] MinSenderBalance (the chain node gives no base fee to price ${basis})`,
+      };
+    if (day.atto <= floor)
+      return {
+        atto: floor,
+        why: `[Common.Dashboard] MinSenderBalance, above the ${attoToFil(day.atto)} FIL of ${basis} × 1.25 gas limit at a base fee of ${fee} attoFIL`,
+      };
+    return { atto: day.atto, why: `${basis} × 1.25 gas limit at a base fee of ${fee} attoFIL` };
+  }
 }

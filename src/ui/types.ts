@@ -43,6 +43,10 @@ export interface MinerView {
   deadlines: DeadlineView[];
   current: CurrentDeadlineView | null;
   senders: SenderView[];
+  /** The balance under which a worker or control address is low: a day of this miner's messages, or the floor. */
+  senderNeedFil: string;
+  /** How senderNeedFil was found, in words. */
+  senderNeedWhy: string;
 }
 
 export interface SenderView {

@@ -1,5 +1,5 @@
 /**
- * Sample dashboard states for the page's browser test: the shapes of /work/prompts/dash14.md, with
+ * Sample dashboard states for the page's browser test: the shapes of src/ui/types.ts, with
  * mainnet's timing (48 deadlines of 60 epochs, 30 s epochs). `advance` turns the current deadline
  * proven and moves to the next, as the node would after the proofs land.
  */
@@ -90,6 +90,9 @@ function miner(name: string, o: SampleOptions, salt: number): MinerView {
       { address: `f3worker${salt}aaaaaaaaaaaaaaaaaaaaaaaaaaaa`, role: "worker", balanceFil: "12.5" },
       { address: `f1control${salt}bbbbbbbbbbbbbbbbbb`, role: "control", balanceFil: "0.02" },
     ],
+    senderNeedFil: "1",
+    senderNeedWhy:
+      "48 messages a day × 60000000 gas at a base fee of 100 attoFIL come to less than the floor",
   };
 }
 

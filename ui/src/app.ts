@@ -86,7 +86,7 @@ function render(): void {
   section("messages", s.messages, () => messages(s.messages));
   section(
     "senders",
-    s.miners.map((m) => m.senders),
+    s.miners.map((m) => [m.senders, m.senderNeedFil, m.senderNeedWhy]),
     () => senders(s),
   );
   drawChart();

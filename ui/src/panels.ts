@@ -73,7 +73,7 @@ export function cluster(c: ClusterView | null): HTMLElement {
       "p",
       { class: "sub" },
       `Tasks: ${num(t.waiting)} waiting, ${num(t.running)} running, ${num(t.done)} done, ${num(t.failed)} failed · ` +
-        `lease takeovers: ${num(c.takeovers)}`,
+        `task takeovers in the last 24 h (whole cluster): ${num(c.takeovers)}`,
     ),
     table(
       "Cluster nodes",
@@ -113,11 +113,26 @@ export function messages(list: MessageView[]): HTMLElement {
 
 export function senders(state: DashboardState): HTMLElement {
   const rows = state.miners.flatMap((m) =>
-    m.senders.map((s) => [m.miner, s.role, h("code", null, s.address), `${s.balanceFil} FIL`]),
+    m.senders.map((s) => {
+      // The owner pays no PoSt messages; a worker or control address needs a day of them.
+      const need =
+        s.role === "owner"
+          ? "—"
+          : h(
+              "span",
+              {
+                title: m.senderNeedWhy,
+                class: Number(s.balanceFil) < Number(m.senderNeedFil) ? "bad" : "ok",
+              },
+              Number(s.balanceFil) < Number(m.senderNeedFil) ? "⚠ " : "✓ ",
+              `${m.senderNeedFil} FIL`,
+            );
+      return [m.miner, s.role, h("code", null, s.address), `${s.balanceFil} FIL`, need];
+    }),
   );
   return table(
     "Sender balances",
-    ["Miner", "Role", "Address", "Balance"],
+    ["Miner", "Role", "Address", "Balance", "A day of messages"],
     rows,
     "No sender addresses known.",
   );

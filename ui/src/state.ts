@@ -1,6 +1,6 @@
 /**
- * The dashboard's data contract (/work/prompts/dash14.md), as the browser sees it. The node's side
- * declares the same interfaces in src/ui/state.ts; this copy exists because the browser code is
+ * The dashboard's data contract (/api/dashboard, /api/events), as the browser sees it. The node's
+ * side declares the same interfaces in src/ui/types.ts; this copy exists because the browser code is
  * compiled separately (tsconfig.ui.json, DOM types, no node types) and must not pull node sources
  * into its program. A type test on the node side keeps the two in step.
  */
@@ -25,6 +25,9 @@ export interface MinerView {
   deadlines: DeadlineView[];
   current: CurrentDeadlineView | null;
   senders: { address: string; role: "owner" | "worker" | "control"; balanceFil: string }[];
+  /** Under this a worker or control address is low: a day of the miner's messages, or the floor. */
+  senderNeedFil: string;
+  senderNeedWhy: string;
 }
 
 export interface DeadlineView {

@@ -53,7 +53,7 @@ export function encodeTipSet(
       Timestamp: ts.timestamp,
       BlockSig: { Type: 2, Data: ZERO_96 },
       ForkSignaling: 0,
-      ParentBaseFee: "100",
+      ParentBaseFee: (ts.parentBaseFee ?? 100n).toString(),
     })),
     Height: ts.height,
   };

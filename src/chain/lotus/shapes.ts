@@ -45,7 +45,7 @@ export function cborAddressBytes(addressBytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** TipSet: Cids, Height, Blocks[0].Timestamp and Blocks[0].Parents (one block header per CID). */
+/** TipSet: Cids, Height, Blocks[0].Timestamp, Parents and ParentBaseFee (one block header per CID). */
 export function decodeTipSet(j: Json): TipSet {
   const cids = j.get("Cids").array();
   if (cids.length === 0) j.get("Cids").fail("is empty; a tipset has at least one block");
@@ -57,11 +57,16 @@ export function decodeTipSet(j: Json): TipSet {
   const p = first.get("Parents");
   // Genesis has none; a node that leaves them out gives no ancestry (polling then asks for it).
   const parents = p.value === undefined ? [] : p.array(true).map((c) => c.cid());
+  // Informational (the dashboard's estimate of a day's gas): a node that leaves it out or sends
+  // something else loses only that estimate, never the head.
+  const fee = first.get("ParentBaseFee").value;
+  const parentBaseFee = typeof fee === "string" && /^\d{1,40}$/.test(fee) ? BigInt(fee) : undefined;
   return {
     key: cids.map((c) => c.cid()),
     height: j.get("Height").uint(),
     timestamp: first.get("Timestamp").uint(),
     ...(parents.length > 0 ? { parents } : {}),
+    ...(parentBaseFee !== undefined ? { parentBaseFee } : {}),
   };
 }
 

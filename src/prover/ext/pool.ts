@@ -55,6 +55,11 @@ export interface SubmitOptions {
   /** Lower runs first: the chain epoch at which the deadline this work serves closes. */
   priority: number;
   signal?: AbortSignal;
+  /**
+   * Called with the block's label ("WdPost[0]") each time a child takes the request (again after a
+   * fail-over), so a caller can show which GPU works on what.
+   */
+  onStart?: (block: string) => void;
 }
 
 export interface ChildStatus {
@@ -120,6 +125,7 @@ interface Waiter {
   resolve: (o: PoStOutput) => void;
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
+  onStart: ((block: string) => void) | undefined;
   /** Out of the queue: sent to a child, or settled. */
   settled: boolean;
   /** Blocks whose child died with this request in flight; it is not sent to them again. */
@@ -356,6 +362,7 @@ export class ExtProverPool {
           reject(e);
         },
         signal,
+        onStart: opts.onStart,
         settled: false,
         tried: new Set(),
         failure: "",
@@ -406,6 +413,11 @@ export class ExtProverPool {
     const end = this.deps.metrics?.extProverDuration.startTimer({ stage: this.stage, block: child.label });
     const count = (result: string) =>
       this.deps.metrics?.extProverRequests.inc({ stage: this.stage, block: child.label, result });
+    try {
+      w.onStart?.(child.label);
+    } catch (e) {
+      this.deps.logger.warn("ext-prover: a request's start listener failed", { err: errorMessage(e) });
+    }
     child.call(w.task, w.signal).then(
       (out) => {
         end?.();

@@ -63,7 +63,9 @@ describe("runDeadline: sector checks per partition, pipelined with proving", () 
       await sleep(PROBE_MS);
       concurrency.now--;
     };
-    const prove: ProveFn = async (task) => {
+    const prove: ProveFn = async (task, o) => {
+      // A prover names itself when it takes a task (an ext-prover block does); the run records it.
+      o.onStart?.(`WdPost[${task.replicas[0]?.sectorId}]`);
       proofs.push({ sectors: task.replicas.map((r) => r.sectorId), at: performance.now() - t0 });
       return { proofs: task.replicas.map(() => new Uint8Array(32)), faults: [] };
     };
@@ -97,6 +99,8 @@ describe("runDeadline: sector checks per partition, pipelined with proving", () 
     );
     // In partition order: partition 0 (sectors 1, 2) first.
     assert.deepEqual(rec.proofs[0]?.sectors, [1, 2]);
+    // Which prover took each partition, for the dashboard.
+    assert.deepEqual(r.provers, { 0: "WdPost[1]", 1: "WdPost[3]", 2: "WdPost[5]", 3: "WdPost[7]" });
   });
 
   test("PartitionCheckTimeout bounds each partition's check, not the whole deadline's", async () => {

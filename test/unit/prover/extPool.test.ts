@@ -532,7 +532,12 @@ describe("a child never holds the node (issue 10)", () => {
         const silentPid = pool.status()[0]?.pid ?? -1;
         const t0 = Date.now();
         // Two at once with Concurrent = 1 each: one lands on each child.
-        const outs = await Promise.all([1, 2].map((s) => pool.submit(task(s), { priority: 1 })));
+        const starts: string[][] = [[], []];
+        const outs = await Promise.all(
+          [1, 2].map((s, i) => pool.submit(task(s), { priority: 1, onStart: (b) => starts[i]?.push(b) })),
+        );
+        // onStart names each block that took a request: the silent one's went on to the other child.
+        assert.deepEqual(starts.map((x) => x.join(" → ")).sort(), ["WdPost[0] → WdPost[1]", "WdPost[1]"]);
         const echoPid = pool.status()[1]?.pid;
         for (const o of outs) assert.equal(text(o.proofs[0]).split(":")[0], String(echoPid));
         assert.ok(Date.now() - t0 < 8000, `answered after ${Date.now() - t0} ms`);

@@ -150,7 +150,9 @@ describe("dashboard routes on a node", { timeout: 50_000 }, () => {
     assert.ok(low, JSON.stringify(s.alerts));
     assert.match(
       low.message,
-      new RegExp(`${worker.address} holds ${worker.balanceFil} FIL, under 1000000000 FIL`),
+      new RegExp(
+        `${worker.address} holds ${worker.balanceFil} FIL, under the 1000000000 FIL a day of PoSt messages needs \\(\\[Common\\.Dashboard\\] MinSenderBalance, above`,
+      ),
     );
   });
 

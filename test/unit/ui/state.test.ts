@@ -14,7 +14,8 @@ import { nullLogger } from "../../../src/log/logger.js";
 import { emptyRunResult } from "../../../src/poster/types.js";
 import type { ChildStatus } from "../../../src/prover/ext/pool.js";
 import { AlertBook, attoToFil, computeAlerts, filToAtto } from "../../../src/ui/alerts.js";
-import { type DashboardDeps, DashboardModel, type DashboardState, gridState } from "../../../src/ui/state.js";
+import { dayOfMessages, gridState, type MinerCache } from "../../../src/ui/minerView.js";
+import { type DashboardDeps, DashboardModel, type DashboardState } from "../../../src/ui/state.js";
 import { RunnerFixture } from "../../helpers/runnerFixture.js";
 
 describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
@@ -44,9 +45,11 @@ describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
   test("the grid: every deadline of the period, sectors where the chain put them, senders with balances", async () => {
     const head = await fx.chain.chainHead();
     nowMs = head.timestamp * 1000;
-    const m = model();
+    const needs: [string, string][] = [];
+    const m = model({ onSenderNeed: (miner, fil) => needs.push([miner, fil]) });
     await m.refresh();
     const s = m.snapshot();
+    assert.deepEqual(needs, [["f01000", "1"]], "vsm_sender_need_fil is told once per head");
     assert.equal(s.chain.head, head.height);
     assert.equal(s.chain.network, await fx.chain.networkName());
     assert.equal(s.miners.length, 1);
@@ -70,6 +73,40 @@ describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
     assert.ok(roles.includes("owner") && roles.includes("worker"), roles.join());
     for (const x of v.senders) assert.notEqual(filToAtto(x.balanceFil), null, x.balanceFil);
     assert.deepEqual(alertKinds(s), []);
+    // The devnet's base fee (100 attoFIL) makes a day of messages cheap: the floor (1 FIL) rules.
+    assert.equal(v.senderNeedFil, "1");
+    assert.match(
+      v.senderNeedWhy,
+      /^\[Common\.Dashboard\] MinSenderBalance, above the [\d.]+ FIL of \d+ messages? a day × 60000000 gas \(assumed\) × 1\.25 gas limit at a base fee of 100 attoFIL$/,
+    );
+    const noFloor = model({ options: { minBalanceAtto: 0n } });
+    await noFloor.refresh();
+    const v0 = noFloor.snapshot().miners[0];
+    assert.match(
+      v0?.senderNeedWhy ?? "",
+      /^\d+ messages? a day × 60000000 gas \(assumed\) × 1\.25 gas limit at a base fee of 100 attoFIL$/,
+    );
+    assert.ok((filToAtto(v0?.senderNeedFil ?? "0") ?? 0n) > 0n, v0?.senderNeedFil);
+  });
+
+  test("a day of messages: one per 3 partitions of each deadline, each period of the day, at the base fee", () => {
+    const cache = {
+      di: { wPoStProvingPeriod: 2880 },
+      partitions: new Map([
+        [0, new Array(4)],
+        [1, new Array(3)],
+        [2, []],
+      ]),
+    } as unknown as MinerCache;
+    const day = dayOfMessages(cache, { gasPerMessage: 60_000_000, baseFee: 10n ** 9n, blockSeconds: 30 });
+    assert.equal(day.messages, 3);
+    // 3 messages × 75M gas (60M × 1.25) × 1 nanoFIL.
+    assert.equal(day.atto, 3n * 75_000_000n * 10n ** 9n);
+    assert.equal(attoToFil(day.atto ?? 0n), "0.225");
+    // A devnet period of 48 epochs of 2 s is 900 periods a day.
+    const fast = { ...cache, di: { wPoStProvingPeriod: 48 } } as unknown as MinerCache;
+    assert.equal(dayOfMessages(fast, { gasPerMessage: 1, baseFee: null, blockSeconds: 2 }).messages, 2700);
+    assert.equal(dayOfMessages(fast, { gasPerMessage: 1, baseFee: null, blockSeconds: 2 }).atto, null);
   });
 
   test("current deadline: partition stages follow the run; messages, margin, proving times; at-risk and missed alerts", async () => {
@@ -106,12 +143,25 @@ describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
       ],
     );
     result.due = [0, 1];
+    // Due and not with a prover yet: being checked, or waiting for a free prover.
+    result.provers = { 0: "WdPost[1]" };
+    assert.deepEqual(
+      m.snapshot().miners[0]?.current?.partitions.map((p) => [p.stage, p.by]),
+      [
+        ["proving", "WdPost[1]"],
+        ["checking", "n1"],
+      ],
+    );
     result.partitions.push({ index: 0, source: "proved", sectors: 2, skipped: 0, ms: 2500 });
     result.pushed.push({ partitions: [0], cid: "bafymsg0" });
+    result.provers[1] = "WdPost[0]";
     s = m.snapshot();
     assert.deepEqual(
-      s.miners[0]?.current?.partitions.map((p) => p.stage),
-      ["submitted", "proving"],
+      s.miners[0]?.current?.partitions.map((p) => [p.stage, p.by]),
+      [
+        ["submitted", "WdPost[1]"],
+        ["proving", "WdPost[0]"],
+      ],
     );
     assert.deepEqual(
       s.messages.map((x) => [x.cid, x.method, x.partitions, x.exitCode]),
@@ -350,7 +400,6 @@ describe("alerts", () => {
     nowMs: 1_000_000,
     blockSeconds: 30,
     atRiskEpochs: () => 15,
-    minBalanceAtto: filToAtto("1") ?? 0n,
     missed: [],
     newFaults: [],
     flapping: [],
@@ -380,6 +429,8 @@ describe("alerts", () => {
           { address: "f0101", role: "worker", balanceFil: "0.5" },
           { address: "f0102", role: "control", balanceFil: "2" },
         ],
+        senderNeedFil: "1",
+        senderNeedWhy: "the floor",
       },
     ];
     const a = computeAlerts(inputs(s));
@@ -406,6 +457,8 @@ describe("alerts", () => {
       deadlinesPerPeriod: 48,
       deadlines: [],
       senders: [],
+      senderNeedFil: "1",
+      senderNeedWhy: "the floor",
     };
     s.miners = [{ ...miner, current: current(20, "proving") }];
     assert.deepEqual(computeAlerts(inputs(s)), []);

@@ -38,8 +38,15 @@ const wire = (v: unknown) => new Json("Test", JSON.parse(JSON.stringify(v)));
 
 describe("Lotus JSON encoders round-trip through the client's decoders", () => {
   test("tipsets and head changes", () => {
-    const ts: TipSet = { key: [CID], height: 1234, timestamp: 1_700_000_000 };
+    const ts: TipSet = { key: [CID], height: 1234, timestamp: 1_700_000_000, parentBaseFee: 100n };
     assert.deepEqual(decodeTipSet(wire(encodeTipSet(ts))), ts);
+    // The base fee is informational: missing or not a decimal string, it is left out, never fatal.
+    for (const fee of [undefined, 12, "-5", "1e9", "0x10"]) {
+      const w = JSON.parse(JSON.stringify(encodeTipSet(ts)));
+      w.Blocks[0].ParentBaseFee = fee;
+      const { parentBaseFee, ...rest } = ts;
+      assert.deepEqual(decodeTipSet(new Json("Test", w)), rest, String(fee));
+    }
     const hc = [
       { type: "revert" as const, tipset: ts },
       { type: "apply" as const, tipset: { ...ts, height: 1235 } },
