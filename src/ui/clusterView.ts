@@ -1,6 +1,6 @@
 /**
  * The cluster part of the dashboard, read from the database: the nodes, the task counts of the last
- * proving period, each recent task's holder (for the current deadline's partitions), and the task
+ * proving period, what each node runs now, each recent task's holder (for the current deadline's partitions), and the task
  * takeovers of the whole cluster over the last day.
  */
 import { countTakeovers, listNodes, listTasks } from "../cluster/index.js";
@@ -24,9 +24,15 @@ export async function readCluster(
   const list = await listTasks(pg, { limit: 1000 });
   const counts = emptyCounts();
   const tasks = new Map<string, TaskMark>();
+  const holds = new Map<string, string[]>();
   for (const t of list) {
     if (since !== null && t.close < since) continue;
     counts[t.state]++;
+    if (t.state === "running" && t.node !== null)
+      holds.set(t.node, [
+        ...(holds.get(t.node) ?? []),
+        `f0${t.miner} deadline ${t.deadline} partition ${t.partition}`,
+      ]);
     tasks.set(`f0${t.miner}@${t.open}#${t.partition}`, {
       state: t.state,
       node: t.node,
@@ -44,6 +50,7 @@ export async function readCluster(
         inFlight: n.tasksInFlight,
         cordoned: n.cordoned,
         lastHeartbeat: n.lastHeartbeat.toISOString(),
+        holds: holds.get(n.name) ?? [],
       })),
       takeovers,
       tasks: counts,

@@ -121,6 +121,8 @@ export interface ClusterView {
     inFlight: number;
     cordoned: boolean;
     lastHeartbeat: string;
+    /** The partition tasks it runs now, as "f01000 deadline 3 partition 0". */
+    holds: string[];
   }[];
   takeovers: number;
   tasks: TaskCounts;

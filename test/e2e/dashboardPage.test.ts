@@ -130,6 +130,7 @@ describe("dashboard page in chromium", { timeout: 50_000 }, () => {
     // Provers, cluster, messages, senders and the uPlot chart are drawn.
     assert.match((await page.locator("#provers").textContent()) ?? "", /WdPost\[1\].*restarting/);
     assert.match((await page.locator("#cluster").textContent()) ?? "", /node-b✗ dead/);
+    assert.match((await page.locator("#cluster").textContent()) ?? "", /f01000 deadline 3 partition 0/);
     assert.equal(await page.locator("#messages tbody tr").count(), 5);
     assert.match((await page.locator("#senders").textContent()) ?? "", /0\.02 FIL/);
     await page.locator("#chart canvas").first().waitFor();

@@ -139,6 +139,7 @@ export function sampleState(o: SampleOptions): DashboardState {
           inFlight: 1,
           cordoned: false,
           lastHeartbeat: new Date(nowMs - 2000).toISOString(),
+          holds: ["f01000 deadline 3 partition 0"],
         },
         {
           name: "node-b",
@@ -147,6 +148,7 @@ export function sampleState(o: SampleOptions): DashboardState {
           inFlight: 0,
           cordoned: false,
           lastHeartbeat: new Date(nowMs - 90_000).toISOString(),
+          holds: [],
         },
       ],
       takeovers: 1,

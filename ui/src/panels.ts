@@ -77,12 +77,13 @@ export function cluster(c: ClusterView | null): HTMLElement {
     ),
     table(
       "Cluster nodes",
-      ["Node", "Alive", "Capacity", "In flight", "Cordoned", "Last heartbeat"],
+      ["Node", "Alive", "Capacity", "In flight", "Holds", "Cordoned", "Last heartbeat"],
       c.nodes.map((n) => [
         n.name,
         h("span", { class: n.alive ? "ok" : "bad" }, n.alive ? "✓ alive" : "✗ dead"),
         num(n.capacity),
         num(n.inFlight),
+        n.holds.length === 0 ? "—" : h("span", { class: "holds" }, n.holds.join("; ")),
         n.cordoned ? "cordoned" : "no",
         time(n.lastHeartbeat),
       ]),

@@ -80,6 +80,8 @@ export interface ClusterView {
     inFlight: number;
     cordoned: boolean;
     lastHeartbeat: string;
+    /** The partition tasks it runs now, as "f01000 deadline 3 partition 0". */
+    holds: string[];
   }[];
   takeovers: number;
   tasks: Record<"waiting" | "running" | "done" | "failed", number>;

@@ -62,6 +62,14 @@ describe("dashboard cluster view", { timeout: 55_000 }, () => {
       ],
     );
     assert.ok(s.cluster.nodes.every((n) => !Number.isNaN(Date.parse(n.lastHeartbeat))));
+    assert.deepEqual(
+      s.cluster.nodes.map((n) => [n.name, n.holds]),
+      [
+        ["a", []],
+        ["b", ["f01000 deadline 3 partition 0"]],
+        ["c", []],
+      ],
+    );
     assert.deepEqual(s.cluster.tasks, { waiting: 2, running: 1, done: 0, failed: 0 });
     assert.equal(s.cluster.takeovers, 1);
     assert.deepEqual(

@@ -411,9 +411,9 @@ describe("alerts", () => {
       takeovers: 0,
       tasks: { waiting: 0, running: 0, done: 0, failed: 0 },
       nodes: [
-        { name: "a", alive: true, capacity: 1, inFlight: 0, cordoned: false, lastHeartbeat: "t" },
-        { name: "b", alive: false, capacity: 1, inFlight: 0, cordoned: false, lastHeartbeat: "t" },
-        { name: "c", alive: false, capacity: 1, inFlight: 0, cordoned: true, lastHeartbeat: "t" },
+        { name: "a", alive: true, capacity: 1, inFlight: 0, cordoned: false, lastHeartbeat: "t", holds: [] },
+        { name: "b", alive: false, capacity: 1, inFlight: 0, cordoned: false, lastHeartbeat: "t", holds: [] },
+        { name: "c", alive: false, capacity: 1, inFlight: 0, cordoned: true, lastHeartbeat: "t", holds: [] },
       ],
     };
     s.miners = [
