@@ -5,9 +5,9 @@
  * number of open pages costs the chain node nothing more. `snapshot()` is synchronous and cheap.
  *
  * Partition progress comes from the Poster's live runs (PosterHooks.onRun hands over the RunResult
- * the stages fill as they go) and, on a cluster member, from the database's tasks. The runner does
- * not say when a partition moves from its check to its prover, so a partition of a run whose due
- * list is known and that has no outcome yet shows "proving" ("checking" before the due list is read).
+ * the stages fill as they go, including which prover took each partition) and, on a cluster member,
+ * from the database's tasks; minerView.ts turns them into stages. The sender need (a day of the
+ * miner's messages at the head's base fee) is worked out once per head, with the miner's reads.
  */
 import type { ChainPort, DeadlineInfo, TipSet } from "../chain/interface.js";
 import type { Logger } from "../log/logger.js";
