@@ -41,6 +41,8 @@ describe("reads decode the recorded Lotus answers", () => {
         "bafy2bzacecrye24tkqrvvddcf62gfi4z4o33z2tdedbpaalordozaxfrz2jyi",
         "bafy2bzaceab5mrohjvnp3mz7mo33ky7qqlmssrs7veqmjrgouafxyhnd5dy66",
       ],
+      // The recorded mainnet head's ParentBaseFee, in attoFIL.
+      parentBaseFee: 20592036n,
     });
     assert.equal(await client.stateNetworkVersion(HEAD), 29);
     const last = fake.requests.at(-1)!;
