@@ -25,6 +25,8 @@ export function registerMiner(util: Command): void {
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const client = await requireDaemon(homeOf(cmd));
         const rows = await client.call<GatewayRegistration[]>("Venus.MinerGateways", []);
+        // A script can tell a node that lost a gateway from one that is registered everywhere.
+        if (rows.some((r) => !r.connected)) process.exitCode = 1;
         if (opts.json === true) {
           process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
           return;
@@ -64,8 +66,6 @@ export function registerMiner(util: Command): void {
           ]);
         }
         process.stdout.write(`${t.toString()}\n`);
-        // A script can tell a node that lost a gateway from one that is registered everywhere.
-        if (rows.some((r) => !r.connected)) process.exitCode = 1;
       }),
     );
 }

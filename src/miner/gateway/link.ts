@@ -259,7 +259,16 @@ export class GatewayLink {
     });
     if (ev.id === null || !this.firstTime(ev.id)) return;
     const err = new SmError("GATEWAY_EVENT_INVALID", problem, { miner });
-    const p = this.respond(miner, ev.id, { error: err.message }, Date.now() + this.opts.budgetMs);
+    const started = performance.now();
+    const p = this.respond(miner, ev.id, { error: err.message }, Date.now() + this.opts.budgetMs).then(
+      (ok) => {
+        if (ok)
+          this.opts.metrics?.gatewayAnswerDuration.observe(
+            { gateway: this.label, miner: mid },
+            (performance.now() - started) / 1000,
+          );
+      },
+    );
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
   }
