@@ -268,6 +268,9 @@ export class GatewayLink {
             (performance.now() - started) / 1000,
           );
       },
+      // respond() reports its failures itself; nothing here may become an unhandled rejection.
+      (e) =>
+        this.log.error("answering a proof event failed", { miner: mid, id: ev.id, err: errorMessage(e) }),
     );
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));

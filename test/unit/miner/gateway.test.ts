@@ -262,6 +262,34 @@ describe("sophon-gateway registrations (--miner)", () => {
     assert.equal(g.responses.length, 2, "one answer per request");
   });
 
+  test("an answer the gateway cannot take within the budget is given up, counted and never sent late", async () => {
+    const { gws, gateways, metrics } = await setup({ compute: () => sleep(100), budgetMs: 600 });
+    const g = gws[0] as GatewayStandIn;
+    const id = randomUUID();
+    void g.computeProof("f01000", payload(8), id);
+    await g.kill();
+    await until(
+      "given up",
+      () => gateways.status().some((r) => r.lastRequest?.result === "undelivered"),
+      3000,
+    );
+    const row = gateways.status().find((r) => r.miner === "f01000");
+    assert.equal(row?.failed, 1);
+    assert.match(row?.lastError?.message ?? "", /could not be delivered within its budget/);
+    assert.match(
+      await metrics.registry.metrics(),
+      /vsm_gateway_requests_total\{gateway="[^"]+",miner="f01000",result="undelivered"\} 1/,
+    );
+    await g.restart();
+    await g.waitRegistered("f01000");
+    await sleep(200);
+    assert.deepEqual(
+      g.responses.filter((r) => r.Id === id),
+      [],
+      "no late answer after the restart",
+    );
+  });
+
   test("a refused registration is retried and shown with the gateway's reason", async () => {
     const gw = await new GatewayStandIn().start();
     gw.refuse.set("f01000", "verify miner:f01000 failed:not exist");
