@@ -23,7 +23,7 @@ const k2 = shapeByName("2KiB")!;
 /** Check a returned WinningPoSt: one vanilla proof of `number`, for exactly the challenges of the masked randomness. */
 export async function assertVerifies(
   proofs: WireProof[],
-  s: SyntheticSector,
+  s: Pick<SyntheticSector, "sealedFile" | "commR">,
   number: number,
   RAND: Uint8Array,
 ) {
