@@ -152,6 +152,22 @@ describe("daemon run --miner: WinningPoSt through sophon-gateway proof events", 
     assert.match(metrics, /vsm_gateway_connected\{gateway="[^"]+",miner="f01000"\} 1/);
   });
 
+  test("util miner gateways against a node without --miner says so", async () => {
+    const other = path.join(dir, ".venus-no-miner");
+    assert.equal((await runCli(["--home", other, "daemon", "init"])).code, 0);
+    const p = startCli(["--home", other, "daemon", "run", "--listen=127.0.0.1:0"], {
+      env: { ...process.env, VSM_LOG_LEVEL: "info" },
+    });
+    try {
+      await p.waitForLine(/node ready/, 30_000);
+      const r = await runCli(["--home", other, "util", "miner", "gateways"]);
+      assert.equal(r.code, 1);
+      assert.match(r.output, /runs without --miner, so it registers at no gateway/);
+    } finally {
+      await p.stop(5000);
+    }
+  });
+
   test("the gateway is killed and restarted: the node registers again and answers again", async () => {
     await gw.kill();
     let down: GatewayRegistration[] = [];

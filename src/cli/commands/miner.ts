@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import type { GatewayRegistration } from "../../miner/gateway/index.js";
+import { RpcError } from "../../rpc/errors.js";
 import { action, homeOf } from "../context.js";
 import { requireDaemon } from "../daemonClient.js";
 import { plainTable } from "../format.js";
@@ -24,7 +25,17 @@ export function registerMiner(util: Command): void {
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const client = await requireDaemon(homeOf(cmd));
-        const rows = await client.call<GatewayRegistration[]>("Venus.MinerGateways", []);
+        let rows: GatewayRegistration[];
+        try {
+          rows = await client.call<GatewayRegistration[]>("Venus.MinerGateways", []);
+        } catch (e) {
+          if (!(e instanceof RpcError && e.code === "RPC_METHOD_NOT_FOUND")) throw e;
+          process.stderr.write(
+            `the daemon of ${homeOf(cmd)} runs without --miner, so it registers at no gateway; start it with \`daemon run --miner\`\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
         // A script can tell a node that lost a gateway from one that is registered everywhere.
         if (rows.some((r) => !r.connected)) process.exitCode = 1;
         if (opts.json === true) {
