@@ -16,9 +16,10 @@ import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics/metrics.js";
 import type { ComputeProofRequest } from "../computeProof.js";
 import type { WinningPoSt, WinningPoStProof } from "../winningPost.js";
-import { GatewayLink, type GatewayRegistration, type ProveFn } from "./link.js";
+import { GatewayLink, type ProveFn } from "./link.js";
+import type { GatewayRegistration } from "./status.js";
 
-export type { GatewayRegistration } from "./link.js";
+export type { GatewayRegistration } from "./status.js";
 
 export interface Gateways {
   /** One row per gateway and miner, in config order. */

@@ -39,32 +39,7 @@ import {
   RESPONSE_METHOD,
   responseEvent,
 } from "./events.js";
-
-/** What `util miner gateways` shows for one miner at one gateway. */
-export interface GatewayRegistration {
-  /** host:port of the gateway (never its token). */
-  gateway: string;
-  miner: string;
-  /** Registered: ListenProofEvent returned its channel and the channel is open. */
-  connected: boolean;
-  /** ISO time `connected` took its current value (null: never tried yet). */
-  since: string | null;
-  /** The gateway's id of the registration, from InitConnect. */
-  channelId: string | null;
-  requests: number;
-  answered: number;
-  failed: number;
-  lastRequest: {
-    id: string;
-    method: string;
-    at: string;
-    /** computing, ok, error (a proof failure answered as such), invalid, undelivered. */
-    result: string;
-    /** Arrival to answer accepted by the gateway; null while computing or when not delivered. */
-    ms: number | null;
-  } | null;
-  lastError: { at: string; message: string } | null;
-}
+import { type GatewayRegistration, Registrations } from "./status.js";
 
 /** Proves a request of `miner` (the WinningPoSt service, shared by every gateway: see index.ts). */
 export type ProveFn = (
@@ -98,7 +73,7 @@ export class GatewayLink {
   private readonly channels: GoChannels;
   private readonly stop = new AbortController();
   private readonly log: Logger;
-  private readonly rows = new Map<number, GatewayRegistration>();
+  private readonly book: Registrations;
   private readonly seen = new Map<string, number>();
   private readonly running: Promise<unknown>[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -122,20 +97,7 @@ export class GatewayLink {
       label: peer,
       logger: this.log,
     });
-    for (const m of opts.miners) {
-      this.rows.set(m, {
-        gateway: opts.label,
-        miner: `f0${m}`,
-        connected: false,
-        since: null,
-        channelId: null,
-        requests: 0,
-        answered: 0,
-        failed: 0,
-        lastRequest: null,
-        lastError: null,
-      });
-    }
+    this.book = new Registrations(opts.label, opts.miners, opts.metrics);
   }
 
   start(): void {
@@ -143,24 +105,7 @@ export class GatewayLink {
   }
 
   status(): GatewayRegistration[] {
-    return [...this.rows.values()].map((r) => ({ ...r, lastRequest: r.lastRequest && { ...r.lastRequest } }));
-  }
-
-  private row(miner: number): GatewayRegistration {
-    return this.rows.get(miner) as GatewayRegistration;
-  }
-
-  private setConnected(miner: number, connected: boolean): void {
-    const r = this.row(miner);
-    if (r.connected !== connected || r.since === null) r.since = new Date().toISOString();
-    r.connected = connected;
-    if (!connected) r.channelId = null;
-    this.opts.metrics?.gatewayConnected.set({ gateway: this.label, miner: r.miner }, connected ? 1 : 0);
-  }
-
-  private noteError(miner: number, kind: string, message: string): void {
-    this.row(miner).lastError = { at: new Date().toISOString(), message };
-    this.opts.metrics?.gatewayErrors.inc({ gateway: this.label, kind });
+    return this.book.list();
   }
 
   /** Registers `miner` again whenever its channel ends, until close(). */
@@ -173,18 +118,18 @@ export class GatewayLink {
     while (!signal.aborted) {
       try {
         const ch = await this.channels.subscribe(LISTEN_METHOD, [{ MinerAddress: mid }], { signal });
-        this.setConnected(miner, true);
+        this.book.setConnected(miner, true);
         this.log.info("registered for proof events", { miner: mid });
         for await (const value of ch) {
           if (this.onEvent(miner, value)) backoff = min;
         }
         if (signal.aborted) break;
-        this.noteError(miner, "lost", "the gateway closed the proof event channel");
+        this.book.noteError(miner, "lost", "the gateway closed the proof event channel");
         this.log.warn("the gateway closed the proof event channel; registering again", { miner: mid });
       } catch (e) {
         if (signal.aborted) break;
-        const lost = this.row(miner).connected;
-        this.noteError(miner, lost ? "lost" : "register", errorMessage(e));
+        const lost = this.book.row(miner).connected;
+        this.book.noteError(miner, lost ? "lost" : "register", errorMessage(e));
         this.log.warn(
           lost ? "proof event channel lost; registering again" : "cannot register for proof events",
           {
@@ -194,7 +139,7 @@ export class GatewayLink {
           },
         );
       }
-      this.setConnected(miner, false);
+      this.book.setConnected(miner, false);
       try {
         await sleep(backoff, signal);
       } catch {
@@ -202,7 +147,7 @@ export class GatewayLink {
       }
       backoff = Math.min(backoff * 2, max);
     }
-    this.setConnected(miner, false);
+    this.book.setConnected(miner, false);
   }
 
   /** One channel value; true when it was the gateway's InitConnect (the registration is confirmed). */
@@ -216,12 +161,12 @@ export class GatewayLink {
     if (ev.method === "InitConnect") {
       try {
         const channelId = decodeInitConnect(ev.payload);
-        this.row(miner).channelId = channelId;
+        this.book.row(miner).channelId = channelId;
         this.log.info("gateway confirmed the registration (InitConnect)", { miner: mid, channel: channelId });
         return true;
       } catch (e) {
         // InitConnect expects no answer (sophon-gateway sends it with no Result channel): only say so.
-        this.noteError(miner, "event", `InitConnect ${ev.id}: ${errorMessage(e)}`);
+        this.book.noteError(miner, "event", `InitConnect ${ev.id}: ${errorMessage(e)}`);
         this.log.warn("ignoring a malformed InitConnect event", {
           miner: mid,
           id: ev.id,
@@ -249,7 +194,7 @@ export class GatewayLink {
   /** A bad event: a warning, an error count, and an error answer when it has an Id to answer. */
   private refuse(miner: number, ev: DecodedEvent, problem: string): void {
     const mid = `f0${miner}`;
-    this.noteError(miner, "event", `${ev.method ?? "event"} ${ev.id ?? "(no Id)"}: ${problem}`);
+    this.book.noteError(miner, "event", `${ev.method ?? "event"} ${ev.id ?? "(no Id)"}: ${problem}`);
     this.opts.metrics?.gatewayRequests.inc({ gateway: this.label, miner: mid, result: "invalid" });
     this.log.warn("refusing a proof event this node cannot act on", {
       miner: mid,
@@ -299,7 +244,7 @@ export class GatewayLink {
     }
     const started = performance.now();
     const deadline = Date.now() + this.opts.budgetMs;
-    const row = this.row(miner);
+    const row = this.book.row(miner);
     row.requests++;
     const last = {
       id: ev.id,
@@ -330,7 +275,7 @@ export class GatewayLink {
       });
     }
     if (result !== "ok")
-      this.noteError(miner, "proof", `ComputeProof ${ev.id}: ${(answer as { error: string }).error}`);
+      this.book.noteError(miner, "proof", `ComputeProof ${ev.id}: ${(answer as { error: string }).error}`);
     const delivered = await this.respond(miner, ev.id, answer, deadline);
     const ms = Math.round(performance.now() - started);
     if (delivered) {
@@ -362,7 +307,7 @@ export class GatewayLink {
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0 || signal.aborted) {
-        this.noteError(
+        this.book.noteError(
           miner,
           "respond",
           `the answer to ${id} could not be delivered within its budget: the gateway was not reachable`,
@@ -382,7 +327,7 @@ export class GatewayLink {
       } catch (e) {
         const unreachable = e instanceof SmError && e.code === "RPC_UNREACHABLE" && !(e instanceof RpcError);
         if (!unreachable || signal.aborted) {
-          this.noteError(miner, "respond", `ResponseProofEvent ${id}: ${errorMessage(e)}`);
+          this.book.noteError(miner, "respond", `ResponseProofEvent ${id}: ${errorMessage(e)}`);
           this.log.warn("the gateway did not take the answer to a proof event", {
             miner: `f0${miner}`,
             id,
@@ -400,6 +345,6 @@ export class GatewayLink {
     this.stop.abort();
     this.channels.transport.close();
     await Promise.allSettled([...this.running, ...this.inFlight]);
-    for (const m of this.opts.miners) this.setConnected(m, false);
+    for (const m of this.opts.miners) this.book.setConnected(m, false);
   }
 }
