@@ -307,15 +307,11 @@ export class GatewayLink {
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0 || signal.aborted) {
-        this.book.noteError(
-          miner,
-          "respond",
-          `the answer to ${id} could not be delivered within its budget: the gateway was not reachable`,
-        );
-        this.log.warn("the answer to a proof event could not be delivered within its budget", {
-          miner: `f0${miner}`,
-          id,
-        });
+        const why = signal.aborted
+          ? "the node is shutting down"
+          : `the gateway was not reachable within the ${this.opts.budgetMs / 1000} s budget`;
+        this.book.noteError(miner, "respond", `the answer to ${id} was not delivered: ${why}`);
+        this.log.warn("the answer to a proof event was not delivered", { miner: `f0${miner}`, id, why });
         return false;
       }
       try {

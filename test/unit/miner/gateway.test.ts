@@ -275,7 +275,10 @@ describe("sophon-gateway registrations (--miner)", () => {
     );
     const row = gateways.status().find((r) => r.miner === "f01000");
     assert.equal(row?.failed, 1);
-    assert.match(row?.lastError?.message ?? "", /could not be delivered within its budget/);
+    assert.match(
+      row?.lastError?.message ?? "",
+      /was not delivered: the gateway was not reachable within the 0.6 s budget/,
+    );
     assert.match(
       await metrics.registry.metrics(),
       /vsm_gateway_requests_total\{gateway="[^"]+",miner="f01000",result="undelivered"\} 1/,
