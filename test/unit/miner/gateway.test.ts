@@ -213,6 +213,71 @@ describe("sophon-gateway registrations (--miner)", () => {
     assert.match(row?.lastError?.message ?? "", /sector 66/);
   });
 
+  test("300 random events (seeded): every one with an Id is answered with an error, nothing crashes, a real request still works", async () => {
+    const { gws, calls } = await setup();
+    const g = gws[0] as GatewayStandIn;
+    const ch = g.openChannels("f01000")[0]!;
+    let seed = 0x5eed;
+    // mulberry32: seedable, enough to pick cases; a failure names the seed's case by its Id.
+    const rand = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+    const junk = () =>
+      pick<unknown>([
+        null,
+        7,
+        -1,
+        "",
+        "x",
+        [],
+        {},
+        [1, "a"],
+        { Rand: 3 },
+        { SectorInfos: [{}] },
+        "%%%",
+        true,
+      ]);
+    const payloads = () =>
+      pick<unknown>([
+        null,
+        junk(),
+        b64(JSON.stringify(junk())),
+        b64("{not json"),
+        b64(JSON.stringify({ ...payload(1), SectorInfos: [junk()] })),
+        b64(JSON.stringify({ ...payload(1), Rand: pick(["", "Bw==", 5, null]) })),
+        b64(JSON.stringify({ ...payload(1), Height: pick([-1, "1", 1.5]) })),
+        b64(
+          JSON.stringify({
+            ...payload(1),
+            SectorInfos: [...payload(1).SectorInfos, ...payload(2).SectorInfos],
+          }),
+        ),
+      ]);
+    const waits: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const id = randomUUID();
+      const method = pick(["ComputeProof", "ComputeProof", "InitConnect", "Nope", ""]);
+      const event = { Id: id, Method: method, Payload: payloads() };
+      if (method === "InitConnect") g.send(ch, event);
+      else
+        waits.push(
+          g
+            .request(ch, event)
+            .then((r) => assert.notEqual(r.Error, "", `event ${i} (${JSON.stringify(event)})`)),
+        );
+      if (rand() < 0.2) g.send(ch, junk());
+    }
+    await Promise.all(waits);
+    assert.equal(calls.length, 0, "nothing malformed reached the prover");
+    const ok = await g.computeProof("f01000", payload(1));
+    assert.equal(ok.Error, "");
+    assert.equal(g.openChannels("f01000").length, 1, "the same registration throughout");
+  });
+
   test("a request Id sent twice is proven and answered once", async () => {
     const { gws, calls } = await setup();
     const g = gws[0] as GatewayStandIn;
