@@ -191,7 +191,7 @@ describe("daemon run --miner: WinningPoSt through sophon-gateway proof events", 
     await gw.restart();
     await gw.waitRegistered("f01000");
     const back = Date.now() - restarted;
-    assert.ok(back < 10_000, `registered again ${back} ms after the restart (backoff capped at 5 s)`);
+    assert.ok(back < 6_000, `registered again ${back} ms after the restart (backoff capped at 2 s)`);
     const s2 = sectors.get(2)!;
     await verified(await gw.computeProof("f01000", payload(s2, 2)), s2, 2);
     const { rows } = await gateways();

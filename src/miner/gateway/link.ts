@@ -5,10 +5,12 @@
  * socket. Shapes and sources: events.ts.
  *
  * Staying registered. When the socket drops (the gateway restarts, a proxy cuts it, no pong within a
- * ping period) every channel ends; each loop registers again after a backoff of 0.5 s doubling to 5 s
- * (reset by a registration that the gateway confirmed with InitConnect), so a restarted gateway has
- * every miner back within seconds. damocles retries every 1 s without growth; the cap keeps a gateway
- * that is down for hours from being dialled twice a second by every miner.
+ * ping period) every channel ends; each loop registers again after a backoff of 0.5 s doubling to 2 s
+ * (reset by a registration that the gateway confirmed with InitConnect). A WinningPoSt request can
+ * reach this node only through an open registration, so the cap is the longest a restarted gateway
+ * waits for us: 2 s of a 30 s epoch. damocles retries every 1 s without growth; the miners of one
+ * gateway share one socket, so a gateway that is down for hours sees one dial per 2 s, not one per
+ * miner.
  *
  * Answering. A ComputeProof is proven at once, outside the channel's read loop, so a long proof never
  * delays the next event. Its answer has the request's budget (25 s from arrival, the WinningPoSt
@@ -65,6 +67,8 @@ export interface GatewayLinkOptions {
 
 /** How long a request Id is remembered, to refuse it a second time: well past any gateway's timeout (5 min). */
 const SEEN_FOR_MS = 15 * 60_000;
+/** Longest wait between two registration attempts (see the header). */
+const BACKOFF_MAX_MS = 2_000;
 /** A ListenProofEvent or ResponseProofEvent the gateway does not answer within this is given up. */
 const CALL_TIMEOUT_MS = 10_000;
 
@@ -90,8 +94,8 @@ export class GatewayLink {
       failures: (f: RpcFailure, m: string | null) => nodeRpcError(peer, f, m),
       connectTimeoutMs: 5_000,
       backoffMinMs: opts.backoffMinMs ?? 500,
-      backoffMaxMs: opts.backoffMaxMs ?? 5_000,
-      refusedRetryMs: opts.backoffMaxMs ?? 5_000,
+      backoffMaxMs: opts.backoffMaxMs ?? BACKOFF_MAX_MS,
+      refusedRetryMs: opts.backoffMaxMs ?? BACKOFF_MAX_MS,
       pingIntervalMs: opts.pingIntervalMs ?? 5_000,
       maxFrameBytes: 16 << 20,
       label: peer,
@@ -111,7 +115,7 @@ export class GatewayLink {
   /** Registers `miner` again whenever its channel ends, until close(). */
   private async keepRegistered(miner: number): Promise<void> {
     const min = this.opts.backoffMinMs ?? 500;
-    const max = this.opts.backoffMaxMs ?? 5_000;
+    const max = this.opts.backoffMaxMs ?? BACKOFF_MAX_MS;
     const signal = this.stop.signal;
     const mid = `f0${miner}`;
     let backoff = min;
