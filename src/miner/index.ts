@@ -1,6 +1,8 @@
 /**
- * The `--miner` module: the WinningPoSt service and its RPC method. `daemon run` wires it with
- * `startMiner` and adds `methods` to the node's table.
+ * The `--miner` module: the WinningPoSt service, its RPC methods, and its registrations at the
+ * `[Common.API] Gateway` entries for sophon-gateway's proof events (gateway/, docs/winning-post.md),
+ * which answer through the same service. `daemon run` wires it with `startMiner`, adds `methods` to
+ * the node's table and closes it at shutdown (which ends the registrations).
  *
  * Provers: the `[[WinPost]]` ext-prover pool when ext-prover.cfg has blocks (looked up per call, so a
  * reload that adds or removes blocks takes effect), else the built-in prover in the node's worker
