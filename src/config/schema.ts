@@ -228,7 +228,7 @@ export const sectorManagerSchema = {
           Gateway: {
             kind: "stringArray",
             default: [],
-            doc: "Gateway endpoints (`token:multiaddr` or multiaddr); Chain and Messager fall back to the first.",
+            doc: "sophon-gateway endpoints (`token:multiaddr` or multiaddr; the token defaults to Token). With `daemon run --miner`, every [[Miners]] block with [Miners.Proof] Enabled registers at each one for WinningPoSt proof events (/rpc/v2; docs/winning-post.md). Chain and Messager fall back to the first.",
           },
           Chain: {
             kind: "string",

@@ -9,6 +9,7 @@ import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ExtProvers } from "../prover/ext/index.js";
 import type { ExtraRoutes } from "../rpc/server.js";
+import type { GatewayRow } from "../ui/gateways.js";
 import { uiRoutes } from "../ui/routes.js";
 import { DashboardModel, type DashboardOptions } from "../ui/state.js";
 import { VERSION } from "../version.js";
@@ -29,6 +30,8 @@ export function startDashboard(
     /** The chain client, when this node follows the chain (--poster with miners). */
     chain: (() => ChainPort) | undefined;
     ext: () => ExtProvers | undefined;
+    /** The --miner module's sophon-gateway registrations. */
+    gateways?: () => readonly GatewayRow[];
     db: ClusterDb | undefined;
     metrics: Metrics;
     logger: Logger;
@@ -43,6 +46,7 @@ export function startDashboard(
     miners: config.Miners.filter((m) => m.PoSt.Enabled).map((m) => `f0${m.Actor}`),
     chain: deps.chain,
     provers: () => deps.ext()?.status() ?? [],
+    ...(deps.gateways ? { gateways: deps.gateways } : {}),
     cluster: deps.db && { pg: deps.db.pg },
     onSenderNeed: (miner, fil) => deps.metrics.senderNeed.set({ miner }, Number(fil)),
     logger: log,

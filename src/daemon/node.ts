@@ -5,8 +5,8 @@
  *   config (home or --conf-dir) → home lock → metadata store → cluster database (Driver = "postgres":
  *   opened, migrated; clusterDb.ts) → persist stores → sector indexer (local, the database's, or the
  *   source's over RPC with --proxy, which overrides the other two) → metrics → worker pool → chain client →
- *   ext-prover children → WinningPoSt (--miner) → PoSt runtime → dashboard (dashboard.ts) → RPC server →
- *   <home>/api → PoSter (--poster)
+ *   ext-prover children → WinningPoSt (--miner, with its sophon-gateway registrations) → PoSt runtime →
+ *   dashboard (dashboard.ts) → RPC server → <home>/api → PoSter (--poster)
  *
  * The lock is taken before the store is opened so a second daemon on the same home stops with a clear
  * message instead of two writers. The API file is written last, so a client that finds it can call.
@@ -296,6 +296,7 @@ export async function startNode(
           ext: () => ext,
           workerPool,
           configFile: homePaths(confDir).sectorManagerCfg,
+          api: config.Common.API,
           logger: deps.logger,
           metrics,
         })
@@ -319,6 +320,7 @@ export async function startNode(
       // Only a node that follows the chain anyway (--poster) reads it for the page.
       chain: flags.poster && config.Miners.some((m) => m.PoSt.Enabled) ? chain : undefined,
       ext: () => ext,
+      ...(miner ? { gateways: () => miner.gateways.status() } : {}),
       db,
       metrics,
       logger: deps.logger,

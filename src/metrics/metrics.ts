@@ -100,6 +100,31 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 25],
       registers: [registry],
     }),
+    gatewayConnected: new Gauge({
+      name: "vsm_gateway_connected",
+      help: "1 while a miner is registered for proof events at a sophon-gateway (ListenProofEvent channel open), 0 while it is not",
+      labelNames: ["gateway", "miner"] as const,
+      registers: [registry],
+    }),
+    gatewayRequests: new Counter({
+      name: "vsm_gateway_requests_total",
+      help: "Proof events from sophon-gateways by gateway, miner and result (ok, error: the proof failed and the gateway was told, invalid: an event this node cannot act on, undelivered: the answer could not be sent within the budget, duplicate: an Id seen before)",
+      labelNames: ["gateway", "miner", "result"] as const,
+      registers: [registry],
+    }),
+    gatewayAnswerDuration: new Histogram({
+      name: "vsm_gateway_answer_duration_seconds",
+      help: "Time from a proof event's arrival to its answer accepted by the gateway, by gateway and miner; the budget is 25 s",
+      labelNames: ["gateway", "miner"] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 25],
+      registers: [registry],
+    }),
+    gatewayErrors: new Counter({
+      name: "vsm_gateway_errors_total",
+      help: "sophon-gateway problems by gateway and kind (register: ListenProofEvent failed, lost: a registered channel ended, event: an event that could not be read, proof: a ComputeProof answered with an error, respond: an answer not taken)",
+      labelNames: ["gateway", "kind"] as const,
+      registers: [registry],
+    }),
     wdpostDeadlines: new Counter({
       name: "vsm_wdpost_deadlines_total",
       help: "WindowPoSt deadlines by miner and result, judged against the partitions the chain said were due: proven (every one proven on chain), empty (nothing was due: no partition, or every sector faulty and none recovering), partial (some not), missed (none, or the deadline closed before it could be started), unknown (what was due could not be read, or its messages had no receipt at Close), aborted (stopped by a reorg, proven again, or by shutdown)",

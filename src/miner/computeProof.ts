@@ -69,7 +69,7 @@ export interface ComputeProofRequest {
 }
 
 /** Go's encoding/json matches struct keys case-insensitively; so do we. */
-function field(o: Record<string, unknown>, name: string): unknown {
+export function field(o: Record<string, unknown>, name: string): unknown {
   if (name in o) return o[name];
   const lower = name.toLowerCase();
   for (const [k, v] of Object.entries(o)) if (k.toLowerCase() === lower) return v;

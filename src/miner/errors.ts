@@ -1,4 +1,4 @@
-/** Error codes of WinningPoSt (--miner): the answers of Venus.ComputeProof. */
+/** Error codes of WinningPoSt (--miner): the answers of Venus.ComputeProof and of gateway proof events. */
 
 export const MINER_ERROR_CODES = [
   /** ComputeProof for a miner with no [[Miners]] block. */
@@ -11,6 +11,8 @@ export const MINER_ERROR_CODES = [
   "WINNING_POST_SECTOR_UNPROVABLE",
   /** The prover (built-in or [[WinPost]]) failed. */
   "WINNING_POST_PROVER_FAILED",
+  /** A sophon-gateway proof event this node cannot act on: unknown method, malformed payload. */
+  "GATEWAY_EVENT_INVALID",
 ] as const;
 export type MinerErrorCode = (typeof MINER_ERROR_CODES)[number];
 

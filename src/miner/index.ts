@@ -1,6 +1,8 @@
 /**
- * The `--miner` module: the WinningPoSt service and its RPC method. `daemon run` wires it with
- * `startMiner` and adds `methods` to the node's table.
+ * The `--miner` module: the WinningPoSt service, its RPC methods, and its registrations at the
+ * `[Common.API] Gateway` entries for sophon-gateway's proof events (gateway/, docs/winning-post.md),
+ * which answer through the same service. `daemon run` wires it with `startMiner`, adds `methods` to
+ * the node's table and closes it at shutdown (which ends the registrations).
  *
  * Provers: the `[[WinPost]]` ext-prover pool when ext-prover.cfg has blocks (looked up per call, so a
  * reload that adds or removes blocks takes effect), else the built-in prover in the node's worker
@@ -10,7 +12,7 @@
  * proof). At most BUILTIN_WINS_IN_FLIGHT built-in wins run at once, so callers of Venus.ComputeProof
  * can never take every thread from a deadline.
  */
-import type { MinerConfig } from "../config/types.js";
+import type { MinerConfig, SectorManagerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ExtProvers } from "../prover/ext/index.js";
@@ -22,8 +24,9 @@ import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
 import { cliEntry } from "../util/childProcess.js";
 import { limitInFlight } from "../util/concurrency.js";
+import { type Gateways, startGateways } from "./gateway/index.js";
 import { winningPoStMethods } from "./rpcApi.js";
-import { WinningPoSt } from "./winningPost.js";
+import { WINNING_POST_TIMEOUT_MS, WinningPoSt } from "./winningPost.js";
 
 export { WINNING_POST_TIMEOUT_MS, WinningPoSt } from "./winningPost.js";
 
@@ -42,6 +45,8 @@ const BUILTIN_WINS_IN_FLIGHT = 2;
 
 export interface MinerModule {
   service: WinningPoSt;
+  /** The sophon-gateway registrations ([Common.API] Gateway); none without gateways. */
+  gateways: Gateways;
   methods: MethodTable;
   close(): Promise<void>;
 }
@@ -53,6 +58,8 @@ export interface MinerDeps {
   /** The node's worker pool for the built-in prover, built on first call; the node closes it. */
   workerPool: () => WorkerPool;
   configFile: string;
+  /** [Common.API]: each Gateway entry gets every enabled miner's proof-event registration. */
+  api?: Pick<SectorManagerConfig["Common"]["API"], "Gateway" | "Token">;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -79,9 +86,10 @@ export function startMiner(miners: readonly MinerConfig[], deps: MinerDeps): Min
     metrics: deps.metrics,
   });
 
-  const methods = winningPoStMethods(service);
-  // The pool belongs to the node; the service holds nothing else that needs closing.
-  const close = async () => {};
+  let gateways: Gateways = { status: () => [], close: async () => {} };
+  const methods = winningPoStMethods(service, () => gateways.status());
+  // The pool belongs to the node; the gateways' connections are the module's own.
+  const close = () => gateways.close();
   const enabled = miners.filter((m) => m.Proof.Enabled).map((m) => `f0${m.Actor}`);
   if (enabled.length === 0) {
     // Nothing to prove for (e.g. a source that only serves its index): no threads, no proof warnings.
@@ -89,7 +97,9 @@ export function startMiner(miners: readonly MinerConfig[], deps: MinerDeps): Min
       "--miner: no [[Miners]] block has [Miners.Proof] Enabled = true; Venus.ComputeProof refuses every miner",
       { config: deps.configFile },
     );
-    return { service, methods, close };
+    if (deps.api?.Gateway.some((g) => g.trim() !== ""))
+      log.info("--miner: no miner to register at the [Common.API] Gateway entries");
+    return { service, gateways, methods, close };
   }
   const kind = service.proverKind();
   // The node's threads start now, not on the first win, so that win does not pay for their start-up.
@@ -102,11 +112,20 @@ export function startMiner(miners: readonly MinerConfig[], deps: MinerDeps): Min
   const ownChildren = (deps.ext()?.status() ?? []).filter(
     (c) => c.stage === "winning_post" && c.args[0] === cliEntry(),
   );
-  if (kind === "builtin" || ownChildren.length > 0)
+  const vanilla = kind === "builtin" || ownChildren.length > 0;
+  if (vanilla)
     log.warn(
       "WinningPoSt proofs from the built-in prover and from [[WinPost]] blocks without Bin are vanilla proofs, not SNARKs: only the vsm devnet accepts them; for a real network set Bin in each [[WinPost]] block of ext-prover.cfg to a SNARK-capable winning_post processor",
       { builtin_children: ownChildren.map((c) => c.block) },
     );
+  if (deps.api)
+    gateways = startGateways(deps.api, miners, {
+      service,
+      vanilla,
+      budgetMs: WINNING_POST_TIMEOUT_MS,
+      logger: deps.logger,
+      metrics: deps.metrics,
+    });
 
-  return { service, methods, close };
+  return { service, gateways, methods, close };
 }

@@ -7,12 +7,21 @@
  * an anonymous reader (allowed by default) must not be able to trigger it. The gateway tags its
  * method `admin`; an admin token works here too, since admin includes write.
  */
-import type { MethodTable } from "../rpc/method.js";
+import { arity, type MethodTable } from "../rpc/method.js";
 import { decodeComputeProofParams, poStProofsToWire } from "./computeProof.js";
+import type { GatewayRegistration } from "./gateway/index.js";
 import type { WinningPoSt } from "./winningPost.js";
 
-export function winningPoStMethods(service: WinningPoSt): MethodTable {
+export function winningPoStMethods(service: WinningPoSt, gateways: () => GatewayRegistration[]): MethodTable {
   return {
+    "Venus.MinerGateways": {
+      perm: "read",
+      doc: "() → per sophon-gateway and miner: {gateway, miner, connected, since, channelId, requests, answered, failed, lastRequest, lastError} (`util miner gateways`)",
+      async handler(params) {
+        arity(params, 0);
+        return gateways();
+      },
+    },
     "Venus.ComputeProof": {
       perm: "write",
       doc: "(miner, [ExtendedSectorInfo], rand[, height, nwVersion]) → [{PoStProof, ProofBytes}]: the WinningPoSt of the challenged sector",

@@ -134,6 +134,7 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   WINNING_POST_SECTOR_NOT_FOUND: "failure",
   WINNING_POST_SECTOR_UNPROVABLE: "failure",
   WINNING_POST_PROVER_FAILED: "failure",
+  GATEWAY_EVENT_INVALID: "failure",
   // proofs
   PROOF_FILE_MISSING: "failure",
   PROOF_FILE_SIZE: "failure",

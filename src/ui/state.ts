@@ -18,6 +18,7 @@ import { errorMessage } from "../util/errors.js";
 import { sleep } from "../util/time.js";
 import { AlertBook, attoToFil, computeAlerts } from "./alerts.js";
 import { emptyCounts, readCluster } from "./clusterView.js";
+import { type GatewayRow, gatewayViews } from "./gateways.js";
 import { MessageRing, watchRecoveryMessages } from "./messages.js";
 import {
   ASSUMED_POST_GAS,
@@ -85,6 +86,8 @@ export interface DashboardDeps {
   chain?: () => ChainPort;
   /** The ext-prover children (none without --ext-prover). */
   provers?: () => ChildStatus[];
+  /** A --miner node's sophon-gateway registrations (none: the panel stays hidden). */
+  gateways?: () => readonly GatewayRow[];
   /** Told each miner's sender need (FIL) once per head: vsm_sender_need_fil. */
   onSenderNeed?: (miner: string, fil: string) => void;
   /** The cluster database when this node is a cluster member. */
@@ -384,6 +387,8 @@ export class DashboardModel {
       alerts: [],
       provingTimes: [...this.times],
     };
+    const gateways = this.deps.gateways?.() ?? [];
+    if (gateways.length > 0) state.gateways = gatewayViews(gateways);
     const hold = nowMs - this.o.alertHoldMs;
     while ((this.missed[0]?.at ?? hold) < hold) this.missed.shift();
     for (const [m, f] of this.newFaults) if (f.at < hold) this.newFaults.delete(m);

@@ -24,6 +24,25 @@ export interface DashboardState {
   alerts: AlertView[];
   /** Last days, ≤ 2000 points. */
   provingTimes: ProvingTime[];
+  /** sophon-gateway registrations of a `--miner` node; absent when the node has none to show. */
+  gateways?: GatewayView[];
+}
+
+/**
+ * One sophon-gateway registration of a `--miner` node (docs/winning-post.md): the same as
+ * `util miner gateways` shows.
+ */
+export interface GatewayView {
+  gateway: string;
+  miner: string;
+  connected: boolean;
+  /** ISO time `connected` took its value; null before the first attempt. */
+  since: string | null;
+  requests: number;
+  answered: number;
+  failed: number;
+  lastRequest: { at: string; method: string; result: string; ms: number | null } | null;
+  lastError: { at: string; message: string } | null;
 }
 
 export interface ProvingTime {

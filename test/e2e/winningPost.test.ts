@@ -11,20 +11,13 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { homePaths, readApiFile, readToken } from "../../src/daemon/home.js";
-import { decodeFallbackPoStSectorProof } from "../../src/proofs/bincode.js";
-import {
-  generateWinningPoStLeafChallenges,
-  maskSeed,
-  WINNING_POST_CHALLENGE_COUNT,
-} from "../../src/proofs/challenges.js";
-import type { SingleProof } from "../../src/proofs/merkleProof.js";
 import { shapeByName } from "../../src/proofs/sectorShapes.js";
 import { type SyntheticSector, sealedCid, writeSyntheticSector } from "../../src/proofs/syntheticSector.js";
-import { verifySector } from "../../src/proofs/vanilla.js";
 import { RpcClient } from "../../src/rpc/client.js";
 import { RpcError } from "../../src/rpc/errors.js";
 import { type Proc, runCli, startCli } from "../../src/util/childProcess.js";
 import { tempDir } from "../helpers/tmp.js";
+import { assertVerifies, type WireProof } from "../helpers/winningProof.js";
 
 const MINER = 1000;
 const k2 = shapeByName("2KiB")!;
@@ -33,7 +26,9 @@ const RAND = Uint8Array.from({ length: 32 }, (_, i) => (i * 91 + 13) & 0xff);
 RAND[31] = 0xc5;
 const RAND_B64 = Buffer.from(RAND).toString("base64");
 
-type WireProof = { PoStProof: number; ProofBytes: string };
+/** The proof of sector `number` for RAND verifies. */
+const verifies = (proofs: WireProof[], s: SyntheticSector, number: number) =>
+  assertVerifies(proofs, s, number, RAND);
 
 /** The gateway's ExtendedSectorInfo JSON for one of our sectors (SealProof 5 = StackedDrg2KiBV1_1). */
 const info = (s: SyntheticSector, number: number, extra: Record<string, unknown> = {}) => ({
@@ -43,43 +38,6 @@ const info = (s: SyntheticSector, number: number, extra: Record<string, unknown>
   SealedCID: { "/": sealedCid(s.commR) },
   ...extra,
 });
-
-/** Check a returned WinningPoSt: one vanilla proof of `number`, for exactly the challenges of the masked randomness. */
-async function assertVerifies(proofs: WireProof[], s: SyntheticSector, number: number) {
-  assert.equal(proofs.length, 1);
-  assert.equal(proofs[0]?.PoStProof, 0, "StackedDrgWinning2KiBV1");
-  const decoded = decodeFallbackPoStSectorProof(new Uint8Array(Buffer.from(proofs[0]!.ProofBytes, "base64")));
-  assert.equal(decoded.sectorId, BigInt(number));
-  const sp = decoded.vanillaProof.sectors[0]!;
-  const seed = maskSeed(RAND);
-  const want = generateWinningPoStLeafChallenges(seed, BigInt(number), BigInt(k2.sectorSize), "V1_0_0");
-  assert.equal(want.length, WINNING_POST_CHALLENGE_COUNT);
-  // The leaf each inclusion proof opens (its path positions, base level first) is the challenge.
-  const leaves = sp.inclusionProofs.map((p) =>
-    (p as SingleProof).path.reduceRight((acc, el) => acc * 8 + el.index, 0),
-  );
-  assert.deepEqual(leaves, want.map(Number), "the 66 challenged leaves");
-  const sealed = await fs.readFile(s.sealedFile);
-  for (const [i, p] of sp.inclusionProofs.entries()) {
-    const at = leaves[i]! * 32;
-    assert.deepEqual(
-      Buffer.from(p.leaf),
-      sealed.subarray(at, at + 32),
-      `leaf ${leaves[i]} is the replica's node`,
-    );
-  }
-  const v = await verifySector({
-    shape: k2,
-    sectorNumber: number,
-    randomness: seed,
-    apiVersion: "V1_0_0",
-    sectorIndex: 0,
-    challengeCount: WINNING_POST_CHALLENGE_COUNT,
-    commR: s.commR,
-    proof: sp,
-  });
-  assert.deepEqual(v, { ok: true });
-}
 
 async function fails(p: Promise<unknown>, rpcCode: number, code: string, re: RegExp) {
   await assert.rejects(p, (e: unknown) => {
@@ -161,16 +119,12 @@ describe("daemon run --miner: WinningPoSt over JSON-RPC", () => {
       "says what the proof is",
     );
     const proofs = await compute(["f01000", [info(sectors.get(1)!, 1)], RAND_B64, 4242, 21]);
-    await assertVerifies(proofs, sectors.get(1)!, 1);
+    await verifies(proofs, sectors.get(1)!, 1);
     // The gateway's v1 form (no height, no network version) and the actor id as a number.
-    await assertVerifies(await compute([MINER, [info(sectors.get(2)!, 2)], RAND_B64]), sectors.get(2)!, 2);
+    await verifies(await compute([MINER, [info(sectors.get(2)!, 2)], RAND_B64]), sectors.get(2)!, 2);
     // A snap-upgraded sector (SectorKey set) is found in the upgrade index, files in update/.
     const key = { "/": sealedCid(new Uint8Array(32).fill(3)) };
-    await assertVerifies(
-      await compute(["t01000", [info(upgraded, 4, { SectorKey: key })], RAND_B64]),
-      upgraded,
-      4,
-    );
+    await verifies(await compute(["t01000", [info(upgraded, 4, { SectorKey: key })], RAND_B64]), upgraded, 4);
     const line = await src.waitForLine(/winning post computed.*"sector": 4/, 5000);
     assert.match(line, /"prover": "builtin"/);
   });
@@ -262,7 +216,7 @@ describe("daemon run --miner: WinningPoSt over JSON-RPC", () => {
     });
     assert.equal(((await res.json()) as { error: { code: number } }).error.code, -32602);
 
-    await assertVerifies(await compute(["f01000", [info(s1, 1)], RAND_B64]), s1, 1);
+    await verifies(await compute(["f01000", [info(s1, 1)], RAND_B64]), s1, 1);
     const metrics = await (await fetch(url.replace("/rpc/v0", "/metrics"))).text();
     assert.match(metrics, /vsm_winning_post_requests_total\{miner="f01000",result="ok"\} [4-9]/);
     assert.match(metrics, /vsm_winning_post_requests_total\{miner="",result="refused"\} 2/);
@@ -290,7 +244,7 @@ describe("daemon run --miner: WinningPoSt over JSON-RPC", () => {
       url: `http://${await readApiFile(home)}/rpc/v0`,
       token: await readToken(home),
     });
-    await assertVerifies(
+    await verifies(
       await compute(["f01000", [info(sectors.get(3)!, 3)], RAND_B64], proxied),
       sectors.get(3)!,
       3,
@@ -325,7 +279,7 @@ describe("daemon run --miner: WinningPoSt over JSON-RPC", () => {
       "WINNING_POST_SECTOR_NOT_FOUND",
       /sector 55 of f01000 is not in this node's normal sector index \(proxy /,
     );
-    await assertVerifies(
+    await verifies(
       await compute(["f01000", [info(sectors.get(3)!, 3)], RAND_B64], proxied),
       sectors.get(3)!,
       3,

@@ -8,7 +8,7 @@ import { destroyChart, renderChart } from "./chart.js";
 import { h } from "./dom.js";
 import { isoAttr, localTime } from "./format.js";
 import { legend, minerSection, tickCountdowns } from "./miners.js";
-import { alerts, cluster, messages, provers, senders } from "./panels.js";
+import { alerts, cluster, gateways, messages, provers, senders } from "./panels.js";
 import type { DashboardState } from "./state.js";
 import { setupTheme } from "./theme.js";
 
@@ -83,6 +83,12 @@ function render(): void {
   drawMiners();
   section("provers", s.provers, () => provers(s.provers));
   section("cluster", s.cluster, () => cluster(s.cluster));
+  // Shown only by a node that feeds it (a --miner node with gateways).
+  $("gateways-card").hidden = s.gateways === undefined;
+  if (s.gateways !== undefined) {
+    const list = s.gateways;
+    section("gateways", list, () => gateways(list));
+  }
   section("messages", s.messages, () => messages(s.messages));
   section(
     "senders",

@@ -1,7 +1,14 @@
 /** The alerts banner and the tables: provers, cluster nodes, recent messages, sender balances. */
 import { h, table } from "./dom.js";
 import { isoAttr, localTime, ms, num, shortCid } from "./format.js";
-import type { AlertView, ClusterView, DashboardState, MessageView, ProverView } from "./state.js";
+import type {
+  AlertView,
+  ClusterView,
+  DashboardState,
+  GatewayView,
+  MessageView,
+  ProverView,
+} from "./state.js";
 
 const time = (iso: string) => h("time", { datetime: isoAttr(iso) }, localTime(iso));
 
@@ -136,5 +143,40 @@ export function senders(state: DashboardState): HTMLElement {
     ["Miner", "Role", "Address", "Balance", "A day of messages"],
     rows,
     "No sender addresses known.",
+  );
+}
+
+/** The `--miner` node's sophon-gateway registrations (docs/winning-post.md). */
+export function gateways(list: GatewayView[]): HTMLElement {
+  return table(
+    "sophon-gateway registrations (WinningPoSt proof events)",
+    ["Gateway", "Miner", "State", "Since", "Requests", "Answered", "Failed", "Last request", "Last error"],
+    list.map((g) => [
+      g.gateway,
+      g.miner,
+      h("span", { class: g.connected ? "ok" : "bad" }, g.connected ? "✓ registered" : "✗ not registered"),
+      g.since === null ? "—" : time(g.since),
+      num(g.requests),
+      num(g.answered),
+      num(g.failed),
+      g.lastRequest === null
+        ? "—"
+        : h(
+            "span",
+            null,
+            time(g.lastRequest.at),
+            ` ${g.lastRequest.method} ${g.lastRequest.result}`,
+            g.lastRequest.ms === null ? "" : ` (${ms(g.lastRequest.ms)})`,
+          ),
+      g.lastError === null
+        ? "—"
+        : h(
+            "span",
+            { class: "bad", title: g.lastError.message },
+            time(g.lastError.at),
+            ` ${g.lastError.message}`,
+          ),
+    ]),
+    "No gateway registrations (the node needs --miner, [Common.API] Gateway and [Miners.Proof] Enabled).",
   );
 }

@@ -13,6 +13,19 @@ export interface DashboardState {
   messages: MessageView[];
   alerts: AlertView[];
   provingTimes: { t: string; miner: string; partition: number; seconds: number }[];
+  gateways?: GatewayView[];
+}
+
+export interface GatewayView {
+  gateway: string;
+  miner: string;
+  connected: boolean;
+  since: string | null;
+  requests: number;
+  answered: number;
+  failed: number;
+  lastRequest: { at: string; method: string; result: string; ms: number | null } | null;
+  lastError: { at: string; message: string } | null;
 }
 
 export type DeadlineState = "empty" | "current" | "proven" | "partly-faulty" | "faulty";

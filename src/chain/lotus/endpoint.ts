@@ -24,10 +24,14 @@ import { isIPv4, isIPv6 } from "node:net";
 import type { SectorManagerConfig } from "../../config/types.js";
 import { SmError } from "../../util/errors.js";
 
-/** Lotus' chain API (v1 FullNode) and venus-messager's API (v0) live under these paths. */
-export type ApiPath = "/rpc/v0" | "/rpc/v1";
+/**
+ * Lotus' chain API (v1 FullNode) and venus-messager's API (v0) live under these paths; sophon-gateway's
+ * proof events under /rpc/v2 (venus-shared `api/gateway/v2`, MajorVersion 2).
+ */
+export type ApiPath = "/rpc/v0" | "/rpc/v1" | "/rpc/v2";
 export const CHAIN_API_PATH: ApiPath = "/rpc/v1";
 export const MESSAGER_API_PATH: ApiPath = "/rpc/v0";
+export const GATEWAY_API_PATH: ApiPath = "/rpc/v2";
 
 export interface ApiEndpoint {
   httpUrl: string;
