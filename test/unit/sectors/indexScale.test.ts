@@ -1,0 +1,163 @@
+/**
+ * The sector index at scale (issue 15): the things that made it grow badly, each pinned.
+ * - PostgreSQL: a full partition's lookup is one statement per miner (`number = ANY(array)`), whatever
+ *   the batch, answered in the asked order, duplicates and missing sectors included; a batch above one
+ *   statement's share still answers from one transaction.
+ * - LMDB: `counts` reads in slices and lets the event loop run between them (the daemon answers it on
+ *   the loop that runs the PoSter), and counts every record across slice boundaries, a damaged one
+ *   included.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { describe, test } from "node:test";
+import type { IndexRecord } from "../../../src/sectors/interface.js";
+import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
+import { ANALYZE_AFTER, PgIndexer, READ_CHUNK } from "../../../src/sectors/pgIndexer.js";
+import { Bucket, u64Key } from "../../../src/store/keys.js";
+import { openLmdbStore } from "../../../src/store/lmdb.js";
+import type { Pg, PgQuery } from "../../../src/store/pg/db.js";
+import { clusterDbFixture } from "../../helpers/clusterDb.js";
+import { tempDir } from "../../helpers/tmp.js";
+
+const rec = (miner: number, number: number): IndexRecord => ({
+  miner,
+  number,
+  sealedFile: `s${number % 7}`,
+  cacheDir: `c${number % 3}`,
+});
+
+/** The real client, with every statement it sends (transactions' statements included) recorded. */
+function recording(pg: Pg): { pg: Pg; statements: string[] } {
+  const statements: string[] = [];
+  const wrap = (q: PgQuery): PgQuery => ({
+    query: (text, params) => {
+      statements.push(text);
+      return q.query(text, params);
+    },
+  });
+  const out: Pg = {
+    description: pg.description,
+    query: (text, params) => wrap(pg).query(text, params),
+    tx: (fn, opts) => pg.tx((q) => fn(wrap(q)), opts),
+    close: () => pg.close(),
+  };
+  return { pg: out, statements };
+}
+
+describe("PgIndexer lookups at partition size", { timeout: 60_000 }, () => {
+  const db = clusterDbFixture("scale");
+
+  test("a full 32 GiB partition (2,349 sectors) is one statement, answered in order with duplicates and gaps", async () => {
+    const { pg: real } = await db.freshDb();
+    await new PgIndexer(real).update(
+      "normal",
+      Array.from({ length: 3000 }, (_, i) => rec(1000, 2 * i)),
+    );
+    const { pg, statements } = recording(real);
+    const idx = new PgIndexer(pg);
+    // Even numbers are indexed, odd ones not; the partition is asked in descending order with one repeat.
+    const asked = Array.from({ length: 2349 }, (_, i) => ({ miner: 1000, number: 2348 * 2 - i }));
+    asked.push({ miner: 1000, number: 100 });
+    const got = await idx.findMany("normal", asked);
+    assert.equal(statements.length, 1, `statements: ${statements.join(" | ")}`);
+    assert.match(statements[0] ?? "", /= ANY\(/);
+    assert.equal(got.length, asked.length);
+    asked.forEach((s, i) => {
+      const l = got[i];
+      if (s.number % 2 === 1) assert.equal(l?.found, false, `sector ${s.number} is not indexed`);
+      else
+        assert.deepEqual(
+          l,
+          { found: true, instance: { sealedFile: `s${s.number % 7}`, cacheDir: `c${s.number % 3}` } },
+          `sector ${s.number}`,
+        );
+    });
+  });
+
+  test("two miners and more than one statement's share: one transaction, every answer in order", async () => {
+    const { pg: real } = await db.freshDb();
+    const n = READ_CHUNK + 500;
+    const recs = [
+      ...Array.from({ length: n }, (_, i) => rec(1000, i)),
+      ...Array.from({ length: 50 }, (_, i) => rec(2000, i)),
+    ];
+    await new PgIndexer(real).update("normal", recs);
+    const { pg, statements } = recording(real);
+    const idx = new PgIndexer(pg);
+    const asked = [...recs].reverse().map(({ miner, number }) => ({ miner, number }));
+    asked.push({ miner: 3000, number: 1 });
+    const got = await idx.findMany("normal", asked);
+    // Four statements in one transaction: miner 1000 in two, miners 2000 and 3000 in one each.
+    assert.equal(statements.length, 4, `statements: ${statements.length}`);
+    assert.equal(got.at(-1)?.found, false, "a miner with nothing indexed");
+    asked.slice(0, -1).forEach((s, i) => {
+      assert.equal(got[i]?.instance.sealedFile, `s${s.number % 7}`, `sector ${s.miner}-${s.number}`);
+    });
+    // The upgrade index is separate.
+    assert.equal((await idx.findMany("upgrade", asked.slice(0, 10))).filter((l) => l.found).length, 0);
+  });
+});
+
+describe("PgIndexer statistics after large writes", { timeout: 60_000 }, () => {
+  const db = clusterDbFixture("analyze");
+
+  test("a large attach leaves the table analyzed, so lookups are planned for its real size", async () => {
+    const { pg } = await db.freshDb();
+    const idx = new PgIndexer(pg);
+    const tuples = async () =>
+      Number(
+        (
+          await pg.query<{ n: number }>("SELECT reltuples AS n FROM pg_class WHERE relname = 'sector_index'")
+        )[0]?.n,
+      );
+    // Below the threshold: the statistics still describe the empty table (never analyzed: -1 or 0).
+    await idx.update(
+      "normal",
+      Array.from({ length: ANALYZE_AFTER - 1 }, (_, i) => rec(1000, i)),
+    );
+    assert.ok((await tuples()) <= 0, `reltuples ${await tuples()} before the threshold`);
+    await idx.update("normal", [rec(1000, ANALYZE_AFTER), rec(1000, ANALYZE_AFTER + 1)]);
+    assert.ok((await tuples()) >= ANALYZE_AFTER * 0.9, `reltuples ${await tuples()} after the threshold`);
+  });
+});
+
+describe("LocalIndexer.counts at scale (LMDB)", () => {
+  test("counts every record across slices, a damaged one included, and lets the event loop run", async () => {
+    const t = await tempDir("vsm-counts-");
+    const store = await openLmdbStore(path.join(t.dir, "db"));
+    try {
+      const idx = new LocalIndexer(store);
+      const total = 12_345;
+      for (let i = 0; i < total; i += 5000)
+        await idx.update(
+          "normal",
+          Array.from({ length: Math.min(5000, total - i) }, (_, j) => rec(1000, i + j)),
+        );
+      await idx.update("upgrade", [rec(1000, 1)]);
+      // A damaged record in the middle (a slice boundary falls near it).
+      await store.put(u64Key(Bucket.SectorIndexNormal, 1000, 5000), new TextEncoder().encode("{broken"));
+      let turns = 0;
+      const timer = setInterval(() => turns++, 0);
+      let c: Awaited<ReturnType<LocalIndexer["counts"]>>;
+      try {
+        c = await idx.counts();
+      } finally {
+        clearInterval(timer);
+      }
+      assert.ok(turns > 0, "the event loop ran timers while counting");
+      const expected: Record<string, number> = {};
+      for (let i = 0; i < total; i++)
+        if (i !== 5000) expected[`s${i % 7}`] = (expected[`s${i % 7}`] ?? 0) + 1;
+      assert.deepEqual(c.normal, expected);
+      assert.deepEqual(c.upgrade, { s1: 1 });
+      assert.deepEqual(c.damaged, { normal: 1, upgrade: 0 });
+      // An aborted count stops with the abort's reason.
+      const ac = new AbortController();
+      ac.abort(new Error("gone"));
+      await assert.rejects(idx.counts({ signal: ac.signal }), /gone/);
+    } finally {
+      await store.close();
+      await t.cleanup();
+    }
+  });
+});
