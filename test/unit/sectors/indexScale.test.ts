@@ -3,6 +3,8 @@
  * - PostgreSQL: a full partition's lookup is one statement per miner (`number = ANY(array)`), whatever
  *   the batch, answered in the asked order, duplicates and missing sectors included; a batch above one
  *   statement's share still answers from one transaction.
+ * - attach records a large store in batches, looking every batch up before writing any: a sector that
+ *   would move to another instance, in the last batch, still refuses the whole attach.
  * - LMDB: `counts` reads in slices and lets the event loop run between them (the daemon answers it on
  *   the loop that runs the PoSter), and counts every record across slice boundaries, a damaged one
  *   included.
@@ -10,7 +12,8 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, test } from "node:test";
-import type { IndexRecord } from "../../../src/sectors/interface.js";
+import { instanceMoveError, recordAttached } from "../../../src/sectors/attach.js";
+import type { IndexRecord, IndexType } from "../../../src/sectors/interface.js";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { ANALYZE_AFTER, PgIndexer, READ_CHUNK } from "../../../src/sectors/pgIndexer.js";
 import { Bucket, u64Key } from "../../../src/store/keys.js";
@@ -118,6 +121,65 @@ describe("PgIndexer statistics after large writes", { timeout: 60_000 }, () => {
     assert.ok((await tuples()) <= 0, `reltuples ${await tuples()} before the threshold`);
     await idx.update("normal", [rec(1000, ANALYZE_AFTER), rec(1000, ANALYZE_AFTER + 1)]);
     assert.ok((await tuples()) >= ANALYZE_AFTER * 0.9, `reltuples ${await tuples()} after the threshold`);
+  });
+});
+
+describe("attach's batched look-up and write", () => {
+  test("a move in the last batch refuses the attach before any batch is written; --force writes them all", async () => {
+    const t = await tempDir("vsm-attach-batches-");
+    const store = await openLmdbStore(path.join(t.dir, "db"));
+    try {
+      const idx = new LocalIndexer(store);
+      await idx.update("normal", [{ miner: 1000, number: 9, sealedFile: "old", cacheDir: "old" }]);
+      const recs: Record<IndexType, IndexRecord[]> = {
+        normal: Array.from({ length: 10 }, (_, i) => ({
+          miner: 1000,
+          number: i,
+          sealedFile: "new",
+          cacheDir: "new",
+        })),
+        upgrade: [{ miner: 1000, number: 1, sealedFile: "new", cacheDir: "new" }],
+      };
+      const lookups: number[] = [];
+      const progress: string[] = [];
+      const run = (force: boolean) =>
+        recordAttached(recs, {
+          name: "new",
+          guard: (moves) => {
+            if (moves.length > 0 && !force) throw instanceMoveError(moves, "new", "/store", []);
+            return moves;
+          },
+          lookup: (type, batch) => {
+            lookups.push(batch.length);
+            return idx.findMany(type, batch);
+          },
+          write: (type, batch) => idx.update(type, batch),
+          batch: 4,
+          onProgress: (pass, done) => progress.push(`${pass}:${done}`),
+        });
+      await assert.rejects(run(false), (e: unknown) => (e as { code?: string }).code === "ATTACH_WOULD_MOVE");
+      assert.deepEqual(lookups, [4, 4, 2, 1], "batches of at most 4, normal then upgrade");
+      assert.deepEqual(progress, ["lookup:4", "lookup:8", "lookup:10", "lookup:11"]);
+      assert.equal((await idx.find("normal", { miner: 1000, number: 0 })).found, false, "nothing written");
+      assert.equal((await idx.find("normal", { miner: 1000, number: 9 })).instance.sealedFile, "old");
+
+      progress.length = 0;
+      const moves = await run(true);
+      assert.deepEqual(
+        moves.map((m) => [m.type, m.number, m.from]),
+        [["normal", 9, "old"]],
+      );
+      assert.deepEqual(progress.slice(-4), ["write:4", "write:8", "write:10", "write:11"]);
+      const all = await idx.findMany("normal", recs.normal);
+      assert.ok(
+        all.every((l) => l.instance.sealedFile === "new"),
+        "every record written",
+      );
+      assert.equal((await idx.find("upgrade", { miner: 1000, number: 1 })).found, true);
+    } finally {
+      await store.close();
+      await t.cleanup();
+    }
   });
 });
 
