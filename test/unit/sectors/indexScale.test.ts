@@ -5,6 +5,8 @@
  *   statement's share still answers from one transaction.
  * - attach records a large store in batches, looking every batch up before writing any: a sector that
  *   would move to another instance, in the last batch, still refuses the whole attach.
+ * - LMDB: a batched lookup reads in a read transaction, so a writer holding the write lock (another
+ *   process here; an attach's commit in the daemon) does not hold up the PoSter's lookup.
  * - LMDB: `counts` reads in slices and lets the event loop run between them (the daemon answers it on
  *   the loop that runs the PoSter), and counts every record across slice boundaries, a damaged one
  *   included.
@@ -12,6 +14,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { instanceMoveError, recordAttached } from "../../../src/sectors/attach.js";
 import type { IndexRecord, IndexType } from "../../../src/sectors/interface.js";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
@@ -19,8 +22,11 @@ import { ANALYZE_AFTER, PgIndexer, READ_CHUNK } from "../../../src/sectors/pgInd
 import { Bucket, u64Key } from "../../../src/store/keys.js";
 import { openLmdbStore } from "../../../src/store/lmdb.js";
 import type { Pg, PgQuery } from "../../../src/store/pg/db.js";
+import { startProcess } from "../../../src/util/childProcess.js";
 import { clusterDbFixture } from "../../helpers/clusterDb.js";
 import { tempDir } from "../../helpers/tmp.js";
+
+const WRITE_LOCK = fileURLToPath(new URL("../../fixtures/lmdbWriteLock.mjs", import.meta.url));
 
 const rec = (miner: number, number: number): IndexRecord => ({
   miner,
@@ -177,6 +183,33 @@ describe("attach's batched look-up and write", () => {
       );
       assert.equal((await idx.find("upgrade", { miner: 1000, number: 1 })).found, true);
     } finally {
+      await store.close();
+      await t.cleanup();
+    }
+  });
+});
+
+describe("LMDB batched lookups and a writer", () => {
+  test("findMany answers while another process holds the write lock", async () => {
+    const t = await tempDir("vsm-lmdb-lock-");
+    const dir = path.join(t.dir, "db");
+    const store = await openLmdbStore(dir);
+    const holder = startProcess(process.execPath, [WRITE_LOCK, dir, "3000"]);
+    try {
+      const idx = new LocalIndexer(store);
+      const recs = Array.from({ length: 2349 }, (_, i) => rec(1000, i));
+      await idx.update("normal", recs);
+      await holder.waitForLine(/^locked$/, 10_000);
+      const started = Date.now();
+      const got = await idx.findMany("normal", recs);
+      const ms = Date.now() - started;
+      assert.ok(
+        got.every((l, i) => l.instance.sealedFile === `s${i % 7}`),
+        "every sector found",
+      );
+      assert.ok(ms < 1000, `findMany took ${ms} ms while the write lock was held for 3 s`);
+    } finally {
+      await holder.stop(1000);
       await store.close();
       await t.cleanup();
     }
