@@ -288,6 +288,8 @@ export async function recordAttached(
 ): Promise<InstanceMove[]> {
   const pass = async (which: "lookup" | "write", fn: BatchWrite) => {
     let done = 0;
+    // Told at 0 too, so a rate measured from the first report covers the first batch.
+    o.onProgress?.(which, 0);
     for (const type of ["normal", "upgrade"] as const) {
       for (let i = 0; i < recs[type].length; i += o.batch) {
         const part = recs[type].slice(i, i + o.batch);

@@ -165,7 +165,7 @@ describe("attach's batched look-up and write", () => {
         });
       await assert.rejects(run(false), (e: unknown) => (e as { code?: string }).code === "ATTACH_WOULD_MOVE");
       assert.deepEqual(lookups, [4, 4, 2, 1], "batches of at most 4, normal then upgrade");
-      assert.deepEqual(progress, ["lookup:4", "lookup:8", "lookup:10", "lookup:11"]);
+      assert.deepEqual(progress, ["lookup:0", "lookup:4", "lookup:8", "lookup:10", "lookup:11"]);
       assert.equal((await idx.find("normal", { miner: 1000, number: 0 })).found, false, "nothing written");
       assert.equal((await idx.find("normal", { miner: 1000, number: 9 })).instance.sealedFile, "old");
 
@@ -175,7 +175,7 @@ describe("attach's batched look-up and write", () => {
         moves.map((m) => [m.type, m.number, m.from]),
         [["normal", 9, "old"]],
       );
-      assert.deepEqual(progress.slice(-4), ["write:4", "write:8", "write:10", "write:11"]);
+      assert.deepEqual(progress.slice(-5), ["write:0", "write:4", "write:8", "write:10", "write:11"]);
       const all = await idx.findMany("normal", recs.normal);
       assert.ok(
         all.every((l) => l.instance.sealedFile === "new"),
