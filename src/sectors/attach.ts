@@ -279,8 +279,8 @@ export interface RecordOptions {
  * attach's two passes over its records, `batch` at a time: every sector looked up and the moves
  * between instances collected, which `guard` refuses before anything is written; then the writes.
  * Only the moves are kept between the passes, not an answer for every sector of a large store, and
- * each look-up is a short read (a million sectors at once was one long read transaction, past the
- * database's transaction time bound).
+ * each look-up is a short read (a million sectors at once was, on PostgreSQL, one read transaction of
+ * hundreds of statements, which a slow database could take past its transaction time bound).
  */
 export async function recordAttached(
   recs: Record<IndexType, IndexRecord[]>,
