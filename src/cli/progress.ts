@@ -1,22 +1,17 @@
 /**
- * Progress of a long command on stderr (stdout stays the command's result, `--json` included): on a
- * terminal one line rewritten in place; otherwise an info log line at most every 5 s, so a command
- * that works through a million sectors is never silent and never floods a log.
+ * Progress of a long CLI job: on a terminal, one line on stderr rewritten in place (count, percent,
+ * rate, ETA) at most 5 times a second; otherwise (a log file, CI) an INFO log line every 5 seconds,
+ * so a log is not flooded and a stuck job still shows where it stopped.
  */
 import type { Logger } from "../log/logger.js";
 
-export interface ProgressReporter {
-  /** `done` of the total so far; `final` prints the last figure (on a terminal) whatever the time. */
+export interface Progress {
+  /** `done` items of the total so far; `final` prints the last state and ends the terminal line. */
   update(done: number, final?: boolean): void;
 }
 
-/** `what` names the work ("copying the sector index"), `unit` what is counted ("records"). */
-export function progressReporter(
-  total: number,
-  log: Logger,
-  what: string,
-  unit = "records",
-): ProgressReporter {
+/** `what` names the items ("records", "sectors"); `message` is the log line's message. */
+export function progressReporter(total: number, log: Logger, what: string, message: string): Progress {
   const started = Date.now();
   const tty = process.stderr.isTTY === true;
   let last = 0;
@@ -31,10 +26,10 @@ export function progressReporter(
       const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
       if (tty) {
         process.stderr.write(
-          `\r  ${done}/${total} ${unit} (${pct}%), ${Math.round(rate)}/s${eta !== undefined && !final ? `, ETA ${eta}s` : ""}: ${what}   ${final ? "\n" : ""}`,
+          `\r  ${done}/${total} ${what} (${pct}%), ${Math.round(rate)}/s${eta !== undefined && !final ? `, ETA ${eta}s` : ""}   ${final ? "\n" : ""}`,
         );
       } else if (!final) {
-        log.info(what, { done, total, percent: pct, per_second: Math.round(rate), eta_s: eta });
+        log.info(message, { done, total, percent: pct, per_second: Math.round(rate), eta_s: eta });
       }
     },
   };

@@ -66,8 +66,12 @@ export interface ScanOptions {
   /** Parallel file checks (default 32). */
   concurrency?: number;
   signal?: AbortSignal;
-  /** Told after each sector's checks, per index type: how many of its `total` sector files are done. */
-  onChecked?: (type: IndexType, done: number, total: number) => void;
+  /**
+   * Told after each sector's file checks ("files"), then after each strict proof ("proofs": with
+   * `strict` and a `probe`; sectors whose files failed are counted done at once), per index type: how
+   * many of `total` are done.
+   */
+  onChecked?: (stage: "files" | "proofs", type: IndexType, done: number, total: number) => void;
 }
 
 async function listDir(p: string): Promise<string[]> {
@@ -131,6 +135,7 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
       seen.add(name);
       candidates.push({ name, ...id });
     }
+    let checked = 0;
     const results = await mapLimit(candidates, opts.concurrency ?? 32, async (c) => {
       opts.signal?.throwIfAborted();
       const sealedFile = path.join(sealedDir, c.name);
@@ -144,13 +149,19 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
         };
       } catch (e) {
         return { c, sealedFile, cacheDir, r: `unreadable: ${(e as Error).message}` };
+      } finally {
+        opts.onChecked?.("files", type, ++checked, candidates.length);
       }
     });
     const probe = opts.strict ? opts.probe : undefined;
-    let checked = 0;
+    let proven = 0;
     const probed = await mapLimit(results, opts.concurrency ?? 32, async (x) => {
+      if (!probe) return x.r;
+      if (typeof x.r === "string") {
+        opts.onChecked?.("proofs", type, ++proven, results.length);
+        return x.r;
+      }
       try {
-        if (typeof x.r === "string" || !probe) return x.r;
         const signal = opts.signal ?? new AbortController().signal;
         const target = { miner: x.c.miner, number: x.c.number, upgrade: type === "upgrade" };
         await probe({ target, shape: x.r.shape, sealedFile: x.sealedFile, cacheDir: x.cacheDir }, signal);
@@ -158,7 +169,7 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
       } catch (e) {
         return `vanilla proof check failed: ${(e as Error).message}`;
       } finally {
-        opts.onChecked?.(type, ++checked, results.length);
+        opts.onChecked?.("proofs", type, ++proven, results.length);
       }
     });
     results.forEach(({ c, sealedFile, cacheDir }, i) => {

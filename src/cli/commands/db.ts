@@ -112,7 +112,7 @@ export function registerDb(util: Command): void {
               const total = tally.normal.total + tally.upgrade.total;
               if (!opts.json)
                 process.stderr.write(`copying ${total} record(s) from ${dbDir} into ${dbConfig.dsn}\n`);
-              const progress = progressReporter(total, log, "copying the sector index");
+              const progress = progressReporter(total, log, "records", "copying the sector index");
               const damaged: { type: Type; miner: number; number: number; error: string }[] = [];
               const differing: Differing[] = [];
               let done = 0;

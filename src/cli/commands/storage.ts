@@ -41,7 +41,7 @@ import { SmError, sysCode } from "../../util/errors.js";
 import { action, homeOf, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
 import { daemonClient, requireDaemon } from "../daemonClient.js";
 import { human, plainTable } from "../format.js";
-import { type ProgressReporter, progressReporter } from "../progress.js";
+import { type Progress, progressReporter } from "../progress.js";
 
 /** Records per write call: well under the server's per-call limit, small enough to report progress. */
 const WRITE_BATCH = 10_000;
@@ -98,16 +98,25 @@ function groupRecords(scan: ScanResult, name: string): Record<IndexType, IndexRe
   return out;
 }
 
+/**
+ * A progress line for one step of attach: the step's name is the log line's message and, on a
+ * terminal, a line of its own above the counts (the terminal line shows counts only).
+ */
+function labelledProgress(total: number, log: Logger, what: string): Progress {
+  if (process.stderr.isTTY === true) process.stderr.write(`${what}:\n`);
+  return progressReporter(total, log, "sectors", what);
+}
+
 /** Progress of attach's look-up and write passes on stderr, when they take more than one batch. */
 function passProgress(recs: Record<IndexType, IndexRecord[]>, log: Logger): AttachProgress | undefined {
   const total = recs.normal.length + recs.upgrade.length;
   if (total <= WRITE_BATCH) return undefined;
-  const passes = new Map<string, ProgressReporter>();
+  const passes = new Map<string, Progress>();
   return (pass, done) => {
     const what = pass === "lookup" ? "looking the sectors up" : "recording the sectors";
     let r = passes.get(pass);
     if (!r) {
-      r = progressReporter(total, log, what, "sectors");
+      r = labelledProgress(total, log, what);
       passes.set(pass, r);
     }
     r.update(done, done === total);
@@ -278,13 +287,17 @@ export function registerStorage(util: Command): void {
         const readOnly = opts.readOnly === true;
 
         // Progress of the file checks of a large store (a stat of every file, a proof with --strict).
-        const reporters = new Map<IndexType, ProgressReporter>();
-        const onChecked = (type: IndexType, done: number, total: number) => {
+        const reporters = new Map<string, Progress>();
+        const onChecked = (stage: "files" | "proofs", type: IndexType, done: number, total: number) => {
           if (total < SCAN_PROGRESS_FROM) return;
-          let r = reporters.get(type);
+          let r = reporters.get(`${stage} ${type}`);
           if (!r) {
-            r = progressReporter(total, loggerOf(cmd), `checking ${type} sector files`, "sectors");
-            reporters.set(type, r);
+            const what =
+              stage === "files"
+                ? `checking ${type} sector files`
+                : `proving one random challenge per ${type} sector`;
+            r = labelledProgress(total, loggerOf(cmd), what);
+            reporters.set(`${stage} ${type}`, r);
           }
           r.update(done, done === total);
         };

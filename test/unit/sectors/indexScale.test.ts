@@ -5,6 +5,7 @@
  *   statement's share still answers from one transaction.
  * - attach records a large store in batches, looking every batch up before writing any: a sector that
  *   would move to another instance, in the last batch, still refuses the whole attach.
+ * - attach's scan reports each file check, then each strict proof, up to their totals.
  * - LMDB: a batched lookup reads in a read transaction, so a writer holding the write lock (another
  *   process here; an attach's commit in the daemon) does not hold up the PoSter's lookup.
  * - LMDB: `counts` reads in slices and lets the event loop run between them (the daemon answers it on
@@ -12,10 +13,13 @@
  *   included.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { instanceMoveError, recordAttached } from "../../../src/sectors/attach.js";
+import { cacheDirPath } from "../../../src/proofs/sectorFiles.js";
+import { shapeByName } from "../../../src/proofs/sectorShapes.js";
+import { instanceMoveError, recordAttached, scanStoreDir } from "../../../src/sectors/attach.js";
 import type { IndexRecord, IndexType } from "../../../src/sectors/interface.js";
 import { LocalIndexer } from "../../../src/sectors/localIndexer.js";
 import { ANALYZE_AFTER, PgIndexer, READ_CHUNK } from "../../../src/sectors/pgIndexer.js";
@@ -24,6 +28,7 @@ import { openLmdbStore } from "../../../src/store/lmdb.js";
 import type { Pg, PgQuery } from "../../../src/store/pg/db.js";
 import { startProcess } from "../../../src/util/childProcess.js";
 import { clusterDbFixture } from "../../helpers/clusterDb.js";
+import { writeLayoutOnlySector } from "../../helpers/layoutOnlySector.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const WRITE_LOCK = fileURLToPath(new URL("../../fixtures/lmdbWriteLock.mjs", import.meta.url));
@@ -184,6 +189,50 @@ describe("attach's batched look-up and write", () => {
       assert.equal((await idx.find("upgrade", { miner: 1000, number: 1 })).found, true);
     } finally {
       await store.close();
+      await t.cleanup();
+    }
+  });
+});
+
+describe("attach's scan reports its progress", () => {
+  test("every sector file checked, then every strict proof, each counted up to its total", async () => {
+    const t = await tempDir("vsm-scan-progress-");
+    try {
+      const k2 = shapeByName("2KiB")!;
+      for (let n = 1; n <= 5; n++) await writeLayoutOnlySector(t.dir, "normal", 1000, n, k2);
+      await writeLayoutOnlySector(t.dir, "upgrade", 1000, 9, k2);
+      // Sector 5's cache is gone: its files fail, and it is counted among the proofs done at once.
+      await fs.rm(cacheDirPath(t.dir, "normal", 1000, 5), { recursive: true });
+      const seen: string[] = [];
+      const last = new Map<string, string>();
+      const onChecked = (stage: string, type: string, done: number, total: number) => {
+        seen.push(`${stage} ${type}`);
+        last.set(`${stage} ${type}`, `${done}/${total}`);
+      };
+      const plain = await scanStoreDir(t.dir, { onChecked });
+      assert.equal(plain.good.length, 5);
+      assert.deepEqual(Object.fromEntries(last), { "files normal": "5/5", "files upgrade": "1/1" });
+      last.clear();
+      const strict = await scanStoreDir(t.dir, {
+        strict: true,
+        onChecked,
+        // The real probe proves from the data; these layout-only files hold none, so sector 2 is made to fail.
+        probe: async (input) => {
+          if (input.target.number === 2) throw new Error("does not verify");
+        },
+      });
+      assert.deepEqual(
+        strict.good.map((g) => g.number),
+        [1, 3, 4, 9],
+      );
+      assert.deepEqual(Object.fromEntries(last), {
+        "files normal": "5/5",
+        "proofs normal": "5/5",
+        "files upgrade": "1/1",
+        "proofs upgrade": "1/1",
+      });
+      assert.ok(seen.indexOf("proofs normal") > seen.lastIndexOf("files normal"), "files first, then proofs");
+    } finally {
       await t.cleanup();
     }
   });
