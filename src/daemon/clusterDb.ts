@@ -229,8 +229,7 @@ async function warnIfEmpty(
 ): Promise<void> {
   if (config.Common.PersistStores.length === 0) return;
   try {
-    const c = await indexer.counts();
-    if (Object.keys(c.normal).length + Object.keys(c.upgrade).length > 0) return;
+    if (!(await indexer.isEmpty())) return;
     log.warn(
       "the cluster database's sector index is empty but persist stores are configured: every sector is reported missing; copy an embedded index into it, or re-attach each store",
       {

@@ -28,7 +28,7 @@ import { mapLimit } from "../util/concurrency.js";
 import { SmError, sysCode } from "../util/errors.js";
 import type { StrictProbe } from "./check.js";
 import { checkSectorFiles } from "./fileCheck.js";
-import type { IndexType, SectorLocation } from "./interface.js";
+import type { IndexRecord, IndexType, SectorLocation } from "./interface.js";
 
 /** BLS12-381 scalar field modulus: 32-byte commitments must be below it. */
 const FR_MODULUS = 0x73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001n;
@@ -66,6 +66,12 @@ export interface ScanOptions {
   /** Parallel file checks (default 32). */
   concurrency?: number;
   signal?: AbortSignal;
+  /**
+   * Told after each sector's file checks ("files"), then after each strict proof ("proofs": with
+   * `strict` and a `probe`; sectors whose files failed are counted done at once), per index type: how
+   * many of `total` are done.
+   */
+  onChecked?: (stage: "files" | "proofs", type: IndexType, done: number, total: number) => void;
 }
 
 async function listDir(p: string): Promise<string[]> {
@@ -129,6 +135,7 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
       seen.add(name);
       candidates.push({ name, ...id });
     }
+    let checked = 0;
     const results = await mapLimit(candidates, opts.concurrency ?? 32, async (c) => {
       opts.signal?.throwIfAborted();
       const sealedFile = path.join(sealedDir, c.name);
@@ -142,11 +149,18 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
         };
       } catch (e) {
         return { c, sealedFile, cacheDir, r: `unreadable: ${(e as Error).message}` };
+      } finally {
+        opts.onChecked?.("files", type, ++checked, candidates.length);
       }
     });
     const probe = opts.strict ? opts.probe : undefined;
+    let proven = 0;
     const probed = await mapLimit(results, opts.concurrency ?? 32, async (x) => {
-      if (typeof x.r === "string" || !probe) return x.r;
+      if (!probe) return x.r;
+      if (typeof x.r === "string") {
+        opts.onChecked?.("proofs", type, ++proven, results.length);
+        return x.r;
+      }
       try {
         const signal = opts.signal ?? new AbortController().signal;
         const target = { miner: x.c.miner, number: x.c.number, upgrade: type === "upgrade" };
@@ -154,6 +168,8 @@ export async function scanStoreDir(root: string, opts: ScanOptions = {}): Promis
         return x.r;
       } catch (e) {
         return `vanilla proof check failed: ${(e as Error).message}`;
+      } finally {
+        opts.onChecked?.("proofs", type, ++proven, results.length);
       }
     });
     results.forEach(({ c, sealedFile, cacheDir }, i) => {
@@ -248,4 +264,62 @@ export function instanceMoveError(
     `refusing to attach ${dir} as instance ${JSON.stringify(name)}: ${moves.length} of its sectors are already indexed in another instance: ${parts.join(", ")}; attaching would move them to ${JSON.stringify(name)}. To keep them where they are, attach with ${olds.length === 1 ? `--name ${JSON.stringify(olds[0])}` : "the --name they were attached with"}; to move them on purpose (the files moved, or the instance is renamed in [[Common.PersistStores]]), add --force`,
     { name, path: dir, from: olds, sectors: moves.length },
   );
+}
+
+/** What attach does about sectors indexed under another name: throws when not forced. */
+export type MoveGuard = (moves: InstanceMove[]) => InstanceMove[];
+/** One batch's look-up (answers in the batch's order), or its write. */
+export type BatchLookup = (type: IndexType, batch: IndexRecord[]) => Promise<SectorLocation[]>;
+export type BatchWrite = (type: IndexType, batch: IndexRecord[]) => Promise<void>;
+/** `done` records of a pass so far (both index types together). */
+export type AttachProgress = (pass: "lookup" | "write", done: number) => void;
+
+export interface RecordOptions {
+  /** The instance name every record is under. */
+  name: string;
+  guard: MoveGuard;
+  /** None (a read-only daemon, which refuses the write with its own message): no look-up pass. */
+  lookup: BatchLookup | undefined;
+  write: BatchWrite;
+  /** Records per look-up and per write. */
+  batch: number;
+  onProgress?: AttachProgress;
+}
+
+/**
+ * attach's two passes over its records, `batch` at a time: every sector looked up and the moves
+ * between instances collected, which `guard` refuses before anything is written; then the writes.
+ * Only the moves are kept between the passes, not an answer for every sector of a large store, and
+ * each look-up is a short read (a million sectors at once was, on PostgreSQL, one read transaction of
+ * hundreds of statements, which a slow database could take past its transaction time bound).
+ */
+export async function recordAttached(
+  recs: Record<IndexType, IndexRecord[]>,
+  o: RecordOptions,
+): Promise<InstanceMove[]> {
+  const pass = async (which: "lookup" | "write", fn: BatchWrite) => {
+    let done = 0;
+    // Told at 0 too, so a rate measured from the first report covers the first batch.
+    o.onProgress?.(which, 0);
+    for (const type of ["normal", "upgrade"] as const) {
+      for (let i = 0; i < recs[type].length; i += o.batch) {
+        const part = recs[type].slice(i, i + o.batch);
+        await fn(type, part);
+        done += part.length;
+        o.onProgress?.(which, done);
+      }
+    }
+  };
+  const moves: InstanceMove[] = [];
+  const lookup = o.lookup;
+  if (lookup) {
+    await pass("lookup", async (type, part) => {
+      const found = await lookup(type, part);
+      const none = { normal: [], upgrade: [] };
+      moves.push(...instanceMoves({ ...none, [type]: part }, { ...none, [type]: found }, o.name));
+    });
+  }
+  o.guard(moves);
+  await pass("write", o.write);
+  return moves;
 }

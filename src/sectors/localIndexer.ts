@@ -128,18 +128,56 @@ export class LocalIndexer implements SectorIndexer {
     }
   }
 
-  async counts(_opts?: IndexerOptions): Promise<IndexCounts> {
+  /**
+   * Counted in slices of COUNT_SLICE records, each its own read, with a turn of the event loop between
+   * them: the daemon answers this on the event loop that also runs the PoSter and the RPC server, and a
+   * million records read in one go held it for seconds. The counts are therefore not one snapshot; an
+   * attach running meanwhile may be counted in part. Records mostly repeat a few instance names, so
+   * each distinct value is decoded once.
+   */
+  async counts(opts?: IndexerOptions): Promise<IndexCounts> {
     const out: IndexCounts = { normal: {}, upgrade: {} };
     const damaged: Record<IndexType, number> = { normal: 0, upgrade: 0 };
     for (const type of ["normal", "upgrade"] as const) {
       const bucket = out[type];
-      for await (const { value } of this.store.scan(Uint8Array.of(bucketOf(type)))) {
-        const loc = decodeValue(value);
-        if (typeof loc === "string") damaged[type]++;
-        else bucket[loc.instance.sealedFile] = (bucket[loc.instance.sealedFile] ?? 0) + 1;
+      const decoded = new Map<string, string | undefined>();
+      const prefix = Uint8Array.of(bucketOf(type));
+      let start: Uint8Array | undefined;
+      for (;;) {
+        opts?.signal?.throwIfAborted();
+        let n = 0;
+        let lastKey: Uint8Array | undefined;
+        for await (const { key, value } of this.store.scan(prefix, { limit: COUNT_SLICE, start })) {
+          n++;
+          lastKey = key;
+          const text = dec.decode(value);
+          let sealed = decoded.get(text);
+          if (sealed === undefined && !decoded.has(text)) {
+            const loc = decodeValue(value);
+            sealed = typeof loc === "string" ? undefined : loc.instance.sealedFile;
+            if (decoded.size < DECODED_CACHE) decoded.set(text, sealed);
+          }
+          if (sealed === undefined) damaged[type]++;
+          else bucket[sealed] = (bucket[sealed] ?? 0) + 1;
+        }
+        if (n < COUNT_SLICE || lastKey === undefined) break;
+        start = keyAfter(lastKey);
+        await new Promise((r) => setImmediate(r));
       }
     }
     if (damaged.normal + damaged.upgrade > 0) out.damaged = damaged;
     return out;
   }
+}
+
+/** Records per read of `counts` (a few milliseconds of the event loop). */
+const COUNT_SLICE = 5000;
+/** Distinct record values remembered by `counts`: instance-name pairs, a handful in practice. */
+const DECODED_CACHE = 4096;
+
+/** The smallest key after `key`: the key with a zero byte appended. */
+function keyAfter(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
 }

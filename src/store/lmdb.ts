@@ -117,10 +117,17 @@ class LmdbStore implements KVStore {
   }
 
   async getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
-    // One read transaction for the whole batch, so the answers are a consistent snapshot.
-    return this.read(() =>
-      this.db.transactionSync(() => keys.map((k) => bytes(this.db.get(Buffer.from(k))))),
-    );
+    // One read transaction for the whole batch, so the answers are a consistent snapshot. A read
+    // transaction, not transactionSync: that is a write transaction, which waits for the write lock
+    // (held by an attach's commit on lmdb-js's writer thread) on the event loop.
+    return this.read(() => {
+      const transaction = this.db.useReadTransaction();
+      try {
+        return keys.map((k) => bytes(this.db.get(Buffer.from(k), { transaction })));
+      } finally {
+        transaction.done();
+      }
+    });
   }
 
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {

@@ -21,10 +21,14 @@ import { createStrictProbe } from "../../prover/strictProbe.js";
 import { createWorkerPool } from "../../prover/workerPool.js";
 import type { RpcClient } from "../../rpc/client.js";
 import {
+  type AttachProgress,
   type BadSector,
+  type BatchLookup,
+  type BatchWrite,
   type InstanceMove,
   instanceMoveError,
-  instanceMoves,
+  type MoveGuard,
+  recordAttached,
   type ScanResult,
   scanStoreDir,
 } from "../../sectors/attach.js";
@@ -37,9 +41,12 @@ import { SmError, sysCode } from "../../util/errors.js";
 import { action, homeOf, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
 import { daemonClient, requireDaemon } from "../daemonClient.js";
 import { human, plainTable } from "../format.js";
+import { type Progress, progressReporter } from "../progress.js";
 
 /** Records per write call: well under the server's per-call limit, small enough to report progress. */
 const WRITE_BATCH = 10_000;
+/** Sector files of one layout from which their checks report progress (a few seconds of stat calls). */
+const SCAN_PROGRESS_FROM = 1000;
 
 interface StoreRow {
   Name: string;
@@ -91,8 +98,30 @@ function groupRecords(scan: ScanResult, name: string): Record<IndexType, IndexRe
   return out;
 }
 
-/** What attach will do about sectors indexed under another name: throws when not forced. */
-type MoveGuard = (found: Record<IndexType, SectorLocation[]>) => InstanceMove[];
+/**
+ * A progress line for one step of attach: the step's name is the log line's message and, on a
+ * terminal, a line of its own above the counts (the terminal line shows counts only).
+ */
+function labelledProgress(total: number, log: Logger, what: string): Progress {
+  if (process.stderr.isTTY === true) process.stderr.write(`${what}:\n`);
+  return progressReporter(total, log, "sectors", what);
+}
+
+/** Progress of attach's look-up and write passes on stderr, when they take more than one batch. */
+function passProgress(recs: Record<IndexType, IndexRecord[]>, log: Logger): AttachProgress | undefined {
+  const total = recs.normal.length + recs.upgrade.length;
+  if (total <= WRITE_BATCH) return undefined;
+  const passes = new Map<string, Progress>();
+  return (pass, done) => {
+    const what = pass === "lookup" ? "looking the sectors up" : "recording the sectors";
+    let r = passes.get(pass);
+    if (!r) {
+      r = labelledProgress(total, log, what);
+      passes.set(pass, r);
+    }
+    r.update(done, done === total);
+  };
+}
 
 /** The daemon's FindMany answer about one sector, checked (a wrong shape is an error, not "not found"). */
 function wireLocation(v: unknown, peer: string): SectorLocation {
@@ -114,43 +143,36 @@ function wireLocation(v: unknown, peer: string): SectorLocation {
   return { found: true, instance: { sealedFile: sealed, cacheDir: cache || sealed } };
 }
 
-async function lookupOnline(
-  client: RpcClient,
-  recs: Record<IndexType, IndexRecord[]>,
-): Promise<Record<IndexType, SectorLocation[]>> {
-  const out: Record<IndexType, SectorLocation[]> = { normal: [], upgrade: [] };
-  for (const type of ["normal", "upgrade"] as const) {
-    const list = recs[type];
-    for (let i = 0; i < list.length; i += WRITE_BATCH) {
-      const batch = list.slice(i, i + WRITE_BATCH).map((r) => ({ Miner: r.miner, Number: r.number }));
-      const r = await client.call<unknown>("Venus.SectorIndexerFindMany", [type, batch]);
-      if (!Array.isArray(r) || r.length !== batch.length)
-        throw new SmError(
-          "RPC_BAD_RESPONSE",
-          `${client.peerName} answered a batch of ${batch.length} lookups with ${Array.isArray(r) ? r.length : "no"} results`,
-        );
-      for (const v of r) out[type].push(wireLocation(v, client.peerName));
-    }
-  }
-  return out;
+function lookupOnline(client: RpcClient): BatchLookup {
+  return async (type, list) => {
+    const batch = list.map((r) => ({ Miner: r.miner, Number: r.number }));
+    const r = await client.call<unknown>("Venus.SectorIndexerFindMany", [type, batch]);
+    if (!Array.isArray(r) || r.length !== batch.length)
+      throw new SmError(
+        "RPC_BAD_RESPONSE",
+        `${client.peerName} answered a batch of ${batch.length} lookups with ${Array.isArray(r) ? r.length : "no"} results`,
+      );
+    return r.map((v) => wireLocation(v, client.peerName));
+  };
 }
 
-async function writeOnline(client: RpcClient, recs: Record<IndexType, IndexRecord[]>): Promise<void> {
-  for (const type of ["normal", "upgrade"] as const) {
-    const list = recs[type];
-    for (let i = 0; i < list.length; i += WRITE_BATCH) {
-      const batch = list
-        .slice(i, i + WRITE_BATCH)
-        .map((r) => ({ Miner: r.miner, Number: r.number, SealedFile: r.sealedFile, CacheDir: r.cacheDir }));
-      await client.call("Venus.SectorIndexerStore", [type, batch]);
-    }
-  }
+function writeOnline(client: RpcClient): BatchWrite {
+  return async (type, list) => {
+    const batch = list.map((r) => ({
+      Miner: r.miner,
+      Number: r.number,
+      SealedFile: r.sealedFile,
+      CacheDir: r.cacheDir,
+    }));
+    await client.call("Venus.SectorIndexerStore", [type, batch]);
+  };
 }
 
 async function writeOffline(
   home: string,
   cfg: SectorManagerConfig | undefined,
   recs: Record<IndexType, IndexRecord[]>,
+  name: string,
   guard: MoveGuard,
   logger: Logger,
 ): Promise<InstanceMove[]> {
@@ -165,11 +187,11 @@ async function writeOffline(
   }
   const lock = await acquireHomeLock(home, "util storage attach");
   try {
-    if (cfg?.Common.DB.Driver === "postgres") return await writeToDb(cfg, recs, guard, logger);
+    if (cfg?.Common.DB.Driver === "postgres") return await writeToDb(cfg, recs, name, guard, logger);
     const store = await openMetadataStore(home, cfg);
     try {
       // Under the home lock: nothing can change the index between this look-up and the write.
-      return await writeGuarded(new LocalIndexer(store), recs, guard);
+      return await writeGuarded(new LocalIndexer(store), recs, name, guard, logger);
     } finally {
       await store.close();
     }
@@ -179,20 +201,21 @@ async function writeOffline(
 }
 
 /** Look the records up, let `guard` refuse moves between instances, then write them in batches. */
-async function writeGuarded(
+function writeGuarded(
   idx: SectorIndexer,
   recs: Record<IndexType, IndexRecord[]>,
+  name: string,
   guard: MoveGuard,
+  logger: Logger,
 ): Promise<InstanceMove[]> {
-  const moves = guard({
-    normal: await idx.findMany("normal", recs.normal),
-    upgrade: await idx.findMany("upgrade", recs.upgrade),
+  return recordAttached(recs, {
+    name,
+    guard,
+    lookup: (type, batch) => idx.findMany(type, batch),
+    write: (type, batch) => idx.update(type, batch),
+    batch: WRITE_BATCH,
+    onProgress: passProgress(recs, logger),
   });
-  for (const type of ["normal", "upgrade"] as const) {
-    for (let i = 0; i < recs[type].length; i += WRITE_BATCH)
-      await idx.update(type, recs[type].slice(i, i + WRITE_BATCH));
-  }
-  return moves;
 }
 
 /**
@@ -204,13 +227,14 @@ async function writeGuarded(
 async function writeToDb(
   cfg: SectorManagerConfig,
   recs: Record<IndexType, IndexRecord[]>,
+  name: string,
   guard: MoveGuard,
   logger: Logger,
 ): Promise<InstanceMove[]> {
   const pg = openConfiguredPg(cfg, logger, commandNodeName("util storage attach"));
   try {
     await migrate(pg, { logger, node: commandNodeName("util storage attach") });
-    return await writeGuarded(new PgIndexer(pg), recs, guard);
+    return await writeGuarded(new PgIndexer(pg), recs, name, guard, logger);
   } finally {
     await pg.close();
   }
@@ -262,23 +286,37 @@ export function registerStorage(util: Command): void {
         const strict = opts.strict === true;
         const readOnly = opts.readOnly === true;
 
+        // Progress of the file checks of a large store (a stat of every file, a proof with --strict).
+        const reporters = new Map<string, Progress>();
+        const onChecked = (stage: "files" | "proofs", type: IndexType, done: number, total: number) => {
+          if (total < SCAN_PROGRESS_FROM) return;
+          let r = reporters.get(`${stage} ${type}`);
+          if (!r) {
+            const what =
+              stage === "files"
+                ? `checking ${type} sector files`
+                : `proving one random challenge per ${type} sector`;
+            r = labelledProgress(total, loggerOf(cmd), what);
+            reporters.set(`${stage} ${type}`, r);
+          }
+          r.update(done, done === total);
+        };
         let scan: ScanResult;
         if (strict) {
           // The strict check proves one random challenge per sector, in worker threads.
           const pool = createWorkerPool("check", { logger: loggerOf(cmd) });
           try {
-            scan = await scanStoreDir(dir, { strict, probe: createStrictProbe(pool) });
+            scan = await scanStoreDir(dir, { strict, probe: createStrictProbe(pool), onChecked });
           } finally {
             await pool.close();
           }
-        } else scan = await scanStoreDir(dir, { strict });
+        } else scan = await scanStoreDir(dir, { strict, onChecked });
         const recs = groupRecords(scan, name);
         const client = await daemonClient(home);
         let configured: { Name: string; Path: string }[];
         const guard =
           (stores: { Name: string; Path: string }[]): MoveGuard =>
-          (found) => {
-            const moves = instanceMoves(recs, found, name);
+          (moves) => {
             if (moves.length > 0 && opts.force !== true) throw instanceMoveError(moves, name, dir, stores);
             return moves;
           };
@@ -296,14 +334,20 @@ export function registerStorage(util: Command): void {
               )
             : [];
           const info = await client.call<{ ReadOnly?: unknown } | null>("Venus.SectorIndexerInfo", []);
-          // A read-only (proxy) daemon refuses the write below with the message that says where to attach.
-          if (info?.ReadOnly !== true) moves = guard(configured)(await lookupOnline(client, recs));
-          await writeOnline(client, recs);
+          // A read-only (proxy) daemon refuses the write with the message that says where to attach.
+          moves = await recordAttached(recs, {
+            name,
+            guard: guard(configured),
+            lookup: info?.ReadOnly !== true ? lookupOnline(client) : undefined,
+            write: writeOnline(client),
+            batch: WRITE_BATCH,
+            onProgress: passProgress(recs, loggerOf(cmd)),
+          });
         } else {
           const cfg = await localConfig(home);
           cfgDriver = cfg?.Common.DB.Driver ?? "lmdb";
           configured = (cfg?.Common.PersistStores ?? []).map((s) => ({ Name: s.Name, Path: s.Path }));
-          moves = await writeOffline(home, cfg, recs, guard(configured), loggerOf(cmd));
+          moves = await writeOffline(home, cfg, recs, name, guard(configured), loggerOf(cmd));
         }
         const movedFrom: Record<string, number> = {};
         for (const m of moves) movedFrom[m.from] = (movedFrom[m.from] ?? 0) + 1;
