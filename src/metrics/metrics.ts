@@ -285,7 +285,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     senderNeed: new Gauge({
       name: "vsm_sender_need_fil",
-      help: "The balance a worker or control address of the miner should hold, in FIL: a day of its PoSt messages (one per 3 partitions of each deadline, with the gas its own messages used) at the head's base fee, and never less than [Common.Dashboard] MinSenderBalance; the dashboard's sender-balance-low threshold, set once per head on nodes that follow the chain",
+      help: "The balance a worker or control address of the miner should hold, in FIL: a day of its PoSt messages (one per 3 partitions of each deadline, with the gas its own messages used) at the head's base fee, and never less than [Common.Dashboard] MinSenderBalance; the dashboard's sender-balance-low threshold, set on nodes that follow the chain at every head while a dashboard page is open, every 10th head otherwise",
       labelNames: ["miner"] as const,
       registers: [registry],
     }),

@@ -98,6 +98,10 @@ export interface DashboardDeps {
 }
 
 const MAX_TIMES = 2000;
+/** A page counts as open this long after its last request (its poll comes every 3 s). */
+const VIEW_HOLD_MS = 60_000;
+/** Heads between two reads of the miners while no page is open (5 min on mainnet). */
+export const UNWATCHED_EVERY = 10;
 
 export class DashboardModel {
   private readonly o: DashboardOptions;
@@ -121,7 +125,13 @@ export class DashboardModel {
   private clusterAt = 0;
   private readonly alerts = new AlertBook();
   private readonly listeners = new Set<() => void>();
-  private fullRefreshHeads = 0;
+  /** Reads of the miners so far, modulo 10: every 10th reads every deadline's partitions. */
+  private minerReads = 0;
+  /** The head key the miners were last read at; heads since. */
+  private minersAt: string | null = null;
+  private headsSinceRead = 0;
+  /** When a page last asked for the state (snapshot). */
+  private viewedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: DashboardDeps) {
     this.o = { ...DEFAULT_DASHBOARD_OPTIONS, ...deps.options };
@@ -188,16 +198,30 @@ export class DashboardModel {
             (head.timestamp - this.head.timestamp) / (head.height - this.head.height),
           );
         moved = true;
-        this.fullRefreshHeads = (this.fullRefreshHeads + 1) % 10;
+        this.headsSinceRead++;
+      }
+      // The miners cost ~9 chain calls each: read at every head while someone looks at the page
+      // (a stream open, or a request within VIEW_HOLD_MS), else every UNWATCHED_EVERY heads, which
+      // keeps vsm_sender_need_fil and the fault count going. A page that opens is served at once.
+      const key = head.key.join();
+      const watched = this.listeners.size > 0 || this.now() - this.viewedAt < VIEW_HOLD_MS;
+      if (
+        this.minersAt !== key &&
+        (watched || this.minersAt === null || this.headsSinceRead >= UNWATCHED_EVERY)
+      ) {
+        this.minerReads = (this.minerReads + 1) % 10;
         for (const m of this.deps.miners)
           await this.refreshMiner(chain, m, head, signal).catch((e) => {
             if (!signal.aborted)
               this.deps.logger.debug("dashboard: miner refresh failed", { miner: m, err: errorMessage(e) });
           });
-        // The head is shown once the miners were read at it, so a page never sees a new head with
-        // the deadlines of the last one (or none at all on the first round).
-        this.head = head;
+        this.minersAt = key;
+        this.headsSinceRead = 0;
+        moved = true;
       }
+      // The head is shown once the miners were read at it (when someone looks), so a page never sees
+      // a new head with the deadlines of the last one (or none at all on the first round).
+      if (moved && (this.minersAt === key || !watched)) this.head = head;
     }
     if (this.deps.cluster && this.now() - this.clusterAt >= this.o.clusterEveryMs) {
       this.clusterAt = this.now();
@@ -222,7 +246,7 @@ export class DashboardModel {
     const prev = this.minerCache.get(miner);
     // Every deadline's partitions on a new proving period and every 10 heads; the current one and
     // the next every head (faults and recoveries are declared for the deadlines ahead).
-    const full = !prev || prev.di.periodStart !== di.periodStart || this.fullRefreshHeads === 0;
+    const full = !prev || prev.di.periodStart !== di.periodStart || this.minerReads === 0;
     const partitions = new Map(prev?.partitions ?? []);
     const which = full ? deadlines.map((_, i) => i) : [di.index, (di.index + 1) % di.wPoStPeriodDeadlines];
     for (const i of which) partitions.set(i, await chain.stateMinerPartitions(miner, i, head.key, o));
@@ -351,6 +375,7 @@ export class DashboardModel {
   /** The whole state, built from the caches. */
   snapshot(): DashboardState {
     const nowMs = this.now();
+    this.viewedAt = nowMs;
     for (const r of this.runs.values()) this.ingest(r);
     const head = this.head;
     const headTime = head ? new Date(head.timestamp * 1000).toISOString() : null;

@@ -15,7 +15,12 @@ import { emptyRunResult } from "../../../src/poster/types.js";
 import type { ChildStatus } from "../../../src/prover/ext/pool.js";
 import { AlertBook, attoToFil, computeAlerts, filToAtto } from "../../../src/ui/alerts.js";
 import { dayOfMessages, gridState, type MinerCache } from "../../../src/ui/minerView.js";
-import { type DashboardDeps, DashboardModel, type DashboardState } from "../../../src/ui/state.js";
+import {
+  type DashboardDeps,
+  DashboardModel,
+  type DashboardState,
+  UNWATCHED_EVERY,
+} from "../../../src/ui/state.js";
 import { RunnerFixture } from "../../helpers/runnerFixture.js";
 
 describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
@@ -276,6 +281,43 @@ describe("dashboard model on a devnet", { timeout: 50_000 }, () => {
     const a = s.alerts.find((x) => x.kind === "chain-stale");
     assert.ok(a, JSON.stringify(s.alerts));
     assert.equal(s.chain.lagSeconds, 3 * blockS + 1);
+  });
+
+  test("no page open: the miners are read every 10th head, not every head; a page that opens is served fresh", async () => {
+    let reads = 0;
+    // The real devnet client, counting the one call each miner read starts with.
+    const counting = new Proxy(fx.chain, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop === "stateMinerProvingDeadline") reads++;
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const needs: string[] = [];
+    const m = model({ chain: () => counting, onSenderNeed: (_, fil) => needs.push(fil) });
+    await m.refresh();
+    assert.equal(reads, 1, "the first head is always read");
+    for (let i = 0; i < UNWATCHED_EVERY; i++) {
+      nowMs = (await fx.node.produceBlock()).timestamp * 1000;
+      await m.refresh();
+    }
+    assert.equal(reads, 2, `${UNWATCHED_EVERY} heads with nobody looking: one more read`);
+    assert.equal(needs.length, 2, "vsm_sender_need_fil still follows");
+    nowMs = (await fx.node.produceBlock()).timestamp * 1000;
+    await m.refresh();
+    assert.equal(reads, 2);
+    // A page asks: the next round reads the miners at the current head, without waiting for a new one.
+    const head = await fx.chain.chainHead();
+    assert.notEqual(m.snapshot().miners[0]?.current?.closeEpoch, undefined);
+    await m.refresh();
+    assert.equal(reads, 3);
+    assert.equal(m.snapshot().chain.head, head.height);
+    await m.refresh();
+    assert.equal(reads, 3, "the same head is not read twice");
+    // The model's clock stays put here: this devnet's blocks are an hour apart, over VIEW_HOLD_MS.
+    await fx.node.produceBlock();
+    await m.refresh();
+    assert.equal(reads, 4, "while the page is open, every head");
   });
 });
 
