@@ -423,6 +423,11 @@ export class Poster {
           messages: result.messages.length,
           skipped: result.skipped.length,
         };
+        // Where the node's own time went (summed per stage, in ms): the overhead around the proving.
+        if (result.stageMs && Object.keys(result.stageMs).length > 0)
+          fields.stage_ms = Object.fromEntries(
+            Object.entries(result.stageMs).map(([k, v]) => [k, Math.round(v ?? 0)]),
+          );
         if (why !== null) fields.stopped = why;
         if (err !== undefined) fields.err = errorMessage(err);
         if (outcome === "proven") log.info("deadline done", fields);

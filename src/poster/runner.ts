@@ -17,6 +17,7 @@
  * below its challenge epoch.
  */
 
+import { performance } from "node:perf_hooks";
 import type { BitField } from "../chain/bitfield.js";
 import type { DeadlineInfo, TipSetKey } from "../chain/interface.js";
 import type { MinerConfig } from "../config/types.js";
@@ -45,6 +46,7 @@ import {
 } from "./plan.js";
 import type { DeadlineKey, ProofStore, SavedProof } from "./proofStore.js";
 import { DRY_RUN_PROVER_ATTEMPTS, provePartition } from "./prove.js";
+import { addStage, timed, timedIndexer } from "./stageTimes.js";
 import { recordSenderBalance, type SentRecords, Submitter, type SubmitterInput } from "./submit.js";
 import { emptyRunResult, type PartitionOutcome, type RunnerDeps, type RunResult } from "./types.js";
 
@@ -74,25 +76,29 @@ export async function runDeadline(
 ): Promise<RunResult> {
   const run = newRun(minerCfg, di, tsk, deps, opts);
   const { result, log } = run;
+  result.stageMs ??= {};
+  const times = result.stageMs;
   // The partitions first: once they are read, what was due is known, whatever fails after.
-  const partitions = await readPartitions(run.reads);
+  const partitions = await timed(times, "chain", () => readPartitions(run.reads));
   result.due = duePartitions(partitions);
   result.faulty = faultyCount(partitions);
   if (partitions.length === 0) return result;
-  const loaded = await loadDeadline(run.reads, partitions);
+  const loaded = await timed(times, "chain", () => loadDeadline(run.reads, partitions));
   // Records of deadlines that have closed are of no use any more (the one before this may still be open).
   const saved = await loadStoredProofs(run.store, run.dlKey, di.open - di.wPoStChallengeWindow, log);
   const challenge = { seed: loaded.seed, proofType: loaded.apiProofType, format: deps.format };
   const plan = planDeadline(partitions, loaded.posted, saved, challenge);
   recordPlan(result, plan, loaded.posted, log);
-  const infos = await readSectorInfos(run.reads, plan.wanted);
+  const infos = await timed(times, "chain", () => readSectorInfos(run.reads, plan.wanted));
 
   const submitter = new Submitter(submitterInput(run, loaded, saved));
   const grouper = new MessageGrouper<ProvenPartition>(
     postPartitionsPerMessage(minerCfg.PoSt.MaxPartitionsPerPoStMessage, deps.networkMaxPartitions),
   );
   const finished = (partition: ProvenPartition) => {
+    const t0 = performance.now();
     const group = grouper.add(partition);
+    addStage(times, "group", performance.now() - t0);
     if (group) submitter.send(group);
   };
   for (const p of plan.stored) finished(p);
@@ -102,7 +108,7 @@ export async function runDeadline(
     infos,
     strict: minerCfg.PoSt.StrictCheck,
     deps: {
-      indexer: deps.indexer,
+      indexer: timedIndexer(deps.indexer, times),
       stores: deps.stores,
       proving: deps.proving,
       strictProbe: deps.strictProbe,
@@ -110,6 +116,8 @@ export async function runDeadline(
     signal: run.signal,
     log,
   };
+  // The checks' own time is what they took less the index lookups they made (counted apart).
+  let checking = 0;
   await checkAndProve(plan.todo, {
     limit: deps.proving.ParallelCheckLimit ?? Number.POSITIVE_INFINITY,
     parallel: minerCfg.PoSt.Parallel,
@@ -121,14 +129,22 @@ export async function runDeadline(
         miner: run.reads.miner,
         deadline: String(di.index),
       });
-      const checked = await checkPartition(todo, check);
-      end?.();
-      result.skipped.push(...checked.failed);
-      return checked;
+      const t0 = performance.now();
+      try {
+        const checked = await checkPartition(todo, check);
+        result.skipped.push(...checked.failed);
+        return checked;
+      } finally {
+        end?.();
+        checking += performance.now() - t0;
+        times.check = Math.max(0, checking - (times.lookup ?? 0));
+      }
     },
     prove: (checked) => proveChecked(run, challenge, checked, finished),
   });
+  const t0 = performance.now();
   const rest = grouper.finish();
+  addStage(times, "group", performance.now() - t0);
   if (rest) submitter.send(rest);
   await submitted(run, submitter);
   result.partitions.sort((a, b) => a.index - b.index);
@@ -243,6 +259,7 @@ function submitterInput(
       },
       landed: (message) => result.messages.push(message),
       built: (message) => result.dryRun?.push(message),
+      stage: (stage, ms) => addStage((result.stageMs ??= {}), stage, ms),
     },
   };
 }

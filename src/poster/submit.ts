@@ -5,6 +5,8 @@
  * retried, a lost message is sent again, until the deadline's signal aborts. In a dry run the params
  * are only built. What happens is told through SubmitReport, never by writing the run's result.
  */
+
+import { performance } from "node:perf_hooks";
 import type { BitField } from "../chain/bitfield.js";
 import {
   type ChainPort,
@@ -131,6 +133,8 @@ export interface SubmitReport {
   landed(message: LandedMessage): void;
   /** Dry run: a message built, or why it could not be. */
   built(message: DryRunMessage): void;
+  /** Time spent building ("build") and pushing ("push") a message (stageTimes.ts). */
+  stage?(stage: "build" | "push", ms: number): void;
 }
 
 /** The deadline's messages as the proof store records them (absent: nothing is recorded). */
@@ -323,12 +327,17 @@ export class Submitter {
     pending: readonly ProvenPartition[],
     delay: number,
   ): Promise<{ cid: string; pushedAt: number } | undefined> {
-    const { chain, signal, log, retry } = this.input;
+    const { chain, signal, log, retry, report } = this.input;
+    const built = performance.now();
     const msg = await windowPostMessage(this.input, pending);
+    report.stage?.("build", performance.now() - built);
     const parts = pending.map((g) => g.index);
     const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
+    const pushing = performance.now();
     try {
-      const { cid } = await chain.pushMessage(msg, { signal });
+      const { cid } = await chain.pushMessage(msg, { signal }).finally(() => {
+        report.stage?.("push", performance.now() - pushing);
+      });
       log.info("window post message sent", { partitions: parts, cid, sender: msg.from });
       return { cid, pushedAt };
     } catch (e) {

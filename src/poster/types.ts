@@ -12,6 +12,7 @@ import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
 import type { ProofFormat } from "./batch.js";
 import type { ProofStore } from "./proofStore.js";
+import type { StageTimes } from "./stageTimes.js";
 
 /**
  * Runs one prover task; `priority` is the deadline's Close epoch (earliest first). `onStart` is told
@@ -100,6 +101,8 @@ export interface RunResult {
   faulty?: number;
   /** Which prover took each partition's latest call ("WdPost[0]", "built-in"), by partition index. */
   provers?: Record<number, string>;
+  /** Milliseconds the run spent in each of its own stages (stageTimes.ts; overlapping, summed). */
+  stageMs?: StageTimes;
 }
 
 /**

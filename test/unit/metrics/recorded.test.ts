@@ -49,7 +49,7 @@ describe("metrics recorded by a PoSter run", () => {
 
   test("a proven deadline moves the per-deadline, per-partition, message, head and sender series", async () => {
     const metrics = createMetrics({ defaults: false });
-    const { logger } = memoryLogger("warn");
+    const { logger, lines } = memoryLogger("info");
     const poster = new Poster({ ...deps, chain: fx.producer.producingChain(fx.chain), logger, metrics }, [
       fx.config.Miners[0]!,
     ]);
@@ -89,6 +89,22 @@ describe("metrics recorded by a PoSter run", () => {
         sample(text, "vsm_sender_balance_fil", { miner: MINER, role: "worker" }) > 0,
         "worker balance",
       );
+      // The "deadline done" line says where the node's own time went, stage by stage.
+      const done = lines
+        .map((l) => JSON.parse(l) as { msg: string; stage_ms?: Record<string, number> })
+        .find((l) => l.msg === "deadline done" && l.stage_ms);
+      assert.ok(done?.stage_ms, "a deadline done line with stage_ms");
+      assert.deepEqual(Object.keys(done.stage_ms).sort(), [
+        "build",
+        "chain",
+        "check",
+        "group",
+        "lookup",
+        "push",
+      ]);
+      for (const [k, v] of Object.entries(done.stage_ms))
+        assert.ok(Number.isInteger(v) && v >= 0, `${k}: ${v}`);
+      assert.ok((done.stage_ms.chain ?? 0) > 0, "the chain reads take some time");
       // Once no run is going on, no Close epoch is left exported (every run judged).
       fx.producer.everyMs = 0;
     } finally {

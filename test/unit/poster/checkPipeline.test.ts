@@ -101,6 +101,11 @@ describe("runDeadline: sector checks per partition, pipelined with proving", () 
     assert.deepEqual(rec.proofs[0]?.sectors, [1, 2]);
     // Which prover took each partition, for the dashboard.
     assert.deepEqual(r.provers, { 0: "WdPost[1]", 1: "WdPost[3]", 2: "WdPost[5]", 3: "WdPost[7]" });
+    // The node's own time by stage (a dry run builds no message): each partition's check lasts at
+    // least one probe (its two sectors are probed together).
+    const st = r.stageMs ?? {};
+    assert.deepEqual(Object.keys(st).sort(), ["chain", "check", "group", "lookup"]);
+    assert.ok((st.check ?? 0) >= (SECTORS / 2) * PROBE_MS * 0.9, `check ${st.check} ms`);
   });
 
   test("PartitionCheckTimeout bounds each partition's check, not the whole deadline's", async () => {
