@@ -36,6 +36,7 @@ import { SmError } from "../../util/errors.js";
 import { expandHome } from "../../util/paths.js";
 import { action, loggerOf } from "../context.js";
 import { confDirOption, loadDatabaseConfig, openDatabase, withDsn } from "../database.js";
+import { progressReporter } from "../progress.js";
 
 const TYPES = ["normal", "upgrade"] as const;
 type Type = (typeof TYPES)[number];
@@ -62,36 +63,6 @@ async function sourceDbDir(home: string): Promise<string> {
   if (fs.existsSync(path.join(home, SECTOR_MANAGER_CFG)))
     cfg = (await loadConfigDir(home)).sectorManager.config;
   return metadataStoreDir(home, cfg);
-}
-
-function progressReporter(total: number, log: ReturnType<typeof loggerOf>) {
-  const started = Date.now();
-  const tty = process.stderr.isTTY === true;
-  let last = 0;
-  return {
-    update(done: number, final = false) {
-      const now = Date.now();
-      if (!final && now - last < (tty ? 200 : 5000)) return;
-      last = now;
-      const secs = (now - started) / 1000;
-      const rate = secs > 0 ? done / secs : 0;
-      const eta = rate > 0 ? Math.ceil((total - done) / rate) : undefined;
-      const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
-      if (tty) {
-        process.stderr.write(
-          `\r  ${done}/${total} records (${pct}%), ${Math.round(rate)}/s${eta !== undefined && !final ? `, ETA ${eta}s` : ""}   ${final ? "\n" : ""}`,
-        );
-      } else if (!final) {
-        log.info("copying the sector index", {
-          done,
-          total,
-          percent: pct,
-          per_second: Math.round(rate),
-          eta_s: eta,
-        });
-      }
-    },
-  };
 }
 
 export function registerDb(util: Command): void {
@@ -141,7 +112,7 @@ export function registerDb(util: Command): void {
               const total = tally.normal.total + tally.upgrade.total;
               if (!opts.json)
                 process.stderr.write(`copying ${total} record(s) from ${dbDir} into ${dbConfig.dsn}\n`);
-              const progress = progressReporter(total, log);
+              const progress = progressReporter(total, log, "records", "copying the sector index");
               const damaged: { type: Type; miner: number; number: number; error: string }[] = [];
               const differing: Differing[] = [];
               let done = 0;
