@@ -34,7 +34,7 @@ import {
 } from "../rpc/method.js";
 import { SmError } from "../util/errors.js";
 import { sealProofSectorSize } from "./miner.js";
-import { DEVNET_NETWORK_NAME, type DevnetNode } from "./node.js";
+import { DEVNET_MESSAGE_LIMITS, DEVNET_NETWORK_NAME, type DevnetNode } from "./node.js";
 
 /** Network version the devnet claims (nv21+: 3 partitions per PoSt message). */
 export const DEVNET_NETWORK_VERSION = 23;
@@ -315,7 +315,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
         arity(params, 1, 2);
         let msg: ReturnType<typeof messageFromLotusJSON>;
         try {
-          msg = messageFromLotusJSON(params[0]);
+          msg = messageFromLotusJSON(params[0], DEVNET_MESSAGE_LIMITS);
         } catch (e) {
           throw new InvalidParamsError(`message: ${(e as Error).message}`);
         }
@@ -326,7 +326,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
           );
         const { cid, msg: filled } = node.push(msg);
         return {
-          Message: messageToLotusJSON(filled, { withCid: true }),
+          Message: messageToLotusJSON(filled, { withCid: true, ...DEVNET_MESSAGE_LIMITS }),
           Signature: { Type: 1, Data: base64(new Uint8Array(65)) },
           CID: { "/": cid },
         };
@@ -340,7 +340,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
       async handler(params) {
         arity(params, 1, 2);
         try {
-          messageFromLotusJSON(params[0]);
+          messageFromLotusJSON(params[0], DEVNET_MESSAGE_LIMITS);
         } catch (e) {
           throw new InvalidParamsError(`message: ${(e as Error).message}`);
         }

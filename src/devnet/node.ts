@@ -15,6 +15,7 @@ import type { TipSet } from "../chain/interface.js";
 import { type Message, MinerMethod, messageCid } from "../chain/message.js";
 import { decodeDeclareFaultsRecoveredParams, decodeSubmitWindowedPoStParams } from "../chain/params.js";
 import type { Logger } from "../log/logger.js";
+import { MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
 import type { WorkerPool } from "../prover/workerPool.js";
 import { errorMessage, SmError, sysCode } from "../util/errors.js";
 import type { DeadlineRecord } from "./miner.js";
@@ -23,6 +24,11 @@ import { type SectorsTextCache, stateFromJSON, stateToJSONText } from "./snapsho
 import { ChainState } from "./state.js";
 
 export const DEVNET_NETWORK_NAME = "vsm-devnet";
+/**
+ * Message limits of the devnet: a SubmitWindowedPoSt carries its vanilla proof bundle in its params
+ * (up to MAX_BUNDLE_BYTES, plus the rest of the params), far above a real chain's 2 MiB.
+ */
+export const DEVNET_MESSAGE_LIMITS = { maxParamsBytes: MAX_BUNDLE_BYTES + (1 << 20) } as const;
 /** Exit codes a real chain would give (go-state-types exitcode). */
 export const EXIT = {
   Ok: 0,
@@ -244,7 +250,7 @@ export class DevnetNode extends EventEmitter {
     }
     try {
       if (msg.method === MinerMethod.SubmitWindowedPoSt) {
-        const params = decodeSubmitWindowedPoStParams(msg.params);
+        const params = decodeSubmitWindowedPoStParams(msg.params, { maxProofBytes: MAX_BUNDLE_BYTES });
         const r = await this.state.submitWindowedPoSt(
           to,
           params,
@@ -294,7 +300,7 @@ export class DevnetNode extends EventEmitter {
       gasFeeCap: msg.gasFeeCap || 100_000n,
       gasPremium: msg.gasPremium || 1000n,
     };
-    const cid = messageCid(filled).toString();
+    const cid = messageCid(filled, DEVNET_MESSAGE_LIMITS).toString();
     this.mpool.push({ cid, msg: filled });
     return { cid, msg: filled };
   }
