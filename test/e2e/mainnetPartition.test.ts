@@ -5,11 +5,12 @@
  * proofs are real) and judged on the devnet with `--verify-sample` (every bundle entry decoded and
  * matched to its sector and comm_r, 64 sector proofs verified in full).
  *
- * Timing. 100 ms blocks, 3 deadlines of 150 epochs and a lookback of 149: a deadline's challenge is
- * drawn one epoch after the deadline before it opens, so its proving may take almost two windows
- * (30 s) before Close. The sectors are sealed into the deadline two ahead at the start of a window
- * (only that one is mutable), so the window that follows (15 s) holds the seal, the onboarding and
- * the attach before the challenge. The test ends when the message is accepted, not at Close.
+ * Timing. 100 ms blocks, 3 deadlines of 260 epochs, lookback 250. Sectors go into the deadline two
+ * ahead of the current one (the only mutable one until the current window ends), sealed 150 epochs
+ * before the current window ends; the challenge comes 10 epochs after it ends, so seal, onboarding
+ * and attach have 16 s. Then the PoSter has 510 epochs (51 s) before Close, twice what it needs on
+ * an idle machine, as another test file runs beside this one in `npm test`; its message may land
+ * from Open (challenge + 250). The test ends when the message is accepted, not at Close.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -23,16 +24,20 @@ import { fixedTimeWdPostBlocks, PosterStack, parseLogLine, readTimeline } from "
 import { tempDir } from "../helpers/tmp.js";
 
 const BLOCK_MS = 100;
-const WINDOW = 230;
-const POLICY = { deadlines: 3, window: WINDOW, lookback: WINDOW - 1, cutoff: WINDOW };
+const WINDOW = 260;
+const LOOKBACK = 250;
+const POLICY = { deadlines: 3, window: WINDOW, lookback: LOOKBACK, cutoff: LOOKBACK + 1 };
 /**
- * The devnet gives f0<id> the proving-period offset id mod 690, so windows end at epochs ≡ 10 (mod
- * 230) for 1160: the first chance to seal (ROOM epochs before a window ends) comes at epoch 140,
- * just after the three processes have started, instead of up to a window later.
+ * The devnet gives f0<id> the proving-period offset id mod 780, so windows end at epochs ≡ 40
+ * (mod 260) for 1080: the first chance to seal (SEAL_BEFORE epochs before a window ends) comes at
+ * epoch 150, just after the three processes have started (~13 s), instead of up to a window later.
  */
-const MINER = 1160;
-/** Epochs kept for seal, onboarding and attach (about 8 s) before the challenge. */
-const ROOM = 100;
+const MINER = 1080;
+/**
+ * Sealed this many epochs before the current window ends: the onboarding, at the end of the seal
+ * (5 s idle, more under load), must come while the target deadline is still mutable.
+ */
+const SEAL_BEFORE = 150;
 const SECTORS = 2349;
 const SAMPLE = 64;
 const PROVE_MS = 2000;
@@ -71,16 +76,16 @@ describe("a full 32 GiB partition (2,349 sparse sectors) proven by a standalone 
   });
 
   test("2,349 sparse 32 GiB sectors are sealed, onboarded into one partition and indexed", async (t) => {
-    // The deadline two ahead of the current one is mutable until the current one ends, and with a
-    // lookback of WINDOW-1 its challenge is drawn right then: seal ROOM epochs before a window ends.
+    // The deadline two ahead of the current one is mutable until the current one ends; its challenge
+    // is drawn WINDOW - LOOKBACK epochs later.
     const off = stack.offset(MINER);
     let e = await stack.epoch();
     let cur = provingDeadlineAt(off, e, stack.policy);
-    if (e > cur.close - ROOM) {
+    if (e > cur.close - SEAL_BEFORE) {
       await stack.waitForEpoch(cur.close + 1, 60_000);
       cur = provingDeadlineAt(off, await stack.epoch(), stack.policy);
     }
-    await stack.waitForEpoch(cur.close - ROOM, 60_000);
+    await stack.waitForEpoch(cur.close - SEAL_BEFORE, 60_000);
     e = await stack.epoch();
     const index = (cur.index + 2) % POLICY.deadlines;
     const t0 = Date.now();
