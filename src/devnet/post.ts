@@ -44,7 +44,7 @@ export interface BundleJudgement {
  * Judges a bundle. Every entry is decoded and its sector and comm_r checked; then the sector proofs
  * are verified in full: all of them, or with `sample` a random `sample` of each partition's (the
  * devnet's one shortcut, `devnet run --verify-sample`: TypeScript verification of 2,349 32 GiB
- * sectors takes ~20 core-seconds per partition). The sample is drawn after the message is in, so a
+ * sectors takes ~17 core-seconds per partition). The sample is drawn after the message is in, so a
  * prover cannot know which sectors will be checked. `randomness` must already be masked.
  */
 export async function verifyBundle(

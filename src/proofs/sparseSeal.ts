@@ -18,6 +18,7 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
+import { mapLimit } from "../util/concurrency.js";
 import { SmError, sysCode } from "../util/errors.js";
 import { commRFrom, NODE_BYTES } from "./nodes.js";
 import { PROOF_ERROR_CODES, proofError } from "./proofErrors.js";
@@ -155,13 +156,16 @@ export async function writeSparseSectors(opts: SparseSealOptions): Promise<Spars
     throw new SmError("PROOF_BAD_INPUT", `bad sector range: start ${start}, count ${count}`);
   }
   const numbers = Array.from({ length: count }, (_, i) => start + i);
-  for (const n of numbers) {
-    const f = sealedFilePath(storeDir, type, miner, n);
-    const exists = await fs.lstat(f).then(
+  const taken = await mapLimit(numbers, 32, (n) =>
+    fs.lstat(sealedFilePath(storeDir, type, miner, n)).then(
       () => true,
       () => false,
-    );
-    if (exists) throw sealError(n, `${f} already exists; choose another first sector number`, { file: f });
+    ),
+  );
+  const first = taken.indexOf(true);
+  if (first >= 0) {
+    const f = sealedFilePath(storeDir, type, miner, numbers[first]!);
+    throw sealError(numbers[first]!, `${f} already exists; choose another first sector number`, { file: f });
   }
   await fs.mkdir(path.dirname(sealedFilePath(storeDir, type, miner, 0)), { recursive: true });
   await fs.mkdir(path.dirname(cacheDirPath(storeDir, type, miner, 0)), { recursive: true });

