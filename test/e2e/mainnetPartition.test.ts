@@ -61,6 +61,8 @@ describe("a full 32 GiB partition (2,349 sparse sectors) proven by a standalone 
       // Strict checks (a one-challenge proof of each of the 2,349 sectors before proving) are left
       // to bench:scale (c): they would take a quarter of the window here.
       miners: [{ actor: MINER, challengeConfidence: 1, submitConfidence: 1, strictCheck: false }],
+      // DEBUG_POSTER_LOG=<file>: the PoSter's lines (and its children's) appended there, to see why a
+      // run missed its deadline.
       onPosterLine: process.env.DEBUG_POSTER_LOG
         ? (l) => fs.appendFileSync(process.env.DEBUG_POSTER_LOG as string, `${l}\n`)
         : undefined,
