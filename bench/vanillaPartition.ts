@@ -18,12 +18,19 @@
  * hashes the segment's rows as bytes (nodes.hashRowBytes), path checks use nodes.hashNodes. The
  * per-hash line below times `poseidonHash` (the same WebAssembly code, one call per hash).
  *
- * Run: node --import tsx bench/vanillaPartition.ts [--sectors 4]
+ * `--zero-partition` also proves a WHOLE partition for real, on one thread: 2,349 sparse 32 GiB sectors
+ * of zeros (`devnet seal --sparse`, src/proofs/sparseSeal.ts). Their challenged segments are all zero,
+ * so the prover takes the rebuilt rows from the zero tree instead of hashing them (inclusion.ts); what
+ * remains is the file reads and the re-verification of every path, a floor under the figure above.
+ * That is the cost the issue 15 e2e test and bench:scale pay per partition.
+ *
+ * Run: node --import tsx bench/vanillaPartition.ts [--sectors 4] [--zero-partition]
  */
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { poseidonHash } from "../src/proofs/poseidon.js";
 import { shapeByName } from "../src/proofs/sectorShapes.js";
+import { writeSparseSectors } from "../src/proofs/sparseSeal.js";
 import { seededRandom } from "../src/proofs/syntheticSector.js";
 import { treeGeometry } from "../src/proofs/treeRLast.js";
 import { proveSector, sectorChallenges, verifySector } from "../src/proofs/vanilla.js";
@@ -36,6 +43,45 @@ const SECTORS_PER_PARTITION = 2349;
 const BUDGET_CORE_SECONDS = 10 * NATIVE_PARTITION.value;
 const arg = process.argv.indexOf("--sectors");
 const SAMPLE = arg > 0 ? Number(process.argv[arg + 1]) : 4;
+const ZERO_PARTITION = process.argv.includes("--zero-partition");
+
+/** Prove every sector of a full partition of sparse zero sectors on this thread; ms per sector. */
+async function zeroPartition(
+  dir: string,
+  randomness: Uint8Array,
+): Promise<{ totalMs: number; perSectorMs: number }> {
+  const shape = shapeByName("32GiB")!;
+  const { sectors } = await writeSparseSectors({
+    storeDir: dir,
+    miner: 1000,
+    start: 1,
+    count: SECTORS_PER_PARTITION,
+    shape,
+  });
+  const t0 = performance.now();
+  for (const [i, s] of sectors.entries()) {
+    const input = {
+      shape,
+      sectorNumber: s.number,
+      randomness,
+      apiVersion: "V1_2_0" as const,
+      sectorIndex: i,
+      challengeCount: 10,
+    };
+    const proof = await proveSector({
+      ...input,
+      commR: s.commR,
+      sealedFile: s.sealedFile,
+      cacheDir: s.cacheDir,
+    });
+    if (i % 500 === 0) {
+      const v = await verifySector({ ...input, commR: s.commR, proof });
+      if (!v.ok) throw new Error(`proof of sparse sector ${s.number} does not verify: ${v.reason}`);
+    }
+  }
+  const totalMs = performance.now() - t0;
+  return { totalMs, perSectorMs: totalMs / sectors.length };
+}
 
 async function main() {
   const shape = shapeByName("32GiB")!;
@@ -108,6 +154,13 @@ async function main() {
       `  issue 3 budget                  : ≤ ${BUDGET_CORE_SECONDS} core-seconds per partition: ${coreSeconds <= BUDGET_CORE_SECONDS ? "met" : "NOT met"}`,
     );
     for (const l of [...citedLines(NEPTUNE_ARITY8), ...citedLines(NATIVE_PARTITION)]) console.log(l);
+    let zero: { totalMs: number; perSectorMs: number } | undefined;
+    if (ZERO_PARTITION) {
+      zero = await zeroPartition(`${t.dir}/zero`, randomness);
+      console.log(
+        `  whole partition of sparse zero sectors, proven (1 thread): ${(zero.totalMs / 1000).toFixed(1)} s = ${zero.perSectorMs.toFixed(1)} ms × ${SECTORS_PER_PARTITION}`,
+      );
+    }
     console.log(
       JSON.stringify({
         bench: "vanillaPartition",
@@ -116,6 +169,7 @@ async function main() {
         coreSeconds,
         budgetCoreSeconds: BUDGET_CORE_SECONDS,
         citedNativeCoreSeconds: NATIVE_PARTITION.value,
+        ...(zero ? { zeroPartitionSeconds: zero.totalMs / 1000, zeroPerSectorMs: zero.perSectorMs } : {}),
       }),
     );
   } finally {

@@ -111,8 +111,17 @@ function checkVersion(v: number, c: Ctx): number {
   return v;
 }
 
+/**
+ * Size limits of a message. `maxParamsBytes` defaults to cbor-gen's 2 MiB, what a real chain
+ * accepts; the devnet raises it for SubmitWindowedPoSt messages that carry vanilla proof bundles
+ * (~59 MB per full 32 GiB partition).
+ */
+export interface MessageLimits {
+  readonly maxParamsBytes?: number;
+}
+
 /** Canonical CBOR bytes of the unsigned message. */
-export function encodeMessage(msg: Message): Uint8Array {
+export function encodeMessage(msg: Message, limits: MessageLimits = {}): Uint8Array {
   if (typeof msg !== "object" || msg === null) shapeFail(ROOT, "expected a message object");
   const tuple: CborValue = [
     checkVersion(checkU64(msg.version, at(ROOT, "Version")), at(ROOT, "Version")),
@@ -124,7 +133,7 @@ export function encodeMessage(msg: Message): Uint8Array {
     bigIntBytes(msg.gasFeeCap, at(ROOT, "GasFeeCap")),
     bigIntBytes(msg.gasPremium, at(ROOT, "GasPremium")),
     checkU64(msg.method, at(ROOT, "Method")),
-    checkBytes(msg.params, at(ROOT, "Params")),
+    checkBytes(msg.params, at(ROOT, "Params"), limits.maxParamsBytes),
   ];
   return encodeCbor(tuple);
 }
@@ -157,16 +166,16 @@ export function decodeMessage(bytes: Uint8Array): Message {
 }
 
 /** CID of the unsigned message (what Lotus `Message.Cid()` returns). */
-export function messageCid(msg: Message): Cid {
-  return dagCborCid(encodeMessage(msg));
+export function messageCid(msg: Message, limits?: MessageLimits): Cid {
+  return dagCborCid(encodeMessage(msg, limits));
 }
 
 /** Lotus JSON form. `withCid` adds the "CID" field Lotus prints; `network` picks f/t prefixes. */
 export function messageToLotusJSON(
   msg: Message,
-  options: { network?: NetworkPrefix; withCid?: boolean } = {},
+  options: { network?: NetworkPrefix; withCid?: boolean } & MessageLimits = {},
 ): LotusMessageJSON {
-  const bytes = encodeMessage(msg); // validates every field first
+  const bytes = encodeMessage(msg, options); // validates every field first
   const network = options.network ?? "f";
   const out: LotusMessageJSON = {
     Version: msg.version,
@@ -205,7 +214,10 @@ function base64Strict(s: string, c: Ctx): Uint8Array {
  * rejected; Version may be omitted (0) and Params omitted/null (empty); a "CID" field, if present,
  * must match the CID computed from the other fields. With `network`, addresses must use that prefix.
  */
-export function messageFromLotusJSON(json: unknown, options: { network?: NetworkPrefix } = {}): Message {
+export function messageFromLotusJSON(
+  json: unknown,
+  options: { network?: NetworkPrefix } & MessageLimits = {},
+): Message {
   if (typeof json !== "object" || json === null || Array.isArray(json))
     shapeFail(ROOT, "expected a JSON object");
   const o = json as Record<string, unknown>;
@@ -250,7 +262,7 @@ export function messageFromLotusJSON(json: unknown, options: { network?: Network
     method: jsonNumber(o.Method, at(ROOT, "Method"), false),
     params: typeof params === "string" ? base64Strict(params, at(ROOT, "Params")) : new Uint8Array(0),
   };
-  const bytes = encodeMessage(msg); // also enforces the 2 MiB Params limit
+  const bytes = encodeMessage(msg, options); // also enforces the Params limit (2 MiB by default)
   if (o.CID !== undefined) {
     let claimed: Cid;
     try {

@@ -103,7 +103,16 @@ function asObject(v: unknown, c: Ctx): Record<string, unknown> {
 
 // --- SubmitWindowedPoSt ---------------------------------------------------------------------------
 
-function submitToCbor(p: SubmitWindowedPoStParams): CborValue {
+/**
+ * Size limits of SubmitWindowedPoStParams. `maxProofBytes` defaults to cbor-gen's 2 MiB, what a real
+ * chain decodes (3 SNARKs are 576 bytes); the devnet's vanilla bundles need more (~25 KB per 32 GiB
+ * sector, ~59 MB per full partition), and only its codec paths raise it (MAX_BUNDLE_BYTES).
+ */
+export interface SubmitParamsLimits {
+  readonly maxProofBytes?: number;
+}
+
+function submitToCbor(p: SubmitWindowedPoStParams, limits: SubmitParamsLimits = {}): CborValue {
   const c = ctx("SubmitWindowedPoStParams");
   const o = asObject(p, c);
   const partitions = checkSlice<PoStPartition>(o.partitions, at(c, "Partitions")).map((part, i) => {
@@ -114,7 +123,10 @@ function submitToCbor(p: SubmitWindowedPoStParams): CborValue {
   const proofs = checkSlice<PoStProof>(o.proofs, at(c, "Proofs")).map((proof, i) => {
     const pc = at(at(c, "Proofs"), i);
     const po = asObject(proof, pc);
-    return [checkI64(po.postProof, at(pc, "PoStProof")), checkBytes(po.proofBytes, at(pc, "ProofBytes"))];
+    return [
+      checkI64(po.postProof, at(pc, "PoStProof")),
+      checkBytes(po.proofBytes, at(pc, "ProofBytes"), limits.maxProofBytes),
+    ];
   });
   return [
     checkU64(o.deadline, at(c, "Deadline")),
@@ -125,11 +137,17 @@ function submitToCbor(p: SubmitWindowedPoStParams): CborValue {
   ];
 }
 
-export function encodeSubmitWindowedPoStParams(params: SubmitWindowedPoStParams): Uint8Array {
-  return encodeCbor(submitToCbor(params));
+export function encodeSubmitWindowedPoStParams(
+  params: SubmitWindowedPoStParams,
+  limits?: SubmitParamsLimits,
+): Uint8Array {
+  return encodeCbor(submitToCbor(params, limits));
 }
 
-export function decodeSubmitWindowedPoStParams(bytes: Uint8Array): SubmitWindowedPoStParams {
+export function decodeSubmitWindowedPoStParams(
+  bytes: Uint8Array,
+  limits: SubmitParamsLimits = {},
+): SubmitWindowedPoStParams {
   const c = ctx("SubmitWindowedPoStParams");
   const [deadline, partitions, proofs, epoch, rand] = readTuple(decodeCbor(bytes), 5, c) as [
     CborValue,
@@ -153,7 +171,7 @@ export function decodeSubmitWindowedPoStParams(bytes: Uint8Array): SubmitWindowe
       const [type, proofBytes] = readTuple(v, 2, at(fc, i)) as [CborValue, CborValue];
       return {
         postProof: readI64(type, at(at(fc, i), "PoStProof")),
-        proofBytes: readBytes(proofBytes, at(at(fc, i), "ProofBytes")),
+        proofBytes: readBytes(proofBytes, at(at(fc, i), "ProofBytes"), limits.maxProofBytes),
       };
     }),
     chainCommitEpoch: readI64(epoch, at(c, "ChainCommitEpoch")),

@@ -29,8 +29,16 @@ export interface DevnetRunOptions {
   listen: HostPort;
   blockTimeMs: number;
   policy?: DevnetPolicy;
+  /** Sector proofs verified per partition (`--verify-sample`); absent: all. */
+  verifySample?: number;
   logger: Logger;
 }
+
+/**
+ * Request bodies the devnet accepts: a SubmitWindowedPoSt with 3 full 32 GiB partitions carries
+ * 7,047 vanilla sector proofs of ~25 KB, ~176 MB of bundle and ~235 MB as base64 JSON.
+ */
+export const DEVNET_MAX_BODY_BYTES = 320 << 20;
 
 export interface RunningDevnet {
   readonly api: string;
@@ -61,6 +69,7 @@ export async function startDevnet(opts: DevnetRunOptions): Promise<RunningDevnet
         home: opts.home,
         blockTimeMs: opts.blockTimeMs,
         policy: opts.policy,
+        verifySample: opts.verifySample,
         logger: log,
       },
       { pool },
@@ -72,6 +81,10 @@ export async function startDevnet(opts: DevnetRunOptions): Promise<RunningDevnet
       dispatcher: createDispatcher(devnetMethods(node), { logger: log }),
       secret: await readSecret(opts.home),
       anonymousRead: true,
+      maxBodyBytes: DEVNET_MAX_BODY_BYTES,
+      // Two such messages may be read at once (a PoSter sends a deadline's messages together).
+      maxBufferedBytes: 2 * DEVNET_MAX_BODY_BYTES,
+      maxBufferedBytesPerClient: 2 * DEVNET_MAX_BODY_BYTES,
       logger: log,
       health: () => ({ network: "vsm-devnet", epoch: node.state.epoch }),
     });
@@ -88,6 +101,7 @@ export async function startDevnet(opts: DevnetRunOptions): Promise<RunningDevnet
       block_time_ms: opts.blockTimeMs,
       deadlines: node.state.policy.wPoStPeriodDeadlines,
       challenge_window: node.state.policy.wPoStChallengeWindow,
+      verify_sample: opts.verifySample ?? "all",
       home: opts.home,
     });
     let closing: Promise<void> | undefined;

@@ -34,8 +34,7 @@ import {
 } from "../rpc/method.js";
 import { SmError } from "../util/errors.js";
 import { sealProofSectorSize } from "./miner.js";
-import { DEVNET_NETWORK_NAME, type DevnetNode } from "./node.js";
-import { stateToJSON } from "./snapshot.js";
+import { DEVNET_MESSAGE_LIMITS, DEVNET_NETWORK_NAME, type DevnetNode } from "./node.js";
 
 /** Network version the devnet claims (nv21+: 3 partitions per PoSt message). */
 export const DEVNET_NETWORK_VERSION = 23;
@@ -114,7 +113,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
   const parentsOf = (ts: TipSet) => (ts.height > 0 ? node.tipset(ts.height - 1).key : []);
   const accounts = () => {
     const out = new Set<string>();
-    for (const m of stateToJSON(s).miners) {
+    for (const m of s.miners.values()) {
       const info = s.minerInfo(m.address);
       for (const a of [info.owner, info.worker, ...info.controlAddresses]) out.add(a);
     }
@@ -316,7 +315,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
         arity(params, 1, 2);
         let msg: ReturnType<typeof messageFromLotusJSON>;
         try {
-          msg = messageFromLotusJSON(params[0]);
+          msg = messageFromLotusJSON(params[0], DEVNET_MESSAGE_LIMITS);
         } catch (e) {
           throw new InvalidParamsError(`message: ${(e as Error).message}`);
         }
@@ -327,7 +326,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
           );
         const { cid, msg: filled } = node.push(msg);
         return {
-          Message: messageToLotusJSON(filled, { withCid: true }),
+          Message: messageToLotusJSON(filled, { withCid: true, ...DEVNET_MESSAGE_LIMITS }),
           Signature: { Type: 1, Data: base64(new Uint8Array(65)) },
           CID: { "/": cid },
         };
@@ -341,7 +340,7 @@ export function devnetMethods(node: DevnetNode): MethodTable {
       async handler(params) {
         arity(params, 1, 2);
         try {
-          messageFromLotusJSON(params[0]);
+          messageFromLotusJSON(params[0], DEVNET_MESSAGE_LIMITS);
         } catch (e) {
           throw new InvalidParamsError(`message: ${(e as Error).message}`);
         }
@@ -450,13 +449,14 @@ export function devnetMethods(node: DevnetNode): MethodTable {
     },
     "Devnet.Status": {
       perm: "read",
-      doc: "() → epoch, block time, policy and per-miner counts",
+      doc: "() → epoch, block time, policy, judgement (VerifySample: sector proofs verified per partition, null = all) and per-miner counts",
       async handler() {
         return {
           Epoch: s.epoch,
           BlockTimeMs: node.blockTimeMs,
           Policy: s.policy,
-          Miners: stateToJSON(s).miners.map((mj) => {
+          VerifySample: node.verifySample ?? null,
+          Miners: [...s.miners.values()].map((mj) => {
             const parts = s.provingDeadline(mj.address);
             const all = Array.from({ length: s.policy.wPoStPeriodDeadlines }, (_, i) =>
               s.partitions(mj.address, i),

@@ -15,14 +15,20 @@ import type { TipSet } from "../chain/interface.js";
 import { type Message, MinerMethod, messageCid } from "../chain/message.js";
 import { decodeDeclareFaultsRecoveredParams, decodeSubmitWindowedPoStParams } from "../chain/params.js";
 import type { Logger } from "../log/logger.js";
+import { MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
 import type { WorkerPool } from "../prover/workerPool.js";
 import { errorMessage, SmError, sysCode } from "../util/errors.js";
 import type { DeadlineRecord } from "./miner.js";
 import { type DevnetPolicy, MAINNET_POLICY } from "./policy.js";
-import { stateFromJSON, stateToJSON } from "./snapshot.js";
+import { type SectorsTextCache, stateFromJSON, stateToJSONText } from "./snapshot.js";
 import { ChainState } from "./state.js";
 
 export const DEVNET_NETWORK_NAME = "vsm-devnet";
+/**
+ * Message limits of the devnet: a SubmitWindowedPoSt carries its vanilla proof bundle in its params
+ * (up to MAX_BUNDLE_BYTES, plus the rest of the params), far above a real chain's 2 MiB.
+ */
+export const DEVNET_MESSAGE_LIMITS = { maxParamsBytes: MAX_BUNDLE_BYTES + (1 << 20) } as const;
 /** Exit codes a real chain would give (go-state-types exitcode). */
 export const EXIT = {
   Ok: 0,
@@ -50,6 +56,11 @@ export interface DevnetOptions {
   logger: Logger;
   /** Genesis timestamp (unix seconds); default now. */
   genesis?: number;
+  /**
+   * Verify only this many random sector proofs per partition of a SubmitWindowedPoSt (`devnet run
+   * --verify-sample`); absent: all. The devnet's one shortcut, for mainnet-sized partitions.
+   */
+  verifySample?: number;
 }
 
 export interface DevnetDeps {
@@ -83,6 +94,7 @@ export class DevnetNode extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private saving: Promise<void> = Promise.resolve();
+  private readonly sectorsText: SectorsTextCache = new Map();
   /** Identifies this chain in block CIDs (its randomness seed, hex). */
   private readonly chainId: string;
 
@@ -99,7 +111,7 @@ export class DevnetNode extends EventEmitter {
     this.executed = snap.executed;
     this.records = snap.records;
     this.pool = deps.pool;
-    this.chainId = stateToJSON(this.state).seed;
+    this.chainId = Buffer.from(this.state.seed).toString("hex");
   }
 
   /** Open the devnet in `home`: continue its snapshot, or start a new chain. */
@@ -238,9 +250,13 @@ export class DevnetNode extends EventEmitter {
     }
     try {
       if (msg.method === MinerMethod.SubmitWindowedPoSt) {
-        const params = decodeSubmitWindowedPoStParams(msg.params);
-        const r = await this.state.submitWindowedPoSt(to, params, height, (o) =>
-          this.pool.run("verifySectorProof", [o]),
+        const params = decodeSubmitWindowedPoStParams(msg.params, { maxProofBytes: MAX_BUNDLE_BYTES });
+        const r = await this.state.submitWindowedPoSt(
+          to,
+          params,
+          height,
+          (o) => this.pool.run("verifySectorProof", [o]),
+          this.opts.verifySample,
         );
         if (!r.ok) return fail(EXIT.ErrIllegalArgument, r.reason);
         this.opts.logger.info("window post accepted", {
@@ -249,6 +265,8 @@ export class DevnetNode extends EventEmitter {
           partitions: r.partitions,
           new_faults: r.newFaults,
           recovered: r.recovered,
+          sector_proofs: r.entries,
+          verified: r.verified,
         });
       } else if (msg.method === MinerMethod.DeclareFaultsRecovered) {
         const r = this.state.declareFaultsRecovered(
@@ -282,7 +300,7 @@ export class DevnetNode extends EventEmitter {
       gasFeeCap: msg.gasFeeCap || 100_000n,
       gasPremium: msg.gasPremium || 1000n,
     };
-    const cid = messageCid(filled).toString();
+    const cid = messageCid(filled, DEVNET_MESSAGE_LIMITS).toString();
     this.mpool.push({ cid, msg: filled });
     return { cid, msg: filled };
   }
@@ -297,20 +315,27 @@ export class DevnetNode extends EventEmitter {
     return this.executing.has(cid) || this.mpool.some((m) => m.cid === cid);
   }
 
+  /** The sample size of judgement (`devnet run --verify-sample`), or undefined: every sector proof. */
+  get verifySample(): number | undefined {
+    return this.opts.verifySample;
+  }
+
   private save(): Promise<void> {
-    const snap: Snapshot = {
+    // The same JSON as JSON.stringify(snapshot), with the state's text built by stateToJSONText, which
+    // keeps the sector lists' text between blocks (they are most of it at mainnet size).
+    const head = JSON.stringify({
       version: 1,
       genesis: this.genesis,
       blockTimeMs: this.blockTimeMs,
-      state: stateToJSON(this.state),
       executed: this.executed,
       records: this.records,
-    };
+    } satisfies Omit<Snapshot, "state">);
+    const text = `${head.slice(0, -1)},"state":${stateToJSONText(this.state, this.sectorsText)}}`;
     const file = path.join(this.opts.home, SNAPSHOT);
     const tmp = `${file}.tmp`;
     // Serialised, atomic (write + rename): a crash leaves the previous snapshot whole.
     this.saving = this.saving.then(async () => {
-      await fs.writeFile(tmp, JSON.stringify(snap));
+      await fs.writeFile(tmp, text);
       await fs.rename(tmp, file);
     });
     return this.saving;

@@ -51,7 +51,15 @@ export interface NewMinerParams {
 export type { OnboardSector, SectorLocation };
 
 export type SubmitResult =
-  | { ok: true; partitions: number[]; newFaults: number[]; recovered: number[] }
+  | {
+      ok: true;
+      partitions: number[];
+      newFaults: number[];
+      recovered: number[];
+      /** Sector proofs verified in full, of `entries` in the bundle (fewer with a verify sample). */
+      verified: number;
+      entries: number;
+    }
   | { ok: false; reason: string };
 
 export type DeclareResult = { ok: true; recovering: number[] } | { ok: false; reason: string };
@@ -257,13 +265,15 @@ export class ChainState {
 
   /**
    * SubmitWindowedPoSt at `epoch` (must be the chain's epoch). Rejections leave the state untouched
-   * and are logged against the miner's current deadline.
+   * and are logged against the miner's current deadline. `sample`: verify only that many random
+   * sector proofs per partition (post.ts verifyBundle); default all.
    */
   async submitWindowedPoSt(
     minerAddr: string,
     params: SubmitWindowedPoStParams,
     epoch: number,
     verify: VerifyFn = defaultVerify,
+    sample?: number,
   ): Promise<SubmitResult> {
     const m = this.miner(minerAddr);
     if (epoch !== this.#epoch) throw bad(`message epoch ${epoch} is not the chain epoch ${this.#epoch}`);
@@ -277,14 +287,15 @@ export class ChainState {
     const version = this.#version;
     const proof = params.proofs[0]!;
     const randomness = maskSeed(this.windowPoStRandomness(m.address, first.dl));
-    const failure = await verifyBundle(
+    const judged = await verifyBundle(
       proof.proofBytes,
       first.expected,
       m.windowPoStProofType,
       randomness,
       verify,
+      sample,
     );
-    if (failure !== undefined) return reject(failure);
+    if (judged.failure !== undefined) return reject(judged.failure);
     if (this.#version !== version) {
       // The chain moved while the proofs were being checked: re-run the checks on the new state.
       const again = planPoSt(m, params, this.#epoch, this.policy, (e) => this.chainCommitRand(e));
@@ -320,6 +331,8 @@ export class ChainState {
       partitions: params.partitions.map((p) => p.index),
       newFaults: newFaults.toNumbers(),
       recovered: recovered.toNumbers(),
+      verified: judged.verified,
+      entries: judged.entries,
     };
   }
 

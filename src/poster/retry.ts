@@ -145,6 +145,7 @@ const RETRY: Record<DeclaredErrorCode, RetryClass> = {
   PROOF_UNKNOWN_TYPE: "permanent",
   PROOF_BAD_INPUT: "failure",
   PROOF_DECODE: "failure",
+  PROOF_SEAL_FAILED: "failure",
   DEVNET_BAD_BUNDLE: "failure",
   // store
   STORE_CORRUPT: "failure",

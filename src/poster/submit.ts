@@ -17,10 +17,11 @@ import {
   RANDOMNESS_TAG,
 } from "../chain/interface.js";
 import { MinerMethod } from "../chain/message.js";
-import { encodeSubmitWindowedPoStParams } from "../chain/params.js";
+import { encodeSubmitWindowedPoStParams, type SubmitParamsLimits } from "../chain/params.js";
 import type { MinerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { attoToFil, type Metrics } from "../metrics/metrics.js";
+import { MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep, untilAborted } from "../util/time.js";
 import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
@@ -165,6 +166,14 @@ export interface SubmitterInput {
 /** What building a SubmitWindowedPoSt message needs (a part of SubmitterInput). */
 export type MessageInput = Pick<SubmitterInput, "chain" | "message" | "retry" | "signal" | "senderBalance">;
 
+/**
+ * Encoding limits by proof format: SNARKs keep the chain's 2 MiB; a devnet vanilla bundle is ~59 MB
+ * per full 32 GiB partition, which the devnet accepts up to MAX_BUNDLE_BYTES.
+ */
+function paramsLimits(format: ProofFormat): SubmitParamsLimits {
+  return format === "vanilla-bundle" ? { maxProofBytes: MAX_BUNDLE_BYTES } : {};
+}
+
 /** The SubmitWindowedPoSt params of one group, with the chain commit randomness of the deadline's challenge. */
 export async function submitParams(input: MessageInput, group: readonly ProvenPartition[]) {
   const { chain, message, signal, retry } = input;
@@ -210,7 +219,7 @@ export async function windowPostMessage(
     from: sender,
     to: message.miner,
     method: MinerMethod.SubmitWindowedPoSt,
-    params: encodeSubmitWindowedPoStParams(await submitParams(input, group)),
+    params: encodeSubmitWindowedPoStParams(await submitParams(input, group), paramsLimits(message.format)),
     value: 0n,
     maxFeeCap: message.post.GasFeeCap,
     gasOverEstimation: message.post.GasOverEstimation,
@@ -263,7 +272,10 @@ export class Submitter {
     const partitions = group.map((g) => g.index);
     let paramsBytes: number;
     try {
-      paramsBytes = encodeSubmitWindowedPoStParams(await this.#params(group)).length;
+      paramsBytes = encodeSubmitWindowedPoStParams(
+        await this.#params(group),
+        paramsLimits(this.input.message.format),
+      ).length;
     } catch (e) {
       if (this.input.signal.aborted) throw e;
       this.input.log.error("building the message failed", { partitions, err: errorMessage(e) });

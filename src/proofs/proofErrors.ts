@@ -26,6 +26,11 @@ export const PROOF_ERROR_CODES = {
   badInput: "PROOF_BAD_INPUT",
   /** Bytes that are not a valid bincode FallbackPoStSectorProof. */
   decode: "PROOF_DECODE",
+  /**
+   * Synthetic sectors could not be written (`devnet seal --sparse`): a sector file already exists, the
+   * store's file system has no hard links, or a write failed.
+   */
+  sealFailed: "PROOF_SEAL_FAILED",
   /** Bytes that are not a vanilla proof bundle (proofs/vanillaBundle.ts; the devnet's format, hence the name). */
   badBundle: "DEVNET_BAD_BUNDLE",
 } as const;

@@ -24,7 +24,7 @@
  */
 import { SmError } from "../util/errors.js";
 
-/** Upper bound on one bundle: 3 partitions × 2349 sectors of ~11 KiB each is ~80 MiB; be generous. */
+/** Upper bound on one bundle: 3 partitions × 2349 32 GiB sectors of ~25 KB each is ~176 MB. */
 export const MAX_BUNDLE_BYTES = 256 << 20;
 
 export function encodeVanillaBundle(entries: readonly Uint8Array[]): Uint8Array {

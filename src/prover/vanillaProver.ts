@@ -11,6 +11,7 @@
  * Problems with the task itself (unknown proof type, a seed whose top bits are set, a window proof type
  * sent to the winning processor) fail the request with a message.
  */
+import { setMaxListeners } from "node:events";
 import type { Logger } from "../log/logger.js";
 import { isCanonicalFrBytes, WINNING_POST_SECTOR_COUNT } from "../proofs/challenges.js";
 import { PROOF_ERROR_CODES } from "../proofs/proofErrors.js";
@@ -57,6 +58,9 @@ export function createVanillaProver(stage: Stage, pool: WorkerPool, logger: Logg
     // Rust keys replicas by sector id, so duplicates (substitutes for skipped sectors) collapse.
     const seen = new Set<number>();
     const replicas = task.replicas.filter((r) => !seen.has(r.sectorId) && seen.add(r.sectorId));
+    // Each queued sector listens on the request's signal until it runs: 2,349 for a 32 GiB partition,
+    // which is expected, not the leak Node's default limit of 10 warns about.
+    setMaxListeners(replicas.length + 10, signal);
     const results = await Promise.all(
       replicas.map(async (r, i) => {
         try {

@@ -53,6 +53,11 @@ export interface RpcServerOptions {
   health?: () => Record<string, unknown>;
   /** JSON-RPC paths (default ["/rpc/v0"]; the devnet serves Lotus's "/rpc/v1"). */
   paths?: readonly string[];
+  /**
+   * Largest request body or WebSocket message (default MAX_BODY_BYTES). The devnet raises it: a
+   * SubmitWindowedPoSt carrying the vanilla proofs of 3 full 32 GiB partitions is ~235 MB of JSON.
+   */
+  maxBodyBytes?: number;
   /** Defaults MAX_BUFFERED_BYTES and MAX_BUFFERED_BYTES_PER_CLIENT (tests set them lower). */
   maxBufferedBytes?: number;
   maxBufferedBytesPerClient?: number;
@@ -154,6 +159,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
   const shutdown = new AbortController();
   const maxBuffered = opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
   const maxPerClient = opts.maxBufferedBytesPerClient ?? MAX_BUFFERED_BYTES_PER_CLIENT;
+  const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   /** Request-body bytes held right now, across all requests and per remote address. */
   let buffered = 0;
   const bufferedBy = new Map<string, number>();
@@ -300,7 +306,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
         bufferedBy.set(client, mine + c.length);
         held += c.length;
         size += c.length;
-        if (size > MAX_BODY_BYTES) {
+        if (size > maxBody) {
           tooBig = true;
           chunks.length = 0;
           release();
@@ -309,7 +315,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
             id: null,
             error: {
               code: RPC_INVALID_REQUEST,
-              message: `request body over ${MAX_BODY_BYTES} bytes; split the call into smaller batches`,
+              message: `request body over ${maxBody} bytes; split the call into smaller batches`,
             },
           });
           req.destroy();
@@ -353,7 +359,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 60_000;
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxBody });
   /** Refuses an upgrade with a plain HTTP answer and closes the socket. */
   const refuseUpgrade = (socket: Duplex, status: string, text: string) => {
     if (socket.destroyed) return;

@@ -22,6 +22,8 @@ export interface StackMiner {
   /** With `submitConfidence`, written as `[Miners.PoSt]` (with `Confidence = 1`); both absent: no such section. */
   challengeConfidence?: number;
   submitConfidence?: number;
+  /** `[Miners.PoSt] StrictCheck` (written with the confidences; absent: the default, true). */
+  strictCheck?: boolean;
 }
 
 /** What the nodes of the tests run with: INFO lines to wait for, one hashing thread per ext-prover child. */
@@ -50,6 +52,8 @@ export interface DevnetRunOptions {
   policy?: StackPolicy;
   /** Default 127.0.0.1:0; a restart passes the first run's address, so the nodes' Chain line stays right. */
   listen?: string;
+  /** `--verify-sample`: sector proofs verified per partition; absent: all. */
+  verifySample?: number;
   /** Default: the environment with INFO lines. */
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
@@ -92,6 +96,7 @@ export async function runDevnet(o: DevnetRunOptions): Promise<DevnetRun> {
       "--block-time",
       `${o.blockTimeMs}ms`,
       ...policy,
+      ...(o.verifySample === undefined ? [] : ["--verify-sample", String(o.verifySample)]),
     ],
     /devnet ready/,
     { env: o.env ?? { ...process.env, VSM_LOG_LEVEL: "info" }, timeoutMs: o.readyTimeoutMs ?? 60_000 },
@@ -119,6 +124,9 @@ export async function sealSectors(o: {
   count: number;
   /** `--threads`; absent: the command's default (all cores). */
   threads?: number;
+  /** `--size` (default 2KiB) and `--sparse` (sectors of zeros with shared tree files, for 32GiB/64GiB). */
+  size?: string;
+  sparse?: boolean;
   env?: NodeJS.ProcessEnv;
 }): Promise<Set<number>> {
   const r = await runCli(
@@ -135,6 +143,8 @@ export async function sealSectors(o: {
       "--home",
       o.devnetHome,
       ...(o.threads === undefined ? [] : ["--threads", String(o.threads)]),
+      ...(o.size === undefined ? [] : ["--size", o.size]),
+      ...(o.sparse ? ["--sparse"] : []),
     ],
     // INFO: the "onboarded" lines carry the deadlines.
     { env: o.env ?? { ...process.env, VSM_LOG_LEVEL: "info" }, timeoutMs: 60_000 },
@@ -151,7 +161,7 @@ export function minersConfig(miners: readonly StackMiner[]): string {
     .map((m) =>
       m.challengeConfidence === undefined && m.submitConfidence === undefined
         ? `[[Miners]]\nActor = ${m.actor}\n`
-        : `[[Miners]]\nActor = ${m.actor}\n[Miners.PoSt]\nChallengeConfidence = ${m.challengeConfidence ?? 1}\nSubmitConfidence = ${m.submitConfidence ?? 1}\nConfidence = 1\n`,
+        : `[[Miners]]\nActor = ${m.actor}\n[Miners.PoSt]\nChallengeConfidence = ${m.challengeConfidence ?? 1}\nSubmitConfidence = ${m.submitConfidence ?? 1}\nConfidence = 1\n${m.strictCheck === undefined ? "" : `StrictCheck = ${m.strictCheck}\n`}`,
     )
     .join("\n");
 }

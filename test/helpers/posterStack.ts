@@ -49,12 +49,14 @@ export interface StackOptions {
   onPosterLine?: (line: string) => void;
   /** Changes the source's rendered sector-manager.cfg before the chain, store and miners are added. */
   srcConfig?: (cfg: string) => string;
+  /** `devnet run --verify-sample`: sector proofs verified per partition; absent: all. */
+  verifySample?: number;
 }
 
 /** `[[WdPost]]` blocks running the fixed-time processor fixture (real proofs, fixed proving time). */
 export function fixedTimeWdPostBlocks(
   count: number,
-  o: { delayMs: number; slots?: number; concurrent?: number; timeline?: string },
+  o: { delayMs: number; slots?: number; concurrent?: number; timeline?: string; threads?: number },
 ): string {
   const block = (i: number) =>
     [
@@ -68,8 +70,8 @@ export function fixedTimeWdPostBlocks(
       `DELAY_MS = "${o.delayMs}"`,
       `SLOTS = "${o.slots ?? 1}"`,
       `CUDA_VISIBLE_DEVICES = "${i}"`,
-      // One hashing thread per real processor: the proofs are small, the machine has few cores.
-      'VSM_PROVER_THREADS = "1"',
+      // One hashing thread per real processor by default: the proofs are small, the machine has few cores.
+      `VSM_PROVER_THREADS = "${o.threads ?? 1}"`,
       ...(o.timeline ? [`TIMELINE = ${JSON.stringify(o.timeline)}`] : []),
       "",
     ].join("\n");
@@ -171,6 +173,7 @@ export class PosterStack {
       blockTimeMs: this.opts.blockTimeMs,
       policy: this.opts.policy,
       listen,
+      verifySample: this.opts.verifySample,
       env: this.env,
       readyTimeoutMs: this.readyTimeoutMs,
     });
@@ -292,14 +295,24 @@ export class PosterStack {
     }
   }
 
-  /** `devnet seal --onboard`: `count` sectors for `actor`; returns the deadlines they were placed in. */
-  async seal(actor: number, count: number, o: { threads?: number } = {}): Promise<Set<number>> {
+  /**
+   * `devnet seal --onboard`: `count` sectors for `actor`; returns the deadlines they were placed in.
+   * `size` and `sparse` as `devnet seal` takes them: `{ size: "32GiB", sparse: true }` gives a
+   * 32 GiB miner (the devnet makes the miner's proof type from its first sectors).
+   */
+  async seal(
+    actor: number,
+    count: number,
+    o: { threads?: number; size?: string; sparse?: boolean } = {},
+  ): Promise<Set<number>> {
     return sealSectors({
       devnetHome: this.devnetHome,
       store: this.store,
       miner: actor,
       count,
       threads: o.threads ?? 1,
+      size: o.size,
+      sparse: o.sparse,
       env: this.env,
     });
   }

@@ -2,185 +2,25 @@
  * `venus-sector-manager devnet ...`: `seal` (synthetic sealed sectors, optionally onboarded), `run`
  * (the embedded chain, composed in daemon/devnetRun.ts) and `status` (what the running chain judged).
  */
-import fs from "node:fs/promises";
-import path from "node:path";
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { parseGoDuration } from "../../config/units.js";
 import { startDevnet } from "../../daemon/devnetRun.js";
 import { parseListen } from "../../daemon/flags.js";
 import type { DeadlineRecord } from "../../devnet/miner.js";
 import { type DevnetPolicy, MAINNET_POLICY, validatePolicy } from "../../devnet/policy.js";
-import { sealedCid } from "../../proofs/commCid.js";
-import { parseSectorFileName, sealedDirName, sealedFilePath } from "../../proofs/sectorFiles.js";
-import { KNOWN_SIZES_TEXT, shapeByName } from "../../proofs/sectorShapes.js";
-import { createWorkerPool } from "../../prover/workerPool.js";
-import type { IndexType } from "../../sectors/interface.js";
-import { SmError, sysCode } from "../../util/errors.js";
-import { expandHome } from "../../util/paths.js";
-import { action, globals, loggerOf, parseMinerArg, parseUintArg } from "../context.js";
-import { requireDaemon } from "../daemonClient.js";
+import { SmError } from "../../util/errors.js";
+import { action, loggerOf, parseUintArg } from "../context.js";
 import { plainTable } from "../format.js";
+import { DEVNET_HOME_HELP, devnetHome, requireDevnet } from "./devnetHome.js";
+import { registerDevnetSeal } from "./devnetSeal.js";
 
-/** Where every devnet command looks for the devnet's home, for help texts. */
-export const DEVNET_HOME_HELP = "the devnet's home is --home (env VSM_DEVNET_PATH; default ~/.vsm-devnet)";
-
-/**
- * The devnet's own home: the global --home when given, else VSM_DEVNET_PATH, else ~/.vsm-devnet.
- * `alias` is the value of `devnet seal --devnet-home`, the flag's old name, kept hidden for scripts:
- * it is the same setting, so giving both with different values is refused.
- */
-export function devnetHome(cmd: Command, alias?: unknown): string {
-  const global = globals(cmd).home;
-  const old = typeof alias === "string" && alias !== "" ? alias : undefined;
-  if (old !== undefined && global !== undefined && expandHome(old) !== expandHome(global))
-    throw new SmError(
-      "FLAG_INVALID",
-      `--devnet-home ${JSON.stringify(old)} and --home ${JSON.stringify(global)} disagree; --devnet-home is the old name of --home for devnet commands: give only --home`,
-    );
-  return expandHome(old ?? global ?? process.env.VSM_DEVNET_PATH ?? "~/.vsm-devnet");
-}
-
-const requireDevnet = (home: string) => requireDaemon(home, "devnet", `vsm --home ${home} devnet run`);
-
-/** RegisteredSealProof V1_1 id of a sector size (StackedDrg2KiBV1_1 = 5, …). */
-function sealProofV11(size: number): number {
-  return 5 + [2048, 8 << 20, 512 << 20, 32 * 2 ** 30, 64 * 2 ** 30].indexOf(size);
-}
-
-/** Sizes whose tree can be built here in reasonable time (512 MiB is ~2.4 M hashes, minutes per core). */
-const SEALABLE = ["2KiB", "8MiB", "512MiB"];
-
-async function nextFreeNumber(store: string, type: IndexType, miner: number): Promise<number> {
-  let names: string[] = [];
-  try {
-    names = await fs.readdir(path.join(store, sealedDirName(type)));
-  } catch (e) {
-    if (sysCode(e) !== "ENOENT") throw e;
-  }
-  let max = 0;
-  for (const n of names) {
-    const id = parseSectorFileName(n);
-    if (id && id.miner === miner) max = Math.max(max, id.number);
-  }
-  return max + 1;
-}
+export { DEVNET_HOME_HELP, devnetHome };
 
 export function registerDevnet(program: Command): void {
   const devnet = program
     .command("devnet")
     .description("the embedded development chain and its synthetic sectors");
-  devnet
-    .command("seal")
-    .description(
-      `write synthetic sealed sectors: the real file layout (sealed/, cache/ with p_aux and tree-r-last) and a real TreeRLast over random data. PoRep sealing is skipped (comm_c is random), so they prove on the devnet and in tests, not on a real network. Prints one JSON line per sector. With --onboard, ${DEVNET_HOME_HELP}.`,
-    )
-    .requiredOption("--miner <actor>", "miner actor id (1000, f01000 or t01000)")
-    .requiredOption("--store <dir>", "persist store directory to write into")
-    .option("--size <size>", `sector size: ${SEALABLE.join(", ")}`, "2KiB")
-    .option("--count <n>", "number of sectors", "1")
-    .option("--start <n>", "first sector number (default: after the highest one of this miner in the store)")
-    .option("--upgrade", "write snap-upgraded sectors (update/, update-cache/)", false)
-    .option("--threads <n>", "parallel sectors (default: all cores)")
-    .option(
-      "--onboard",
-      "also add the sectors to the miner on the running devnet of --home (assigned to deadlines and partitions)",
-      false,
-    )
-    .addOption(new Option("--devnet-home <dir>", "old name of --home for devnet commands").hideHelp())
-    .action(
-      action(async (opts: Record<string, unknown>, cmd: Command) => {
-        const log = loggerOf(cmd).named("devnet");
-        const miner = parseMinerArg(String(opts.miner));
-        const shape = shapeByName(String(opts.size));
-        if (!shape)
-          throw new SmError(
-            "FLAG_INVALID",
-            `--size ${JSON.stringify(opts.size)} is not a sector size (${KNOWN_SIZES_TEXT})`,
-          );
-        if (!SEALABLE.includes(shape.name)) {
-          throw new SmError(
-            "FLAG_INVALID",
-            `--size ${shape.name}: synthetic sealing builds the whole tree in TypeScript, which is impractical above 512MiB; use ${SEALABLE.join(", ")}`,
-          );
-        }
-        const count = parseUintArg(String(opts.count), "--count");
-        if (count < 1) throw new SmError("FLAG_INVALID", "--count must be at least 1");
-        const store = path.resolve(String(opts.store));
-        const type: IndexType = opts.upgrade === true ? "upgrade" : "normal";
-        const start =
-          opts.start !== undefined
-            ? parseUintArg(String(opts.start), "--start")
-            : await nextFreeNumber(store, type, miner);
-        for (let n = start; n < start + count; n++) {
-          const f = sealedFilePath(store, type, miner, n);
-          const exists = await fs.stat(f).then(
-            () => true,
-            () => false,
-          );
-          if (exists)
-            throw new SmError(
-              "SECTOR_EXISTS",
-              `${f} already exists; choose another --start (or omit it to continue after the highest number)`,
-            );
-        }
-        const threads =
-          opts.threads !== undefined ? parseUintArg(String(opts.threads), "--threads") : undefined;
-        // Check the devnet before spending time on trees.
-        const devnet =
-          opts.onboard === true ? await requireDevnet(devnetHome(cmd, opts.devnetHome)) : undefined;
-        const onboard: { Number: number; SealProof: number; SealedCID: string }[] = [];
-        const pool = createWorkerPool("seal", { threads, logger: log });
-        log.info("writing synthetic sectors (PoRep sealing skipped)", {
-          miner,
-          size: shape.name,
-          count,
-          start,
-          store,
-          type,
-        });
-        try {
-          await Promise.all(
-            Array.from({ length: count }, async (_, i) => {
-              const number = start + i;
-              const s = await pool.run("writeSynthetic", [{ storeDir: store, miner, number, shape, type }]);
-              onboard.push({
-                Number: number,
-                SealProof: sealProofV11(shape.sectorSize),
-                SealedCID: sealedCid(s.commR),
-              });
-              process.stdout.write(
-                `${JSON.stringify({
-                  miner,
-                  number,
-                  size: shape.name,
-                  upgrade: type === "upgrade",
-                  comm_r: Buffer.from(s.commR).toString("hex"),
-                  sealed_cid: sealedCid(s.commR),
-                  sealed_file: s.sealedFile,
-                  cache_dir: s.cacheDir,
-                })}\n`,
-              );
-            }),
-          );
-        } finally {
-          await pool.close();
-        }
-        if (devnet) {
-          onboard.sort((a, b) => a.Number - b.Number);
-          const placed = await devnet.call<{ Number: number; Deadline: number; Partition: number }[]>(
-            "Devnet.OnboardSectors",
-            [`f0${miner}`, onboard],
-          );
-          for (const p of placed)
-            log.info("onboarded", {
-              miner: `f0${miner}`,
-              sector: p.Number,
-              deadline: p.Deadline,
-              partition: p.Partition,
-            });
-        }
-      }),
-    );
+  registerDevnetSeal(devnet);
 
   devnet
     .command("run")
@@ -205,9 +45,22 @@ export function registerDevnet(program: Command): void {
       "--cutoff <epochs>",
       `fault declaration cutoff, for a new chain (mainnet ${MAINNET_POLICY.faultDeclarationCutoff})`,
     )
+    .option(
+      "--verify-sample <k>",
+      "judge each partition of a SubmitWindowedPoSt by verifying K random sector proofs in full (every entry is still decoded and matched to its sector and comm_r); default: all. The devnet's only shortcut, for mainnet-sized partitions (verifying 2,349 32GiB sector proofs in TypeScript takes ~20 core-seconds)",
+    )
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const log = loggerOf(cmd);
+        let verifySample: number | undefined;
+        if (opts.verifySample !== undefined) {
+          verifySample = parseUintArg(String(opts.verifySample), "--verify-sample");
+          if (verifySample < 1)
+            throw new SmError(
+              "FLAG_INVALID",
+              "--verify-sample must be at least 1 (omit it to verify every sector proof)",
+            );
+        }
         const blockTimeMs = parseGoDuration(String(opts.blockTime));
         if (blockTimeMs === undefined || blockTimeMs < 10)
           throw new SmError(
@@ -237,6 +90,7 @@ export function registerDevnet(program: Command): void {
           listen: parseListen(String(opts.listen)),
           blockTimeMs,
           policy,
+          verifySample,
           logger: log,
         });
         process.stdout.write(
@@ -280,6 +134,8 @@ export function registerDevnet(program: Command): void {
 export interface DevnetStatus {
   Epoch: number;
   BlockTimeMs: number;
+  /** Sector proofs verified per partition (`devnet run --verify-sample`); null: all. */
+  VerifySample?: number | null;
   Miners: {
     Address: string;
     Sectors: number;
@@ -295,7 +151,12 @@ export interface DevnetStatus {
  * (PROVEN PARTITIONS 0,1) and print "-" when empty. Sector lists are in `--json`.
  */
 export function formatDevnetStatus(st: DevnetStatus, records: readonly DeadlineRecord[]): string {
-  const lines = [`epoch ${st.Epoch} (block time ${st.BlockTimeMs} ms)`];
+  const lines = [
+    `epoch ${st.Epoch} (block time ${st.BlockTimeMs} ms)`,
+    typeof st.VerifySample === "number"
+      ? `judgement: ${st.VerifySample} random sector proofs verified per partition (--verify-sample; the rest only decoded and matched)`
+      : "judgement: every sector proof verified",
+  ];
   const mt = plainTable(["MINER", "SECTOR COUNT", "FAULTY COUNT", "RECOVERING COUNT", "CURRENT DEADLINE"]);
   for (const m of st.Miners)
     mt.push([

@@ -360,6 +360,20 @@ describe("message encoding, CID and Lotus JSON", () => {
     assert.throws(() => decodeMessage(enc), isCode("MESSAGE_INVALID", "Message.Params"));
   });
 
+  it("a raised Params limit (the devnet's, for vanilla bundles) lets larger params through, and only those", () => {
+    const big = new Uint8Array((2 << 20) + 1);
+    const limits = { maxParamsBytes: 4 << 20 };
+    const cid = messageCid({ ...POST, params: big }, limits);
+    const json = messageToLotusJSON({ ...POST, params: big }, { withCid: true, ...limits });
+    assert.equal(json.CID?.["/"], cid.toString());
+    assert.deepEqual(messageFromLotusJSON(json, limits).params, big);
+    assert.throws(() => messageFromLotusJSON(json), isCode("MESSAGE_INVALID", "2097152"));
+    assert.throws(
+      () => encodeMessage({ ...POST, params: new Uint8Array((4 << 20) + 1) }, limits),
+      isCode("MESSAGE_INVALID", "4194304"),
+    );
+  });
+
   const badInput: [string, Partial<Record<keyof Message, unknown>>, string][] = [
     ["version 1", { version: 1 }, "Message.Version"],
     ["string address", { to: "f01000" }, "Message.To: expected an Address"],

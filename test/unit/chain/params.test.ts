@@ -227,6 +227,21 @@ describe("SubmitWindowedPoStParams", () => {
         isCode("PARAMS_INVALID", part),
       ));
   }
+
+  it("a raised ProofBytes limit (vanilla bundles on the devnet) applies to encode and decode alike", () => {
+    const big: SubmitWindowedPoStParams = {
+      ...(SMALL as SubmitWindowedPoStParams),
+      proofs: [{ postProof: 13, proofBytes: new Uint8Array((2 << 20) + 1).fill(7) }],
+    };
+    const limits = { maxProofBytes: 4 << 20 };
+    const bytes = encodeSubmitWindowedPoStParams(big, limits);
+    assert.deepEqual(
+      decodeSubmitWindowedPoStParams(bytes, limits).proofs[0]!.proofBytes,
+      big.proofs[0]!.proofBytes,
+    );
+    assert.throws(() => decodeSubmitWindowedPoStParams(bytes), isCode("PARAMS_INVALID", "2097152"));
+    assert.throws(() => encodeSubmitWindowedPoStParams(big), isCode("PARAMS_INVALID", "2097152"));
+  });
 });
 
 describe("DeclareFaultsRecoveredParams / DeclareFaultsParams", () => {

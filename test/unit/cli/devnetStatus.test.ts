@@ -91,4 +91,10 @@ describe("devnet status text", () => {
     for (const h of ["PROVEN", "MISSED", "PARTITIONS", "SECTORS", "FAULTY", "NEW FAULTS", "RECOVERED"])
       assert.ok(!new RegExp(`(^|  )${h}(  |$)`, "m").test(text), `bare header ${h} in\n${text}`);
   });
+
+  test("the judgement line says whether every sector proof is verified or a sample", () => {
+    assert.match(text, /^judgement: every sector proof verified$/m);
+    const sampled = formatDevnetStatus({ Epoch: 1, BlockTimeMs: 150, VerifySample: 50, Miners: [] }, []);
+    assert.match(sampled, /^judgement: 50 random sector proofs verified per partition \(--verify-sample/m);
+  });
 });

@@ -198,3 +198,43 @@ describe("devnet randomness", () => {
     for (const [i, o] of others.entries()) assert.notDeepEqual(o, base, `variant ${i} must differ`);
   });
 });
+
+describe("onboarding at mainnet shape", () => {
+  test("23,490 32 GiB sectors on 48 deadlines: 10 full partitions of 2,349, in linear time", () => {
+    const s = new ChainState({ seed: new Uint8Array(32).fill(7) });
+    // RegisteredPoStProof 13 = StackedDrgWindow32GiBV1_1 (the devnet's V1_1 ids are 10..14 by size).
+    s.addMiner({
+      address: MINER,
+      owner: "f0100",
+      worker: "f0101",
+      windowPoStProofType: 13,
+      provingPeriodOffset: 0,
+    });
+    const list = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        number: from + i,
+        sealProof: 8, // StackedDrg32GiBV1_1
+        sealedCid: sealedCid(
+          Uint8Array.from({ length: 32 }, (_, k) => (k < 3 ? ((from + i) >> (8 * k)) & 0xff : 1)),
+        ),
+      }));
+    const t0 = performance.now();
+    s.onboard(MINER, list(1, 2349));
+    const small = performance.now() - t0;
+    const t1 = performance.now();
+    const loc = s.onboard(MINER, list(2350, 21141));
+    const big = performance.now() - t1;
+    assert.equal(loc.length, 21141);
+    const parts = Array.from({ length: 48 }, (_, d) =>
+      s.partitions(MINER, d).map((p) => p.allSectors.count()),
+    );
+    const full = parts.flat();
+    assert.deepEqual(full, new Array(10).fill(2349), JSON.stringify(parts));
+    assert.equal(s.minerInfo(MINER).windowPoStPartitionSectors, 2349);
+    // 9× the sectors: a quadratic placement would take ~80× the time; allow 30× for noise and warm-up.
+    assert.ok(
+      big < 30 * small + 500,
+      `2,349 sectors ${small.toFixed(0)} ms, 21,141 more ${big.toFixed(0)} ms`,
+    );
+  });
+});

@@ -11,6 +11,13 @@ import {
   encodeSubmitWindowedPoStParams,
   type SubmitWindowedPoStParams,
 } from "../../../src/chain/params.js";
+import { sampleEachPartition } from "../../../src/devnet/post.js";
+import {
+  type ChainStateJSON,
+  type SectorsTextCache,
+  stateToJSON,
+  stateToJSONText,
+} from "../../../src/devnet/snapshot.js";
 import { ChainState } from "../../../src/devnet/state.js";
 import { encodeFallbackPoStSectorProof } from "../../../src/proofs/bincode.js";
 import { maskSeed } from "../../../src/proofs/challenges.js";
@@ -230,6 +237,76 @@ describe("devnet WindowPoSt", () => {
     assert.deepEqual(faulty(t, 2), [[1, 2]], "the close was processed, the late proof was not applied");
   });
 
+  test("--verify-sample: K random sector proofs per partition are verified, every entry is still matched", async () => {
+    const s = chain();
+    s.advanceTo(22);
+    const proof = await bundle(s, 2, [all(0)]);
+    // Sector 2's proof is "bad": with a sample of 1 of 2, a judgement catches it about half the time.
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const t = chain();
+      t.advanceTo(22);
+      const seen: number[] = [];
+      const r = await t.submitWindowedPoSt(
+        MINER,
+        params(t, 2, [all(0)], proof),
+        t.epoch,
+        async (o) => {
+          seen.push(Number(o.sectorNumber));
+          return Number(o.sectorNumber) === 2 ? { ok: false, reason: "bad" } : { ok: true };
+        },
+        1,
+      );
+      assert.equal(seen.length, 1, "one sector proof verified per partition");
+      outcomes.add(r.ok ? `accepted, verified ${r.verified} of ${r.entries}` : r.reason);
+    }
+    assert.deepEqual([...outcomes].sort(), [
+      "accepted, verified 1 of 2",
+      "invalid proof for sector 2 (bundle entry #1): bad",
+    ]);
+    // Entries outside the sample are still decoded and matched to their sector.
+    const swapped = await bundle(s, 2, [all(0)], [2, 1]);
+    const r = await s.submitWindowedPoSt(MINER, params(s, 2, [all(0)], swapped), s.epoch, undefined, 1);
+    assert.match(r.ok ? "" : r.reason, /is for sector 2/);
+    const full = await s.submitWindowedPoSt(MINER, params(s, 2, [all(0)], proof), s.epoch, undefined, 5);
+    assert.ok(
+      full.ok && full.verified === 2 && full.entries === 2,
+      "a sample above the partition verifies all",
+    );
+  });
+
+  test("the snapshot text follows onboarding: the cached sector list is rebuilt when sectors are added", () => {
+    const s = chain();
+    const cache: SectorsTextCache = new Map();
+    const before = JSON.parse(stateToJSONText(s, cache)) as ChainStateJSON;
+    assert.equal(before.miners[0]!.sectors.length, 4);
+    s.onboard(MINER, [{ number: 9, sealProof: 5, sealedCid: sealedCid(files.get(1)!.commR) }]);
+    const after = JSON.parse(stateToJSONText(s, cache)) as ChainStateJSON;
+    assert.deepEqual(after, JSON.parse(JSON.stringify(stateToJSON(s))));
+    assert.deepEqual(
+      after.miners[0]!.sectors.map((x) => x.number),
+      [1, 2, 3, 4, 9],
+    );
+  });
+
+  test("sampleEachPartition: k per partition, uniform, in bundle order", () => {
+    const jobs = [0, 1, 2, 3, 4, 5, 6].map((i) => ({ i, partition: i < 5 ? 0 : 1 }));
+    const counts = new Array<number>(7).fill(0);
+    for (let n = 0; n < 2000; n++) {
+      const got = sampleEachPartition(jobs, 2);
+      assert.equal(got.length, 4);
+      assert.deepEqual(
+        got.map((j) => j.i),
+        [...got.map((j) => j.i)].sort((a, b) => a - b),
+      );
+      assert.equal(got.filter((j) => j.partition === 1).length, 2, "a partition of 2 is taken whole");
+      for (const j of got) counts[j.i]!++;
+    }
+    // Each of partition 0's five jobs is drawn 2/5 of the time: 800 of 2000, far from 600 or 1000.
+    for (let i = 0; i < 5; i++) assert.ok(counts[i]! > 650 && counts[i]! < 950, `job ${i}: ${counts[i]}`);
+    assert.equal(counts[5], 2000);
+  });
+
   test("message checks: deadline, window, commit epoch and randomness, partitions, proof type", async () => {
     const s = chain();
     s.advanceTo(22);
@@ -304,7 +381,14 @@ describe("devnet WindowPoSt", () => {
       params(s, 2, [all(0)], await bundle(s, 2, [all(0)])),
       s.epoch,
     );
-    assert.deepEqual(r, { ok: true, partitions: [0], newFaults: [], recovered: [] });
+    assert.deepEqual(r, {
+      ok: true,
+      partitions: [0],
+      newFaults: [],
+      recovered: [],
+      verified: 0,
+      entries: 0,
+    });
     assert.deepEqual(faulty(s, 2), [[1, 2]]);
   });
 
@@ -314,7 +398,14 @@ describe("devnet WindowPoSt", () => {
     const post = { index: 0, skipped: BitField.fromNumbers([4]) };
     assert.deepEqual(s.expectedProofSectors(MINER, 3, [post]), [3]);
     const r = await s.submitWindowedPoSt(MINER, params(s, 3, [post], await bundle(s, 3, [post])), s.epoch);
-    assert.deepEqual(r, { ok: true, partitions: [0], newFaults: [4], recovered: [] });
+    assert.deepEqual(r, {
+      ok: true,
+      partitions: [0],
+      newFaults: [4],
+      recovered: [],
+      verified: 1,
+      entries: 1,
+    });
     assert.deepEqual(faulty(s, 3), [[4]]);
     const rec = s.advanceTo(40).find((x) => x.index === 3)!;
     assert.deepEqual([rec.proven, rec.missed, rec.newFaults], [[0], [], [4]]);
@@ -334,7 +425,14 @@ describe("devnet WindowPoSt", () => {
       params(s, 2, [all(0)], await bundle(s, 2, [all(0)])),
       s.epoch,
     );
-    assert.deepEqual(r, { ok: true, partitions: [0], newFaults: [], recovered: [1, 2] });
+    assert.deepEqual(r, {
+      ok: true,
+      partitions: [0],
+      newFaults: [],
+      recovered: [1, 2],
+      verified: 2,
+      entries: 2,
+    });
     const p = s.partitions(MINER, 2)[0]!;
     assert.deepEqual(
       [p.faultySectors.toNumbers(), p.recoveringSectors.toNumbers(), p.activeSectors.toNumbers()],

@@ -423,6 +423,33 @@ describe("RPC server", { timeout: 20_000 }, () => {
       assert.deepEqual(await client().call("Test.Echo", ["after"]), ["after"]);
     });
 
+    test("maxBodyBytes sets the limit (the devnet raises it for vanilla proof bundles)", async () => {
+      const small = await startRpcServer({
+        listen: { host: "127.0.0.1", port: 0 },
+        dispatcher: createDispatcher(methods, { logger: nullLogger }),
+        secret,
+        anonymousRead: true,
+        logger: nullLogger,
+        maxBodyBytes: 4096,
+      });
+      try {
+        const target = `http://127.0.0.1:${small.address.port}/rpc/v0`;
+        const echo = (pad: number) =>
+          fetch(target, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "Test.Echo", params: ["x".repeat(pad)] }),
+            signal: AbortSignal.timeout(5_000),
+          });
+        assert.equal((await echo(3000)).status, 200, "under the limit");
+        const over = await echo(5000);
+        assert.equal(over.status, 413);
+        assert.match(await over.text(), /request body over 4096 bytes/);
+      } finally {
+        await small.close();
+      }
+    });
+
     test("GET /healthcheck answers 200 JSON with ok: true and the health fields", async () => {
       const res = await fetch(`${base}/healthcheck`, { signal: AbortSignal.timeout(5_000) });
       assert.equal(res.status, 200);
