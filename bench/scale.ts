@@ -6,18 +6,19 @@
  *      lookup, counts, size on disk, and a real node's RSS with that index;
  *  (b) one deadline of 10 full 32 GiB partitions (23,490 sparse sectors) proven by a standalone PoSter
  *      with K ext-prover children of fixed time T: makespan against max(⌈10/K⌉·T, T), the node's own
- *      time by stage, its peak RSS. TODO(issue 15, after the sparse-sealing merge): needs
- *      `vsm devnet seal --size 32GiB --sparse` and the devnet at mainnet shape;
- *  (c) strict checks of a full 2,349-sector partition: sectors per second per core, the partition on 2
- *      cores, against PartitionCheckTimeout's default. TODO(issue 15, after the same merge).
+ *      time by stage, its peak RSS (bench/scaleDeadline.ts);
+ *  (c) strict checks of a full 2,349-sector partition (bench/scaleStrict.ts): sectors per second per
+ *      core, the partition on 2 worker threads, against PartitionCheckTimeout's default.
  *
  * Progress goes to stderr (one line rewritten on a terminal, a line every 5 s otherwise); the figures
  * to stdout, the last line one JSON object (`Result`). Keys a part does not measure stay null.
  *
- * Run: npm run bench:scale [-- --parts a --sectors 1000000 --lookups 50000 --batches 30 --no-pg]
- * Part (a) takes about a minute on 2 cores (55-70 s measured).
+ * Run: npm run bench:scale [-- --parts a,b,c --sectors 1000000 --lookups 50000 --batches 30 --no-pg
+ *      --partitions 10 --k 2 --ms 45000 --threads 2 --strict-sample 300]
+ * On 2 cores: (a) about a minute, (b) 5-7 minutes (the deadline's proving alone is ⌈P/K⌉·T), (c) 1-2.
  */
 import { tempDir } from "../test/helpers/tmp.js";
+import { type DeadlineFigures, provenDeadline } from "./scaleDeadline.js";
 import {
   type IndexFigures,
   initHome,
@@ -27,6 +28,7 @@ import {
   pgIndex,
 } from "./scaleIndex.js";
 import { peakRssMb } from "./scaleProgress.js";
+import { type StrictFigures, strictChecks } from "./scaleStrict.js";
 
 const argOf = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -64,6 +66,12 @@ interface Result {
   /** (c): strict checks per second per core. */
   strict_sectors_per_core_s: number | null;
   index: { lmdb: IndexFigures | null; postgres: IndexFigures | null; node: NodeFigures | null };
+  /** (b): the PoSter's peak RSS while it proves the deadline, MiB. */
+  poster_rss_mb: number | null;
+  /** (b)'s details. */
+  deadline: DeadlineFigures | null;
+  /** (c)'s details. */
+  strict: StrictFigures | null;
   bench_rss_mb: number;
   not_measured: string[];
 }
@@ -89,16 +97,50 @@ async function partA(r: Result): Promise<void> {
 }
 
 async function partB(r: Result): Promise<void> {
-  // TODO(issue 15 part 3b): needs sparse 32 GiB sectors and the devnet at mainnet shape (the
-  // seal15 branch). Fill sectors, partitions, bound_ratio, node_overhead_s and rss_mb (the PoSter's).
-  console.log("(b) one deadline of 10 × 2,349 sectors: not yet (waits for sparse 32 GiB sealing)");
-  r.not_measured.push("b: not yet");
+  const k = num("k", 2);
+  const tMs = num("ms", 45_000);
+  const partitions = num("partitions", 10);
+  console.log(
+    `(b) one deadline of ${partitions} full 32 GiB partitions, a standalone PoSter, ${k} ext-prover children of ${tMs / 1000} s (real proofs behind the delay)`,
+  );
+  const b = await provenDeadline({ partitions, k, tMs });
+  r.deadline = b;
+  r.sectors = b.sectors;
+  r.partitions = b.partitions;
+  r.bound_ratio = b.bound_ratio;
+  r.node_overhead_s = b.node_overhead_s;
+  r.poster_rss_mb = b.poster_rss_peak_mb;
+  console.log(
+    `  makespan ${b.makespan_s} s against the bound max(⌈${partitions}/${k}⌉·${tMs / 1000}, ${tMs / 1000}) = ${b.bound_s} s: ${b.bound_ratio}× (goal ≤ 1.10: ${b.bound_ratio <= 1.1 ? "met" : "NOT met"})`,
+  );
+  console.log(
+    `  the node's own time: ${b.node_overhead_s} s (goal ≤ 3 s: ${b.node_overhead_s <= 3 ? "met" : "NOT met"}), by stage in ms: ${Object.entries(
+      b.stage_ms,
+    )
+      .map(([s, v]) => `${s} ${v}`)
+      .join(", ")}`,
+  );
+  console.log(
+    `  head → "proving deadline" ${b.notify_ms} ms, → first child request ${b.before_proving_ms} ms, last answer → last push ${b.after_proving_ms} ms; ` +
+      `${b.slow_requests} of ${partitions} requests longer than T (longest ${b.longest_request_ms} ms); ${b.messages} messages, the last ${b.margin_epochs} epochs before Close`,
+  );
+  console.log(
+    `  the PoSter's peak RSS: ${b.poster_rss_peak_mb} MiB (vanilla bundles of ~59 MB per partition pass through it)`,
+  );
 }
 
 async function partC(r: Result): Promise<void> {
-  // TODO(issue 15 part 3c): strict checks over a sparse 32 GiB partition; fills strict_sectors_per_core_s.
-  console.log("(c) strict checks of a 2,349-sector partition: not yet (waits for sparse 32 GiB sealing)");
-  r.not_measured.push("c: not yet");
+  console.log("(c) strict checks of a full 32 GiB partition (2,349 sparse sectors)");
+  const c = await strictChecks({ threads: num("threads", 2), sample: num("strict-sample", 300) });
+  r.strict = c;
+  r.strict_sectors_per_core_s = c.strict_sectors_per_core_s;
+  console.log(
+    `  one core: ${c.ms_per_sector} ms per sector, ${c.strict_sectors_per_core_s} sectors/s (${c.per_core_sample} sectors)`,
+  );
+  console.log(
+    `  the partition on ${c.threads} threads: ${c.partition_s} s (${c.partition_sectors_per_s} sectors/s), ` +
+      `${(c.timeout_ratio * 100).toFixed(2)}% of PartitionCheckTimeout's default ${c.partition_check_timeout_s} s`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -112,6 +154,9 @@ async function main(): Promise<void> {
     index_sectors: null,
     strict_sectors_per_core_s: null,
     index: { lmdb: null, postgres: null, node: null },
+    poster_rss_mb: null,
+    deadline: null,
+    strict: null,
     bench_rss_mb: 0,
     not_measured: [],
   };

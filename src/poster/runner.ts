@@ -259,7 +259,10 @@ function submitterInput(
       },
       landed: (message) => result.messages.push(message),
       built: (message) => result.dryRun?.push(message),
-      stage: (stage, ms) => addStage((result.stageMs ??= {}), stage, ms),
+      stage: (stage, ms) => {
+        result.stageMs ??= {};
+        addStage(result.stageMs, stage, ms);
+      },
     },
   };
 }
