@@ -465,7 +465,7 @@ describe("sophon-gateway registrations (--miner)", { timeout: 40_000 }, () => {
       metrics,
       backoffMinMs: 50,
       backoffMaxMs: 100,
-      repeatWarnMs: 800,
+      repeatWarnMs: 1500,
     });
     running = { gws: [gw], gateways, calls: [], lines, metrics };
     await until("the refusal recorded", () =>
