@@ -30,6 +30,7 @@ import type { LogFields, Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics/metrics.js";
 import { GoChannels, type RpcChannel } from "../../rpc/channels.js";
 import { nodeRpcError } from "../../rpc/client.js";
+import { RpcError } from "../../rpc/errors.js";
 import type { RpcFailure } from "../../rpc/transport.js";
 import { errorMessage, SmError } from "../../util/errors.js";
 import { sleep } from "../../util/time.js";
@@ -90,6 +91,17 @@ export const REPEAT_WARN_MS = 60_000;
 
 /** What became of an answer: sent and confirmed, or why not. */
 type Delivery = { delivered: true } | { delivered: false; closed: boolean; why: string };
+
+/** Why a sent answer was not confirmed, worded by its cause. */
+function respondFailure(e: unknown, stopping: boolean): string {
+  if (stopping) return "the node is shutting down";
+  if (e instanceof RpcError) return `the gateway refused it: ${errorMessage(e)}`;
+  if (e instanceof SmError && e.code === "TIMEOUT")
+    return `the gateway did not confirm it within ${RESPOND_TIMEOUT_MS / 1000} s`;
+  if (e instanceof SmError && e.code === "RPC_UNREACHABLE")
+    return `the connection dropped before the gateway confirmed it, so it may or may not have arrived: ${errorMessage(e)}`;
+  return `it could not be sent: ${errorMessage(e)}`;
+}
 
 export class GatewayLink {
   readonly label: string;
@@ -398,9 +410,7 @@ export class GatewayLink {
         });
         return { delivered: true };
       } catch (e) {
-        d = signal.aborted
-          ? { delivered: false, closed: false, why: "the node is shutting down" }
-          : { delivered: false, closed: false, why: `the gateway did not take it: ${errorMessage(e)}` };
+        d = { delivered: false, closed: false, why: respondFailure(e, signal.aborted) };
       }
     }
     // A closed channel is not the gateway's error: its loss was counted when the channel ended.

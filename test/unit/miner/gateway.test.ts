@@ -401,6 +401,30 @@ describe("sophon-gateway registrations (--miner)", { timeout: 40_000 }, () => {
     );
   });
 
+  test("an answer the gateway refuses is counted undelivered, with the gateway's reason", async () => {
+    const { gws, gateways, metrics } = await setup();
+    const g = gws[0] as GatewayStandIn;
+    // Sent without waiting for it: the stand-in refuses the answer of an Id it did not send.
+    const id = randomUUID();
+    g.send(g.openChannels("f01000")[0]!, {
+      Id: id,
+      Method: "ComputeProof",
+      Payload: b64(JSON.stringify(payload(4))),
+    });
+    await until("given up", () => gateways.status()[0]?.lastRequest?.result === "undelivered");
+    assert.match(
+      gateways.status()[0]?.lastError?.message ?? "",
+      new RegExp(
+        `the answer to ${id} was not delivered: the gateway refused it: .*request id ${id} not exit`,
+      ),
+    );
+    assert.match(
+      await metrics.registry.metrics(),
+      /vsm_gateway_errors_total\{gateway="[^"]+",kind="respond"\} 1/,
+    );
+    assert.equal(g.responses.filter((r) => r.Id === id).length, 1, "sent once, not retried");
+  });
+
   test("a malformed InitConnect is never answered, whatever is wrong with it", async () => {
     const { gws, gateways } = await setup();
     const g = gws[0] as GatewayStandIn;
