@@ -108,7 +108,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     gatewayRequests: new Counter({
       name: "vsm_gateway_requests_total",
-      help: "Proof events from sophon-gateways by gateway, miner and result (ok, error: the proof failed and the gateway was told, invalid: an event this node cannot act on, undelivered: the answer could not be sent within the budget, duplicate: an Id seen before)",
+      help: "Proof events from sophon-gateways by gateway, miner and result (ok, error: the proof failed and the gateway was told, invalid: an event this node cannot act on, undelivered: the gateway did not take the answer, channel_closed: the request's channel ended before its answer, so it was not sent, duplicate: an Id seen before)",
       labelNames: ["gateway", "miner", "result"] as const,
       registers: [registry],
     }),
@@ -121,7 +121,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
     }),
     gatewayErrors: new Counter({
       name: "vsm_gateway_errors_total",
-      help: "sophon-gateway problems by gateway and kind (register: ListenProofEvent failed, lost: a registered channel ended, event: an event that could not be read, proof: a ComputeProof answered with an error, respond: an answer not taken)",
+      help: "sophon-gateway problems by gateway and kind (register: ListenProofEvent failed, lost: a registered channel ended, event: an event that could not be read, proof: a ComputeProof answered with an error, respond: an answer the gateway did not take)",
       labelNames: ["gateway", "kind"] as const,
       registers: [registry],
     }),

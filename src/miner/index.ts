@@ -26,7 +26,7 @@ import { cliEntry } from "../util/childProcess.js";
 import { limitInFlight } from "../util/concurrency.js";
 import { type Gateways, startGateways } from "./gateway/index.js";
 import { winningPoStMethods } from "./rpcApi.js";
-import { WINNING_POST_TIMEOUT_MS, WinningPoSt } from "./winningPost.js";
+import { WinningPoSt } from "./winningPost.js";
 
 export { WINNING_POST_TIMEOUT_MS, WinningPoSt } from "./winningPost.js";
 
@@ -122,7 +122,6 @@ export function startMiner(miners: readonly MinerConfig[], deps: MinerDeps): Min
     gateways = startGateways(deps.api, miners, {
       service,
       vanilla,
-      budgetMs: WINNING_POST_TIMEOUT_MS,
       logger: deps.logger,
       metrics: deps.metrics,
     });

@@ -47,6 +47,11 @@ export class RpcChannel implements AsyncIterableIterator<unknown> {
     private readonly cancel: () => void,
   ) {}
 
+  /** Whether the channel has ended (closed by either side, or its connection dropped). */
+  get hasEnded(): boolean {
+    return this.ended;
+  }
+
   bind(chanId: number, requestId: number, socket: number): void {
     this.chanId = chanId;
     this.requestId = requestId;

@@ -119,7 +119,7 @@ export class HttpTransport implements RpcTransport {
     } catch {
       throw fail({ kind: "notJson", url: this.url, status, text });
     }
-    const a = readAnswer(m, status);
+    const a = readAnswer(m, status, opts.voidResult === true);
     if (!a.ok) throw fail(a.failure);
     return a.result;
   }

@@ -26,6 +26,14 @@ export interface RpcCallOptions {
    * it; throwing stops the call (the cluster's last-moment lease check: PushOptions.beforeSend).
    */
   beforeSend?: () => void;
+  /**
+   * The method returns nothing (in Go, only an error). A go-jsonrpc whose answer tags `result` with
+   * omitempty (ipfs-force-community/go-jsonrpc v0.1.9 `handler.go`, the fork sophon-gateway runs)
+   * answers such a call `{"jsonrpc":"2.0","id":N}`; with this set, that answer is the call's success
+   * (null). Unset, an answer without `result` stays a bad response: a peer that drops the result of a
+   * method that has one is named as broken, rather than a null handed to a decoder.
+   */
+  voidResult?: boolean;
 }
 
 /**
@@ -129,18 +137,21 @@ export function causeCode(e: unknown): string | undefined {
 
 /**
  * One JSON-RPC answer read as far as a transport can without knowing the method: its result, or the
- * failure it is. `status` is the HTTP status (null on a WebSocket).
+ * failure it is. `status` is the HTTP status (null on a WebSocket); `voidResult`: the call's
+ * RpcCallOptions.voidResult, under which an answer with neither result nor error is a null result.
  */
 export function readAnswer(
   m: unknown,
   status: number | null,
+  voidResult = false,
 ): { ok: true; result: unknown } | { ok: false; failure: RpcFailure } {
   if (typeof m !== "object" || m === null || Array.isArray(m))
     return { ok: false, failure: { kind: "notObject", status } };
   const r = m as Record<string, unknown>;
   if (r.error !== undefined && r.error !== null)
     return { ok: false, failure: { kind: "peerError", error: r.error, status } };
-  if (!Object.hasOwn(r, "result")) return { ok: false, failure: { kind: "noResult", status } };
+  if (!Object.hasOwn(r, "result"))
+    return voidResult ? { ok: true, result: null } : { ok: false, failure: { kind: "noResult", status } };
   return { ok: true, result: r.result };
 }
 

@@ -58,6 +58,7 @@ export type AcceptResult = (result: unknown, requestId: number, socket: number) 
 interface Pending {
   method: string;
   socket: number;
+  voidResult: boolean;
   accept: AcceptResult | null;
   resolve(v: unknown): void;
   reject(e: unknown): void;
@@ -94,6 +95,11 @@ export class WsTransport implements RpcTransport {
   /** Whether a socket is open now. */
   get isOpen(): boolean {
     return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** The number of the open socket (callOn's `socket`); null while none is open. */
+  get socket(): number | null {
+    return this.isOpen ? this.socketNo : null;
   }
 
   /** When (ms since the epoch) a new connection may be tried; 0 = now. */
@@ -268,6 +274,27 @@ export class WsTransport implements RpcTransport {
     return this.send(ws, this.socketNo, method, params, opts, accept);
   }
 
+  /**
+   * Calls `method` on socket `socket` only: it never connects, and fails with the `lost` failure when
+   * that socket is no longer the open one. For an answer that means something only on the connection
+   * its question came on: sophon-gateway forgets a proof event's request when its channel's
+   * connection ends, so an answer sent on a later connection reaches no one.
+   */
+  callOn(
+    socket: number,
+    method: string,
+    params: readonly unknown[],
+    opts: RpcCallOptions = {},
+  ): Promise<unknown> {
+    if (this.closed) return Promise.reject(this.fail({ kind: "closed" }, method));
+    const ws = this.ws;
+    if (ws === null || socket !== this.socketNo || ws.readyState !== WebSocket.OPEN)
+      return Promise.reject(
+        this.fail({ kind: "lost", url: this.url, why: "the connection closed before the call" }, method),
+      );
+    return this.send(ws, socket, method, params, opts, null);
+  }
+
   private send(
     ws: WebSocket,
     socket: number,
@@ -298,6 +325,7 @@ export class WsTransport implements RpcTransport {
       const entry: Pending = {
         method,
         socket,
+        voidResult: opts.voidResult === true,
         accept,
         resolve: (v) => {
           finish();
@@ -334,7 +362,7 @@ export class WsTransport implements RpcTransport {
     }
     const p = typeof m.id === "number" ? this.pending.get(m.id) : undefined;
     if (p === undefined) return; // an answer after our timeout/abort, or not ours
-    const a = readAnswer(m, null);
+    const a = readAnswer(m, null, p.voidResult);
     if (!a.ok) {
       p.reject(this.fail(a.failure, p.method));
       return;

@@ -1,15 +1,21 @@
 /**
  * A sophon-gateway stand-in on loopback: a WebSocket JSON-RPC server speaking go-jsonrpc's channel
  * dialect and the gateway's proof-event methods, as sophon-gateway a09e86b does them
- * (`proofevent/proof_event.go`, `types/base_event.go`):
+ * (`proofevent/proof_event.go`, `types/base_event.go`) on its go-jsonrpc fork
+ * (ipfs-force-community/go-jsonrpc v0.1.9, `handler.go`, `websocket.go`):
  *  - `Gateway.ListenProofEvent([{MinerAddress}])` answers a channel id, then sends on that channel
  *    (`xrpc.ch.val [chanId, RequestEvent]`) an `InitConnect` whose payload is `{"ChannelId": uuid}`;
  *  - `computeProof(miner, payload)` sends a `ComputeProof` RequestEvent with a fresh UUID to the
  *    miner's first channel (the gateway's `SendRequest` tries the first channel first) and waits for
- *    its `Gateway.ResponseProofEvent`;
- *  - `Gateway.ResponseProofEvent([{Id, Payload, Error}])` resolves the waiting request, or answers the
- *    gateway's error "request id … not exit" for an Id nobody waits for;
+ *    its `Gateway.ResponseProofEvent`. When that channel ends first (its socket closes, the client
+ *    cancels it, kill()), the wait fails at once with "channel closed", as `sendOnce` returns
+ *    ErrCloseChannel; the gateway keeps the Id's entry, so a later answer to it is taken without error
+ *    and read by no one (kept in `responses` with `orphan: true`);
+ *  - `Gateway.ResponseProofEvent([{Id, Payload, Error}])` resolves the waiting request and answers
+ *    `{"jsonrpc":"2.0","id":N}` with no `result` (the fork's `result,omitempty` on a void method), or
+ *    answers the gateway's error "request id … not exit" for an Id it never sent;
  *  - the client's `xrpc.cancel [requestId]` ends the channel that request opened.
+ * Errors carry code 1: the fork's `LogicError`, the code its handler gives every error a method returns.
  * `kill()` drops every socket and stops listening; `restart()` listens again on the same port.
  */
 import { randomUUID } from "node:crypto";
@@ -34,8 +40,10 @@ export interface ProofResponse {
   Id: string;
   Payload: string | null;
   Error: string;
-  /** ms from sending the event to receiving this answer. */
+  /** ms from sending the event to receiving this answer (-1: an Id this stand-in never sent). */
   ms: number;
+  /** The answer came after its channel ended: the real gateway takes it and no one reads it. */
+  orphan?: boolean;
 }
 
 export class GatewayStandIn {
@@ -48,7 +56,12 @@ export class GatewayStandIn {
   private server: http.Server | null = null;
   private wss: WebSocketServer | null = null;
   private nextChan = 1;
-  private readonly pending = new Map<string, { sent: number; resolve(r: ProofResponse): void }>();
+  private readonly pending = new Map<
+    string,
+    { sent: number; ch: StandInChannel; resolve(r: ProofResponse): void; reject(e: Error): void }
+  >();
+  /** Ids whose channel ended before their answer: the gateway's idRequest entry outlives the wait. */
+  private readonly orphans = new Map<string, number>();
   private readonly waiters: { miner: string; n: number; resolve(): void }[] = [];
 
   async start(port = 0): Promise<this> {
@@ -95,7 +108,7 @@ export class GatewayStandIn {
         ws.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, ...body }));
       const params = Array.isArray(m.params) ? m.params : [];
       if (m.method === "xrpc.cancel") {
-        for (const c of this.channels) if (c.ws === ws && c.requestId === params[0]) c.open = false;
+        for (const c of this.channels) if (c.ws === ws && c.requestId === params[0]) this.endChannel(c);
         return;
       }
       if (m.method === "Gateway.ListenProofEvent") {
@@ -103,6 +116,7 @@ export class GatewayStandIn {
         const miner = String(policy?.MinerAddress ?? "");
         const refused = this.refuse.get(miner);
         if (refused !== undefined) {
+          // Code 1: the fork's LogicError (handler.go), what it sends for any error a method returns.
           reply({ error: { code: 1, message: refused } });
           return;
         }
@@ -135,21 +149,45 @@ export class GatewayStandIn {
       if (m.method === "Gateway.ResponseProofEvent") {
         const r = params[0] as { Id: string; Payload: string | null; Error: string };
         const p = this.pending.get(r?.Id);
+        const orphanSent = this.orphans.get(r?.Id);
+        if (orphanSent !== undefined) {
+          // base_event.go ResponseEvent: the entry is still there, so the answer is taken (and
+          // deleted) without error, into a result channel whose reader is gone.
+          this.orphans.delete(r.Id);
+          this.responses.push({ ...r, ms: Date.now() - orphanSent, orphan: true });
+          reply({});
+          return;
+        }
         this.responses.push({ ...r, ms: p ? Date.now() - p.sent : -1 });
         if (!p) {
           reply({ error: { code: 1, message: `request id ${r?.Id} not exit` } });
           return;
         }
         this.pending.delete(r.Id);
-        reply({ result: null });
+        // A void method's answer has no `result` key: the fork tags it omitempty.
+        reply({});
         p.resolve({ ...r, ms: Date.now() - p.sent });
         return;
       }
       reply({ error: { code: -32601, message: `method '${m.method}' not found` } });
     });
     ws.on("close", () => {
-      for (const c of this.channels) if (c.ws === ws) c.open = false;
+      for (const c of this.channels) if (c.ws === ws) this.endChannel(c);
     });
+  }
+
+  /**
+   * A channel's context ends (go-jsonrpc's closeInFlight on a dropped socket, or xrpc.cancel): every
+   * request waiting on it fails at once with sendOnce's ErrCloseChannel.
+   */
+  private endChannel(c: StandInChannel): void {
+    c.open = false;
+    for (const [id, p] of [...this.pending])
+      if (p.ch === c) {
+        this.pending.delete(id);
+        this.orphans.set(id, p.sent);
+        p.reject(new Error(`channel closed (request ${id})`));
+      }
   }
 
   /** Sends one RequestEvent (any JSON: tests send malformed ones too) on `ch`. */
@@ -164,13 +202,14 @@ export class GatewayStandIn {
     return this.request(ch, { Id: id, Method: "ComputeProof", Payload: b64(JSON.stringify(payload)) });
   }
 
-  /** Sends `event` and waits for the answer to its Id. */
+  /** Sends `event` and waits for the answer to its Id; rejects when the channel ends first. */
   request(
     ch: StandInChannel,
     event: { Id: string; Method: string; Payload: unknown },
   ): Promise<ProofResponse> {
-    return new Promise((resolve) => {
-      this.pending.set(event.Id, { sent: Date.now(), resolve });
+    if (!ch.open) return Promise.reject(new Error("channel closed"));
+    return new Promise((resolve, reject) => {
+      this.pending.set(event.Id, { sent: Date.now(), ch, resolve, reject });
       this.send(ch, event);
     });
   }
@@ -183,7 +222,7 @@ export class GatewayStandIn {
     this.server = null;
     this.wss = null;
     if (s) await new Promise<void>((r) => s.close(() => r()));
-    for (const c of this.channels) c.open = false;
+    for (const c of this.channels) this.endChannel(c);
   }
 
   /** Listens again on the same port, as a restarted gateway. */

@@ -20,8 +20,13 @@
  *    channel's (the gateway routes by the registered MinerAddress).
  *  - The answer is `Gateway.ResponseProofEvent(ResponseEvent{Id, Payload, Error})` (perm read): Payload
  *    is the JSON of `[]builtin.PoStProof` as bytes (base64 again), Error a string; the gateway turns a
- *    non-empty Error into the error of sophon-miner's call, and refuses an Id it no longer waits for
- *    ("request id … not exit").
+ *    non-empty Error into the error of sophon-miner's call. The method returns nothing, and the
+ *    gateway's go-jsonrpc fork (ipfs-force-community/go-jsonrpc v0.1.9, `result,omitempty`) answers it
+ *    `{"jsonrpc":"2.0","id":N}` with no `result`. The gateway waits for an Id only while the channel
+ *    it was sent on lives (`sendOnce` returns ErrCloseChannel when the channel's context ends, which
+ *    go-jsonrpc does when the connection drops). Its request entry outlives that wait until
+ *    RequestTimeout, so a late answer is taken without error by no one; an Id it never sent, or
+ *    already answered or cleaned, is refused ("request id … not exit").
  *  - The API is venus' gateway v2 (`MajorVersion = 2`, so `/rpc/v2`), namespace `Gateway`, with the
  *    header `X-VENUS-API-NAMESPACE: gateway.IGateway`.
  */

@@ -31,12 +31,12 @@ export interface GatewaysDeps {
   service: Pick<WinningPoSt, "compute">;
   /** Whether this node's answers are vanilla proofs (no SNARK-capable [[WinPost]] Bin): said per gateway. */
   vanilla: boolean;
-  /** Per request: arrival to answer (default: the WinningPoSt budget, 25 s). */
-  budgetMs: number;
   logger: Logger;
   metrics?: Metrics;
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /** How long an identical registration warning stays quiet (default 1 min). */
+  repeatWarnMs?: number;
 }
 
 /** The gateways of `[Common.API]`, parsed (a bad entry stops the start with the key and the accepted forms). */
@@ -115,11 +115,11 @@ export function startGateways(
         label: names[i] as string,
         miners: enabled,
         prove,
-        budgetMs: deps.budgetMs,
         logger: log,
         metrics: deps.metrics,
         backoffMinMs: deps.backoffMinMs,
         backoffMaxMs: deps.backoffMaxMs,
+        repeatWarnMs: deps.repeatWarnMs,
       }),
   );
   for (const link of links) {

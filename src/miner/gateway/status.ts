@@ -23,7 +23,10 @@ export interface GatewayRegistration {
     id: string;
     method: string;
     at: string;
-    /** computing, ok, error (a proof failure answered as such), invalid, undelivered. */
+    /**
+     * computing, ok, error (a proof failure answered as such), invalid, undelivered (sent but not
+     * taken, or not sent at shutdown), channel_closed (the channel it came on ended first: not sent).
+     */
     result: string;
     /** Arrival to answer accepted by the gateway; null while computing or when not delivered. */
     ms: number | null;
@@ -72,8 +75,9 @@ export class Registrations {
     this.metrics?.gatewayConnected.set({ gateway: this.gateway, miner: r.miner }, connected ? 1 : 0);
   }
 
-  noteError(miner: number, kind: string, message: string): void {
+  /** The miner's last error; counted in `vsm_gateway_errors_total` under `kind` unless it is null. */
+  noteError(miner: number, kind: string | null, message: string): void {
     this.row(miner).lastError = { at: new Date().toISOString(), message };
-    this.metrics?.gatewayErrors.inc({ gateway: this.gateway, kind });
+    if (kind !== null) this.metrics?.gatewayErrors.inc({ gateway: this.gateway, kind });
   }
 }

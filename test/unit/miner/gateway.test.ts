@@ -2,12 +2,15 @@
  * The sophon-gateway registrations of `--miner` (src/miner/gateway) against the loopback stand-in
  * (test/helpers/gatewayStandIn.ts), with a WinningPoSt service that returns a fixed proof (or fails,
  * or is slow) so that each behaviour is seen alone: registration of every enabled miner at every
- * gateway, answers, bad events, duplicates, a gateway that restarts while a proof is computed, a
- * request reaching the node through two gateways, a refused registration. The real prover and the
+ * gateway, answers, bad events, duplicates, a gateway that restarts while a proof is computed (the
+ * answer is not sent on the new connection), a proof that runs out of its budget (the timeout is
+ * sent), a request reaching the node through two gateways, a refused registration (its warning not
+ * repeated each attempt), one dial per backoff step to a gateway that is down. The real prover and the
  * real daemon are in test/e2e/gateway.test.ts.
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MinerConfig } from "../../../src/config/types.js";
@@ -15,7 +18,10 @@ import { memoryLogger } from "../../../src/log/logger.js";
 import { createMetrics } from "../../../src/metrics/metrics.js";
 import type { ComputeProofRequest } from "../../../src/miner/computeProof.js";
 import { type Gateways, startGateways } from "../../../src/miner/gateway/index.js";
+import { WinningPoSt } from "../../../src/miner/winningPost.js";
 import { sealedCid } from "../../../src/proofs/commCid.js";
+import type { SectorIndexer } from "../../../src/sectors/interface.js";
+import type { PersistStores } from "../../../src/sectors/stores.js";
 import { SmError } from "../../../src/util/errors.js";
 import { b64, GatewayStandIn } from "../../helpers/gatewayStandIn.js";
 
@@ -58,12 +64,14 @@ async function setup(
   opts: {
     gateways?: number;
     compute?: (req: ComputeProofRequest) => Promise<unknown>;
-    budgetMs?: number;
+    /** Miners whose registration the (first) gateway refuses from the start. */
+    refuse?: string[];
   } = {},
 ): Promise<Setup> {
   const gws = await Promise.all(
     Array.from({ length: opts.gateways ?? 1 }, () => new GatewayStandIn().start()),
   );
+  for (const m of opts.refuse ?? []) gws[0]?.refuse.set(m, `verify miner:${m} failed:not exist`);
   const calls: ComputeProofRequest[] = [];
   const { logger, lines } = memoryLogger("info");
   const metrics = createMetrics({ defaults: false });
@@ -82,7 +90,6 @@ async function setup(
         },
       },
       vanilla: true,
-      budgetMs: opts.budgetMs ?? 25_000,
       logger,
       metrics,
       backoffMinMs: 50,
@@ -91,10 +98,19 @@ async function setup(
   );
   running = { gws, gateways, calls, lines, metrics };
   for (const g of gws) {
-    await g.waitRegistered("f01000");
-    await g.waitRegistered("f01002");
+    if (!opts.refuse?.includes("f01000")) await g.waitRegistered("f01000");
+    if (!opts.refuse?.includes("f01002")) await g.waitRegistered("f01002");
   }
   return running;
+}
+
+/** `p`, or a failure naming `what` after `ms`: a request the node never answers must not hang the file. */
+function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer to ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
@@ -105,7 +121,7 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
   }
 }
 
-describe("sophon-gateway registrations (--miner)", () => {
+describe("sophon-gateway registrations (--miner)", { timeout: 40_000 }, () => {
   test("every enabled miner registers at every gateway on /rpc/v2 with its token and the venus namespace header", async () => {
     const { gws, gateways, lines } = await setup({ gateways: 2 });
     for (const g of gws) {
@@ -303,78 +319,198 @@ describe("sophon-gateway registrations (--miner)", () => {
     assert.equal(calls.length, 1);
   });
 
-  test("a gateway that restarts: the miners register again, and an answer computed meanwhile is delivered on the new socket", async () => {
-    const { gws, gateways, calls } = await setup({ compute: () => sleep(600) });
+  test("the socket drops while a proof is computed: the answer is not sent on the next connection, the request is recorded as channel_closed, and the re-sent request is answered", async () => {
+    const { gws, gateways, calls, metrics } = await setup({ compute: () => sleep(600) });
     const g = gws[0] as GatewayStandIn;
     const answer = g.computeProof("f01000", payload(2));
     await until("the proof started", () => calls.length === 1);
     await g.kill();
+    // sophon-gateway's sendOnce fails the request as soon as its channel's context ends.
+    await assert.rejects(answer, /channel closed/);
     await until("registration lost", () => gateways.status().every((r) => !r.connected));
-    await sleep(100);
     await g.restart();
-    const r = await answer;
-    assert.equal(r.Error, "", "answered although its socket died");
-    assert.ok(r.ms < 25_000);
     await g.waitRegistered("f01000");
     await g.waitRegistered("f01002");
+    await until("the request recorded", () =>
+      gateways.status().some((r) => r.lastRequest?.result === "channel_closed"),
+    );
+    const row = gateways.status().find((x) => x.miner === "f01000");
+    assert.equal(row?.failed, 1);
+    assert.equal(row?.answered, 0);
+    assert.match(
+      row?.lastError?.message ?? "",
+      /was not delivered: the channel closed before the answer; the gateway already failed or re-routed the request/,
+    );
+    const text = await metrics.registry.metrics();
+    assert.match(
+      text,
+      /vsm_gateway_requests_total\{gateway="[^"]+",miner="f01000",result="channel_closed"\} 1/,
+    );
+    assert.doesNotMatch(text, /result="ok"/, "a late answer is not counted as delivered");
+    assert.doesNotMatch(text, /kind="respond"/, "a closed channel is not the gateway's error");
+    assert.deepEqual(g.responses, [], "nothing was sent on the new connection");
+    // sophon-miner asks again (a new Id): the proof computed meanwhile answers it, proven once.
+    const again = await g.computeProof("f01000", payload(2));
+    assert.equal(again.Error, "");
+    assert.equal(calls.length, 1);
     await until("registered again", () =>
       gateways.status().every((x) => x.connected && x.channelId !== null),
     );
-    const again = await g.computeProof("f01002", payload(4));
-    assert.equal(again.Error, "");
-    const row = gateways.status().find((x) => x.miner === "f01000");
-    assert.match(row?.lastError?.message ?? "", /lost|reach/);
-    assert.equal(g.responses.length, 2, "one answer per request");
+    assert.equal(g.responses.length, 1, "one answer, on the live channel");
   });
 
-  test("an answer the gateway cannot take within the budget is given up, counted and never sent late", async () => {
-    const { gws, gateways, metrics } = await setup({ compute: () => sleep(100), budgetMs: 600 });
-    const g = gws[0] as GatewayStandIn;
-    const id = randomUUID();
-    void g.computeProof("f01000", payload(8), id);
-    await g.kill();
-    await until(
-      "given up",
-      () => gateways.status().some((r) => r.lastRequest?.result === "undelivered"),
-      3000,
-    );
-    const row = gateways.status().find((r) => r.miner === "f01000");
-    assert.equal(row?.failed, 1);
+  test("a WinningPoSt that runs out of its budget: the timeout is sent to the gateway, not dropped", async () => {
+    // The real service, whose 25 s timer (here 300 ms) starts when the proof starts, a little after
+    // the event arrived; its sector lookup never ends.
+    const gw = await new GatewayStandIn().start();
+    const { logger } = memoryLogger("warn");
+    const metrics = createMetrics({ defaults: false });
+    const service = new WinningPoSt({
+      miners: [miner(1000, true)],
+      indexer: { description: "a hung index", find: () => new Promise(() => {}) } as unknown as SectorIndexer,
+      stores: {} as PersistStores,
+      extPool: () => undefined,
+      builtin: () => {
+        throw new Error("not reached: the lookup hangs");
+      },
+      configFile: "/conf/sector-manager.cfg",
+      logger,
+      timeoutMs: 300,
+    });
+    const gateways = startGateways({ Gateway: [gw.apiInfo("t")], Token: "" }, [miner(1000, true)], {
+      service,
+      vanilla: false,
+      logger,
+      metrics,
+      backoffMinMs: 50,
+      backoffMaxMs: 200,
+    });
+    running = { gws: [gw], gateways, calls: [], lines: [], metrics };
+    await gw.waitRegistered("f01000");
+    const r = await within("the ComputeProof", 5000, gw.computeProof("f01000", payload(3)));
     assert.match(
-      row?.lastError?.message ?? "",
-      /was not delivered: the gateway was not reachable within the 0.6 s budget/,
+      r.Error,
+      /WinningPoSt for f01000 sector 3 did not finish within 0\.3 s, too late for its block/,
+    );
+    assert.equal(r.Payload, null);
+    assert.ok(r.ms >= 280 && r.ms < 3000, `answered after ${r.ms} ms`);
+    await until("counted", () => gateways.status()[0]?.lastRequest?.result === "error");
+    assert.match(
+      await metrics.registry.metrics(),
+      /vsm_gateway_requests_total\{gateway="[^"]+",miner="f01000",result="error"\} 1/,
+    );
+  });
+
+  test("an answer the gateway refuses is counted undelivered, with the gateway's reason", async () => {
+    const { gws, gateways, metrics } = await setup();
+    const g = gws[0] as GatewayStandIn;
+    // Sent without waiting for it: the stand-in refuses the answer of an Id it did not send.
+    const id = randomUUID();
+    g.send(g.openChannels("f01000")[0]!, {
+      Id: id,
+      Method: "ComputeProof",
+      Payload: b64(JSON.stringify(payload(4))),
+    });
+    await until("given up", () => gateways.status()[0]?.lastRequest?.result === "undelivered");
+    assert.match(
+      gateways.status()[0]?.lastError?.message ?? "",
+      new RegExp(
+        `the answer to ${id} was not delivered: the gateway refused it: .*request id ${id} not exit`,
+      ),
     );
     assert.match(
       await metrics.registry.metrics(),
-      /vsm_gateway_requests_total\{gateway="[^"]+",miner="f01000",result="undelivered"\} 1/,
+      /vsm_gateway_errors_total\{gateway="[^"]+",kind="respond"\} 1/,
     );
-    await g.restart();
-    await g.waitRegistered("f01000");
-    await sleep(200);
+    assert.equal(g.responses.filter((r) => r.Id === id).length, 1, "sent once, not retried");
+  });
+
+  test("a malformed InitConnect is never answered, whatever is wrong with it", async () => {
+    const { gws, gateways } = await setup();
+    const g = gws[0] as GatewayStandIn;
+    const ch = g.openChannels("f01000")[0]!;
+    const bad: string[] = [randomUUID(), randomUUID(), randomUUID()];
+    g.send(ch, { Id: bad[0], Method: "InitConnect", Payload: "%%% not base64" });
+    g.send(ch, { Id: bad[1], Method: "InitConnect", Payload: b64("{not json") });
+    g.send(ch, { Id: bad[2], Method: "InitConnect", Payload: 7 });
+    // Events are read in order: once a later request is answered, any answer to these was sent.
+    assert.equal((await g.computeProof("f01000", payload(1))).Error, "");
+    await sleep(100);
     assert.deepEqual(
-      g.responses.filter((r) => r.Id === id),
+      g.responses.filter((r) => bad.includes(r.Id)),
       [],
-      "no late answer after the restart",
+      "no ResponseProofEvent for an InitConnect",
+    );
+    await until("the last one recorded", () =>
+      /InitConnect [0-9a-f-]+: Payload must be base64/.test(
+        gateways.status().find((r) => r.miner === "f01000")?.lastError?.message ?? "",
+      ),
     );
   });
 
-  test("a refused registration is retried and shown with the gateway's reason", async () => {
+  test("a gateway that is down sees one dial per backoff step, however many miners register there", async () => {
+    // f01002 is refused, so its loop runs on its own backoff while f01000 is registered: when the
+    // gateway goes away, the two loops are out of step.
+    const { gws, gateways } = await setup({ refuse: ["f01002"] });
+    const g = gws[0] as GatewayStandIn;
+    await until("f01002 refused a few times", () => gateways.status()[1]?.lastError != null);
+    await sleep(300);
+    await g.kill();
+    // Whatever dials now is counted and hung up on before the WebSocket upgrade.
+    const dials: number[] = [];
+    const server = net.createServer((sock) => {
+      dials.push(Date.now());
+      sock.destroy();
+    });
+    await new Promise<void>((r) => server.listen(g.port, "127.0.0.1", () => r()));
+    try {
+      await sleep(1500);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    const gaps = dials.slice(1).map((t, i) => t - (dials[i] as number));
+    // Backoff 50 ms doubling to 200 ms: at most 1 + 1 + 1 + 1350 / 200 dials in 1.5 s.
+    assert.ok(dials.length >= 4 && dials.length <= 12, `${dials.length} dials: ${gaps.join(", ")} ms apart`);
+    assert.ok(
+      Math.min(...gaps) >= 40,
+      `dials ${gaps.join(", ")} ms apart; none may be closer than the 50 ms backoff`,
+    );
+  });
+
+  test("a refused registration is retried and shown with the gateway's reason; its warning is not repeated every attempt", async () => {
     const gw = await new GatewayStandIn().start();
     gw.refuse.set("f01000", "verify miner:f01000 failed:not exist");
-    const { logger } = memoryLogger("info");
+    const { logger, lines } = memoryLogger("info");
+    const metrics = createMetrics({ defaults: false });
     const gateways = startGateways({ Gateway: [gw.apiInfo("t")], Token: "" }, [miner(1000, true)], {
       service: { compute: async () => [] },
       vanilla: false,
-      budgetMs: 25_000,
       logger,
+      metrics,
       backoffMinMs: 50,
       backoffMaxMs: 100,
+      repeatWarnMs: 1500,
     });
-    running = { gws: [gw], gateways, calls: [], lines: [], metrics: createMetrics({ defaults: false }) };
+    running = { gws: [gw], gateways, calls: [], lines, metrics };
     await until("the refusal recorded", () =>
       /verify miner:f01000 failed/.test(gateways.status()[0]?.lastError?.message ?? ""),
     );
     assert.equal(gateways.status()[0]?.connected, false);
+    await sleep(500);
+    const warned = () => lines.filter((l) => /cannot register for proof events/.test(l));
+    const attempts = async () =>
+      Number(
+        /vsm_gateway_errors_total\{gateway="[^"]+",kind="register"\} (\d+)/.exec(
+          await metrics.registry.metrics(),
+        )?.[1] ?? 0,
+      );
+    const before = await attempts();
+    assert.ok(before >= 4, `${before} refusals counted`);
+    assert.equal(warned().length, 1, "one warning for identical refusals within the quiet period");
+    // After the quiet period the next identical refusal is logged again, with how many were left out.
+    await until("logged again", () => warned().length === 2, 3000);
+    assert.match(warned()[1] ?? "", /"repeated":\d+/);
+    assert.ok((await attempts()) > before + 3, "every refusal is still counted");
     gw.refuse.delete("f01000");
     await gw.waitRegistered("f01000");
     await until("registered", () => gateways.status()[0]?.connected === true);
@@ -382,7 +518,7 @@ describe("sophon-gateway registrations (--miner)", () => {
 
   test("no gateway entries, or no enabled miner: nothing is started", async () => {
     const { logger } = memoryLogger("info");
-    const deps = { service: { compute: async () => [] }, vanilla: true, budgetMs: 1000, logger };
+    const deps = { service: { compute: async () => [] }, vanilla: true, logger };
     assert.deepEqual(startGateways({ Gateway: [], Token: "" }, [miner(1000, true)], deps).status(), []);
     assert.deepEqual(startGateways({ Gateway: [" "], Token: "" }, [miner(1000, true)], deps).status(), []);
     assert.deepEqual(
