@@ -7,7 +7,7 @@ import { decodeFallbackPoStSectorProof } from "../proofs/bincode.js";
 import { WINDOW_POST_CHALLENGE_COUNT } from "../proofs/challenges.js";
 import { parseChainPoStProof } from "../proofs/proofTypes.js";
 import { type VerifyResult, type VerifySectorOptions, verifySector } from "../proofs/vanilla.js";
-import { decodeVanillaBundle } from "../proofs/vanillaBundle.js";
+import { openVanillaBundle } from "../proofs/vanillaBundle.js";
 import { errorMessage } from "../util/errors.js";
 import type { DevnetSector } from "./miner.js";
 
@@ -62,7 +62,7 @@ export async function verifyBundle(
     entries: entries?.length ?? 0,
   });
   try {
-    entries = decodeVanillaBundle(proofBytes);
+    entries = await openVanillaBundle(proofBytes);
   } catch (err) {
     entries = [];
     return judged(errorMessage(err));

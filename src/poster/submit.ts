@@ -21,7 +21,7 @@ import { encodeSubmitWindowedPoStParams, type SubmitParamsLimits } from "../chai
 import type { MinerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { attoToFil, type Metrics } from "../metrics/metrics.js";
-import { MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
+import { deflateVanillaBundle, MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep, untilAborted } from "../util/time.js";
 import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
@@ -186,7 +186,7 @@ export async function submitParams(input: MessageInput, group: readonly ProvenPa
       { signal },
     ),
   );
-  return buildSubmitParams(
+  const params = buildSubmitParams(
     {
       deadline: message.deadline.index,
       partitions: group,
@@ -196,6 +196,11 @@ export async function submitParams(input: MessageInput, group: readonly ProvenPa
     },
     message.format,
   );
+  // The devnet's bundle goes deflated (vanillaBundle.ts): ~59 MB a full 32 GiB partition otherwise.
+  if (message.format !== "vanilla-bundle") return params;
+  const proofs = [];
+  for (const p of params.proofs) proofs.push({ ...p, proofBytes: await deflateVanillaBundle(p.proofBytes) });
+  return { ...params, proofs };
 }
 
 /**

@@ -4,7 +4,13 @@ import { assignDeadlines, fillPartitions } from "../../../src/devnet/assignment.
 import { beaconRandomness, minerEntropy, ticketRandomness } from "../../../src/devnet/randomness.js";
 import { ChainState } from "../../../src/devnet/state.js";
 import { sealedCid } from "../../../src/proofs/commCid.js";
-import { decodeVanillaBundle, encodeVanillaBundle } from "../../../src/proofs/vanillaBundle.js";
+import {
+  DEFLATED_BUNDLE_MAGIC,
+  decodeVanillaBundle,
+  deflateVanillaBundle,
+  encodeVanillaBundle,
+  openVanillaBundle,
+} from "../../../src/proofs/vanillaBundle.js";
 
 const SMALL = {
   wPoStPeriodDeadlines: 4,
@@ -176,6 +182,36 @@ describe("vanilla bundle framing", () => {
     for (const [name, b] of cases) {
       assert.throws(() => decodeVanillaBundle(b), /malformed vanilla bundle/, name);
     }
+  });
+
+  test("deflated: opened like the plain form, far smaller on repetitive proofs; corrupt or oversized streams refused", async () => {
+    const entries = Array.from({ length: 50 }, (_, i) => new Uint8Array(25_000).fill(i % 7));
+    const plain = encodeVanillaBundle(entries);
+    const z = await deflateVanillaBundle(plain);
+    assert.deepEqual([...z.subarray(0, 4)], [...DEFLATED_BUNDLE_MAGIC]);
+    assert.ok(z.length * 20 < plain.length, `${z.length} of ${plain.length} bytes`);
+    const back = await openVanillaBundle(z);
+    assert.equal(back.length, 50);
+    for (let i = 0; i < 50; i++) assert.deepEqual(back[i], entries[i], `entry ${i}`);
+    // The plain form is still taken (older PoSters, tests that build bundles by hand).
+    assert.equal((await openVanillaBundle(plain)).length, 50);
+    // The magic read as a plain bundle's count is ~1.5 billion entries: never a valid plain bundle.
+    assert.throws(() => decodeVanillaBundle(z), /malformed vanilla bundle/);
+    const corrupt = Uint8Array.from([...DEFLATED_BUNDLE_MAGIC, 0xff, 0xff, 0xff, 0xff]);
+    await assert.rejects(
+      openVanillaBundle(corrupt),
+      /malformed vanilla bundle: its deflate stream is corrupt/,
+    );
+    // A small message that inflates past the limit stops there (a "zip bomb" costs the devnet nothing).
+    await assert.rejects(
+      openVanillaBundle(z, plain.length - 1),
+      new RegExp(`inflates to more than ${plain.length - 1} bytes`),
+    );
+    // A good stream of a bad bundle is the bundle's error.
+    await assert.rejects(
+      openVanillaBundle(await deflateVanillaBundle(plain.subarray(0, plain.length - 1))),
+      /malformed vanilla bundle: entry 49/,
+    );
   });
 });
 
