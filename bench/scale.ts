@@ -118,7 +118,9 @@ async function partB(r: Result): Promise<void> {
       b.stage_ms,
     )
       .map(([s, v]) => `${s} ${v}`)
-      .join(", ")}`,
+      .join(
+        ", ",
+      )}; on the critical path (head → first request, last answer → last push): ${b.critical_overhead_s} s`,
   );
   console.log(
     `  head → "proving deadline" ${b.notify_ms} ms, → first child request ${b.before_proving_ms} ms, last answer → last push ${b.after_proving_ms} ms; ` +

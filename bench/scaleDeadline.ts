@@ -49,8 +49,10 @@ export interface DeadlineFigures {
   bound_s: number;
   makespan_s: number;
   bound_ratio: number;
-  /** The sum of stage_ms: the node's own time for the deadline. */
+  /** The sum of stage_ms: the node's own time for the deadline (much of it beside the proving). */
   node_overhead_s: number;
+  /** The node's time on the critical path: head → first child request, last answer → last push. */
+  critical_overhead_s: number;
   stage_ms: Record<string, number>;
   /** Head at Challenge + confidence → "proving deadline"; → first child request; last answer → last push. */
   notify_ms: number;
@@ -192,6 +194,7 @@ export async function provenDeadline(o: {
       makespan_s: Math.round(makespan) / 1000,
       bound_ratio: Math.round((makespan / boundMs) * 1000) / 1000,
       node_overhead_s: Math.round(overheadMs) / 1000,
+      critical_overhead_s: Math.round(firstIn - head + (lastSent - lastOut)) / 1000,
       stage_ms: stageMs,
       notify_ms: began.t - head,
       before_proving_ms: firstIn - began.t,
