@@ -20,10 +20,8 @@
  * StrictCheck is off here: strict checks are part (c), measured on their own.
  */
 import path from "node:path";
-import { LotusChainClient } from "../src/chain/lotus/client.js";
 import { MinerMethod } from "../src/chain/message.js";
 import { provingDeadlineAt } from "../src/devnet/policy.js";
-import { nullLogger } from "../src/log/logger.js";
 import {
   fixedTimeWdPostBlocks,
   PosterStack,
@@ -103,26 +101,11 @@ export async function provenDeadline(o: {
     },
     readyTimeoutMs: 120_000,
   });
-  const heads = new Map<number, number>();
-  const stop = new AbortController();
-  let chain: LotusChainClient | undefined;
+  let tracker: ReturnType<PosterStack["trackHeads"]> | undefined;
   try {
     await stack.startAll();
-    chain = LotusChainClient.fromConfig(
-      {
-        Gateway: [],
-        Chain: JSON.parse(stack.chainLine.slice(stack.chainLine.indexOf("=") + 1)) as string,
-        Messager: "",
-        Token: "",
-      },
-      { logger: nullLogger },
-    );
-    const client = chain;
-    void (async () => {
-      for await (const changes of client.chainNotify({ signal: stop.signal }))
-        for (const c of changes)
-          if (c.type !== "revert" && !heads.has(c.tipset.height)) heads.set(c.tipset.height, Date.now());
-    })().catch(() => {});
+    tracker = stack.trackHeads();
+    const { heads } = tracker;
 
     // The deadline two ahead of the current one is the only mutable one: every sector lands there.
     const off = stack.offset(actor);
@@ -207,8 +190,7 @@ export async function provenDeadline(o: {
       seal_attach_s: Math.round(sealAttachS * 10) / 10,
     };
   } finally {
-    stop.abort();
-    chain?.close();
+    tracker?.close();
     await stack.stop();
     await cleanup();
   }

@@ -23,10 +23,8 @@
  */
 import path from "node:path";
 import type { DeadlineInfo } from "../src/chain/interface.js";
-import { LotusChainClient } from "../src/chain/lotus/client.js";
 import { MinerMethod } from "../src/chain/message.js";
 import { provingPeriod } from "../src/devnet/policy.js";
-import { nullLogger } from "../src/log/logger.js";
 import {
   fixedTimeWdPostBlocks,
   PosterStack,
@@ -140,27 +138,12 @@ async function main() {
     },
   });
   // When each head reached this process: the PoSter is told by the same ChainNotify.
-  const heads = new Map<number, number>();
-  const stop = new AbortController();
-  let chain: LotusChainClient | undefined;
+  let tracker: ReturnType<PosterStack["trackHeads"]> | undefined;
   const out: Figures[] = [];
   try {
     await stack.startAll();
-    chain = LotusChainClient.fromConfig(
-      {
-        Gateway: [],
-        Chain: JSON.parse(stack.chainLine.slice(stack.chainLine.indexOf("=") + 1)) as string,
-        Messager: "",
-        Token: "",
-      },
-      { logger: nullLogger },
-    );
-    const client = chain;
-    void (async () => {
-      for await (const changes of client.chainNotify({ signal: stop.signal }))
-        for (const c of changes)
-          if (c.type !== "revert" && !heads.has(c.tipset.height)) heads.set(c.tipset.height, Date.now());
-    })().catch(() => {});
+    tracker = stack.trackHeads();
+    const { heads } = tracker;
 
     // With 3 deadlines exactly one is mutable at a time: every sector lands in it.
     const from = (await stack.epoch()) + 1;
@@ -182,8 +165,7 @@ async function main() {
       out.push(await measure(stack, d, heads, lines, timeline));
     }
   } finally {
-    stop.abort();
-    chain?.close();
+    tracker?.close();
     await stack.stop();
     await cleanup();
   }

@@ -5,18 +5,8 @@
  */
 import type { GatewayView } from "./types.js";
 
-/** What `gatewayViews` reads of one registration (miner/gateway's GatewayRegistration fits). */
-export interface GatewayRow {
-  gateway: string;
-  miner: string;
-  connected: boolean;
-  since: string | null;
-  requests: number;
-  answered: number;
-  failed: number;
-  lastRequest: { at: string; method: string; result: string; ms: number | null } | null;
-  lastError: { at: string; message: string } | null;
-}
+/** What `gatewayViews` reads of one registration (miner/gateway's GatewayRegistration fits, extra fields and all). */
+export type GatewayRow = GatewayView;
 
 /** The page's rows, in the order given (config order: gateway, then miner). */
 export function gatewayViews(rows: readonly GatewayRow[]): GatewayView[] {

@@ -7,10 +7,12 @@
  * `startAll` runs them in that order), so a test can seal and attach before or after the nodes
  * start. Miners get sectors when the caller says (`seal`), so it can choose which deadline they land in.
  */
+
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { DeadlineInfo } from "../../src/chain/interface.js";
+import { LotusChainClient } from "../../src/chain/lotus/client.js";
 import { homePaths, readApiFile } from "../../src/daemon/home.js";
 import type { DeadlineRecord } from "../../src/devnet/miner.js";
 import {
@@ -19,6 +21,7 @@ import {
   provingDeadlineAt,
   provingPeriod,
 } from "../../src/devnet/policy.js";
+import { nullLogger } from "../../src/log/logger.js";
 import type { RpcClient } from "../../src/rpc/client.js";
 import { type Proc, runCli } from "../../src/util/childProcess.js";
 import {
@@ -253,6 +256,36 @@ export class PosterStack {
       state: string;
       concurrent: number;
     }[];
+  }
+
+  /**
+   * When each head reached this process, by height, as the PoSter is told by the same ChainNotify
+   * (benches measure from there). `close()` ends the stream.
+   */
+  trackHeads(): { heads: Map<number, number>; close(): void } {
+    const heads = new Map<number, number>();
+    const stop = new AbortController();
+    const chain = LotusChainClient.fromConfig(
+      {
+        Gateway: [],
+        Chain: JSON.parse(this.chainLine.slice(this.chainLine.indexOf("=") + 1)) as string,
+        Messager: "",
+        Token: "",
+      },
+      { logger: nullLogger },
+    );
+    void (async () => {
+      for await (const changes of chain.chainNotify({ signal: stop.signal }))
+        for (const c of changes)
+          if (c.type !== "revert" && !heads.has(c.tipset.height)) heads.set(c.tipset.height, Date.now());
+    })().catch(() => {});
+    return {
+      heads,
+      close() {
+        stop.abort();
+        chain.close();
+      },
+    };
   }
 
   async epoch(): Promise<number> {
