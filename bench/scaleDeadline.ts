@@ -19,6 +19,7 @@
  *
  * StrictCheck is off here: strict checks are part (c), measured on their own.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { MinerMethod } from "../src/chain/message.js";
 import { provingDeadlineAt } from "../src/devnet/policy.js";
@@ -75,6 +76,8 @@ export async function provenDeadline(o: {
   partitions: number;
   k: number;
   tMs: number;
+  /** A file the PoSter's lines are appended to, to see where its time went. */
+  logFile?: string | undefined;
 }): Promise<DeadlineFigures> {
   const sectors = o.partitions * SECTORS_PER_PARTITION;
   const boundMs = Math.max(Math.ceil(o.partitions / o.k) * o.tMs, o.tMs);
@@ -98,6 +101,7 @@ export async function provenDeadline(o: {
     onPosterLine: (l) => {
       const p = parseLogLine(l);
       if (p) lines.push(p);
+      if (o.logFile) fs.appendFileSync(o.logFile, `${l}\n`);
     },
     readyTimeoutMs: 120_000,
   });

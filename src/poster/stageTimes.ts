@@ -3,7 +3,8 @@
  * stage's figure is the sum of the time spent in it; partitions are checked and proven in parallel,
  * so two stages may overlap in wall-clock time and the sum may exceed the run's duration.
  *
- *   chain   the deadline's chain reads: partitions, miner info, seed, posted, sector infos
+ *   chain   the deadline's chain reads: partitions, miner info, seed, posted, sector infos; before
+ *           each push, what is on chain already and the head
  *   lookup  the sector index: where each sector's files are (inside the checks)
  *   check   the sector checks, lookups excluded (file presence, sizes; strict: a one-challenge proof)
  *   group   grouping finished partitions into messages

@@ -134,8 +134,8 @@ export interface SubmitReport {
   landed(message: LandedMessage): void;
   /** Dry run: a message built, or why it could not be. */
   built(message: DryRunMessage): void;
-  /** Time spent building ("build") and pushing ("push") a message (stageTimes.ts). */
-  stage?(stage: "build" | "push", ms: number): void;
+  /** Time spent reading the chain before a push ("chain"), building ("build") and pushing ("push") a message (stageTimes.ts). */
+  stage?(stage: "chain" | "build" | "push", ms: number): void;
 }
 
 /** The deadline's messages as the proof store records them (absent: nothing is recorded). */
@@ -303,7 +303,9 @@ export class Submitter {
     // restart (recorded with the stored proofs), or one this run lost track of.
     let earlier = [...new Set(all.map((g) => records?.sentCid(g.index)).filter((c) => c !== undefined))];
     for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+      const read = performance.now();
       pending = await this.#notYetOnChain(pending);
+      this.input.report.stage?.("chain", performance.now() - read);
       if (pending.length === 0) return;
       if (earlier.length > 0)
         log.warn("an earlier message of these partitions has not landed; sending them again", {
@@ -349,7 +351,9 @@ export class Submitter {
     const msg = await windowPostMessage(this.input, pending);
     report.stage?.("build", performance.now() - built);
     const parts = pending.map((g) => g.index);
+    const head = performance.now();
     const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
+    report.stage?.("chain", performance.now() - head);
     const pushing = performance.now();
     try {
       const { cid } = await chain.pushMessage(msg, { signal }).finally(() => {
