@@ -5,10 +5,18 @@
  *
  * Key: bucket PoStProofs, then (miner actor id, deadline Open epoch, partition index) as big-endian u64,
  * so one deadline's records are one prefix scan and old deadlines are pruned by a scan of the miner.
- * Value: one JSON document per partition (version 1):
+ * Value (version 2): the 4 bytes "VSMP", a version byte 2, a u32 LE header length, the header as JSON,
+ * then the sector proofs back to back:
  *
- *   { v: 1, seed: hex, proofType, format, skipped: RLE+ base64, proven: RLE+ base64,
- *     snark?: base64, sectors?: [[number, base64], …], provenAt: epoch, sentCid?: cid }
+ *   header { seed: hex, proofType, format, skipped: RLE+ base64, proven: RLE+ base64, provenAt: epoch,
+ *            snark?: base64, sectors?: [number, …], lengths?: [bytes, …], sentCid?: cid }
+ *
+ * A devnet partition of 2,349 32 GiB sectors carries ~59 MB of vanilla proofs: version 1 (one JSON
+ * document, every proof in base64) cost ~0.3 s of the event loop to write and as much to read, and
+ * marking it sent rewrote it whole. Version 1 records are still read.
+ *
+ * The CID of the message that carried a partition goes in its own small record (bucket PoStSent, same
+ * key parts), so marking a pushed message never rewrites the proofs.
  *
  * A record is reused only for the same challenge: same seed (a reorg that changed the randomness makes
  * it useless), same proof type and format, and the same sectors to prove (proven ∪ skipped equal to
@@ -21,7 +29,12 @@ import { Bucket, bucketPrefix, readU64, u64Key } from "../store/keys.js";
 import { errorMessage } from "../util/errors.js";
 import type { ProofFormat, ProvenPartition } from "./batch.js";
 
-const VERSION = 1;
+/** The JSON-only record of earlier releases (read, never written). */
+const VERSION_JSON = 1;
+const VERSION = 2;
+const MAGIC = Buffer.from("VSMP", "latin1");
+/** Magic, version byte, header length. */
+const PREFIX_BYTES = MAGIC.length + 1 + 4;
 
 export interface SavedProof {
   /** The masked 32-byte challenge seed the proof answers. */
@@ -42,7 +55,7 @@ export interface DeadlineKey {
   open: number;
 }
 
-interface Doc {
+interface Header {
   v: number;
   seed: string;
   proofType: string;
@@ -50,7 +63,9 @@ interface Doc {
   skipped: string;
   proven: string;
   snark?: string;
-  sectors?: [number, string][];
+  /** Version 2: the sector numbers of the proofs after the header, in order, and their lengths. */
+  sectors?: number[] | [number, string][];
+  lengths?: number[];
   provenAt: number;
   sentCid?: string;
 }
@@ -62,7 +77,7 @@ const fromB64 = (s: unknown, what: string): Uint8Array => {
 };
 
 export function encodeSavedProof(p: SavedProof): Uint8Array {
-  const doc: Doc = {
+  const header: Header = {
     v: VERSION,
     seed: Buffer.from(p.seed).toString("hex"),
     proofType: p.proofType,
@@ -71,17 +86,84 @@ export function encodeSavedProof(p: SavedProof): Uint8Array {
     proven: b64(p.partition.proven.encode()),
     provenAt: p.provenAt,
   };
-  if (p.partition.snarkProof) doc.snark = b64(p.partition.snarkProof);
-  if (p.partition.sectorProofs) doc.sectors = [...p.partition.sectorProofs].map(([n, b]) => [n, b64(b)]);
-  if (p.sentCid) doc.sentCid = p.sentCid;
-  return new TextEncoder().encode(JSON.stringify(doc));
+  if (p.partition.snarkProof) header.snark = b64(p.partition.snarkProof);
+  const proofs = p.partition.sectorProofs ? [...p.partition.sectorProofs] : [];
+  if (p.partition.sectorProofs) {
+    header.sectors = proofs.map(([n]) => n);
+    header.lengths = proofs.map(([, b]) => b.length);
+  }
+  if (p.sentCid) header.sentCid = p.sentCid;
+  const head = Buffer.from(JSON.stringify(header), "utf8");
+  let total = PREFIX_BYTES + head.length;
+  for (const [, b] of proofs) total += b.length;
+  const out = Buffer.allocUnsafe(total);
+  MAGIC.copy(out, 0);
+  out[MAGIC.length] = VERSION;
+  out.writeUInt32LE(head.length, MAGIC.length + 1);
+  head.copy(out, PREFIX_BYTES);
+  let off = PREFIX_BYTES + head.length;
+  for (const [, b] of proofs) {
+    out.set(b, off);
+    off += b.length;
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** Decode a stored record of partition `index`; throws with what is wrong. */
-export function decodeSavedProof(index: number, bytes: Uint8Array): SavedProof {
-  const d = JSON.parse(new TextDecoder().decode(bytes)) as Partial<Doc>;
+/** The header and, for version 2, the bytes after it; throws with what is wrong. */
+function splitRecord(bytes: Uint8Array): { header: Partial<Header>; body?: Uint8Array } {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length >= PREFIX_BYTES && buf.subarray(0, MAGIC.length).equals(MAGIC)) {
+    const v = buf[MAGIC.length];
+    if (v !== VERSION) throw new Error(`unknown record version ${String(v)}`);
+    const len = buf.readUInt32LE(MAGIC.length + 1);
+    if (PREFIX_BYTES + len > buf.length) throw new Error(`header of ${len} bytes runs past the record`);
+    const header = JSON.parse(buf.toString("utf8", PREFIX_BYTES, PREFIX_BYTES + len)) as Partial<Header>;
+    if (typeof header !== "object" || header === null) throw new Error("header is not a JSON object");
+    if (header.v !== VERSION) throw new Error(`header says version ${String(header.v)}, not ${VERSION}`);
+    // One copy of the proofs, so that they do not hold on to (or change with) the store's buffer.
+    return { header, body: new Uint8Array(buf.subarray(PREFIX_BYTES + len)) };
+  }
+  const d = JSON.parse(buf.toString("utf8")) as Partial<Header>;
   if (typeof d !== "object" || d === null) throw new Error("not a JSON object");
-  if (d.v !== VERSION) throw new Error(`unknown record version ${String(d.v)}`);
+  if (d.v !== VERSION_JSON) throw new Error(`unknown record version ${String(d.v)}`);
+  return { header: d };
+}
+
+/** Version 2's sector proofs: numbers and lengths in the header, the bytes after it. */
+function sectorProofsV2(d: Partial<Header>, body: Uint8Array): Map<number, Uint8Array> {
+  const { sectors, lengths } = d;
+  if (!Array.isArray(sectors) || !Array.isArray(lengths)) throw new Error("sector proofs are missing");
+  if (sectors.length !== lengths.length) throw new Error("sector proof numbers and lengths differ in count");
+  const out = new Map<number, Uint8Array>();
+  let off = 0;
+  sectors.forEach((n, i) => {
+    const len = lengths[i];
+    if (!Number.isSafeInteger(n) || !Number.isSafeInteger(len) || (len as number) < 0)
+      throw new Error("a sector proof entry is malformed");
+    if (off + (len as number) > body.length)
+      throw new Error(`proof of sector ${String(n)} runs past the record`);
+    out.set(n as number, body.subarray(off, off + (len as number)));
+    off += len as number;
+  });
+  if (off !== body.length) throw new Error(`${body.length - off} bytes after the last sector proof`);
+  return out;
+}
+
+/** Version 1's sector proofs: [number, base64] pairs in the JSON. */
+function sectorProofsV1(d: Partial<Header>): Map<number, Uint8Array> {
+  if (!Array.isArray(d.sectors)) throw new Error("sector proofs are missing");
+  const out = new Map<number, Uint8Array>();
+  for (const e of d.sectors) {
+    if (!Array.isArray(e) || !Number.isSafeInteger(e[0]))
+      throw new Error("a sector proof entry is malformed");
+    out.set(e[0] as number, fromB64(e[1], `proof of sector ${String(e[0])}`));
+  }
+  return out;
+}
+
+/** Decode a stored record of partition `index` (version 2, or version 1's JSON); throws with what is wrong. */
+export function decodeSavedProof(index: number, bytes: Uint8Array): SavedProof {
+  const { header: d, body } = splitRecord(bytes);
   if (typeof d.seed !== "string" || !/^[0-9a-f]{64}$/.test(d.seed))
     throw new Error("seed is not 32 hex bytes");
   if (typeof d.proofType !== "string" || d.proofType === "") throw new Error("proofType is missing");
@@ -95,13 +177,7 @@ export function decodeSavedProof(index: number, bytes: Uint8Array): SavedProof {
   if (d.format === "snark") {
     partition = { index, skipped, proven, snarkProof: fromB64(d.snark, "snark") };
   } else {
-    if (!Array.isArray(d.sectors)) throw new Error("sector proofs are missing");
-    const sectorProofs = new Map<number, Uint8Array>();
-    for (const e of d.sectors) {
-      if (!Array.isArray(e) || !Number.isSafeInteger(e[0]))
-        throw new Error("a sector proof entry is malformed");
-      sectorProofs.set(e[0] as number, fromB64(e[1], `proof of sector ${String(e[0])}`));
-    }
+    const sectorProofs = body ? sectorProofsV2(d, body) : sectorProofsV1(d);
     const want = proven.toNumbers();
     if (want.length !== sectorProofs.size || want.some((n) => !sectorProofs.has(n)))
       throw new Error("sector proofs do not match the proven sectors");
@@ -128,20 +204,15 @@ export class ProofStore {
     await this.kv.put(u64Key(Bucket.PoStProofs, dl.actor, dl.open, p.partition.index), encodeSavedProof(p));
   }
 
-  /** Record that a message carrying these partitions was pushed (kept with each partition's proof). */
+  /**
+   * Record that a message carrying these partitions was pushed: a small record beside each partition's
+   * proof (the proofs themselves are not rewritten). A CID recorded for a partition without a stored
+   * proof is never read; it goes with its deadline's prune.
+   */
   async markSent(dl: DeadlineKey, partitions: readonly number[], cid: string): Promise<void> {
-    const keys = partitions.map((i) => u64Key(Bucket.PoStProofs, dl.actor, dl.open, i));
+    const value = new TextEncoder().encode(cid);
     await this.kv.transaction((tx) => {
-      keys.forEach((k, n) => {
-        const raw = tx.get(k);
-        if (raw === undefined) return;
-        try {
-          const rec = decodeSavedProof(partitions[n]!, raw);
-          tx.put(k, encodeSavedProof({ ...rec, sentCid: cid }));
-        } catch {
-          // an unreadable record is reported (and dropped) by load()
-        }
-      });
+      for (const i of partitions) tx.put(u64Key(Bucket.PoStSent, dl.actor, dl.open, i), value);
     });
   }
 
@@ -163,6 +234,10 @@ export class ProofStore {
         bad.push(e.key);
       }
     }
+    for await (const e of this.kv.scan(bucketPrefix(Bucket.PoStSent, dl.actor, dl.open))) {
+      const rec = out.get(readU64(e.key, 2));
+      if (rec) rec.sentCid = new TextDecoder().decode(e.value);
+    }
     if (bad.length > 0)
       await this.kv.transaction((tx) => {
         for (const k of bad) tx.delete(k);
@@ -170,18 +245,23 @@ export class ProofStore {
     return out;
   }
 
-  /** Delete the records of `actor`'s deadlines that opened before `openBefore`; returns how many. */
+  /** Delete the records of `actor`'s deadlines that opened before `openBefore`; returns how many proofs. */
   async prune(actor: number, openBefore: number): Promise<number> {
-    const old: Uint8Array[] = [];
-    for await (const e of this.kv.scan(bucketPrefix(Bucket.PoStProofs, actor))) {
-      if (readU64(e.key, 1) >= openBefore) break;
-      old.push(e.key);
-    }
-    if (old.length > 0)
+    const old = async (bucket: Bucket) => {
+      const keys: Uint8Array[] = [];
+      for await (const e of this.kv.scan(bucketPrefix(bucket, actor))) {
+        if (readU64(e.key, 1) >= openBefore) break;
+        keys.push(e.key);
+      }
+      return keys;
+    };
+    const proofs = await old(Bucket.PoStProofs);
+    const sent = await old(Bucket.PoStSent);
+    if (proofs.length + sent.length > 0)
       await this.kv.transaction((tx) => {
-        for (const k of old) tx.delete(k);
+        for (const k of [...proofs, ...sent]) tx.delete(k);
       });
-    return old.length;
+    return proofs.length;
   }
 }
 

@@ -30,6 +30,7 @@ export interface KVStore {
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   /** One snapshot for all keys; results in the order of `keys`. */
   getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
+  /** The store may keep `value` itself until the write is done: the caller does not change it. */
   put(key: Uint8Array, value: Uint8Array): Promise<void>;
   delete(key: Uint8Array): Promise<void>;
   /** Entries whose key starts with `prefix`, in key order. */

@@ -11,6 +11,8 @@ export enum Bucket {
   SectorIndexUpgrade = 0x02,
   /** Finished WindowPoSt partition proofs: (miner, deadline open, partition) → record (poster/proofStore.ts). */
   PoStProofs = 0x03,
+  /** The message that carried a stored partition proof: (miner, deadline open, partition) → CID text. */
+  PoStSent = 0x04,
 }
 
 /** Bucket byte followed by big-endian u64 parts, so scans come back in numeric order. */

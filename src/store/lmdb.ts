@@ -27,6 +27,12 @@ export interface LmdbStoreOptions {
   onWriteError?: (err: SmError) => void;
 }
 
+/**
+ * A Buffer over the same memory (no copy: a partition's proofs are tens of MB). The store keeps it
+ * until the write is done; callers never change a value they have handed to put.
+ */
+const view = (v: Uint8Array): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+
 function bytes(v: unknown): Uint8Array | undefined {
   if (v === undefined || v === null) return undefined;
   if (v instanceof Uint8Array) return v;
@@ -131,7 +137,7 @@ class LmdbStore implements KVStore {
   }
 
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.write(() => this.db.put(Buffer.from(key), Buffer.from(value)));
+    await this.write(() => this.db.put(Buffer.from(key), view(value)));
   }
 
   async delete(key: Uint8Array): Promise<void> {
@@ -152,7 +158,8 @@ class LmdbStore implements KVStore {
     for (const { key, value } of range) {
       const k = key as Uint8Array;
       if (!startsWith(k, prefix)) break;
-      yield { key: Uint8Array.from(k), value: Uint8Array.from(value as Uint8Array) };
+      // Copies (one memcpy each): lmdb-js may reuse the memory behind what it yields.
+      yield { key: new Uint8Array(k), value: new Uint8Array(value as Uint8Array) };
     }
   }
 
@@ -161,7 +168,7 @@ class LmdbStore implements KVStore {
     const tx: KVTxn = {
       get: (k) => bytes(db.get(Buffer.from(k))),
       put: (k, v) => {
-        quiet(db.put(Buffer.from(k), Buffer.from(v)));
+        quiet(db.put(Buffer.from(k), view(v)));
       },
       delete: (k) => {
         quiet(db.remove(Buffer.from(k)));
