@@ -9,12 +9,13 @@
  * PROVER_WORKER_DIED and is replaced.
  */
 import os from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import { isErrorCode } from "../rpc/errors.js";
 import { AbortedError, SmError } from "../util/errors.js";
 import { PriorityQueue } from "../util/priorityQueue.js";
+import { startModuleWorker } from "../util/worker.js";
 import type { TaskName, WorkerTasks } from "./workerTasks.js";
 
 type Args<K extends TaskName> = Parameters<WorkerTasks[K]>;
@@ -46,18 +47,8 @@ export interface WorkerPoolOptions {
   metrics?: Metrics;
 }
 
-/**
- * The worker entry next to this file: worker.js when built. Under tsx (tests, benchmarks) the
- * source is worker.ts and a worker thread does not inherit tsx's loader, so a two-line bootstrap
- * registers it first.
- */
-function newWorker(): Worker {
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./worker.js", import.meta.url));
-  const api = import.meta.resolve("tsx/esm/api");
-  const entry = new URL("./worker.ts", import.meta.url).href;
-  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, { eval: true });
-}
+/** The worker entry next to this file (worker.js built, worker.ts under tsx). */
+const newWorker = (): Worker => startModuleWorker(import.meta.url, "worker");
 
 export class WorkerPool {
   readonly size: number;

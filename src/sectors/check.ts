@@ -19,6 +19,7 @@ import { mapLimit } from "../util/concurrency.js";
 import { errorMessage } from "../util/errors.js";
 import { withTimeout } from "../util/time.js";
 import { checkSectorFiles } from "./fileCheck.js";
+import { checkFilesOnThread } from "./fileCheckThread.js";
 import type { IndexType, SectorIndexer, SectorLocation } from "./interface.js";
 import type { PersistStores } from "./stores.js";
 
@@ -93,30 +94,57 @@ export async function checkSectors(
     cacheDir: paths?.cacheDir,
   });
 
-  const checkOne = async (t: CheckTarget, sectorSignal: AbortSignal): Promise<CheckOutcome> => {
+  /** Where each sector found in the index lives (or why it cannot be checked). */
+  type Placed = { paths: { sealedFile: string; cacheDir: string }; loc: SectorLocation };
+  const placed = new Map<CheckTarget, Placed>();
+  const early = new Map<CheckTarget, CheckOutcome>();
+  for (const t of targets) {
     const loc = locations.get(t);
-    if (loc?.error !== undefined) return bad(t, loc.error);
-    if (!loc?.found) return bad(t, `not in the ${t.upgrade ? "upgrade" : "normal"} sector index`);
-    let paths: { sealedFile: string; cacheDir: string };
-    try {
-      paths = deps.stores.resolve(t.upgrade ? "upgrade" : "normal", t, loc.instance);
-    } catch (e) {
-      return bad(t, errorMessage(e));
-    }
-    const files = await checkSectorFiles(paths.sealedFile, paths.cacheDir, t.shape);
-    if (typeof files === "string") return bad(t, files, paths);
+    if (loc?.error !== undefined) early.set(t, bad(t, loc.error));
+    else if (!loc?.found) early.set(t, bad(t, `not in the ${t.upgrade ? "upgrade" : "normal"} sector index`));
+    else
+      try {
+        placed.set(t, { paths: deps.stores.resolve(t.upgrade ? "upgrade" : "normal", t, loc.instance), loc });
+      } catch (e) {
+        early.set(t, bad(t, errorMessage(e)));
+      }
+  }
+  // The files of all of them on the file check thread, at once; a sector whose batch did not come
+  // back (a hung mount) is checked below with async stats and its own time limit.
+  const onThread = [...placed];
+  const results = await checkFilesOnThread(
+    onThread.map(([t, { paths }]) => ({ ...paths, expected: t.shape })),
+    { batchTimeoutMs: proving.SingleCheckTimeoutMs, signal },
+  );
+  const files = new Map(onThread.map(([t], i) => [t, results[i]]));
+
+  const checkOne = async (t: CheckTarget, sectorSignal: AbortSignal): Promise<CheckOutcome> => {
+    const known = early.get(t);
+    if (known) return known;
+    const { paths, loc } = placed.get(t) as Placed;
+    const found = files.get(t) ?? (await checkSectorFiles(paths.sealedFile, paths.cacheDir, t.shape));
+    if (typeof found === "string") return bad(t, found, paths);
     const link = await strictStoreLink(deps.stores, loc.instance, paths);
     if (link) return bad(t, link, paths);
     if (opts.strict) {
       if (!deps.strictProbe)
         return bad(t, "strict check requested but no vanilla prover is available", paths);
       try {
-        await deps.strictProbe({ target: t, shape: files.shape, ...paths }, sectorSignal);
+        await deps.strictProbe({ target: t, shape: found.shape, ...paths }, sectorSignal);
       } catch (e) {
         return bad(t, `vanilla proof check failed: ${errorMessage(e)}`, paths);
       }
     }
     return { miner: t.miner, number: t.number, ok: true, reason: undefined, ...paths };
+  };
+  /** Nothing left to wait for: no stat, no probe (the usual case once the thread has answered). */
+  const settled = (t: CheckTarget): boolean => {
+    if (early.has(t)) return true;
+    const f = files.get(t);
+    if (f === undefined) return false;
+    if (typeof f === "string") return true;
+    const instance = placed.get(t)?.loc.instance;
+    return !opts.strict && instance !== undefined && !strictStoreInvolved(deps.stores, instance);
   };
 
   const singleText = `check did not finish within SingleCheckTimeout (${formatGoDuration(proving.SingleCheckTimeoutMs)})`;
@@ -132,6 +160,8 @@ export async function checkSectors(
   const limit = proving.ParallelCheckLimit ?? targets.length;
   return mapLimit(targets, Math.max(1, limit), async (t) => {
     if (signal.aborted) return bad(t, opts.signal?.aborted ? "check aborted" : partitionText);
+    // No I/O left: no timers (three per sector cost more than the rest of a settled check).
+    if (settled(t)) return checkOne(t, signal);
     // The probe is told to stop at the sector's time limit, so a slow proof frees its slot; only
     // uninterruptible I/O (a stat on a hung mount) can outlive it, and PartitionCheckTimeout bounds that.
     const sectorSignal = AbortSignal.any([signal, AbortSignal.timeout(proving.SingleCheckTimeoutMs)]);
@@ -150,6 +180,17 @@ export async function checkSectors(
  * files and directories, not symbolic links (to another disk, a stale mount...). The reason when a
  * sector's sealed file or cache dir in a Strict store is a link; undefined otherwise.
  */
+/** Whether the sector's sealed file or cache dir is in a Strict store (strictStoreLink has to look). */
+function strictStoreInvolved(
+  stores: PersistStores,
+  instance: { sealedFile: string; cacheDir: string },
+): boolean {
+  return (
+    stores.get(instance.sealedFile)?.Strict === true ||
+    stores.get(instance.cacheDir || instance.sealedFile)?.Strict === true
+  );
+}
+
 async function strictStoreLink(
   stores: PersistStores,
   instance: { sealedFile: string; cacheDir: string },

@@ -4,6 +4,7 @@
  * (64 bytes) and every tree-r-last file the size needs, each of exactly the LevelCacheStore size.
  * Shared by `util storage attach`, the pre-proving sector check and the PoSter.
  */
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import {
@@ -16,11 +17,25 @@ import {
 } from "../proofs/sectorShapes.js";
 import { sysCode } from "../util/errors.js";
 
-async function statOrUndefined(p: string) {
+/** What the checks read of a stat: present or not (undefined), type and size. */
+type Stat = { size: number; isFile(): boolean; isDirectory(): boolean } | undefined;
+
+const absent = (e: unknown) => sysCode(e) === "ENOENT" || sysCode(e) === "ENOTDIR";
+
+async function statOrUndefined(p: string): Promise<Stat> {
   try {
     return await fs.stat(p);
   } catch (e) {
-    if (sysCode(e) === "ENOENT" || sysCode(e) === "ENOTDIR") return undefined;
+    if (absent(e)) return undefined;
+    throw e;
+  }
+}
+
+function statSyncOrUndefined(p: string): Stat {
+  try {
+    return fsSync.statSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if (absent(e)) return undefined;
     throw e;
   }
 }
@@ -31,42 +46,72 @@ export interface FileCheckOk {
   notes: string[];
 }
 
+type Outcome = FileCheckOk | string;
+
+/**
+ * The check as a sequence of paths to stat: it yields each path and is given its stat (undefined when
+ * absent), so the same rules run on async stats (checkSectorFiles) and on a worker thread's
+ * synchronous ones (checkSectorFilesSync, fileCheckThread.ts).
+ */
+function* fileCheckSteps(
+  sealedFile: string,
+  cacheDir: string,
+  expected?: SectorShape,
+): Generator<string, Outcome, Stat> {
+  const st = yield sealedFile;
+  if (!st) return `sealed file ${sealedFile} is missing`;
+  if (!st.isFile()) return `sealed file ${sealedFile} is not a regular file`;
+  const shape = shapeBySize(st.size);
+  if (!shape) return `sealed file is ${st.size} bytes, not a known sector size (${KNOWN_SIZES_TEXT})`;
+  if (expected && shape.sectorSize !== expected.sectorSize) {
+    return `sealed file is ${st.size} bytes (${shape.name}) but the sector is ${expected.name}`;
+  }
+  const cst = yield cacheDir;
+  if (!cst) return `cache dir ${path.basename(path.dirname(cacheDir))}/${path.basename(cacheDir)} is missing`;
+  if (!cst.isDirectory()) return `cache ${cacheDir} is not a directory`;
+  const pst = yield path.join(cacheDir, "p_aux");
+  if (!pst) return "p_aux is missing from the cache dir";
+  if (pst.size !== P_AUX_BYTES) return `p_aux is ${pst.size} bytes, expected ${P_AUX_BYTES}`;
+  const want = treeRLastFileBytes(shape);
+  const names = treeRLastFileNames(shape);
+  for (const name of names) {
+    const tst = yield path.join(cacheDir, name);
+    if (!tst)
+      return `${name} is missing from the cache dir (a ${shape.name} sector needs ${names.length} tree-r-last file(s))`;
+    if (tst.size !== want) return `${name} is ${tst.size} bytes, expected ${want} for a ${shape.name} sector`;
+  }
+  const notes: string[] = [];
+  if (!(yield path.join(cacheDir, "t_aux"))) notes.push("t_aux missing (not needed for PoSt)");
+  return { shape, notes };
+}
+
+const unreadable = (e: unknown) => `unreadable: ${(e as Error).message}`;
+
 /** The sector's files are usable for PoSt, or a one-line reason why not. */
 export async function checkSectorFiles(
   sealedFile: string,
   cacheDir: string,
   expected?: SectorShape,
-): Promise<FileCheckOk | string> {
+): Promise<Outcome> {
   try {
-    const st = await statOrUndefined(sealedFile);
-    if (!st) return `sealed file ${sealedFile} is missing`;
-    if (!st.isFile()) return `sealed file ${sealedFile} is not a regular file`;
-    const shape = shapeBySize(st.size);
-    if (!shape) return `sealed file is ${st.size} bytes, not a known sector size (${KNOWN_SIZES_TEXT})`;
-    if (expected && shape.sectorSize !== expected.sectorSize) {
-      return `sealed file is ${st.size} bytes (${shape.name}) but the sector is ${expected.name}`;
-    }
-    const cst = await statOrUndefined(cacheDir);
-    if (!cst)
-      return `cache dir ${path.basename(path.dirname(cacheDir))}/${path.basename(cacheDir)} is missing`;
-    if (!cst.isDirectory()) return `cache ${cacheDir} is not a directory`;
-    const pst = await statOrUndefined(path.join(cacheDir, "p_aux"));
-    if (!pst) return "p_aux is missing from the cache dir";
-    if (pst.size !== P_AUX_BYTES) return `p_aux is ${pst.size} bytes, expected ${P_AUX_BYTES}`;
-    const want = treeRLastFileBytes(shape);
-    const names = treeRLastFileNames(shape);
-    for (const name of names) {
-      const tst = await statOrUndefined(path.join(cacheDir, name));
-      if (!tst)
-        return `${name} is missing from the cache dir (a ${shape.name} sector needs ${names.length} tree-r-last file(s))`;
-      if (tst.size !== want)
-        return `${name} is ${tst.size} bytes, expected ${want} for a ${shape.name} sector`;
-    }
-    const notes: string[] = [];
-    if (!(await statOrUndefined(path.join(cacheDir, "t_aux"))))
-      notes.push("t_aux missing (not needed for PoSt)");
-    return { shape, notes };
+    const steps = fileCheckSteps(sealedFile, cacheDir, expected);
+    for (let step = steps.next(undefined); ; step = steps.next(await statOrUndefined(step.value)))
+      if (step.done) return step.value;
   } catch (e) {
-    return `unreadable: ${(e as Error).message}`;
+    return unreadable(e);
+  }
+}
+
+/**
+ * checkSectorFiles with synchronous stats, for a worker thread: ~3 µs a stat where a promise costs
+ * the event loop ~20 µs, and a partition of 2,349 sectors is ~28,000 of them.
+ */
+export function checkSectorFilesSync(sealedFile: string, cacheDir: string, expected?: SectorShape): Outcome {
+  try {
+    const steps = fileCheckSteps(sealedFile, cacheDir, expected);
+    for (let step = steps.next(undefined); ; step = steps.next(statSyncOrUndefined(step.value)))
+      if (step.done) return step.value;
+  } catch (e) {
+    return unreadable(e);
   }
 }

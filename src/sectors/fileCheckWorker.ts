@@ -1,0 +1,19 @@
+/**
+ * Worker thread entry of fileCheckThread.ts: checks batches of sectors' files with synchronous stats.
+ * Request `{ id, items: [sealedFile, cacheDir, expected sector size or 0][] }`; answer `{ id, results }`
+ * with one `{ sectorSize, notes }` or reason text per item.
+ */
+import { parentPort } from "node:worker_threads";
+import { shapeBySize } from "../proofs/sectorShapes.js";
+import { checkSectorFilesSync } from "./fileCheck.js";
+
+if (!parentPort) throw new Error("file check worker started outside a worker thread");
+const port = parentPort;
+
+port.on("message", (req: { id: number; items: [string, string, number][] }) => {
+  const results = req.items.map(([sealed, cache, size]) => {
+    const r = checkSectorFilesSync(sealed, cache, size > 0 ? shapeBySize(size) : undefined);
+    return typeof r === "string" ? r : { sectorSize: r.shape.sectorSize, notes: r.notes };
+  });
+  port.postMessage({ id: req.id, results });
+});
