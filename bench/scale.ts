@@ -14,7 +14,7 @@
  * to stdout, the last line one JSON object (`Result`). Keys a part does not measure stay null.
  *
  * Run: npm run bench:scale [-- --parts a,b,c --sectors 1000000 --lookups 50000 --batches 30 --no-pg
- *      --partitions 10 --k 2 --ms 45000 --poster-log FILE --threads 2 --strict-sample 300]
+ *      --partitions 10 --k 2 --ms 45000 --poster-log FILE --poster-cpu-prof DIR --threads 2 --strict-sample 300]
  * On 2 cores: (a) about a minute, (b) 5-7 minutes (the deadline's proving alone is ⌈P/K⌉·T), (c) 1-2.
  */
 import { tempDir } from "../test/helpers/tmp.js";
@@ -103,7 +103,13 @@ async function partB(r: Result): Promise<void> {
   console.log(
     `(b) one deadline of ${partitions} full 32 GiB partitions, a standalone PoSter, ${k} ext-prover children of ${tMs / 1000} s (real proofs behind the delay)`,
   );
-  const b = await provenDeadline({ partitions, k, tMs, logFile: argOf("poster-log") });
+  const b = await provenDeadline({
+    partitions,
+    k,
+    tMs,
+    logFile: argOf("poster-log"),
+    cpuProfDir: argOf("poster-cpu-prof"),
+  });
   r.deadline = b;
   r.sectors = b.sectors;
   r.partitions = b.partitions;
@@ -123,7 +129,7 @@ async function partB(r: Result): Promise<void> {
       )}; on the critical path (head → first request, last answer → last push): ${b.critical_overhead_s} s`,
   );
   console.log(
-    `  head → "proving deadline" ${b.notify_ms} ms, → first child request ${b.before_proving_ms} ms, last answer → last push ${b.after_proving_ms} ms; ` +
+    `  head → "proving deadline" ${b.notify_ms} ms, → first child request ${b.before_proving_ms} ms, last answer → last push ${b.after_proving_ms} ms${b.open_wait_ms > 0 ? ` (counted from Open + 1, ${b.open_wait_ms} ms after the last answer)` : ""}; ` +
       `${b.slow_requests} of ${partitions} requests longer than T (longest ${b.longest_request_ms} ms); ${b.messages} messages, the last ${b.margin_epochs} epochs before Close`,
   );
   console.log(

@@ -53,10 +53,12 @@ export interface DeadlineFigures {
   /** The node's time on the critical path: head → first child request, last answer → last push. */
   critical_overhead_s: number;
   stage_ms: Record<string, number>;
-  /** Head at Challenge + confidence → "proving deadline"; → first child request; last answer → last push. */
+  /** Head at Challenge + confidence → "proving deadline"; → first child request; last answer (or Open + 1, if later) → last push. */
   notify_ms: number;
   before_proving_ms: number;
   after_proving_ms: number;
+  /** The last answer came before submission was allowed (Open + 1): how long before. */
+  open_wait_ms: number;
   /** Requests answered later than T (the real proof took longer): the bound is then not T's. */
   slow_requests: number;
   longest_request_ms: number;
@@ -78,14 +80,18 @@ export async function provenDeadline(o: {
   tMs: number;
   /** A file the PoSter's lines are appended to, to see where its time went. */
   logFile?: string | undefined;
+  /** A directory the PoSter's CPU profile (`--cpu-prof`) is written to when it stops. */
+  cpuProfDir?: string | undefined;
 }): Promise<DeadlineFigures> {
   const sectors = o.partitions * SECTORS_PER_PARTITION;
   const boundMs = Math.max(Math.ceil(o.partitions / o.k) * o.tMs, o.tMs);
   // Challenge → Close holds the proving 1.5 times over with a minute to spare, so a slow run shows as
-  // a ratio, not as a missed deadline. With lookback = window − 10 the challenge comes 10 epochs after
-  // the current window ends, and Close two windows after that.
+  // a ratio, not as a missed deadline. The challenge comes 0.9 of the bound before Open (at most
+  // window − 10 epochs, 10 after the current window ends): submission is allowed from Open, so Open
+  // must come before the last proof does, or the wait for it would count as the node's time.
   const window = Math.ceil(((boundMs + 60_000) * 1.5) / BLOCK_MS / 2) + 10;
-  const policy = { deadlines: 3, window, lookback: window - 10, cutoff: window - 9 };
+  const lookback = Math.min(window - 10, Math.floor((boundMs * 0.9) / BLOCK_MS));
+  const policy = { deadlines: 3, window, lookback, cutoff: lookback + 1 };
   // Windows end at epochs ≡ actor (mod window): the first chance to seal comes ~15 s after the start.
   const actor = 1000 + ((((150 + SEAL_BEFORE - 1000) % window) + window) % window);
   const { dir, cleanup } = await tempDir("vsm-scale-deadline-");
@@ -104,6 +110,7 @@ export async function provenDeadline(o: {
       if (o.logFile) fs.appendFileSync(o.logFile, `${l}\n`);
     },
     readyTimeoutMs: 120_000,
+    posterNodeArgs: o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : undefined,
   });
   let tracker: ReturnType<PosterStack["trackHeads"]> | undefined;
   try {
@@ -160,6 +167,10 @@ export async function provenDeadline(o: {
     const firstIn = Math.min(...served.map((s) => s.received));
     const lastOut = Math.max(...served.map((s) => s.answered));
     const lastSent = Math.max(...sent.map((l) => l.t));
+    // Submission is allowed from the head at Open + SubmitConfidence: time before it is not the node's.
+    const allowedAt = [...heads].filter(([h]) => h >= d.open + 1).sort((x, y) => x[0] - y[0])[0]?.[1];
+    if (allowedAt === undefined) throw new Error(`no head at Open + 1 (${d.open + 1}) was seen`);
+    const afterFrom = Math.max(lastOut, allowedAt);
     const stageMs = (done.fields.stage_ms ?? {}) as Record<string, number>;
     const overheadMs = Object.values(stageMs).reduce((a, v) => a + v, 0);
     const msgs = await stack.devnet.call<{ to: string; method: number; height: number }[]>(
@@ -181,11 +192,12 @@ export async function provenDeadline(o: {
       makespan_s: Math.round(makespan) / 1000,
       bound_ratio: Math.round((makespan / boundMs) * 1000) / 1000,
       node_overhead_s: Math.round(overheadMs) / 1000,
-      critical_overhead_s: Math.round(firstIn - head + (lastSent - lastOut)) / 1000,
+      critical_overhead_s: Math.round(firstIn - head + (lastSent - afterFrom)) / 1000,
       stage_ms: stageMs,
       notify_ms: began.t - head,
       before_proving_ms: firstIn - began.t,
-      after_proving_ms: lastSent - lastOut,
+      after_proving_ms: lastSent - afterFrom,
+      open_wait_ms: Math.max(0, allowedAt - lastOut),
       slow_requests: durations.filter((x) => x > o.tMs + 250).length,
       longest_request_ms: Math.max(...durations),
       messages: sent.length,

@@ -12,6 +12,7 @@
 import type { DeadlineInfo, HeadChange } from "../chain/interface.js";
 import { HEAD } from "../chain/interface.js";
 import type { MinerConfig } from "../config/types.js";
+import { RepeatedWarnings } from "../log/repeated.js";
 import { AbortedError, errorMessage } from "../util/errors.js";
 import { HeadGuard } from "./headGuard.js";
 import { declareRecoveries } from "./recoveries.js";
@@ -89,12 +90,15 @@ export class Poster {
   private readonly runs = new Map<string, Run>();
   private readonly coverage = new Map<number, Coverage>();
   private readonly guard = new HeadGuard();
+  /** Failed proving-deadline reads by miner: repeated at every head, logged once a minute. */
+  private readonly deadlineWarnings: RepeatedWarnings<number>;
 
   constructor(
     private readonly deps: RunnerDeps,
     private readonly miners: readonly MinerConfig[],
     private readonly hooks: PosterHooks = {},
   ) {
+    this.deadlineWarnings = new RepeatedWarnings(deps.logger, 60_000);
     // Counters start at 0 for every miner, so that Prometheus' increase() sees the first missed
     // deadline or skipped sector (a series born at 1 shows no increase).
     for (const m of miners) {
@@ -145,20 +149,27 @@ export class Poster {
         const miner = `f0${m.Actor}`;
         let di: DeadlineInfo | null = null;
         const height = Math.max(...changes.filter((c) => c.type !== "revert").map((c) => c.tipset.height));
+        let read = false;
         try {
           di = await this.deps.chain.stateMinerProvingDeadline(miner, HEAD, { signal });
+          read = true;
         } catch (e) {
           // Deadlines follow each other at fixed epochs: the one at this head follows from the last
           // one the node told us, so a failing lookup delays no start.
           const known = this.coverage.get(m.Actor)?.known;
           if (known && Number.isFinite(height)) di = deadlineAt(known, height);
-          this.deps.logger.warn(
+          // At every head while it lasts (a miner not created yet, a chain node failing): once a minute.
+          this.deadlineWarnings.warn(
+            m.Actor,
             known
               ? "cannot read the proving deadline; derived it from the last one read"
               : "cannot read the proving deadline; the tracker goes on with what it knows",
-            { miner, err: errorMessage(e), derived: di?.index },
+            errorMessage(e),
+            { miner, derived: di?.index },
           );
         }
+        if (read && this.deadlineWarnings.clear(m.Actor))
+          this.deps.logger.info("the proving deadline can be read again", { miner });
         let t = this.trackers.get(m.Actor);
         if (!t) {
           t = new DeadlineTracker(miner, {

@@ -28,10 +28,12 @@ export interface StartOptions {
   cwd?: string;
   /** Called for each output line (live progress). */
   onLine?: (line: string) => void;
+  /** Node's own flags before the CLI's entry (startCli only), e.g. `--cpu-prof` for a profile. */
+  nodeArgs?: readonly string[];
 }
 
 export function startCli(args: readonly string[], opts: StartOptions = {}): Proc {
-  return startProcess(process.execPath, [cliEntry(), ...args], opts);
+  return startProcess(process.execPath, [...(opts.nodeArgs ?? []), cliEntry(), ...args], opts);
 }
 
 export function startProcess(cmd: string, args: readonly string[], opts: StartOptions = {}): Proc {

@@ -33,9 +33,14 @@ export const NODE_ENV = { ...process.env, VSM_LOG_LEVEL: "info", VSM_PROVER_THRE
 export async function startReady(
   args: string[],
   ready: RegExp,
-  o: { env: NodeJS.ProcessEnv; timeoutMs: number; onLine?: (line: string) => void },
+  o: {
+    env: NodeJS.ProcessEnv;
+    timeoutMs: number;
+    onLine?: (line: string) => void;
+    nodeArgs?: readonly string[];
+  },
 ): Promise<Proc> {
-  const p = startCli(args, { env: o.env, onLine: o.onLine });
+  const p = startCli(args, { env: o.env, onLine: o.onLine, nodeArgs: o.nodeArgs });
   try {
     await p.waitForLine(ready, o.timeoutMs);
   } catch (e) {

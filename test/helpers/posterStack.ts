@@ -54,6 +54,8 @@ export interface StackOptions {
   srcConfig?: (cfg: string) => string;
   /** `devnet run --verify-sample`: sector proofs verified per partition; absent: all. */
   verifySample?: number;
+  /** Node's flags for the PoSter process (`--cpu-prof --cpu-prof-dir=DIR`: a profile at its stop). */
+  posterNodeArgs?: readonly string[];
 }
 
 /** `[[WdPost]]` blocks running the fixed-time processor fixture (real proofs, fixed proving time). */
@@ -151,8 +153,18 @@ export class PosterStack {
     };
   }
 
-  private async start(args: string[], ready: RegExp, onLine?: (l: string) => void): Promise<Proc> {
-    const p = await startReady(args, ready, { env: this.env, timeoutMs: this.readyTimeoutMs, onLine });
+  private async start(
+    args: string[],
+    ready: RegExp,
+    onLine?: (l: string) => void,
+    nodeArgs?: readonly string[],
+  ): Promise<Proc> {
+    const p = await startReady(args, ready, {
+      env: this.env,
+      timeoutMs: this.readyTimeoutMs,
+      onLine,
+      nodeArgs,
+    });
     this.procs.push(p);
     return p;
   }
@@ -233,6 +245,7 @@ export class PosterStack {
       ],
       /node ready/,
       this.opts.onPosterLine,
+      this.opts.posterNodeArgs,
     );
     return this.poster;
   }

@@ -27,6 +27,7 @@
  */
 import type { ApiEndpoint } from "../../chain/lotus/endpoint.js";
 import type { LogFields, Logger } from "../../log/logger.js";
+import { RepeatedWarnings } from "../../log/repeated.js";
 import type { Metrics } from "../../metrics/metrics.js";
 import { GoChannels, type RpcChannel } from "../../rpc/channels.js";
 import { nodeRpcError } from "../../rpc/client.js";
@@ -113,11 +114,12 @@ export class GatewayLink {
   private readonly running: Promise<unknown>[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Per miner: the last registration warning logged, and how many identical ones were not. */
-  private readonly repeats = new Map<number, { key: string; loggedAt: number; hidden: number }>();
+  private readonly repeats: RepeatedWarnings<number>;
 
   constructor(private readonly opts: GatewayLinkOptions) {
     this.label = opts.label;
     this.log = opts.logger.with({ gateway: opts.label });
+    this.repeats = new RepeatedWarnings(this.log, opts.repeatWarnMs ?? REPEAT_WARN_MS);
     const peer = `gateway ${opts.label} (${opts.endpoint.key})`;
     this.channels = new GoChannels({
       url: opts.endpoint.wsUrl,
@@ -209,26 +211,7 @@ export class GatewayLink {
    * one line per 2 s per miner. The next one logged says how many were left out.
    */
   private warnRepeated(miner: number, msg: string, err: string, fields: LogFields): void {
-    const key = `${msg}\n${err}`;
-    const now = Date.now();
-    const last = this.repeats.get(miner);
-    if (
-      last !== undefined &&
-      last.key === key &&
-      now - last.loggedAt < (this.opts.repeatWarnMs ?? REPEAT_WARN_MS)
-    ) {
-      last.hidden++;
-      return;
-    }
-    const hidden = last !== undefined && last.key === key ? last.hidden : 0;
-    this.repeats.set(miner, { key, loggedAt: now, hidden: 0 });
-    this.log.warn(msg, {
-      ...fields,
-      ...(err === "" ? {} : { err }),
-      ...(hidden > 0
-        ? { repeated: hidden, repeated_in_s: Math.round((now - (last?.loggedAt ?? now)) / 1000) }
-        : {}),
-    });
+    this.repeats.warn(miner, msg, err, fields);
   }
 
   /** One channel value; true when it was the gateway's InitConnect (the registration is confirmed). */
