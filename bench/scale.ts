@@ -14,7 +14,7 @@
  * to stdout, the last line one JSON object (`Result`). Keys a part does not measure stay null.
  *
  * Run: npm run bench:scale [-- --parts a,b,c --sectors 1000000 --lookups 50000 --batches 30 --no-pg
- *      --partitions 10 --k 2 --ms 45000 --poster-log FILE --poster-cpu-prof DIR --threads 2 --strict-sample 300]
+ *      --partitions 10 --k 2 --ms 45000 --poster-log FILE --poster-cpu-prof DIR --devnet-cpu-prof DIR --threads 2 --strict-sample 300]
  * On 2 cores: (a) about a minute, (b) 5-7 minutes (the deadline's proving alone is ⌈P/K⌉·T), (c) 1-2.
  */
 import { tempDir } from "../test/helpers/tmp.js";
@@ -109,6 +109,7 @@ async function partB(r: Result): Promise<void> {
     tMs,
     logFile: argOf("poster-log"),
     cpuProfDir: argOf("poster-cpu-prof"),
+    devnetCpuProfDir: argOf("devnet-cpu-prof"),
   });
   r.deadline = b;
   r.sectors = b.sectors;

@@ -68,6 +68,8 @@ export interface DeadlineFigures {
   seal_attach_s: number;
 }
 
+const cpuProf = (dir: string | undefined) => (dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : undefined);
+
 interface LogLine {
   t: number;
   msg: string;
@@ -82,6 +84,8 @@ export async function provenDeadline(o: {
   logFile?: string | undefined;
   /** A directory the PoSter's CPU profile (`--cpu-prof`) is written to when it stops. */
   cpuProfDir?: string | undefined;
+  /** The same for the devnet's. */
+  devnetCpuProfDir?: string | undefined;
 }): Promise<DeadlineFigures> {
   const sectors = o.partitions * SECTORS_PER_PARTITION;
   const boundMs = Math.max(Math.ceil(o.partitions / o.k) * o.tMs, o.tMs);
@@ -103,14 +107,17 @@ export async function provenDeadline(o: {
     policy,
     verifySample: VERIFY_SAMPLE,
     miners: [{ actor, challengeConfidence: CHALLENGE_CONFIDENCE, submitConfidence: 1, strictCheck: false }],
-    extProverCfg: fixedTimeWdPostBlocks(o.k, { delayMs: o.tMs, timeline, threads: 1 }),
+    // The children stand in for GPUs, which take no CPU from the node: their CPU proofs run at the
+    // lowest priority, so the node's and the chain's stages are not timed on cores the "GPUs" hold.
+    extProverCfg: fixedTimeWdPostBlocks(o.k, { delayMs: o.tMs, timeline, threads: 1, nice: 19 }),
     onPosterLine: (l) => {
       const p = parseLogLine(l);
       if (p) lines.push(p);
       if (o.logFile) fs.appendFileSync(o.logFile, `${l}\n`);
     },
     readyTimeoutMs: 120_000,
-    posterNodeArgs: o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : undefined,
+    posterNodeArgs: cpuProf(o.cpuProfDir),
+    devnetNodeArgs: cpuProf(o.devnetCpuProfDir),
   });
   let tracker: ReturnType<PosterStack["trackHeads"]> | undefined;
   try {

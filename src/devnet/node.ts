@@ -255,7 +255,8 @@ export class DevnetNode extends EventEmitter {
           to,
           params,
           height,
-          (o) => this.pool.run("verifySectorProof", [o]),
+          // A copy of the entry's bytes: a view is cloned to the worker with its whole buffer (the bundle).
+          (o) => this.pool.run("verifySectorBytes", [{ ...o, proofBytes: o.proofBytes.slice() }]),
           this.opts.verifySample,
         );
         if (!r.ok) return fail(EXIT.ErrIllegalArgument, r.reason);

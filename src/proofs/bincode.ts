@@ -266,16 +266,8 @@ function readMerkleProof(r: Reader, what: string): MerkleProof {
   }
 }
 
-/**
- * Parse bincode bytes of a `FallbackPoStSectorProof`. Throws PROOF_DECODE (with the offset) on
- * truncated or malformed input, and on trailing bytes unless `allowTrailing` (Rust allows them).
- * Domains are returned as raw bytes; whether they are canonical field elements is the
- * verifier's business, as in Rust.
- */
-export function decodeFallbackPoStSectorProof(
-  bytes: Uint8Array,
-  opts: { allowTrailing?: boolean } = {},
-): FallbackPoStSectorProof {
+/** The fixed start of a FallbackPoStSectorProof, and a reader left at its first SectorProof. */
+function readHeader(bytes: Uint8Array): { r: Reader; sectorId: bigint; commR: Uint8Array; sectors: number } {
   if (!(bytes instanceof Uint8Array)) {
     throw proofError(
       PROOF_ERROR_CODES.decode,
@@ -287,7 +279,35 @@ export function decodeFallbackPoStSectorProof(
   const sectorId = r.u64("sector_id");
   const commR = r.domain("comm_r");
   // Smallest SectorProof: empty Vec (8) + comm_c + comm_r_last; smallest MerkleProof: 4 + 64 + 8.
-  const ns = r.count("sectors", 72);
+  const sectors = r.count("sectors", 72);
+  return { r, sectorId, commR, sectors };
+}
+
+/**
+ * The sector id, comm_r and number of sector proofs of a FallbackPoStSectorProof, without decoding
+ * the proofs (48 bytes read; the count is checked against the bytes left, as the full decoder does).
+ * Throws PROOF_DECODE like decodeFallbackPoStSectorProof.
+ */
+export function readFallbackPoStSectorHeader(bytes: Uint8Array): {
+  sectorId: bigint;
+  commR: Uint8Array;
+  sectors: number;
+} {
+  const { sectorId, commR, sectors } = readHeader(bytes);
+  return { sectorId, commR, sectors };
+}
+
+/**
+ * Parse bincode bytes of a `FallbackPoStSectorProof`. Throws PROOF_DECODE (with the offset) on
+ * truncated or malformed input, and on trailing bytes unless `allowTrailing` (Rust allows them).
+ * Domains are returned as raw bytes; whether they are canonical field elements is the
+ * verifier's business, as in Rust.
+ */
+export function decodeFallbackPoStSectorProof(
+  bytes: Uint8Array,
+  opts: { allowTrailing?: boolean } = {},
+): FallbackPoStSectorProof {
+  const { r, sectorId, commR, sectors: ns } = readHeader(bytes);
   const sectors: SectorProof[] = [];
   for (let s = 0; s < ns; s++) {
     const np = r.count(`sectors[${s}].inclusion_proofs`, 76);

@@ -3,7 +3,7 @@
  * structured cloning (Uint8Array, bigint, plain objects); errors go back as SmError JSON (code kept).
  */
 import { randomFillSync } from "node:crypto";
-import { decodeFallbackPoStSectorProof, encodeFallbackPoStSectorProof } from "../proofs/bincode.js";
+import { encodeFallbackPoStSectorProof } from "../proofs/bincode.js";
 import {
   frFromBytesLE,
   frToBytesLE,
@@ -17,10 +17,10 @@ import {
   type ProveSectorOptions,
   proveSector,
   readPAux,
-  type SectorChallengeInput,
   type VerifyResult,
   verifySector,
 } from "../proofs/vanilla.js";
+import { type SectorProofBytesInput, verifySectorProofBytes } from "../proofs/verifyBytes.js";
 
 /**
  * Hash consecutive groups of `arity` 32-byte nodes: one tree row from the row below it, in one
@@ -54,23 +54,8 @@ async function proveSectorBytes(opts: ProveSectorOptions): Promise<Uint8Array> {
 }
 
 /** Decode and verify one serialised sector proof against the expected sector and comm_r. */
-async function verifySectorBytes(
-  opts: SectorChallengeInput & { commR: Uint8Array; proofBytes: Uint8Array },
-): Promise<VerifyResult> {
-  let decoded: ReturnType<typeof decodeFallbackPoStSectorProof>;
-  try {
-    decoded = decodeFallbackPoStSectorProof(opts.proofBytes);
-  } catch (e) {
-    return { ok: false, reason: (e as Error).message };
-  }
-  if (decoded.sectorId !== BigInt(opts.sectorNumber))
-    return { ok: false, reason: `proof is for sector ${decoded.sectorId}, not ${opts.sectorNumber}` };
-  if (Buffer.compare(Buffer.from(decoded.commR), Buffer.from(opts.commR)) !== 0)
-    return { ok: false, reason: "proof carries a different comm_r" };
-  const sectors = decoded.vanillaProof.sectors;
-  if (sectors.length !== 1 || !sectors[0])
-    return { ok: false, reason: `proof holds ${sectors.length} sector proofs, expected 1` };
-  return verifySector({ ...opts, proof: sectors[0] });
+async function verifySectorBytes(opts: SectorProofBytesInput): Promise<VerifyResult> {
+  return verifySectorProofBytes(opts);
 }
 
 export interface ProbeOptions {
@@ -110,14 +95,8 @@ async function writeSynthetic(opts: Omit<SyntheticSectorOptions, "random">) {
   return writeSyntheticSector(opts);
 }
 
-/** Verify one sector proof object (the devnet's judgement of submitted bundles). */
-async function verifySectorProof(opts: Parameters<typeof verifySector>[0]): Promise<VerifyResult> {
-  return verifySector(opts);
-}
-
 export const workerTasks = {
   hashRow,
-  verifySectorProof,
   proveSectorBytes,
   verifySectorBytes,
   probeSector,

@@ -62,6 +62,8 @@ export interface DevnetRunOptions {
   /** Default: the environment with INFO lines. */
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
+  /** Node's flags for the devnet process (`--cpu-prof --cpu-prof-dir=DIR`: a profile at its stop). */
+  nodeArgs?: readonly string[];
 }
 
 /** A running `devnet run` process and how to reach it. */
@@ -104,7 +106,11 @@ export async function runDevnet(o: DevnetRunOptions): Promise<DevnetRun> {
       ...(o.verifySample === undefined ? [] : ["--verify-sample", String(o.verifySample)]),
     ],
     /devnet ready/,
-    { env: o.env ?? { ...process.env, VSM_LOG_LEVEL: "info" }, timeoutMs: o.readyTimeoutMs ?? 60_000 },
+    {
+      env: o.env ?? { ...process.env, VSM_LOG_LEVEL: "info" },
+      timeoutMs: o.readyTimeoutMs ?? 60_000,
+      nodeArgs: o.nodeArgs,
+    },
   );
   try {
     const chainLine = await proc.waitForLine(/^Chain = /, 10_000);

@@ -56,12 +56,22 @@ export interface StackOptions {
   verifySample?: number;
   /** Node's flags for the PoSter process (`--cpu-prof --cpu-prof-dir=DIR`: a profile at its stop). */
   posterNodeArgs?: readonly string[];
+  /** The same for the devnet process. */
+  devnetNodeArgs?: readonly string[];
 }
 
 /** `[[WdPost]]` blocks running the fixed-time processor fixture (real proofs, fixed proving time). */
 export function fixedTimeWdPostBlocks(
   count: number,
-  o: { delayMs: number; slots?: number; concurrent?: number; timeline?: string; threads?: number },
+  o: {
+    delayMs: number;
+    slots?: number;
+    concurrent?: number;
+    timeline?: string;
+    threads?: number;
+    /** Niceness of the real processors (the fixture's NICE). */
+    nice?: number;
+  },
 ): string {
   const block = (i: number) =>
     [
@@ -78,6 +88,7 @@ export function fixedTimeWdPostBlocks(
       // One hashing thread per real processor by default: the proofs are small, the machine has few cores.
       `VSM_PROVER_THREADS = "${o.threads ?? 1}"`,
       ...(o.timeline ? [`TIMELINE = ${JSON.stringify(o.timeline)}`] : []),
+      ...(o.nice === undefined ? [] : [`NICE = "${o.nice}"`]),
       "",
     ].join("\n");
   return Array.from({ length: count }, (_, i) => block(i)).join("\n");
@@ -189,6 +200,7 @@ export class PosterStack {
       policy: this.opts.policy,
       listen,
       verifySample: this.opts.verifySample,
+      nodeArgs: this.opts.devnetNodeArgs,
       env: this.env,
       readyTimeoutMs: this.readyTimeoutMs,
     });

@@ -29,7 +29,7 @@ import {
   writeSyntheticSector,
 } from "../../../src/proofs/syntheticSector.js";
 import { proveSector } from "../../../src/proofs/vanilla.js";
-import { encodeVanillaBundle } from "../../../src/proofs/vanillaBundle.js";
+import { decodeVanillaBundle, encodeVanillaBundle } from "../../../src/proofs/vanillaBundle.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { snapshotRoundTripCheck } from "./snapshotCheck.js";
 
@@ -187,8 +187,23 @@ describe("devnet WindowPoSt", () => {
     const at = 4 + 4 + len0 + 4 + 200;
     flipped[at] = flipped[at]! ^ 0x01;
     const swapped = await bundle(s, 2, [all(0)], [2, 1]);
+    // Entry #1 changed in its header (the only part read of an entry that is not verified).
+    const entries = decodeVanillaBundle(good).map((e) => e.slice());
+    const withEntry1 = (e: Uint8Array) => encodeVanillaBundle([entries[0]!, e]);
+    const twoProofs = entries[1]!.slice();
+    new DataView(twoProofs.buffer).setBigUint64(40, 2n, true);
     const cases: Array<[string, Uint8Array, RegExp]> = [
       ["flipped byte", flipped, /sector 2/],
+      [
+        "an entry cut inside its header",
+        withEntry1(entries[1]!.subarray(0, 20)),
+        /undecodable proof for sector 2/,
+      ],
+      [
+        "an entry of two sector proofs",
+        withEntry1(twoProofs),
+        /sector 2 .*holds 2 sector proofs, expected 1/,
+      ],
       ["proof for another sector", swapped, /sector 1 .*is for sector 2/],
       ["missing entry", await bundle(s, 2, [all(0)], [1]), /missing proof for sector 2/],
       ["extra entry", await bundle(s, 2, [all(0)], [1, 2, 2]), /extra entry/],
@@ -268,6 +283,19 @@ describe("devnet WindowPoSt", () => {
     const swapped = await bundle(s, 2, [all(0)], [2, 1]);
     const r = await s.submitWindowedPoSt(MINER, params(s, 2, [all(0)], swapped), s.epoch, undefined, 1);
     assert.match(r.ok ? "" : r.reason, /is for sector 2/);
+    // An entry outside the sample is matched by its header only: damage past it passes unseen (the
+    // shortcut), and is caught whenever the entry is drawn.
+    const len0 = new DataView(proof.buffer).getUint32(4, true);
+    const damaged = proof.slice();
+    damaged[4 + 4 + len0 + 4 + 200] = damaged[4 + 4 + len0 + 4 + 200]! ^ 0x01;
+    const seenDamage = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const t = chain();
+      t.advanceTo(22);
+      const d = await t.submitWindowedPoSt(MINER, params(t, 2, [all(0)], damaged), t.epoch, undefined, 1);
+      seenDamage.add(d.ok ? "accepted" : d.reason.replace(/:.*/, ""));
+    }
+    assert.deepEqual([...seenDamage].sort(), ["accepted", "invalid proof for sector 2 (bundle entry #1)"]);
     const full = await s.submitWindowedPoSt(MINER, params(s, 2, [all(0)], proof), s.epoch, undefined, 5);
     assert.ok(
       full.ok && full.verified === 2 && full.entries === 2,
