@@ -222,7 +222,12 @@ export interface SubmitInput {
  *  - "snark": ONE PoStProof whose bytes are the partitions' 192-byte proofs concatenated in message
  *    order (what filecoin-ffi GenerateWindowPoSt returns for several partitions and lotus submits).
  */
-export function buildSubmitParams(input: SubmitInput, format: ProofFormat): SubmitWindowedPoStParams {
+export function buildSubmitParams(
+  input: SubmitInput,
+  format: ProofFormat,
+  /** "vanilla-bundle": the bundle's bytes made from these partitions' entries beforehand (deflated). */
+  opts: { vanillaBytes?: Uint8Array } = {},
+): SubmitWindowedPoStParams {
   const deadline = checkIndex(input.deadline, "deadline");
   const postProof = checkIndex(input.proofType, "proofType");
   const chainCommitEpoch = checkIndex(input.chainCommitEpoch, "chainCommitEpoch");
@@ -268,12 +273,17 @@ export function buildSubmitParams(input: SubmitInput, format: ProofFormat): Subm
     else chunks.push(snarkOf(p, where));
   }
 
-  const proofBytes = format === "vanilla-bundle" ? encodeVanillaBundle(chunks) : concat(chunks);
+  const proofBytes =
+    format === "vanilla-bundle" ? (opts.vanillaBytes ?? encodeVanillaBundle(chunks)) : concat(chunks);
   const proofs: PoStProof[] = [{ postProof, proofBytes }];
   return { deadline, partitions, proofs, chainCommitEpoch, chainCommitRand: input.chainCommitRand };
 }
 
-function sectorProofsInOrder(
+/**
+ * A partition's vanilla proofs in bundle order (ascending sector number), checked: one for every
+ * proven sector and none for another.
+ */
+export function sectorProofsInOrder(
   p: ProvenPartition,
   where: { deadline: number; partition: number },
 ): Uint8Array[] {

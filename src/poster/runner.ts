@@ -24,6 +24,7 @@ import type { MinerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { errorMessage } from "../util/errors.js";
 import { MessageGrouper, type ProvenPartition, postPartitionsPerMessage } from "./batch.js";
+import { prepareBundlePart } from "./bundleParts.js";
 import { type CheckedPartition, type CheckInput, checkPartition } from "./check.js";
 import { partitionJob } from "./job.js";
 import {
@@ -315,6 +316,8 @@ async function proveChecked(
     return;
   }
   const { proof, ms } = r;
+  // The devnet's vanilla proofs start compressing now, beside the other partitions' proving.
+  prepareBundlePart(proof, di.index);
   const counts = { sectors: proof.proven.count(), skipped: proof.skipped.count() };
   result.partitions.push({ index, source: "proved", ...counts, ms });
   await run.store?.save(run.dlKey, { ...challenge, partition: proof, provenAt: di.currentEpoch }).catch((e) =>

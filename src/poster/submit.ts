@@ -21,10 +21,11 @@ import { encodeSubmitWindowedPoStParams, type SubmitParamsLimits } from "../chai
 import type { MinerConfig } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import { attoToFil, type Metrics } from "../metrics/metrics.js";
-import { deflateVanillaBundle, MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
+import { MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep, untilAborted } from "../util/time.js";
 import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
+import { deflatedBundle } from "./bundleParts.js";
 import { isTransient, retryTransient } from "./retry.js";
 import type { DryRunMessage, LandedMessage } from "./types.js";
 
@@ -186,7 +187,11 @@ export async function submitParams(input: MessageInput, group: readonly ProvenPa
       { signal },
     ),
   );
-  const params = buildSubmitParams(
+  // The devnet's bundle goes deflated (vanillaBundle.ts): ~59 MB a full 32 GiB partition otherwise;
+  // its parts were mostly compressed as the partitions were proven (bundleParts.ts).
+  const vanillaBytes =
+    message.format === "vanilla-bundle" ? await deflatedBundle(group, message.deadline.index) : undefined;
+  return buildSubmitParams(
     {
       deadline: message.deadline.index,
       partitions: group,
@@ -195,12 +200,8 @@ export async function submitParams(input: MessageInput, group: readonly ProvenPa
       chainCommitRand,
     },
     message.format,
+    { vanillaBytes },
   );
-  // The devnet's bundle goes deflated (vanillaBundle.ts): ~59 MB a full 32 GiB partition otherwise.
-  if (message.format !== "vanilla-bundle") return params;
-  const proofs = [];
-  for (const p of params.proofs) proofs.push({ ...p, proofBytes: await deflateVanillaBundle(p.proofBytes) });
-  return { ...params, proofs };
 }
 
 /**

@@ -27,6 +27,8 @@
  * JSON), which held the PoSter and the devnet for minutes and their memory in gigabytes. The sparse
  * sectors the devnet proves at that size compress about 30 times (level 1). The magic cannot start
  * an uncompressed bundle (as a count it would need gigabytes of entries), so the devnet takes both.
+ * The PoSter compresses each partition's entries as soon as it is proven (deflateBundlePart) and
+ * joins the parts into one stream when the message is built (joinDeflatedBundle).
  */
 import { promisify } from "node:util";
 import zlib from "node:zlib";
@@ -78,6 +80,46 @@ export function decodeVanillaBundle(bytes: Uint8Array): Uint8Array[] {
     off += 4 + len;
   }
   if (off !== bytes.length) fail(`${bytes.length - off} trailing bytes`);
+  return out;
+}
+
+/**
+ * One partition's entries (`u32 LE length, bytes` each, no count) as raw DEFLATE ending in a full
+ * flush: byte-aligned, no final block, no reference back into other data. Parts compressed apart,
+ * when each partition is proven, join into one stream (joinDeflatedBundle), as pigz joins its
+ * blocks; the message then needs no compression when it is built.
+ */
+export async function deflateBundlePart(entries: readonly Uint8Array[]): Promise<Uint8Array> {
+  let total = 0;
+  for (const e of entries) total += 4 + e.length;
+  const body = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (const e of entries) {
+    body.writeUInt32LE(e.length, off);
+    body.set(e, off + 4);
+    off += 4 + e.length;
+  }
+  return deflateRaw(body, { level: 1, finishFlush: zlib.constants.Z_FULL_FLUSH });
+}
+
+/**
+ * The deflated bundle (DEFLATED_BUNDLE_MAGIC, then one raw DEFLATE stream) of `count` entries whose
+ * parts, in bundle order, came from deflateBundlePart: the count's own flushed block, the parts, and
+ * an empty final block.
+ */
+export function joinDeflatedBundle(count: number, parts: readonly Uint8Array[]): Uint8Array {
+  const n = Buffer.alloc(4);
+  n.writeUInt32LE(count);
+  const head = zlib.deflateRawSync(n, { level: 1, finishFlush: zlib.constants.Z_FULL_FLUSH });
+  const tail = zlib.deflateRawSync(Buffer.alloc(0), { level: 1 });
+  let total = DEFLATED_BUNDLE_MAGIC.length + head.length + tail.length;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const piece of [DEFLATED_BUNDLE_MAGIC, head, ...parts, tail]) {
+    out.set(piece, off);
+    off += piece.length;
+  }
   return out;
 }
 

@@ -47,7 +47,7 @@ export function registerDevnet(program: Command): void {
     )
     .option(
       "--verify-sample <k>",
-      "judge each partition of a SubmitWindowedPoSt by verifying K random sector proofs in full (every entry is still decoded and matched to its sector and comm_r); default: all. The devnet's only shortcut, for mainnet-sized partitions (verifying 2,349 32GiB sector proofs in TypeScript takes ~20 core-seconds)",
+      "judge each partition of a SubmitWindowedPoSt by verifying K random sector proofs in full (every entry is still matched to its sector and comm_r by its header); default: all. The devnet's only shortcut, for mainnet-sized partitions (verifying 2,349 32GiB sector proofs in TypeScript takes ~20 core-seconds)",
     )
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
@@ -154,7 +154,7 @@ export function formatDevnetStatus(st: DevnetStatus, records: readonly DeadlineR
   const lines = [
     `epoch ${st.Epoch} (block time ${st.BlockTimeMs} ms)`,
     typeof st.VerifySample === "number"
-      ? `judgement: ${st.VerifySample} random sector proofs verified per partition (--verify-sample; the rest only decoded and matched)`
+      ? `judgement: ${st.VerifySample} random sector proofs verified per partition (--verify-sample; the rest matched by their headers)`
       : "judgement: every sector proof verified",
   ];
   const mt = plainTable(["MINER", "SECTOR COUNT", "FAULTY COUNT", "RECOVERING COUNT", "CURRENT DEADLINE"]);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { inflateRawSync } from "node:zlib";
 import { assignDeadlines, fillPartitions } from "../../../src/devnet/assignment.js";
 import { beaconRandomness, minerEntropy, ticketRandomness } from "../../../src/devnet/randomness.js";
 import { ChainState } from "../../../src/devnet/state.js";
@@ -7,8 +8,10 @@ import { sealedCid } from "../../../src/proofs/commCid.js";
 import {
   DEFLATED_BUNDLE_MAGIC,
   decodeVanillaBundle,
+  deflateBundlePart,
   deflateVanillaBundle,
   encodeVanillaBundle,
+  joinDeflatedBundle,
   openVanillaBundle,
 } from "../../../src/proofs/vanillaBundle.js";
 
@@ -212,6 +215,41 @@ describe("vanilla bundle framing", () => {
       openVanillaBundle(await deflateVanillaBundle(plain.subarray(0, plain.length - 1))),
       /malformed vanilla bundle: entry 49/,
     );
+  });
+
+  test("deflated in parts (one per partition, compressed apart) and joined: the same bundle as one stream", async () => {
+    const random = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7919 + n) % 251);
+    // Three partitions: repetitive entries, varied ones, and one that proves a single sector.
+    const partitions = [
+      Array.from({ length: 40 }, (_, i) => new Uint8Array(3_000).fill(i % 5)),
+      Array.from({ length: 25 }, (_, i) => random(1_000 + i)),
+      [random(77)],
+    ];
+    const all = partitions.flat();
+    const parts = await Promise.all(partitions.map((p) => deflateBundlePart(p)));
+    const joined = joinDeflatedBundle(all.length, parts);
+    assert.deepEqual([...joined.subarray(0, 4)], [...DEFLATED_BUNDLE_MAGIC]);
+    const back = await openVanillaBundle(joined);
+    assert.deepEqual(
+      back.map((e) => [...e]),
+      all.map((e) => [...e]),
+    );
+    // The raw stream is one valid stream: it inflates to the plain bundle byte for byte.
+    assert.deepEqual([...inflateRawSync(joined.subarray(4))], [...encodeVanillaBundle(all)]);
+    // Parts in another order are another bundle (the devnet then matches entries to the wrong sectors);
+    // a count that does not match the parts is malformed.
+    const swapped = await openVanillaBundle(
+      joinDeflatedBundle(all.length, [parts[1]!, parts[0]!, parts[2]!]),
+    );
+    assert.notDeepEqual(
+      swapped.map((e) => e.length),
+      back.map((e) => e.length),
+    );
+    await assert.rejects(
+      openVanillaBundle(joinDeflatedBundle(all.length + 1, parts)),
+      /malformed vanilla bundle/,
+    );
+    assert.deepEqual(await openVanillaBundle(joinDeflatedBundle(0, [])), []);
   });
 });
 

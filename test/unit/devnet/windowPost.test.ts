@@ -279,7 +279,7 @@ describe("devnet WindowPoSt", () => {
       "accepted, verified 1 of 2",
       "invalid proof for sector 2 (bundle entry #1): bad",
     ]);
-    // Entries outside the sample are still decoded and matched to their sector.
+    // Entries outside the sample are still matched to their sector (by their headers).
     const swapped = await bundle(s, 2, [all(0)], [2, 1]);
     const r = await s.submitWindowedPoSt(MINER, params(s, 2, [all(0)], swapped), s.epoch, undefined, 1);
     assert.match(r.ok ? "" : r.reason, /is for sector 2/);
