@@ -52,6 +52,11 @@ export interface DeadlineFigures {
   node_overhead_s: number;
   /** The node's time on the critical path: head → first child request, last answer → last push. */
   critical_overhead_s: number;
+  /**
+   * The PoSter process's CPU time over the run (`cpu_ms` of the "deadline done" line: all its threads,
+   * zlib's included), vanilla answers parsed and stored included: none of that exists with SNARKs.
+   */
+  node_cpu_s: number;
   stage_ms: Record<string, number>;
   /** Head at Challenge + confidence → "proving deadline"; → first child request; last answer (or Open + 1, if later) → last push. */
   notify_ms: number;
@@ -200,6 +205,7 @@ export async function provenDeadline(o: {
       bound_ratio: Math.round((makespan / boundMs) * 1000) / 1000,
       node_overhead_s: Math.round(overheadMs) / 1000,
       critical_overhead_s: Math.round(firstIn - head + (lastSent - afterFrom)) / 1000,
+      node_cpu_s: Math.round(Number(done.fields.cpu_ms ?? Number.NaN)) / 1000,
       stage_ms: stageMs,
       notify_ms: began.t - head,
       before_proving_ms: firstIn - began.t,

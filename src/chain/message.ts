@@ -173,7 +173,12 @@ export function messageCid(msg: Message, limits?: MessageLimits): Cid {
 /** Lotus JSON form. `withCid` adds the "CID" field Lotus prints; `network` picks f/t prefixes. */
 export function messageToLotusJSON(
   msg: Message,
-  options: { network?: NetworkPrefix; withCid?: boolean } & MessageLimits = {},
+  options: {
+    network?: NetworkPrefix;
+    withCid?: boolean;
+    /** The message's CID when the caller has it already (hashing a large message is not free). */
+    cid?: string;
+  } & MessageLimits = {},
 ): LotusMessageJSON {
   const bytes = encodeMessage(msg, options); // validates every field first
   const network = options.network ?? "f";
@@ -190,7 +195,8 @@ export function messageToLotusJSON(
     // Go's encoding/json writes a nil []byte as null; cbor-gen decodes empty Params to nil.
     Params: msg.params.length === 0 ? null : Buffer.from(msg.params).toString("base64"),
   };
-  if (options.withCid) out.CID = dagCborCid(bytes).toJSON();
+  if (options.withCid)
+    out.CID = options.cid !== undefined ? { "/": options.cid } : dagCborCid(bytes).toJSON();
   return out;
 }
 

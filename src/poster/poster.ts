@@ -405,6 +405,7 @@ export class Poster {
       });
       const run: Run = { stop, pushed: false, allow, done: Promise.resolve(undefined) };
       const result = emptyRunResult();
+      const cpuAtStart = process.cpuUsage();
       /** The run ends: judged against what was due, whether it finished, failed or was stopped at Close. */
       const judge = async (err: unknown): Promise<RunResult | undefined> => {
         // A reorg restarts the deadline and shutdown leaves it to the next start: not an outcome.
@@ -439,6 +440,10 @@ export class Poster {
           fields.stage_ms = Object.fromEntries(
             Object.entries(result.stageMs).map(([k, v]) => [k, Math.round(v ?? 0)]),
           );
+        // The process's CPU time over the run (all its threads; work of other deadlines that overlapped
+        // it included): what the node itself spent, where stage_ms is wall time and includes waits.
+        const cpu = process.cpuUsage(cpuAtStart);
+        fields.cpu_ms = Math.round((cpu.user + cpu.system) / 1000);
         if (why !== null) fields.stopped = why;
         if (err !== undefined) fields.err = errorMessage(err);
         if (outcome === "proven") log.info("deadline done", fields);

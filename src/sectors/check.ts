@@ -5,6 +5,10 @@
  * with the right sizes (fileCheck.ts). Strict: additionally a one-challenge vanilla proof over the
  * real data verifies (the `strictProbe`), which catches unreadable or corrupted replicas and caches.
  *
+ * The files of all the sectors are checked first on the file check thread (fileCheckThread.ts: one
+ * message per 256 sectors, synchronous stats off the event loop); a sector that thread did not answer
+ * for in time is checked on its own with async stats.
+ *
  * Bounds, from `[Common.Proving]`: at most ParallelCheckLimit sectors at once; one sector may take
  * SingleCheckTimeout; the whole call PartitionCheckTimeout, after which unchecked sectors count as bad.
  * Every bad sector comes back with a one-line reason. When the sector index itself cannot be reached
@@ -175,11 +179,6 @@ export async function checkSectors(
   });
 }
 
-/**
- * [[Common.PersistStores]] Strict: the objects this node reads from such a store must be regular
- * files and directories, not symbolic links (to another disk, a stale mount...). The reason when a
- * sector's sealed file or cache dir in a Strict store is a link; undefined otherwise.
- */
 /** Whether the sector's sealed file or cache dir is in a Strict store (strictStoreLink has to look). */
 function strictStoreInvolved(
   stores: PersistStores,
@@ -191,6 +190,11 @@ function strictStoreInvolved(
   );
 }
 
+/**
+ * [[Common.PersistStores]] Strict: the objects this node reads from such a store must be regular
+ * files and directories, not symbolic links (to another disk, a stale mount...). The reason when a
+ * sector's sealed file or cache dir in a Strict store is a link; undefined otherwise.
+ */
 async function strictStoreLink(
   stores: PersistStores,
   instance: { sealedFile: string; cacheDir: string },

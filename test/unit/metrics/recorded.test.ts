@@ -91,7 +91,7 @@ describe("metrics recorded by a PoSter run", () => {
       );
       // The "deadline done" line says where the node's own time went, stage by stage.
       const done = lines
-        .map((l) => JSON.parse(l) as { msg: string; stage_ms?: Record<string, number> })
+        .map((l) => JSON.parse(l) as { msg: string; stage_ms?: Record<string, number>; cpu_ms?: number })
         .find((l) => l.msg === "deadline done" && l.stage_ms);
       assert.ok(done?.stage_ms, "a deadline done line with stage_ms");
       assert.deepEqual(Object.keys(done.stage_ms).sort(), [
@@ -105,6 +105,8 @@ describe("metrics recorded by a PoSter run", () => {
       for (const [k, v] of Object.entries(done.stage_ms))
         assert.ok(Number.isInteger(v) && v >= 0, `${k}: ${v}`);
       assert.ok((done.stage_ms.chain ?? 0) > 0, "the chain reads take some time");
+      // And the CPU the process spent over the run (the proofs here are proven in this process).
+      assert.ok(Number.isInteger(done.cpu_ms) && (done.cpu_ms ?? 0) > 0, `cpu_ms: ${done.cpu_ms}`);
       // Once no run is going on, no Close epoch is left exported (every run judged).
       fx.producer.everyMs = 0;
     } finally {
