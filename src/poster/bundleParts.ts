@@ -10,11 +10,19 @@ import { type ProvenPartition, sectorProofsInOrder } from "./batch.js";
 
 const parts = new WeakMap<ProvenPartition, Promise<Uint8Array>>();
 
-function partOf(p: ProvenPartition, deadline: number): Promise<Uint8Array> {
+/**
+ * zlib levels. Ahead of the message, beside the proving: 6, which halves the message against 1 on
+ * sparse sectors' proofs (59× against 30×, 3 MB of 176 MB for three partitions) for ~0.25 s of one
+ * core a partition. When the message is built (a partition proven before a restart): 1, the fastest.
+ */
+const AHEAD_LEVEL = 6;
+const AT_BUILD_LEVEL = 1;
+
+function partOf(p: ProvenPartition, deadline: number, level: number): Promise<Uint8Array> {
   let part = parts.get(p);
   if (part === undefined) {
     try {
-      part = deflateBundlePart(sectorProofsInOrder(p, { deadline, partition: p.index }));
+      part = deflateBundlePart(sectorProofsInOrder(p, { deadline, partition: p.index }), level);
     } catch (e) {
       part = Promise.reject(e);
     }
@@ -27,7 +35,7 @@ function partOf(p: ProvenPartition, deadline: number): Promise<Uint8Array> {
 
 /** Start compressing a proven partition's vanilla proofs (nothing for a SNARK). */
 export function prepareBundlePart(p: ProvenPartition, deadline: number): void {
-  if (p.sectorProofs !== undefined) void partOf(p, deadline);
+  if (p.sectorProofs !== undefined) void partOf(p, deadline, AHEAD_LEVEL);
 }
 
 /** The deflated bundle of a message's partitions (in ascending index, as the message lists them). */
@@ -36,7 +44,7 @@ export async function deflatedBundle(
   deadline: number,
 ): Promise<Uint8Array> {
   const sorted = [...group].sort((a, b) => a.index - b.index);
-  const pieces = await Promise.all(sorted.map((p) => partOf(p, deadline)));
+  const pieces = await Promise.all(sorted.map((p) => partOf(p, deadline, AT_BUILD_LEVEL)));
   return joinDeflatedBundle(
     sorted.reduce((n, p) => n + p.proven.count(), 0),
     pieces,

@@ -25,8 +25,9 @@
  * COMPRESSED FORM. The PoSter sends the bundle deflated (raw DEFLATE, RFC 1951) behind the 4 bytes
  * "VSMZ": a full 32 GiB partition's bundle is ~59 MB, and a message of three ~176 MB (235 MB of
  * JSON), which held the PoSter and the devnet for minutes and their memory in gigabytes. The sparse
- * sectors the devnet proves at that size compress about 30 times (level 1). The magic cannot start
- * an uncompressed bundle (as a count it would need gigabytes of entries), so the devnet takes both.
+ * sectors the devnet proves at that size compress about 30 times at level 1, 59 times at level 6.
+ * The magic cannot start an uncompressed bundle (as a count it would need gigabytes of entries), so
+ * the devnet takes both.
  * The PoSter compresses each partition's entries as soon as it is proven (deflateBundlePart) and
  * joins the parts into one stream when the message is built (joinDeflatedBundle).
  */
@@ -89,7 +90,7 @@ export function decodeVanillaBundle(bytes: Uint8Array): Uint8Array[] {
  * when each partition is proven, join into one stream (joinDeflatedBundle), as pigz joins its
  * blocks; the message then needs no compression when it is built.
  */
-export async function deflateBundlePart(entries: readonly Uint8Array[]): Promise<Uint8Array> {
+export async function deflateBundlePart(entries: readonly Uint8Array[], level = 1): Promise<Uint8Array> {
   let total = 0;
   for (const e of entries) total += 4 + e.length;
   const body = Buffer.allocUnsafe(total);
@@ -99,7 +100,7 @@ export async function deflateBundlePart(entries: readonly Uint8Array[]): Promise
     body.set(e, off + 4);
     off += 4 + e.length;
   }
-  return deflateRaw(body, { level: 1, finishFlush: zlib.constants.Z_FULL_FLUSH });
+  return deflateRaw(body, { level, finishFlush: zlib.constants.Z_FULL_FLUSH });
 }
 
 /**
