@@ -26,9 +26,13 @@ function partOf(p: ProvenPartition, deadline: number, level: number): Promise<Ui
     } catch (e) {
       part = Promise.reject(e);
     }
-    // A failure is the message build's to report (it checks the same proofs), not an unhandled one.
-    part.catch(() => {});
-    parts.set(p, part);
+    // A failure is the message build's to report (it checks the same proofs), not an unhandled one;
+    // it is not kept, so the next round of the push compresses again.
+    const made = part;
+    made.catch(() => {
+      if (parts.get(p) === made) parts.delete(p);
+    });
+    parts.set(p, made);
   }
   return part;
 }
