@@ -10,6 +10,7 @@ import type { ProofFormat } from "../poster/batch.js";
 import { Poster, type PosterHooks } from "../poster/poster.js";
 import { ProofStore } from "../poster/proofStore.js";
 import type { PostRuntime } from "../poster/runtime.js";
+import { startFileCheckThreads } from "../sectors/fileCheckThread.js";
 import type { SectorIndexer } from "../sectors/interface.js";
 import type { PersistStores } from "../sectors/stores.js";
 import type { KVStore } from "../store/interface.js";
@@ -91,6 +92,7 @@ export async function startPoster(
         })
       : undefined;
     if (deps.cluster && !member) return;
+    startFileCheckThreads();
     const poster = new Poster(
       {
         chain,

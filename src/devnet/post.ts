@@ -43,11 +43,12 @@ export interface BundleJudgement {
 }
 
 /**
- * Judges a bundle. Every entry's sector, comm_r and proof count are checked (from its header); then
- * the sector proofs are decoded and verified in full: all of them, or with `sample` a random `sample` of each partition's (the
- * devnet's one shortcut, `devnet run --verify-sample`: TypeScript verification of 2,349 32 GiB
- * sectors takes ~17 core-seconds per partition). The sample is drawn after the message is in, so a
- * prover cannot know which sectors will be checked. `randomness` must already be masked.
+ * Judges a bundle. Every entry's sector, comm_r and proof count are checked (from its header);
+ * then the sector proofs are decoded and verified in full: all of them, or with `sample` a random
+ * `sample` of each partition's (the devnet's one shortcut, `devnet run --verify-sample`: TypeScript
+ * verification of 2,349 32 GiB sectors takes ~17 core-seconds per partition). The sample is drawn
+ * after the message is in, so a prover cannot know which sectors will be checked. `randomness` must
+ * already be masked.
  */
 export async function verifyBundle(
   proofBytes: Uint8Array,
