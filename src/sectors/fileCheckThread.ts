@@ -34,10 +34,12 @@ class FileCheckThread {
 
   constructor() {
     this.#worker = startModuleWorker(import.meta.url, "fileCheckWorker");
-    this.#worker.unref();
     this.#worker.on("message", (m: { id: number; results: Wire[] }) => this.#settle(m.id, m.results));
     this.#worker.on("error", () => this.abandon());
     this.#worker.on("exit", () => this.abandon());
+    // After the listeners: adding a "message" listener refs the worker again, and an idle thread must
+    // not keep the process alive.
+    this.#worker.unref();
   }
 
   request(items: [string, string, number][]): { id: number; answer: Promise<Wire[] | undefined> } {

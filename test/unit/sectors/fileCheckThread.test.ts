@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, mock, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { shapeByName } from "../../../src/proofs/sectorShapes.js";
 import { checkSectorFiles, checkSectorFilesSync } from "../../../src/sectors/fileCheck.js";
 import {
@@ -97,6 +100,36 @@ describe("sector file checks: async, synchronous and on the file check thread ag
       const { sealedFile, cacheDir, expected } = items[i] as FileCheckItem;
       assert.equal(summary(r), summary(checkSectorFilesSync(sealedFile, cacheDir, expected)));
     }
+  });
+
+  test("idle threads, started ahead or after a check, never keep the process alive", async () => {
+    const script = path.join(dir, "exits.mts");
+    const src = new URL("../../../src/sectors/fileCheckThread.ts", import.meta.url).href;
+    await fs.writeFile(
+      script,
+      [
+        `import { checkFilesOnThread, startFileCheckThreads } from ${JSON.stringify(src)};`,
+        "startFileCheckThreads();",
+        `const out = await checkFilesOnThread([{ sealedFile: ${JSON.stringify(cases[0]?.item.sealedFile)}, cacheDir: ${JSON.stringify(cases[0]?.item.cacheDir)} }], { batchTimeoutMs: 30_000 });`,
+        "console.log(typeof out[0]);",
+      ].join("\n"),
+    );
+    const child = spawn(process.execPath, ["--import", "tsx", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    const code = await Promise.race([
+      once(child, "exit").then(([c]) => c),
+      sleep(20_000).then(() => {
+        child.kill("SIGKILL");
+        return "still running after 20 s";
+      }),
+    ]);
+    assert.equal(code, 0);
+    assert.equal(stdout.trim(), "object", "the check was answered on a thread");
   });
 
   test("a batch not answered in time, or after an abort, is left to the caller; the next call gets a new thread", async () => {
