@@ -15,8 +15,8 @@
  * Errors carry codes mirroring go-address's sentinel errors (ErrUnknownNetwork, ErrInvalidChecksum…).
  */
 
-import { blake2b } from "@noble/hashes/blake2.js";
 import { base32Encode, base32Decode as decodeBase32 } from "../util/base32.js";
+import { blake2b } from "../util/blake2b.js";
 import { SmError } from "../util/errors.js";
 import type { AddressErrorCode } from "./errors.js";
 
@@ -89,11 +89,11 @@ function base32Decode(s: string): Uint8Array {
 
 /** 4-byte blake2b checksum over `protocol || payload` (go-address Checksum). */
 export function addressChecksum(ingest: Uint8Array): Uint8Array {
-  return blake2b(ingest, { dkLen: CHECKSUM_LENGTH });
+  return blake2b(ingest, CHECKSUM_LENGTH);
 }
 
 function payloadHash(data: Uint8Array): Uint8Array {
-  return blake2b(data, { dkLen: PAYLOAD_HASH_LENGTH });
+  return blake2b(data, PAYLOAD_HASH_LENGTH);
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -14,8 +14,8 @@
  * 5.5 µs). CIDs are rendered a few per message or block, not per sector, so that is kept.
  */
 
-import { blake2b } from "@noble/hashes/blake2.js";
 import type { CID } from "multiformats/cid";
+import { blake2b } from "../util/blake2b.js";
 import { createCidV1, decodeCidV1, parseCidV1 } from "../util/cid.js";
 import { SmError } from "../util/errors.js";
 
@@ -114,7 +114,7 @@ export class Cid {
 
 /** blake2b-256 digest (32 bytes), the hash behind every chain CID. */
 export function blake2b256(data: Uint8Array): Uint8Array {
-  return blake2b(data, { dkLen: 32 });
+  return blake2b(data, 32);
 }
 
 /** CID of dag-cbor encoded bytes, as Lotus computes it (abi.CidBuilder.Sum). */
