@@ -100,8 +100,25 @@ export async function deflateBundlePart(entries: readonly Uint8Array[], level = 
     body.set(e, off + 4);
     off += 4 + e.length;
   }
-  return deflateRaw(body, { level, finishFlush: zlib.constants.Z_FULL_FLUSH });
+  // In slices compressed at once on zlib's thread pool: each ends in a full flush too, so they join
+  // as the parts do. Two slices halve the time a full partition's part takes (~0.25 s at level 6),
+  // which the last partition's message waits for.
+  const slices = body.length >= MIN_SLICED_BYTES ? PART_SLICES : 1;
+  const step = Math.ceil(body.length / slices);
+  const out = await Promise.all(
+    Array.from({ length: slices }, (_, i) =>
+      deflateRaw(body.subarray(i * step, (i + 1) * step), {
+        level,
+        finishFlush: zlib.constants.Z_FULL_FLUSH,
+      }),
+    ),
+  );
+  return out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
 }
+
+/** Slices a part is compressed in (see deflateBundlePart), from this size up. */
+const PART_SLICES = 2;
+const MIN_SLICED_BYTES = 1 << 20;
 
 /**
  * The deflated bundle (DEFLATED_BUNDLE_MAGIC, then one raw DEFLATE stream) of `count` entries whose

@@ -219,11 +219,13 @@ describe("vanilla bundle framing", () => {
 
   test("deflated in parts (one per partition, compressed apart) and joined: the same bundle as one stream", async () => {
     const random = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7919 + n) % 251);
-    // Three partitions: repetitive entries, varied ones, and one that proves a single sector.
+    // Four partitions: repetitive entries, varied ones, one that proves a single sector, and one
+    // large enough (> 1 MiB) to be compressed in slices.
     const partitions = [
       Array.from({ length: 40 }, (_, i) => new Uint8Array(3_000).fill(i % 5)),
       Array.from({ length: 25 }, (_, i) => random(1_000 + i)),
       [random(77)],
+      Array.from({ length: 12 }, (_, i) => random(100_000 + i)),
     ];
     const all = partitions.flat();
     const parts = await Promise.all(partitions.map((p) => deflateBundlePart(p)));
@@ -239,7 +241,7 @@ describe("vanilla bundle framing", () => {
     // Parts in another order are another bundle (the devnet then matches entries to the wrong sectors);
     // a count that does not match the parts is malformed.
     const swapped = await openVanillaBundle(
-      joinDeflatedBundle(all.length, [parts[1]!, parts[0]!, parts[2]!]),
+      joinDeflatedBundle(all.length, [parts[1]!, parts[0]!, parts[2]!, parts[3]!]),
     );
     assert.notDeepEqual(
       swapped.map((e) => e.length),
