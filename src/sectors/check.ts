@@ -161,11 +161,28 @@ export async function checkSectors(
     return undefined;
   };
 
+  /** A settled sector's outcome, at once: a partition's worth of promises cost more than its stats. */
+  const settledOutcome = (t: CheckTarget): CheckOutcome => {
+    const known = early.get(t);
+    if (known) return known;
+    const { paths } = placed.get(t) as Placed;
+    const found = files.get(t);
+    if (typeof found === "string") return bad(t, found, paths);
+    return { miner: t.miner, number: t.number, ok: true, reason: undefined, ...paths };
+  };
+  const out: CheckOutcome[] = new Array(targets.length);
+  const rest: number[] = [];
+  targets.forEach((t, i) => {
+    // After an abort every sector gets its reason below, as one not yet checked would.
+    if (!signal.aborted && settled(t)) out[i] = settledOutcome(t);
+    else rest.push(i);
+  });
+  if (rest.length === 0) return out;
+
   const limit = proving.ParallelCheckLimit ?? targets.length;
-  return mapLimit(targets, Math.max(1, limit), async (t) => {
+  const checked = await mapLimit(rest, Math.max(1, limit), async (i) => {
+    const t = targets[i] as CheckTarget;
     if (signal.aborted) return bad(t, opts.signal?.aborted ? "check aborted" : partitionText);
-    // No I/O left: no timers (three per sector cost more than the rest of a settled check).
-    if (settled(t)) return checkOne(t, signal);
     // The probe is told to stop at the sector's time limit, so a slow proof frees its slot; only
     // uninterruptible I/O (a stat on a hung mount) can outlive it, and PartitionCheckTimeout bounds that.
     const sectorSignal = AbortSignal.any([signal, AbortSignal.timeout(proving.SingleCheckTimeoutMs)]);
@@ -177,6 +194,10 @@ export async function checkSectors(
       return bad(t, stoppedBy(sectorSignal) ?? errorMessage(e));
     }
   });
+  rest.forEach((i, k) => {
+    out[i] = checked[k] as CheckOutcome;
+  });
+  return out;
 }
 
 /** Whether the sector's sealed file or cache dir is in a Strict store (strictStoreLink has to look). */
