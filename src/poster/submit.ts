@@ -356,11 +356,18 @@ export class Submitter {
     const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
     report.stage?.("chain", performance.now() - head);
     const pushing = performance.now();
+    let pushMs = 0;
     try {
       const { cid } = await chain.pushMessage(msg, { signal }).finally(() => {
-        report.stage?.("push", performance.now() - pushing);
+        pushMs = performance.now() - pushing;
+        report.stage?.("push", pushMs);
       });
-      log.info("window post message sent", { partitions: parts, cid, sender: msg.from });
+      log.info("window post message sent", {
+        partitions: parts,
+        cid,
+        sender: msg.from,
+        push_ms: Math.round(pushMs),
+      });
       return { cid, pushedAt };
     } catch (e) {
       // The node is unreachable (the message was not sent, or was and the answer was lost) or
