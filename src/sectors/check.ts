@@ -126,7 +126,8 @@ export async function checkSectors(
     const known = early.get(t);
     if (known) return known;
     const { paths, loc } = placed.get(t) as Placed;
-    const found = files.get(t) ?? (await checkSectorFiles(paths.sealedFile, paths.cacheDir, t.shape));
+    const found =
+      files.get(t) ?? (await checkSectorFiles(paths.sealedFile, paths.cacheDir, t.shape, { notes: false }));
     if (typeof found === "string") return bad(t, found, paths);
     const link = await strictStoreLink(deps.stores, loc.instance, paths);
     if (link) return bad(t, link, paths);

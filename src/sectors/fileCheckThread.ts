@@ -1,6 +1,6 @@
 /**
  * Sector file checks in bulk, on two worker threads with synchronous stats (fileCheckWorker.ts). A
- * partition of 2,349 32 GiB sectors is ~26,000 stats: as promises they held the event loop ~0.4 ms a
+ * partition of 2,349 32 GiB sectors is ~23,500 stats: as promises they held the event loop ~0.4 ms a
  * sector (~1 s a partition, ~10 s for a full deadline); on the threads they cost the loop nothing:
  * ~4 µs a stat, ~60 ms a partition on two threads (2,349 sparse 32 GiB sectors on one disk).
  *
@@ -72,7 +72,7 @@ class FileCheckThread {
   }
 }
 
-/** Threads the batches go round: stats wait on the kernel, so two keep a partition's ~26,000 short. */
+/** Threads the batches go round: stats wait on the kernel, so two keep a partition's ~23,500 short. */
 const THREADS = Math.max(1, Math.min(2, os.availableParallelism()));
 const threads: (FileCheckThread | undefined)[] = new Array(THREADS).fill(undefined);
 let turn = 0;
