@@ -3,8 +3,8 @@
  * (blake2b-256), address payload (blake2b-160) and checksum (4 bytes).
  *
  * Its compression function runs as WebAssembly with native 64-bit words, generated below from the
- * RFC's definition. The pure JS implementation (@noble/hashes, 32-bit halves) hashes ~28 MB/s here;
- * this one ~570 MB/s, ~20× that: a devnet message carrying three partitions' vanilla proofs is ~3 MB and is
+ * RFC's definition. The pure JS implementation (@noble/hashes, 32-bit halves) hashes ~28 MB/s here,
+ * this one ~570 MB/s: a devnet message carrying three partitions' vanilla proofs is ~3 MB and is
  * hashed at every push. OpenSSL in Node 20 has only BLAKE2b-512, whose parameter block differs.
  */
 
