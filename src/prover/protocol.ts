@@ -11,6 +11,7 @@
  *   padding], "faults": [sector numbers]}` (winning: `{"proofs": [...]}`).
  */
 import { SmError } from "../util/errors.js";
+import { ByteSpan, decodeBase64Span, ownBytes, parseJsonBytes } from "./jsonBytes.js";
 
 export type Stage = "window_post" | "winning_post";
 export const STAGES: readonly Stage[] = ["window_post", "winning_post"];
@@ -168,6 +169,34 @@ export function encodeResponse(stage: Stage, r: Response): string {
 
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** A proof as a response carries it; `proofs` holds ByteSpans when read by parseResponseBytes. */
+function proofFromJson(p: unknown, i: number): Uint8Array {
+  if (p instanceof ByteSpan) {
+    const b = decodeBase64Span(p);
+    if (!b) throw new ProtocolError(`response.output.proofs[${i}] is not padded base64`);
+    return b;
+  }
+  const s = str(p, `response.output.proofs[${i}]`);
+  if (!B64.test(s) || s.length % 4 !== 0)
+    throw new ProtocolError(`response.output.proofs[${i}] is not padded base64`);
+  return ownBytes(Buffer.from(s, "base64"));
+}
+
+function responseFromJson(v: unknown): Response {
+  const o = obj(v, "response");
+  const id = u64(o.id, "response.id");
+  const errMsg = o.err_msg === null || o.err_msg === undefined ? null : str(o.err_msg, "response.err_msg");
+  if (o.output === null || o.output === undefined) return { id, errMsg, output: null };
+  const out = obj(o.output, "response.output");
+  const proofsRaw = out.proofs ?? [];
+  if (!Array.isArray(proofsRaw)) throw new ProtocolError("response.output.proofs must be an array");
+  const proofs = proofsRaw.map(proofFromJson);
+  const faultsRaw = out.faults ?? [];
+  if (!Array.isArray(faultsRaw)) throw new ProtocolError("response.output.faults must be an array");
+  const faults = faultsRaw.map((f, i) => u64(f, `response.output.faults[${i}]`));
+  return { id, errMsg, output: { proofs, faults } };
+}
+
 /** Parse one response line from a child; throws ProtocolError for anything that is not a response. */
 export function parseResponseLine(line: string): Response {
   let v: unknown;
@@ -176,23 +205,39 @@ export function parseResponseLine(line: string): Response {
   } catch {
     throw new ProtocolError(`response line is not JSON: ${line.slice(0, 80)}`);
   }
-  const o = obj(v, "response");
-  const id = u64(o.id, "response.id");
-  const errMsg = o.err_msg === null || o.err_msg === undefined ? null : str(o.err_msg, "response.err_msg");
-  if (o.output === null || o.output === undefined) return { id, errMsg, output: null };
-  const out = obj(o.output, "response.output");
-  const proofsRaw = out.proofs ?? [];
-  if (!Array.isArray(proofsRaw)) throw new ProtocolError("response.output.proofs must be an array");
-  const proofs = proofsRaw.map((p, i) => {
-    const s = str(p, `response.output.proofs[${i}]`);
-    if (!B64.test(s) || s.length % 4 !== 0)
-      throw new ProtocolError(`response.output.proofs[${i}] is not padded base64`);
-    return new Uint8Array(Buffer.from(s, "base64"));
-  });
-  const faultsRaw = out.faults ?? [];
-  if (!Array.isArray(faultsRaw)) throw new ProtocolError("response.output.faults must be an array");
-  const faults = faultsRaw.map((f, i) => u64(f, `response.output.faults[${i}]`));
-  return { id, errMsg, output: { proofs, faults } };
+  return responseFromJson(v);
+}
+
+/** Strings this long in an answer are proofs (a vanilla proof is KBs, a SNARK 192 bytes as 256). */
+const PROOF_SPAN_BYTES = 200;
+/** Shorter lines are parsed as text: JSON.parse is quick on them, and they are most lines. */
+export const BYTES_PARSE_MIN = 64 * 1024;
+
+/**
+ * Parse one response line as it came, in bytes (no CR, no newline). A long line (a partition of
+ * vanilla proofs) is read by jsonBytes.ts: the proofs are decoded from the line's bytes to their own,
+ * without the ~80 MB string and JSON.parse that would hold the event loop. It returns what
+ * parseResponseLine of the same text returns; for whatever it cannot take as a response (bad JSON,
+ * bad base64, a long string outside the proofs), it falls back to parseResponseLine, so the error is
+ * the same one too.
+ */
+export function parseResponseBytes(line: Buffer): Response {
+  if (line.length >= BYTES_PARSE_MIN) {
+    try {
+      const { value, spans } = parseJsonBytes(line, PROOF_SPAN_BYTES);
+      const proofs = proofSpanCount(value);
+      if (proofs === spans.length) return responseFromJson(value);
+    } catch {
+      // Not a response this reader takes: parseResponseLine says why.
+    }
+  }
+  return parseResponseLine(line.toString("utf8"));
+}
+
+/** How many spans sit where proofs go; any other span means the value is not a response we take. */
+function proofSpanCount(v: unknown): number {
+  const proofs = (v as { output?: { proofs?: unknown } } | null)?.output?.proofs;
+  return Array.isArray(proofs) ? proofs.reduce((n: number, p) => n + (p instanceof ByteSpan ? 1 : 0), 0) : 0;
 }
 
 /** How many leading bytes of a skipped line are kept, so its owner can still read the request id. */
@@ -201,9 +246,10 @@ export const LINE_HEAD_BYTES = 64;
 /**
  * Split a byte stream into lines without unbounded buffering: a line longer than `maxBytes` (clamped
  * to LINE_BYTES_CEILING) is reported through `onOverflow` with its length and its first bytes, and
- * skipped up to its newline; its bytes are dropped as they stream in, never held.
+ * skipped up to its newline; its bytes are dropped as they stream in, never held. Lines come out as
+ * bytes, without their newline or a CR before it.
  */
-export class LineSplitter {
+export class ByteLineSplitter {
   private parts: Buffer[] = [];
   private size = 0;
   private skipping = false;
@@ -211,7 +257,7 @@ export class LineSplitter {
   private readonly maxBytes: number;
 
   constructor(
-    private readonly onLine: (line: string) => void,
+    private readonly onLine: (line: Buffer) => void,
     private readonly onOverflow: (bytes: number, head: Buffer) => void,
     maxBytes: number,
   ) {
@@ -256,13 +302,23 @@ export class LineSplitter {
       this.onOverflow(size, head);
       return;
     }
-    let line = Buffer.concat(parts, size).toString("utf8");
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    this.onLine(line);
+    const line = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
+    this.onLine(line[line.length - 1] === 0x0d ? line.subarray(0, -1) : line);
   }
 
   /** Whatever is buffered without a final newline (at EOF). */
   end(): void {
     if (this.size > 0) this.flush();
+  }
+}
+
+/** ByteLineSplitter with each line as UTF-8 text. */
+export class LineSplitter extends ByteLineSplitter {
+  constructor(
+    onLine: (line: string) => void,
+    onOverflow: (bytes: number, head: Buffer) => void,
+    maxBytes: number,
+  ) {
+    super((b) => onLine(b.toString("utf8")), onOverflow, maxBytes);
   }
 }

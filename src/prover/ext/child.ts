@@ -27,12 +27,13 @@ import { formatGoDuration } from "../../config/units.js";
 import type { Logger } from "../../log/logger.js";
 import { AbortedError, abortError, errorMessage, SmError } from "../../util/errors.js";
 import {
+  ByteLineSplitter,
   encodeRequest,
   LineSplitter,
   MAX_RESPONSE_LINE_BYTES,
   type PoStOutput,
   type PoStTask,
-  parseResponseLine,
+  parseResponseBytes,
   readyLine,
 } from "../protocol.js";
 import { leadingId, relayStderr } from "./childOutput.js";
@@ -162,9 +163,10 @@ export class ExtChild extends EventEmitter {
         timerMs(spec.readyTimeoutMs),
       );
 
-      const stdout = new LineSplitter(
-        (line) => {
+      const stdout = new ByteLineSplitter(
+        (bytes) => {
           if (!ready) {
+            const line = bytes.toString("utf8");
             if (line.trim() !== expected) {
               fail(`printed ${JSON.stringify(line.slice(0, 120))} instead of "${expected}"`);
               return;
@@ -187,7 +189,7 @@ export class ExtChild extends EventEmitter {
             this.emit("ready");
             return;
           }
-          this.onResponseLine(line);
+          this.onResponseLine(bytes);
         },
         (bytes, head) => this.onOverLongLine(bytes, head, limit),
         limit,
@@ -307,15 +309,16 @@ export class ExtChild extends EventEmitter {
     } else this.abandoned.delete(id);
   }
 
-  private onResponseLine(line: string): void {
-    if (line.trim() === "") return;
-    let res: ReturnType<typeof parseResponseLine>;
+  /** One stdout line after the ready line, as bytes: an answer may be ~80 MB (reference: protocol.ts). */
+  private onResponseLine(line: Buffer): void {
+    if (line[0] !== 0x7b && line.toString("utf8").trim() === "") return;
+    let res: ReturnType<typeof parseResponseBytes>;
     try {
-      res = parseResponseLine(line);
+      res = parseResponseBytes(line);
     } catch (e) {
       this.protocolError("child printed a line that is not a response; skipped", {
         err: errorMessage(e),
-        line: line.slice(0, 200),
+        line: line.toString("utf8", 0, 800).slice(0, 200),
       });
       return;
     }
