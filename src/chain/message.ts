@@ -17,6 +17,7 @@
  * the network-independent checks of Lotus `ValidForBlockInclusion`.
  */
 
+import { decodeBase64, isCanonicalBase64 } from "../util/base64.js";
 import { Address, type NetworkPrefix } from "./address.js";
 import { ATTO_PER_FIL, bigIntFromJSON, bigIntToJSON } from "./bigint.js";
 import { type CborValue, decodeCbor, encodeCbor } from "./cbor.js";
@@ -207,11 +208,9 @@ function jsonNumber(v: unknown, c: Ctx, signed: boolean): number {
 
 /** Standard base64 with padding (Go encoding/json []byte), canonical spelling only. */
 function base64Strict(s: string, c: Ctx): Uint8Array {
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s))
-    shapeFail(c, "not valid padded standard base64");
-  const bytes = new Uint8Array(Buffer.from(s, "base64"));
-  if (Buffer.from(bytes).toString("base64") !== s)
-    shapeFail(c, "base64 is not canonical (non-zero trailing bits)");
+  const bytes = decodeBase64(s);
+  if (!bytes) return shapeFail(c, "not valid padded standard base64");
+  if (!isCanonicalBase64(s)) shapeFail(c, "base64 is not canonical (non-zero trailing bits)");
   return bytes;
 }
 

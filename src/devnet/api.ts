@@ -32,6 +32,7 @@ import {
   stringParam,
   uintParam,
 } from "../rpc/method.js";
+import { decodeBase64, isCanonicalBase64 } from "../util/base64.js";
 import { SmError } from "../util/errors.js";
 import { sealProofSectorSize } from "./miner.js";
 import { DEVNET_MESSAGE_LIMITS, DEVNET_NETWORK_NAME, type DevnetNode } from "./node.js";
@@ -52,12 +53,11 @@ export const DEVNET_GAS_PREMIUM = "1000";
 function bytesParam(v: unknown, what: string): Uint8Array {
   if (v === null || v === undefined) return new Uint8Array();
   const s = stringParam(v, what);
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0)
-    throw new InvalidParamsError(`${what} must be padded base64`);
-  const b = Buffer.from(s, "base64");
+  const b = decodeBase64(s);
+  if (!b) throw new InvalidParamsError(`${what} must be padded base64`);
   // Node's decoder ignores stray bits in the last character: one value, one spelling.
-  if (b.toString("base64") !== s) throw new InvalidParamsError(`${what} is not canonical base64`);
-  return new Uint8Array(b);
+  if (!isCanonicalBase64(s)) throw new InvalidParamsError(`${what} is not canonical base64`);
+  return b;
 }
 
 function addressParam(v: unknown, what: string): string {

@@ -15,6 +15,8 @@
  * sees is the one they always saw.
  */
 
+import { decodeBase64 } from "../util/base64.js";
+
 /** A string's content bytes `buf[start, end)`, between its quotes, undecoded and unchecked. */
 export class ByteSpan {
   constructor(
@@ -192,30 +194,8 @@ export function parseJsonBytes(buf: Buffer, longBytes: number): JsonBytesResult 
   return { value, spans: r.spans };
 }
 
-/**
- * Decode a span holding padded standard base64, straight from its bytes, as strictly as
- * `/^[A-Za-z0-9+/]*={0,2}$/` plus a length that is a multiple of 4 would check it. Node's decoder
- * skips characters outside its alphabet, so any such character shows as a short result; the only
- * extra characters it takes are base64url's '-' and '_', refused here. Returns undefined when the
- * span is not padded base64.
- */
+/** The bytes of a span holding padded standard base64 (util/base64.ts decodeBase64), or undefined. */
 export function decodeBase64Span(s: ByteSpan): Uint8Array | undefined {
-  const len = s.end - s.start;
-  if (len % 4 !== 0) return undefined;
-  const text = s.buf.toString("latin1", s.start, s.end);
-  if (text.indexOf("-") >= 0 || text.indexOf("_") >= 0) return undefined;
-  const pad = len === 0 ? 0 : text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
-  const out = Buffer.from(text, "base64");
-  if (out.length !== (len / 4) * 3 - pad) return undefined;
-  return ownBytes(out);
-}
-
-/**
- * `b` as a plain Uint8Array that is alone on its ArrayBuffer, as a proof is everywhere after it is
- * read: a view when `b` has the buffer to itself (a large decode), a copy when it sits in Node's
- * shared pool (a decode under 4 KiB).
- */
-export function ownBytes(b: Buffer): Uint8Array {
-  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) return new Uint8Array(b.buffer, 0, b.length);
-  return new Uint8Array(b);
+  if ((s.end - s.start) % 4 !== 0) return undefined;
+  return decodeBase64(s.buf.toString("latin1", s.start, s.end));
 }

@@ -10,8 +10,10 @@
  *   [32 ints], "cache_dir", "sealed_file"}], "seed": [32 ints]}`; output `{"proofs": [base64 with
  *   padding], "faults": [sector numbers]}` (winning: `{"proofs": [...]}`).
  */
+
+import { decodeBase64 } from "../util/base64.js";
 import { SmError } from "../util/errors.js";
-import { ByteSpan, decodeBase64Span, ownBytes, parseJsonBytes } from "./jsonBytes.js";
+import { ByteSpan, decodeBase64Span, parseJsonBytes } from "./jsonBytes.js";
 
 export type Stage = "window_post" | "winning_post";
 export const STAGES: readonly Stage[] = ["window_post", "winning_post"];
@@ -167,8 +169,6 @@ export function encodeResponse(stage: Stage, r: Response): string {
   return JSON.stringify({ id: r.id, err_msg: r.errMsg, output });
 }
 
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
 /** A proof as a response carries it; `proofs` holds ByteSpans when read by parseResponseBytes. */
 function proofFromJson(p: unknown, i: number): Uint8Array {
   if (p instanceof ByteSpan) {
@@ -176,10 +176,9 @@ function proofFromJson(p: unknown, i: number): Uint8Array {
     if (!b) throw new ProtocolError(`response.output.proofs[${i}] is not padded base64`);
     return b;
   }
-  const s = str(p, `response.output.proofs[${i}]`);
-  if (!B64.test(s) || s.length % 4 !== 0)
-    throw new ProtocolError(`response.output.proofs[${i}] is not padded base64`);
-  return ownBytes(Buffer.from(s, "base64"));
+  const b = decodeBase64(str(p, `response.output.proofs[${i}]`));
+  if (!b) throw new ProtocolError(`response.output.proofs[${i}] is not padded base64`);
+  return b;
 }
 
 function responseFromJson(v: unknown): Response {

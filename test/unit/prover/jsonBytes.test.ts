@@ -8,18 +8,7 @@ import {
   parseResponseBytes,
   parseResponseLine,
 } from "../../../src/prover/protocol.js";
-
-/** A small deterministic PRNG, so a failure names a case that can be run again. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../../../src/util/random.js";
 
 /** JSON.parse's verdict on `b` as text: the value, or "throws". */
 function reference(b: Buffer): unknown {
@@ -119,7 +108,7 @@ describe("jsonBytes: JSON straight from bytes", () => {
   });
 
   test("fuzz: every mutation of a response is read as JSON.parse reads it, or refused", () => {
-    const next = rng(15);
+    const next = seededRandom(15);
     const alphabet = Buffer.from('{}[]:,"\\ \t\n0123456789-+.eEtrufalsn/=Aaé\u0001');
     let accepted = 0;
     for (let k = 0; k < 4000; k++) {
@@ -162,7 +151,7 @@ const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 describe("decodeBase64Span", () => {
   test("takes exactly what the base64 check of a text response takes, and decodes it alike", () => {
-    const next = rng(64);
+    const next = seededRandom(64);
     const alphabet = "ABCXYZabcxyz0189+/=-_ .!\n\u00e9";
     let valid = 0;
     for (let k = 0; k < 20000; k++) {
@@ -203,7 +192,7 @@ describe("decodeBase64Span", () => {
 
 /** A window answer of `n` proofs of `size` bytes each, as a child prints it. */
 function bigAnswer(n: number, size: number): { line: string; proofs: Uint8Array[] } {
-  const next = rng(n * size);
+  const next = seededRandom(n * size);
   const proofs = Array.from({ length: n }, () => Uint8Array.from({ length: size }, () => (next() * 256) | 0));
   const line = encodeResponse("window_post", { id: 9, errMsg: null, output: { proofs, faults: [4, 2] } });
   return { line, proofs };
