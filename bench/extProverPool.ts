@@ -8,6 +8,12 @@
  *   - throughput with 64 requests in flight: direct (one child) vs pool (8 children).
  * Goal: under 1 ms added at p99 with 8 children.
  *
+ * And what reading one full 32 GiB partition's answer holds the event loop for (2,349 vanilla proofs
+ * of ~25 KB: ~80 MB of JSON on one line): the line read from its bytes (parseResponseBytes, what the
+ * pool does) vs turned into text and JSON.parse'd (parseResponseLine, with the same base64 decoding),
+ * same line, same run, median of 5. (Until session 9 the pool did the latter, with a regular
+ * expression over the base64 besides: ~500 ms a line.)
+ *
  * Run: node --import tsx bench/extProverPool.ts [--requests 3000]
  */
 import { spawn } from "node:child_process";
@@ -18,9 +24,11 @@ import { ExtProverPool } from "../src/prover/ext/pool.js";
 import type { ChildSpec } from "../src/prover/ext/specs.js";
 import {
   encodeRequest,
+  encodeResponse,
   LineSplitter,
   type PoStOutput,
   type PoStTask,
+  parseResponseBytes,
   parseResponseLine,
 } from "../src/prover/protocol.js";
 
@@ -105,7 +113,29 @@ async function throughput(call: () => Promise<unknown>, inFlight: number): Promi
   return N / ((performance.now() - t) / 1000);
 }
 
+/** A full 32 GiB partition's answer: 2,349 proofs of 25,120 bytes (what a devnet seal's sector gives). */
+function partitionAnswer(): Buffer {
+  const proofs = Array.from({ length: 2349 }, (_, i) => new Uint8Array(25_120).fill(i & 0xff));
+  return Buffer.from(encodeResponse("window_post", { id: 1, errMsg: null, output: { proofs, faults: [] } }));
+}
+
+function medianMs(f: () => void, runs = 5): number {
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    f();
+    xs.push(performance.now() - t);
+  }
+  return pct(xs, 50);
+}
+
 async function main() {
+  const line = partitionAnswer();
+  const asBytes = medianMs(() => parseResponseBytes(line));
+  const asText = medianMs(() => parseResponseLine(line.toString("utf8")));
+  console.log(
+    `one full 32 GiB partition's answer (${(line.length / 1e6).toFixed(1)} MB), event loop held: as text + JSON.parse ${asText.toFixed(0)} ms, from its bytes ${asBytes.toFixed(0)} ms (${(asText / asBytes).toFixed(1)}× less)`,
+  );
   const direct = await directChild();
   const specs: ChildSpec[] = Array.from({ length: 8 }, (_, i) => ({
     stage: "window_post",
@@ -147,6 +177,8 @@ async function main() {
         addedP99Ms: addedP99,
         directRps: dThr,
         poolRps: pThr,
+        answerTextMs: asText,
+        answerBytesMs: asBytes,
       }),
     );
   } finally {
