@@ -217,6 +217,33 @@ describe("vanilla bundle framing", () => {
     );
   });
 
+  test("deflated and larger than zlib's 1 MiB pieces: entries and lengths across pieces read as in the plain form", async () => {
+    const random = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7919 + n) % 251);
+    // The count, then entry 0 up to 2 bytes short of the first piece's end: entry 1's length field
+    // lies across the first boundary, entry 1 itself across the second; then an empty entry.
+    const entries = [random(1_048_566), random(1_500_000), new Uint8Array(0), random(10)];
+    const plain = encodeVanillaBundle(entries);
+    const back = await openVanillaBundle(await deflateVanillaBundle(plain));
+    assert.equal(back.length, entries.length);
+    for (const [i, e] of back.entries()) {
+      assert.ok(Buffer.from(e).equals(Buffer.from(entries[i] as Uint8Array)), `entry ${i}`);
+      assert.equal(Object.getPrototypeOf(e), Uint8Array.prototype, `entry ${i} is a plain Uint8Array`);
+    }
+    // Cut or padded, it fails as the plain form fails.
+    for (const bad of [plain.subarray(0, plain.length - 5), Uint8Array.from([...plain, 1, 2])]) {
+      const want = (() => {
+        try {
+          decodeVanillaBundle(bad);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return "no error";
+      })();
+      assert.match(want, /malformed vanilla bundle/);
+      await assert.rejects(openVanillaBundle(await deflateVanillaBundle(bad)), { message: want });
+    }
+  });
+
   test("deflated in parts (one per partition, compressed apart) and joined: the same bundle as one stream", async () => {
     const random = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7919 + n) % 251);
     // Four partitions: repetitive entries, varied ones, one that proves a single sector, and one
