@@ -320,13 +320,20 @@ async function proveChecked(
   prepareBundlePart(proof, di.index);
   const counts = { sectors: proof.proven.count(), skipped: proof.skipped.count() };
   result.partitions.push({ index, source: "proved", ...counts, ms });
+  const storing = performance.now();
   await run.store?.save(run.dlKey, { ...challenge, partition: proof, provenAt: di.currentEpoch }).catch((e) =>
     log.warn("cannot store the partition proof; a restart would prove it again", {
       partition: index,
       err: errorMessage(e),
     }),
   );
-  log.info("partition proven", { partition: index, ...counts, ms });
+  const storeMs = Math.round(performance.now() - storing);
+  log.info("partition proven", {
+    partition: index,
+    ...counts,
+    ms,
+    ...(run.store ? { store_ms: storeMs } : {}),
+  });
   finished(proof);
 }
 

@@ -208,6 +208,11 @@ describe("a standalone PoSter makes its deadlines through failures mid-deadline"
     first.kill("SIGKILL");
     await first.exited;
     const killedAt = await epoch();
+    for (const l of logLines(first).filter((x) => x.msg === "partition proven" && x.open === target.open))
+      assert.ok(
+        typeof l.store_ms === "number" && l.store_ms >= 0,
+        `"partition proven" says how long storing took: ${JSON.stringify(l)}`,
+      );
     assert.ok(
       !logLines(first).some((l) => l.msg === "window post message sent" && l.open === target.open),
       "the kill came before the message",
