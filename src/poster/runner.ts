@@ -119,35 +119,40 @@ export async function runDeadline(
   };
   // The checks' own time is what they took less the index lookups they made (counted apart).
   let checking = 0;
-  await checkAndProve(plan.todo, {
-    limit: deps.proving.ParallelCheckLimit ?? Number.POSITIVE_INFINITY,
-    parallel: minerCfg.PoSt.Parallel,
-    signal: run.signal,
-    log,
-    result,
-    check: async (todo) => {
-      const end = deps.metrics?.wdpostCheckDuration.startTimer({
-        miner: run.reads.miner,
-        deadline: String(di.index),
-      });
-      const t0 = performance.now();
-      try {
-        const checked = await checkPartition(todo, check);
-        result.skipped.push(...checked.failed);
-        return checked;
-      } finally {
-        end?.();
-        checking += performance.now() - t0;
-        times.check = Math.max(0, checking - (times.lookup ?? 0));
-      }
-    },
-    prove: (checked) => proveChecked(run, challenge, checked, finished),
-  });
-  const t0 = performance.now();
-  const rest = grouper.finish();
-  addStage(times, "group", performance.now() - t0);
-  if (rest) submitter.send(rest);
-  await submitted(run, submitter);
+  try {
+    await checkAndProve(plan.todo, {
+      limit: deps.proving.ParallelCheckLimit ?? Number.POSITIVE_INFINITY,
+      parallel: minerCfg.PoSt.Parallel,
+      signal: run.signal,
+      log,
+      result,
+      check: async (todo) => {
+        const end = deps.metrics?.wdpostCheckDuration.startTimer({
+          miner: run.reads.miner,
+          deadline: String(di.index),
+        });
+        const t0 = performance.now();
+        try {
+          const checked = await checkPartition(todo, check);
+          result.skipped.push(...checked.failed);
+          return checked;
+        } finally {
+          end?.();
+          checking += performance.now() - t0;
+          times.check = Math.max(0, checking - (times.lookup ?? 0));
+        }
+      },
+      prove: (checked) => proveChecked(run, challenge, checked, finished),
+    });
+    const t0 = performance.now();
+    const rest = grouper.finish();
+    addStage(times, "group", performance.now() - t0);
+    if (rest) submitter.send(rest);
+    await submitted(run, submitter);
+  } finally {
+    // Proofs still being stored when the run ends (aborted, or nothing left to push) are stored first.
+    await Promise.all(run.storing.values());
+  }
   result.partitions.sort((a, b) => a.index - b.index);
   return result;
 }
@@ -166,6 +171,8 @@ interface Run {
   /** Where finished proofs are kept (never in a dry run). */
   store: ProofStore | undefined;
   dlKey: DeadlineKey;
+  /** Partition index → its proof's store write, settled once stored (or failed) and logged. */
+  storing: Map<number, Promise<void>>;
 }
 
 function newRun(
@@ -194,6 +201,7 @@ function newRun(
     reads: { chain: deps.chain, miner, di, tsk, signal, retry, dryRun },
     store: dryRun ? undefined : deps.proofs,
     dlKey: { actor: minerCfg.Actor, open: di.open },
+    storing: new Map(),
   };
 }
 
@@ -247,6 +255,7 @@ function submitterInput(
     provenOnChain: () => readPosted(run.reads),
     retry: run.reads.retry,
     records,
+    stored: (partition) => run.storing.get(partition),
     submitAllowed: run.opts.submitAllowed,
     dryRun: run.dryRun,
     signal: run.signal,
@@ -282,7 +291,8 @@ async function submitted(run: Run, submitter: Submitter): Promise<void> {
 
 /**
  * Prove one checked partition through its job and record what became of it. A finished proof is
- * stored before it is grouped: from then on, a restart reuses it instead of proving again.
+ * grouped at once and stored meanwhile; its message is pushed only once it is stored (the submitter
+ * waits for `run.storing`), so a restart after a push always finds the proof and reuses it.
  */
 async function proveChecked(
   run: Run,
@@ -320,20 +330,27 @@ async function proveChecked(
   prepareBundlePart(proof, di.index);
   const counts = { sectors: proof.proven.count(), skipped: proof.skipped.count() };
   result.partitions.push({ index, source: "proved", ...counts, ms });
-  const storing = performance.now();
-  await run.store?.save(run.dlKey, { ...challenge, partition: proof, provenAt: di.currentEpoch }).catch((e) =>
-    log.warn("cannot store the partition proof; a restart would prove it again", {
+  const t0 = performance.now();
+  const stored = run.store
+    ?.save(run.dlKey, { ...challenge, partition: proof, provenAt: di.currentEpoch })
+    .catch((e) =>
+      log.warn("cannot store the partition proof; a restart would prove it again", {
+        partition: index,
+        err: errorMessage(e),
+      }),
+    );
+  // Logged once stored; its message, grouped and built meanwhile (a full partition's vanilla proofs
+  // take ~0.3 s to write and sync), waits for that before its push.
+  const proven = (stored ?? Promise.resolve()).then(() => {
+    const storeMs = Math.round(performance.now() - t0);
+    log.info("partition proven", {
       partition: index,
-      err: errorMessage(e),
-    }),
-  );
-  const storeMs = Math.round(performance.now() - storing);
-  log.info("partition proven", {
-    partition: index,
-    ...counts,
-    ms,
-    ...(run.store ? { store_ms: storeMs } : {}),
+      ...counts,
+      ms,
+      ...(stored ? { store_ms: storeMs } : {}),
+    });
   });
+  run.storing.set(index, proven);
   finished(proof);
 }
 

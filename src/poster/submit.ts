@@ -155,6 +155,8 @@ export interface SubmitterInput {
   /** Retries a chain read whatever the failure, until the run stops (load.ts chainReadRetry). */
   retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
   records?: SentRecords;
+  /** A partition's proof store write, if one is under way: its message is pushed only after it. */
+  stored?: (partition: number) => Promise<void> | undefined;
   submitAllowed: () => Promise<void>;
   dryRun: boolean;
   signal: AbortSignal;
@@ -352,6 +354,8 @@ export class Submitter {
     const msg = await windowPostMessage(this.input, pending);
     report.stage?.("build", performance.now() - built);
     const parts = pending.map((g) => g.index);
+    // Never a message whose proofs a restart could not find: wait for them to be stored.
+    await Promise.all(parts.map((i) => this.input.stored?.(i)));
     const head = performance.now();
     const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
     report.stage?.("chain", performance.now() - head);
