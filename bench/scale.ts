@@ -127,7 +127,7 @@ async function partB(r: Result): Promise<void> {
       .map(([s, v]) => `${s} ${v}`)
       .join(
         ", ",
-      )}; on the critical path (head → first request, last answer → last push): ${b.critical_overhead_s} s; the PoSter's CPU over the run: ${b.node_cpu_s} s`,
+      )}; messages waiting for their vanilla proofs to be compressed and stored (not a stage): ${b.proof_wait_ms} ms; on the critical path (head → first request, last answer → last push): ${b.critical_overhead_s} s; the PoSter's CPU over the run: ${b.node_cpu_s} s`,
   );
   console.log(
     `  head → "proving deadline" ${b.notify_ms} ms, → first child request ${b.before_proving_ms} ms, last answer → last push ${b.after_proving_ms} ms${b.open_wait_ms > 0 ? ` (counted from Open + 1, ${b.open_wait_ms} ms after the last answer)` : ""}; ` +

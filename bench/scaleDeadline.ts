@@ -58,6 +58,12 @@ export interface DeadlineFigures {
    */
   node_cpu_s: number;
   stage_ms: Record<string, number>;
+  /**
+   * `proof_wait_ms` of the "deadline done" line, not in node_overhead_s: messages waiting for their
+   * vanilla proofs' preparation (bundle parts compressing, proofs being stored), which begins as each
+   * partition is proven; none of it with SNARKs. On the critical path it is in after_proving_ms.
+   */
+  proof_wait_ms: number;
   /** Head at Challenge + confidence → "proving deadline"; → first child request; last answer (or Open + 1, if later) → last push. */
   notify_ms: number;
   before_proving_ms: number;
@@ -207,6 +213,7 @@ export async function provenDeadline(o: {
       critical_overhead_s: Math.round(firstIn - head + (lastSent - afterFrom)) / 1000,
       node_cpu_s: Math.round(Number(done.fields.cpu_ms ?? Number.NaN)) / 1000,
       stage_ms: stageMs,
+      proof_wait_ms: Math.round(Number(done.fields.proof_wait_ms ?? 0)),
       notify_ms: began.t - head,
       before_proving_ms: firstIn - began.t,
       after_proving_ms: lastSent - afterFrom,

@@ -42,6 +42,14 @@ export function prepareBundlePart(p: ProvenPartition, deadline: number): void {
   if (p.sectorProofs !== undefined) void partOf(p, deadline, AHEAD_LEVEL);
 }
 
+/**
+ * Settles once the parts already being compressed for `group` are done (failed ones included: the
+ * message build reports those). Starts nothing: a part never prepared is compressed by the build.
+ */
+export async function preparedParts(group: readonly ProvenPartition[]): Promise<void> {
+  await Promise.allSettled(group.map((p) => parts.get(p)).filter((x) => x !== undefined));
+}
+
 /** The deflated bundle of a message's partitions (in ascending index, as the message lists them). */
 export async function deflatedBundle(
   group: readonly ProvenPartition[],

@@ -440,6 +440,7 @@ export class Poster {
           fields.stage_ms = Object.fromEntries(
             Object.entries(result.stageMs).map(([k, v]) => [k, Math.round(v ?? 0)]),
           );
+        if (result.proofWaitMs !== undefined) fields.proof_wait_ms = Math.round(result.proofWaitMs);
         // The process's CPU time over the run (all its threads; work of other deadlines that overlapped
         // it included): what the node itself spent, where stage_ms is wall time and includes waits.
         const cpu = process.cpuUsage(cpuAtStart);

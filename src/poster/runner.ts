@@ -273,6 +273,9 @@ function submitterInput(
         result.stageMs ??= {};
         addStage(result.stageMs, stage, ms);
       },
+      waitedForProofs: (ms) => {
+        result.proofWaitMs = (result.proofWaitMs ?? 0) + ms;
+      },
     },
   };
 }

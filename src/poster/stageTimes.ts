@@ -10,6 +10,10 @@
  *   group   grouping finished partitions into messages
  *   build   a message: sender choice, commit randomness, params encoding
  *   push    MpoolPushMessage (the chain node estimates gas and signs here)
+ *
+ * Not a stage: a message's wait for its proofs' own preparation, which begins when each partition is
+ * proven (the devnet's bundle parts compressing on zlib's threads, the proofs being stored); the
+ * "deadline done" line reports it apart as proof_wait_ms.
  */
 import { performance } from "node:perf_hooks";
 import type { SectorIndexer } from "../sectors/interface.js";

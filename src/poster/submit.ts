@@ -25,7 +25,7 @@ import { MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep, untilAborted } from "../util/time.js";
 import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
-import { deflatedBundle } from "./bundleParts.js";
+import { deflatedBundle, preparedParts } from "./bundleParts.js";
 import { isTransient, retryTransient } from "./retry.js";
 import type { DryRunMessage, LandedMessage } from "./types.js";
 
@@ -137,6 +137,12 @@ export interface SubmitReport {
   built(message: DryRunMessage): void;
   /** Time spent reading the chain before a push ("chain"), building ("build") and pushing ("push") a message (stageTimes.ts). */
   stage?(stage: "chain" | "build" | "push", ms: number): void;
+  /**
+   * Time a message waited for its proofs' own preparation before its build and push: the devnet's
+   * bundle parts still compressing, the proofs still being stored. Not a stage: with SNARKs neither
+   * exists, and with vanilla proofs both begin when each partition is proven.
+   */
+  waitedForProofs?(ms: number): void;
 }
 
 /** The deadline's messages as the proof store records them (absent: nothing is recorded). */
@@ -350,12 +356,20 @@ export class Submitter {
     delay: number,
   ): Promise<{ cid: string; pushedAt: number } | undefined> {
     const { chain, signal, log, retry, report } = this.input;
+    // The proofs' own preparation, begun as each partition was proven (the devnet's bundle parts,
+    // compressed on zlib's threads), is not the message's build: it is waited for apart, as the
+    // proofs' storing is below.
+    const preparing = performance.now();
+    await preparedParts(pending);
+    report.waitedForProofs?.(performance.now() - preparing);
     const built = performance.now();
     const msg = await windowPostMessage(this.input, pending);
     report.stage?.("build", performance.now() - built);
     const parts = pending.map((g) => g.index);
     // Never a message whose proofs a restart could not find: wait for them to be stored.
+    const storing = performance.now();
     await Promise.all(parts.map((i) => this.input.stored?.(i)));
+    report.waitedForProofs?.(performance.now() - storing);
     const head = performance.now();
     const pushedAt = (await retry("reading the head", () => chain.chainHead({ signal }))).height;
     report.stage?.("chain", performance.now() - head);

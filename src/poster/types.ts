@@ -103,6 +103,8 @@ export interface RunResult {
   provers?: Record<number, string>;
   /** Milliseconds the run spent in each of its own stages (stageTimes.ts; overlapping, summed). */
   stageMs?: StageTimes;
+  /** Milliseconds its messages waited for their proofs' preparation (submit.ts waitedForProofs). */
+  proofWaitMs?: number;
 }
 
 /**

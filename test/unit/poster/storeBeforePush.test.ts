@@ -93,5 +93,7 @@ describe("a proof is stored before its message is pushed, and the message built 
       `the devnet accepted the proofs: ${JSON.stringify(fx.node.findExecuted(r.messages[0]?.cid ?? ""))}`,
     );
     assert.equal((await store.load({ actor: 1000, open: di.open })).size, 1, "and they are in the store");
+    // The 300 ms and more the store was held count as waiting for the proofs, not as a stage.
+    assert.ok((r.proofWaitMs ?? 0) >= 250, `proofWaitMs ${r.proofWaitMs}`);
   });
 });
