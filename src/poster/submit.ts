@@ -24,7 +24,7 @@ import { attoToFil, type Metrics } from "../metrics/metrics.js";
 import { MAX_BUNDLE_BYTES } from "../proofs/vanillaBundle.js";
 import { errorMessage, SmError } from "../util/errors.js";
 import { sleep, untilAborted } from "../util/time.js";
-import { buildSubmitParams, type ProofFormat, type ProvenPartition } from "./batch.js";
+import { buildSubmitParams, type ProofFormat, type ProvenPartition, releaseSectorProofs } from "./batch.js";
 import { deflatedBundle, preparedParts } from "./bundleParts.js";
 import { isTransient, retryTransient } from "./retry.js";
 import type { DryRunMessage, LandedMessage } from "./types.js";
@@ -329,7 +329,12 @@ export class Submitter {
       await records
         ?.markSent(parts, pushed.cid)
         .catch((e) => log.warn("cannot record the sent message", { err: errorMessage(e) }));
-      if (await this.#waitLanded(parts, pushed)) return;
+      if (await this.#waitLanded(parts, pushed)) {
+        // Executed: this run sends these partitions no more; their proofs need not wait for the
+        // deadline's end to be let go.
+        for (const g of pending) releaseSectorProofs(g);
+        return;
+      }
       earlier = [pushed.cid];
     }
   }

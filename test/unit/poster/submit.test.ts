@@ -75,6 +75,20 @@ const proven = (index: number, sectors: number[], proofBytes = 192): ProvenParti
   snarkProof: new Uint8Array(proofBytes).fill(index + 1),
 });
 
+const MESSAGE: SubmitterInput["message"] = {
+  miner: "f01000",
+  info: INFO,
+  deadline: { index: 4, challenge: 180 },
+  format: "snark",
+  post: {
+    Senders: ["f0100", "f0102", "f0999"],
+    GasFeeCap: 5n,
+    GasOverEstimation: 1.2,
+    GasOverPremium: 0,
+    Confidence: 1,
+  },
+};
+
 function setup(over: Partial<SubmitterInput> = {}, onChain: number[] = []) {
   const chain = new TinyChain();
   const told = {
@@ -90,19 +104,7 @@ function setup(over: Partial<SubmitterInput> = {}, onChain: number[] = []) {
   });
   const input: SubmitterInput = {
     chain,
-    message: {
-      miner: "f01000",
-      info: INFO,
-      deadline: { index: 4, challenge: 180 },
-      format: "snark",
-      post: {
-        Senders: ["f0100", "f0102", "f0999"],
-        GasFeeCap: 5n,
-        GasOverEstimation: 1.2,
-        GasOverPremium: 0,
-        Confidence: 1,
-      },
-    },
+    message: MESSAGE,
     provenOnChain: async () => BitField.fromNumbers(onChain),
     retry: (_what, fn) => fn(),
     records: {
@@ -264,6 +266,29 @@ describe("Submitter", () => {
       ["msg2"],
     );
     assert.deepEqual(told.proven, [0, 1]);
+  });
+
+  it("vanilla proofs are let go once their message has executed, kept while it may be sent again", async () => {
+    const vanilla = (index: number, sectors: number[]): ProvenPartition => ({
+      index,
+      proven: BitField.fromNumbers(sectors),
+      skipped: BitField.empty(),
+      sectorProofs: new Map(sectors.map((n) => [n, new Uint8Array(100).fill(n)])),
+    });
+    const { chain, told, allow, submitter } = setup({ message: { ...MESSAGE, format: "vanilla-bundle" } });
+    // The first message is lost: its proofs must still be there to send the second.
+    chain.waits.push(new SmError("CHAIN_RPC_ERROR", "message not found"));
+    const group = [vanilla(0, [1, 2]), vanilla(1, [3])];
+    allow();
+    submitter.send(group);
+    await Promise.all(submitter.sends);
+    assert.equal(chain.pushed.length, 2, "sent again with the same proofs");
+    assert.deepEqual(told.proven, [0, 1]);
+    assert.deepEqual(
+      group.map((p) => p.sectorProofs?.size),
+      [0, 0],
+      "let go once executed",
+    );
   });
 
   it("dry run: builds the params and reports their size, or why they cannot be built; sends nothing", async () => {
