@@ -16,6 +16,7 @@ import { BitField } from "../chain/bitfield.js";
 import type { ProofFormat } from "../poster/batch.js";
 import type { CheckSectorInfo } from "../poster/check.js";
 import type { Challenge, TodoPartition } from "../poster/plan.js";
+import { decodeBase64 } from "../util/base64.js";
 import { SmError } from "../util/errors.js";
 import "./errors.js";
 
@@ -96,11 +97,11 @@ export function parseTaskJob(v: unknown): TaskJob {
   if (typeof d.seed !== "string" || !/^[0-9a-f]{64}$/.test(d.seed)) bad("seed is not 32 hex bytes");
   if (d.format !== "snark" && d.format !== "vanilla-bundle") bad(`unknown format ${String(d.format)}`);
   if (typeof d.strict !== "boolean") bad("strict is not a boolean");
-  if (typeof d.toProve !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(d.toProve))
-    bad("toProve is not base64");
+  const toProveBytes = typeof d.toProve === "string" ? decodeBase64(d.toProve) : undefined;
+  if (!toProveBytes) bad("toProve is not base64");
   let toProve: BitField;
   try {
-    toProve = BitField.decode(new Uint8Array(Buffer.from(d.toProve, "base64")));
+    toProve = BitField.decode(toProveBytes);
   } catch (e) {
     bad(`toProve is not an RLE+ bitfield (${e instanceof Error ? e.message : String(e)})`);
   }

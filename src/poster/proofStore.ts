@@ -26,6 +26,7 @@ import { BitField } from "../chain/bitfield.js";
 import type { Logger } from "../log/logger.js";
 import type { KVStore } from "../store/interface.js";
 import { Bucket, bucketPrefix, readU64, u64Key } from "../store/keys.js";
+import { decodeBase64 } from "../util/base64.js";
 import { errorMessage } from "../util/errors.js";
 import type { ProofFormat, ProvenPartition } from "./batch.js";
 
@@ -72,8 +73,9 @@ interface Header {
 
 const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
 const fromB64 = (s: unknown, what: string): Uint8Array => {
-  if (typeof s !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) throw new Error(`${what} is not base64`);
-  return new Uint8Array(Buffer.from(s, "base64"));
+  const b = typeof s === "string" ? decodeBase64(s) : undefined;
+  if (!b) throw new Error(`${what} is not base64`);
+  return b;
 };
 
 export function encodeSavedProof(p: SavedProof): Uint8Array {

@@ -144,15 +144,18 @@ export function taskToJson(t: PoStTask): Record<string, unknown> {
   };
 }
 
+/** One line's JSON value; a ProtocolError naming the `what` line and its start when it is not JSON. */
+function jsonLine(line: string, what: "request" | "response"): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new ProtocolError(`${what} line is not JSON: ${line.slice(0, 80)}`);
+  }
+}
+
 /** Parse one request line; throws ProtocolError naming what is wrong. */
 export function parseRequestLine(line: string): Request {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    throw new ProtocolError(`request line is not JSON: ${line.slice(0, 80)}`);
-  }
-  const o = obj(v, "request");
+  const o = obj(jsonLine(line, "request"), "request");
   return { id: u64(o.id, "request.id"), task: taskFromJson(o.task) };
 }
 
@@ -198,13 +201,7 @@ function responseFromJson(v: unknown): Response {
 
 /** Parse one response line from a child; throws ProtocolError for anything that is not a response. */
 export function parseResponseLine(line: string): Response {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    throw new ProtocolError(`response line is not JSON: ${line.slice(0, 80)}`);
-  }
-  return responseFromJson(v);
+  return responseFromJson(jsonLine(line, "response"));
 }
 
 /** Strings this long in an answer are proofs (a vanilla proof is KBs, a SNARK 192 bytes as 256). */
